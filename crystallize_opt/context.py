@@ -1,0 +1,171 @@
+"""The per-run context: an add-only mapping, the metrics a run records, and its random generator."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .exceptions import ContextMutationError
+
+
+class ContextMetrics:
+    """Metrics recorded by one run: each name maps to the values added under it, in order.
+
+    A step calls ``ctx.metrics.add("loss", 0.3)``; adding the same name again appends, so a
+    step may record a curve. Values are kept as given (floats in practice).
+    """
+
+    __slots__ = ("_values",)
+
+    def __init__(self) -> None:
+        self._values: dict[str, list[Any]] = {}
+
+    def add(self, name: str, value: Any) -> None:
+        """Append ``value`` to the metric ``name``.
+
+        Raises:
+            TypeError: if ``name`` is not a non-empty string.
+        """
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"metric name must be a non-empty string, got {name!r}")
+        self._values.setdefault(name, []).append(value)
+
+    def get(self, name: str) -> list[Any]:
+        """Return a copy of the values recorded under ``name`` (empty if none)."""
+        return list(self._values.get(name, ()))
+
+    def as_dict(self) -> dict[str, list[Any]]:
+        """Return a copy of every metric: name -> list of values."""
+        return {name: list(values) for name, values in self._values.items()}
+
+    def lengths(self) -> dict[str, int]:
+        """Return how many values each metric has now (a mark for :meth:`added_since`)."""
+        return {name: len(values) for name, values in self._values.items()}
+
+    def added_since(self, lengths: dict[str, int]) -> dict[str, list[Any]]:
+        """Return the values added after :meth:`lengths` returned ``lengths``."""
+        return {
+            name: values[lengths.get(name, 0) :]
+            for name, values in self._values.items()
+            if len(values) > lengths.get(name, 0)
+        }
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._values
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __repr__(self) -> str:
+        return f"ContextMetrics({self._values!r})"
+
+
+@dataclass(frozen=True)
+class ArtifactRecord:
+    """One file a step asked to write through an :class:`~crystallize_opt.Artifact`."""
+
+    name: str
+    data: bytes
+
+
+class ArtifactLog:
+    """Artifacts written during one step, collected until the ArtifactPlugin stores them."""
+
+    __slots__ = ("_items", "written")
+
+    def __init__(self) -> None:
+        self._items: dict[str, ArtifactRecord] = {}
+        #: (artifact name, step name, file path) of every artifact stored during this run.
+        self.written: list[tuple[str, str, str]] = []
+
+    def add(self, name: str, data: bytes) -> None:
+        """Queue ``data`` to be written as file ``name``.
+
+        Raises:
+            ContextMutationError: if ``name`` was already written in this step.
+            TypeError: if ``data`` is not bytes.
+        """
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise TypeError(f"artifact {name!r}: data must be bytes, got {type(data).__name__}")
+        if name in self._items:
+            raise ContextMutationError(f"artifact {name!r} was already written in this step")
+        self._items[name] = ArtifactRecord(name, bytes(data))
+
+    def drain(self) -> list[ArtifactRecord]:
+        """Return the queued artifacts and empty the log."""
+        items = list(self._items.values())
+        self._items.clear()
+        return items
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __iter__(self) -> Iterator[ArtifactRecord]:
+        return iter(list(self._items.values()))
+
+
+class FrozenContext(Mapping[str, Any]):
+    """An add-only mapping handed to the datasource and every pipeline step of one run.
+
+    Keys can be added (``ctx.add(key, value)`` or ``ctx[key] = value``) but never overwritten
+    or deleted, so what one step wrote cannot be silently changed by a later one. Besides the
+    keys it carries:
+
+    * ``metrics``: a :class:`ContextMetrics` the steps record into;
+    * ``rng``: a :class:`numpy.random.Generator` seeded for this replicate and condition. Code
+      that draws only from it is reproducible in threads and processes alike;
+    * ``artifacts``: the :class:`ArtifactLog` of the current step;
+    * ``outputs``: the experiment's output :class:`~crystallize_opt.Artifact` objects bound to
+      this run (steps receive them as parameters by name).
+    """
+
+    __slots__ = ("_data", "artifacts", "metrics", "outputs", "rng", "scope")
+
+    def __init__(self, initial: Mapping[str, Any] | None = None, *, rng: np.random.Generator | None = None):
+        self._data: dict[str, Any] = dict(initial or {})
+        self.metrics = ContextMetrics()
+        self.artifacts = ArtifactLog()
+        self.rng: np.random.Generator = rng if rng is not None else np.random.default_rng(0)
+        #: Output artifacts bound to this run, injectable into steps by name.
+        self.outputs: dict[str, Any] = {}
+        #: Where this run's artifacts go below the experiment's version folder: "" for a run,
+        #: "apply" for :meth:`Experiment.apply`, "trials/<n>" for optimization trials.
+        self.scope = ""
+
+    def add(self, key: str, value: Any) -> None:
+        """Add ``key`` with ``value``.
+
+        Raises:
+            ContextMutationError: if ``key`` is already present (its name is in the message).
+        """
+        if key in self._data:
+            raise ContextMutationError(
+                f"context key {key!r} is already set (to {self._data[key]!r}); "
+                "context keys can be added but never overwritten"
+            )
+        self._data[key] = value
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self.add(key, value)
+
+    def __delitem__(self, key: str) -> None:
+        raise ContextMutationError(f"context key {key!r} cannot be deleted")
+
+    def __getitem__(self, key: str) -> Any:
+        return self._data[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return a shallow copy of the keys and values (without metrics)."""
+        return dict(self._data)
+
+    def __repr__(self) -> str:
+        return f"FrozenContext({self._data!r}, metrics={self.metrics.as_dict()!r})"

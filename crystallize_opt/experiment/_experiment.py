@@ -1,0 +1,443 @@
+"""The :class:`Experiment`: a datasource, a pipeline, treatments, replicates and hypotheses."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from .. import _constants as C
+from .._logging import get_logger
+from ..artifacts import Artifact, ArtifactDataSource
+from ..exceptions import ConfigurationError, EventLoopError
+from ..hypothesis import Hypothesis
+from ..pipeline import DataSource, Pipeline
+from ..plugins import (
+    ArtifactPlugin,
+    BasePlugin,
+    LoggingPlugin,
+    ParallelExecution,
+    SeedPlugin,
+    SerialExecution,
+)
+from ..result import Result
+from ..treatment import Treatment
+from ._aggregate import build_result
+from ._runner import ConditionOutcome, ReplicateTask, setup_steps, teardown_steps
+
+if TYPE_CHECKING:
+    from ..optimize import BaseOptimizer  # type: ignore[attr-defined]
+    from ._builder import ExperimentBuilder
+
+_log = get_logger("experiment")
+_STRATEGIES = ("rerun", "resume")
+PluginT = TypeVar("PluginT", bound=BasePlugin)
+
+
+def _ensure_no_running_loop(method: str, async_method: str) -> None:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return
+    raise EventLoopError(
+        f"Experiment.{method}() cannot be called inside a running event loop (for example in Jupyter); "
+        f"use `await experiment.{async_method}(...)` instead"
+    )
+
+
+def _positive_int(value: Any, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigurationError(f"{what} must be a positive integer, got {value!r}")
+    return value
+
+
+def _treatment_list(treatments: Any) -> list[Treatment]:
+    items = list(treatments or [])
+    for index, item in enumerate(items):
+        if not isinstance(item, Treatment):
+            raise ConfigurationError(f"treatments[{index}] must be a Treatment, got {type(item).__name__}")
+    names = [t.name for t in items]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ConfigurationError(f"treatment names must be unique; repeated: {duplicates}")
+    return items
+
+
+def _hypothesis_list(hypotheses: Any) -> list[Hypothesis]:
+    items = list(hypotheses or [])
+    for index, item in enumerate(items):
+        if not isinstance(item, Hypothesis):
+            raise ConfigurationError(f"hypotheses[{index}] must be a Hypothesis, got {type(item).__name__}")
+    return items
+
+
+def _overrides_run_loop(plugin: BasePlugin) -> bool:
+    return type(plugin).run_experiment_loop is not BasePlugin.run_experiment_loop
+
+
+class Experiment:
+    """A reproducible experiment: ``datasource`` feeds ``pipeline`` for the baseline and every
+    treatment, ``replicates`` times with seeded replicates, and ``hypotheses`` compare each
+    treatment with the baseline.
+
+    Args:
+        datasource: provides each run's initial data.
+        pipeline: the steps every run goes through.
+        plugins: plugins controlling seeding, logging, artifacts and execution; defaults are
+            added for the kinds not given (see :meth:`set_default_plugins`).
+        description: free text describing the experiment.
+        name: used for artifact storage and in studies (default ``"experiment"``).
+        initial_ctx: context values every run starts with; a treatment's values replace them.
+        outputs: artifacts steps may write.
+        treatments: the conditions compared with the baseline.
+        hypotheses: statistical tests of treatments against the baseline.
+        replicates: seeded repetitions of every condition.
+
+    Raises:
+        ConfigurationError: naming the argument, if any is missing or of the wrong type,
+            ``replicates`` is not a positive integer, ``initial_ctx`` sets a reserved key, or
+            treatment names repeat.
+    """
+
+    VALID_EXECUTOR_TYPES = C.VALID_EXECUTOR_TYPES
+    METADATA_FILENAME = C.METADATA_FILENAME
+    BASELINE_CONDITION = C.BASELINE_CONDITION
+    REPLICATE_KEY = C.REPLICATE_KEY
+    CONDITION_KEY = C.CONDITION_KEY
+    SEED_USED_KEY = C.SEED_USED_KEY
+
+    def __init__(
+        self,
+        datasource: DataSource,
+        pipeline: Pipeline,
+        plugins: list[BasePlugin] | None = None,
+        description: str | None = None,
+        name: str | None = None,
+        initial_ctx: dict[str, Any] | None = None,
+        outputs: list[Artifact] | None = None,
+        treatments: list[Treatment] | None = None,
+        hypotheses: list[Hypothesis] | None = None,
+        replicates: int = 1,
+    ) -> None:
+        self.datasource = datasource
+        self.pipeline = pipeline
+        self.description = description
+        self.name = name if name is not None else "experiment"
+        self.initial_ctx: dict[str, Any] = dict(initial_ctx or {})
+        self.outputs: list[Artifact] = list(outputs or [])
+        self.treatments = _treatment_list(treatments)
+        self.hypotheses = _hypothesis_list(hypotheses)
+        self.replicates = _positive_int(replicates, "replicates")
+        self._check_structure()
+        self.plugins: list[BasePlugin] = list(plugins or [])
+        for index, plugin in enumerate(self.plugins):
+            if not isinstance(plugin, BasePlugin):
+                raise ConfigurationError(f"plugins[{index}] must be a BasePlugin, got {type(plugin).__name__}")
+        for plugin in self.plugins:
+            plugin.init_hook(self)
+        self.set_default_plugins()
+
+    # -- construction helpers -------------------------------------------------------------
+
+    @classmethod
+    def builder(cls, name: str | None = None) -> ExperimentBuilder:
+        """Return a fluent :class:`ExperimentBuilder` for constructing an Experiment."""
+        from ._builder import ExperimentBuilder
+
+        return ExperimentBuilder(name)
+
+    @classmethod
+    def from_yaml(cls, config_path: str | Path) -> Experiment:
+        """Instantiate an experiment from a folder-based YAML config.
+
+        Raises:
+            NotImplementedError: always, until study folders are supported.
+        """
+        raise NotImplementedError(
+            f"Experiment.from_yaml({str(config_path)!r}): YAML study folders are not supported yet; "
+            "build the Experiment in Python"
+        )
+
+    def set_default_plugins(self) -> None:
+        """Add the default plugins whose kind is missing and call their ``init_hook``.
+
+        Defaults: :class:`SeedPlugin` (fixed master seed), :class:`LoggingPlugin`,
+        :class:`ArtifactPlugin` (``root_dir="data"``) and :class:`SerialExecution` (unless a
+        plugin already provides ``run_experiment_loop``).
+        """
+        defaults: list[BasePlugin] = []
+        for kind in (SeedPlugin, LoggingPlugin, ArtifactPlugin):
+            if self.get_plugin(kind) is None:
+                defaults.append(kind())
+        if not any(_overrides_run_loop(p) for p in self.plugins):
+            defaults.append(SerialExecution())
+        for plugin in defaults:
+            self.plugins.append(plugin)
+            plugin.init_hook(self)
+
+    def get_plugin(self, plugin_class: type[PluginT]) -> PluginT | None:
+        """Return the first plugin that is an instance of ``plugin_class``, or None."""
+        return next((p for p in self.plugins if isinstance(p, plugin_class)), None)
+
+    @property
+    def master_seed(self) -> int:
+        """The SeedPlugin's master seed (the package default when there is no SeedPlugin)."""
+        plugin = self.get_plugin(SeedPlugin)
+        return plugin.seed if plugin is not None else C.DEFAULT_MASTER_SEED
+
+    # -- validation ------------------------------------------------------------------------
+
+    def _check_structure(self) -> None:
+        if not isinstance(self.datasource, DataSource):
+            hint = " (a @data_source function must be called: write points())" if callable(self.datasource) else ""
+            raise ConfigurationError(
+                f"datasource must be a DataSource, got {type(self.datasource).__name__}{hint}"
+            )
+        if not isinstance(self.pipeline, Pipeline):
+            raise ConfigurationError(f"pipeline must be a Pipeline, got {type(self.pipeline).__name__}")
+        bad = sorted(set(self.initial_ctx) & C.RESERVED_CONTEXT_KEYS)
+        if bad:
+            raise ConfigurationError(f"initial_ctx sets reserved key(s) {bad}; the engine sets them itself")
+        for index, output in enumerate(self.outputs):
+            if not isinstance(output, Artifact):
+                raise ConfigurationError(f"outputs[{index}] must be an Artifact, got {type(output).__name__}")
+
+    def validate(self) -> None:
+        """Check that the experiment can run, before any compute.
+
+        Checks the datasource, pipeline, plugins, treatments and replicates, and that every
+        parameter a step or the datasource needs (one without default or explicit value) is
+        provided to every condition by ``initial_ctx``, the outputs or the treatment.
+
+        Raises:
+            ConfigurationError: listing every problem found.
+        """
+        self._check_structure()
+        _positive_int(self.replicates, "replicates")
+        _treatment_list(self.treatments)
+        _hypothesis_list(self.hypotheses)
+        provided = set(self.initial_ctx) | {n for a in self.outputs for n in a.injection_names}
+        problems: list[str] = []
+        users: list[Any] = [self.datasource, *self.pipeline.steps]
+        for user in users:
+            for param in getattr(user, "required_params", []):
+                if param in provided:
+                    continue
+                lacking = [t.name for t in self.treatments if not t.is_callable and param not in t.params]
+                kind = "datasource" if user is self.datasource else "step"
+                problems.append(
+                    f"{kind} {user.name!r} needs {param!r}, which is set neither by initial_ctx nor by the "
+                    f"conditions {[C.BASELINE_CONDITION, *lacking]}"
+                )
+        if problems:
+            raise ConfigurationError("experiment is not runnable: " + "; ".join(problems))
+
+    # -- running ---------------------------------------------------------------------------
+
+    def run(
+        self,
+        treatments: list[Treatment] | None = None,
+        hypotheses: list[Hypothesis] | None = None,
+        replicates: int | None = None,
+        strategy: str | None = None,
+    ) -> Result:
+        """Synchronous wrapper of :meth:`arun`, with the same arguments and result.
+
+        Raises:
+            EventLoopError: when called inside a running event loop (use ``await arun()``).
+            ConfigurationError: see :meth:`arun`.
+        """
+        _ensure_no_running_loop("run", "arun")
+        return asyncio.run(self.arun(treatments, hypotheses, replicates, strategy))
+
+    async def arun(
+        self,
+        treatments: list[Treatment] | None = None,
+        hypotheses: list[Hypothesis] | None = None,
+        replicates: int | None = None,
+        strategy: str | None = None,
+    ) -> Result:
+        """Run the baseline and every treatment for every replicate and return the Result.
+
+        Lifecycle: ``before_run`` hooks; the replicates through the execution plugin's
+        ``run_experiment_loop`` (each replicate runs the baseline, then each treatment, with
+        one seed); metrics are collated and hypotheses verified; ``after_run`` hooks.
+        ``treatments``, ``hypotheses`` and ``replicates`` override the experiment's own for this
+        run only. A failing replicate never stops the run: its error and the metrics recorded
+        before it are in the Result.
+
+        Args:
+            strategy: ``"rerun"`` (default) starts afresh; ``"resume"`` reuses what the
+                ArtifactPlugin stored for each condition and replicate when the pipeline,
+                treatment, replicate count and seed still match, and reruns the rest.
+
+        Raises:
+            ConfigurationError: for invalid overrides, an unknown strategy, ``"resume"`` without
+                an ArtifactPlugin, or an experiment :meth:`validate` rejects.
+        """
+        strategy = strategy or "rerun"
+        if strategy not in _STRATEGIES:
+            raise ConfigurationError(f"strategy must be one of {list(_STRATEGIES)}, got {strategy!r}")
+        active_treatments = self.treatments if treatments is None else _treatment_list(treatments)
+        active_hypotheses = self.hypotheses if hypotheses is None else _hypothesis_list(hypotheses)
+        count = self.replicates if replicates is None else _positive_int(replicates, "replicates")
+        with self._overridden(active_treatments, active_hypotheses, count):
+            self.validate()
+            if strategy == "resume":
+                artifact_plugin = self.get_plugin(ArtifactPlugin)
+                if artifact_plugin is None:
+                    raise ConfigurationError('strategy="resume" needs an ArtifactPlugin to read stored results from')
+                artifact_plugin.prepare_resume()
+            for plugin in self.plugins:
+                plugin.before_run(self)
+            conditions: list[Treatment | None] = [None, *active_treatments]
+            task = ReplicateTask(
+                self,
+                conditions,
+                range(count),
+                fingerprints={self._condition_name(t): self._fingerprint(t) for t in conditions},
+                resume=strategy == "resume",
+            )
+            outcomes = await self._execute(task)
+            result = build_result(
+                self, outcomes, [self._condition_name(t) for t in conditions], active_hypotheses, strategy
+            )
+            for plugin in self.plugins:
+                plugin.after_run(self, result)
+        return result
+
+    def apply(self, treatment: Treatment | None = None, data: Any | None = None, seed: int | None = None) -> Any:
+        """Run the pipeline once (replicate 0) and return its output.
+
+        Mirrors one replicate of :meth:`run`: the per-replicate and per-step plugin hooks run
+        and every step gets ``setup`` and ``teardown``. Artifacts go below ``apply/`` in the
+        artifact folder, so stored results of earlier runs are never overwritten.
+
+        Args:
+            treatment: the condition to apply (default: the baseline).
+            data: data to feed the first step instead of fetching from the datasource.
+            seed: the seed to use (default: replicate 0's seed).
+
+        Raises:
+            Exception: whatever the datasource or a step raised.
+            EventLoopError: for an asynchronous pipeline inside a running event loop.
+        """
+        if treatment is not None and not isinstance(treatment, Treatment):
+            raise ConfigurationError(f"apply() expects a Treatment or None, got {type(treatment).__name__}")
+        self._check_structure()
+        task = ReplicateTask(
+            self,
+            [treatment],
+            [0],
+            seeds=None if seed is None else {0: int(seed)},
+            scope="apply",
+            keep_output=True,
+            data=data,
+            data_given=data is not None,
+        )
+        if task.is_async:
+            _ensure_no_running_loop("apply", "arun")
+        setup_steps(self)
+        try:
+            outcome = task(0)[0]
+        finally:
+            teardown_steps(self)
+        if outcome.exception is not None:
+            raise outcome.exception
+        return outcome.output
+
+    def artifact_datasource(
+        self, step: str, name: str = "data.json", condition: str = "baseline", require_metadata: bool = False
+    ) -> DataSource:
+        """Return a datasource yielding the :class:`pathlib.Path` of an artifact this experiment stored.
+
+        Replicate ``i`` of the consuming experiment receives the file of replicate ``i``.
+
+        Raises:
+            ConfigurationError: if this experiment has no ArtifactPlugin.
+            FileNotFoundError: if ``require_metadata`` is True and ``metadata.json`` is missing.
+        """
+        return ArtifactDataSource(self, step, name, condition, require_metadata)
+
+    # -- optimization ----------------------------------------------------------------------
+
+    def optimize(self, optimizer: BaseOptimizer, num_trials: int, replicates_per_trial: int = 1) -> Treatment:
+        """Synchronous wrapper for :meth:`aoptimize`.
+
+        Raises:
+            EventLoopError: when called inside a running event loop (use ``await aoptimize()``).
+        """
+        _ensure_no_running_loop("optimize", "aoptimize")
+        return asyncio.run(self.aoptimize(optimizer, num_trials, replicates_per_trial))
+
+    async def aoptimize(self, optimizer: BaseOptimizer, num_trials: int, replicates_per_trial: int = 1) -> Treatment:
+        """Search for the best treatment with ``optimizer`` and return it.
+
+        Raises:
+            NotImplementedError: optimization is not available yet.
+        """
+        raise NotImplementedError("Experiment.aoptimize is not available yet")
+
+    # -- internals -------------------------------------------------------------------------
+
+    @staticmethod
+    def _condition_name(treatment: Treatment | None) -> str:
+        return C.BASELINE_CONDITION if treatment is None else treatment.name
+
+    def _fingerprint(self, treatment: Treatment | None) -> str:
+        """Identify what a stored result of ``treatment`` depends on (code, params, seed, count)."""
+        parts = [
+            self.pipeline.signature(),
+            self.datasource.fingerprint(),
+            C.BASELINE_CONDITION if treatment is None else treatment.fingerprint(),
+            str(self.replicates),
+            str(self.master_seed),
+            json.dumps(self.initial_ctx, sort_keys=True, default=repr),
+        ]
+        return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
+
+    def _runs_in_worker_processes(self) -> bool:
+        for plugin in self.plugins:
+            if _overrides_run_loop(plugin):
+                return isinstance(plugin, ParallelExecution) and plugin.executor_type == "process"
+        return False
+
+    async def _execute(self, task: ReplicateTask) -> list[list[ConditionOutcome]]:
+        """Run ``task`` through the first plugin providing an execution strategy."""
+        in_process = not self._runs_in_worker_processes()
+        if in_process:
+            setup_steps(self)
+        try:
+            for plugin in self.plugins:
+                outcome = plugin.run_experiment_loop(self, task)
+                if outcome is NotImplemented:
+                    continue
+                if asyncio.iscoroutine(outcome):
+                    outcome = await outcome
+                return list(outcome)
+            fallback = SerialExecution().run_experiment_loop(self, task)
+            return list(await fallback) if asyncio.iscoroutine(fallback) else list(fallback)
+        finally:
+            if in_process:
+                teardown_steps(self)
+
+    @contextmanager
+    def _overridden(self, treatments: list[Treatment], hypotheses: list[Hypothesis], replicates: int) -> Iterator[None]:
+        """Expose a run's overrides to plugins (which read ``experiment.replicates`` etc.), then restore."""
+        saved = (self.treatments, self.hypotheses, self.replicates)
+        self.treatments, self.hypotheses, self.replicates = treatments, hypotheses, replicates
+        try:
+            yield
+        finally:
+            self.treatments, self.hypotheses, self.replicates = saved
+
+    def __repr__(self) -> str:
+        return (
+            f"Experiment(name={self.name!r}, replicates={self.replicates}, "
+            f"treatments={[t.name for t in self.treatments]}, steps={[s.name for s in self.pipeline]})"
+        )
+

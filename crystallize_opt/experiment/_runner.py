@@ -1,0 +1,307 @@
+"""Running one condition in one replicate: the unit every run, apply and optimization trial uses."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import inspect
+import reprlib
+import time
+import traceback
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .._constants import (
+    BASELINE_CONDITION,
+    CONDITION_KEY,
+    DEFAULT_MASTER_SEED,
+    REPLICATE_KEY,
+    SEED_USED_KEY,
+)
+from .._logging import get_logger
+from ..context import FrozenContext
+from ..plugins import ArtifactPlugin, derive_seed
+from ..result import ReplicateError, to_jsonable
+from ..treatment import Treatment
+
+if TYPE_CHECKING:
+    from ._experiment import Experiment
+
+_log = get_logger("experiment")
+_short = reprlib.Repr()
+_short.maxstring = _short.maxother = 120
+
+
+@dataclass
+class ConditionOutcome:
+    """What one condition produced in one replicate (metrics, error, provenance).
+
+    The pipeline's output is kept only for :meth:`Experiment.apply`; runs never keep or pickle
+    the data flowing between steps.
+    """
+
+    condition: str
+    replicate: int
+    seed: int | None
+    metrics: dict[str, list[Any]]
+    error: ReplicateError | None = None
+    steps: list[dict[str, Any]] = field(default_factory=list)
+    artifacts: list[tuple[str, str, str]] = field(default_factory=list)
+    fingerprint: str | None = None
+    duration: float = 0.0
+    reused: bool = False
+    output: Any = field(default=None, repr=False)
+    exception: BaseException | None = field(default=None, repr=False)
+
+    def __getstate__(self) -> dict[str, Any]:
+        # The output and the live exception stay in the process that made them.
+        state = dict(self.__dict__)
+        state["output"] = None
+        state["exception"] = None
+        return state
+
+    def to_record(self) -> dict[str, Any]:
+        """Return the JSON-compatible record the ArtifactPlugin stores for resume."""
+        return {
+            "condition": self.condition,
+            "replicate": self.replicate,
+            "seed": self.seed,
+            "metrics": to_jsonable(self.metrics),
+            "error": None if self.error is None else to_jsonable(self.error.__dict__),
+            "steps": to_jsonable(self.steps),
+            "artifacts": [list(a) for a in self.artifacts],
+            "fingerprint": self.fingerprint,
+            "duration": self.duration,
+        }
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> ConditionOutcome:
+        """Rebuild an outcome from :meth:`to_record` output (marked ``reused``)."""
+        error = record.get("error")
+        return cls(
+            condition=record["condition"],
+            replicate=int(record["replicate"]),
+            seed=record.get("seed"),
+            metrics={k: list(v) for k, v in record["metrics"].items()},
+            error=None if error is None else ReplicateError(**error),
+            steps=list(record.get("steps", [])),
+            artifacts=[(a[0], a[1], a[2]) for a in record.get("artifacts", [])],
+            fingerprint=record.get("fingerprint"),
+            duration=float(record.get("duration", 0.0)),
+            reused=True,
+        )
+
+
+def _drive(coro: Any) -> Any:
+    """Run a coroutine that never suspends (a fully synchronous pipeline) without an event loop."""
+    try:
+        coro.send(None)
+    except StopIteration as stop:
+        return stop.value
+    coro.close()
+    raise RuntimeError("a step returned an awaitable it did not declare; mark the step `async def`")
+
+
+class ReplicateTask:
+    """Runs a set of conditions for one replicate index; the ``replicate_fn`` of execution plugins.
+
+    Picklable, so process pools can run it. ``replicates`` lists the indices to run; ``seeds``
+    optionally fixes the seed of each (otherwise the SeedPlugin derives them).
+    """
+
+    def __init__(
+        self,
+        experiment: Experiment,
+        conditions: Sequence[Treatment | None],
+        replicates: Sequence[int],
+        *,
+        seeds: Mapping[int, int] | None = None,
+        scope: str = "",
+        fingerprints: Mapping[str, str] | None = None,
+        resume: bool = False,
+        keep_output: bool = False,
+        data: Any = None,
+        data_given: bool = False,
+    ):
+        self.experiment = experiment
+        self.conditions = list(conditions)
+        self.replicates = list(replicates)
+        self.seeds = dict(seeds) if seeds is not None else None
+        self.scope = scope
+        self.fingerprints = dict(fingerprints or {})
+        self.resume = resume
+        self.keep_output = keep_output
+        self.data = data
+        self.data_given = data_given
+        self.setup_in_worker = False
+        self.is_async = experiment.pipeline.is_async or experiment.datasource.is_async
+
+    def for_worker_process(self) -> ReplicateTask:
+        """Return a copy that sets the steps up and tears them down in the worker process."""
+        clone = copy.copy(self)
+        clone.setup_in_worker = True
+        return clone
+
+    def __call__(self, replicate: int) -> list[ConditionOutcome]:
+        if self.is_async:
+            return asyncio.run(self.acall(replicate))
+        result: list[ConditionOutcome] = _drive(self.acall(replicate))
+        return result
+
+    async def acall(self, replicate: int) -> list[ConditionOutcome]:
+        """Run every condition of ``replicate``; errors are captured in the outcomes."""
+        if self.setup_in_worker:
+            setup_steps(self.experiment)
+        try:
+            return [await self._run_condition(treatment, replicate) for treatment in self.conditions]
+        finally:
+            if self.setup_in_worker:
+                teardown_steps(self.experiment)
+
+    def failure(self, replicate: int, exc: BaseException) -> list[ConditionOutcome]:
+        """Outcomes recording that ``replicate`` could not run at all (e.g. its worker died)."""
+        message = f"replicate could not run: {type(exc).__name__}: {exc}"
+        tb = "".join(traceback.format_exception(exc))
+        return [
+            ConditionOutcome(
+                condition=_name(t),
+                replicate=replicate,
+                seed=None if self.seeds is None else self.seeds.get(replicate),
+                metrics={},
+                error=ReplicateError(_name(t), replicate, message, type(exc).__name__, tb),
+            )
+            for t in self.conditions
+        ]
+
+    def _reuse(self, condition: str, replicate: int) -> ConditionOutcome | None:
+        plugin = self.experiment.get_plugin(ArtifactPlugin)
+        record = plugin.load_record(self.experiment, replicate, condition) if plugin else None
+        if record is None:
+            return None
+        if record.get("fingerprint") != self.fingerprints.get(condition):
+            _log.info(
+                "resume: rerunning %s replicate %d: stored result was made by a different pipeline, "
+                "treatment, replicate count or seed",
+                condition,
+                replicate,
+            )
+            return None
+        if record.get("error") is not None:
+            _log.info("resume: rerunning %s replicate %d, which failed before", condition, replicate)
+            return None
+        return ConditionOutcome.from_record(record)
+
+    async def _run_condition(self, treatment: Treatment | None, replicate: int) -> ConditionOutcome:
+        exp = self.experiment
+        condition = _name(treatment)
+        if self.resume and (reused := self._reuse(condition, replicate)) is not None:
+            return reused
+        values = dict(exp.initial_ctx)
+        if treatment is not None and not treatment.is_callable:
+            values.update(treatment.params)
+        values[REPLICATE_KEY] = replicate
+        values[CONDITION_KEY] = condition
+        if self.seeds is not None:
+            values[SEED_USED_KEY] = self.seeds[replicate]
+        ctx = FrozenContext(values)
+        ctx.scope = self.scope
+        started = time.perf_counter()
+        steps: list[dict[str, Any]] = []
+        failed_step: str | None = None
+        output: Any = None
+        exception: BaseException | None = None
+        try:
+            for plugin in exp.plugins:
+                plugin.before_replicate(exp, ctx)
+            if SEED_USED_KEY not in ctx:
+                ctx.add(SEED_USED_KEY, derive_seed(DEFAULT_MASTER_SEED, replicate))
+            ctx.rng = np.random.default_rng(int(ctx[SEED_USED_KEY]))
+            for artifact in exp.outputs:
+                bound = artifact.bind(ctx)
+                for key in artifact.injection_names:
+                    ctx.outputs[key] = bound
+            if treatment is not None and treatment.is_callable:
+                treatment.apply(ctx)
+            data = self.data
+            if not self.data_given:
+                data = exp.datasource.fetch(ctx)
+                if inspect.isawaitable(data):
+                    data = await data
+            for step in exp.pipeline.steps:
+                failed_step = step.name
+                for plugin in exp.plugins:
+                    plugin.before_step(exp, step)
+                keys_before = len(ctx)
+                counts = ctx.metrics.lengths()
+                step_started = time.perf_counter()
+                data = step(data, ctx)
+                if inspect.isawaitable(data):
+                    data = await data
+                steps.append(_step_record(step.name, ctx, keys_before, counts, time.perf_counter() - step_started))
+                for plugin in exp.plugins:
+                    plugin.after_step(exp, step, data, ctx)
+            failed_step = None
+            if self.keep_output:
+                output = data
+        except Exception as exc:
+            exception = exc
+        outcome = ConditionOutcome(
+            condition=condition,
+            replicate=replicate,
+            seed=ctx.get(SEED_USED_KEY),
+            metrics=ctx.metrics.as_dict(),
+            error=None
+            if exception is None
+            else ReplicateError(
+                condition, replicate, str(exception), type(exception).__name__, traceback.format_exc(), failed_step
+            ),
+            steps=steps,
+            artifacts=list(ctx.artifacts.written),
+            fingerprint=self.fingerprints.get(condition),
+            duration=time.perf_counter() - started,
+            output=output,
+            exception=exception,
+        )
+        for plugin in exp.plugins:
+            try:
+                plugin.after_replicate(exp, ctx, outcome)
+            except Exception:
+                _log.exception("plugin %s failed in after_replicate", type(plugin).__name__)
+        return outcome
+
+
+def _name(treatment: Treatment | None) -> str:
+    return BASELINE_CONDITION if treatment is None else treatment.name
+
+
+def _step_record(
+    step: str, ctx: FrozenContext, keys_before: int, counts: dict[str, int], duration: float
+) -> dict[str, Any]:
+    """Provenance of one step: the context keys it added and the metric values it recorded."""
+    added = list(ctx)[keys_before:] if len(ctx) > keys_before else []
+    return {
+        "step": step,
+        "ctx_added": {key: _short.repr(ctx[key]) for key in added},
+        "metrics_added": to_jsonable(ctx.metrics.added_since(counts)),
+        "duration": duration,
+    }
+
+
+def setup_steps(experiment: Experiment) -> None:
+    """Call every step's ``setup`` with a context holding the experiment's ``initial_ctx``."""
+    ctx = FrozenContext(experiment.initial_ctx)
+    for step in experiment.pipeline.steps:
+        step.setup(ctx)
+
+
+def teardown_steps(experiment: Experiment) -> None:
+    """Call every step's ``teardown``; one failing teardown does not skip the others."""
+    ctx = FrozenContext(experiment.initial_ctx)
+    for step in experiment.pipeline.steps:
+        try:
+            step.teardown(ctx)
+        except Exception:
+            _log.exception("teardown of step %s failed", step.name)

@@ -1,0 +1,1 @@
+"""Optimization of treatments with Optuna (see :class:`OptunaOptimizer`)."""

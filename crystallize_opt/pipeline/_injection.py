@@ -1,0 +1,132 @@
+"""Fill a user function's parameters from explicit arguments, declared outputs and the context.
+
+Shared by :func:`~crystallize_opt.pipeline_step` and :func:`~crystallize_opt.data_source`, so both
+resolve parameters by the same rule: explicit argument, then a declared output artifact of that
+name, then the context key of that name, then the function's default.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from .._fingerprint import source_fingerprint
+from ..context import FrozenContext
+
+_MISSING = inspect.Parameter.empty
+
+
+class InjectedSignature:
+    """The parameters of ``fn`` after the leading positional ones (``data``/``ctx``)."""
+
+    def __init__(self, fn: Callable[..., Any], leading: tuple[str, ...], kind: str):
+        self.fn = fn
+        self.kind = kind
+        self.name: str = getattr(fn, "__name__", type(fn).__name__)
+        params = list(inspect.signature(fn).parameters.values())
+        if len(params) < len(leading):
+            raise TypeError(f"{kind} {self.name!r} must accept {', '.join(leading)} as its first parameters")
+        self.injected: dict[str, inspect.Parameter] = {
+            p.name: p
+            for p in params[len(leading) :]
+            if p.kind not in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+        }
+        self.accepts_var_kwargs = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
+
+    def check_explicit(self, explicit: Mapping[str, Any]) -> None:
+        """Raise TypeError naming any explicit argument the function does not take."""
+        if self.accepts_var_kwargs:
+            return
+        unknown = sorted(set(explicit) - set(self.injected))
+        if unknown:
+            raise TypeError(
+                f"{self.kind} {self.name!r} got unexpected argument(s) {unknown}; "
+                f"it accepts {sorted(self.injected)}"
+            )
+
+    def required(self) -> list[str]:
+        """Names that have no default and so must come from somewhere at run time."""
+        return [n for n, p in self.injected.items() if p.default is _MISSING]
+
+    def resolve(self, explicit: Mapping[str, Any], ctx: FrozenContext) -> dict[str, Any]:
+        """Return the keyword arguments for one call.
+
+        Raises:
+            TypeError: when a parameter without default is found nowhere; the message says where
+                it was looked for.
+        """
+        kwargs: dict[str, Any] = dict(explicit)
+        outputs = ctx.outputs
+        for name, param in self.injected.items():
+            if name in kwargs:
+                continue
+            if name in outputs:
+                kwargs[name] = outputs[name]
+            elif name in ctx:
+                kwargs[name] = ctx[name]
+            elif param.default is _MISSING:
+                raise TypeError(
+                    f"{self.kind} {self.name!r} needs parameter {name!r}: pass it explicitly "
+                    f"({self.name}({name}=...)), or set context key {name!r} through initial_ctx or a treatment"
+                )
+        return kwargs
+
+
+class InjectedCallable:
+    """State and behaviour shared by function-backed steps and datasources.
+
+    Mixed in before :class:`PipelineStep` / :class:`DataSource` so its members take precedence.
+    """
+
+    def __init__(self, fn: Callable[..., Any], signature: InjectedSignature, explicit: Mapping[str, Any]):
+        self._fn = fn
+        self._signature = signature
+        self._explicit = dict(explicit)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # The decorated name in the module is the factory, not ``fn``: rebuild through it so
+        # steps and datasources travel to worker processes.
+        return (
+            _rebuild_injected,
+            (self._signature.kind, self._fn.__module__, self._fn.__qualname__, self._explicit),
+        )
+
+    def _kwargs(self, ctx: FrozenContext) -> dict[str, Any]:
+        return self._signature.resolve(self._explicit, ctx)
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return dict(self._explicit)
+
+    @property
+    def name(self) -> str:
+        return self._signature.name
+
+    @property
+    def is_async(self) -> bool:
+        return inspect.iscoroutinefunction(self._fn)
+
+    @property
+    def required_params(self) -> list[str]:
+        """Parameters with no default and no explicit value: they must come from the context."""
+        return [n for n in self._signature.required() if n not in self._explicit]
+
+    def fingerprint(self) -> str:
+        return f"{self.name}:{source_fingerprint(self._fn)}:{sorted(self._explicit.items())!r}"
+
+    def __repr__(self) -> str:
+        return f"{self.name}({', '.join(f'{k}={v!r}' for k, v in self._explicit.items())})"
+
+
+def _rebuild_injected(kind: str, module: str, qualname: str, explicit: dict[str, Any]) -> Any:
+    import importlib
+
+    target: Any = importlib.import_module(module)
+    for part in qualname.split("."):
+        target = getattr(target, part)
+    if not hasattr(target, "__wrapped__"):  # the module holds the plain function
+        from . import data_source, pipeline_step
+
+        target = (pipeline_step if kind == "pipeline step" else data_source)(target)
+    return target(**explicit)

@@ -1,0 +1,18 @@
+"""Plugins: hooks into the experiment lifecycle (seeding, logging, artifacts, execution)."""
+
+from ._artifacts import ArtifactPlugin
+from ._base import BasePlugin
+from ._execution import ParallelExecution, SerialExecution
+from ._logging import LoggingPlugin
+from ._seed import SeedPlugin, default_seed_function, derive_seed
+
+__all__ = [
+    "ArtifactPlugin",
+    "BasePlugin",
+    "LoggingPlugin",
+    "ParallelExecution",
+    "SeedPlugin",
+    "SerialExecution",
+    "default_seed_function",
+    "derive_seed",
+]

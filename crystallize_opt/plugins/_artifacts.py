@@ -1,0 +1,142 @@
+"""Artifact storage: files written by steps, per-replicate result records for resume, metadata."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .._constants import BASELINE_CONDITION, CONDITION_KEY, METADATA_FILENAME, REPLICATE_KEY
+from .._logging import get_logger
+from ..result import to_jsonable
+from ._base import BasePlugin
+
+if TYPE_CHECKING:
+    from ..context import FrozenContext
+    from ..experiment import Experiment
+    from ..experiment._runner import ConditionOutcome
+    from ..pipeline import PipelineStep
+    from ..result import Result
+
+_log = get_logger("artifacts")
+RESULT_RECORD = "_result.json"
+_VERSION_DIR = re.compile(r"^v(\d+)$")
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` so that readers see the old file or the new one, never half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+@dataclass
+class ArtifactPlugin(BasePlugin):
+    """Store what runs produce under ``root_dir/<experiment name>/v<version>/``.
+
+    * Files steps write through an :class:`~crystallize_opt.Artifact` go to
+      ``replicate_<i>/<condition>/<step>/<name>`` (their paths are listed in
+      ``Result.artifacts``). :meth:`Experiment.apply` writes below ``apply/`` and optimization
+      trials below ``trials/<n>/``, so neither overwrites a run's files.
+    * After every condition of every replicate of a run, a small record of its metrics
+      (``_result.json``), from which ``strategy="resume"`` continues an interrupted run.
+    * ``metadata.json`` with the replicate count, conditions, seed and pipeline signature.
+
+    Args:
+        root_dir: folder below which experiments are stored.
+        versioned: when True every fresh run gets a new ``v<n>`` folder; otherwise runs reuse
+            ``v0`` (a fresh run first clears the resume records there).
+        store_results: write the per-replicate records that resume needs.
+    """
+
+    root_dir: str | Path = "data"
+    versioned: bool = False
+    store_results: bool = True
+    version: int = field(default=0, init=False)
+    _resume_next: bool = field(default=False, init=False, repr=False)
+
+    def experiment_dir(self, experiment: Experiment) -> Path:
+        """Return ``root_dir/<experiment name>``."""
+        return Path(self.root_dir) / (experiment.name or "experiment")
+
+    def version_dir(self, experiment: Experiment, version: int | None = None) -> Path:
+        """Return the folder of ``version`` (default: the current one)."""
+        return self.experiment_dir(experiment) / f"v{self.version if version is None else version}"
+
+    def existing_versions(self, experiment: Experiment) -> list[int]:
+        """Return the version numbers present on disk, ascending."""
+        base = self.experiment_dir(experiment)
+        if not base.is_dir():
+            return []
+        return sorted(int(m.group(1)) for p in base.iterdir() if (m := _VERSION_DIR.match(p.name)))
+
+    def prepare_resume(self) -> None:
+        """Make the next run continue the latest version instead of starting a new one."""
+        self._resume_next = True
+
+    def before_run(self, experiment: Experiment) -> None:
+        versions = self.existing_versions(experiment)
+        resume, self._resume_next = self._resume_next, False
+        if resume:
+            self.version = versions[-1] if versions else 0
+        elif self.versioned:
+            self.version = versions[-1] + 1 if versions else 0
+        else:
+            self.version = 0
+        if not resume and self.version_dir(experiment).is_dir():
+            for record in self.version_dir(experiment).glob(f"replicate_*/*/{RESULT_RECORD}"):
+                record.unlink()
+
+    def after_step(self, experiment: Experiment, step: PipelineStep, data: Any, ctx: FrozenContext) -> None:
+        if not len(ctx.artifacts):
+            return
+        folder = self._condition_dir(experiment, ctx) / step.name
+        folder.mkdir(parents=True, exist_ok=True)
+        for record in ctx.artifacts.drain():
+            path = (folder / record.name).resolve()
+            path.write_bytes(record.data)
+            ctx.artifacts.written.append((record.name, step.name, str(path)))
+
+    def after_replicate(self, experiment: Experiment, ctx: FrozenContext, outcome: ConditionOutcome) -> None:
+        if not self.store_results or ctx.scope or outcome.fingerprint is None:
+            return
+        write_atomic(self._condition_dir(experiment, ctx) / RESULT_RECORD, json.dumps(outcome.to_record()))
+
+    def load_record(self, experiment: Experiment, replicate: int, condition: str) -> dict[str, Any] | None:
+        """Return the stored record of ``condition`` in ``replicate`` of the current version, if any."""
+        path = self.version_dir(experiment) / f"replicate_{replicate}" / condition / RESULT_RECORD
+        try:
+            data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as exc:
+            _log.warning("ignoring unreadable resume record %s: %s", path, exc)
+            return None
+        return data
+
+    def after_run(self, experiment: Experiment, result: Result) -> None:
+        meta = {
+            "name": experiment.name,
+            "version": self.version,
+            "replicates": experiment.replicates,
+            "conditions": [BASELINE_CONDITION, *(t.name for t in experiment.treatments)],
+            "pipeline_signature": result.provenance.get("pipeline_signature"),
+            "master_seed": result.provenance.get("master_seed"),
+            "written_at": datetime.now(timezone.utc).isoformat(),
+        }
+        write_atomic(
+            self.version_dir(experiment) / METADATA_FILENAME, json.dumps(to_jsonable(meta), indent=2)
+        )
+
+    def _condition_dir(self, experiment: Experiment, ctx: FrozenContext) -> Path:
+        base = self.version_dir(experiment)
+        if ctx.scope:
+            base = base / ctx.scope
+        return (
+            base / f"replicate_{ctx.get(REPLICATE_KEY, 0)}" / str(ctx.get(CONDITION_KEY, BASELINE_CONDITION))
+        )

@@ -1,0 +1,115 @@
+"""Execution strategies: run a run's replicates one after another, or in threads or processes."""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import multiprocessing
+import os
+from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from .._constants import VALID_EXECUTOR_TYPES
+from ..exceptions import ConfigurationError
+from ._base import BasePlugin
+
+if TYPE_CHECKING:
+    from ..experiment import Experiment
+
+
+def replicate_indices(experiment: Experiment, replicate_fn: Callable[[int], Any]) -> Sequence[int]:
+    """The replicate indices ``replicate_fn`` asks for (all of the experiment's by default)."""
+    indices: Sequence[int] | None = getattr(replicate_fn, "replicates", None)
+    return indices if indices is not None else range(experiment.replicates)
+
+
+class SerialExecution(BasePlugin):
+    """Run replicates one after another in this process (the default).
+
+    Asynchronous pipelines are awaited on the caller's event loop, so ``arun`` works inside
+    notebooks.
+    """
+
+    def run_experiment_loop(
+        self, experiment: Experiment, replicate_fn: Callable[[int], Any]
+    ) -> list[Any] | Coroutine[Any, Any, list[Any]]:
+        indices = replicate_indices(experiment, replicate_fn)
+        acall = getattr(replicate_fn, "acall", None)
+        if acall is not None and getattr(replicate_fn, "is_async", False):
+
+            async def run_all() -> list[Any]:
+                return [await acall(i) for i in indices]
+
+            return run_all()
+        return [replicate_fn(i) for i in indices]
+
+
+@dataclass
+class ParallelExecution(BasePlugin):
+    """Run replicates concurrently in a pool of threads or processes.
+
+    Results are identical to :class:`SerialExecution` for the same seed: every replicate has
+    its own seeded ``ctx.rng`` and results come back in replicate order. Use processes for
+    CPU-bound Python pipelines; then the experiment (datasource, steps, plugins) must be
+    picklable, which module-level ``@pipeline_step``/``@data_source`` functions are. A step
+    error comes back as that replicate's error; a worker that dies (or a result that cannot
+    be pickled) is recorded as an error of the replicates it was running.
+
+    Args:
+        max_workers: pool size; default: the number of CPUs (at most the number of replicates).
+        executor_type: ``"thread"`` or ``"process"``.
+        start_method: multiprocessing start method for processes (default ``"forkserver"``
+            where available, else ``"spawn"``: forking a process that runs threads, as Optuna's
+            storages do, can deadlock).
+    """
+
+    max_workers: int | None = None
+    executor_type: str = "thread"
+    start_method: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.executor_type not in VALID_EXECUTOR_TYPES:
+            raise ConfigurationError(
+                f"ParallelExecution executor_type must be one of {sorted(VALID_EXECUTOR_TYPES)}, "
+                f"got {self.executor_type!r}"
+            )
+        if self.max_workers is not None and (
+            isinstance(self.max_workers, bool)
+            or not isinstance(self.max_workers, int)
+            or self.max_workers < 1
+        ):
+            raise ConfigurationError(
+                f"ParallelExecution max_workers must be a positive integer or None, got {self.max_workers!r}"
+            )
+        methods = multiprocessing.get_all_start_methods()
+        if self.start_method is not None and self.start_method not in methods:
+            raise ConfigurationError(
+                f"ParallelExecution start_method must be one of {methods}, got {self.start_method!r}"
+            )
+
+    def _executor(self, n_tasks: int) -> cf.Executor:
+        workers = min(self.max_workers or os.cpu_count() or 1, max(n_tasks, 1))
+        if self.executor_type == "thread":
+            return cf.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="crystallize-replicate")
+        method = self.start_method or (
+            "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+        )
+        return cf.ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(method))
+
+    def run_experiment_loop(self, experiment: Experiment, replicate_fn: Callable[[int], Any]) -> list[Any]:
+        indices = list(replicate_indices(experiment, replicate_fn))
+        if self.executor_type == "process":
+            # Each worker process sets its steps up around the replicates it runs.
+            replicate_fn = getattr(replicate_fn, "for_worker_process", lambda: replicate_fn)()
+        failure: Callable[[int, BaseException], Any] | None = getattr(replicate_fn, "failure", None)
+        with self._executor(len(indices)) as pool:
+            futures = [pool.submit(replicate_fn, i) for i in indices]
+            results = []
+            for index, future in zip(indices, futures, strict=True):
+                try:
+                    results.append(future.result())
+                except Exception as exc:  # a dead worker or an unpicklable result
+                    if failure is None:
+                        raise
+                    results.append(failure(index, exc))
+            return results

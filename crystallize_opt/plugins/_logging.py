@@ -1,0 +1,89 @@
+"""Progress and summary logging through the package logger."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from .._constants import CONDITION_KEY, REPLICATE_KEY
+from .._logging import get_logger
+from ._base import BasePlugin
+
+if TYPE_CHECKING:
+    from ..context import FrozenContext
+    from ..experiment import Experiment
+    from ..experiment._runner import ConditionOutcome
+    from ..pipeline import PipelineStep
+    from ..result import Result
+
+_log = get_logger("experiment")
+
+
+@dataclass
+class LoggingPlugin(BasePlugin):
+    """Log the run's plan, its progress and a summary under the ``crystallize_opt`` logger.
+
+    The plugin never installs handlers: configure logging in your application (e.g.
+    ``logging.basicConfig(level=logging.INFO)``); the command line does this for you.
+
+    Args:
+        verbose: also log every finished step and replicate (at INFO instead of DEBUG).
+        log_level: if given, set the package logger's level to it (e.g. ``"DEBUG"``).
+    """
+
+    verbose: bool = False
+    log_level: str | None = None
+    _started: float = field(default=0.0, init=False, repr=False)
+
+    def init_hook(self, experiment: Experiment) -> None:
+        if self.log_level is not None:
+            level = logging.getLevelName(self.log_level.upper())
+            if not isinstance(level, int):
+                from ..exceptions import ConfigurationError
+
+                raise ConfigurationError(f"LoggingPlugin log_level {self.log_level!r} is not a logging level")
+            get_logger().setLevel(level)
+
+    @property
+    def _detail_level(self) -> int:
+        return logging.INFO if self.verbose else logging.DEBUG
+
+    def before_run(self, experiment: Experiment) -> None:
+        self._started = time.perf_counter()
+        _log.info(
+            "experiment %r: %d replicate(s) of baseline + %d treatment(s), %d hypothesis(es)",
+            experiment.name,
+            experiment.replicates,
+            len(experiment.treatments),
+            len(experiment.hypotheses),
+        )
+
+    def after_step(self, experiment: Experiment, step: PipelineStep, data: Any, ctx: FrozenContext) -> None:
+        if _log.isEnabledFor(self._detail_level):
+            _log.log(
+                self._detail_level,
+                "replicate %s %s: step %s done",
+                ctx.get(REPLICATE_KEY),
+                ctx.get(CONDITION_KEY),
+                step.name,
+            )
+
+    def after_replicate(self, experiment: Experiment, ctx: FrozenContext, outcome: ConditionOutcome) -> None:
+        if outcome.error is not None:
+            _log.warning("%s", outcome.error)
+        elif _log.isEnabledFor(self._detail_level):
+            _log.log(self._detail_level, "replicate %s %s finished", outcome.replicate, outcome.condition)
+
+    def after_run(self, experiment: Experiment, result: Result) -> None:
+        best = [
+            f"{h.name}: {h.ranking.get('best')!r}" for h in result.metrics.hypotheses if h.ranking.get("best")
+        ]
+        _log.info(
+            "experiment %r finished in %.2fs with %d error(s)%s",
+            experiment.name,
+            time.perf_counter() - self._started,
+            len(result.errors),
+            "; best " + ", ".join(best) if best else "",
+        )

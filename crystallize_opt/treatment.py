@@ -1,0 +1,100 @@
+"""Treatments: named sets of context values (the parameters) compared against the baseline."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from ._constants import BASELINE_CONDITION, RESERVED_CONTEXT_KEYS
+from ._fingerprint import source_fingerprint
+from .context import FrozenContext
+from .exceptions import ConfigurationError
+
+
+class Treatment:
+    """A named variation of the experiment.
+
+    ``apply`` is either a mapping of context values (the usual case, and the only one an
+    optimizer produces) or a callable ``apply(ctx)`` that adds keys to the context itself.
+    Mapping values take precedence over ``initial_ctx`` values of the same key.
+
+    Args:
+        name: the condition's name; it may not be ``"baseline"``.
+        apply: a mapping of context values, or a callable receiving the context.
+
+    Raises:
+        ConfigurationError: if ``name`` is empty or ``"baseline"``, if ``apply`` is neither a
+            mapping nor callable, or if the mapping sets a reserved key (``replicate``,
+            ``condition``, ``seed_used``).
+    """
+
+    def __init__(self, name: str, apply: Mapping[str, Any] | Callable[[FrozenContext], Any] | None = None):
+        if not isinstance(name, str) or not name:
+            raise ConfigurationError(f"Treatment name must be a non-empty string, got {name!r}")
+        if name == BASELINE_CONDITION:
+            raise ConfigurationError(f"Treatment name {name!r} is reserved for the run without a treatment")
+        if apply is None:
+            apply = {}
+        if not isinstance(apply, Mapping) and not callable(apply):
+            raise ConfigurationError(
+                f"Treatment {name!r}: apply must be a mapping of context values or a callable, "
+                f"got {type(apply).__name__}"
+            )
+        if isinstance(apply, Mapping):
+            bad = sorted(set(apply) & RESERVED_CONTEXT_KEYS)
+            if bad:
+                raise ConfigurationError(
+                    f"Treatment {name!r} sets reserved context key(s) {bad}; the engine sets "
+                    f"{sorted(RESERVED_CONTEXT_KEYS)} itself"
+                )
+            non_str = [k for k in apply if not isinstance(k, str)]
+            if non_str:
+                raise ConfigurationError(f"Treatment {name!r}: context keys must be strings, got {non_str!r}")
+        self.name = name
+        self._apply = dict(apply) if isinstance(apply, Mapping) else apply
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """The context values this treatment sets (empty for a callable treatment)."""
+        return dict(self._apply) if isinstance(self._apply, dict) else {}
+
+    @property
+    def is_callable(self) -> bool:
+        """True when the treatment applies itself through a callable rather than a mapping."""
+        return not isinstance(self._apply, dict)
+
+    def apply(self, ctx: FrozenContext) -> None:
+        """Add this treatment's values to ``ctx`` (or call the treatment's function on it).
+
+        Raises:
+            ContextMutationError: if a key is already in the context.
+        """
+        if isinstance(self._apply, dict):
+            for key, value in self._apply.items():
+                ctx.add(key, value)
+        else:
+            self._apply(ctx)
+
+    def fingerprint(self) -> str:
+        """Identify the treatment's parameters (or its function's code) for resume checks."""
+        if isinstance(self._apply, dict):
+            text = json.dumps(self._apply, sort_keys=True, default=repr)
+        else:
+            text = source_fingerprint(self._apply)
+        return hashlib.sha256(f"{self.name}\0{text}".encode()).hexdigest()[:16]
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Treatment):
+            return NotImplemented
+        return self.name == other.name and self._apply == other._apply
+
+    def __hash__(self) -> int:
+        return hash(self.name)
+
+    def __repr__(self) -> str:
+        body = (
+            self._apply if isinstance(self._apply, dict) else getattr(self._apply, "__name__", "<callable>")
+        )
+        return f"Treatment({self.name!r}, {body!r})"

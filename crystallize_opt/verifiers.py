@@ -1,0 +1,363 @@
+"""Ready statistical verifiers for :class:`~crystallize_opt.hypothesis.Hypothesis`, built on scipy.
+
+A verifier is a callable ``verifier(baseline_metrics, treatment_metrics) -> dict``; each mapping
+holds metric name -> values (one value per replicate). ``alternative`` always reads "treatment
+versus baseline": ``"greater"`` tests whether the treatment is larger.
+
+For one metric the result is a JSON-serialisable dict with ``test``, ``metric``, ``statistic``,
+``p_value``, ``significant`` (``p_value < alpha``), ``alpha``, ``alternative``, ``n_baseline``,
+``n_treatment``, ``baseline_mean``, ``treatment_mean``, ``effect`` and ``ci_low``/``ci_high`` (a
+two-sided ``1 - alpha`` confidence interval of ``effect``), plus test-specific keys. For several
+metrics it is ``{"test", "per_metric": {metric: dict}, "p_value", "significant", "alpha",
+"alternative", "correction": "holm"}``: ``p_value`` is the smallest Holm-adjusted p-value,
+``significant`` whether any adjusted p-value is below ``alpha``, and each per-metric dict gains
+``p_value_holm`` (its own ``significant`` stays unadjusted).
+
+Degenerate data gives a defined outcome instead of scipy's NaN:
+
+* both samples constant (every value equal) with the same value, or paired differences that are
+  all zero: ``statistic`` 0.0, ``p_value`` 1.0, ``significant`` False;
+* both samples constant with different values (t-based tests): ``statistic`` is +/-inf and the
+  p-value is 0.0 or 1.0 depending on the direction and ``alternative``, as scipy reports it.
+  A constant sample is recognised by its values being equal, not by a computed variance, so
+  rounding noise in the mean cannot make equal constants look different.
+
+Too few values, NaN or infinite values, non-numeric values, unequal lengths for the paired test,
+or values so large that the statistics overflow raise :class:`ValueError` naming the metric.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+import numpy.typing as npt
+from scipy import stats
+
+from .exceptions import ConfigurationError
+
+__all__ = [
+    "ALTERNATIVES",
+    "MannWhitneyU",
+    "WelchTTest",
+    "WilcoxonSignedRank",
+    "holm_adjust",
+    "mann_whitney_u",
+    "welch_t_test",
+    "wilcoxon_signed_rank",
+]
+
+ALTERNATIVES = ("two-sided", "less", "greater")
+
+Array = npt.NDArray[np.float64]
+
+
+def holm_adjust(p_values: Sequence[float]) -> list[float]:
+    """Return the Holm-Bonferroni adjusted p-values, in the order of ``p_values`` (each <= 1)."""
+    m = len(p_values)
+    order = sorted(range(m), key=lambda i: p_values[i])
+    adjusted = [0.0] * m
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p_values[i]))
+        adjusted[i] = running
+    return adjusted
+
+
+def _as_values(metric: str, side: str, values: Sequence[float]) -> Array:
+    try:
+        arr = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"metric {metric!r}: {side} values are not numbers ({exc})") from None
+    if arr.ndim != 1:
+        raise ValueError(f"metric {metric!r}: {side} values must be a flat sequence of numbers")
+    bad = np.flatnonzero(~np.isfinite(arr))
+    if bad.size:
+        raise ValueError(
+            f"metric {metric!r}: {side} values contain NaN or infinity at positions {bad.tolist()}"
+        )
+    return arr
+
+
+def _scaled(*arrays: Array) -> tuple[list[Array], float]:
+    """Divide by a power of two (exact, no rounding) so that sums of squares cannot overflow."""
+    peak = max(float(np.max(np.abs(a))) for a in arrays)
+    scale = 1.0 if peak == 0.0 else math.ldexp(1.0, math.frexp(peak)[1] - 1)
+    return [a / scale for a in arrays], scale
+
+
+def _mean(a: Array) -> float:
+    return float(a[0]) if np.ptp(a) == 0 else float(np.mean(a))
+
+
+def _var(a: Array) -> float:
+    return 0.0 if np.ptp(a) == 0 else float(np.var(a, ddof=1))
+
+
+def _finite(metric: str, **values: float) -> None:
+    for key, value in values.items():
+        if not math.isfinite(value):
+            raise ValueError(f"metric {metric!r}: values too large in magnitude to compute {key} (overflow)")
+
+
+def _t_ci(estimate: float, se: float, df: float, alpha: float) -> tuple[float, float]:
+    if se == 0.0:
+        return estimate, estimate
+    half = float(stats.t.ppf(1.0 - alpha / 2.0, df)) * se
+    return estimate - half, estimate + half
+
+
+def _infinite_t(diff: float, alternative: str) -> tuple[float, float]:
+    """Statistic and p-value when the standard error is zero (both samples constant)."""
+    if diff == 0.0:
+        return 0.0, 1.0
+    p = {"two-sided": 0.0, "greater": 0.0 if diff > 0 else 1.0, "less": 0.0 if diff < 0 else 1.0}
+    return math.copysign(math.inf, diff), p[alternative]
+
+
+def _cohens_d(diff: float, sd: float) -> float:
+    if sd == 0.0:
+        return 0.0 if diff == 0.0 else math.copysign(math.inf, diff)
+    return diff / sd
+
+
+@dataclass(frozen=True, repr=False)
+class _Verifier:
+    alpha: float = 0.05
+    alternative: str = "two-sided"
+
+    name: ClassVar[str] = "verifier"
+    paired: ClassVar[bool] = False
+
+    def __post_init__(self) -> None:
+        alpha = self.alpha
+        if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0.0 < alpha < 1.0:
+            raise ConfigurationError(
+                f"{self.name}: alpha={alpha!r} is invalid; expected a number strictly between 0 and 1"
+            )
+        if self.alternative not in ALTERNATIVES:
+            raise ConfigurationError(
+                f"{self.name}: alternative={self.alternative!r} is invalid; expected one of {list(ALTERNATIVES)}"
+            )
+        object.__setattr__(self, "alpha", float(alpha))
+
+    def __repr__(self) -> str:
+        return f"{self.name}(alpha={self.alpha!r}, alternative={self.alternative!r})"
+
+    def __call__(
+        self,
+        baseline_metrics: Mapping[str, Sequence[float]],
+        treatment_metrics: Mapping[str, Sequence[float]],
+    ) -> dict[str, Any]:
+        """Test every metric; see the factory functions for the keys of the returned dict.
+
+        Raises:
+            ValueError: if the two sides hold different metrics or none, or a metric's values
+                are unusable (too few, NaN/inf, non-numeric, unequal lengths when paired).
+        """
+        names = list(baseline_metrics)
+        missing_t = [m for m in names if m not in treatment_metrics]
+        missing_b = [m for m in treatment_metrics if m not in baseline_metrics]
+        if missing_t or missing_b:
+            raise ValueError(
+                f"{self.name}: both sides need the same metrics; baseline lacks {missing_b}, "
+                f"treatment lacks {missing_t}"
+            )
+        if not names:
+            raise ValueError(f"{self.name}: no metrics given")
+        per_metric: dict[str, dict[str, Any]] = {}
+        for metric in names:
+            x = _as_values(metric, "baseline", baseline_metrics[metric])
+            y = _as_values(metric, "treatment", treatment_metrics[metric])
+            out: dict[str, Any] = {"test": self.name, "metric": metric}
+            out.update(self._test(metric, x, y))
+            out.update(alpha=self.alpha, alternative=self.alternative)
+            out["significant"] = bool(out["p_value"] < self.alpha)
+            per_metric[metric] = out
+        if len(names) == 1:
+            return per_metric[names[0]]
+        adjusted = holm_adjust([per_metric[m]["p_value"] for m in names])
+        for metric, p_adj in zip(names, adjusted, strict=True):
+            per_metric[metric]["p_value_holm"] = p_adj
+        return {
+            "test": self.name,
+            "per_metric": per_metric,
+            "p_value": min(adjusted),
+            "significant": bool(min(adjusted) < self.alpha),
+            "alpha": self.alpha,
+            "alternative": self.alternative,
+            "correction": "holm",
+        }
+
+    def _test(self, metric: str, x: Array, y: Array) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _need_two(self, metric: str, x: Array, y: Array) -> None:
+        if len(x) < 2 or len(y) < 2:
+            raise ValueError(
+                f"metric {metric!r}: {self.name} needs at least 2 values on each side, "
+                f"got {len(x)} baseline and {len(y)} treatment"
+            )
+
+    def _welch(self, metric: str, x: Array, y: Array) -> dict[str, Any]:
+        """Means, Welch-Satterthwaite CI, Welch t statistic and p-value, pooled-sd Cohen's d."""
+        (xs, ys), scale = _scaled(x, y)
+        nx, ny = len(xs), len(ys)
+        mx, my, vx, vy = _mean(xs), _mean(ys), _var(xs), _var(ys)
+        diff = my - mx
+        a, b = vx / nx, vy / ny
+        se = math.sqrt(a + b)
+        if se == 0.0:
+            statistic, p_value, df = *_infinite_t(diff, self.alternative), float(nx + ny - 2)
+        else:
+            wa, wb = a / (a + b), b / (a + b)
+            df = 1.0 / (wa * wa / (nx - 1) + wb * wb / (ny - 1))
+            res = stats.ttest_ind(ys, xs, equal_var=False, alternative=self.alternative)
+            statistic, p_value = float(res.statistic), float(res.pvalue)
+            if math.isnan(p_value):  # scipy's variance underflowed where ours did not
+                statistic, p_value = _infinite_t(diff, self.alternative)
+        low, high = _t_ci(diff, se, df, self.alpha)
+        pooled = math.sqrt(((nx - 1) * vx + (ny - 1) * vy) / (nx + ny - 2))
+        out = {
+            "baseline_mean": mx * scale,
+            "treatment_mean": my * scale,
+            "effect": diff * scale,
+            "ci_low": low * scale,
+            "ci_high": high * scale,
+        }
+        _finite(metric, **out)
+        return {
+            "statistic": statistic,
+            "p_value": p_value,
+            "df": df,
+            **out,
+            "cohens_d": _cohens_d(diff, pooled),
+        }
+
+
+@dataclass(frozen=True, repr=False)
+class WelchTTest(_Verifier):
+    """Welch's unequal-variance t-test; build it with :func:`welch_t_test`."""
+
+    name: ClassVar[str] = "welch_t_test"
+    paired: ClassVar[bool] = False
+
+    def _test(self, metric: str, x: Array, y: Array) -> dict[str, Any]:
+        self._need_two(metric, x, y)
+        out = self._welch(metric, x, y)
+        return {**out, "n_baseline": len(x), "n_treatment": len(y)}
+
+
+@dataclass(frozen=True, repr=False)
+class MannWhitneyU(_Verifier):
+    """The Mann-Whitney U test; build it with :func:`mann_whitney_u`."""
+
+    name: ClassVar[str] = "mann_whitney_u"
+    paired: ClassVar[bool] = False
+
+    def _test(self, metric: str, x: Array, y: Array) -> dict[str, Any]:
+        self._need_two(metric, x, y)
+        welch = self._welch(metric, x, y)
+        res = stats.mannwhitneyu(y, x, alternative=self.alternative)
+        u = float(res.statistic)
+        (xs, ys), scale = _scaled(x, y)
+        hodges_lehmann = float(np.median(np.subtract.outer(ys, xs))) * scale
+        _finite(metric, hodges_lehmann=hodges_lehmann)
+        keep = ("baseline_mean", "treatment_mean", "effect", "ci_low", "ci_high")
+        return {
+            "statistic": u,
+            "p_value": float(res.pvalue),
+            "n_baseline": len(x),
+            "n_treatment": len(y),
+            **{k: welch[k] for k in keep},
+            "hodges_lehmann": hodges_lehmann,
+            "rank_biserial": 2.0 * u / (len(x) * len(y)) - 1.0,
+        }
+
+
+@dataclass(frozen=True, repr=False)
+class WilcoxonSignedRank(_Verifier):
+    """The Wilcoxon signed-rank test on paired differences; build it with :func:`wilcoxon_signed_rank`."""
+
+    name: ClassVar[str] = "wilcoxon_signed_rank"
+    paired: ClassVar[bool] = True
+
+    def _test(self, metric: str, x: Array, y: Array) -> dict[str, Any]:
+        if len(x) != len(y):
+            raise ValueError(
+                f"metric {metric!r}: {self.name} needs paired values of equal length, "
+                f"got {len(x)} baseline and {len(y)} treatment"
+            )
+        if len(x) < 2:
+            raise ValueError(f"metric {metric!r}: {self.name} needs at least 2 pairs, got {len(x)}")
+        (xs, ys), scale = _scaled(x, y)
+        d = ys - xs
+        n = len(d)
+        mean_d, sd_d = _mean(d), math.sqrt(_var(d))
+        if not np.any(d):
+            statistic, p_value = 0.0, 1.0
+        else:
+            res = stats.wilcoxon(d, alternative=self.alternative)
+            statistic, p_value = float(res.statistic), float(res.pvalue)
+        low, high = _t_ci(mean_d, sd_d / math.sqrt(n), float(n - 1), self.alpha)
+        out = {
+            "baseline_mean": _mean(xs) * scale,
+            "treatment_mean": _mean(ys) * scale,
+            "effect": mean_d * scale,
+            "ci_low": low * scale,
+            "ci_high": high * scale,
+        }
+        _finite(metric, **out)
+        return {
+            "statistic": statistic,
+            "p_value": p_value,
+            "n_baseline": n,
+            "n_treatment": n,
+            "n_pairs": n,
+            **out,
+            "cohens_d": _cohens_d(mean_d, sd_d),
+        }
+
+
+def welch_t_test(alpha: float = 0.05, alternative: str = "two-sided") -> WelchTTest:
+    """Return a picklable Welch's unequal-variance t-test verifier (``scipy.stats.ttest_ind``).
+
+    Its result has the keys listed in the module docstring (``effect``: difference of means, with
+    a Welch-Satterthwaite CI) plus ``df`` and ``cohens_d`` (mean difference over the pooled sd).
+
+    Raises:
+        ConfigurationError: if ``alpha`` is not in (0, 1) or ``alternative`` is not one of
+            ``"two-sided"``, ``"less"``, ``"greater"``.
+    """
+    return WelchTTest(alpha, alternative)
+
+
+def mann_whitney_u(alpha: float = 0.05, alternative: str = "two-sided") -> MannWhitneyU:
+    """Return a picklable Mann-Whitney U verifier (``scipy.stats.mannwhitneyu``).
+
+    Its result has the keys listed in the module docstring (``statistic``: U of the treatment;
+    ``effect``: difference of means, with a Welch CI) plus ``hodges_lehmann`` (median of all
+    differences treatment_i - baseline_j) and ``rank_biserial`` (in [-1, 1], > 0 when the
+    treatment tends to be larger).
+
+    Raises:
+        ConfigurationError: as :func:`welch_t_test`.
+    """
+    return MannWhitneyU(alpha, alternative)
+
+
+def wilcoxon_signed_rank(alpha: float = 0.05, alternative: str = "two-sided") -> WilcoxonSignedRank:
+    """Return a picklable Wilcoxon signed-rank verifier (``scipy.stats.wilcoxon`` of treatment - baseline).
+
+    Paired: a metric's two sequences must have equal length, index i of both being replicate i.
+    Zero differences are dropped by the rank test (scipy's default ``zero_method="wilcox"``). The
+    result has the keys listed in the module docstring (``effect``: mean paired difference, with a
+    paired-t CI) plus ``n_pairs`` and ``cohens_d`` (mean difference over the sd of the differences).
+
+    Raises:
+        ConfigurationError: as :func:`welch_t_test`.
+    """
+    return WilcoxonSignedRank(alpha, alternative)

@@ -1,0 +1,328 @@
+"""Tests of the ready scipy-based verifiers."""
+
+from __future__ import annotations
+
+import json
+import math
+import pickle
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy import stats
+
+from crystallize_opt.exceptions import ConfigurationError
+from crystallize_opt.verifiers import (
+    MannWhitneyU,
+    WelchTTest,
+    WilcoxonSignedRank,
+    holm_adjust,
+    mann_whitney_u,
+    welch_t_test,
+    wilcoxon_signed_rank,
+)
+
+BASE = [1.2, 0.8, 1.1, 0.95, 1.3, 1.05, 0.9]
+TREAT = [1.6, 1.4, 1.75, 1.2, 1.5, 1.35, 1.8]
+ALTS = ["two-sided", "less", "greater"]
+FACTORIES = [welch_t_test, mann_whitney_u, wilcoxon_signed_rank]
+COMMON_KEYS = {
+    "test",
+    "metric",
+    "statistic",
+    "p_value",
+    "significant",
+    "alpha",
+    "alternative",
+    "n_baseline",
+    "n_treatment",
+    "baseline_mean",
+    "treatment_mean",
+    "effect",
+    "ci_low",
+    "ci_high",
+}
+
+
+# --- factories -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("factory", "cls", "name", "paired"),
+    [
+        (welch_t_test, WelchTTest, "welch_t_test", False),
+        (mann_whitney_u, MannWhitneyU, "mann_whitney_u", False),
+        (wilcoxon_signed_rank, WilcoxonSignedRank, "wilcoxon_signed_rank", True),
+    ],
+)
+def test_factory_attributes_repr_and_pickle(factory, cls, name, paired):
+    v = factory(alpha=0.01, alternative="greater")
+    assert isinstance(v, cls)
+    assert v.name == name
+    assert v.paired is paired
+    assert repr(v) == f"{name}(alpha=0.01, alternative='greater')"
+    clone = pickle.loads(pickle.dumps(v))
+    assert clone == v and clone is not v
+    assert clone({"m": BASE}, {"m": TREAT}) == v({"m": BASE}, {"m": TREAT})
+
+
+@pytest.mark.parametrize("factory", FACTORIES)
+@pytest.mark.parametrize("alpha", [0, 1, -0.1, 1.5, math.nan, "0.05", True, None])
+def test_invalid_alpha_rejected(factory, alpha):
+    with pytest.raises(ConfigurationError, match=r"alpha=.*strictly between 0 and 1"):
+        factory(alpha=alpha)
+
+
+@pytest.mark.parametrize("factory", FACTORIES)
+def test_invalid_alternative_rejected(factory):
+    with pytest.raises(ConfigurationError, match=r"alternative='bigger'.*'two-sided', 'less', 'greater'"):
+        factory(alternative="bigger")
+
+
+# --- p-values equal scipy's --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("alternative", ALTS)
+def test_welch_matches_scipy(alternative):
+    out = welch_t_test(alternative=alternative)({"m": BASE}, {"m": TREAT})
+    ref = stats.ttest_ind(TREAT, BASE, equal_var=False, alternative=alternative)
+    assert out["statistic"] == pytest.approx(ref.statistic, rel=1e-12)
+    assert out["p_value"] == pytest.approx(ref.pvalue, rel=1e-12)
+    assert out["df"] == pytest.approx(ref.df, rel=1e-12)
+    assert out["significant"] == (ref.pvalue < 0.05)
+    assert COMMON_KEYS <= out.keys()
+    assert out["metric"] == "m" and out["test"] == "welch_t_test" and out["alternative"] == alternative
+    assert out["n_baseline"] == 7 and out["n_treatment"] == 7
+
+
+@pytest.mark.parametrize("alternative", ALTS)
+def test_mann_whitney_matches_scipy(alternative):
+    out = mann_whitney_u(alternative=alternative)({"m": BASE}, {"m": TREAT})
+    ref = stats.mannwhitneyu(TREAT, BASE, alternative=alternative)
+    assert out["statistic"] == pytest.approx(ref.statistic)
+    assert out["p_value"] == pytest.approx(ref.pvalue, rel=1e-12)
+    assert COMMON_KEYS <= out.keys()
+
+
+@pytest.mark.parametrize("alternative", ALTS)
+def test_wilcoxon_matches_scipy(alternative):
+    out = wilcoxon_signed_rank(alternative=alternative)({"m": BASE}, {"m": TREAT})
+    ref = stats.wilcoxon(np.subtract(TREAT, BASE), alternative=alternative)
+    assert out["statistic"] == pytest.approx(ref.statistic)
+    assert out["p_value"] == pytest.approx(ref.pvalue, rel=1e-12)
+    assert out["n_pairs"] == 7
+    assert COMMON_KEYS <= out.keys()
+
+
+def test_direction_of_alternative_is_treatment_versus_baseline():
+    greater = welch_t_test(alternative="greater")({"m": BASE}, {"m": TREAT})
+    less = welch_t_test(alternative="less")({"m": BASE}, {"m": TREAT})
+    assert greater["p_value"] < 0.001 < 0.999 < less["p_value"]
+    assert greater["statistic"] > 0 and greater["effect"] > 0
+
+
+# --- effect sizes and confidence intervals ------------------------------------------------------
+
+
+def test_welch_ci_and_cohens_d_by_hand():
+    x, y = np.array(BASE), np.array(TREAT)
+    a, b = x.var(ddof=1) / len(x), y.var(ddof=1) / len(y)
+    df = (a + b) ** 2 / (a**2 / (len(x) - 1) + b**2 / (len(y) - 1))
+    half = stats.t.ppf(0.95, df) * math.sqrt(a + b)  # alpha=0.1 -> 90% CI
+    diff = y.mean() - x.mean()
+    out = welch_t_test(alpha=0.1)({"m": BASE}, {"m": TREAT})
+    assert out["effect"] == pytest.approx(diff, rel=1e-12)
+    assert out["baseline_mean"] == pytest.approx(x.mean()) and out["treatment_mean"] == pytest.approx(y.mean())
+    assert out["ci_low"] == pytest.approx(diff - half, rel=1e-12)
+    assert out["ci_high"] == pytest.approx(diff + half, rel=1e-12)
+    pooled = math.sqrt((6 * x.var(ddof=1) + 6 * y.var(ddof=1)) / 12)
+    assert out["cohens_d"] == pytest.approx(diff / pooled, rel=1e-12)
+
+
+def test_wilcoxon_paired_t_ci_and_cohens_d_by_hand():
+    d = np.subtract(TREAT, BASE)
+    half = stats.t.ppf(0.975, len(d) - 1) * d.std(ddof=1) / math.sqrt(len(d))
+    out = wilcoxon_signed_rank()({"m": BASE}, {"m": TREAT})
+    assert out["effect"] == pytest.approx(d.mean(), rel=1e-12)
+    assert out["ci_low"] == pytest.approx(d.mean() - half, rel=1e-12)
+    assert out["ci_high"] == pytest.approx(d.mean() + half, rel=1e-12)
+    assert out["cohens_d"] == pytest.approx(d.mean() / d.std(ddof=1), rel=1e-12)
+
+
+def test_mann_whitney_effects():
+    out = mann_whitney_u()({"m": [1.0, 2.0, 3.0]}, {"m": [2.5, 10.0]})
+    # pairwise differences t - b: 1.5, 0.5, -0.5, 9, 8, 7 -> median 4.25
+    assert out["hodges_lehmann"] == pytest.approx(4.25)
+    # U of the treatment: pairs with t > b: 2.5>1, 2.5>2, and 10 beats all three -> 5 of 6
+    assert out["statistic"] == pytest.approx(5.0)
+    assert out["rank_biserial"] == pytest.approx(2 * 5 / 6 - 1)
+    assert out["effect"] == pytest.approx(6.25 - 2.0)
+    welch = welch_t_test()({"m": [1.0, 2.0, 3.0]}, {"m": [2.5, 10.0]})
+    assert (out["ci_low"], out["ci_high"]) == pytest.approx((welch["ci_low"], welch["ci_high"]))
+    reverse = mann_whitney_u()({"m": [2.5, 10.0]}, {"m": [1.0, 2.0, 3.0]})
+    assert reverse["rank_biserial"] == pytest.approx(-out["rank_biserial"])
+
+
+@pytest.mark.parametrize("factory", [welch_t_test, wilcoxon_signed_rank])
+def test_ci_coverage_close_to_nominal(factory):
+    rng = np.random.default_rng(12345)
+    shift, alpha, runs = 0.7, 0.1, 400
+    verifier = factory(alpha=alpha)
+    hits = 0
+    for _ in range(runs):
+        base = rng.normal(0.0, 1.0, size=8)
+        if verifier.paired:  # correlated pairs, as replicates sharing a seed would be
+            treat = base + shift + rng.normal(0.0, 0.5, size=8)
+        else:
+            treat = rng.normal(shift, 2.0, size=6)
+        out = verifier({"m": base.tolist()}, {"m": treat.tolist()})
+        hits += out["ci_low"] <= shift <= out["ci_high"]
+    # binomial sd at 400 runs is 0.015: allow ~4 sd either side of 0.9
+    assert 0.84 <= hits / runs <= 0.96
+
+
+# --- several metrics --------------------------------------------------------------------------
+
+
+def test_holm_adjust():
+    assert holm_adjust([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
+    assert holm_adjust([0.5, 0.9]) == pytest.approx([1.0, 1.0])
+    assert holm_adjust([0.2]) == [0.2]
+
+
+def test_several_metrics_are_holm_adjusted():
+    base = {"a": BASE, "b": [1.0, 2.0, 3.0, 4.0]}
+    treat = {"a": TREAT, "b": [1.5, 2.5, 2.0, 4.5]}
+    out = welch_t_test()(base, treat)
+    assert set(out) >= {"test", "per_metric", "p_value", "significant", "alpha"}
+    assert list(out["per_metric"]) == ["a", "b"]
+    p_a, p_b = out["per_metric"]["a"]["p_value"], out["per_metric"]["b"]["p_value"]
+    assert p_a == pytest.approx(stats.ttest_ind(TREAT, BASE, equal_var=False).pvalue)
+    assert out["p_value"] == pytest.approx(min(1.0, 2 * min(p_a, p_b)))
+    assert out["per_metric"]["b"]["p_value_holm"] == pytest.approx(max(2 * p_a, p_b))
+    assert out["significant"] is True and out["per_metric"]["b"]["significant"] is False
+
+
+def test_holm_can_remove_significance():
+    # p just under alpha alone, but doubled by Holm for two metrics
+    x = [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]
+    y = [v + 2.5 for v in x]
+    p = stats.ttest_ind(y, x, equal_var=False).pvalue
+    assert 0.025 < p < 0.05
+    out = welch_t_test()({"a": x, "b": x}, {"a": y, "b": y})
+    assert out["per_metric"]["a"]["significant"] is True
+    assert out["significant"] is False and out["p_value"] == pytest.approx(2 * p)
+
+
+def test_result_is_json_serialisable_plain_types():
+    for factory in FACTORIES:
+        out = factory()({"a": BASE, "b": TREAT}, {"a": TREAT, "b": BASE})
+        assert json.loads(json.dumps(out, allow_nan=False)) == out
+        for value in out["per_metric"]["a"].values():
+            assert type(value) in (str, float, int, bool), value
+
+
+# --- degenerate input -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("factory", FACTORIES)
+def test_identical_constant_samples(factory):
+    out = factory()({"m": [0.1, 0.1, 0.1]}, {"m": [0.1, 0.1, 0.1]})
+    assert out["p_value"] == 1.0 and out["significant"] is False
+    assert out["effect"] == 0.0 and out["ci_low"] == out["ci_high"] == 0.0
+
+
+def test_constant_samples_of_different_sizes_are_not_significant():
+    # scipy reports p ~ 0.29 here: rounding makes the means differ by one ulp
+    out = welch_t_test()({"m": [0.1] * 3}, {"m": [0.1] * 5})
+    assert (out["statistic"], out["p_value"], out["effect"], out["cohens_d"]) == (0.0, 1.0, 0.0, 0.0)
+
+
+@pytest.mark.parametrize(("alternative", "p"), [("two-sided", 0.0), ("greater", 0.0), ("less", 1.0)])
+def test_different_constant_samples(alternative, p):
+    out = welch_t_test(alternative=alternative)({"m": [1.0, 1.0]}, {"m": [2.0, 2.0, 2.0]})
+    ref = stats.ttest_ind([2.0, 2.0, 2.0], [1.0, 1.0], equal_var=False, alternative=alternative)
+    assert out["statistic"] == math.inf == ref.statistic
+    assert out["p_value"] == p == ref.pvalue
+    assert out["effect"] == 1.0 and out["ci_low"] == out["ci_high"] == 1.0
+
+
+@pytest.mark.parametrize("alternative", ALTS)
+def test_wilcoxon_all_zero_differences(alternative):
+    out = wilcoxon_signed_rank(alternative=alternative)({"m": [1.0, 2.0, 3.0]}, {"m": [1.0, 2.0, 3.0]})
+    assert (out["statistic"], out["p_value"], out["significant"]) == (0.0, 1.0, False)
+    assert out["cohens_d"] == 0.0 and out["effect"] == 0.0
+
+
+@pytest.mark.parametrize(
+    ("factory", "base", "treat", "pattern"),
+    [
+        (welch_t_test, [1.0], [1.0, 2.0], r"metric 'm'.*at least 2 values.*got 1 baseline and 2 treatment"),
+        (mann_whitney_u, [1.0, 2.0], [], r"metric 'm'.*got 2 baseline and 0 treatment"),
+        (wilcoxon_signed_rank, [1.0], [2.0], r"metric 'm'.*at least 2 pairs, got 1"),
+        (wilcoxon_signed_rank, [1.0, 2.0, 3.0], [1.0, 2.0], r"metric 'm'.*equal length.*3 baseline and 2"),
+        (welch_t_test, [1.0, math.nan], [1.0, 2.0], r"metric 'm': baseline values contain NaN or inf"),
+        (mann_whitney_u, [1.0, 2.0], [1.0, -math.inf], r"metric 'm': treatment values contain NaN"),
+        (welch_t_test, [1.0, "x"], [1.0, 2.0], r"metric 'm': baseline values are not numbers"),
+        (welch_t_test, [1.0, 2.0], [[1.0], [2.0]], r"metric 'm': treatment values must be a flat"),
+        (welch_t_test, [-1e308, -1e308], [1e308, 1e308], r"metric 'm'.*too large.*overflow"),
+    ],
+)
+def test_bad_values_raise_value_error(factory, base, treat, pattern):
+    with pytest.raises(ValueError, match=pattern):
+        factory()({"m": base}, {"m": treat})
+
+
+def test_mismatched_or_no_metrics_raise_value_error():
+    with pytest.raises(ValueError, match=r"baseline lacks \['b'\], treatment lacks \[\]"):
+        welch_t_test()({"a": BASE}, {"a": TREAT, "b": TREAT})
+    with pytest.raises(ValueError, match="no metrics"):
+        welch_t_test()({}, {})
+
+
+def test_huge_but_finite_values_do_not_overflow():
+    base, treat = [1e200, 2e200, 3e200], [4e200, 5e200, 7e200]
+    out = welch_t_test()({"m": base}, {"m": treat})
+    ref = stats.ttest_ind(np.divide(treat, 1e200), np.divide(base, 1e200), equal_var=False)
+    assert out["p_value"] == pytest.approx(ref.pvalue, rel=1e-9)
+    assert out["effect"] == pytest.approx(10e200 / 3)
+    assert math.isfinite(out["ci_low"]) and out["ci_low"] < out["effect"] < out["ci_high"]
+
+
+# --- properties -------------------------------------------------------------------------------
+
+any_floats = st.lists(st.floats(allow_nan=True, allow_infinity=True), max_size=8)
+finite = st.floats(allow_nan=False, allow_infinity=False, min_value=-1e6, max_value=1e6)
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+@settings(max_examples=300, deadline=None)
+@given(
+    factory=st.sampled_from(FACTORIES),
+    alternative=st.sampled_from(ALTS),
+    base=any_floats,
+    treat=any_floats,
+)
+def test_only_value_error_and_p_in_unit_interval(factory, alternative, base, treat):
+    try:
+        out = factory(alternative=alternative)({"m": base}, {"m": treat})
+    except ValueError:
+        return
+    assert 0.0 <= out["p_value"] <= 1.0
+    assert out["significant"] == (out["p_value"] < 0.05)
+    assert out["ci_low"] <= out["effect"] <= out["ci_high"]
+    assert all(not isinstance(v, float) or not math.isnan(v) for v in out.values())
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+@settings(max_examples=150, deadline=None)
+@given(base=st.lists(finite, min_size=2, max_size=10), treat=st.lists(finite, min_size=2, max_size=10))
+def test_welch_equals_scipy_on_non_constant_data(base, treat):
+    if len(set(base)) < 2 or len(set(treat)) < 2:
+        return
+    out = welch_t_test()({"m": base}, {"m": treat})
+    ref = stats.ttest_ind(treat, base, equal_var=False)
+    assert out["p_value"] == pytest.approx(ref.pvalue, rel=1e-6, abs=1e-12)
+    if out["cohens_d"] != 0.0:  # sign of the effect matches the sign of the statistic
+        assert math.copysign(1.0, out["cohens_d"]) == math.copysign(1.0, out["statistic"])
