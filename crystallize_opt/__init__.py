@@ -18,6 +18,7 @@ from .exceptions import (
 )
 from .experiment import Experiment, ExperimentBuilder
 from .hypothesis import Hypothesis
+from .optimize import BaseOptimizer, Objective, OptimizationRun, OptunaOptimizer, TrialEvaluation
 from .pipeline import DataSource, Pipeline, PipelineStep, data_source, pipeline_step
 from .plugins import (
     ArtifactPlugin,
@@ -40,6 +41,7 @@ __all__ = [
     "SEED_USED_KEY",
     "Artifact",
     "ArtifactPlugin",
+    "BaseOptimizer",
     "BasePlugin",
     "ConditionMetrics",
     "ConfigurationError",
@@ -56,7 +58,10 @@ __all__ = [
     "Hypothesis",
     "HypothesisResult",
     "LoggingPlugin",
+    "Objective",
     "OptimizationError",
+    "OptimizationRun",
+    "OptunaOptimizer",
     "ParallelExecution",
     "Pipeline",
     "PipelineStep",
@@ -65,6 +70,7 @@ __all__ = [
     "SeedPlugin",
     "SerialExecution",
     "Treatment",
+    "TrialEvaluation",
     "__version__",
     "data_source",
     "derive_seed",

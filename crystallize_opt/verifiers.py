@@ -215,7 +215,8 @@ class _Verifier:
         else:
             wa, wb = a / (a + b), b / (a + b)
             df = 1.0 / (wa * wa / (nx - 1) + wb * wb / (ny - 1))
-            res = stats.ttest_ind(ys, xs, equal_var=False, alternative=self.alternative)
+            with np.errstate(over="ignore"):  # a tiny standard error may overflow t to +/-inf
+                res = stats.ttest_ind(ys, xs, equal_var=False, alternative=self.alternative)
             statistic, p_value = float(res.statistic), float(res.pvalue)
             if math.isnan(p_value):  # scipy's variance underflowed where ours did not
                 statistic, p_value = _infinite_t(diff, self.alternative)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -15,6 +15,7 @@ from .._logging import get_logger
 from ..artifacts import Artifact, ArtifactDataSource
 from ..exceptions import ConfigurationError, EventLoopError
 from ..hypothesis import Hypothesis
+from ..optimize._loop import run_optimization
 from ..pipeline import DataSource, Pipeline
 from ..plugins import (
     ArtifactPlugin,
@@ -30,7 +31,7 @@ from ._aggregate import build_result
 from ._runner import ConditionOutcome, ReplicateTask, setup_steps, teardown_steps
 
 if TYPE_CHECKING:
-    from ..optimize import BaseOptimizer  # type: ignore[attr-defined]
+    from ..optimize import BaseOptimizer
     from ._builder import ExperimentBuilder
 
 _log = get_logger("experiment")
@@ -365,22 +366,43 @@ class Experiment:
 
     # -- optimization ----------------------------------------------------------------------
 
-    def optimize(self, optimizer: BaseOptimizer, num_trials: int, replicates_per_trial: int = 1) -> Treatment:
-        """Synchronous wrapper for :meth:`aoptimize`.
+    def optimize(
+        self, optimizer: BaseOptimizer, num_trials: int, replicates_per_trial: int = 1, *, progress: bool = False
+    ) -> Treatment:
+        """Synchronous wrapper for :meth:`aoptimize`, with the same arguments and result.
 
         Raises:
             EventLoopError: when called inside a running event loop (use ``await aoptimize()``).
         """
         _ensure_no_running_loop("optimize", "aoptimize")
-        return asyncio.run(self.aoptimize(optimizer, num_trials, replicates_per_trial))
+        return asyncio.run(self.aoptimize(optimizer, num_trials, replicates_per_trial, progress=progress))
 
-    async def aoptimize(self, optimizer: BaseOptimizer, num_trials: int, replicates_per_trial: int = 1) -> Treatment:
+    async def aoptimize(
+        self, optimizer: BaseOptimizer, num_trials: int, replicates_per_trial: int = 1, *, progress: bool = False
+    ) -> Treatment:
         """Search for the best treatment with ``optimizer`` and return it.
 
+        Each trial runs ``replicates_per_trial`` seeded replicates of one treatment through the
+        pipeline (in parallel when the experiment has :class:`ParallelExecution`, with results
+        identical to serial); the aggregated metrics go back to the optimizer. Replicate ``r``
+        of every trial uses the seed of replicate ``r`` of :meth:`run` unless the optimizer
+        asks for independent seeds. With :class:`OptunaOptimizer`, ``num_trials`` is the
+        study's target of finished trials, so rerunning a study continues it.
+
+        Args:
+            progress: show a progress bar (trials done of target, best so far) on stderr. This
+                keyword goes beyond the reference API.
+
         Raises:
-            NotImplementedError: optimization is not available yet.
+            ConfigurationError: for invalid arguments, or an objective metric the pipeline never
+                records (raised at the first trial; the error lists the recorded metrics).
+            OptimizationError: when every trial failed (the first failures are quoted).
         """
-        raise NotImplementedError("Experiment.aoptimize is not available yet")
+        self.validate()
+        with self._session():
+            return await run_optimization(
+                self, self._evaluate, optimizer, num_trials, replicates_per_trial, progress=progress
+            )
 
     # -- internals -------------------------------------------------------------------------
 
@@ -400,15 +422,40 @@ class Experiment:
         ]
         return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
 
+    def _pipeline_signature(self) -> str:
+        return self.pipeline.signature()
+
+    async def _evaluate(
+        self, treatment: Treatment | None, seeds: Mapping[int, int], scope: str
+    ) -> list[ConditionOutcome]:
+        """Run ``treatment`` for the given replicates and seeds (an optimization trial)."""
+        task = ReplicateTask(self, [treatment], list(seeds), seeds=seeds, scope=scope)
+        return [outcome for replicate in await self._execute(task, manage_steps=False) for outcome in replicate]
+
+    @contextmanager
+    def _session(self) -> Iterator[None]:
+        """Set the steps up once and keep a worker pool open across many :meth:`_execute` calls."""
+        in_process = not self._runs_in_worker_processes()
+        execution = next((p for p in self.plugins if _overrides_run_loop(p)), None)
+        pool = execution.session() if isinstance(execution, ParallelExecution) else nullcontext()
+        if in_process:
+            setup_steps(self)
+        try:
+            with pool:
+                yield
+        finally:
+            if in_process:
+                teardown_steps(self)
+
     def _runs_in_worker_processes(self) -> bool:
         for plugin in self.plugins:
             if _overrides_run_loop(plugin):
                 return isinstance(plugin, ParallelExecution) and plugin.executor_type == "process"
         return False
 
-    async def _execute(self, task: ReplicateTask) -> list[list[ConditionOutcome]]:
+    async def _execute(self, task: ReplicateTask, *, manage_steps: bool = True) -> list[list[ConditionOutcome]]:
         """Run ``task`` through the first plugin providing an execution strategy."""
-        in_process = not self._runs_in_worker_processes()
+        in_process = manage_steps and not self._runs_in_worker_processes()
         if in_process:
             setup_steps(self)
         try:

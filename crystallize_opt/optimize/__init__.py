@@ -1,1 +1,8 @@
-"""Optimization of treatments with Optuna (see :class:`OptunaOptimizer`)."""
+"""Optimization of treatments: the optimizer contract and the Optuna adapter."""
+
+from ._base import BaseOptimizer, OptimizationRun
+from ._evaluation import TrialEvaluation
+from ._objective import Objective
+from ._optuna import OptunaOptimizer
+
+__all__ = ["BaseOptimizer", "Objective", "OptimizationRun", "OptunaOptimizer", "TrialEvaluation"]

@@ -5,8 +5,9 @@ from __future__ import annotations
 import concurrent.futures as cf
 import multiprocessing
 import os
-from collections.abc import Callable, Coroutine, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Coroutine, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .._constants import VALID_EXECUTOR_TYPES
@@ -66,6 +67,26 @@ class ParallelExecution(BasePlugin):
     max_workers: int | None = None
     executor_type: str = "thread"
     start_method: str | None = None
+    _pool: cf.Executor | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_pool"] = None  # a pool never travels to another process
+        return state
+
+    @contextmanager
+    def session(self) -> Iterator[None]:
+        """Keep one pool open for every run inside the ``with`` block (used by optimization,
+        which runs many small batches of replicates)."""
+        if self._pool is not None:
+            yield
+            return
+        self._pool = self._executor(self.max_workers or os.cpu_count() or 1)
+        try:
+            yield
+        finally:
+            pool, self._pool = self._pool, None
+            pool.shutdown(wait=True, cancel_futures=True)
 
     def __post_init__(self) -> None:
         if self.executor_type not in VALID_EXECUTOR_TYPES:
@@ -101,15 +122,20 @@ class ParallelExecution(BasePlugin):
         if self.executor_type == "process":
             # Each worker process sets its steps up around the replicates it runs.
             replicate_fn = getattr(replicate_fn, "for_worker_process", lambda: replicate_fn)()
-        failure: Callable[[int, BaseException], Any] | None = getattr(replicate_fn, "failure", None)
+        if self._pool is not None:
+            return self._collect(self._pool, replicate_fn, indices)
         with self._executor(len(indices)) as pool:
-            futures = [pool.submit(replicate_fn, i) for i in indices]
-            results = []
-            for index, future in zip(indices, futures, strict=True):
-                try:
-                    results.append(future.result())
-                except Exception as exc:  # a dead worker or an unpicklable result
-                    if failure is None:
-                        raise
-                    results.append(failure(index, exc))
-            return results
+            return self._collect(pool, replicate_fn, indices)
+
+    def _collect(self, pool: cf.Executor, replicate_fn: Callable[[int], Any], indices: list[int]) -> list[Any]:
+        failure: Callable[[int, BaseException], Any] | None = getattr(replicate_fn, "failure", None)
+        futures = [pool.submit(replicate_fn, i) for i in indices]
+        results = []
+        for index, future in zip(indices, futures, strict=True):
+            try:
+                results.append(future.result())
+            except Exception as exc:  # a dead worker or an unpicklable result
+                if failure is None:
+                    raise
+                results.append(failure(index, exc))
+        return results

@@ -1,0 +1,102 @@
+"""The optimizer contract: propose treatments, learn from their results, name the best."""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+from ..treatment import Treatment
+from ._evaluation import TrialEvaluation
+from ._objective import Objective
+
+
+@dataclass(frozen=True)
+class OptimizationRun:
+    """Facts about the experiment an optimizer is about to serve (given to :meth:`BaseOptimizer.prepare`)."""
+
+    experiment_name: str
+    master_seed: int
+    replicates_per_trial: int
+    num_trials: int
+    pipeline_signature: str
+    package_version: str
+
+
+class BaseOptimizer(ABC):
+    """Propose treatments, receive their results, and name the best.
+
+    The loop run by :meth:`Experiment.optimize` calls :meth:`ask` once per round, runs each
+    returned treatment's replicates, and reports each result in the order asked; by default
+    through :meth:`tell` with the aggregated objective values (NaN for a trial that failed or
+    did not record the metric). A hand-written optimizer needs only the three abstract
+    methods; the other hooks have working defaults.
+
+    Args:
+        objective: what to minimise or maximise.
+    """
+
+    #: Replicate ``r`` of every trial uses the same seed (common random numbers), so trials
+    #: compare on equal terms. Set False for independent seeds per trial.
+    common_random_numbers: bool = True
+
+    def __init__(self, objective: Objective):
+        if not isinstance(objective, Objective):
+            raise TypeError(f"objective must be an Objective, got {type(objective).__name__}")
+        self.objective = objective
+
+    @abstractmethod
+    def ask(self) -> list[Treatment]:
+        """Return the treatments to evaluate next (usually one)."""
+
+    @abstractmethod
+    def tell(self, objective_values: dict[str, float]) -> None:
+        """Receive the aggregated objective values of the next treatment asked (metric -> value)."""
+
+    @abstractmethod
+    def get_best_treatment(self) -> Treatment:
+        """Return the best treatment found so far.
+
+        Raises:
+            OptimizationError: when nothing has been evaluated successfully.
+        """
+
+    def prepare(self, run: OptimizationRun) -> None:  # noqa: B027 - optional hook
+        """Called once before the first :meth:`ask` of an optimization."""
+
+    def rounds_to_run(self, num_trials: int) -> int:
+        """How many :meth:`ask` rounds to run for ``num_trials`` (default: ``num_trials``)."""
+        return num_trials
+
+    def tell_evaluation(self, evaluation: TrialEvaluation, *, pruned: bool = False) -> None:
+        """Receive everything a trial produced (``pruned``: its replicates were stopped early).
+
+        The default calls :meth:`tell` with the objective values, NaN for every objective when
+        a replicate failed.
+        """
+        values = evaluation.objective_values(self.objective)
+        if evaluation.failed:
+            values = dict.fromkeys(values, math.nan)
+        self.tell(values)
+
+    def abort(self, treatment: Treatment, reason: str) -> None:  # noqa: B027 - optional hook
+        """Called instead of a tell when the trial of ``treatment`` was interrupted or misconfigured."""
+
+    def trial_number(self, treatment: Treatment) -> int | None:
+        """The number identifying ``treatment``'s trial, used to derive independent seeds."""
+        return None
+
+    #: When True, the loop runs a trial's replicates one at a time and calls
+    #: :meth:`report_replicate` after each, so the optimizer can stop a poor trial early.
+    reports_replicates: bool = False
+
+    def report_replicate(self, treatment: Treatment, evaluation: TrialEvaluation) -> bool:
+        """Receive the replicates of ``treatment`` finished so far; return True to stop it."""
+        return False
+
+    def wants_baseline(self) -> bool:
+        """Return True to have the baseline evaluated once, on the trials' seeds, before the trials."""
+        return False
+
+    def tell_baseline(self, evaluation: TrialEvaluation) -> None:  # noqa: B027 - optional hook
+        """Receive the baseline's evaluation (only called when :meth:`wants_baseline` is True)."""

@@ -1,0 +1,386 @@
+"""The Optuna adapter: any sampler, pruner and storage behind the :class:`BaseOptimizer` contract."""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import optuna
+from optuna.pruners import BasePruner, NopPruner
+from optuna.samplers import BaseSampler
+from optuna.storages import BaseStorage, InMemoryStorage
+from optuna.study import StudyDirection
+from optuna.trial import FrozenTrial, TrialState
+
+from .._logging import get_logger
+from ..exceptions import ConfigurationError, OptimizationError
+from ..treatment import Treatment
+from ._base import BaseOptimizer, OptimizationRun
+from ._evaluation import TrialEvaluation
+from ._objective import Objective
+from ._space import SearchSpace, SearchSpaceSpec, describe_differences
+
+_log = get_logger("optimize")
+
+#: User attribute holding everything crystallize-opt stores with a trial (one storage write).
+TRIAL_ATTR = "crystallize"
+#: User attribute holding the study's settings.
+STUDY_ATTR = "crystallize"
+#: User attribute holding the baseline's reference evaluation.
+BASELINE_ATTR = "crystallize_baseline"
+DEFAULT_STORAGE = "sqlite:///crystallize-studies.db"
+FINISHED_STATES = (TrialState.COMPLETE, TrialState.PRUNED)
+
+
+def describe_component(component: object | None) -> dict[str, Any] | None:
+    """Class name and simple settings of a sampler or pruner, for the study's record."""
+    if component is None:
+        return None
+    settings = {
+        key.lstrip("_"): value
+        for key, value in vars(component).items()
+        if value is None or isinstance(value, (bool, int, float, str))
+    }
+    return {"class": type(component).__name__, "settings": settings}
+
+
+def _storage(storage: str | BaseStorage | None) -> str | BaseStorage:
+    if storage is None:
+        return DEFAULT_STORAGE
+    if storage == ":memory:":
+        return InMemoryStorage()
+    if not isinstance(storage, (str, BaseStorage)):
+        raise ConfigurationError(f"storage must be a URL string or an Optuna storage, got {type(storage).__name__}")
+    return storage
+
+
+class OptunaOptimizer(BaseOptimizer):
+    """Optimize treatments with an Optuna study.
+
+    Each trial is one treatment named ``trial-<number>``; its replicates' results go back to
+    Optuna as the aggregated objective, and everything else is stored in the trial's user
+    attribute ``"crystallize"`` (params, per-replicate values of every metric, seeds, mean,
+    std, SEM and n, failures, duration, pipeline signature, package version), readable with
+    plain ``optuna.load_study``. The study's settings are in its user attribute
+    ``"crystallize"``.
+
+    A study that already exists in ``storage`` is continued: ``num_trials`` is its target of
+    finished (complete or pruned) trials, so a rerun after a crash runs only the missing ones.
+    Continuing a study whose objective or search space differs is refused.
+
+    Args:
+        search_space: a dict of parameter name -> Optuna distribution (or a constant), or a
+            callable ``space(trial) -> dict`` for conditional spaces.
+        objective: the metric(s) to optimize.
+        sampler: any Optuna sampler; default ``TPESampler(seed=<experiment master seed>)``.
+        pruner: any Optuna pruner; when given, each replicate's value is reported as an
+            intermediate value (step = replicate index) and the trial stops early when the
+            pruner says so (it is then stored as PRUNED).
+        storage: an Optuna storage URL or object; default ``"sqlite:///crystallize-studies.db"``
+            in the working directory; ``":memory:"`` for an in-memory study.
+        study_name: default: the experiment's name.
+        warm_start: treatments to evaluate first (enqueued once; skipped if already in the study).
+        run_baseline: also evaluate the baseline once per study, on the same seeds, as reference.
+        common_random_numbers: replicate ``r`` of every trial uses the same seed (default); when
+            False, seeds are independent per trial.
+
+    Raises:
+        ConfigurationError: for an invalid search space, sampler, pruner or storage.
+    """
+
+    def __init__(
+        self,
+        search_space: SearchSpaceSpec,
+        objective: Objective,
+        sampler: BaseSampler | None = None,
+        pruner: BasePruner | None = None,
+        storage: str | BaseStorage | None = None,
+        study_name: str | None = None,
+        *,
+        warm_start: Iterable[Treatment] = (),
+        run_baseline: bool = False,
+        common_random_numbers: bool = True,
+    ):
+        super().__init__(objective)
+        self.space = SearchSpace(search_space)
+        if sampler is not None and not isinstance(sampler, BaseSampler):
+            raise ConfigurationError(f"sampler must be an Optuna sampler, got {type(sampler).__name__}")
+        if pruner is not None and not isinstance(pruner, BasePruner):
+            raise ConfigurationError(f"pruner must be an Optuna pruner, got {type(pruner).__name__}")
+        if pruner is not None and objective.is_multi_objective and not isinstance(pruner, NopPruner):
+            raise ConfigurationError("pruning works with a single objective only; remove the pruner")
+        self.sampler = sampler
+        self.pruner = pruner
+        self.storage = _storage(storage)
+        self.study_name = study_name
+        self.run_baseline = run_baseline
+        self.common_random_numbers = common_random_numbers
+        self._warm_start: list[Treatment] = []
+        self._study: optuna.Study | None = None
+        self._pending: dict[str, optuna.Trial] = {}
+        self._run: OptimizationRun | None = None
+        self.enqueue(warm_start)
+
+    # -- the study ---------------------------------------------------------------------------
+
+    @property
+    def study(self) -> optuna.Study:
+        """The :class:`optuna.Study` (created or loaded on first use)."""
+        if self._study is None:
+            if self.study_name is None:
+                raise OptimizationError(
+                    "the study is opened by Experiment.optimize (it is named after the experiment); "
+                    "pass study_name= to OptunaOptimizer to open it before"
+                )
+            self._study = self._open_study(self.study_name)
+        return self._study
+
+    @property
+    def reports_replicates(self) -> bool:  # type: ignore[override]
+        """True when each replicate is reported to the pruner as it finishes."""
+        return self.pruner is not None and not isinstance(self.pruner, NopPruner)
+
+    def _open_study(self, name: str) -> optuna.Study:
+        if self.sampler is None:
+            seed = self._run.master_seed if self._run is not None else None
+            self.sampler = optuna.samplers.TPESampler(seed=seed)
+        directions = [StudyDirection.MINIMIZE if d == "minimize" else StudyDirection.MAXIMIZE for d in self.objective.directions]
+        try:
+            study = optuna.load_study(study_name=name, storage=self.storage, sampler=self.sampler, pruner=self.pruner)
+        except KeyError:
+            return optuna.create_study(
+                study_name=name,
+                storage=self.storage,
+                sampler=self.sampler,
+                pruner=self.pruner,
+                directions=directions,
+                load_if_exists=True,  # another worker may create it at the same moment
+            )
+        return study
+
+    def _settings(self, run: OptimizationRun) -> dict[str, Any]:
+        return {
+            "experiment": run.experiment_name,
+            "objective": self.objective.to_dict(),
+            "search_space": self.space.describe(),
+            "sampler": describe_component(self.sampler),
+            "pruner": describe_component(self.pruner),
+            "replicates_per_trial": run.replicates_per_trial,
+            "master_seed": run.master_seed,
+            "common_random_numbers": self.common_random_numbers,
+            "pipeline_signature": run.pipeline_signature,
+            "package_version": run.package_version,
+        }
+
+    def prepare(self, run: OptimizationRun) -> None:
+        """Create or continue the study and check that a continued study is compatible.
+
+        Raises:
+            ConfigurationError: if the stored study's objective or search space differs (the
+                message lists each difference), or the study was not made by crystallize-opt
+                and already has trials.
+        """
+        self._run = run
+        if self.study_name is None:
+            self.study_name = run.experiment_name
+        study = self.study
+        settings = self._settings(run)
+        stored = study.user_attrs.get(STUDY_ATTR)
+        if stored is None:
+            if study.trials:
+                raise ConfigurationError(
+                    f"study {study.study_name!r} already has {len(study.trials)} trial(s) not made by crystallize-opt; "
+                    "choose another study_name"
+                )
+            study.set_user_attr(STUDY_ATTR, settings)
+            with warnings.catch_warnings():  # experimental in Optuna, but shown by optuna-dashboard
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                study.set_metric_names(list(self.objective.metrics))
+        else:
+            differences = describe_differences(stored.get("objective", {}), settings["objective"], "objective")
+            differences += describe_differences(stored.get("search_space", {}), settings["search_space"], "search space")
+            if differences:
+                raise ConfigurationError(
+                    f"study {study.study_name!r} exists with different settings; continue it with the same ones or "
+                    f"use a new study_name: " + "; ".join(differences)
+                )
+            for key in ("replicates_per_trial", "master_seed", "pipeline_signature"):
+                if stored.get(key) != settings[key]:
+                    _log.warning(
+                        "study %r: %s was %r, now %r; earlier trials are not directly comparable",
+                        study.study_name,
+                        key,
+                        stored.get(key),
+                        settings[key],
+                    )
+        for treatment in self._warm_start:
+            study.enqueue_trial(treatment.params, skip_if_exists=True)
+        self._warm_start.clear()
+
+    def enqueue(self, treatments: Treatment | Iterable[Treatment]) -> None:
+        """Evaluate these treatments first (warm start); each is enqueued once per study.
+
+        Raises:
+            ConfigurationError: if a treatment is callable or sets a parameter outside a dict
+                search space.
+        """
+        items = [treatments] if isinstance(treatments, Treatment) else list(treatments)
+        names = self.space.names
+        for treatment in items:
+            if not isinstance(treatment, Treatment) or treatment.is_callable:
+                raise ConfigurationError(f"warm start needs Treatments with parameter mappings, got {treatment!r}")
+            unknown = sorted(set(treatment.params) - names) if names is not None else []
+            if unknown:
+                raise ConfigurationError(
+                    f"warm-start treatment {treatment.name!r} sets {unknown}, which are not in the search space "
+                    f"{sorted(names or [])}"
+                )
+        self._warm_start.extend(items)
+        if self._study is not None and self._run is not None:
+            for treatment in items:
+                self._study.enqueue_trial(treatment.params, skip_if_exists=True)
+            self._warm_start.clear()
+
+    def finished_trials(self) -> int:
+        """Number of complete or pruned trials in the study."""
+        return len(self.study.get_trials(deepcopy=False, states=FINISHED_STATES))
+
+    def rounds_to_run(self, num_trials: int) -> int:
+        """The trials still missing to reach ``num_trials`` finished trials in the study."""
+        return max(0, num_trials - self.finished_trials())
+
+    # -- ask and tell ------------------------------------------------------------------------
+
+    def ask(self) -> list[Treatment]:
+        """Create one trial and return its treatment ``trial-<number>``."""
+        trial, params = self.space.ask(self.study)
+        treatment = Treatment(f"trial-{trial.number}", params)
+        self._pending[treatment.name] = trial
+        return [treatment]
+
+    def trial_number(self, treatment: Treatment) -> int | None:
+        trial = self._pending.get(treatment.name)
+        return None if trial is None else trial.number
+
+    def report_replicate(self, treatment: Treatment, evaluation: TrialEvaluation) -> bool:
+        """Report the latest replicate's objective value; return True when the trial should stop."""
+        trial = self._pending[treatment.name]
+        value = evaluation.values.get(self.objective.metrics[0], [None])[-1]
+        if value is None or not math.isfinite(value):
+            return False
+        trial.report(value, step=evaluation.replicates[-1])
+        return trial.should_prune()
+
+    def tell(self, objective_values: dict[str, float]) -> None:
+        """Finish the oldest pending trial with these aggregated values (for manual ask/tell use)."""
+        if not self._pending:
+            raise OptimizationError("tell() called without a pending trial; call ask() first")
+        name = next(iter(self._pending))
+        self._finish(name, objective_values, {"treatment": {}}, failure=None, pruned=False)
+
+    def tell_evaluation(self, evaluation: TrialEvaluation, *, pruned: bool = False) -> None:
+        """Store the trial's replicates and finish it: COMPLETE, PRUNED, or FAIL with the reason
+        (a replicate raised, or an objective is NaN or infinite)."""
+        assert evaluation.treatment is not None
+        values = evaluation.objective_values(self.objective)
+        failure = evaluation.failure_reason()
+        if failure is None and not pruned:
+            bad = [m for m in self.objective.metrics if not math.isfinite(values[m])]
+            if bad:
+                failure = f"objective {', '.join(repr(m) for m in bad)} is {values[bad[0]]} (not a finite number)"
+        record = {"treatment": evaluation.treatment.params, **evaluation.to_dict(), "objective": values}
+        self._finish(evaluation.treatment.name, values, record, failure=failure, pruned=pruned)
+
+    def abort(self, treatment: Treatment, reason: str) -> None:
+        """Store the trial as FAIL with ``reason`` (it never stays RUNNING)."""
+        if treatment.name in self._pending:
+            self._finish(treatment.name, {}, {"treatment": treatment.params}, failure=reason, pruned=False)
+
+    def _finish(
+        self, name: str, values: dict[str, float], record: dict[str, Any], *, failure: str | None, pruned: bool
+    ) -> None:
+        trial = self._pending.pop(name)
+        if self._run is not None:
+            record["pipeline_signature"] = self._run.pipeline_signature
+            record["package_version"] = self._run.package_version
+        if failure is not None:
+            record["failure"] = failure
+        trial.set_user_attr(TRIAL_ATTR, record)
+        if failure is not None:
+            _log.warning("trial %d failed: %s", trial.number, failure)
+            self.study.tell(trial, state=TrialState.FAIL)
+            return
+        for constraint in self.objective.constraints:
+            value = values.get(constraint, math.nan)
+            # An unmeasurable constraint counts as violated.
+            trial.set_constraint(constraint, value if math.isfinite(value) else math.inf)
+        if pruned:
+            self.study.tell(trial, state=TrialState.PRUNED)
+            return
+        objective = [values[m] for m in self.objective.metrics]
+        self.study.tell(trial, objective if len(objective) > 1 else objective[0])
+
+    # -- baseline ----------------------------------------------------------------------------
+
+    def wants_baseline(self) -> bool:
+        """True when the baseline should be evaluated (asked for, and not stored yet)."""
+        return self.run_baseline and BASELINE_ATTR not in self.study.user_attrs
+
+    def tell_baseline(self, evaluation: TrialEvaluation) -> None:
+        """Store the baseline's evaluation with the study."""
+        record = {**evaluation.to_dict(), "objective": evaluation.objective_values(self.objective)}
+        self.study.set_user_attr(BASELINE_ATTR, record)
+
+    # -- results -----------------------------------------------------------------------------
+
+    def treatment_for_trial(self, trial: FrozenTrial | int) -> Treatment:
+        """Return the Treatment a stored trial evaluated (named ``trial-<number>``)."""
+        frozen = trial if isinstance(trial, FrozenTrial) else self.study.trials[trial]
+        params = frozen.user_attrs.get(TRIAL_ATTR, {}).get("treatment") or frozen.params
+        return Treatment(f"trial-{frozen.number}", params)
+
+    def _no_result_error(self) -> OptimizationError:
+        failed = self.study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
+        reasons = [f"trial {t.number}: {t.user_attrs.get(TRIAL_ATTR, {}).get('failure', 'failed')}" for t in failed[:3]]
+        detail = "; first failures: " + " | ".join(reasons) if reasons else ""
+        return OptimizationError(f"study {self.study.study_name!r} has no feasible completed trial{detail}")
+
+    def get_best_treatment(self) -> Treatment:
+        """The best trial's treatment.
+
+        Single objective: Optuna's best feasible trial. Multi-objective: among the feasible
+        Pareto-optimal trials, each objective is scaled to [0, 1] over the Pareto set (0 best)
+        and the trial closest to the ideal point (all zeros) wins; ties go to the earlier trial.
+
+        Raises:
+            OptimizationError: quoting the first failures, when no trial completed feasibly.
+        """
+        if not self.objective.is_multi_objective:
+            try:
+                return self.treatment_for_trial(self.study.best_trial)
+            except ValueError:
+                raise self._no_result_error() from None
+        pareto = self.study.best_trials
+        if not pareto:
+            raise self._no_result_error()
+        return self.treatment_for_trial(choose_compromise(pareto, self.objective.directions))
+
+    def pareto_treatments(self) -> list[Treatment]:
+        """Every feasible Pareto-optimal trial's treatment, by trial number."""
+        return [self.treatment_for_trial(t) for t in sorted(self.study.best_trials, key=lambda t: t.number)]
+
+
+def choose_compromise(trials: Sequence[FrozenTrial], directions: Sequence[str]) -> FrozenTrial:
+    """The trial closest to the ideal point after scaling each objective to [0, 1] (0 best)."""
+    columns = []
+    for index, direction in enumerate(directions):
+        values = [float(t.values[index]) for t in trials]
+        low, high = min(values), max(values)
+        span = high - low
+        scaled = [0.0 if span == 0 else (v - low) / span for v in values]
+        columns.append(scaled if direction == "minimize" else [1.0 - s for s in scaled])
+    distances = [math.hypot(*(column[i] for column in columns)) for i in range(len(trials))]
+    best = min(range(len(trials)), key=lambda i: (distances[i], trials[i].number))
+    return trials[best]
