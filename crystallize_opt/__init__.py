@@ -18,7 +18,7 @@ from .exceptions import (
 )
 from .experiment import Experiment, ExperimentBuilder
 from .hypothesis import Hypothesis
-from .optimize import BaseOptimizer, Objective, OptimizationRun, OptunaOptimizer, TrialEvaluation
+from .optimize import BaseOptimizer, Objective, OptimizationRun, OptunaOptimizer, ReplayReport, TrialEvaluation
 from .pipeline import DataSource, Pipeline, PipelineStep, data_source, pipeline_step
 from .plugins import (
     ArtifactPlugin,
@@ -65,6 +65,7 @@ __all__ = [
     "ParallelExecution",
     "Pipeline",
     "PipelineStep",
+    "ReplayReport",
     "ReplicateError",
     "Result",
     "SeedPlugin",

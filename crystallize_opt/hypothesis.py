@@ -120,7 +120,13 @@ class Hypothesis:
             if treatment_name in problems:
                 result.errors[treatment_name] = problems[treatment_name]
                 continue
-            base_in, treat_in = self._inputs(baseline, treatment, treatment_name)
+            try:
+                base_in, treat_in = self._inputs(baseline, treatment, treatment_name)
+            except (TypeError, ValueError) as exc:  # a recorded value that is not a number
+                message = f"cannot average the replicate values: {type(exc).__name__}: {exc}"
+                result.errors[treatment_name] = message
+                logger.warning("hypothesis %r, treatment %r: %s", self.name, treatment_name, message)
+                continue
             try:
                 out = self.verifier(base_in, treat_in)
             except Exception as exc:

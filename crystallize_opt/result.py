@@ -192,6 +192,28 @@ class ExperimentMetrics:
         return self.treatments[name]
 
 
+#: Provenance entries of the form condition -> replicate index -> value. JSON turns the
+#: integer replicate keys into strings; :meth:`Result.from_dict` turns them back.
+_PER_REPLICATE_PROVENANCE = ("seeds", "ctx_changes")
+
+
+def _provenance_from_json(provenance: Mapping[str, Any]) -> dict[str, Any]:
+    restored = dict(provenance)
+    for key in _PER_REPLICATE_PROVENANCE:
+        per_condition = restored.get(key)
+        if not isinstance(per_condition, Mapping):
+            continue
+        restored[key] = {
+            condition: (
+                {int(r) if isinstance(r, str) and r.isdigit() else r: v for r, v in by_replicate.items()}
+                if isinstance(by_replicate, Mapping)
+                else by_replicate
+            )
+            for condition, by_replicate in per_condition.items()
+        }
+    return restored
+
+
 class Result:
     """Everything one :meth:`Experiment.run` produced.
 
@@ -269,7 +291,7 @@ class Result:
                 hypotheses=[HypothesisResult.from_dict(h) for h in metrics["hypotheses"]],
             ),
             errors=[ReplicateError(**e) for e in data.get("errors", [])],
-            provenance=data.get("provenance", {}),
+            provenance=_provenance_from_json(data.get("provenance", {})),
             artifacts={
                 name: {cond: [Path(p) for p in paths] for cond, paths in by_cond.items()}
                 for name, by_cond in data.get("artifacts", {}).items()

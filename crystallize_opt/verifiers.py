@@ -16,7 +16,8 @@ metrics it is ``{"test", "per_metric": {metric: dict}, "p_value", "significant",
 Degenerate data gives a defined outcome instead of scipy's NaN:
 
 * both samples constant (every value equal) with the same value, or paired differences that are
-  all zero: ``statistic`` 0.0, ``p_value`` 1.0, ``significant`` False;
+  all zero: ``statistic`` 0.0, ``p_value`` 1.0, ``significant`` False (Mann-Whitney reports its
+  all-ties U, ``n_baseline * n_treatment / 2``, with scipy's p-value 1.0);
 * both samples constant with different values (t-based tests): ``statistic`` is +/-inf and the
   p-value is 0.0 or 1.0 depending on the direction and ``alternative``, as scipy reports it.
   A constant sample is recognised by its values being equal, not by a computed variance, so
@@ -29,6 +30,7 @@ or values so large that the statistics overflow raise :class:`ValueError` naming
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -134,7 +136,7 @@ class _Verifier:
 
     def __post_init__(self) -> None:
         alpha = self.alpha
-        if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0.0 < alpha < 1.0:
+        if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real) or not 0.0 < alpha < 1.0:
             raise ConfigurationError(
                 f"{self.name}: alpha={alpha!r} is invalid; expected a number strictly between 0 and 1"
             )
@@ -152,7 +154,11 @@ class _Verifier:
         baseline_metrics: Mapping[str, Sequence[float]],
         treatment_metrics: Mapping[str, Sequence[float]],
     ) -> dict[str, Any]:
-        """Test every metric; see the factory functions for the keys of the returned dict.
+        """Test every metric of ``treatment_metrics`` against the same metric of ``baseline_metrics``.
+
+        Returns:
+            The result dict described in the module docstring (one metric: flat; several:
+            ``per_metric`` plus Holm-adjusted ``p_value``/``significant``).
 
         Raises:
             ValueError: if the two sides hold different metrics or none, or a metric's values
@@ -203,7 +209,7 @@ class _Verifier:
             )
 
     def _welch(self, metric: str, x: Array, y: Array) -> dict[str, Any]:
-        """Means, Welch-Satterthwaite CI, Welch t statistic and p-value, pooled-sd Cohen's d."""
+        """Counts, means, Welch-Satterthwaite CI, Welch t and p-value, df, pooled-sd Cohen's d."""
         (xs, ys), scale = _scaled(x, y)
         nx, ny = len(xs), len(ys)
         mx, my, vx, vy = _mean(xs), _mean(ys), _var(xs), _var(ys)
@@ -220,23 +226,18 @@ class _Verifier:
             statistic, p_value = float(res.statistic), float(res.pvalue)
             if math.isnan(p_value):  # scipy's variance underflowed where ours did not
                 statistic, p_value = _infinite_t(diff, self.alternative)
-        low, high = _t_ci(diff, se, df, self.alpha)
         pooled = math.sqrt(((nx - 1) * vx + (ny - 1) * vy) / (nx + ny - 2))
-        out = {
-            "baseline_mean": mx * scale,
-            "treatment_mean": my * scale,
-            "effect": diff * scale,
-            "ci_low": low * scale,
-            "ci_high": high * scale,
-        }
-        _finite(metric, **out)
-        return {
-            "statistic": statistic,
-            "p_value": p_value,
-            "df": df,
-            **out,
-            "cohens_d": _cohens_d(diff, pooled),
-        }
+        out = {"statistic": statistic, "p_value": p_value, "n_baseline": nx, "n_treatment": ny}
+        out.update(_summary(metric, scale, mx, my, diff, *_t_ci(diff, se, df, self.alpha)))
+        return {**out, "df": df, "cohens_d": _cohens_d(diff, pooled)}
+
+
+def _summary(metric: str, scale: float, *values: float) -> dict[str, float]:
+    """Undo the scaling of means, effect and CI; raise ValueError if any of them overflows."""
+    keys = ("baseline_mean", "treatment_mean", "effect", "ci_low", "ci_high")
+    out = {key: value * scale for key, value in zip(keys, values, strict=True)}
+    _finite(metric, **out)
+    return out
 
 
 @dataclass(frozen=True, repr=False)
@@ -248,8 +249,7 @@ class WelchTTest(_Verifier):
 
     def _test(self, metric: str, x: Array, y: Array) -> dict[str, Any]:
         self._need_two(metric, x, y)
-        out = self._welch(metric, x, y)
-        return {**out, "n_baseline": len(x), "n_treatment": len(y)}
+        return self._welch(metric, x, y)
 
 
 @dataclass(frozen=True, repr=False)
@@ -261,22 +261,15 @@ class MannWhitneyU(_Verifier):
 
     def _test(self, metric: str, x: Array, y: Array) -> dict[str, Any]:
         self._need_two(metric, x, y)
-        welch = self._welch(metric, x, y)
+        out = self._welch(metric, x, y)
+        del out["df"], out["cohens_d"]
         res = stats.mannwhitneyu(y, x, alternative=self.alternative)
-        u = float(res.statistic)
+        out["statistic"], out["p_value"] = float(res.statistic), float(res.pvalue)
         (xs, ys), scale = _scaled(x, y)
-        hodges_lehmann = float(np.median(np.subtract.outer(ys, xs))) * scale
-        _finite(metric, hodges_lehmann=hodges_lehmann)
-        keep = ("baseline_mean", "treatment_mean", "effect", "ci_low", "ci_high")
-        return {
-            "statistic": u,
-            "p_value": float(res.pvalue),
-            "n_baseline": len(x),
-            "n_treatment": len(y),
-            **{k: welch[k] for k in keep},
-            "hodges_lehmann": hodges_lehmann,
-            "rank_biserial": 2.0 * u / (len(x) * len(y)) - 1.0,
-        }
+        out["hodges_lehmann"] = float(np.median(np.subtract.outer(ys, xs))) * scale
+        _finite(metric, hodges_lehmann=out["hodges_lehmann"])
+        out["rank_biserial"] = 2.0 * out["statistic"] / (len(x) * len(y)) - 1.0
+        return out
 
 
 @dataclass(frozen=True, repr=False)
@@ -287,40 +280,25 @@ class WilcoxonSignedRank(_Verifier):
     paired: ClassVar[bool] = True
 
     def _test(self, metric: str, x: Array, y: Array) -> dict[str, Any]:
-        if len(x) != len(y):
+        n = len(x)
+        if n != len(y):
             raise ValueError(
                 f"metric {metric!r}: {self.name} needs paired values of equal length, "
-                f"got {len(x)} baseline and {len(y)} treatment"
+                f"got {n} baseline and {len(y)} treatment"
             )
-        if len(x) < 2:
-            raise ValueError(f"metric {metric!r}: {self.name} needs at least 2 pairs, got {len(x)}")
+        if n < 2:
+            raise ValueError(f"metric {metric!r}: {self.name} needs at least 2 pairs, got {n}")
         (xs, ys), scale = _scaled(x, y)
         d = ys - xs
-        n = len(d)
         mean_d, sd_d = _mean(d), math.sqrt(_var(d))
-        if not np.any(d):
-            statistic, p_value = 0.0, 1.0
-        else:
+        statistic, p_value = 0.0, 1.0  # all differences zero
+        if np.any(d):
             res = stats.wilcoxon(d, alternative=self.alternative)
             statistic, p_value = float(res.statistic), float(res.pvalue)
+        out = {"statistic": statistic, "p_value": p_value, "n_baseline": n, "n_treatment": n, "n_pairs": n}
         low, high = _t_ci(mean_d, sd_d / math.sqrt(n), float(n - 1), self.alpha)
-        out = {
-            "baseline_mean": _mean(xs) * scale,
-            "treatment_mean": _mean(ys) * scale,
-            "effect": mean_d * scale,
-            "ci_low": low * scale,
-            "ci_high": high * scale,
-        }
-        _finite(metric, **out)
-        return {
-            "statistic": statistic,
-            "p_value": p_value,
-            "n_baseline": n,
-            "n_treatment": n,
-            "n_pairs": n,
-            **out,
-            "cohens_d": _cohens_d(mean_d, sd_d),
-        }
+        out.update(_summary(metric, scale, _mean(xs), _mean(ys), mean_d, low, high))
+        return {**out, "cohens_d": _cohens_d(mean_d, sd_d)}
 
 
 def welch_t_test(alpha: float = 0.05, alternative: str = "two-sided") -> WelchTTest:

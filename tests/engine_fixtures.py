@@ -147,18 +147,6 @@ def tag_replicate(data, ctx, replicate):
 
 
 @pipeline_step()
-def make_note(data, ctx):
-    ctx.add("threshold", 0.5)
-    return data
-
-
-@pipeline_step()
-def use_threshold(data, ctx, threshold):
-    ctx.metrics.add("above", float(np.mean(data > threshold)))
-    return data
-
-
-@pipeline_step()
 def needs_gain(data, ctx, gain):
     return data * gain
 

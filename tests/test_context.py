@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from engine_fixtures import demo_experiment, draw_twice
+from .engine_fixtures import demo_experiment, draw_twice
 
 import crystallize_opt
 from crystallize_opt import (

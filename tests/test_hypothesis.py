@@ -102,7 +102,7 @@ def test_paired_inputs_align_by_replicate_index():
     base_vals = [1.0, 2.0, 3.5, 4.0, 5.5, 6.0]
     treat_vals = [1.4, 2.9, 3.6, 5.1, 6.0, 7.2]
     # replicates stored in shuffled order; baseline replicate 3 partial, treatment lacks replicate 5
-    base = condition("baseline", base_vals + [0.0], partial=[3], order=[4, 0, 6, 3, 2, 5, 1])
+    base = condition("baseline", [*base_vals, 0.0], partial=[3], order=[4, 0, 6, 3, 2, 5, 1])
     base.by_replicate[6] = {"other": [1.0]}  # replicate 6 did not record "m"
     treat = condition("t", treat_vals, order=[3, 1, 4, 0, 2])
     h = Hypothesis(wilcoxon_signed_rank(), "m")
@@ -172,6 +172,14 @@ def test_verifier_error_is_reported_not_raised(caplog):
     res = Hypothesis(boom, "m").verify(base, treats)
     assert res.errors == {"one": "RuntimeError: kaboom", "good": "RuntimeError: kaboom"}
     assert res.ranking["best"] is None
+
+
+def test_non_numeric_recorded_value_is_an_error():
+    base = condition("baseline", [1.0, 2.0, 3.0])
+    treats = {"text": condition("text", [1.0, "high", 2.0]), "ok": condition("ok", [2.0, 3.0, 4.0])}
+    res = Hypothesis(welch_t_test(), "m").verify(base, treats)
+    assert "cannot average" in res.errors["text"] and "'high'" in res.errors["text"]
+    assert list(res.results) == ["ok"]
 
 
 def test_non_mapping_verifier_output_is_an_error():

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from engine_fixtures import (
+from .engine_fixtures import (
     LifecycleStep,
     apoints,
     ashift,

@@ -16,6 +16,7 @@ from ..artifacts import Artifact, ArtifactDataSource
 from ..exceptions import ConfigurationError, EventLoopError
 from ..hypothesis import Hypothesis
 from ..optimize._loop import run_optimization
+from ..optimize._replay import replay_trial
 from ..pipeline import DataSource, Pipeline
 from ..plugins import (
     ArtifactPlugin,
@@ -31,7 +32,8 @@ from ._aggregate import build_result
 from ._runner import ConditionOutcome, ReplicateTask, setup_steps, teardown_steps
 
 if TYPE_CHECKING:
-    from ..optimize import BaseOptimizer
+    from ..optimize import BaseOptimizer, OptunaOptimizer
+    from ..optimize._replay import ReplayReport
     from ._builder import ExperimentBuilder
 
 _log = get_logger("experiment")
@@ -221,7 +223,11 @@ class Experiment:
         _positive_int(self.replicates, "replicates")
         _treatment_list(self.treatments)
         _hypothesis_list(self.hypotheses)
-        provided = set(self.initial_ctx) | {n for a in self.outputs for n in a.injection_names}
+        provided = (
+            set(self.initial_ctx)
+            | C.RESERVED_CONTEXT_KEYS  # the engine sets these in every run
+            | {n for a in self.outputs for n in a.injection_names}
+        )
         problems: list[str] = []
         users: list[Any] = [self.datasource, *self.pipeline.steps]
         for user in users:
@@ -403,6 +409,24 @@ class Experiment:
             return await run_optimization(
                 self, self._evaluate, optimizer, num_trials, replicates_per_trial, progress=progress
             )
+
+    def replay_trial(self, optimizer: OptunaOptimizer, trial_number: int) -> ReplayReport:
+        """Re-run a stored trial with its treatment and seeds and compare with what was stored.
+
+        Goes beyond the reference API. ``report.matches`` is True when every replicate's
+        metrics came out exactly as stored.
+
+        Raises:
+            OptimizationError: if the trial does not exist or stored no replicates.
+            EventLoopError: inside a running event loop.
+        """
+        _ensure_no_running_loop("replay_trial", "optimize")
+
+        async def replay() -> ReplayReport:
+            with self._session():
+                return await replay_trial(self._evaluate, optimizer, trial_number)
+
+        return asyncio.run(replay())
 
     # -- internals -------------------------------------------------------------------------
 

@@ -256,7 +256,13 @@ class ReplicateTask:
             error=None
             if exception is None
             else ReplicateError(
-                condition, replicate, str(exception), type(exception).__name__, traceback.format_exc(), failed_step
+                condition,
+                replicate,
+                str(exception),
+                type(exception).__name__,
+                # format_exc() would be empty here: the except block has already been left.
+                "".join(traceback.format_exception(exception)),
+                failed_step,
             ),
             steps=steps,
             artifacts=list(ctx.artifacts.written),

@@ -4,5 +4,6 @@ from ._base import BaseOptimizer, OptimizationRun
 from ._evaluation import TrialEvaluation
 from ._objective import Objective
 from ._optuna import OptunaOptimizer
+from ._replay import ReplayReport
 
-__all__ = ["BaseOptimizer", "Objective", "OptimizationRun", "OptunaOptimizer", "TrialEvaluation"]
+__all__ = ["BaseOptimizer", "Objective", "OptimizationRun", "OptunaOptimizer", "ReplayReport", "TrialEvaluation"]

@@ -86,6 +86,11 @@ class BaseOptimizer(ABC):
         """The number identifying ``treatment``'s trial, used to derive independent seeds."""
         return None
 
+    @property
+    def is_exhausted(self) -> bool:
+        """True when the optimizer has nothing left to propose; the loop then stops early."""
+        return False
+
     #: When True, the loop runs a trial's replicates one at a time and calls
     #: :meth:`report_replicate` after each, so the optimizer can stop a poor trial early.
     reports_replicates: bool = False

@@ -166,6 +166,9 @@ async def run_optimization(
                     if math.isfinite(value) and better:
                         best_value = value
                 bar.advance(best_value)
+            if optimizer.is_exhausted:
+                _log.info("the optimizer has explored its whole search space; stopping early")
+                break
     finally:
         bar.close()
     try:

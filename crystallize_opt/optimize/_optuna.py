@@ -121,6 +121,7 @@ class OptunaOptimizer(BaseOptimizer):
         self._study: optuna.Study | None = None
         self._pending: dict[str, optuna.Trial] = {}
         self._run: OptimizationRun | None = None
+        self._exhausted = False
         self.enqueue(warm_start)
 
     # -- the study ---------------------------------------------------------------------------
@@ -243,6 +244,11 @@ class OptunaOptimizer(BaseOptimizer):
                 self._study.enqueue_trial(treatment.params, skip_if_exists=True)
             self._warm_start.clear()
 
+    @property
+    def is_exhausted(self) -> bool:
+        """True once a grid or brute-force sampler has proposed its whole space."""
+        return self._exhausted
+
     def finished_trials(self) -> int:
         """Number of complete or pruned trials in the study."""
         return len(self.study.get_trials(deepcopy=False, states=FINISHED_STATES))
@@ -316,11 +322,18 @@ class OptunaOptimizer(BaseOptimizer):
             value = values.get(constraint, math.nan)
             # An unmeasurable constraint counts as violated.
             trial.set_constraint(constraint, value if math.isfinite(value) else math.inf)
-        if pruned:
-            self.study.tell(trial, state=TrialState.PRUNED)
-            return
         objective = [values[m] for m in self.objective.metrics]
-        self.study.tell(trial, objective if len(objective) > 1 else objective[0])
+        try:
+            if pruned:
+                self.study.tell(trial, state=TrialState.PRUNED)
+            else:
+                self.study.tell(trial, objective if len(objective) > 1 else objective[0])
+        except RuntimeError as exc:
+            # Grid and brute-force samplers call study.stop() once the space is exhausted, which
+            # Optuna only allows inside study.optimize; the trial itself is already stored.
+            if "Study.stop" not in str(exc):
+                raise
+            self._exhausted = True
 
     # -- baseline ----------------------------------------------------------------------------
 

@@ -1,0 +1,213 @@
+"""Artifacts: files steps write, where they are stored, reading them back through
+artifact_datasource, and apply() leaving a run's stored results alone."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from crystallize_opt import (
+    Artifact,
+    ArtifactPlugin,
+    ConfigurationError,
+    ContextMutationError,
+    Experiment,
+    FrozenContext,
+    Pipeline,
+    Treatment,
+    pipeline_step,
+)
+
+from .engine_fixtures import demo_experiment, load_saved, points, save, score, shift
+
+
+@pipeline_step()
+def save_twice(data, ctx, out):
+    out.write(b"one")
+    out.write(b"two")
+    return data
+
+
+@pipeline_step()
+def save_text(data, ctx, out):
+    out.write("not bytes")
+    return data
+
+
+def producer(**overrides) -> Experiment:
+    kwargs = dict(
+        name="producer",
+        pipeline=Pipeline([shift(), score(), save()]),
+        outputs=[Artifact("out.json")],
+        replicates=3,
+    )
+    kwargs.update(overrides)
+    return demo_experiment(**kwargs)
+
+
+def consumer(source, replicates=3) -> Experiment:
+    return Experiment(datasource=source, pipeline=Pipeline([load_saved()]), name="consumer", replicates=replicates)
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+# --- writing -------------------------------------------------------------------------------
+
+
+def test_artifacts_are_stored_per_replicate_condition_and_step(workdir):
+    result = producer().run()
+    assert result.errors == []
+    base = workdir / "data" / "producer" / "v0"
+    for condition in ("baseline", "plus_one"):
+        paths = result.artifacts["out.json"][condition]
+        assert paths == [(base / f"replicate_{r}" / condition / "save" / "out.json").resolve() for r in range(3)]
+        means = result.metrics.condition(condition).metrics["mean"]
+        for rep, path in enumerate(paths):
+            assert json.loads(path.read_bytes()) == {"replicate": rep, "mean": pytest.approx(means[rep])}
+
+
+def test_metadata_describes_the_run(workdir):
+    exp = producer()
+    result = exp.run()
+    meta = json.loads((workdir / "data" / "producer" / "v0" / Experiment.METADATA_FILENAME).read_text())
+    assert meta["replicates"] == 3
+    assert meta["conditions"] == ["baseline", "plus_one"]
+    assert meta["pipeline_signature"] == exp.pipeline.signature() == result.provenance["pipeline_signature"]
+    assert meta["master_seed"] == 0 and meta["name"] == "producer"
+
+
+def test_artifact_written_twice_in_one_step_fails_the_run(workdir):
+    result = producer(pipeline=Pipeline([save_twice()]), replicates=1, treatments=[]).run()
+    (error,) = result.errors
+    assert error.error_type == "ContextMutationError" and "out.json" in error.message
+
+
+def test_artifact_data_must_be_bytes(workdir):
+    result = producer(pipeline=Pipeline([save_text()]), replicates=1, treatments=[]).run()
+    (error,) = result.errors
+    assert error.error_type == "TypeError" and "must be bytes" in error.message
+
+
+def test_unbound_artifact_cannot_be_written():
+    with pytest.raises(RuntimeError, match="not bound"):
+        Artifact("model.bin").write(b"x")
+
+
+@pytest.mark.parametrize("bad", ["", "dir/file.txt", ".hidden", None])
+def test_artifact_names_must_be_plain_file_names(bad):
+    with pytest.raises(ConfigurationError, match="plain file name"):
+        Artifact(bad)  # type: ignore[arg-type]
+
+
+def test_artifact_injection_names_and_loader(tmp_path):
+    assert Artifact("model.json").injection_names == ("model.json", "model")
+    assert Artifact("weights").injection_names == ("weights",)
+    path = tmp_path / "m.json"
+    path.write_text('{"a": 1}')
+    assert Artifact("m.json").load(path) == b'{"a": 1}'
+    assert Artifact("m.json", loader=lambda p: json.loads(p.read_text())).load(path) == {"a": 1}
+    bound = Artifact("m.json").bind(FrozenContext())
+    bound.write(b"data")  # goes to the run's artifact log
+    assert [r.name for r in bound._ctx.artifacts] == ["m.json"]
+
+
+def test_versioned_runs_get_new_folders(workdir):
+    plugin = ArtifactPlugin(versioned=True)
+    exp = producer(plugins=[plugin], replicates=1)
+    first = exp.run()
+    second = exp.run()
+    assert plugin.existing_versions(exp) == [0, 1]
+    assert "v0" in str(first.artifacts["out.json"]["baseline"][0])
+    assert "v1" in str(second.artifacts["out.json"]["baseline"][0])
+    assert first.artifacts["out.json"]["baseline"][0].is_file()
+
+
+def test_results_are_not_stored_when_disabled(workdir):
+    producer(plugins=[ArtifactPlugin(store_results=False)], replicates=1).run()
+    assert list((workdir / "data").rglob("_result.json")) == []
+    assert list((workdir / "data").rglob("out.json"))
+
+
+# --- reading back --------------------------------------------------------------------------
+
+
+def test_artifact_datasource_reads_replicate_by_replicate(workdir):
+    a = producer()
+    a_result = a.run()
+    b = consumer(a.artifact_datasource(step="save", name="out.json"))
+    b_result = b.run()
+    assert b_result.errors == []
+    assert b_result.metrics.baseline.metrics["stored_replicate"] == [0, 1, 2]
+    assert b_result.metrics.baseline.metrics["stored_mean"] == pytest.approx(a_result.metrics.baseline.metrics["mean"])
+
+
+def test_artifact_datasource_reads_a_treatments_artifacts(workdir):
+    a = producer()
+    a_result = a.run()
+    source = a.artifact_datasource(step="save", name="out.json", condition="plus_one", require_metadata=True)
+    assert source.replicates == 3
+    b_result = consumer(source).run()
+    assert b_result.metrics.baseline.metrics["stored_mean"] == pytest.approx(
+        a_result.metrics.treatments["plus_one"].metrics["mean"]
+    )
+
+
+def test_artifact_datasource_requires_metadata_when_asked(workdir):
+    a = producer()
+    with pytest.raises(FileNotFoundError, match="metadata.json"):
+        a.artifact_datasource(step="save", name="out.json", require_metadata=True)
+    inferred = a.artifact_datasource(step="save", name="out.json")
+    assert inferred.replicates == 3  # taken from the experiment instance
+
+
+def test_artifact_datasource_reports_a_missing_file_per_replicate(workdir):
+    a = producer(replicates=2)
+    a.run()
+    result = consumer(a.artifact_datasource(step="save", name="out.json"), replicates=3).run()
+    assert result.metrics.baseline.metrics["stored_replicate"] == [0, 1]
+    (error,) = result.errors
+    assert error.replicate == 2 and error.error_type == "FileNotFoundError"
+    assert "replicate 2" in error.message and "out.json" in error.message
+
+
+def test_artifact_datasource_reads_the_latest_version(workdir):
+    a = producer(plugins=[ArtifactPlugin(versioned=True)], replicates=1)
+    a.run()
+    latest = a.run(treatments=[], replicates=1)
+    result = consumer(a.artifact_datasource(step="save", name="out.json"), replicates=1).run()
+    assert result.metrics.baseline.metrics["stored_mean"] == pytest.approx(latest.metrics.baseline.metrics["mean"])
+    path = result.provenance  # provenance names the datasource
+    assert path["datasource"].startswith("artifact:producer:save:out.json")
+
+
+# --- apply ---------------------------------------------------------------------------------
+
+
+def test_apply_never_overwrites_a_runs_stored_results(workdir):
+    exp = producer()
+    exp.run()
+    version = workdir / "data" / "producer" / "v0"
+    before = snapshot(version)
+    assert any(name.endswith("_result.json") for name in before)  # resume records exist
+    exp.apply(Treatment("plus_one", {"delta": 5.0}))
+    exp.apply()
+    after = snapshot(version)
+    assert {k: v for k, v in after.items() if k in before} == before
+    new_files = sorted(set(after) - set(before))
+    assert new_files and all(name.startswith("apply/") for name in new_files)
+    assert not any(name.endswith("_result.json") for name in new_files)
+    # resume still reuses the whole run
+    resumed = exp.run(strategy="resume")
+    assert resumed.provenance["reused"] == {"baseline": [0, 1, 2], "plus_one": [0, 1, 2]}
+
+
+def test_apply_before_any_run_writes_below_apply(workdir):
+    exp = producer()
+    exp.apply()
+    files = sorted(p.relative_to(workdir / "data" / "producer" / "v0") for p in (workdir / "data").rglob("*.json"))
+    assert files == [Path("apply/replicate_0/baseline/save/out.json")]
+    assert points is not None
