@@ -92,15 +92,24 @@ class ArtifactDataSource(DataSource):
         self.step = step
         self.artifact_name = name
         self.condition = condition
-        versions = plugin.existing_versions(producer)
-        self.version_dir = plugin.version_dir(producer, versions[-1] if versions else None)
+        meta_path = self.version_dir / METADATA_FILENAME
+        if require_metadata and not meta_path.is_file():
+            raise FileNotFoundError(f"{meta_path} not found: run experiment {producer.name!r} first")
+
+    @property
+    def version_dir(self) -> Path:
+        """The producer's latest version folder, looked up at each use: a run of the producer
+        after this datasource was made is read too."""
+        versions = self.plugin.existing_versions(self.producer)
+        return self.plugin.version_dir(self.producer, versions[-1] if versions else None)
+
+    @property
+    def replicates(self) -> int:
+        """The replicate count in the latest version's metadata (the producer's own without it)."""
         meta_path = self.version_dir / METADATA_FILENAME
         if meta_path.is_file():
-            self.replicates: int = int(json.loads(meta_path.read_text(encoding="utf-8"))["replicates"])
-        elif require_metadata:
-            raise FileNotFoundError(f"{meta_path} not found: run experiment {producer.name!r} first")
-        else:
-            self.replicates = producer.replicates
+            return int(json.loads(meta_path.read_text(encoding="utf-8"))["replicates"])
+        return self.producer.replicates
 
     def fetch(self, ctx: FrozenContext) -> Path:
         """Return the stored file's path for ``ctx``'s replicate.

@@ -122,18 +122,29 @@ class FrozenContext(Mapping[str, Any]):
       this run (steps receive them as parameters by name).
     """
 
-    __slots__ = ("_data", "artifacts", "metrics", "outputs", "rng", "scope")
+    __slots__ = ("_data", "_rng", "artifacts", "metrics", "outputs", "scope")
 
     def __init__(self, initial: Mapping[str, Any] | None = None, *, rng: np.random.Generator | None = None):
         self._data: dict[str, Any] = dict(initial or {})
         self.metrics = ContextMetrics()
         self.artifacts = ArtifactLog()
-        self.rng: np.random.Generator = rng if rng is not None else np.random.default_rng(0)
+        self._rng = rng
         #: Output artifacts bound to this run, injectable into steps by name.
         self.outputs: dict[str, Any] = {}
         #: Where this run's artifacts go below the experiment's version folder: "" for a run,
         #: "apply" for :meth:`Experiment.apply`, "trials/<n>" for optimization trials.
         self.scope = ""
+
+    @property
+    def rng(self) -> np.random.Generator:
+        """This run's random generator (seeded from ``seed_used`` when first needed, if not set)."""
+        if self._rng is None:
+            self._rng = np.random.default_rng(int(self._data.get("seed_used", 0)))
+        return self._rng
+
+    @rng.setter
+    def rng(self, generator: np.random.Generator) -> None:
+        self._rng = generator
 
     def add(self, key: str, value: Any) -> None:
         """Add ``key`` with ``value``.

@@ -12,7 +12,6 @@ from crystallize_opt import (
     Artifact,
     ArtifactPlugin,
     ConfigurationError,
-    ContextMutationError,
     Experiment,
     FrozenContext,
     Pipeline,
@@ -20,7 +19,7 @@ from crystallize_opt import (
     pipeline_step,
 )
 
-from .engine_fixtures import demo_experiment, load_saved, points, save, score, shift
+from .engine_fixtures import demo_experiment, load_saved, save, score, shift
 
 
 @pipeline_step()
@@ -48,7 +47,9 @@ def producer(**overrides) -> Experiment:
 
 
 def consumer(source, replicates=3) -> Experiment:
-    return Experiment(datasource=source, pipeline=Pipeline([load_saved()]), name="consumer", replicates=replicates)
+    return Experiment(
+        datasource=source, pipeline=Pipeline([load_saved()]), name="consumer", replicates=replicates
+    )
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:
@@ -64,7 +65,9 @@ def test_artifacts_are_stored_per_replicate_condition_and_step(workdir):
     base = workdir / "data" / "producer" / "v0"
     for condition in ("baseline", "plus_one"):
         paths = result.artifacts["out.json"][condition]
-        assert paths == [(base / f"replicate_{r}" / condition / "save" / "out.json").resolve() for r in range(3)]
+        assert paths == [
+            (base / f"replicate_{r}" / condition / "save" / "out.json").resolve() for r in range(3)
+        ]
         means = result.metrics.condition(condition).metrics["mean"]
         for rep, path in enumerate(paths):
             assert json.loads(path.read_bytes()) == {"replicate": rep, "mean": pytest.approx(means[rep])}
@@ -142,7 +145,9 @@ def test_artifact_datasource_reads_replicate_by_replicate(workdir):
     b_result = b.run()
     assert b_result.errors == []
     assert b_result.metrics.baseline.metrics["stored_replicate"] == [0, 1, 2]
-    assert b_result.metrics.baseline.metrics["stored_mean"] == pytest.approx(a_result.metrics.baseline.metrics["mean"])
+    assert b_result.metrics.baseline.metrics["stored_mean"] == pytest.approx(
+        a_result.metrics.baseline.metrics["mean"]
+    )
 
 
 def test_artifact_datasource_reads_a_treatments_artifacts(workdir):
@@ -158,7 +163,7 @@ def test_artifact_datasource_reads_a_treatments_artifacts(workdir):
 
 def test_artifact_datasource_requires_metadata_when_asked(workdir):
     a = producer()
-    with pytest.raises(FileNotFoundError, match="metadata.json"):
+    with pytest.raises(FileNotFoundError, match=r"metadata\.json"):
         a.artifact_datasource(step="save", name="out.json", require_metadata=True)
     inferred = a.artifact_datasource(step="save", name="out.json")
     assert inferred.replicates == 3  # taken from the experiment instance
@@ -179,9 +184,10 @@ def test_artifact_datasource_reads_the_latest_version(workdir):
     a.run()
     latest = a.run(treatments=[], replicates=1)
     result = consumer(a.artifact_datasource(step="save", name="out.json"), replicates=1).run()
-    assert result.metrics.baseline.metrics["stored_mean"] == pytest.approx(latest.metrics.baseline.metrics["mean"])
-    path = result.provenance  # provenance names the datasource
-    assert path["datasource"].startswith("artifact:producer:save:out.json")
+    assert result.metrics.baseline.metrics["stored_mean"] == pytest.approx(
+        latest.metrics.baseline.metrics["mean"]
+    )
+    assert result.provenance["datasource"].startswith("artifact:producer:save:out.json")
 
 
 # --- apply ---------------------------------------------------------------------------------
@@ -189,7 +195,7 @@ def test_artifact_datasource_reads_the_latest_version(workdir):
 
 def test_apply_never_overwrites_a_runs_stored_results(workdir):
     exp = producer()
-    exp.run()
+    run = exp.run()
     version = workdir / "data" / "producer" / "v0"
     before = snapshot(version)
     assert any(name.endswith("_result.json") for name in before)  # resume records exist
@@ -203,11 +209,28 @@ def test_apply_never_overwrites_a_runs_stored_results(workdir):
     # resume still reuses the whole run
     resumed = exp.run(strategy="resume")
     assert resumed.provenance["reused"] == {"baseline": [0, 1, 2], "plus_one": [0, 1, 2]}
+    assert resumed.artifacts == run.artifacts  # reused replicates still list their files
+    assert resumed.metrics.baseline == run.metrics.baseline
 
 
 def test_apply_before_any_run_writes_below_apply(workdir):
     exp = producer()
     exp.apply()
-    files = sorted(p.relative_to(workdir / "data" / "producer" / "v0") for p in (workdir / "data").rglob("*.json"))
+    files = sorted(
+        p.relative_to(workdir / "data" / "producer" / "v0") for p in (workdir / "data").rglob("*.json")
+    )
     assert files == [Path("apply/replicate_0/baseline/save/out.json")]
-    assert points is not None
+
+
+def test_artifact_datasource_made_before_the_producer_runs_reads_its_latest_run(workdir):
+    a = producer(plugins=[ArtifactPlugin(versioned=True)], replicates=1, treatments=[])
+    a.run()
+    source = a.artifact_datasource(step="save", name="out.json")  # made while v0 is the latest
+    b = consumer(source, replicates=2)
+    latest = a.run(replicates=2)  # v1, with a second replicate
+    result = b.run()
+    assert result.errors == []
+    assert result.metrics.baseline.metrics["stored_mean"] == pytest.approx(
+        latest.metrics.baseline.metrics["mean"]
+    )
+    assert source.replicates == 2

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from .engine_fixtures import demo_experiment, draw_twice
 
 import crystallize_opt
 from crystallize_opt import (
@@ -18,6 +17,8 @@ from crystallize_opt import (
     Treatment,
     pipeline_step,
 )
+
+from .engine_fixtures import demo_experiment, draw_twice
 
 
 @pipeline_step()
@@ -115,7 +116,10 @@ def test_engine_keys_hold_replicate_condition_and_seed(workdir):
     exp = demo_experiment(pipeline=Pipeline([capture_keys()]), replicates=3)
     result = exp.run()
     seeds = SeedPlugin()
-    for name, metrics in [("baseline", result.metrics.baseline), ("plus_one", result.metrics.treatments["plus_one"])]:
+    for name, metrics in [
+        ("baseline", result.metrics.baseline),
+        ("plus_one", result.metrics.treatments["plus_one"]),
+    ]:
         for rep in range(3):
             recorded = metrics.replicate(rep)
             assert recorded["replicate"] == [rep]

@@ -4,22 +4,13 @@ steps is never pickled."""
 
 from __future__ import annotations
 
+import concurrent.futures as cf
 import json
 import os
+import threading
 from pathlib import Path
 
 import pytest
-from .engine_fixtures import (
-    boom_on,
-    demo_experiment,
-    draw_twice,
-    points,
-    save,
-    score,
-    shift,
-    use_unpicklable,
-    wrap_unpicklable,
-)
 
 from crystallize_opt import (
     Artifact,
@@ -30,6 +21,18 @@ from crystallize_opt import (
     Treatment,
     pipeline_step,
     welch_t_test,
+)
+
+from .engine_fixtures import (
+    boom_on,
+    demo_experiment,
+    draw_twice,
+    points,
+    save,
+    score,
+    shift,
+    use_unpicklable,
+    wrap_unpicklable,
 )
 
 
@@ -72,7 +75,9 @@ def test_serial_thread_and_process_runs_give_identical_metrics(workdir):
 
 
 def test_step_error_in_a_worker_process_is_that_replicates_error(workdir):
-    exp = demo_experiment(pipeline=Pipeline([shift(), score(), boom_on(replicate_to_fail=1)]), plugins=[process_pool()])
+    exp = demo_experiment(
+        pipeline=Pipeline([shift(), score(), boom_on(replicate_to_fail=1)]), plugins=[process_pool()]
+    )
     result = exp.run()
     assert [(e.condition, e.replicate) for e in result.errors] == [("baseline", 1), ("plus_one", 1)]
     error = result.errors[0]
@@ -105,12 +110,20 @@ def test_artifacts_written_in_worker_processes_are_listed_and_on_disk(workdir):
     )
     result = exp.run()
     assert result.errors == []
-    for condition, metrics in [("baseline", result.metrics.baseline), ("plus_one", result.metrics.treatments["plus_one"])]:
+    for condition, metrics in [
+        ("baseline", result.metrics.baseline),
+        ("plus_one", result.metrics.treatments["plus_one"]),
+    ]:
         paths = result.artifacts["out.json"][condition]
         assert len(paths) == 3
         for rep, path in enumerate(paths):
             assert path.is_file()
-            assert path == (workdir / "data" / "demo" / "v0" / f"replicate_{rep}" / condition / "save" / "out.json").resolve()
+            assert (
+                path
+                == (
+                    workdir / "data" / "demo" / "v0" / f"replicate_{rep}" / condition / "save" / "out.json"
+                ).resolve()
+            )
             stored = json.loads(path.read_text())
             assert stored == {"replicate": rep, "mean": pytest.approx(metrics.replicate(rep)["mean"][0])}
 
@@ -127,7 +140,9 @@ def test_unpicklable_data_flows_between_steps(workdir, plugins):
 
 
 def test_unpicklable_data_between_steps_in_worker_processes(workdir):
-    exp = demo_experiment(pipeline=Pipeline([wrap_unpicklable(), use_unpicklable()]), plugins=[process_pool()], replicates=2)
+    exp = demo_experiment(
+        pipeline=Pipeline([wrap_unpicklable(), use_unpicklable()]), plugins=[process_pool()], replicates=2
+    )
     result = exp.run()
     assert result.errors == []
     serial = demo_experiment(pipeline=Pipeline([wrap_unpicklable(), use_unpicklable()]), replicates=2).run()
@@ -153,5 +168,59 @@ def test_process_mode_with_an_explicit_start_method(workdir):
         replicates=2,
     )
     result = exp.run()
-    assert result.errors == [] and result.metrics.baseline == demo_experiment(datasource=points(size=10), replicates=2).run().metrics.baseline
+    assert (
+        result.errors == []
+        and result.metrics.baseline
+        == demo_experiment(datasource=points(size=10), replicates=2).run().metrics.baseline
+    )
     assert Path("data/demo/v0/metadata.json").is_file()
+
+
+# --- interruption --------------------------------------------------------------------------
+
+SUBMITTED: list[cf.Future] = []
+
+
+class FutureRecordingPool(cf.ThreadPoolExecutor):
+    """A real thread pool that remembers the futures it hands out."""
+
+    def submit(self, fn, /, *args, **kwargs):
+        future = super().submit(fn, *args, **kwargs)
+        SUBMITTED.append(future)
+        return future
+
+
+class OneThreadExecution(ParallelExecution):
+    def _executor(self, n_tasks):
+        return FutureRecordingPool(max_workers=1)
+
+
+@pipeline_step()
+def interrupt_first(data, ctx, counter_dir: str):
+    with open(Path(counter_dir) / "runs.txt", "a", encoding="utf-8") as fh:
+        fh.write(f"{ctx['condition']} {ctx['replicate']}\n")
+    if ctx["replicate"] == 0:
+        raise KeyboardInterrupt
+    if ctx["replicate"] == 1:
+        # Running while the interrupt reaches the caller: wait (bounded) until the replicates
+        # still queued are cancelled, so the check below does not depend on thread timing.
+        deadline = 200
+        while deadline and not all(f.cancelled() for f in SUBMITTED[2:]):
+            threading.Event().wait(0.05)
+            deadline -= 1
+    return data
+
+
+def test_interrupt_in_threads_cancels_the_queued_replicates(workdir, traces):
+    SUBMITTED.clear()
+    exp = demo_experiment(
+        pipeline=Pipeline([interrupt_first(counter_dir=str(traces))]),
+        plugins=[OneThreadExecution(executor_type="thread")],
+        treatments=[],
+        replicates=5,
+    )
+    with pytest.raises(KeyboardInterrupt):
+        exp.run()
+    ran = (traces / "runs.txt").read_text().split("\n")
+    assert [line for line in ran if line] == ["baseline 0", "baseline 1"]
+    assert len(SUBMITTED) == 5 and all(f.cancelled() for f in SUBMITTED[2:])

@@ -7,15 +7,6 @@ import asyncio
 
 import numpy as np
 import pytest
-from .engine_fixtures import (
-    demo_experiment,
-    fail_on,
-    needs_gain,
-    points,
-    score,
-    shift,
-    tag_replicate,
-)
 
 from crystallize_opt import (
     ConfigurationError,
@@ -30,6 +21,18 @@ from crystallize_opt import (
     data_source,
     pipeline_step,
     welch_t_test,
+)
+
+from .engine_fixtures import (
+    apoints,
+    ashift,
+    demo_experiment,
+    fail_on,
+    needs_gain,
+    points,
+    score,
+    shift,
+    tag_replicate,
 )
 
 # --- the example, as written -------------------------------------------------------
@@ -260,7 +263,6 @@ def test_steps_may_take_the_engine_keys_as_parameters(workdir):
     assert result.metrics.baseline.metrics["replicate_seen"] == [0.0, 1.0]
 
 
-
 # --- event loops ---------------------------------------------------------------------------
 
 
@@ -330,3 +332,14 @@ def test_builder_seed_replaces_an_earlier_seed():
 def test_builder_validates_like_the_constructor():
     with pytest.raises(ConfigurationError, match="replicates"):
         Experiment.builder().datasource(points()).add_step(score()).replicates(0).build()
+
+
+def test_apply_of_an_async_pipeline_inside_an_event_loop_raises(workdir):
+    exp = demo_experiment(datasource=apoints(), pipeline=Pipeline([ashift(), score()]))
+
+    async def main():
+        with pytest.raises(EventLoopError, match="apply"):
+            exp.apply()
+
+    asyncio.run(main())
+    assert len(exp.apply()) == 50  # outside a loop it works

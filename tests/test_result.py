@@ -7,18 +7,9 @@ import json
 from pathlib import Path
 
 import pytest
-from .engine_fixtures import (
-    add_note,
-    curve,
-    demo_experiment,
-    fail_on,
-    points,
-    record_then_fail,
-    score,
-    shift,
-)
 
 from crystallize_opt import (
+    Artifact,
     Hypothesis,
     Pipeline,
     Result,
@@ -27,6 +18,18 @@ from crystallize_opt import (
     data_source,
     derive_seed,
     welch_t_test,
+)
+
+from .engine_fixtures import (
+    add_note,
+    curve,
+    demo_experiment,
+    fail_on,
+    points,
+    record_then_fail,
+    save,
+    score,
+    shift,
 )
 
 
@@ -65,7 +68,9 @@ def test_metrics_by_condition_name(workdir):
 def test_summary_over_complete_replicates(workdir):
     result = demo_experiment(pipeline=Pipeline([curve()]), replicates=3).run()
     summary = result.metrics.baseline.summary("loss")
-    assert summary["n"] == 3 and summary["mean"] == pytest.approx(1.25) and summary["std"] == pytest.approx(1.0)
+    assert (
+        summary["n"] == 3 and summary["mean"] == pytest.approx(1.25) and summary["std"] == pytest.approx(1.0)
+    )
 
 
 # --- errors and partial replicates ---------------------------------------------------------
@@ -203,9 +208,14 @@ def test_provenance_identifies_the_pipeline_and_run(workdir):
 def _rich_result():
     exp = demo_experiment(
         datasource=points(),
-        pipeline=Pipeline([shift(), add_note(), score(), fail_on(fail_replicates=(1,), fail_condition="plus_one")]),
+        pipeline=Pipeline(
+            [shift(), add_note(), score(), fail_on(fail_replicates=(1,), fail_condition="plus_one")]
+        ),
         replicates=3,
-        hypotheses=[Hypothesis(verifier=welch_t_test(), metrics="mean"), Hypothesis(exploding_verifier, "mean")],
+        hypotheses=[
+            Hypothesis(verifier=welch_t_test(), metrics="mean"),
+            Hypothesis(exploding_verifier, "mean"),
+        ],
     )
     return exp.run()
 
@@ -220,7 +230,9 @@ def test_json_round_trip_preserves_metrics_errors_and_provenance(workdir):
     assert loaded.errors == result.errors
     assert loaded.provenance == result.provenance
     assert loaded.provenance["seeds"]["baseline"][0] == result.metrics.baseline.seeds[0]
-    assert [h.to_dict() for h in loaded.metrics.hypotheses] == [h.to_dict() for h in result.metrics.hypotheses]
+    assert [h.to_dict() for h in loaded.metrics.hypotheses] == [
+        h.to_dict() for h in result.metrics.hypotheses
+    ]
     assert loaded.to_dict() == result.to_dict()
 
 
@@ -243,10 +255,6 @@ def test_from_json_rejects_other_content(workdir):
 
 
 def test_artifact_paths_survive_the_round_trip(workdir):
-    from .engine_fixtures import save
-
-    from crystallize_opt import Artifact
-
     exp = demo_experiment(pipeline=Pipeline([score(), save()]), outputs=[Artifact("out.json")], replicates=2)
     result = exp.run()
     loaded = Result.from_json(result.to_json())

@@ -4,20 +4,31 @@ results made by a different pipeline, treatment, replicate count or seed."""
 from __future__ import annotations
 
 import logging
+import signal
 from collections import Counter
+from pathlib import Path
 
 import pytest
-from .engine_fixtures import count_runs, fail_on, interrupt_once, points, score, shift
 
-from crystallize_opt import Experiment, Pipeline, SeedPlugin, Treatment, derive_seed
+from crystallize_opt import Experiment, Pipeline, SeedPlugin, Treatment, derive_seed, pipeline_step
 from crystallize_opt.plugins import ArtifactPlugin
 
+from .engine_fixtures import count_runs, fail_on, interrupt_once, points, score, shift
 
-def build(traces, *, name="resumable", replicates=5, delta_step=None, treatment_delta=1.0, plugins=None, extra=()):
+
+def build(
+    traces, *, name="resumable", replicates=5, delta_step=None, treatment_delta=1.0, plugins=None, extra=()
+):
     return Experiment(
         datasource=points(),
         pipeline=Pipeline(
-            [delta_step or shift(), score(), count_runs(counter_dir=str(traces)), interrupt_once(marker_dir=str(traces)), *extra]
+            [
+                delta_step or shift(),
+                score(),
+                count_runs(counter_dir=str(traces)),
+                interrupt_once(marker_dir=str(traces)),
+                *extra,
+            ]
         ),
         name=name,
         treatments=[Treatment("plus_one", {"delta": treatment_delta})],
@@ -46,7 +57,9 @@ def interrupted(traces, **kwargs) -> Experiment:
 def test_resume_continues_an_interrupted_run(workdir, traces, caplog):
     exp = interrupted(traces)
     before = runs(traces)
-    assert before == Counter({**{(c, r): 1 for c in ("baseline", "plus_one") for r in range(3)}, ("baseline", 3): 1})
+    assert before == Counter(
+        {**{(c, r): 1 for c in ("baseline", "plus_one") for r in range(3)}, ("baseline", 3): 1}
+    )
 
     caplog.set_level(logging.INFO, logger="crystallize_opt")
     result = exp.run(strategy="resume")
@@ -110,7 +123,8 @@ def _assert_rerun_logged(caplog, conditions):
     messages = [r.getMessage() for r in caplog.records if r.name.startswith("crystallize_opt")]
     for condition in conditions:
         assert any(
-            m.startswith(f"resume: rerunning {condition} replicate 0") and "different pipeline" in m for m in messages
+            m.startswith(f"resume: rerunning {condition} replicate 0") and "different pipeline" in m
+            for m in messages
         ), messages
 
 
@@ -123,7 +137,10 @@ def test_resume_reruns_results_of_a_different_pipeline(workdir, traces, caplog):
     assert result.provenance["reused"] == {}
     assert runs(traces) - before == Counter({(c, r): 1 for c in ("baseline", "plus_one") for r in range(5)})
     _assert_rerun_logged(caplog, ["baseline", "plus_one"])
-    assert result.metrics.baseline == build(traces, name="other", delta_step=shift(delta=0.5)).run().metrics.baseline
+    assert (
+        result.metrics.baseline
+        == build(traces, name="other", delta_step=shift(delta=0.5)).run().metrics.baseline
+    )
 
 
 def test_resume_reruns_results_of_different_treatment_parameters(workdir, traces, caplog):
@@ -133,7 +150,9 @@ def test_resume_reruns_results_of_different_treatment_parameters(workdir, traces
     result = build(traces, treatment_delta=2.0).run(strategy="resume")
     assert result.provenance["reused"] == {"baseline": [0, 1, 2]}  # the baseline did not change
     added = runs(traces) - before
-    assert added == Counter({**{("plus_one", r): 1 for r in range(5)}, ("baseline", 3): 1, ("baseline", 4): 1})
+    assert added == Counter(
+        {**{("plus_one", r): 1 for r in range(5)}, ("baseline", 3): 1, ("baseline", 4): 1}
+    )
     _assert_rerun_logged(caplog, ["plus_one"])
     base = result.metrics.baseline.metrics["mean"]
     assert result.metrics.treatments["plus_one"].metrics["mean"] == pytest.approx([b + 2.0 for b in base])
@@ -168,7 +187,9 @@ def test_resume_reruns_replicates_that_failed(workdir, traces, caplog):
     resumed = failing.run(strategy="resume")
     assert runs(traces) - before == Counter({("baseline", 1): 1})
     assert resumed.provenance["reused"] == {"baseline": [0, 2], "plus_one": [0, 1, 2]}
-    assert any("rerunning baseline replicate 1, which failed before" in r.getMessage() for r in caplog.records)
+    assert any(
+        "rerunning baseline replicate 1, which failed before" in r.getMessage() for r in caplog.records
+    )
 
 
 def test_resume_continues_the_latest_version_when_versioned(workdir, traces):
@@ -181,3 +202,40 @@ def test_resume_continues_the_latest_version_when_versioned(workdir, traces):
     assert plugin.version == 0 and result.provenance["reused"]["baseline"] == [0, 1, 2]
     exp.run()  # a fresh versioned run gets a new folder
     assert plugin.existing_versions(exp) == [0, 1]
+
+
+@pipeline_step()
+def ctrl_c_at(data, ctx, counter_dir: str, at_replicate: int = 2):
+    """Record the run, then deliver a real SIGINT (as Ctrl-C does) at ``at_replicate``."""
+    with open(Path(counter_dir) / "runs.txt", "a", encoding="utf-8") as fh:
+        fh.write(f"{ctx['condition']} {ctx['replicate']}\n")
+    if ctx["replicate"] == at_replicate and not (Path(counter_dir) / "interrupted").exists():
+        (Path(counter_dir) / "interrupted").touch()
+        signal.raise_signal(signal.SIGINT)
+    return data
+
+
+@pytest.fixture
+def python_sigint_handler():
+    """Python's own Ctrl-C handling (a shell may start the tests with SIGINT ignored)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def test_ctrl_c_stops_a_run_at_once_and_resume_continues_it(workdir, traces, python_sigint_handler):
+    exp = Experiment(
+        datasource=points(),
+        pipeline=Pipeline([shift(), score(), ctrl_c_at(counter_dir=str(traces))]),
+        name="ctrl_c",
+        treatments=[Treatment("plus_one", {"delta": 1.0})],
+        replicates=5,
+    )
+    with pytest.raises(KeyboardInterrupt):
+        exp.run()
+    # nothing ran after the interrupt
+    assert max(rep for _cond, rep in runs(traces)) == 2
+    assert ("plus_one", 2) not in runs(traces)
+    result = exp.run(strategy="resume")
+    assert result.provenance["reused"] == {"baseline": [0, 1], "plus_one": [0, 1]}
+    assert result.metrics.baseline.replicates == [0, 1, 2, 3, 4]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Coroutine, Iterator, Mapping
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -39,6 +39,8 @@ if TYPE_CHECKING:
 _log = get_logger("experiment")
 _STRATEGIES = ("rerun", "resume")
 PluginT = TypeVar("PluginT", bound=BasePlugin)
+ItemT = TypeVar("ItemT")
+ResultT = TypeVar("ResultT")
 
 
 def _ensure_no_running_loop(method: str, async_method: str) -> None:
@@ -52,17 +54,47 @@ def _ensure_no_running_loop(method: str, async_method: str) -> None:
     )
 
 
+def _run_sync(coro: Coroutine[Any, Any, ResultT]) -> ResultT:
+    """Run ``coro`` on a new event loop, like :func:`asyncio.run` but leaving Ctrl-C alone.
+
+    Since Python 3.11 ``asyncio.run`` turns the first SIGINT into a cancellation of the main
+    task, which only takes effect when the task next waits. A synchronous pipeline never
+    waits, so Ctrl-C went unnoticed until the whole run had finished (and then threw the run
+    away). Here Ctrl-C raises KeyboardInterrupt in the code that is running, as in plain
+    Python, so an interrupted run stops at once and ``strategy="resume"`` can continue it.
+    """
+    loop = asyncio.new_event_loop()
+    try:
+        return loop.run_until_complete(coro)
+    finally:
+        try:
+            pending = asyncio.all_tasks(loop)
+            for task in pending:
+                task.cancel()
+            if pending:
+                loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.run_until_complete(loop.shutdown_default_executor())
+        finally:
+            loop.close()
+
+
 def _positive_int(value: Any, what: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ConfigurationError(f"{what} must be a positive integer, got {value!r}")
     return value
 
 
+def _typed_list(items: Any, cls: type[ItemT], what: str) -> list[ItemT]:
+    values = list(items or [])
+    for index, item in enumerate(values):
+        if not isinstance(item, cls):
+            raise ConfigurationError(f"{what}[{index}] must be a {cls.__name__}, got {type(item).__name__}")
+    return values
+
+
 def _treatment_list(treatments: Any) -> list[Treatment]:
-    items = list(treatments or [])
-    for index, item in enumerate(items):
-        if not isinstance(item, Treatment):
-            raise ConfigurationError(f"treatments[{index}] must be a Treatment, got {type(item).__name__}")
+    items = _typed_list(treatments, Treatment, "treatments")
     names = [t.name for t in items]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
@@ -71,11 +103,7 @@ def _treatment_list(treatments: Any) -> list[Treatment]:
 
 
 def _hypothesis_list(hypotheses: Any) -> list[Hypothesis]:
-    items = list(hypotheses or [])
-    for index, item in enumerate(items):
-        if not isinstance(item, Hypothesis):
-            raise ConfigurationError(f"hypotheses[{index}] must be a Hypothesis, got {type(item).__name__}")
-    return items
+    return _typed_list(hypotheses, Hypothesis, "hypotheses")
 
 
 def _overrides_run_loop(plugin: BasePlugin) -> bool:
@@ -136,10 +164,7 @@ class Experiment:
         self.hypotheses = _hypothesis_list(hypotheses)
         self.replicates = _positive_int(replicates, "replicates")
         self._check_structure()
-        self.plugins: list[BasePlugin] = list(plugins or [])
-        for index, plugin in enumerate(self.plugins):
-            if not isinstance(plugin, BasePlugin):
-                raise ConfigurationError(f"plugins[{index}] must be a BasePlugin, got {type(plugin).__name__}")
+        self.plugins: list[BasePlugin] = _typed_list(plugins, BasePlugin, "plugins")
         for plugin in self.plugins:
             plugin.init_hook(self)
         self.set_default_plugins()
@@ -155,15 +180,23 @@ class Experiment:
 
     @classmethod
     def from_yaml(cls, config_path: str | Path) -> Experiment:
-        """Instantiate an experiment from a folder-based YAML config.
+        """Instantiate an experiment from a study folder (or its ``config.yaml``).
+
+        ``config_path`` is a folder holding ``config.yaml`` (next to ``datasources.py``,
+        ``steps.py`` and, when used, ``verifiers.py`` and ``outputs.py``) or the path of a YAML
+        config file; the study's Python files are imported from the config's folder. The
+        config's ``optimize:`` section is validated too (use
+        :func:`crystallize_opt.config.load_study` to get it). The schema is documented in
+        :mod:`crystallize_opt.config`.
 
         Raises:
-            NotImplementedError: always, until study folders are supported.
+            ConfigurationError: one per problem, naming the config file (or study file), the key
+                path, what was found and what is allowed; an exception raised while a study file
+                was imported or a user factory was called is chained as its cause.
         """
-        raise NotImplementedError(
-            f"Experiment.from_yaml({str(config_path)!r}): YAML study folders are not supported yet; "
-            "build the Experiment in Python"
-        )
+        from ..config import load_study
+
+        return load_study(config_path, experiment_cls=cls).experiment
 
     def set_default_plugins(self) -> None:
         """Add the default plugins whose kind is missing and call their ``init_hook``.
@@ -259,7 +292,7 @@ class Experiment:
             ConfigurationError: see :meth:`arun`.
         """
         _ensure_no_running_loop("run", "arun")
-        return asyncio.run(self.arun(treatments, hypotheses, replicates, strategy))
+        return _run_sync(self.arun(treatments, hypotheses, replicates, strategy))
 
     async def arun(
         self,
@@ -381,7 +414,7 @@ class Experiment:
             EventLoopError: when called inside a running event loop (use ``await aoptimize()``).
         """
         _ensure_no_running_loop("optimize", "aoptimize")
-        return asyncio.run(self.aoptimize(optimizer, num_trials, replicates_per_trial, progress=progress))
+        return _run_sync(self.aoptimize(optimizer, num_trials, replicates_per_trial, progress=progress))
 
     async def aoptimize(
         self, optimizer: BaseOptimizer, num_trials: int, replicates_per_trial: int = 1, *, progress: bool = False
@@ -404,7 +437,8 @@ class Experiment:
                 records (raised at the first trial; the error lists the recorded metrics).
             OptimizationError: when every trial failed (the first failures are quoted).
         """
-        self.validate()
+        # Not validate(): trials take their parameters from the optimizer, not from initial_ctx.
+        self._check_structure()
         with self._session():
             return await run_optimization(
                 self, self._evaluate, optimizer, num_trials, replicates_per_trial, progress=progress
@@ -426,7 +460,7 @@ class Experiment:
             with self._session():
                 return await replay_trial(self._evaluate, optimizer, trial_number)
 
-        return asyncio.run(replay())
+        return _run_sync(replay())
 
     # -- internals -------------------------------------------------------------------------
 
@@ -453,7 +487,8 @@ class Experiment:
         self, treatment: Treatment | None, seeds: Mapping[int, int], scope: str
     ) -> list[ConditionOutcome]:
         """Run ``treatment`` for the given replicates and seeds (an optimization trial)."""
-        task = ReplicateTask(self, [treatment], list(seeds), seeds=seeds, scope=scope)
+        # Trials keep no per-step provenance: nothing reads it and it costs time per replicate.
+        task = ReplicateTask(self, [treatment], list(seeds), seeds=seeds, scope=scope, record_steps=False)
         return [outcome for replicate in await self._execute(task, manage_steps=False) for outcome in replicate]
 
     @contextmanager

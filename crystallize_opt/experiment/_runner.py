@@ -123,6 +123,7 @@ class ReplicateTask:
         fingerprints: Mapping[str, str] | None = None,
         resume: bool = False,
         keep_output: bool = False,
+        record_steps: bool = True,
         data: Any = None,
         data_given: bool = False,
     ):
@@ -134,6 +135,7 @@ class ReplicateTask:
         self.fingerprints = dict(fingerprints or {})
         self.resume = resume
         self.keep_output = keep_output
+        self.record_steps = record_steps
         self.data = data
         self.data_given = data_given
         self.setup_in_worker = False
@@ -234,13 +236,15 @@ class ReplicateTask:
                 failed_step = step.name
                 for plugin in exp.plugins:
                     plugin.before_step(exp, step)
-                keys_before = len(ctx)
-                counts = ctx.metrics.lengths()
-                step_started = time.perf_counter()
+                if self.record_steps:
+                    keys_before = len(ctx)
+                    counts = ctx.metrics.lengths()
+                    step_started = time.perf_counter()
                 data = step(data, ctx)
                 if inspect.isawaitable(data):
                     data = await data
-                steps.append(_step_record(step.name, ctx, keys_before, counts, time.perf_counter() - step_started))
+                if self.record_steps:
+                    steps.append(_step_record(step.name, ctx, keys_before, counts, time.perf_counter() - step_started))
                 for plugin in exp.plugins:
                     plugin.after_step(exp, step, data, ctx)
             failed_step = None

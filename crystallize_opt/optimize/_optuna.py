@@ -10,7 +10,7 @@ from typing import Any
 import optuna
 from optuna.pruners import BasePruner, NopPruner
 from optuna.samplers import BaseSampler
-from optuna.storages import BaseStorage, InMemoryStorage
+from optuna.storages import BaseStorage
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
@@ -21,6 +21,7 @@ from ._base import BaseOptimizer, OptimizationRun
 from ._evaluation import TrialEvaluation
 from ._objective import Objective
 from ._space import SearchSpace, SearchSpaceSpec, describe_differences
+from ._storage import resolve_storage
 
 _log = get_logger("optimize")
 
@@ -30,7 +31,6 @@ TRIAL_ATTR = "crystallize"
 STUDY_ATTR = "crystallize"
 #: User attribute holding the baseline's reference evaluation.
 BASELINE_ATTR = "crystallize_baseline"
-DEFAULT_STORAGE = "sqlite:///crystallize-studies.db"
 FINISHED_STATES = (TrialState.COMPLETE, TrialState.PRUNED)
 
 
@@ -44,16 +44,6 @@ def describe_component(component: object | None) -> dict[str, Any] | None:
         if value is None or isinstance(value, (bool, int, float, str))
     }
     return {"class": type(component).__name__, "settings": settings}
-
-
-def _storage(storage: str | BaseStorage | None) -> str | BaseStorage:
-    if storage is None:
-        return DEFAULT_STORAGE
-    if storage == ":memory:":
-        return InMemoryStorage()
-    if not isinstance(storage, (str, BaseStorage)):
-        raise ConfigurationError(f"storage must be a URL string or an Optuna storage, got {type(storage).__name__}")
-    return storage
 
 
 class OptunaOptimizer(BaseOptimizer):
@@ -113,7 +103,8 @@ class OptunaOptimizer(BaseOptimizer):
             raise ConfigurationError("pruning works with a single objective only; remove the pruner")
         self.sampler = sampler
         self.pruner = pruner
-        self.storage = _storage(storage)
+        self.storage_url = storage if isinstance(storage, str) else None
+        self.storage = resolve_storage(storage)
         self.study_name = study_name
         self.run_baseline = run_baseline
         self.common_random_numbers = common_random_numbers
@@ -284,7 +275,7 @@ class OptunaOptimizer(BaseOptimizer):
         if not self._pending:
             raise OptimizationError("tell() called without a pending trial; call ask() first")
         name = next(iter(self._pending))
-        self._finish(name, objective_values, {"treatment": {}}, failure=None, pruned=False)
+        self._finish(name, objective_values, {}, failure=None, pruned=False)
 
     def tell_evaluation(self, evaluation: TrialEvaluation, *, pruned: bool = False) -> None:
         """Store the trial's replicates and finish it: COMPLETE, PRUNED, or FAIL with the reason
@@ -296,13 +287,15 @@ class OptunaOptimizer(BaseOptimizer):
             bad = [m for m in self.objective.metrics if not math.isfinite(values[m])]
             if bad:
                 failure = f"objective {', '.join(repr(m) for m in bad)} is {values[bad[0]]} (not a finite number)"
-        record = {"treatment": evaluation.treatment.params, **evaluation.to_dict(), "objective": values}
+        record = evaluation.to_dict()
+        if evaluation.treatment.params != self._pending[evaluation.treatment.name].params:
+            record["treatment"] = evaluation.treatment.params  # constants or a callable space's output
         self._finish(evaluation.treatment.name, values, record, failure=failure, pruned=pruned)
 
     def abort(self, treatment: Treatment, reason: str) -> None:
         """Store the trial as FAIL with ``reason`` (it never stays RUNNING)."""
         if treatment.name in self._pending:
-            self._finish(treatment.name, {}, {"treatment": treatment.params}, failure=reason, pruned=False)
+            self._finish(treatment.name, {}, {}, failure=reason, pruned=False)
 
     def _finish(
         self, name: str, values: dict[str, float], record: dict[str, Any], *, failure: str | None, pruned: bool
@@ -350,15 +343,7 @@ class OptunaOptimizer(BaseOptimizer):
 
     def treatment_for_trial(self, trial: FrozenTrial | int) -> Treatment:
         """Return the Treatment a stored trial evaluated (named ``trial-<number>``)."""
-        frozen = trial if isinstance(trial, FrozenTrial) else self.study.trials[trial]
-        params = frozen.user_attrs.get(TRIAL_ATTR, {}).get("treatment") or frozen.params
-        return Treatment(f"trial-{frozen.number}", params)
-
-    def _no_result_error(self) -> OptimizationError:
-        failed = self.study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
-        reasons = [f"trial {t.number}: {t.user_attrs.get(TRIAL_ATTR, {}).get('failure', 'failed')}" for t in failed[:3]]
-        detail = "; first failures: " + " | ".join(reasons) if reasons else ""
-        return OptimizationError(f"study {self.study.study_name!r} has no feasible completed trial{detail}")
+        return treatment_of(trial if isinstance(trial, FrozenTrial) else self.study.trials[trial])
 
     def get_best_treatment(self) -> Treatment:
         """The best trial's treatment.
@@ -370,19 +355,42 @@ class OptunaOptimizer(BaseOptimizer):
         Raises:
             OptimizationError: quoting the first failures, when no trial completed feasibly.
         """
-        if not self.objective.is_multi_objective:
-            try:
-                return self.treatment_for_trial(self.study.best_trial)
-            except ValueError:
-                raise self._no_result_error() from None
-        pareto = self.study.best_trials
-        if not pareto:
-            raise self._no_result_error()
-        return self.treatment_for_trial(choose_compromise(pareto, self.objective.directions))
+        return treatment_of(best_trial(self.study))
 
     def pareto_treatments(self) -> list[Treatment]:
         """Every feasible Pareto-optimal trial's treatment, by trial number."""
         return [self.treatment_for_trial(t) for t in sorted(self.study.best_trials, key=lambda t: t.number)]
+
+
+def treatment_of(trial: FrozenTrial) -> Treatment:
+    """The Treatment a stored trial evaluated, named ``trial-<number>`` (constants included)."""
+    params = trial.user_attrs.get(TRIAL_ATTR, {}).get("treatment") or trial.params
+    return Treatment(f"trial-{trial.number}", params)
+
+
+def best_trial(study: optuna.Study) -> FrozenTrial:
+    """The study's best trial by the rule of :meth:`OptunaOptimizer.get_best_treatment`.
+
+    Raises:
+        OptimizationError: quoting the first failures, when no trial completed feasibly.
+    """
+    if len(study.directions) == 1:
+        try:
+            return study.best_trial
+        except ValueError:
+            raise _no_result_error(study) from None
+    pareto = study.best_trials
+    if not pareto:
+        raise _no_result_error(study)
+    directions = ["minimize" if d == StudyDirection.MINIMIZE else "maximize" for d in study.directions]
+    return choose_compromise(pareto, directions)
+
+
+def _no_result_error(study: optuna.Study) -> OptimizationError:
+    failed = study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
+    reasons = [f"trial {t.number}: {t.user_attrs.get(TRIAL_ATTR, {}).get('failure', 'failed')}" for t in failed[:3]]
+    detail = "; first failures: " + " | ".join(reasons) if reasons else ""
+    return OptimizationError(f"study {study.study_name!r} has no feasible completed trial{detail}")
 
 
 def choose_compromise(trials: Sequence[FrozenTrial], directions: Sequence[str]) -> FrozenTrial:

@@ -131,11 +131,18 @@ class ParallelExecution(BasePlugin):
         failure: Callable[[int, BaseException], Any] | None = getattr(replicate_fn, "failure", None)
         futures = [pool.submit(replicate_fn, i) for i in indices]
         results = []
-        for index, future in zip(indices, futures, strict=True):
-            try:
-                results.append(future.result())
-            except Exception as exc:  # a dead worker or an unpicklable result
-                if failure is None:
-                    raise
-                results.append(failure(index, exc))
+        try:
+            for index, future in zip(indices, futures, strict=True):
+                try:
+                    results.append(future.result())
+                except Exception as exc:  # a dead worker or an unpicklable result
+                    if failure is None:
+                        raise
+                    results.append(failure(index, exc))
+        except BaseException:
+            # Ctrl-C (or an error we re-raise): do not start the replicates still queued; the
+            # pool's shutdown would otherwise run them all before the interrupt got through.
+            for future in futures:
+                future.cancel()
+            raise
         return results

@@ -47,7 +47,9 @@ class SeedPlugin(BasePlugin):
 
     Args:
         seed: the master seed.
-        auto_seed: when True, also seed the global generators with ``seed_fn``.
+        auto_seed: when True, also seed the global generators with ``seed_fn`` before each
+            replicate. Pipelines that draw only from ``ctx.rng`` can set False and save the
+            re-seeding (about 10 microseconds per replicate).
         seed_fn: function that seeds global generators; defaults to
             :func:`default_seed_function` (Python's ``random`` and NumPy's global state).
     """

@@ -1,0 +1,223 @@
+"""The ``crystallize-opt`` subcommands. Each takes the parsed arguments and returns an exit code."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import optuna
+import yaml
+from optuna.trial import FrozenTrial, TrialState
+
+from ..exceptions import ConfigurationError
+from ..optimize._optuna import BASELINE_ATTR, STUDY_ATTR, TRIAL_ATTR, best_trial, treatment_of
+from ..result import Result
+from ._tables import fmt, table
+
+
+def _load(config: str) -> Any:
+    from ..config import load_study
+
+    return load_study(config)
+
+
+def _require_optimize(study_config: Any) -> Any:
+    if study_config.optimize is None:
+        raise ConfigurationError(
+            f"{study_config.path}: no 'optimize:' section; add one to describe the study"
+        )
+    return study_config.optimize
+
+
+def _study_location(args: argparse.Namespace) -> tuple[str, str]:
+    """Storage URL and study name from CONFIG and/or --storage/--study."""
+    storage, name = args.storage, args.study
+    if args.config:
+        settings = _require_optimize(_load(args.config))
+        storage = storage or settings.storage
+        name = name or settings.study_name
+    if not storage or not name:
+        raise ConfigurationError("name the study: give CONFIG, or both --storage URL and --study NAME")
+    return storage, name
+
+
+def _open_study(args: argparse.Namespace) -> optuna.Study:
+    storage, name = _study_location(args)
+    try:
+        return optuna.load_study(study_name=name, storage=storage)
+    except KeyError:
+        known = optuna.get_all_study_names(storage=storage)
+        raise ConfigurationError(
+            f"no study {name!r} in {storage}; it holds {known or 'no studies'}"
+        ) from None
+
+
+def _estimate(trial: FrozenTrial, metric: str | None = None) -> dict[str, Any]:
+    stats: dict[str, dict[str, Any]] = trial.user_attrs.get(TRIAL_ATTR, {}).get("stats", {})
+    if metric is None:
+        metric = next(iter(stats), None)
+    found = stats.get(metric or "", {})
+    value = trial.values[0] if trial.values else None
+    return {"mean": found.get("mean", value), "sem": found.get("sem"), "n": found.get("n")}
+
+
+def _objective_metrics(study: optuna.Study) -> list[str]:
+    settings = study.user_attrs.get(STUDY_ATTR, {})
+    metrics: list[str] = settings.get("objective", {}).get("metrics") or study.metric_names or ["value"]
+    return metrics
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    study_config = _load(args.config)
+    result: Result = study_config.experiment.run(replicates=args.replicates, strategy=args.strategy)
+    rows = []
+    for condition in [result.metrics.baseline, *result.metrics.treatments.values()]:
+        for metric in sorted(condition.metrics):
+            summary = condition.summary(metric)
+            rows.append([condition.name, metric, summary["mean"], summary["sem"], int(summary["n"])])
+    print(table(["condition", "metric", "mean", "SEM", "n"], rows))
+    for hypothesis in result.metrics.hypotheses:
+        print(
+            f"\nhypothesis {hypothesis.name} ({', '.join(hypothesis.metrics)}); best: {hypothesis.ranking.get('best')}"
+        )
+        hyp_rows = []
+        for treatment, found in hypothesis.results.items():
+            hyp_rows.append(
+                [
+                    treatment,
+                    found.get("p_value"),
+                    found.get("significant"),
+                    found.get("effect"),
+                    f"[{fmt(found.get('ci_low'))}, {fmt(found.get('ci_high'))}]",
+                ]
+            )
+        for treatment, error in hypothesis.errors.items():
+            hyp_rows.append([treatment, None, None, None, f"error: {error}"])
+        print(table(["treatment", "p-value", "significant", "effect", "CI"], hyp_rows))
+    if result.errors:
+        print(f"\n{len(result.errors)} replicate(s) failed; first: {result.errors[0]}")
+    if args.output:
+        result.to_json(args.output)
+        print(f"\nresult written to {args.output}")
+    return 1 if result.errors and args.strict else 0
+
+
+def cmd_optimize(args: argparse.Namespace) -> int:
+    study_config = _load(args.config)
+    settings = _require_optimize(study_config)
+    optimizer = settings.make_optimizer(storage=args.storage, study_name=args.study, seed=args.seed)
+    experiment = study_config.experiment
+    if args.seed is not None:
+        from ..plugins import SeedPlugin
+
+        experiment.plugins = [p for p in experiment.plugins if not isinstance(p, SeedPlugin)]
+        experiment.plugins.insert(0, SeedPlugin(seed=args.seed))
+    trials = args.trials or settings.trials
+    replicates = args.replicates or settings.replicates_per_trial
+    best = experiment.optimize(
+        optimizer, num_trials=trials, replicates_per_trial=replicates, progress=not args.quiet
+    )
+    study = optimizer.study
+    trial = study.trials[int(best.name.split("-")[1])]
+    estimate = _estimate(trial, settings.objective.metrics[0])
+    print(f"best {best.name}: {json.dumps(best.params, default=repr)}")
+    print(f"estimate: {fmt(estimate['mean'])} ± {fmt(estimate['sem'])} (SEM, n={fmt(estimate['n'])})")
+    print(f"study: {study.study_name!r} in {settings.storage if args.storage is None else args.storage}")
+    if not args.no_report:
+        from ..report import write_report
+
+        path = Path(args.report) if args.report else study_config.folder / f"{study.study_name}-report.html"
+        write_report(study, path)
+        print(f"report: {path}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from ..report import write_report
+
+    study = _open_study(args)
+    if args.output:
+        path = Path(args.output)
+    elif args.config:
+        path = _load(args.config).folder / f"{study.study_name}-report.html"
+    else:
+        path = Path(f"{study.study_name}-report.html")
+    write_report(study, path)
+    print(f"report: {path}")
+    return 0
+
+
+def cmd_best(args: argparse.Namespace) -> int:
+    study = _open_study(args)
+    trial = best_trial(study)
+    treatment = treatment_of(trial)
+    document = {treatment.name: treatment.params}
+    if args.format == "json":
+        print(json.dumps(document, indent=2, default=repr))
+    else:
+        print(yaml.safe_dump(document, sort_keys=False).rstrip())
+    return 0
+
+
+def cmd_studies(args: argparse.Namespace) -> int:
+    summaries = optuna.get_all_study_summaries(storage=args.storage)
+    rows = []
+    for summary in summaries:
+        study = optuna.load_study(study_name=summary.study_name, storage=args.storage)
+        counts = {state: 0 for state in TrialState}
+        for trial in study.get_trials(deepcopy=False):
+            counts[trial.state] += 1
+        try:
+            best: Any = best_trial(study).values
+        except Exception:
+            best = None
+        rows.append(
+            [
+                summary.study_name,
+                ",".join(d.name.lower() for d in study.directions),
+                counts[TrialState.COMPLETE],
+                counts[TrialState.PRUNED],
+                counts[TrialState.FAIL],
+                counts[TrialState.RUNNING],
+                None if best is None else ", ".join(fmt(v) for v in best),
+            ]
+        )
+    print(table(["study", "direction", "complete", "pruned", "failed", "running", "best"], rows))
+    return 0
+
+
+def cmd_trials(args: argparse.Namespace) -> int:
+    study = _open_study(args)
+    trials = study.get_trials(deepcopy=False)
+    if args.state:
+        trials = [t for t in trials if t.state.name.lower() == args.state]
+    metric = _objective_metrics(study)[0]
+    if args.top:
+        sign = -1 if study.directions[0] == optuna.study.StudyDirection.MAXIMIZE else 1
+        ranked = [t for t in trials if t.state == TrialState.COMPLETE and t.values]
+        trials = sorted(ranked, key=lambda t: sign * t.values[0])[: args.top]
+    rows = []
+    for trial in trials:
+        estimate = _estimate(trial, metric)
+        failure = trial.user_attrs.get(TRIAL_ATTR, {}).get("failure")
+        rows.append(
+            [
+                trial.number,
+                trial.state.name.lower(),
+                estimate["mean"] if trial.values else None,
+                estimate["sem"],
+                estimate["n"],
+                json.dumps(trial.params, default=repr) + (f"  ({failure})" if failure else ""),
+            ]
+        )
+    print(table(["trial", "state", metric, "SEM", "n", "params"], rows))
+    baseline = study.user_attrs.get(BASELINE_ATTR)
+    if baseline:
+        stats = baseline.get("stats", {}).get(metric, {})
+        print(
+            f"\nbaseline: {fmt(stats.get('mean', math.nan))} ± {fmt(stats.get('sem', math.nan))} (n={fmt(stats.get('n'))})"
+        )
+    return 0
