@@ -18,7 +18,14 @@ from .exceptions import (
 )
 from .experiment import Experiment, ExperimentBuilder
 from .hypothesis import Hypothesis
-from .optimize import BaseOptimizer, Objective, OptimizationRun, OptunaOptimizer, ReplayReport, TrialEvaluation
+from .optimize import (
+    BaseOptimizer,
+    Objective,
+    OptimizationRun,
+    OptunaOptimizer,
+    ReplayReport,
+    TrialEvaluation,
+)
 from .pipeline import DataSource, Pipeline, PipelineStep, data_source, pipeline_step
 from .plugins import (
     ArtifactPlugin,

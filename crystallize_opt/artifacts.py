@@ -80,7 +80,12 @@ class ArtifactDataSource(DataSource):
     """
 
     def __init__(
-        self, producer: Experiment, step: str, name: str, condition: str = BASELINE_CONDITION, require_metadata: bool = False
+        self,
+        producer: Experiment,
+        step: str,
+        name: str,
+        condition: str = BASELINE_CONDITION,
+        require_metadata: bool = False,
     ):
         plugin = producer.get_plugin(ArtifactPlugin)
         if plugin is None:

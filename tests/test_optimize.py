@@ -58,7 +58,9 @@ def test_noisy_quadratic_is_solved_close_to_its_optimum() -> None:
     assert optimizer.study.best_trial.number == int(best.name.split("-")[1])
 
 
-def test_each_trial_runs_exactly_its_replicates_and_the_baseline_at_most_once_per_study(tmp_path: Path) -> None:
+def test_each_trial_runs_exactly_its_replicates_and_the_baseline_at_most_once_per_study(
+    tmp_path: Path,
+) -> None:
     storage = sqlite_url(tmp_path)
     exp = fx.quadratic_experiment()
     exp.optimize(make_optimizer(storage, run_baseline=True), num_trials=6, replicates_per_trial=3)
@@ -99,7 +101,12 @@ def test_everything_stored_is_readable_with_plain_optuna(tmp_path: Path) -> None
     study = optuna.load_study(study_name="quad", storage=storage)
     settings = study.user_attrs["crystallize"]
     assert settings["experiment"] == "quad"
-    assert settings["objective"] == {"metrics": ["loss"], "directions": ["minimize"], "aggregate": "mean", "constraints": []}
+    assert settings["objective"] == {
+        "metrics": ["loss"],
+        "directions": ["minimize"],
+        "aggregate": "mean",
+        "constraints": [],
+    }
     assert set(settings["search_space"]["params"]) == {"x", "kind"}
     assert settings["sampler"]["class"] == "TPESampler"
     assert settings["replicates_per_trial"] == 4
@@ -178,17 +185,23 @@ def test_a_nan_objective_fails_the_trial() -> None:
 
 def test_when_every_trial_fails_optimize_raises_quoting_the_first_failures() -> None:
     exp = fx.quadratic_experiment(fx.fail_when(fail_above=-100.0))
-    with pytest.raises(OptimizationError, match=r"every trial failed.*trial-0: .*ValueError: x=.* is above -100"):
+    with pytest.raises(
+        OptimizationError, match=r"every trial failed.*trial-0: .*ValueError: x=.* is above -100"
+    ):
         exp.optimize(make_optimizer(), num_trials=3)
 
 
 def test_an_objective_metric_the_pipeline_never_records_is_a_configuration_error() -> None:
     exp = fx.quadratic_experiment()
     optimizer = make_optimizer(objective=Objective("accuracy"))
-    with pytest.raises(ConfigurationError, match=r"never recorded .*'accuracy'.*recorded \['loss', 'size', 'x_excess'\]"):
+    with pytest.raises(
+        ConfigurationError, match=r"never recorded .*'accuracy'.*recorded \['loss', 'size', 'x_excess'\]"
+    ):
         exp.optimize(optimizer, num_trials=10)
     trials = optimizer.study.trials
-    assert [t.state for t in trials] == [TrialState.FAIL], "raised at the first trial, which is not left RUNNING"
+    assert [t.state for t in trials] == [TrialState.FAIL], (
+        "raised at the first trial, which is not left RUNNING"
+    )
 
 
 def test_multi_objective_returns_a_pareto_trial_and_exposes_the_front() -> None:
@@ -397,7 +410,9 @@ def test_invalid_objectives_are_refused(kwargs: dict[str, object], message: str)
 @pytest.mark.parametrize(("num_trials", "replicates"), [(0, 1), (3, 0), (2.5, 1), (3, True)])
 def test_non_positive_counts_are_refused(num_trials: object, replicates: object) -> None:
     with pytest.raises(ConfigurationError, match="must be a positive integer"):
-        fx.quadratic_experiment().optimize(make_optimizer(), num_trials=num_trials, replicates_per_trial=replicates)  # type: ignore[arg-type]
+        fx.quadratic_experiment().optimize(
+            make_optimizer(), num_trials=num_trials, replicates_per_trial=replicates
+        )  # type: ignore[arg-type]
 
 
 def test_parameters_without_default_come_from_the_trials_not_from_initial_ctx() -> None:

@@ -229,7 +229,11 @@ class Experiment:
 
     def _check_structure(self) -> None:
         if not isinstance(self.datasource, DataSource):
-            hint = " (a @data_source function must be called: write points())" if callable(self.datasource) else ""
+            hint = (
+                " (a @data_source function must be called: write points())"
+                if callable(self.datasource)
+                else ""
+            )
             raise ConfigurationError(
                 f"datasource must be a DataSource, got {type(self.datasource).__name__}{hint}"
             )
@@ -330,7 +334,9 @@ class Experiment:
             if strategy == "resume":
                 artifact_plugin = self.get_plugin(ArtifactPlugin)
                 if artifact_plugin is None:
-                    raise ConfigurationError('strategy="resume" needs an ArtifactPlugin to read stored results from')
+                    raise ConfigurationError(
+                        'strategy="resume" needs an ArtifactPlugin to read stored results from'
+                    )
                 artifact_plugin.prepare_resume()
             for plugin in self.plugins:
                 plugin.before_run(self)
@@ -350,7 +356,9 @@ class Experiment:
                 plugin.after_run(self, result)
         return result
 
-    def apply(self, treatment: Treatment | None = None, data: Any | None = None, seed: int | None = None) -> Any:
+    def apply(
+        self, treatment: Treatment | None = None, data: Any | None = None, seed: int | None = None
+    ) -> Any:
         """Run the pipeline once (replicate 0) and return its output.
 
         Mirrors one replicate of :meth:`run`: the per-replicate and per-step plugin hooks run
@@ -406,7 +414,12 @@ class Experiment:
     # -- optimization ----------------------------------------------------------------------
 
     def optimize(
-        self, optimizer: BaseOptimizer, num_trials: int, replicates_per_trial: int = 1, *, progress: bool = False
+        self,
+        optimizer: BaseOptimizer,
+        num_trials: int,
+        replicates_per_trial: int = 1,
+        *,
+        progress: bool = False,
     ) -> Treatment:
         """Synchronous wrapper for :meth:`aoptimize`, with the same arguments and result.
 
@@ -417,7 +430,12 @@ class Experiment:
         return _run_sync(self.aoptimize(optimizer, num_trials, replicates_per_trial, progress=progress))
 
     async def aoptimize(
-        self, optimizer: BaseOptimizer, num_trials: int, replicates_per_trial: int = 1, *, progress: bool = False
+        self,
+        optimizer: BaseOptimizer,
+        num_trials: int,
+        replicates_per_trial: int = 1,
+        *,
+        progress: bool = False,
     ) -> Treatment:
         """Search for the best treatment with ``optimizer`` and return it.
 
@@ -489,7 +507,9 @@ class Experiment:
         """Run ``treatment`` for the given replicates and seeds (an optimization trial)."""
         # Trials keep no per-step provenance: nothing reads it and it costs time per replicate.
         task = ReplicateTask(self, [treatment], list(seeds), seeds=seeds, scope=scope, record_steps=False)
-        return [outcome for replicate in await self._execute(task, manage_steps=False) for outcome in replicate]
+        return [
+            outcome for replicate in await self._execute(task, manage_steps=False) for outcome in replicate
+        ]
 
     @contextmanager
     def _session(self) -> Iterator[None]:
@@ -512,7 +532,9 @@ class Experiment:
                 return isinstance(plugin, ParallelExecution) and plugin.executor_type == "process"
         return False
 
-    async def _execute(self, task: ReplicateTask, *, manage_steps: bool = True) -> list[list[ConditionOutcome]]:
+    async def _execute(
+        self, task: ReplicateTask, *, manage_steps: bool = True
+    ) -> list[list[ConditionOutcome]]:
         """Run ``task`` through the first plugin providing an execution strategy."""
         in_process = manage_steps and not self._runs_in_worker_processes()
         if in_process:
@@ -532,7 +554,9 @@ class Experiment:
                 teardown_steps(self)
 
     @contextmanager
-    def _overridden(self, treatments: list[Treatment], hypotheses: list[Hypothesis], replicates: int) -> Iterator[None]:
+    def _overridden(
+        self, treatments: list[Treatment], hypotheses: list[Hypothesis], replicates: int
+    ) -> Iterator[None]:
         """Expose a run's overrides to plugins (which read ``experiment.replicates`` etc.), then restore."""
         saved = (self.treatments, self.hypotheses, self.replicates)
         self.treatments, self.hypotheses, self.replicates = treatments, hypotheses, replicates
@@ -546,4 +570,3 @@ class Experiment:
             f"Experiment(name={self.name!r}, replicates={self.replicates}, "
             f"treatments={[t.name for t in self.treatments]}, steps={[s.name for s in self.pipeline]})"
         )
-

@@ -244,7 +244,9 @@ class ReplicateTask:
                 if inspect.isawaitable(data):
                     data = await data
                 if self.record_steps:
-                    steps.append(_step_record(step.name, ctx, keys_before, counts, time.perf_counter() - step_started))
+                    steps.append(
+                        _step_record(step.name, ctx, keys_before, counts, time.perf_counter() - step_started)
+                    )
                 for plugin in exp.plugins:
                     plugin.after_step(exp, step, data, ctx)
             failed_step = None

@@ -6,4 +6,11 @@ from ._objective import Objective
 from ._optuna import OptunaOptimizer
 from ._replay import ReplayReport
 
-__all__ = ["BaseOptimizer", "Objective", "OptimizationRun", "OptunaOptimizer", "ReplayReport", "TrialEvaluation"]
+__all__ = [
+    "BaseOptimizer",
+    "Objective",
+    "OptimizationRun",
+    "OptunaOptimizer",
+    "ReplayReport",
+    "TrialEvaluation",
+]

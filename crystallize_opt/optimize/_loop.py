@@ -133,12 +133,19 @@ async def run_optimization(
     optimizer.prepare(run)
     rounds = optimizer.rounds_to_run(num_trials)
     common_seeds = replicate_seeds(run.master_seed, replicates_per_trial, None)
-    _log.info("optimizing %r: %d trial(s) to run, %d replicate(s) each", run.experiment_name, rounds, replicates_per_trial)
+    _log.info(
+        "optimizing %r: %d trial(s) to run, %d replicate(s) each",
+        run.experiment_name,
+        rounds,
+        replicates_per_trial,
+    )
     if optimizer.wants_baseline():
         started = time.perf_counter()
         outcomes = await evaluate(None, dict(enumerate(common_seeds)), "trials/baseline")
         optimizer.tell_baseline(to_evaluation(None, outcomes, time.perf_counter() - started))
-    bar = TrialProgress(progress, total=num_trials, initial=num_trials - rounds, description=run.experiment_name)
+    bar = TrialProgress(
+        progress, total=num_trials, initial=num_trials - rounds, description=run.experiment_name
+    )
     best_value: float | None = None
     failures: list[str] = []
     try:
@@ -147,7 +154,9 @@ async def run_optimization(
                 seeds = (
                     common_seeds
                     if optimizer.common_random_numbers
-                    else replicate_seeds(run.master_seed, replicates_per_trial, optimizer.trial_number(treatment))
+                    else replicate_seeds(
+                        run.master_seed, replicates_per_trial, optimizer.trial_number(treatment)
+                    )
                 )
                 try:
                     evaluation, pruned = await _evaluate_trial(optimizer, evaluate, treatment, seeds)
@@ -161,7 +170,9 @@ async def run_optimization(
                 elif not optimizer.objective.is_multi_objective and not pruned:
                     value = evaluation.objective_values(optimizer.objective)[optimizer.objective.metrics[0]]
                     better = best_value is None or (
-                        value < best_value if optimizer.objective.directions[0] == "minimize" else value > best_value
+                        value < best_value
+                        if optimizer.objective.directions[0] == "minimize"
+                        else value > best_value
                     )
                     if math.isfinite(value) and better:
                         best_value = value
@@ -175,5 +186,7 @@ async def run_optimization(
         return optimizer.get_best_treatment()
     except OptimizationError as exc:
         if failures:
-            raise OptimizationError(f"every trial failed; first failures: {' | '.join(failures[:3])}") from exc
+            raise OptimizationError(
+                f"every trial failed; first failures: {' | '.join(failures[:3])}"
+            ) from exc
         raise

@@ -20,7 +20,9 @@ _AGGREGATES: dict[str, Callable[[Sequence[float]], float]] = {
 def _names(value: str | Sequence[str], what: str) -> tuple[str, ...]:
     items = (value,) if isinstance(value, str) else tuple(value)
     if not items or not all(isinstance(v, str) and v for v in items):
-        raise ConfigurationError(f"Objective {what} must be a non-empty string or list of strings, got {value!r}")
+        raise ConfigurationError(
+            f"Objective {what} must be a non-empty string or list of strings, got {value!r}"
+        )
     return items
 
 
@@ -53,7 +55,9 @@ class Objective:
         directions = (direction,) * len(self.metrics) if isinstance(direction, str) else tuple(direction)
         bad = [d for d in directions if d not in _DIRECTIONS]
         if bad or not directions:
-            raise ConfigurationError(f"Objective direction must be 'minimize' or 'maximize', got {direction!r}")
+            raise ConfigurationError(
+                f"Objective direction must be 'minimize' or 'maximize', got {direction!r}"
+            )
         if len(directions) != len(self.metrics):
             raise ConfigurationError(
                 f"Objective has {len(self.metrics)} metric(s) {list(self.metrics)} but {len(directions)} direction(s)"
@@ -67,7 +71,9 @@ class Objective:
         elif not callable(aggregate):
             raise ConfigurationError(f"Objective aggregate must be a string or a callable, got {aggregate!r}")
         self.aggregate = aggregate
-        self.constraints: tuple[str, ...] = () if not constraints else _names(list(constraints), "constraints")
+        self.constraints: tuple[str, ...] = (
+            () if not constraints else _names(list(constraints), "constraints")
+        )
 
     @property
     def metric(self) -> str | list[str]:

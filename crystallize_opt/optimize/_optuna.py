@@ -138,9 +138,14 @@ class OptunaOptimizer(BaseOptimizer):
         if self.sampler is None:
             seed = self._run.master_seed if self._run is not None else None
             self.sampler = optuna.samplers.TPESampler(seed=seed)
-        directions = [StudyDirection.MINIMIZE if d == "minimize" else StudyDirection.MAXIMIZE for d in self.objective.directions]
+        directions = [
+            StudyDirection.MINIMIZE if d == "minimize" else StudyDirection.MAXIMIZE
+            for d in self.objective.directions
+        ]
         try:
-            study = optuna.load_study(study_name=name, storage=self.storage, sampler=self.sampler, pruner=self.pruner)
+            study = optuna.load_study(
+                study_name=name, storage=self.storage, sampler=self.sampler, pruner=self.pruner
+            )
         except KeyError:
             return optuna.create_study(
                 study_name=name,
@@ -191,8 +196,12 @@ class OptunaOptimizer(BaseOptimizer):
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                 study.set_metric_names(list(self.objective.metrics))
         else:
-            differences = describe_differences(stored.get("objective", {}), settings["objective"], "objective")
-            differences += describe_differences(stored.get("search_space", {}), settings["search_space"], "search space")
+            differences = describe_differences(
+                stored.get("objective", {}), settings["objective"], "objective"
+            )
+            differences += describe_differences(
+                stored.get("search_space", {}), settings["search_space"], "search space"
+            )
             if differences:
                 raise ConfigurationError(
                     f"study {study.study_name!r} exists with different settings; continue it with the same ones or "
@@ -222,7 +231,9 @@ class OptunaOptimizer(BaseOptimizer):
         names = self.space.names
         for treatment in items:
             if not isinstance(treatment, Treatment) or treatment.is_callable:
-                raise ConfigurationError(f"warm start needs Treatments with parameter mappings, got {treatment!r}")
+                raise ConfigurationError(
+                    f"warm start needs Treatments with parameter mappings, got {treatment!r}"
+                )
             unknown = sorted(set(treatment.params) - names) if names is not None else []
             if unknown:
                 raise ConfigurationError(
@@ -286,7 +297,9 @@ class OptunaOptimizer(BaseOptimizer):
         if failure is None and not pruned:
             bad = [m for m in self.objective.metrics if not math.isfinite(values[m])]
             if bad:
-                failure = f"objective {', '.join(repr(m) for m in bad)} is {values[bad[0]]} (not a finite number)"
+                failure = (
+                    f"objective {', '.join(repr(m) for m in bad)} is {values[bad[0]]} (not a finite number)"
+                )
         record = evaluation.to_dict()
         if evaluation.treatment.params != self._pending[evaluation.treatment.name].params:
             record["treatment"] = evaluation.treatment.params  # constants or a callable space's output
@@ -298,7 +311,13 @@ class OptunaOptimizer(BaseOptimizer):
             self._finish(treatment.name, {}, {}, failure=reason, pruned=False)
 
     def _finish(
-        self, name: str, values: dict[str, float], record: dict[str, Any], *, failure: str | None, pruned: bool
+        self,
+        name: str,
+        values: dict[str, float],
+        record: dict[str, Any],
+        *,
+        failure: str | None,
+        pruned: bool,
     ) -> None:
         trial = self._pending.pop(name)
         if self._run is not None:
@@ -388,7 +407,9 @@ def best_trial(study: optuna.Study) -> FrozenTrial:
 
 def _no_result_error(study: optuna.Study) -> OptimizationError:
     failed = study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
-    reasons = [f"trial {t.number}: {t.user_attrs.get(TRIAL_ATTR, {}).get('failure', 'failed')}" for t in failed[:3]]
+    reasons = [
+        f"trial {t.number}: {t.user_attrs.get(TRIAL_ATTR, {}).get('failure', 'failed')}" for t in failed[:3]
+    ]
     detail = "; first failures: " + " | ".join(reasons) if reasons else ""
     return OptimizationError(f"study {study.study_name!r} has no feasible completed trial{detail}")
 

@@ -71,10 +71,16 @@ async def replay_trial(evaluate: Evaluate, optimizer: OptunaOptimizer, trial_num
     seeds = record.get("seeds")
     replicates = record.get("replicates")
     if not seeds or replicates is None:
-        raise OptimizationError(f"trial {trial_number} has no stored replicates to replay (state {frozen.state.name})")
+        raise OptimizationError(
+            f"trial {trial_number} has no stored replicates to replay (state {frozen.state.name})"
+        )
     treatment = optimizer.treatment_for_trial(frozen)
     started = time.perf_counter()
-    outcomes = await evaluate(treatment, dict(zip(replicates, seeds, strict=True)), f"trials/replay-{trial_number}")
+    outcomes = await evaluate(
+        treatment, dict(zip(replicates, seeds, strict=True)), f"trials/replay-{trial_number}"
+    )
     replayed = to_evaluation(treatment, outcomes, time.perf_counter() - started)
     stored = {k: list(v) for k, v in record.get("values", {}).items()}
-    return ReplayReport(trial_number, treatment, list(seeds), stored, replayed, compare(stored, replayed.values))
+    return ReplayReport(
+        trial_number, treatment, list(seeds), stored, replayed, compare(stored, replayed.values)
+    )

@@ -80,8 +80,15 @@ class SearchSpace:
         if self._callable is not None:
             name = getattr(self._callable, "__qualname__", type(self._callable).__name__)
             return {"kind": "callable", "name": name, "code": source_fingerprint(self._callable)}
-        params: dict[str, Any] = {name: json.loads(distribution_to_json(d)) for name, d in self.distributions.items()}
-        params.update({name: {"constant": json.loads(json.dumps(v, default=repr))} for name, v in self.constants.items()})
+        params: dict[str, Any] = {
+            name: json.loads(distribution_to_json(d)) for name, d in self.distributions.items()
+        }
+        params.update(
+            {
+                name: {"constant": json.loads(json.dumps(v, default=repr))}
+                for name, v in self.constants.items()
+            }
+        )
         return {"kind": "dict", "params": dict(sorted(params.items()))}
 
 
@@ -100,4 +107,8 @@ def describe_differences(stored: Mapping[str, Any], given: Mapping[str, Any], la
         ]
         return out
     keys = sorted(set(stored) | set(given))
-    return [f"{label}: {k} was {stored.get(k)!r}, now {given.get(k)!r}" for k in keys if stored.get(k) != given.get(k)]
+    return [
+        f"{label}: {k} was {stored.get(k)!r}, now {given.get(k)!r}"
+        for k in keys
+        if stored.get(k) != given.get(k)
+    ]

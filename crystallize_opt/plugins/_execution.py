@@ -127,7 +127,9 @@ class ParallelExecution(BasePlugin):
         with self._executor(len(indices)) as pool:
             return self._collect(pool, replicate_fn, indices)
 
-    def _collect(self, pool: cf.Executor, replicate_fn: Callable[[int], Any], indices: list[int]) -> list[Any]:
+    def _collect(
+        self, pool: cf.Executor, replicate_fn: Callable[[int], Any], indices: list[int]
+    ) -> list[Any]:
         failure: Callable[[int, BaseException], Any] | None = getattr(replicate_fn, "failure", None)
         futures = [pool.submit(replicate_fn, i) for i in indices]
         results = []

@@ -37,7 +37,9 @@ def log_loss(X: np.ndarray, y: np.ndarray, w: np.ndarray) -> tuple[float, float]
 
 
 @pipeline_step()
-def cross_validate(data, ctx, folds: int = 4, log10_c: float = 0.0, degree: int = 1, standardize: bool = True):
+def cross_validate(
+    data, ctx, folds: int = 4, log10_c: float = 0.0, degree: int = 1, standardize: bool = True
+):
     """Record ``val_loss`` and ``val_error`` averaged over ``folds`` folds shuffled by this replicate's seed."""
     X, y = data
     X = features(X, degree)

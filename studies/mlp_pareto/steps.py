@@ -36,7 +36,9 @@ def train_mlp(data, ctx, hidden: int = 8, log10_alpha: float = -3.0, max_iter: i
         loss = -np.mean(yt * log_expit(z) + (1 - yt) * log_expit(-z)) + alpha * (np.sum(W1**2) + w2 @ w2) / 2
         dz = (expit(z) - yt) / len(yt)
         dH = np.outer(dz, w2) * (1 - H**2)
-        grad = np.concatenate([(Xt.T @ dH + alpha * W1).ravel(), dH.sum(axis=0), H.T @ dz + alpha * w2, [dz.sum()]])
+        grad = np.concatenate(
+            [(Xt.T @ dH + alpha * W1).ravel(), dH.sum(axis=0), H.T @ dz + alpha * w2, [dz.sum()]]
+        )
         return float(loss), grad
 
     theta0 = ctx.rng.normal(scale=1.0, size=4 * hidden + 1)

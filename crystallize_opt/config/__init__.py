@@ -1,0 +1,159 @@
+"""Studies as folders: an experiment (and its optimization) described by ``config.yaml``.
+
+A study is a folder::
+
+    studies/demo/
+        config.yaml       # this schema
+        datasources.py    # @data_source factories (or DataSource subclasses)
+        steps.py          # @pipeline_step() factories (or PipelineStep subclasses)
+        verifiers.py      # optional: verifier factories
+        outputs.py        # optional: artifact loader functions
+
+``Experiment.from_yaml("studies/demo")`` returns the experiment;
+``load_study("studies/demo")`` returns a :class:`StudyConfig` with the experiment and the parsed
+``optimize:`` section::
+
+    study = load_study("studies/demo")
+    result = study.experiment.run()
+    optimizer = study.optimize.make_optimizer()             # storage/study_name/seed overridable
+    best = study.experiment.optimize(optimizer, study.optimize.trials, study.optimize.replicates_per_trial)
+
+Example ``config.yaml``::
+
+    name: demo
+    replicates: 5
+    seed: 7
+    datasource: {points: {size: 50}}
+    steps: [shift, {score: {power: 2}}]
+    treatments:
+      plus_one: {delta: 1.0}
+    hypotheses:
+      - {name: shift_helps, verifier: welch_t_test, metrics: mean, params: {alpha: 0.01, alternative: greater}}
+    execution: {type: process, workers: 2}
+    optimize:
+      objective: {metric: val_loss, direction: minimize}
+      trials: 100
+      replicates_per_trial: 3
+      sampler: {name: tpe, seed: 0, n_startup_trials: 5}
+      pruner: {name: median, n_startup_trials: 5}
+      search_space:
+        lr: {type: float, low: 1.0e-4, high: 1.0e-1, log: true}
+        layers: {type: int, low: 1, high: 4}
+        activation: {type: categorical, choices: [relu, tanh]}
+        dropout: {type: float, low: 0.0, high: 0.5, step: 0.1}
+        fixed_value: {type: constant, value: 3}
+
+Top-level keys (a key set to ``null`` counts as absent)
+---------------------------------------------------------
+``name`` (string, default: the folder name)
+    The experiment's name (artifact folder, default study name).
+``description`` (string, optional)
+``replicates`` (positive integer, default 1)
+``seed`` (non-negative integer, default: the package's fixed master seed)
+    ``SeedPlugin(seed=...)``; also the sampler's default seed.
+``datasource`` (required)
+    ``name`` or ``{name: {argument: value, ...}}``: a ``@data_source`` factory (or a
+    ``DataSource`` subclass, or any function returning a ``DataSource``) defined in
+    ``datasources.py``, called with the arguments.
+``steps`` (required, non-empty list)
+    Each item is ``name`` or ``{name: {argument: value, ...}}``: a ``@pipeline_step()`` factory
+    (or a ``PipelineStep`` subclass, or any function returning one) defined in ``steps.py``.
+    Arguments are checked against the function's parameters (after ``data, ctx``).
+``treatments`` (mapping, optional)
+    ``treatment name: {context key: value, ...}``. A name may appear once; ``baseline`` and the
+    reserved context keys ``replicate``, ``condition``, ``seed_used`` are refused.
+``hypotheses`` (list, optional)
+    Each item: ``verifier`` (required), ``metrics`` (required: a name or a list of names),
+    ``params`` (mapping, optional), ``name`` (default ``<verifier>:<metric>+...``; names must
+    differ). The verifier name is looked up first in the study's ``verifiers.py``, then among
+    the built-ins ``welch_t_test``, ``mann_whitney_u``, ``wilcoxon_signed_rank``. Either way it
+    names a *factory*: ``factory(**params)`` returns the verifier
+    ``verifier(baseline_metrics, treatment_metrics) -> dict``. With process execution the
+    verifier travels to worker processes, so build it from module-level functions or classes
+    (e.g. ``functools.partial``), not closures.
+``outputs`` (list, optional)
+    Each item is an artifact file name (``summary.txt``) or ``{file name: loader}``, where
+    ``loader`` is a function ``loader(path)`` defined in ``outputs.py``.
+``initial_ctx`` (mapping, optional)
+    Context values every run starts with (reserved context keys refused).
+``execution`` (optional; default serial)
+    ``serial``, ``thread`` or ``process``, or ``{type: ..., workers: N, start_method: ...}``:
+    ``ParallelExecution(executor_type=type, max_workers=workers, start_method=...)``.
+    ``workers`` (positive integer) only with thread/process, ``start_method`` only with process.
+``optimize`` (mapping, optional): see below.
+
+The ``optimize:`` section
+-------------------------
+``objective`` (required)
+    A metric name (minimised), or a mapping: ``metric`` or ``metrics`` (exactly one of them; a
+    name or a list of names), ``direction`` (``minimize`` (default) or ``maximize``, or one per
+    metric), ``aggregate`` (``mean`` (default) or ``median``), ``constraints`` (metric names
+    whose value must be ``<= 0``).
+``search_space`` (required, non-empty; at least one non-constant parameter)
+    ``parameter name: entry``, where the entry is one of
+
+    * ``{type: float, low: L, high: H, log: false, step: S}``: ``FloatDistribution``;
+    * ``{type: int, low: L, high: H, log: false, step: S}``: ``IntDistribution`` (integers);
+    * ``{type: categorical, choices: [...]}``: ``CategoricalDistribution`` (non-empty, distinct
+      strings, numbers, booleans or nulls);
+    * ``{type: constant, value: V}``: ``V`` in every trial.
+
+    ``low <= high``; ``log`` and ``step`` exclude each other; with ``log: true`` a float's ``low``
+    must be ``> 0`` and an int's ``>= 1``; ``step > 0`` and ``high - low`` a whole number of steps.
+    :func:`compile_search_space` compiles such a mapping on its own.
+``trials`` (required, positive integer)
+    The study's target of finished trials.
+``replicates_per_trial`` (positive integer, default 1)
+``sampler`` (default ``tpe``)
+    A name, or ``{name: ..., seed: N, <setting>: value, ...}``. Names: ``tpe``, ``random``,
+    ``gp``, ``cmaes``, ``nsga2``, ``nsga3``, ``qmc``, ``grid``, ``bruteforce`` (Optuna's
+    ``TPESampler``, ``RandomSampler``, ``GPSampler``, ``CmaEsSampler``, ``NSGAIISampler``,
+    ``NSGAIIISampler``, ``QMCSampler``, ``GridSampler``, ``BruteForceSampler``). Settings are the
+    class's keyword arguments, checked against its signature (those taking Python objects,
+    such as callables or other samplers, cannot be set from YAML). ``seed`` defaults to the
+    experiment's ``seed``. ``grid`` gets its grid from the search space, and both ``grid`` and
+    ``bruteforce`` need a finite space (floats with a ``step``). ``cmaes`` handles a single
+    objective only.
+``pruner`` (optional; none by default)
+    A name, or ``{name: ..., <setting>: value, ...}``. Names: ``median``, ``percentile``,
+    ``successive_halving``, ``hyperband``, ``threshold``, ``wilcoxon``, ``patient``, ``nop``
+    (Optuna's ``MedianPruner``, ... , ``NopPruner``). ``patient`` takes ``wrapped_pruner`` (a
+    nested pruner name or mapping) and ``patience``. Pruning needs a single objective; each
+    replicate is one pruning step.
+``storage`` (string, default ``sqlite:///<study folder>/study.db``, an absolute path)
+    ``:memory:`` or an Optuna storage URL; a relative ``sqlite:///`` path is relative to the
+    study folder.
+``study_name`` (string, default: the folder name)
+``run_baseline`` (boolean, default false), ``common_random_numbers`` (boolean, default true)
+    As in :class:`~crystallize_opt.OptunaOptimizer`.
+``warm_start`` (treatment name or list of names, optional)
+    Treatments of the config evaluated first; their context keys must be search-space
+    parameters.
+
+Errors
+------
+Every problem raises one :class:`~crystallize_opt.ConfigurationError` whose message names the
+file, the key path, what was found and what is allowed, e.g.
+``studies/demo/config.yaml: optimize.search_space.lr.low: expected a number, got 'abc'``.
+Unknown keys are errors (the message lists the allowed ones); YAML syntax errors give the line
+and column; repeated keys in one mapping are errors (never silently overwritten). A missing
+study file or name is reported with what the file does define. An exception raised while a
+study file is imported, or by a factory called with the config's arguments, is wrapped (and
+chained as the cause).
+
+Study files are imported as modules of a package named after the folder (under
+``crystallize_opt.config._studies``), from source, without ``__pycache__``; they may import
+each other relatively (``from .helpers import f``). Worker processes import them again by that
+name, so steps and datasources pickle. A ``datasources.py``, ``steps.py``, ``verifiers.py`` or
+``outputs.py`` that changed on disk is imported again by the next :func:`load_study` (the
+modules it imports are not).
+"""
+
+from ._loader import StudyConfig, load_study
+from ._modules import install_finder
+from ._optimize import OptimizeConfig
+from ._space import compile_search_space
+
+install_finder()
+
+__all__ = ["OptimizeConfig", "StudyConfig", "compile_search_space", "load_study"]

@@ -1,0 +1,259 @@
+"""The ``optimize:`` section: objective, search space, sampler, pruner, budget and storage."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..exceptions import ConfigurationError
+from ..optimize import Objective, OptunaOptimizer
+from ..treatment import Treatment
+from ._errors import describe, names_list, suggestion
+from ._samplers import build, check_settings, parse_component, try_build
+from ._schema import Field
+from ._space import compile_grid, compile_search_space
+
+OPTIMIZE_KEYS = (
+    "objective",
+    "search_space",
+    "sampler",
+    "pruner",
+    "trials",
+    "replicates_per_trial",
+    "storage",
+    "study_name",
+    "run_baseline",
+    "common_random_numbers",
+    "warm_start",
+)
+OBJECTIVE_KEYS = ("metric", "metrics", "direction", "aggregate", "constraints")
+DIRECTIONS = ("minimize", "maximize")
+AGGREGATES = ("mean", "median")
+#: Samplers that handle a single objective only.
+_SINGLE_OBJECTIVE_SAMPLERS = ("cmaes",)
+
+
+@dataclass(frozen=True)
+class OptimizeConfig:
+    """The parsed ``optimize:`` section of a study (treat its dicts as read-only).
+
+    Attributes:
+        objective: what to minimise or maximise.
+        search_space: parameter name -> Optuna distribution, or a constant value.
+        sampler_name: the config name of the sampler (``"tpe"``, ``"gp"``, ...).
+        sampler_settings: keyword arguments of the sampler class (without ``seed``).
+        seed: the sampler's seed (default: the experiment's master seed).
+        pruner_name: the config name of the pruner, or None for no pruning.
+        pruner_settings: keyword arguments of the pruner class (for ``patient``,
+            ``wrapped_pruner`` is ``{"name": ..., "settings": {...}}`` or None).
+        trials: the study's target number of finished trials.
+        replicates_per_trial: seeded replicates every trial runs.
+        storage: the Optuna storage URL (``":memory:"`` for an in-memory study).
+        study_name: the Optuna study name.
+        run_baseline: also evaluate the baseline once per study, as reference.
+        common_random_numbers: replicate ``r`` of every trial shares one seed.
+        warm_start: treatments evaluated first.
+    """
+
+    objective: Objective
+    search_space: dict[str, Any]
+    sampler_name: str
+    sampler_settings: dict[str, Any]
+    seed: int
+    pruner_name: str | None
+    pruner_settings: dict[str, Any]
+    trials: int
+    replicates_per_trial: int
+    storage: str
+    study_name: str
+    run_baseline: bool = False
+    common_random_numbers: bool = True
+    warm_start: tuple[Treatment, ...] = field(default=())
+
+    def make_sampler(self, seed: int | None = None) -> Any:
+        """A new sampler instance (``seed`` overrides :attr:`seed`)."""
+        derived: dict[str, Any] = {"seed": self.seed if seed is None else seed}
+        if self.sampler_name == "grid":
+            derived["search_space"] = compile_grid(self.search_space, Field(None, "optimize.search_space"))
+        return build("sampler", self.sampler_name, self.sampler_settings, **derived)
+
+    def make_pruner(self) -> Any:
+        """A new pruner instance, or None."""
+        return None if self.pruner_name is None else build("pruner", self.pruner_name, self.pruner_settings)
+
+    def make_optimizer(
+        self, *, storage: str | None = None, study_name: str | None = None, seed: int | None = None
+    ) -> OptunaOptimizer:
+        """A new :class:`~crystallize_opt.OptunaOptimizer` for this study.
+
+        Pass it to ``experiment.optimize(optimizer, config.trials, config.replicates_per_trial)``.
+        The keyword arguments override the config's ``storage`` (any Optuna storage URL, or
+        ``":memory:"``), ``study_name`` and sampler ``seed`` (e.g. from the command line).
+
+        Raises:
+            ConfigurationError: if ``seed`` is not a non-negative integer.
+        """
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
+            raise ConfigurationError(f"make_optimizer: seed must be a non-negative integer, got {seed!r}")
+        return OptunaOptimizer(
+            search_space=dict(self.search_space),
+            objective=self.objective,
+            sampler=self.make_sampler(seed),
+            pruner=self.make_pruner(),
+            storage=self.storage if storage is None else storage,
+            study_name=self.study_name if study_name is None else study_name,
+            warm_start=self.warm_start,
+            run_baseline=self.run_baseline,
+            common_random_numbers=self.common_random_numbers,
+        )
+
+
+def parse_optimize(
+    section: Field, folder: Path, default_seed: int, treatments: Mapping[str, Treatment]
+) -> OptimizeConfig:
+    """Validate the ``optimize:`` section and compile it."""
+    values = section.mapping(OPTIMIZE_KEYS, required=("objective", "search_space", "trials"))
+    get = section.child
+    objective = parse_objective(section.at("objective", values["objective"]))
+    space = compile_search_space(
+        values["search_space"], path_prefix=f"{section.path}.search_space", source=section.source
+    )
+    sampler_name, sampler_settings, seed = _sampler(get("sampler"), default_seed, space, section)
+    if sampler_name in _SINGLE_OBJECTIVE_SAMPLERS and objective.is_multi_objective:
+        raise section.at("sampler", values["sampler"]).error(
+            f"the {sampler_name} sampler handles a single objective only, but the objective has "
+            f"{len(objective.metrics)} metrics; use tpe, nsga2, random, gp, qmc, grid or bruteforce"
+        )
+    pruner_name, pruner_settings = (
+        (None, {}) if get("pruner") is None else _pruner(section.at("pruner", values["pruner"]))
+    )
+    if pruner_name not in (None, "nop") and objective.is_multi_objective:
+        raise section.at("pruner", values["pruner"]).error(
+            "pruning works with a single objective only, but the objective has "
+            f"{len(objective.metrics)} metrics; remove the pruner"
+        )
+    return OptimizeConfig(
+        objective=objective,
+        search_space=space,
+        sampler_name=sampler_name,
+        sampler_settings=sampler_settings,
+        seed=seed,
+        pruner_name=pruner_name,
+        pruner_settings=pruner_settings,
+        trials=section.at("trials", values["trials"]).positive_int(),
+        replicates_per_trial=_optional(get("replicates_per_trial"), Field.positive_int, 1),
+        storage=_storage(get("storage"), folder),
+        study_name=_optional(get("study_name"), Field.string, folder.name),
+        run_baseline=_optional(get("run_baseline"), Field.boolean, False),
+        common_random_numbers=_optional(get("common_random_numbers"), Field.boolean, True),
+        warm_start=_warm_start(get("warm_start"), treatments, space),
+    )
+
+
+def _optional(field: Field | None, read: Any, default: Any) -> Any:
+    return default if field is None else read(field)
+
+
+def parse_objective(field: Field) -> Objective:
+    """``metric``/``metrics``, ``direction``, ``aggregate``, ``constraints`` -> an Objective."""
+    if isinstance(field.value, str):  # shorthand: the metric name, minimised
+        return Objective(field.string())
+    values = field.mapping(OBJECTIVE_KEYS)
+    given = [key for key in ("metric", "metrics") if values.get(key) is not None]
+    if len(given) != 1:
+        problem = "got both" if given else "got neither"
+        raise field.error(
+            f"expected exactly one of 'metric' or 'metrics' (a metric name or a list of names), {problem}"
+        )
+    key = "metric" if values.get("metric") is not None else "metrics"
+    metrics = field.at(key, values[key]).names("metric name")
+    direction_field = field.child("direction")
+    directions = ["minimize"] * len(metrics)
+    if direction_field is not None:
+        if isinstance(direction_field.value, str):
+            directions = [direction_field.choice(DIRECTIONS)] * len(metrics)
+        else:
+            directions = [item.choice(DIRECTIONS) for item in direction_field.sequence()]
+            if len(directions) != len(metrics):
+                raise direction_field.error(
+                    f"expected {len(metrics)} direction(s), one per metric {names_list(metrics)}, got {len(directions)}"
+                )
+    aggregate_field = field.child("aggregate")
+    aggregate = "mean" if aggregate_field is None else aggregate_field.choice(AGGREGATES)
+    constraints_field = field.child("constraints")
+    constraints = [] if constraints_field is None else constraints_field.names("metric name")
+    return Objective(metrics if len(metrics) > 1 else metrics[0], directions, aggregate, constraints)
+
+
+def _sampler(
+    field: Field | None, default_seed: int, space: dict[str, Any], section: Field
+) -> tuple[str, dict[str, Any], int]:
+    if field is None:
+        return "tpe", {}, default_seed
+    name, fields = parse_component("sampler", field)
+    seed_field = fields.pop("seed", None)
+    seed = default_seed if seed_field is None or seed_field.value is None else seed_field.integer(minimum=0)
+    settings = check_settings("sampler", name, fields, field)
+    derived: dict[str, Any] = {"seed": seed}
+    if name in ("grid", "bruteforce"):
+        grid = compile_grid(space, section.at("search_space", None))
+        if name == "grid":
+            derived["search_space"] = grid
+    try_build("sampler", name, settings, field, **derived)
+    return name, settings, seed
+
+
+def _pruner(field: Field) -> tuple[str, dict[str, Any]]:
+    name, fields = parse_component("pruner", field)
+    wrapped = fields.pop("wrapped_pruner", None) if name == "patient" else None
+    settings = check_settings("pruner", name, fields, field)
+    if name == "patient":
+        nested = None
+        if wrapped is not None and wrapped.value is not None:
+            inner_name, inner_settings = _pruner(wrapped)
+            nested = {"name": inner_name, "settings": inner_settings}
+        settings["wrapped_pruner"] = nested
+    try_build("pruner", name, settings, field)
+    return name, settings
+
+
+def _storage(field: Field | None, folder: Path) -> str:
+    if field is None:
+        return f"sqlite:///{folder / 'study.db'}"
+    url = field.string()
+    if url == ":memory:":
+        return url
+    if "://" not in url:
+        raise field.error(
+            f"expected ':memory:' or a storage URL such as 'sqlite:///study.db', got {describe(url)}"
+        )
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and url[len(prefix) :] and not url[len(prefix) :].startswith(":"):
+        database = Path(url[len(prefix) :])
+        if not database.is_absolute():  # relative to the study folder, not the working directory
+            return f"{prefix}{folder / database}"
+    return url
+
+
+def _warm_start(
+    field: Field | None, treatments: Mapping[str, Treatment], space: dict[str, Any]
+) -> tuple[Treatment, ...]:
+    if field is None:
+        return ()
+    chosen = []
+    for item in [field] if isinstance(field.value, str) else field.sequence():
+        name = item.string()
+        if name not in treatments:
+            raise item.error(
+                f"unknown treatment {describe(name)}{suggestion(name, treatments)}; "
+                f"the config's treatments are {names_list(treatments)}"
+            )
+        outside = sorted(set(treatments[name].params) - set(space))
+        if outside:
+            raise item.error(
+                f"treatment {name!r} sets {names_list(outside)}, which are not in the search space {names_list(space)}"
+            )
+        chosen.append(treatments[name])
+    return tuple(chosen)

@@ -1,0 +1,113 @@
+"""Self-contained HTML reports of Optuna studies, with replicate statistics when crystallize-opt made them.
+
+:func:`write_report` writes one HTML file (plotly.js inlined once, so it opens offline) with a
+summary header and these sections:
+
+1. optimization history: each trial's mean ± SEM, the best value so far, the baseline, pruned
+   and failed trials (failed ones are also listed with their reasons);
+2. parameter importances (Optuna's default evaluator, PED-ANOVA);
+3. slice plots: the objective against each parameter;
+4. parallel coordinates;
+5. a contour of the two most important parameters, on a fixed grid;
+6. the Pareto front (multi-objective studies only);
+7. every replicate's value for the top trials;
+8. a table of the top trials.
+
+Multi-objective studies: the history and the replicate plots have one row per objective; slice
+plots and the contour use the first objective; parallel coordinates have an axis per objective;
+importances are PED-ANOVA's for reaching the Pareto front; "best" and the ranking of top trials
+are the Pareto trials by distance to the ideal point (as ``OptunaOptimizer.get_best_treatment``).
+
+Values: the history, the header and the table show each trial's mean ± SEM over its replicates
+from the stored statistics; the best-so-far line, the ranking, slices, contour, parallel
+coordinates and Pareto front use the value Optuna was told (the objective's aggregate, the mean
+by default). Studies without crystallize-opt's user attributes use Optuna's values throughout.
+Large studies stay small: scatter plots are subsampled (the best trials are always kept), the
+contour is computed on a fixed grid, and numeric arrays are stored as base64 typed arrays.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import optuna
+import plotly.graph_objects as go
+
+from ._contour import contour_section
+from ._data import ReportData, extract
+from ._history import history_section
+from ._html import page_html, top_table_html
+from ._params import importance_section, parallel_section, slice_section
+from ._pareto import pareto_section
+from ._replicates import replicates_section
+from ._style import Section
+
+__all__ = ["build_figures", "write_report"]
+
+
+def _sections(data: ReportData) -> list[Section]:
+    sections = [history_section(data), importance_section(data), slice_section(data), parallel_section(data)]
+    sections.append(contour_section(data))
+    pareto = pareto_section(data)
+    if pareto is not None:
+        sections.append(pareto)
+    sections.append(replicates_section(data))
+    table = Section(
+        "top", f"Top {min(data.top_k, int(data.ranking.size))} trials" if data.ranking.size else "Top trials"
+    )
+    table.caption = (
+        "The best completed feasible trials, best first"
+        + (
+            ": Pareto-optimal ones first, each group by distance to the ideal point."
+            if data.is_multi_objective
+            else "."
+        )
+        + (" Mean, SEM and n are over each trial's replicates." if bool((data.n[data.top] > 0).any()) else "")
+    )
+    table.html = top_table_html(data)
+    sections.append(table)
+    return sections
+
+
+def build_figures(study: optuna.Study, *, top_k: int = 10) -> dict[str, go.Figure]:
+    """The report's plotly figures by name, for use in a notebook.
+
+    Names: ``history``, ``importance``, ``slice``, ``parallel``, ``contour``, ``pareto`` (multi-
+    objective only), ``replicates``; a figure that cannot be drawn (e.g. no completed trial,
+    fewer than two parameters for the contour) is left out.
+
+    Raises:
+        ValueError: if ``top_k`` is smaller than 1.
+    """
+    data = extract(study, top_k=top_k)
+    return {s.key: s.figure for s in _sections(data) if s.figure is not None}
+
+
+def write_report(study: optuna.Study, path: str | Path, *, top_k: int = 10, title: str | None = None) -> Path:
+    """Write a self-contained HTML report of ``study`` to ``path`` and return the path.
+
+    Works with any Optuna study, finished or still running, and crystallize-opt's user
+    attributes add replicate statistics, the baseline and the sampler's settings. A study with no
+    completed trial still gets a report: the header counts its trials, failures are listed, and
+    each figure that cannot be drawn is replaced by a short note saying why. Missing parent
+    folders of ``path`` are created; an existing file is overwritten.
+
+    Args:
+        study: the study (e.g. ``optimizer.study`` or ``optuna.load_study(...)``).
+        path: the HTML file to write.
+        top_k: how many of the best trials the replicate plot and the table show.
+        title: the page title; default ``"Optimization report: <study name>"``.
+
+    Returns:
+        The path written, as a :class:`pathlib.Path`.
+
+    Raises:
+        ValueError: if ``top_k`` is smaller than 1.
+        OSError: if the file cannot be written.
+    """
+    data = extract(study, top_k=top_k)
+    page = page_html(data, _sections(data), title or f"Optimization report: {study.study_name}")
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(page, encoding="utf-8")
+    return target

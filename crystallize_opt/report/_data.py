@@ -1,0 +1,308 @@
+"""Extract, once, the compact per-trial table that every part of the report is drawn from."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import optuna
+from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
+from optuna.trial import FrozenTrial, TrialState
+
+from ..optimize._optuna import BASELINE_ATTR, STUDY_ATTR, TRIAL_ATTR
+from ._importance import Importances, compute_importances
+from ._rank import rank_trials
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
+
+#: Trial states in the order the header lists them.
+STATES = ("COMPLETE", "PRUNED", "FAIL", "RUNNING", "WAITING")
+
+
+@dataclass(frozen=True)
+class ParamColumn:
+    """One searched parameter across all trials.
+
+    ``values[i]`` is trial row ``i``'s value (NaN where that trial did not set the parameter); a
+    categorical parameter holds the index of its label in ``choices``.
+    """
+
+    name: str
+    values: FloatArray
+    choices: tuple[str, ...] | None
+    log: bool
+
+    @property
+    def is_categorical(self) -> bool:
+        return self.choices is not None
+
+    def axis_values(self) -> FloatArray:
+        """Values in plotting space: log10 of a log-scaled parameter, codes of a categorical one."""
+        if self.log:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                return np.log10(np.where(self.values > 0, self.values, np.nan))
+        return self.values
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """The baseline's evaluation, per objective metric (NaN / 0 where it lacks one)."""
+
+    mean: FloatArray
+    sem: FloatArray
+    n: IntArray
+    values: tuple[FloatArray, ...]
+
+
+@dataclass(frozen=True)
+class ReportData:
+    """Everything the report shows, as arrays with one row per trial (ordered by trial number).
+
+    ``value`` holds what Optuna was told (NaN for failed or unfinished trials); ``mean``, ``sem``
+    and ``n`` come from the stored replicate statistics of each objective metric, falling back
+    to ``value``, NaN and 0 for trials without them (e.g. studies not made by crystallize-opt).
+    ``ranking`` lists the rows of the usable trials (complete, feasible, finite values), best
+    first; ``replicates[row]`` holds per-replicate values (one array per objective) of the
+    first ``top_k`` ranked rows that stored them.
+    """
+
+    study_name: str
+    metrics: tuple[str, ...]
+    directions: tuple[str, ...]
+    aggregate: str | None
+    constraints: tuple[str, ...]
+    sampler: str
+    has_settings: bool
+    number: IntArray
+    state: npt.NDArray[np.str_]
+    value: FloatArray
+    mean: FloatArray
+    sem: FloatArray
+    n: IntArray
+    feasible: BoolArray
+    params: tuple[ParamColumn, ...]
+    failures: tuple[tuple[int, str], ...]
+    ranking: IntArray
+    pareto: BoolArray
+    replicates: Mapping[int, tuple[FloatArray, ...]]
+    baseline: Baseline | None
+    importances: Importances
+    top_k: int
+
+    @property
+    def n_trials(self) -> int:
+        return int(self.number.size)
+
+    @property
+    def is_multi_objective(self) -> bool:
+        return len(self.metrics) > 1
+
+    @property
+    def usable(self) -> BoolArray:
+        """Complete, feasible trials with finite values: the ones that are ranked."""
+        mask = np.zeros(self.n_trials, dtype=bool)
+        mask[self.ranking] = True
+        return mask
+
+    @property
+    def best(self) -> int | None:
+        """Row of the best trial (multi-objective: the Pareto trial closest to the ideal point)."""
+        return int(self.ranking[0]) if self.ranking.size else None
+
+    @property
+    def top(self) -> IntArray:
+        """Rows of the ``top_k`` best trials, best first."""
+        return self.ranking[: self.top_k]
+
+    def state_counts(self) -> dict[str, int]:
+        """Number of trials per state, in the order of :data:`STATES` (states with none left out)."""
+        return {s: int(np.count_nonzero(self.state == s)) for s in STATES if np.any(self.state == s)}
+
+    def params_by_importance(self) -> list[ParamColumn]:
+        """The parameters, most important first (those without an importance keep their order)."""
+        order = list(self.importances.values)
+        known = [p for name in order for p in self.params if p.name == name]
+        return known + [p for p in self.params if p.name not in self.importances.values]
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _float(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def _metric_names(study: optuna.Study, settings: Mapping[str, Any]) -> tuple[str, ...]:
+    k = len(study.directions)
+    stored = settings.get("objective", {}).get("metrics")
+    if isinstance(stored, list) and len(stored) == k:
+        return tuple(str(m) for m in stored)
+    names = study.metric_names
+    if names is not None and len(names) == k:
+        return tuple(names)
+    return ("value",) if k == 1 else tuple(f"objective {i}" for i in range(k))
+
+
+def describe_sampler(study: optuna.Study, settings: Mapping[str, Any]) -> str:
+    """The sampler that ran the study, as stored by crystallize-opt, else the loaded one's class."""
+    stored = settings.get("sampler")
+    if isinstance(stored, Mapping) and stored.get("class"):
+        options = stored.get("settings") or {}
+        shown = [
+            f"{k}={v!r}"
+            for k, v in options.items()
+            if v is not None and k in ("seed", "multivariate", "constant_liar", "n_startup_trials")
+        ]
+        return f"{stored['class']}({', '.join(shown)})"
+    return f"{type(study.sampler).__name__} (of the loaded study object; the sampler that ran it is not recorded)"
+
+
+def _stats_row(
+    record: Mapping[str, Any], metrics: Sequence[str], value: Sequence[float]
+) -> tuple[list[float], list[float], list[int]]:
+    stats = _mapping(record.get("stats"))
+    means, sems, ns = [], [], []
+    for i, metric in enumerate(metrics):
+        entry = stats.get(metric)
+        if isinstance(entry, Mapping) and math.isfinite(_float(entry.get("mean"))):
+            means.append(_float(entry.get("mean")))
+            sems.append(_float(entry.get("sem")))
+            ns.append(int(_float(entry.get("n")) if math.isfinite(_float(entry.get("n"))) else 0))
+        else:
+            means.append(value[i])
+            sems.append(math.nan)
+            ns.append(0)
+    return means, sems, ns
+
+
+def _replicate_values(record: Mapping[str, Any], metrics: Sequence[str]) -> tuple[FloatArray, ...] | None:
+    values = record.get("values")
+    if not isinstance(values, Mapping):
+        return None
+    out = []
+    for metric in metrics:
+        column = values.get(metric) or []
+        out.append(np.array([v for v in (_float(x) for x in column) if math.isfinite(v)], dtype=float))
+    return tuple(out) if any(a.size for a in out) else None
+
+
+def _baseline(study: optuna.Study, metrics: Sequence[str]) -> Baseline | None:
+    record = study.user_attrs.get(BASELINE_ATTR)
+    if not isinstance(record, Mapping):
+        return None
+    objective = _mapping(record.get("objective"))
+    fallback = [_float(objective.get(m)) for m in metrics]
+    means, sems, ns = _stats_row(record, metrics, fallback)
+    if not any(math.isfinite(m) for m in means):
+        return None
+    values = _replicate_values(record, metrics) or tuple(np.empty(0) for _ in metrics)
+    return Baseline(np.array(means), np.array(sems), np.array(ns, dtype=np.int64), values)
+
+
+def _param_columns(trials: Sequence[FrozenTrial]) -> tuple[ParamColumn, ...]:
+    distributions: dict[str, BaseDistribution] = {}
+    choices: dict[str, list[Any]] = {}
+    for trial in trials:
+        for name, dist in trial.distributions.items():
+            distributions.setdefault(name, dist)
+            if isinstance(dist, CategoricalDistribution):
+                known = choices.setdefault(name, [])
+                known.extend(c for c in dist.choices if c not in known)
+    columns = []
+    for name, dist in distributions.items():
+        values = np.full(len(trials), np.nan)
+        if isinstance(dist, CategoricalDistribution):
+            labels = choices[name]
+            for i, trial in enumerate(trials):
+                if name in trial.params:
+                    values[i] = labels.index(trial.params[name]) if trial.params[name] in labels else np.nan
+            columns.append(ParamColumn(name, values, tuple(str(c) for c in labels), log=False))
+            continue
+        for i, trial in enumerate(trials):
+            if name in trial.params:
+                values[i] = _float(trial.params[name])
+        log = isinstance(dist, (FloatDistribution, IntDistribution)) and dist.log
+        columns.append(ParamColumn(name, values, None, log=bool(log)))
+    return tuple(columns)
+
+
+def extract(study: optuna.Study, *, top_k: int = 10) -> ReportData:
+    """Read ``study`` once (``get_trials(deepcopy=False)``) into a :class:`ReportData`.
+
+    Works for any Optuna study: the crystallize-opt user attributes are used when present.
+
+    Raises:
+        ValueError: if ``top_k`` is smaller than 1.
+    """
+    if top_k < 1:
+        raise ValueError(f"top_k must be at least 1, got {top_k}")
+    trials = sorted(study.get_trials(deepcopy=False), key=lambda t: t.number)
+    settings = _mapping(study.user_attrs.get(STUDY_ATTR))
+    objective = _mapping(settings.get("objective"))
+    metrics = _metric_names(study, settings)
+    directions = tuple(
+        "maximize" if d == optuna.study.StudyDirection.MAXIMIZE else "minimize" for d in study.directions
+    )
+    k = len(metrics)
+    size = len(trials)
+    value = np.full((size, k), np.nan)
+    mean, sem = np.full((size, k), np.nan), np.full((size, k), np.nan)
+    n = np.zeros((size, k), dtype=np.int64)
+    feasible = np.ones(size, dtype=bool)
+    failures: list[tuple[int, str]] = []
+    records: list[Mapping[str, Any]] = []
+    for i, trial in enumerate(trials):
+        record = _mapping(trial.user_attrs.get(TRIAL_ATTR))
+        records.append(record)
+        if trial.values is not None and len(trial.values) == k:
+            value[i] = trial.values
+        mean[i], sem[i], n[i] = _stats_row(record, metrics, value[i].tolist())
+        feasible[i] = all(c <= 0 for c in trial.constraints.values())
+        if trial.state == TrialState.FAIL:
+            failures.append((trial.number, str(record.get("failure") or "no reason stored")))
+    state = np.array([t.state.name for t in trials], dtype=str) if trials else np.empty(0, dtype=str)
+    usable = (state == "COMPLETE") & feasible & np.all(np.isfinite(value), axis=1)
+    ranking, pareto = rank_trials(
+        value, directions, usable, np.array([t.number for t in trials], dtype=np.int64)
+    )
+    n_complete = int(np.count_nonzero((state == "COMPLETE") & np.all(np.isfinite(value), axis=1)))
+    params = _param_columns(trials)
+    replicates = {}
+    for row in ranking[:top_k]:
+        found = _replicate_values(records[row], metrics)
+        if found is not None:
+            replicates[int(row)] = found
+    return ReportData(
+        study_name=study.study_name,
+        metrics=metrics,
+        directions=directions,
+        aggregate=str(objective["aggregate"]) if "aggregate" in objective else None,
+        constraints=tuple(str(c) for c in objective.get("constraints") or ()),
+        sampler=describe_sampler(study, settings),
+        has_settings=bool(settings),
+        number=np.array([t.number for t in trials], dtype=np.int64),
+        state=state,
+        value=value,
+        mean=mean,
+        sem=sem,
+        n=n,
+        feasible=feasible,
+        params=params,
+        failures=tuple(failures),
+        ranking=ranking,
+        pareto=pareto,
+        replicates=replicates,
+        baseline=_baseline(study, metrics),
+        importances=compute_importances(study, n_complete=n_complete, param_names=[p.name for p in params]),
+        top_k=top_k,
+    )

@@ -1,0 +1,7 @@
+"""Loaders of the demo study's output artifacts."""
+
+import json
+
+
+def load_json(path):
+    return json.loads(path.read_text())
