@@ -1,7 +1,8 @@
 """The ``crystallize-opt`` command line.
 
 Exit codes: 0 on success, 2 on a usage or configuration error (one line on stderr; the
-traceback only with ``--debug``), 1 when a run fails, 130 when interrupted.
+traceback only with ``--debug``), 1 when a run fails, 130 when interrupted (SIGINT), 143 when
+terminated (SIGTERM); an interrupted or terminated run stores its running trial as failed.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from .._signals import Terminated, sigterm_raises
 from .._version import __version__
 from ..exceptions import ConfigurationError
 from . import _commands
@@ -67,8 +69,22 @@ def build_parser() -> argparse.ArgumentParser:
     optimize.add_argument("--seed", type=int, help="master seed and sampler seed")
     optimize.add_argument("--report", help="report path (default: <folder>/<study>-report.html)")
     optimize.add_argument("--no-report", action="store_true", help="do not write the report")
+    optimize.add_argument(
+        "--workers", type=int, default=1, help="worker processes sharing the study (default 1)"
+    )
     optimize.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     optimize.set_defaults(func=_commands.cmd_optimize)
+
+    worker = add("worker", "join a shared study as one worker; stop when the study reaches its target")
+    worker.add_argument("config", help="study folder or config.yaml")
+    worker.add_argument(
+        "--storage", help="Optuna storage URL shared by the workers (e.g. postgresql+psycopg://...)"
+    )
+    worker.add_argument("--study", help="study name (default: the config's, else the folder name)")
+    worker.add_argument("--trials", type=int, help="target number of finished trials")
+    worker.add_argument("--replicates", type=int, help="replicates per trial")
+    worker.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    worker.set_defaults(func=_commands.cmd_worker, seed=None, report=None, no_report=True, workers=1)
 
     report = add("report", "write the HTML report of a study")
     _add_study_selector(report)
@@ -103,13 +119,20 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
-        code: int = args.func(args)
+        with sigterm_raises():
+            code: int = args.func(args)
         return code
     except ConfigurationError as exc:
         if args.debug:
             raise
         print(f"crystallize-opt: error: {exc}", file=sys.stderr)
         return 2
+    except Terminated:
+        print(
+            "crystallize-opt: terminated; the study is consistent, run the command again to resume",
+            file=sys.stderr,
+        )
+        return Terminated.exit_code
     except KeyboardInterrupt:
         print(
             "crystallize-opt: interrupted; the study is consistent, run the command again to resume",

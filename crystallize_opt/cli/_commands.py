@@ -221,3 +221,8 @@ def cmd_trials(args: argparse.Namespace) -> int:
             f"\nbaseline: {fmt(stats.get('mean', math.nan))} ± {fmt(stats.get('sem', math.nan))} (n={fmt(stats.get('n'))})"
         )
     return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    """One worker of a shared study: the optimize command without report."""
+    return cmd_optimize(args)

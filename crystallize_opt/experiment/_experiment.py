@@ -15,8 +15,10 @@ from .._logging import get_logger
 from ..artifacts import Artifact, ArtifactDataSource
 from ..exceptions import ConfigurationError, EventLoopError
 from ..hypothesis import Hypothesis
+from ..optimize import OptunaOptimizer
 from ..optimize._loop import run_optimization
 from ..optimize._replay import replay_trial
+from ..optimize._workers import run_workers
 from ..pipeline import DataSource, Pipeline
 from ..plugins import (
     ArtifactPlugin,
@@ -32,7 +34,7 @@ from ._aggregate import build_result
 from ._runner import ConditionOutcome, ReplicateTask, setup_steps, teardown_steps
 
 if TYPE_CHECKING:
-    from ..optimize import BaseOptimizer, OptunaOptimizer
+    from ..optimize import BaseOptimizer
     from ..optimize._replay import ReplayReport
     from ._builder import ExperimentBuilder
 
@@ -420,6 +422,7 @@ class Experiment:
         replicates_per_trial: int = 1,
         *,
         progress: bool = False,
+        workers: int = 1,
     ) -> Treatment:
         """Synchronous wrapper for :meth:`aoptimize`, with the same arguments and result.
 
@@ -427,7 +430,9 @@ class Experiment:
             EventLoopError: when called inside a running event loop (use ``await aoptimize()``).
         """
         _ensure_no_running_loop("optimize", "aoptimize")
-        return _run_sync(self.aoptimize(optimizer, num_trials, replicates_per_trial, progress=progress))
+        return _run_sync(
+            self.aoptimize(optimizer, num_trials, replicates_per_trial, progress=progress, workers=workers)
+        )
 
     async def aoptimize(
         self,
@@ -436,6 +441,7 @@ class Experiment:
         replicates_per_trial: int = 1,
         *,
         progress: bool = False,
+        workers: int = 1,
     ) -> Treatment:
         """Search for the best treatment with ``optimizer`` and return it.
 
@@ -447,8 +453,11 @@ class Experiment:
         study's target of finished trials, so rerunning a study continues it.
 
         Args:
-            progress: show a progress bar (trials done of target, best so far) on stderr. This
-                keyword goes beyond the reference API.
+            progress: show a progress bar (trials done of target, best so far) on stderr.
+            workers: run this many worker processes sharing the study through the optimizer's
+                storage (a URL; SQLite is made safe for this). They stop at the target; trials
+                in flight then finish, so up to ``workers - 1`` extra trials may complete.
+                ``progress`` and ``workers`` go beyond the reference API.
 
         Raises:
             ConfigurationError: for invalid arguments, or an objective metric the pipeline never
@@ -457,6 +466,14 @@ class Experiment:
         """
         # Not validate(): trials take their parameters from the optimizer, not from initial_ctx.
         self._check_structure()
+        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+            raise ConfigurationError(f"workers must be a positive integer, got {workers!r}")
+        if workers > 1:
+            if not isinstance(optimizer, OptunaOptimizer):
+                raise ConfigurationError(
+                    f"parallel workers need an OptunaOptimizer, got {type(optimizer).__name__}"
+                )
+            return run_workers(self, optimizer, num_trials, replicates_per_trial, workers, progress)
         with self._session():
             return await run_optimization(
                 self, self._evaluate, optimizer, num_trials, replicates_per_trial, progress=progress

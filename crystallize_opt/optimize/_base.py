@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 
 from ..treatment import Treatment
@@ -64,9 +65,18 @@ class BaseOptimizer(ABC):
     def prepare(self, run: OptimizationRun) -> None:  # noqa: B027 - optional hook
         """Called once before the first :meth:`ask` of an optimization."""
 
-    def rounds_to_run(self, num_trials: int) -> int:
-        """How many :meth:`ask` rounds to run for ``num_trials`` (default: ``num_trials``)."""
-        return num_trials
+    def next_action(self, num_trials: int, rounds_done: int) -> str:
+        """What the loop does next: ``"ask"``, ``"wait"`` (poll again shortly: other workers'
+        trials are still running) or ``"stop"``. The default asks ``num_trials`` rounds."""
+        return "ask" if rounds_done < num_trials else "stop"
+
+    def finished_count(self) -> int | None:
+        """Trials already finished before this run (for the progress display), if known."""
+        return None
+
+    def running(self, treatment: Treatment) -> AbstractContextManager[object]:
+        """Context kept open while ``treatment``'s trial runs (e.g. to send heartbeats)."""
+        return nullcontext()
 
     def tell_evaluation(self, evaluation: TrialEvaluation, *, pruned: bool = False) -> None:
         """Receive everything a trial produced (``pruned``: its replicates were stopped early).
@@ -81,6 +91,9 @@ class BaseOptimizer(ABC):
 
     def abort(self, treatment: Treatment, reason: str) -> None:  # noqa: B027 - optional hook
         """Called instead of a tell when the trial of ``treatment`` was interrupted or misconfigured."""
+
+    def abort_pending(self, reason: str) -> None:  # noqa: B027 - optional hook
+        """Called when the loop is interrupted: fail every trial asked but not told yet."""
 
     def trial_number(self, treatment: Treatment) -> int | None:
         """The number identifying ``treatment``'s trial, used to derive independent seeds."""

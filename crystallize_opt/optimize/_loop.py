@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
+import signal
+import threading
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Protocol
 
 from .._logging import get_logger
@@ -33,6 +37,26 @@ class OptimizableExperiment(Protocol):
     def master_seed(self) -> int: ...
 
     def _pipeline_signature(self) -> str: ...
+
+
+@contextmanager
+def deferred_signals() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM back while a trial is created or stored.
+
+    A Ctrl+C between Optuna creating a trial and the optimizer knowing about it, or between
+    storing a trial's record and its state, would leave the trial RUNNING; held back, the
+    signal arrives right after, where the loop fails the trial cleanly. Only in the main
+    thread of POSIX systems (elsewhere this does nothing).
+    """
+    if not hasattr(signal, "pthread_sigmask") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held = {signal.SIGINT, signal.SIGTERM}
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _positive(value: object, what: str) -> int:
@@ -96,6 +120,59 @@ def _check_metrics(optimizer: BaseOptimizer, evaluation: TrialEvaluation) -> Non
         raise ConfigurationError(message)
 
 
+async def _run_trial(
+    optimizer: BaseOptimizer,
+    evaluate: Evaluate,
+    treatment: Treatment,
+    run: OptimizationRun,
+    common_seeds: list[int],
+    replicates_per_trial: int,
+    best_value: float | None,
+    failures: list[str],
+) -> float | None:
+    """Evaluate and tell one trial; return the best single-objective value seen so far."""
+    seeds = (
+        common_seeds
+        if optimizer.common_random_numbers
+        else replicate_seeds(run.master_seed, replicates_per_trial, optimizer.trial_number(treatment))
+    )
+    with optimizer.running(treatment):
+        evaluation, pruned = await _evaluate_trial(optimizer, evaluate, treatment, seeds)
+    with deferred_signals():
+        _check_metrics(optimizer, evaluation)
+        optimizer.tell_evaluation(evaluation, pruned=pruned)
+    if evaluation.failed:
+        failures.append(f"{treatment.name}: {evaluation.failure_reason()}")
+        return best_value
+    if optimizer.objective.is_multi_objective or pruned:
+        return best_value
+    value = evaluation.objective_values(optimizer.objective)[optimizer.objective.metrics[0]]
+    minimize = optimizer.objective.directions[0] == "minimize"
+    if math.isfinite(value) and (
+        best_value is None or (value < best_value if minimize else value > best_value)
+    ):
+        return value
+    return best_value
+
+
+def make_run(
+    experiment: OptimizableExperiment, num_trials: int, replicates_per_trial: int
+) -> OptimizationRun:
+    """Check the counts and describe the optimization for :meth:`BaseOptimizer.prepare`.
+
+    Raises:
+        ConfigurationError: if a count is not a positive integer.
+    """
+    return OptimizationRun(
+        experiment_name=experiment.name,
+        master_seed=experiment.master_seed,
+        replicates_per_trial=_positive(replicates_per_trial, "replicates_per_trial"),
+        num_trials=_positive(num_trials, "num_trials"),
+        pipeline_signature=experiment._pipeline_signature(),
+        package_version=__version__,
+    )
+
+
 async def run_optimization(
     experiment: OptimizableExperiment,
     evaluate: Evaluate,
@@ -120,23 +197,14 @@ async def run_optimization(
     """
     if not isinstance(optimizer, BaseOptimizer):
         raise ConfigurationError(f"optimizer must be a BaseOptimizer, got {type(optimizer).__name__}")
-    _positive(num_trials, "num_trials")
-    _positive(replicates_per_trial, "replicates_per_trial")
-    run = OptimizationRun(
-        experiment_name=experiment.name,
-        master_seed=experiment.master_seed,
-        replicates_per_trial=replicates_per_trial,
-        num_trials=num_trials,
-        pipeline_signature=experiment._pipeline_signature(),
-        package_version=__version__,
-    )
+    run = make_run(experiment, num_trials, replicates_per_trial)
     optimizer.prepare(run)
-    rounds = optimizer.rounds_to_run(num_trials)
     common_seeds = replicate_seeds(run.master_seed, replicates_per_trial, None)
+    already = optimizer.finished_count()
     _log.info(
-        "optimizing %r: %d trial(s) to run, %d replicate(s) each",
+        "optimizing %r: target %d trial(s), %d replicate(s) each",
         run.experiment_name,
-        rounds,
+        num_trials,
         replicates_per_trial,
     )
     if optimizer.wants_baseline():
@@ -144,41 +212,37 @@ async def run_optimization(
         outcomes = await evaluate(None, dict(enumerate(common_seeds)), "trials/baseline")
         optimizer.tell_baseline(to_evaluation(None, outcomes, time.perf_counter() - started))
     bar = TrialProgress(
-        progress, total=num_trials, initial=num_trials - rounds, description=run.experiment_name
+        progress, total=num_trials, initial=min(already or 0, num_trials), description=run.experiment_name
     )
     best_value: float | None = None
     failures: list[str] = []
+    rounds = 0
     try:
-        for _ in range(rounds):
-            for treatment in optimizer.ask():
-                seeds = (
-                    common_seeds
-                    if optimizer.common_random_numbers
-                    else replicate_seeds(
-                        run.master_seed, replicates_per_trial, optimizer.trial_number(treatment)
+        while (action := optimizer.next_action(num_trials, rounds)) != "stop":
+            if action == "wait":
+                await asyncio.sleep(getattr(optimizer, "poll_interval", 0.5))
+                continue
+            rounds += 1
+            try:
+                with deferred_signals():
+                    treatments = optimizer.ask()
+                for treatment in treatments:
+                    best_value = await _run_trial(
+                        optimizer,
+                        evaluate,
+                        treatment,
+                        run,
+                        common_seeds,
+                        replicates_per_trial,
+                        best_value,
+                        failures,
                     )
-                )
-                try:
-                    evaluation, pruned = await _evaluate_trial(optimizer, evaluate, treatment, seeds)
-                except BaseException as exc:  # Ctrl+C or a broken execution plugin
-                    optimizer.abort(treatment, f"interrupted: {type(exc).__name__}: {exc}")
-                    raise
-                _check_metrics(optimizer, evaluation)
-                optimizer.tell_evaluation(evaluation, pruned=pruned)
-                if evaluation.failed:
-                    failures.append(f"{treatment.name}: {evaluation.failure_reason()}")
-                elif not optimizer.objective.is_multi_objective and not pruned:
-                    value = evaluation.objective_values(optimizer.objective)[optimizer.objective.metrics[0]]
-                    better = best_value is None or (
-                        value < best_value
-                        if optimizer.objective.directions[0] == "minimize"
-                        else value > best_value
-                    )
-                    if math.isfinite(value) and better:
-                        best_value = value
-                bar.advance(best_value)
+                    bar.advance(best_value)
+            except BaseException as exc:  # Ctrl+C or SIGTERM at any point of a trial
+                optimizer.abort_pending(f"interrupted: {type(exc).__name__}: {exc}")
+                raise
             if optimizer.is_exhausted:
-                _log.info("the optimizer has explored its whole search space; stopping early")
+                _log.info("the optimizer has explored its whole search space; stopping")
                 break
     finally:
         bar.close()

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import math
+import time
 import warnings
 from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import optuna
+from optuna.exceptions import UpdateFinishedTrialError
 from optuna.pruners import BasePruner, NopPruner
 from optuna.samplers import BaseSampler
 from optuna.storages import BaseStorage
@@ -19,6 +22,7 @@ from ..exceptions import ConfigurationError, OptimizationError
 from ..treatment import Treatment
 from ._base import BaseOptimizer, OptimizationRun
 from ._evaluation import TrialEvaluation
+from ._heartbeat import TrialHeartbeat, fail_stale_trials, storage_is_shared
 from ._objective import Objective
 from ._space import SearchSpace, SearchSpaceSpec, describe_differences
 from ._storage import resolve_storage
@@ -75,6 +79,12 @@ class OptunaOptimizer(BaseOptimizer):
         run_baseline: also evaluate the baseline once per study, on the same seeds, as reference.
         common_random_numbers: replicate ``r`` of every trial uses the same seed (default); when
             False, seeds are independent per trial.
+        heartbeat_interval: seconds between heartbeats of a running trial (shared storages only).
+        grace_period: a RUNNING trial without heartbeat for this long is failed as stale (its
+            worker died) by whichever worker notices, and its parameters are queued again.
+        max_retries: how many times the parameters of a stale trial are queued again.
+        poll_interval: seconds a worker waits before looking again when the target is only
+            reachable through other workers' running trials.
 
     Raises:
         ConfigurationError: for an invalid search space, sampler, pruner or storage.
@@ -92,8 +102,32 @@ class OptunaOptimizer(BaseOptimizer):
         warm_start: Iterable[Treatment] = (),
         run_baseline: bool = False,
         common_random_numbers: bool = True,
+        heartbeat_interval: float = 10.0,
+        grace_period: float = 60.0,
+        max_retries: int = 1,
+        poll_interval: float = 0.5,
     ):
         super().__init__(objective)
+        for name, value in (
+            ("heartbeat_interval", heartbeat_interval),
+            ("grace_period", grace_period),
+            ("poll_interval", poll_interval),
+        ):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+                raise ConfigurationError(f"{name} must be a positive number of seconds, got {value!r}")
+        if grace_period <= heartbeat_interval:
+            raise ConfigurationError(
+                f"grace_period ({grace_period}) must be longer than heartbeat_interval ({heartbeat_interval})"
+            )
+        if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
+            raise ConfigurationError(f"max_retries must be a non-negative integer, got {max_retries!r}")
+        self.heartbeat_interval = float(heartbeat_interval)
+        self.grace_period = float(grace_period)
+        self.max_retries = max_retries
+        self.poll_interval = float(poll_interval)
+        self._last_stale_check = 0.0
+        self._finished_here: int | None = None
+        self._quota = 0
         self.space = SearchSpace(search_space)
         if sampler is not None and not isinstance(sampler, BaseSampler):
             raise ConfigurationError(f"sampler must be an Optuna sampler, got {type(sampler).__name__}")
@@ -185,6 +219,10 @@ class OptunaOptimizer(BaseOptimizer):
         study = self.study
         settings = self._settings(run)
         stored = study.user_attrs.get(STUDY_ATTR)
+        if stored is None and study.trials:  # another worker may have just set the study up
+            stored = optuna.load_study(study_name=study.study_name, storage=self.storage).user_attrs.get(
+                STUDY_ATTR
+            )
         if stored is None:
             if study.trials:
                 raise ConfigurationError(
@@ -255,9 +293,60 @@ class OptunaOptimizer(BaseOptimizer):
         """Number of complete or pruned trials in the study."""
         return len(self.study.get_trials(deepcopy=False, states=FINISHED_STATES))
 
-    def rounds_to_run(self, num_trials: int) -> int:
-        """The trials still missing to reach ``num_trials`` finished trials in the study."""
-        return max(0, num_trials - self.finished_trials())
+    def next_action(self, num_trials: int, rounds_done: int) -> str:
+        """Ask while finished plus running trials fall short of ``num_trials``; wait while only
+        running trials (of other workers) could still reach it; stop once finished trials do.
+
+        One call runs at most as many trials as were missing when it started: failed trials
+        do not count as finished, so a call whose trials failed can end below the target (run
+        it again to continue). With shared storages, RUNNING trials silent for longer than
+        ``grace_period`` are failed first (and retried), at most once per ``poll_interval``.
+        """
+        if self.is_exhausted:
+            return "stop"
+        shared = storage_is_shared(self.storage)
+        if shared and time.monotonic() - self._last_stale_check >= self.poll_interval:
+            self._last_stale_check = time.monotonic()
+            fail_stale_trials(self.study, self.grace_period, self.max_retries, TRIAL_ATTR)
+        if shared:
+            states = [t.state for t in self.study.get_trials(deepcopy=False)]  # one read for both counts
+            finished, running = sum(s in FINISHED_STATES for s in states), states.count(TrialState.RUNNING)
+        else:  # nobody else adds trials: count our own
+            if self._finished_here is None:
+                self._finished_here = self.finished_trials()
+            finished, running = self._finished_here, 0
+        if rounds_done == 0:
+            self._quota = max(0, num_trials - finished)
+        if finished >= num_trials or rounds_done >= self._quota:
+            return "stop"
+        return "ask" if finished + running < num_trials else "wait"
+
+    def finished_count(self) -> int:
+        return self.finished_trials()
+
+    def running(self, treatment: Treatment) -> AbstractContextManager[object]:
+        """Send heartbeats for ``treatment``'s trial while it runs (shared storages only)."""
+        trial = self._pending.get(treatment.name)
+        if trial is None or not storage_is_shared(self.storage):
+            return nullcontext()
+        return TrialHeartbeat(self.storage, trial._trial_id, self.heartbeat_interval)
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Worker processes rebuild the storage from its URL and open the study themselves."""
+        if self.storage_url is None or self.storage_url == ":memory:":
+            raise ConfigurationError(
+                "parallel workers share the study through its storage: give OptunaOptimizer a storage URL "
+                "(e.g. sqlite:///study.db or postgresql+psycopg://...), not an in-memory storage or object"
+            )
+        state = dict(self.__dict__)
+        state.update(storage=None, _study=None, _pending={}, _last_stale_check=0.0, _finished_here=None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self.storage = resolve_storage(self.storage_url)
+        if self.sampler is not None:
+            self.sampler.reseed_rng()  # workers sharing a seeded sampler would propose the same points
 
     # -- ask and tell ------------------------------------------------------------------------
 
@@ -310,6 +399,15 @@ class OptunaOptimizer(BaseOptimizer):
         if treatment.name in self._pending:
             self._finish(treatment.name, {}, {}, failure=reason, pruned=False)
 
+    def abort_pending(self, reason: str) -> None:
+        """Store every trial asked but not told yet as FAIL with ``reason``."""
+        for name, trial in list(self._pending.items()):
+            try:
+                self._finish(name, {}, {}, failure=reason, pruned=False)
+            except Exception:  # the storage is gone too: leave it to the stale-trial check
+                _log.exception("could not store trial %d as failed", trial.number)
+                self._pending.pop(name, None)
+
     def _finish(
         self,
         name: str,
@@ -319,22 +417,35 @@ class OptunaOptimizer(BaseOptimizer):
         failure: str | None,
         pruned: bool,
     ) -> None:
-        trial = self._pending.pop(name)
+        trial = self._pending[name]  # removed only once stored, so an interrupt here can still fail it
         if self._run is not None:
             record["pipeline_signature"] = self._run.pipeline_signature
             record["package_version"] = self._run.package_version
         if failure is not None:
             record["failure"] = failure
-        trial.set_user_attr(TRIAL_ATTR, record)
+        try:
+            trial.set_user_attr(TRIAL_ATTR, record)
+        except UpdateFinishedTrialError:
+            self._pending.pop(name, None)
+            _log.warning(
+                "trial %d was failed as stale by another worker while it ran (no heartbeat arrived within "
+                "grace_period=%g s); its result is discarded",
+                trial.number,
+                self.grace_period,
+            )
+            return
         if failure is not None:
             _log.warning("trial %d failed: %s", trial.number, failure)
-            self.study.tell(trial, state=TrialState.FAIL)
+            self.study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
+            self._pending.pop(name, None)
             return
         for constraint in self.objective.constraints:
             value = values.get(constraint, math.nan)
             # An unmeasurable constraint counts as violated.
             trial.set_constraint(constraint, value if math.isfinite(value) else math.inf)
         objective = [values[m] for m in self.objective.metrics]
+        if self._finished_here is not None:
+            self._finished_here += 1
         try:
             if pruned:
                 self.study.tell(trial, state=TrialState.PRUNED)
@@ -346,6 +457,7 @@ class OptunaOptimizer(BaseOptimizer):
             if "Study.stop" not in str(exc):
                 raise
             self._exhausted = True
+        self._pending.pop(name, None)
 
     # -- baseline ----------------------------------------------------------------------------
 

@@ -1,28 +1,53 @@
-"""Storage URLs to Optuna storage objects, built once per optimizer."""
+"""Storage URLs to Optuna storage objects: SQLite made safe for several processes, server
+databases that survive dropped connections, journal files and Redis."""
 
 from __future__ import annotations
 
+import fcntl
+import functools
 import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy
-from optuna.storages import BaseStorage, InMemoryStorage, RDBStorage
+from optuna.exceptions import StorageInternalError
+from optuna.storages import BaseStorage, InMemoryStorage, JournalStorage, RDBStorage
+from optuna.storages.journal import JournalFileBackend, JournalRedisBackend
 
+from .._logging import get_logger
 from ..exceptions import ConfigurationError
 
+_log = get_logger("storage")
+F = TypeVar("F", bound=Callable[..., Any])
+
 DEFAULT_STORAGE = "sqlite:///crystallize-studies.db"
+#: Seconds a SQLite writer waits for another process's lock before "database is locked".
+SQLITE_BUSY_TIMEOUT = 60.0
+#: Delays between attempts when a database connection drops (then the error is raised).
+RETRY_DELAYS = (0.1, 0.3, 1.0, 2.0, 4.0, 8.0)
 
 
 def resolve_storage(storage: str | BaseStorage | None) -> BaseStorage:
     """Return the Optuna storage for ``storage``.
 
-    ``None`` means :data:`DEFAULT_STORAGE` (SQLite in the working directory); ``":memory:"`` an
-    in-memory storage; any other string an SQLAlchemy URL (``sqlite:///``, ``postgresql://``,
-    ``mysql+pymysql://``); a storage object is used as it is.
+    * ``None``: :data:`DEFAULT_STORAGE` (a SQLite file in the working directory);
+    * ``":memory:"``: an in-memory storage (one process only);
+    * ``sqlite:///path``: SQLite in write-ahead-log mode with a busy timeout; creating the schema
+      is serialized across processes by a lock file, so several workers can start on a fresh
+      database at the same moment;
+    * ``postgresql+psycopg://...``, ``mysql+pymysql://...`` (any SQLAlchemy URL): a server
+      database; connections are checked before use and an operation whose connection dropped
+      is retried with backoff;
+    * ``redis://host:port/db``: Optuna's journal storage on Redis;
+    * ``journal:///path/to/file.log``: Optuna's journal storage on a file (safe for processes on
+      one machine);
+    * an Optuna storage object: used as it is.
 
     Raises:
-        ConfigurationError: for another type, or a URL SQLAlchemy cannot use (the message names it).
+        ConfigurationError: for another type, or a URL that cannot be opened (the message names it).
     """
     if isinstance(storage, BaseStorage):
         return storage
@@ -35,37 +60,128 @@ def resolve_storage(storage: str | BaseStorage | None) -> BaseStorage:
     if storage == ":memory:":
         return InMemoryStorage()
     try:
+        if storage.startswith("journal:"):
+            path = Path(storage[len("journal:") :].removeprefix("//"))
+            path.parent.mkdir(parents=True, exist_ok=True)
+            return JournalStorage(JournalFileBackend(str(path)))
+        if storage.startswith(("redis://", "rediss://", "unix://")):
+            return JournalStorage(JournalRedisBackend(storage))
         if storage.startswith("sqlite:///") and storage != "sqlite:///:memory:":
-            return sqlite_storage(storage)
-        return RDBStorage(storage)
-    except Exception as exc:  # SQLAlchemy raises several types for bad URLs and missing drivers
+            return _sqlite_storage(storage)
+        return RetryingRDBStorage(storage, engine_kwargs={"pool_pre_ping": True})
+    except ConfigurationError:
+        raise
+    except Exception as exc:  # SQLAlchemy and drivers raise many types for bad URLs
         raise ConfigurationError(
             f"storage {storage!r} cannot be opened: {type(exc).__name__}: {exc}"
         ) from exc
 
 
-#: Seconds a SQLite writer waits for another process's lock before "database is locked".
-SQLITE_BUSY_TIMEOUT = 60.0
+@contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    with open(path, "a+b") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def sqlite_storage(url: str) -> RDBStorage:
-    """An RDBStorage on a SQLite file in write-ahead-log mode with ``synchronous=NORMAL``.
+def _sqlite_storage(url: str) -> RDBStorage:
+    """SQLite in WAL mode with ``synchronous=NORMAL`` and a busy timeout.
 
-    WAL lets readers and one writer work at once, and NORMAL syncs to disk at checkpoints
-    rather than at every commit, so a trial's few commits cost far less; the database stays
-    consistent after a crash (at worst the last commits before a power loss are lost, and
-    their trials are run again). The busy timeout makes concurrent writers wait instead of
-    failing.
+    WAL lets readers and one writer work at once, and NORMAL syncs at checkpoints rather than at
+    every commit, so a trial's few commits cost far less; the file stays consistent after a
+    crash (a power loss may lose the last commits, whose trials then run again). Optuna creates
+    its schema without guarding against other processes doing the same (four workers starting
+    on a fresh file crash on it), so that step holds an exclusive lock file.
     """
     path = Path(url[len("sqlite:///") :])
     path.parent.mkdir(parents=True, exist_ok=True)
-    with sqlite3.connect(path, timeout=SQLITE_BUSY_TIMEOUT) as connection:  # WAL mode persists in the file
-        connection.execute("PRAGMA journal_mode=WAL")
-    storage = RDBStorage(url, engine_kwargs={"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT}})
+    with _file_lock(path.with_name(path.name + ".lock")):
+        with sqlite3.connect(path, timeout=SQLITE_BUSY_TIMEOUT) as connection:  # WAL persists in the file
+            connection.execute("PRAGMA journal_mode=WAL")
+        storage = RetryingRDBStorage(url, engine_kwargs={"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT}})
 
     def configure(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.execute("PRAGMA synchronous=NORMAL")
 
     sqlalchemy.event.listen(storage.engine, "connect", configure)
-    storage.engine.dispose()  # connections opened while Optuna created its tables lack the pragma
+    storage.engine.dispose()  # connections opened while the schema was made lack the pragma
     return storage
+
+
+def _is_transient(exc: BaseException) -> bool:
+    """A dropped or refused connection, or a locked SQLite file: worth another attempt."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, sqlalchemy.exc.DBAPIError) and seen.connection_invalidated:
+            return True
+        if isinstance(seen, sqlalchemy.exc.OperationalError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def _retrying(method: F) -> F:
+    @functools.wraps(method)
+    def wrapper(self: RDBStorage, *args: Any, **kwargs: Any) -> Any:
+        for attempt, delay in enumerate((*RETRY_DELAYS, None)):
+            try:
+                return method(self, *args, **kwargs)
+            except (sqlalchemy.exc.SQLAlchemyError, StorageInternalError) as exc:
+                if delay is None or not _is_transient(exc):
+                    raise
+                _log.warning(
+                    "storage %s failed (%s: %s); retrying in %.1f s (attempt %d of %d)",
+                    method.__name__,
+                    type(exc).__name__,
+                    str(exc).splitlines()[0][:200],
+                    delay,
+                    attempt + 1,
+                    len(RETRY_DELAYS),
+                )
+                time.sleep(delay)
+        raise AssertionError("unreachable")
+
+    return wrapper  # type: ignore[return-value]
+
+
+class RetryingRDBStorage(RDBStorage):
+    """An :class:`optuna.storages.RDBStorage` whose operations are retried with backoff when the
+    database connection drops (e.g. the server ended the session) or SQLite is locked.
+
+    An operation that failed mid-transaction was rolled back, so trying it again is safe; a
+    create whose commit reached the server before the connection dropped can leave one extra
+    RUNNING trial, which the stale-trial check then fails.
+    """
+
+
+for _name in (
+    "create_new_study",
+    "delete_study",
+    "set_study_user_attr",
+    "set_study_system_attr",
+    "get_study_id_from_name",
+    "get_study_name_from_id",
+    "get_study_directions",
+    "get_study_user_attrs",
+    "get_study_system_attrs",
+    "get_all_studies",
+    "create_new_trial",
+    "set_trial_param",
+    "get_trial_id_from_study_id_trial_number",
+    "set_trial_state_values",
+    "set_trial_intermediate_value",
+    "set_trial_user_attr",
+    "set_trial_system_attr",
+    "get_trial",
+    "get_all_trials",
+    "get_n_trials",
+    "get_best_trial",
+    "record_heartbeat",
+    "get_trial_param",
+    "get_trial_number_from_id",
+):
+    if hasattr(RDBStorage, _name):
+        setattr(RetryingRDBStorage, _name, _retrying(getattr(RDBStorage, _name)))
