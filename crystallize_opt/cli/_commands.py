@@ -109,6 +109,8 @@ def cmd_optimize(args: argparse.Namespace) -> int:
     study_config = _load(args.config)
     settings = _require_optimize(study_config)
     optimizer = settings.make_optimizer(storage=args.storage, study_name=args.study, seed=args.seed)
+    if args.command == "worker" and optimizer.sampler is not None:
+        optimizer.sampler.reseed_rng()  # workers sharing one seeded sampler would propose the same points
     experiment = study_config.experiment
     if args.seed is not None:
         from ..plugins import SeedPlugin
@@ -126,7 +128,7 @@ def cmd_optimize(args: argparse.Namespace) -> int:
     print(f"best {best.name}: {json.dumps(best.params, default=repr)}")
     print(f"estimate: {fmt(estimate['mean'])} ± {fmt(estimate['sem'])} (SEM, n={fmt(estimate['n'])})")
     print(f"study: {study.study_name!r} in {settings.storage if args.storage is None else args.storage}")
-    if not args.no_report:
+    if not args.no_report:  # the worker command never writes the report
         from ..report import write_report
 
         path = Path(args.report) if args.report else study_config.folder / f"{study.study_name}-report.html"

@@ -27,6 +27,9 @@ OPTIMIZE_KEYS = (
     "run_baseline",
     "common_random_numbers",
     "warm_start",
+    "heartbeat_interval",
+    "grace_period",
+    "max_retries",
 )
 OBJECTIVE_KEYS = ("metric", "metrics", "direction", "aggregate", "constraints")
 DIRECTIONS = ("minimize", "maximize")
@@ -55,6 +58,9 @@ class OptimizeConfig:
         run_baseline: also evaluate the baseline once per study, as reference.
         common_random_numbers: replicate ``r`` of every trial shares one seed.
         warm_start: treatments evaluated first.
+        heartbeat_interval: seconds between heartbeats of a running trial.
+        grace_period: seconds without heartbeat after which a RUNNING trial counts as stale.
+        max_retries: how often a stale trial's parameters are queued again.
     """
 
     objective: Objective
@@ -71,6 +77,9 @@ class OptimizeConfig:
     run_baseline: bool = False
     common_random_numbers: bool = True
     warm_start: tuple[Treatment, ...] = field(default=())
+    heartbeat_interval: float = 10.0
+    grace_period: float = 60.0
+    max_retries: int = 1
 
     def make_sampler(self, seed: int | None = None) -> Any:
         """A new sampler instance (``seed`` overrides :attr:`seed`)."""
@@ -107,6 +116,9 @@ class OptimizeConfig:
             warm_start=self.warm_start,
             run_baseline=self.run_baseline,
             common_random_numbers=self.common_random_numbers,
+            heartbeat_interval=self.heartbeat_interval,
+            grace_period=self.grace_period,
+            max_retries=self.max_retries,
         )
 
 
@@ -149,7 +161,34 @@ def parse_optimize(
         run_baseline=_optional(get("run_baseline"), Field.boolean, False),
         common_random_numbers=_optional(get("common_random_numbers"), Field.boolean, True),
         warm_start=_warm_start(get("warm_start"), treatments, space),
+        **_fault_tolerance(section, get),
     )
+
+
+def _seconds(field: Field | None, default: float) -> float:
+    if field is None:
+        return default
+    value = field.number()
+    if value <= 0:
+        raise field.error(f"expected a positive number of seconds, got {describe(field.value)}")
+    return value
+
+
+def _fault_tolerance(section: Field, get: Any) -> dict[str, Any]:
+    """``heartbeat_interval``, ``grace_period`` (seconds) and ``max_retries`` for stale trials."""
+    heartbeat = _seconds(get("heartbeat_interval"), 10.0)
+    grace = _seconds(get("grace_period"), max(60.0, 2 * heartbeat))
+    if grace <= heartbeat:
+        field = get("grace_period") or section
+        raise field.error(
+            f"grace_period ({grace:g} s) must be longer than heartbeat_interval ({heartbeat:g} s)"
+        )
+    retries = get("max_retries")
+    return {
+        "heartbeat_interval": heartbeat,
+        "grace_period": grace,
+        "max_retries": 1 if retries is None else retries.integer(minimum=0),
+    }
 
 
 def _optional(field: Field | None, read: Any, default: Any) -> Any:
@@ -229,11 +268,11 @@ def _storage(field: Field | None, folder: Path) -> str:
         raise field.error(
             f"expected ':memory:' or a storage URL such as 'sqlite:///study.db', got {describe(url)}"
         )
-    prefix = "sqlite:///"
-    if url.startswith(prefix) and url[len(prefix) :] and not url[len(prefix) :].startswith(":"):
-        database = Path(url[len(prefix) :])
-        if not database.is_absolute():  # relative to the study folder, not the working directory
-            return f"{prefix}{folder / database}"
+    for prefix in ("sqlite:///", "journal:///"):
+        if url.startswith(prefix) and url[len(prefix) :] and not url[len(prefix) :].startswith(":"):
+            database = Path(url[len(prefix) :])
+            if not database.is_absolute():  # relative to the study folder, not the working directory
+                return f"{prefix}{folder / database}"
     return url
 
 

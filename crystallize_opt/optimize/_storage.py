@@ -42,8 +42,8 @@ def resolve_storage(storage: str | BaseStorage | None) -> BaseStorage:
       database; connections are checked before use and an operation whose connection dropped
       is retried with backoff;
     * ``redis://host:port/db``: Optuna's journal storage on Redis;
-    * ``journal:///path/to/file.log``: Optuna's journal storage on a file (safe for processes on
-      one machine);
+    * ``journal:///relative/path.log`` or ``journal:////absolute/path.log``: Optuna's journal
+      storage on a file (safe for processes on one machine);
     * an Optuna storage object: used as it is.
 
     Raises:
@@ -61,7 +61,12 @@ def resolve_storage(storage: str | BaseStorage | None) -> BaseStorage:
         return InMemoryStorage()
     try:
         if storage.startswith("journal:"):
-            path = Path(storage[len("journal:") :].removeprefix("//"))
+            if not storage.startswith("journal:///") or len(storage) == len("journal:///"):
+                raise ConfigurationError(
+                    f"storage {storage!r}: a journal file is written 'journal:///relative/path.log' or "
+                    "'journal:////absolute/path.log' (like sqlite:/// URLs)"
+                )
+            path = Path(storage[len("journal:///") :])
             path.parent.mkdir(parents=True, exist_ok=True)
             return JournalStorage(JournalFileBackend(str(path)))
         if storage.startswith(("redis://", "rediss://", "unix://")):
