@@ -42,7 +42,7 @@ class TrialHeartbeat:
         self._thread = threading.Thread(target=self._run, name="crystallize-heartbeat", daemon=True)
 
     def __enter__(self) -> TrialHeartbeat:
-        self._beat()
+        # No beat now: until the first one, the trial's start time is its sign of life.
         self._thread.start()
         return self
 

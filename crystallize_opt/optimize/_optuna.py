@@ -25,7 +25,7 @@ from ._evaluation import TrialEvaluation
 from ._heartbeat import TrialHeartbeat, fail_stale_trials, storage_is_shared
 from ._objective import Objective
 from ._space import SearchSpace, SearchSpaceSpec, describe_differences
-from ._storage import resolve_storage
+from ._storage import RetryingRDBStorage, resolve_storage
 
 _log = get_logger("optimize")
 
@@ -36,6 +36,8 @@ STUDY_ATTR = "crystallize"
 #: User attribute holding the baseline's reference evaluation.
 BASELINE_ATTR = "crystallize_baseline"
 FINISHED_STATES = (TrialState.COMPLETE, TrialState.PRUNED)
+#: Within this many trials of the target, shared-study counts are read before every trial.
+_NEAR_TARGET = 8
 
 
 def describe_component(component: object | None) -> dict[str, Any] | None:
@@ -128,6 +130,8 @@ class OptunaOptimizer(BaseOptimizer):
         self._last_stale_check = 0.0
         self._finished_here: int | None = None
         self._quota = 0
+        self._shared_finished = 0
+        self._finished_at_check = 0
         self.space = SearchSpace(search_space)
         if sampler is not None and not isinstance(sampler, BaseSampler):
             raise ConfigurationError(f"sampler must be an Optuna sampler, got {type(sampler).__name__}")
@@ -304,13 +308,8 @@ class OptunaOptimizer(BaseOptimizer):
         """
         if self.is_exhausted:
             return "stop"
-        shared = storage_is_shared(self.storage)
-        if shared and time.monotonic() - self._last_stale_check >= self.poll_interval:
-            self._last_stale_check = time.monotonic()
-            fail_stale_trials(self.study, self.grace_period, self.max_retries, TRIAL_ATTR)
-        if shared:
-            states = [t.state for t in self.study.get_trials(deepcopy=False)]  # one read for both counts
-            finished, running = sum(s in FINISHED_STATES for s in states), states.count(TrialState.RUNNING)
+        if storage_is_shared(self.storage):
+            finished, running = self._shared_counts(num_trials, force=rounds_done == 0)
         else:  # nobody else adds trials: count our own
             if self._finished_here is None:
                 self._finished_here = self.finished_trials()
@@ -320,6 +319,22 @@ class OptunaOptimizer(BaseOptimizer):
         if finished >= num_trials or rounds_done >= self._quota:
             return "stop"
         return "ask" if finished + running < num_trials else "wait"
+
+    def _shared_counts(self, num_trials: int, *, force: bool) -> tuple[int, int]:
+        """Finished and running trials of a shared study, read at most once per ``poll_interval``
+        while the target is far (our own finished trials are added in between), always near it."""
+        now = time.monotonic()
+        estimate = self._shared_finished + (self._finished_here or 0) - self._finished_at_check
+        recent = now - self._last_stale_check < self.poll_interval
+        if recent and not force and num_trials - estimate > _NEAR_TARGET:
+            return estimate, 0
+        if not recent:
+            fail_stale_trials(self.study, self.grace_period, self.max_retries, TRIAL_ATTR)
+        self._last_stale_check = now
+        states = [t.state for t in self.study.get_trials(deepcopy=False)]  # one read for both counts
+        self._shared_finished = sum(state in FINISHED_STATES for state in states)
+        self._finished_at_check = self._finished_here or 0
+        return self._shared_finished, states.count(TrialState.RUNNING)
 
     def finished_count(self) -> int:
         return self.finished_trials()
@@ -339,7 +354,15 @@ class OptunaOptimizer(BaseOptimizer):
                 "(e.g. sqlite:///study.db or postgresql+psycopg://...), not an in-memory storage or object"
             )
         state = dict(self.__dict__)
-        state.update(storage=None, _study=None, _pending={}, _last_stale_check=0.0, _finished_here=None)
+        state.update(
+            storage=None,
+            _study=None,
+            _pending={},
+            _last_stale_check=0.0,
+            _finished_here=None,
+            _shared_finished=0,
+            _finished_at_check=0,
+        )
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -424,40 +447,44 @@ class OptunaOptimizer(BaseOptimizer):
         if failure is not None:
             record["failure"] = failure
         try:
-            trial.set_user_attr(TRIAL_ATTR, record)
-        except UpdateFinishedTrialError:
-            self._pending.pop(name, None)
+            if isinstance(self.storage, RetryingRDBStorage):  # written with the state: one commit
+                self.storage.stage_trial_user_attr(trial._trial_id, TRIAL_ATTR, record)
+            else:
+                trial.set_user_attr(TRIAL_ATTR, record)
+            if failure is not None:
+                _log.warning("trial %d failed: %s", trial.number, failure)
+                self.study.tell(trial, state=TrialState.FAIL)
+                return
+            for constraint in self.objective.constraints:
+                value = values.get(constraint, math.nan)
+                # An unmeasurable constraint counts as violated.
+                trial.set_constraint(constraint, value if math.isfinite(value) else math.inf)
+            objective = [values[m] for m in self.objective.metrics]
+            if pruned:
+                self.study.tell(trial, state=TrialState.PRUNED)
+            else:
+                self.study.tell(trial, objective if len(objective) > 1 else objective[0])
+            self._finished_here = (self._finished_here or 0) + 1
+        except (UpdateFinishedTrialError, ValueError) as exc:
+            if not isinstance(exc, UpdateFinishedTrialError) and "Cannot tell a" not in str(exc):
+                raise
             _log.warning(
                 "trial %d was failed as stale by another worker while it ran (no heartbeat arrived within "
                 "grace_period=%g s); its result is discarded",
                 trial.number,
                 self.grace_period,
             )
-            return
-        if failure is not None:
-            _log.warning("trial %d failed: %s", trial.number, failure)
-            self.study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
-            self._pending.pop(name, None)
-            return
-        for constraint in self.objective.constraints:
-            value = values.get(constraint, math.nan)
-            # An unmeasurable constraint counts as violated.
-            trial.set_constraint(constraint, value if math.isfinite(value) else math.inf)
-        objective = [values[m] for m in self.objective.metrics]
-        if self._finished_here is not None:
-            self._finished_here += 1
-        try:
-            if pruned:
-                self.study.tell(trial, state=TrialState.PRUNED)
-            else:
-                self.study.tell(trial, objective if len(objective) > 1 else objective[0])
         except RuntimeError as exc:
             # Grid and brute-force samplers call study.stop() once the space is exhausted, which
             # Optuna only allows inside study.optimize; the trial itself is already stored.
             if "Study.stop" not in str(exc):
                 raise
+            self._finished_here = (self._finished_here or 0) + 1
             self._exhausted = True
-        self._pending.pop(name, None)
+        finally:
+            self._pending.pop(name, None)
+            if isinstance(self.storage, RetryingRDBStorage):
+                self.storage.discard_staged(trial._trial_id)
 
     # -- baseline ----------------------------------------------------------------------------
 

@@ -7,8 +7,9 @@ import fcntl
 import functools
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -16,6 +17,7 @@ import sqlalchemy
 from optuna.exceptions import StorageInternalError
 from optuna.storages import BaseStorage, InMemoryStorage, JournalStorage, RDBStorage
 from optuna.storages.journal import JournalFileBackend, JournalRedisBackend
+from optuna.trial import TrialState
 
 from .._logging import get_logger
 from ..exceptions import ConfigurationError
@@ -154,12 +156,65 @@ def _retrying(method: F) -> F:
 
 class RetryingRDBStorage(RDBStorage):
     """An :class:`optuna.storages.RDBStorage` whose operations are retried with backoff when the
-    database connection drops (e.g. the server ended the session) or SQLite is locked.
+    database connection drops (e.g. the server ended the session) or SQLite is locked, and that
+    can write a finished trial's user attributes in the same transaction as its state.
 
     An operation that failed mid-transaction was rolled back, so trying it again is safe; a
     create whose commit reached the server before the connection dropped can leave one extra
     RUNNING trial, which the stale-trial check then fails.
     """
+
+    def __init__(self, url: str, **kwargs: Any) -> None:
+        super().__init__(url, **kwargs)
+        self._staged: dict[int, dict[str, Any]] = {}
+
+    def stage_trial_user_attr(self, trial_id: int, key: str, value: Any) -> None:
+        """Write this user attribute with the trial's next state change, in one transaction
+        (one commit per trial instead of two: on SQLite a commit costs milliseconds)."""
+        self._staged.setdefault(trial_id, {})[key] = value
+
+    def discard_staged(self, trial_id: int) -> None:
+        """Forget attributes staged for a trial whose state change did not happen."""
+        self._staged.pop(trial_id, None)
+
+    def set_trial_state_values(
+        self, trial_id: int, state: TrialState, values: Sequence[float] | None = None
+    ) -> bool:
+        staged = self._staged.get(trial_id)
+        if not staged:
+            return super().set_trial_state_values(trial_id, state, values)
+        if not _CAN_STAGE:  # Optuna's internals moved: fall back to one write per attribute
+            for key, value in staged.items():
+                super().set_trial_user_attr(trial_id, key, value)
+            self._staged.pop(trial_id, None)
+            return super().set_trial_state_values(trial_id, state, values)
+        with _create_scoped_session(self.scoped_session) as session:
+            trial = models.TrialModel.find_or_raise_by_id(trial_id, session, for_update=True)
+            self.check_trial_is_updatable(trial_id, TrialState(trial.state))
+            for key, value in staged.items():
+                self._set_trial_attr_without_commit(
+                    session, models.TrialUserAttributeModel, trial_id, key, value
+                )
+            if values is not None:
+                for objective, value in enumerate(values):
+                    self._set_trial_value_without_commit(session, trial, objective, value)
+            trial.state = state
+            if state.is_finished():
+                trial.datetime_complete = datetime.now()
+        self._staged.pop(trial_id, None)
+        return True
+
+
+try:  # private to Optuna 5; without them staged attributes are written one by one
+    from optuna.storages._rdb import models
+    from optuna.storages._rdb.storage import _create_scoped_session
+
+    _CAN_STAGE = all(
+        hasattr(RDBStorage, name)
+        for name in ("_set_trial_attr_without_commit", "_set_trial_value_without_commit")
+    )
+except ImportError:  # pragma: no cover - depends on the Optuna version
+    _CAN_STAGE = False
 
 
 for _name in (
@@ -189,4 +244,4 @@ for _name in (
     "get_trial_number_from_id",
 ):
     if hasattr(RDBStorage, _name):
-        setattr(RetryingRDBStorage, _name, _retrying(getattr(RDBStorage, _name)))
+        setattr(RetryingRDBStorage, _name, _retrying(getattr(RetryingRDBStorage, _name)))
