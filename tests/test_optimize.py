@@ -430,3 +430,13 @@ def test_parameters_without_default_come_from_the_trials_not_from_initial_ctx() 
     exp = Experiment(datasource=zero(), pipeline=Pipeline([needs_x()]), name="needs_x")
     best = exp.optimize(make_optimizer(search_space={"x": FloatDistribution(0, 4)}), num_trials=20)
     assert abs(best.params["x"] - 2.0) < 0.5
+
+
+def test_progress_is_shown_only_when_asked_for(capfd: pytest.CaptureFixture[str]) -> None:
+    exp = fx.quadratic_experiment()
+    exp.optimize(make_optimizer(), num_trials=5)
+    quiet = capfd.readouterr()
+    assert quiet.out == "" and quiet.err == "", "the library prints nothing unless asked"
+    exp.optimize(make_optimizer(study_name="shown"), num_trials=5, progress=True)
+    shown = capfd.readouterr().err
+    assert "5/5" in shown and "best=" in shown

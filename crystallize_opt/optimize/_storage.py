@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import sqlalchemy
 from optuna.exceptions import StorageInternalError
@@ -190,7 +190,7 @@ class RetryingRDBStorage(RDBStorage):
             return super().set_trial_state_values(trial_id, state, values)
         with _create_scoped_session(self.scoped_session) as session:
             trial = models.TrialModel.find_or_raise_by_id(trial_id, session, for_update=True)
-            self.check_trial_is_updatable(trial_id, TrialState(trial.state))
+            self.check_trial_is_updatable(trial_id, cast(TrialState, trial.state))
             for key, value in staged.items():
                 self._set_trial_attr_without_commit(
                     session, models.TrialUserAttributeModel, trial_id, key, value
