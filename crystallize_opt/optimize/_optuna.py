@@ -374,11 +374,40 @@ class OptunaOptimizer(BaseOptimizer):
     # -- ask and tell ------------------------------------------------------------------------
 
     def ask(self) -> list[Treatment]:
-        """Create one trial and return its treatment ``trial-<number>``."""
+        """Create one trial and return its treatment ``trial-<number>``.
+
+        Near the target of a shared study, two workers may ask at the same moment for the last
+        missing trial; the one whose trial got the higher number gives it up (stored as FAIL,
+        "not needed"), so the study ends with exactly its target of finished trials. Returns an
+        empty list then.
+        """
         trial, params = self.space.ask(self.study)
+        if self._is_surplus(trial):
+            return []
         treatment = Treatment(f"trial-{trial.number}", params)
         self._pending[treatment.name] = trial
         return [treatment]
+
+    def _is_surplus(self, trial: optuna.Trial) -> bool:
+        """Give ``trial`` up when lower-numbered live trials already make up the target."""
+        target = self._run.num_trials if self._run is not None else None
+        if target is None or not storage_is_shared(self.storage):
+            return False
+        if target - self._shared_finished - (self._finished_here or 0) + self._finished_at_check > _NEAR_TARGET:
+            return False
+        ahead = sum(
+            1
+            for other in self.study.get_trials(deepcopy=False, states=(*FINISHED_STATES, TrialState.RUNNING))
+            if other.number < trial.number
+        )
+        if ahead < target:
+            return False
+        fixed = self.study._storage.get_trial_system_attrs(trial._trial_id).get("fixed_params")
+        if fixed:  # a queued trial (a retry or a warm start): keep its parameters queued
+            self.study.enqueue_trial(dict(fixed), user_attrs=dict(trial.user_attrs))
+        trial.set_user_attr(TRIAL_ATTR, {"failure": "not needed: lower-numbered trials reach the study's target"})
+        self.study.tell(trial, state=TrialState.FAIL)
+        return True
 
     def trial_number(self, treatment: Treatment) -> int | None:
         trial = self._pending.get(treatment.name)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import fcntl
 import functools
+import random
 import sqlite3
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -75,13 +76,31 @@ def resolve_storage(storage: str | BaseStorage | None) -> BaseStorage:
             return JournalStorage(JournalRedisBackend(storage))
         if storage.startswith("sqlite:///") and storage != "sqlite:///:memory:":
             return _sqlite_storage(storage)
-        return RetryingRDBStorage(storage, engine_kwargs={"pool_pre_ping": True})
+        return _server_storage(storage)
     except ConfigurationError:
         raise
     except Exception as exc:  # SQLAlchemy and drivers raise many types for bad URLs
         raise ConfigurationError(
             f"storage {storage!r} cannot be opened: {type(exc).__name__}: {exc}"
         ) from exc
+
+
+def _server_storage(url: str) -> RDBStorage:
+    """A server database storage; creating the schema is retried, since Optuna does not guard it
+    against other processes creating it at the same moment (they collide on unique keys)."""
+    for delay in (*RETRY_DELAYS, None):
+        try:
+            return RetryingRDBStorage(url, engine_kwargs={"pool_pre_ping": True})
+        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError, sqlalchemy.exc.InternalError) as exc:
+            if delay is None:
+                raise
+            _log.info("storage schema is being created by another process (%s); retrying", type(exc).__name__)
+            time.sleep(delay * (0.5 + random.random()))
+        except (sqlalchemy.exc.OperationalError, StorageInternalError) as exc:
+            if delay is None or not _is_transient(exc):
+                raise
+            time.sleep(delay)
+    raise AssertionError("unreachable")
 
 
 @contextmanager
