@@ -236,31 +236,11 @@ except ImportError:  # pragma: no cover - depends on the Optuna version
     _CAN_STAGE = False
 
 
-for _name in (
-    "create_new_study",
-    "delete_study",
-    "set_study_user_attr",
-    "set_study_system_attr",
-    "get_study_id_from_name",
-    "get_study_name_from_id",
-    "get_study_directions",
-    "get_study_user_attrs",
-    "get_study_system_attrs",
-    "get_all_studies",
-    "create_new_trial",
-    "set_trial_param",
-    "get_trial_id_from_study_id_trial_number",
-    "set_trial_state_values",
-    "set_trial_intermediate_value",
-    "set_trial_user_attr",
-    "set_trial_system_attr",
-    "get_trial",
-    "get_all_trials",
-    "get_n_trials",
-    "get_best_trial",
-    "record_heartbeat",
-    "get_trial_param",
-    "get_trial_number_from_id",
+# Every public storage operation, plus the private trial read that Optuna's cached storage uses.
+for _name in sorted(
+    {n for n in vars(RDBStorage) if not n.startswith("_") and callable(getattr(RDBStorage, n))}
+    - {"check_trial_is_updatable", "upgrade", "get_current_version", "get_head_version", "get_all_versions"}
+    | {"_get_trials", "set_trial_state_values"}
 ):
     if hasattr(RDBStorage, _name):
         setattr(RetryingRDBStorage, _name, _retrying(getattr(RetryingRDBStorage, _name)))
