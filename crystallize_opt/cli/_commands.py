@@ -120,7 +120,11 @@ def cmd_optimize(args: argparse.Namespace) -> int:
     trials = args.trials or settings.trials
     replicates = args.replicates or settings.replicates_per_trial
     best = experiment.optimize(
-        optimizer, num_trials=trials, replicates_per_trial=replicates, progress=not args.quiet
+        optimizer,
+        num_trials=trials,
+        replicates_per_trial=replicates,
+        progress=not args.quiet,
+        workers=args.workers,
     )
     study = optimizer.study
     trial = study.trials[int(best.name.split("-")[1])]

@@ -393,7 +393,10 @@ class OptunaOptimizer(BaseOptimizer):
         target = self._run.num_trials if self._run is not None else None
         if target is None or not storage_is_shared(self.storage):
             return False
-        if target - self._shared_finished - (self._finished_here or 0) + self._finished_at_check > _NEAR_TARGET:
+        if (
+            target - self._shared_finished - (self._finished_here or 0) + self._finished_at_check
+            > _NEAR_TARGET
+        ):
             return False
         ahead = sum(
             1
@@ -405,7 +408,9 @@ class OptunaOptimizer(BaseOptimizer):
         fixed = self.study._storage.get_trial_system_attrs(trial._trial_id).get("fixed_params")
         if fixed:  # a queued trial (a retry or a warm start): keep its parameters queued
             self.study.enqueue_trial(dict(fixed), user_attrs=dict(trial.user_attrs))
-        trial.set_user_attr(TRIAL_ATTR, {"failure": "not needed: lower-numbered trials reach the study's target"})
+        trial.set_user_attr(
+            TRIAL_ATTR, {"failure": "not needed: lower-numbered trials reach the study's target"}
+        )
         self.study.tell(trial, state=TrialState.FAIL)
         return True
 

@@ -91,7 +91,11 @@ def _server_storage(url: str) -> RDBStorage:
     for delay in (*RETRY_DELAYS, None):
         try:
             return RetryingRDBStorage(url, engine_kwargs={"pool_pre_ping": True})
-        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError, sqlalchemy.exc.InternalError) as exc:
+        except (
+            sqlalchemy.exc.IntegrityError,
+            sqlalchemy.exc.ProgrammingError,
+            sqlalchemy.exc.InternalError,
+        ) as exc:
             if delay is None:
                 raise
             _log.info("storage schema is being created by another process (%s); retrying", type(exc).__name__)
