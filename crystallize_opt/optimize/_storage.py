@@ -147,7 +147,15 @@ def _is_transient(exc: BaseException) -> bool:
     while seen is not None:
         if isinstance(seen, sqlalchemy.exc.DBAPIError) and seen.connection_invalidated:
             return True
-        if isinstance(seen, sqlalchemy.exc.OperationalError):
+        if isinstance(
+            seen,
+            (
+                sqlalchemy.exc.OperationalError,  # lost connection, server gone, database locked
+                sqlalchemy.exc.InterfaceError,  # a driver used a connection the server already closed
+                sqlalchemy.exc.PendingRollbackError,  # a session whose connection died mid-transaction
+                sqlalchemy.exc.DisconnectionError,
+            ),
+        ):
             return True
         seen = seen.__cause__ or seen.__context__
     return False
@@ -240,11 +248,11 @@ except ImportError:  # pragma: no cover - depends on the Optuna version
     _CAN_STAGE = False
 
 
-# Every public storage operation, plus the private trial read that Optuna's cached storage uses.
+# Every public storage operation, plus the private ones that Optuna's cached storage calls directly.
 for _name in sorted(
     {n for n in vars(RDBStorage) if not n.startswith("_") and callable(getattr(RDBStorage, n))}
     - {"check_trial_is_updatable", "upgrade", "get_current_version", "get_head_version", "get_all_versions"}
-    | {"_get_trials", "set_trial_state_values"}
+    | {"_get_trials", "_create_new_trial", "_set_trial_param", "_get_best_trial_id", "set_trial_state_values"}
 ):
     if hasattr(RDBStorage, _name):
         setattr(RetryingRDBStorage, _name, _retrying(getattr(RetryingRDBStorage, _name)))
