@@ -19,7 +19,7 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution, Int
 from optuna.trial import TrialState
 
 from crystallize_opt import Objective, OptunaOptimizer
-from crystallize_opt.optimize._optuna import choose_compromise
+from crystallize_opt.optimize._study import choose_compromise
 from crystallize_opt.report import build_figures, write_report
 from crystallize_opt.report._contour import GRID, kernel_surface
 from crystallize_opt.report._data import ParamColumn, extract

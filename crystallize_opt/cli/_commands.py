@@ -13,7 +13,7 @@ import yaml
 from optuna.trial import FrozenTrial, TrialState
 
 from ..exceptions import ConfigurationError
-from ..optimize._optuna import BASELINE_ATTR, STUDY_ATTR, TRIAL_ATTR, best_trial, treatment_of
+from ..optimize._study import BASELINE_ATTR, STUDY_ATTR, TRIAL_ATTR, best_trial, treatment_of
 from ..result import Result
 from ._tables import fmt, table
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-from collections.abc import Coroutine, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from .. import _constants as C
 from .._logging import get_logger
 from ..artifacts import Artifact, ArtifactDataSource
-from ..exceptions import ConfigurationError, EventLoopError
+from ..exceptions import ConfigurationError
 from ..hypothesis import Hypothesis
 from ..optimize import OptunaOptimizer
 from ..optimize._loop import run_optimization
@@ -32,6 +32,8 @@ from ..result import Result
 from ..treatment import Treatment
 from ._aggregate import build_result
 from ._runner import ConditionOutcome, ReplicateTask, setup_steps, teardown_steps
+from ._sync import ensure_no_running_loop, run_sync
+from ._validation import hypothesis_list, positive_int, treatment_list, typed_list
 
 if TYPE_CHECKING:
     from ..optimize import BaseOptimizer
@@ -41,71 +43,6 @@ if TYPE_CHECKING:
 _log = get_logger("experiment")
 _STRATEGIES = ("rerun", "resume")
 PluginT = TypeVar("PluginT", bound=BasePlugin)
-ItemT = TypeVar("ItemT")
-ResultT = TypeVar("ResultT")
-
-
-def _ensure_no_running_loop(method: str, async_method: str) -> None:
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return
-    raise EventLoopError(
-        f"Experiment.{method}() cannot be called inside a running event loop (for example in Jupyter); "
-        f"use `await experiment.{async_method}(...)` instead"
-    )
-
-
-def _run_sync(coro: Coroutine[Any, Any, ResultT]) -> ResultT:
-    """Run ``coro`` on a new event loop, like :func:`asyncio.run` but leaving Ctrl-C alone.
-
-    Since Python 3.11 ``asyncio.run`` turns the first SIGINT into a cancellation of the main
-    task, which only takes effect when the task next waits. A synchronous pipeline never
-    waits, so Ctrl-C went unnoticed until the whole run had finished (and then threw the run
-    away). Here Ctrl-C raises KeyboardInterrupt in the code that is running, as in plain
-    Python, so an interrupted run stops at once and ``strategy="resume"`` can continue it.
-    """
-    loop = asyncio.new_event_loop()
-    try:
-        return loop.run_until_complete(coro)
-    finally:
-        try:
-            pending = asyncio.all_tasks(loop)
-            for task in pending:
-                task.cancel()
-            if pending:
-                loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
-            loop.run_until_complete(loop.shutdown_asyncgens())
-            loop.run_until_complete(loop.shutdown_default_executor())
-        finally:
-            loop.close()
-
-
-def _positive_int(value: Any, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigurationError(f"{what} must be a positive integer, got {value!r}")
-    return value
-
-
-def _typed_list(items: Any, cls: type[ItemT], what: str) -> list[ItemT]:
-    values = list(items or [])
-    for index, item in enumerate(values):
-        if not isinstance(item, cls):
-            raise ConfigurationError(f"{what}[{index}] must be a {cls.__name__}, got {type(item).__name__}")
-    return values
-
-
-def _treatment_list(treatments: Any) -> list[Treatment]:
-    items = _typed_list(treatments, Treatment, "treatments")
-    names = [t.name for t in items]
-    duplicates = sorted({n for n in names if names.count(n) > 1})
-    if duplicates:
-        raise ConfigurationError(f"treatment names must be unique; repeated: {duplicates}")
-    return items
-
-
-def _hypothesis_list(hypotheses: Any) -> list[Hypothesis]:
-    return _typed_list(hypotheses, Hypothesis, "hypotheses")
 
 
 def _overrides_run_loop(plugin: BasePlugin) -> bool:
@@ -162,11 +99,11 @@ class Experiment:
         self.name = name if name is not None else "experiment"
         self.initial_ctx: dict[str, Any] = dict(initial_ctx or {})
         self.outputs: list[Artifact] = list(outputs or [])
-        self.treatments = _treatment_list(treatments)
-        self.hypotheses = _hypothesis_list(hypotheses)
-        self.replicates = _positive_int(replicates, "replicates")
+        self.treatments = treatment_list(treatments)
+        self.hypotheses = hypothesis_list(hypotheses)
+        self.replicates = positive_int(replicates, "replicates")
         self._check_structure()
-        self.plugins: list[BasePlugin] = _typed_list(plugins, BasePlugin, "plugins")
+        self.plugins: list[BasePlugin] = typed_list(plugins, BasePlugin, "plugins")
         for plugin in self.plugins:
             plugin.init_hook(self)
         self.set_default_plugins()
@@ -259,9 +196,9 @@ class Experiment:
             ConfigurationError: listing every problem found.
         """
         self._check_structure()
-        _positive_int(self.replicates, "replicates")
-        _treatment_list(self.treatments)
-        _hypothesis_list(self.hypotheses)
+        positive_int(self.replicates, "replicates")
+        treatment_list(self.treatments)
+        hypothesis_list(self.hypotheses)
         provided = (
             set(self.initial_ctx)
             | C.RESERVED_CONTEXT_KEYS  # the engine sets these in every run
@@ -297,8 +234,8 @@ class Experiment:
             EventLoopError: when called inside a running event loop (use ``await arun()``).
             ConfigurationError: see :meth:`arun`.
         """
-        _ensure_no_running_loop("run", "arun")
-        return _run_sync(self.arun(treatments, hypotheses, replicates, strategy))
+        ensure_no_running_loop("run", "arun")
+        return run_sync(self.arun(treatments, hypotheses, replicates, strategy))
 
     async def arun(
         self,
@@ -328,9 +265,9 @@ class Experiment:
         strategy = strategy or "rerun"
         if strategy not in _STRATEGIES:
             raise ConfigurationError(f"strategy must be one of {list(_STRATEGIES)}, got {strategy!r}")
-        active_treatments = self.treatments if treatments is None else _treatment_list(treatments)
-        active_hypotheses = self.hypotheses if hypotheses is None else _hypothesis_list(hypotheses)
-        count = self.replicates if replicates is None else _positive_int(replicates, "replicates")
+        active_treatments = self.treatments if treatments is None else treatment_list(treatments)
+        active_hypotheses = self.hypotheses if hypotheses is None else hypothesis_list(hypotheses)
+        count = self.replicates if replicates is None else positive_int(replicates, "replicates")
         with self._overridden(active_treatments, active_hypotheses, count):
             self.validate()
             if strategy == "resume":
@@ -390,7 +327,7 @@ class Experiment:
             data_given=data is not None,
         )
         if task.is_async:
-            _ensure_no_running_loop("apply", "arun")
+            ensure_no_running_loop("apply", "arun")
         setup_steps(self)
         try:
             outcome = task(0)[0]
@@ -429,8 +366,8 @@ class Experiment:
         Raises:
             EventLoopError: when called inside a running event loop (use ``await aoptimize()``).
         """
-        _ensure_no_running_loop("optimize", "aoptimize")
-        return _run_sync(
+        ensure_no_running_loop("optimize", "aoptimize")
+        return run_sync(
             self.aoptimize(optimizer, num_trials, replicates_per_trial, progress=progress, workers=workers)
         )
 
@@ -489,13 +426,13 @@ class Experiment:
             OptimizationError: if the trial does not exist or stored no replicates.
             EventLoopError: inside a running event loop.
         """
-        _ensure_no_running_loop("replay_trial", "optimize")
+        ensure_no_running_loop("replay_trial", "optimize")
 
         async def replay() -> ReplayReport:
             with self._session():
                 return await replay_trial(self._evaluate, optimizer, trial_number)
 
-        return _run_sync(replay())
+        return run_sync(replay())
 
     # -- internals -------------------------------------------------------------------------
 

@@ -239,7 +239,8 @@ async def run_optimization(
                     )
                     bar.advance(best_value)
             except BaseException as exc:  # Ctrl+C or SIGTERM at any point of a trial
-                optimizer.abort_pending(f"interrupted: {type(exc).__name__}: {exc}")
+                with deferred_signals():  # a second Ctrl+C must not cut the storing of this one short
+                    optimizer.abort_pending(f"interrupted: {type(exc).__name__}: {exc}")
                 raise
             if optimizer.is_exhausted:
                 _log.info("the optimizer has explored its whole search space; stopping")

@@ -11,7 +11,8 @@ from ..exceptions import OptimizationError
 from ..treatment import Treatment
 from ._evaluation import TrialEvaluation
 from ._loop import Evaluate, to_evaluation
-from ._optuna import TRIAL_ATTR, OptunaOptimizer
+from ._optuna import OptunaOptimizer
+from ._study import TRIAL_ATTR
 
 
 @dataclass

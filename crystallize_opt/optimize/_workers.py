@@ -129,7 +129,14 @@ def run_workers(
 
 
 def _stop(processes: list[BaseProcess]) -> None:
-    """Interrupt the workers (they store their running trials as failed), then make sure they end."""
+    """Interrupt the workers (they store their running trials as failed), then make sure they end.
+
+    A terminal's Ctrl+C already reached every worker (they share its process group), so
+    workers get a moment to finish on their own before the stragglers are sent SIGINT.
+    """
+    deadline = time.monotonic() + 2.0
+    while time.monotonic() < deadline and any(p.is_alive() for p in processes):
+        time.sleep(0.05)
     for process in processes:
         if process.is_alive() and process.pid is not None:
             os.kill(process.pid, signal.SIGINT)

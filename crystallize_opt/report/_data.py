@@ -13,7 +13,7 @@ import optuna
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import FrozenTrial, TrialState
 
-from ..optimize._optuna import BASELINE_ATTR, STUDY_ATTR, TRIAL_ATTR
+from ..optimize._study import BASELINE_ATTR, STUDY_ATTR, TRIAL_ATTR
 from ._importance import Importances, compute_importances
 from ._rank import rank_trials
 
