@@ -9,7 +9,7 @@ from pathlib import Path
 import optuna
 import pytest
 from optuna.distributions import FloatDistribution
-from optuna.trial import FrozenTrial
+from optuna.trial import FrozenTrial, TrialState
 
 from crystallize_opt import Objective, OptunaOptimizer, Treatment, derive_seed
 
