@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -109,8 +111,10 @@ def cmd_optimize(args: argparse.Namespace) -> int:
     study_config = _load(args.config)
     settings = _require_optimize(study_config)
     optimizer = settings.make_optimizer(storage=args.storage, study_name=args.study, seed=args.seed)
-    if args.command == "worker" and optimizer.sampler is not None:
-        optimizer.sampler.reseed_rng()  # workers sharing one seeded sampler would propose the same points
+    if args.command == "worker":
+        optimizer.worker_tag = f"{socket.gethostname()}:{os.getpid()}"  # names the worker on its trials
+        if optimizer.sampler is not None:
+            optimizer.sampler.reseed_rng()  # workers sharing one seeded sampler would propose the same points
     experiment = study_config.experiment
     if args.seed is not None:
         from ..plugins import SeedPlugin

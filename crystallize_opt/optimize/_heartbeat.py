@@ -22,6 +22,8 @@ from .._logging import get_logger
 _log = get_logger("optimize")
 
 HEARTBEAT_ATTR = "crystallize:heartbeat"
+#: System attribute naming the managed worker (``<run id>:<index>``) that runs a trial.
+WORKER_ATTR = "crystallize:worker"
 #: User attribute of a retried trial: ``{"of": <number of the stale trial>, "attempt": k}``.
 RETRY_ATTR = "crystallize_retry"
 
@@ -34,15 +36,22 @@ def storage_is_shared(storage: BaseStorage) -> bool:
 class TrialHeartbeat:
     """Stamps a running trial every ``interval`` seconds from a daemon thread until stopped."""
 
-    def __init__(self, storage: BaseStorage, trial_id: int, interval: float):
+    def __init__(self, storage: BaseStorage, trial_id: int, interval: float, worker_tag: str | None = None):
         self._storage = storage
+        self._worker_tag = worker_tag
         self._trial_id = trial_id
         self._interval = interval
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="crystallize-heartbeat", daemon=True)
 
     def __enter__(self) -> TrialHeartbeat:
-        # No beat now: until the first one, the trial's start time is its sign of life.
+        # No beat now: until the first one, the trial's start time is its sign of life. A managed
+        # worker names itself on the trial, so its parent can fail the trial if the worker dies.
+        if self._worker_tag is not None:
+            try:
+                self._storage.set_trial_system_attr(self._trial_id, WORKER_ATTR, self._worker_tag)
+            except Exception as exc:
+                _log.debug("worker tag of trial id %d not recorded: %s", self._trial_id, exc)
         self._thread.start()
         return self
 
@@ -108,4 +117,36 @@ def fail_stale_trials(
             _log.warning(
                 "trial %d was stale (%s); not retried (max_retries=%d)", trial.number, reason, max_retries
             )
+    return failed
+
+
+def fail_trials_of_workers(study: optuna.Study, run_id: str, started: float, failure_attr: str) -> list[int]:
+    """Fail the RUNNING trials that the managed workers of ``run_id`` left behind (they all exited).
+
+    A trial is theirs when it carries their tag, or when it started after ``started`` (Unix time)
+    and carries no tag and no heartbeat yet: a worker stopped between creating a trial and
+    naming itself on it. (Workers of other runs and ``crystallize-opt worker`` processes tag
+    their trials too, so they are not mistaken for ours.)
+    """
+    failed = []
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        tag = trial.system_attrs.get(WORKER_ATTR)
+        if isinstance(tag, str):
+            ours = tag.startswith(f"{run_id}:")
+        else:
+            begun = trial.datetime_start.timestamp() if trial.datetime_start else 0.0
+            ours = begun >= started and HEARTBEAT_ATTR not in trial.system_attrs
+        if not ours:
+            continue
+        try:
+            study._storage.set_trial_user_attr(
+                trial._trial_id,
+                failure_attr,
+                {"failure": "interrupted: its worker process ended before storing it"},
+            )
+            study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+        except Exception as exc:  # finished meanwhile
+            _log.debug("trial %d not failed: %s", trial.number, exc)
+            continue
+        failed.append(trial.number)
     return failed

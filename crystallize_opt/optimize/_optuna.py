@@ -112,6 +112,8 @@ class OptunaOptimizer(BaseOptimizer):
         self.poll_interval = float(poll_interval)
         self._last_stale_check = 0.0
         self._finished_here: int | None = None
+        #: Set in processes started by ``workers=N``: ``<run id>:<index>``, recorded on each trial.
+        self.worker_tag: str | None = None
         self._quota = 0
         self._shared_finished = 0
         self._finished_at_check = 0
@@ -327,7 +329,7 @@ class OptunaOptimizer(BaseOptimizer):
         trial = self._pending.get(treatment.name)
         if trial is None or not storage_is_shared(self.storage):
             return nullcontext()
-        return TrialHeartbeat(self.storage, trial._trial_id, self.heartbeat_interval)
+        return TrialHeartbeat(self.storage, trial._trial_id, self.heartbeat_interval, self.worker_tag)
 
     def __getstate__(self) -> dict[str, Any]:
         """Worker processes rebuild the storage from its URL and open the study themselves."""

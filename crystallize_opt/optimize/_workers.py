@@ -8,15 +8,18 @@ import os
 import pickle
 import signal
 import time
+import uuid
 from typing import TYPE_CHECKING, Any
 
 from .._logging import get_logger
 from .._signals import Terminated, sigterm_raises
 from ..exceptions import ConfigurationError, OptimizationError
 from ..treatment import Treatment
+from ._heartbeat import fail_trials_of_workers
 from ._loop import make_run
 from ._optuna import OptunaOptimizer
 from ._progress import TrialProgress
+from ._study import TRIAL_ATTR
 
 if TYPE_CHECKING:
     from multiprocessing.process import BaseProcess
@@ -28,13 +31,14 @@ SHUTDOWN_GRACE = 30.0
 
 
 def _worker_main(
-    payload: bytes, num_trials: int, replicates: int, index: int, level: int, errors: Queue[str]
+    payload: bytes, num_trials: int, replicates: int, index: int, level: int, errors: Queue[str], run_id: str
 ) -> None:
     """Entry point of one worker process: run the shared study until its target is reached."""
     logging.basicConfig(level=level, format=f"%(levelname)s worker-{index} %(name)s: %(message)s")
     with sigterm_raises():
         try:
             experiment, optimizer = pickle.loads(payload)
+            optimizer.worker_tag = f"{run_id}:{index}"
             experiment.optimize(optimizer, num_trials, replicates)
         except KeyboardInterrupt:
             raise SystemExit(130) from None
@@ -85,11 +89,13 @@ def run_workers(
     method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
     context: Any = multiprocessing.get_context(method)
     errors: Queue[str] = context.Queue()
+    run_id = uuid.uuid4().hex[:12]
+    started = time.time()
     level = get_logger().getEffectiveLevel()
     processes: list[BaseProcess] = [
         context.Process(
             target=_worker_main,
-            args=(payload, num_trials, replicates, index, level, errors),
+            args=(payload, num_trials, replicates, index, level, errors, run_id),
             name=f"crystallize-worker-{index}",
         )
         for index in range(workers)
@@ -117,6 +123,11 @@ def run_workers(
         raise
     finally:
         bar.close()
+        # A worker stopped at an unlucky instant (a second signal while it stored its trial) can
+        # leave that trial RUNNING; all of them have exited now, so their trials are failed here.
+        orphans = fail_trials_of_workers(optimizer.study, run_id, started, TRIAL_ATTR)
+        if orphans:
+            _log.warning("trials %s of stopped workers stored as failed", orphans)
     messages = []
     while not errors.empty():
         messages.append(errors.get())
