@@ -26,10 +26,19 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import optuna
+from optuna.distributions import FloatDistribution
 from optuna.storages import BaseStorage, JournalStorage, RDBStorage
 from optuna.trial import FrozenTrial, TrialState
 
-from crystallize_opt import Experiment, Pipeline, SeedPlugin, data_source, pipeline_step
+from crystallize_opt import (
+    Experiment,
+    Objective,
+    OptunaOptimizer,
+    Pipeline,
+    SeedPlugin,
+    data_source,
+    pipeline_step,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -431,6 +440,23 @@ def living_in_group(pgid: int) -> list[int]:
 
 
 # -- the worker program ------------------------------------------------------------------------
+
+# -- shared by the storage and worker test modules ------------------------------------------------
+
+#: The search space of the tiny study: loss = (x - 1)^2 + noise.
+SPACE = {"x": FloatDistribution(-2.0, 3.0)}
+
+
+def optimizer_for(url: str, name: str, **kwargs: object) -> OptunaOptimizer:
+    """A seeded TPE optimizer for the tiny study on ``url``/``name``."""
+    return OptunaOptimizer(
+        search_space=SPACE,
+        objective=Objective("loss"),
+        sampler=optuna.samplers.TPESampler(seed=0),
+        storage=url,
+        study_name=name,
+        **kwargs,  # type: ignore[arg-type]
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

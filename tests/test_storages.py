@@ -7,15 +7,13 @@ from pathlib import Path
 
 import optuna
 import pytest
-from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState
 
-from crystallize_opt import ConfigurationError, Objective, OptunaOptimizer
+from crystallize_opt import ConfigurationError
 from crystallize_opt.optimize._storage import resolve_storage
 
 from . import servers
-
-SPACE = {"x": FloatDistribution(-2.0, 3.0)}
+from .servers import optimizer_for
 
 
 @pytest.fixture(autouse=True)
@@ -28,17 +26,6 @@ def _quiet(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 def place(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[servers.StudyPlace]:
     with servers.study_place(request.param, tmp_path) as found:
         yield found
-
-
-def optimizer_for(url: str, name: str, **kwargs: object) -> OptunaOptimizer:
-    return OptunaOptimizer(
-        search_space=SPACE,
-        objective=Objective("loss"),
-        sampler=optuna.samplers.TPESampler(seed=0),
-        storage=url,
-        study_name=name,
-        **kwargs,  # type: ignore[arg-type]
-    )
 
 
 def test_each_storage_kind_round_trips_a_small_optimization(place: servers.StudyPlace) -> None:

@@ -8,17 +8,16 @@ from pathlib import Path
 
 import optuna
 import pytest
-from optuna.distributions import FloatDistribution
 from optuna.trial import FrozenTrial, TrialState
 
-from crystallize_opt import Objective, OptunaOptimizer, Treatment, derive_seed
+from crystallize_opt import Treatment, derive_seed
 
 from . import servers
+from .servers import optimizer_for
 
 # Every test starts worker processes; none may hang the suite (cleanup still runs on timeout).
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(150)]
 
-SPACE = {"x": FloatDistribution(-2.0, 3.0)}
 TARGET = 12
 REPLICATES = 2
 #: Seconds per replicate: enough that every worker gets trials, short enough to stay quick.
@@ -37,17 +36,6 @@ def _quiet(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 def place(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[servers.StudyPlace]:
     with servers.study_place(request.param, tmp_path) as found:
         yield found
-
-
-def optimizer_for(url: str, name: str, **kwargs: object) -> OptunaOptimizer:
-    return OptunaOptimizer(
-        search_space=SPACE,
-        objective=Objective("loss"),
-        sampler=optuna.samplers.TPESampler(seed=0),
-        storage=url,
-        study_name=name,
-        **kwargs,  # type: ignore[arg-type]
-    )
 
 
 def serial_reference(trials: Sequence[FrozenTrial]) -> dict[float, dict[str, list[float]]]:
