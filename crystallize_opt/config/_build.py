@@ -67,6 +67,30 @@ class StudyFiles:
         return getattr(module, name)
 
 
+def _call_checked(
+    obj: Any,
+    leading: tuple[str, ...],
+    values: dict[str, Field],
+    at: Field,
+    *,
+    noun: str,
+    owner: str,
+    name: str,
+) -> Any:
+    """Call ``obj(**values)`` after refusing keys it does not accept; its own errors name ``at``."""
+    accepted = _accepted(obj, leading)
+    unknown = [key for key in values if accepted is not None and key not in accepted]
+    if unknown:
+        raise values[unknown[0]].error(
+            f"unknown {noun}{suggestion(unknown[0], accepted or [])} of {owner} {name!r}; "
+            f"it accepts {names_list(accepted) if accepted else f'no {noun}s'}"
+        )
+    try:
+        return obj(**{key: field.value for key, field in values.items()})
+    except Exception as exc:
+        raise at.error(f"{name}(...) raised {type(exc).__name__}: {exc}") from exc
+
+
 def _accepted(obj: Any, leading: tuple[str, ...]) -> list[str] | None:
     """Keyword arguments ``obj(**kwargs)`` takes (None: any, or unknown)."""
     try:
@@ -93,17 +117,7 @@ def instantiate(
         first = [p for p in inspect.signature(obj).parameters][: len(leading)]
         if first == list(leading):
             raise kwargs.error(f"{name!r} is a plain function; {hint}")
-    accepted = _accepted(obj, leading)
-    unknown = [key for key in params if accepted is not None and key not in accepted]
-    if unknown:
-        raise params[unknown[0]].error(
-            f"unknown argument{suggestion(unknown[0], accepted or [])} of {what} {name!r}; "
-            f"it accepts {names_list(accepted) if accepted else 'no arguments'}"
-        )
-    try:
-        result = obj(**{key: field.value for key, field in params.items()})
-    except Exception as exc:
-        raise kwargs.error(f"{name}(...) raised {type(exc).__name__}: {exc}") from exc
+    result = _call_checked(obj, leading, params, kwargs, noun="argument", owner=what, name=name)
     if not isinstance(result, base):
         raise kwargs.error(f"{name}(...) returned {describe(result)}, expected a {base.__name__}; {hint}")
     return result
@@ -211,18 +225,9 @@ def instantiate_verifier(factory: Any, name: str, params: Field) -> Any:
     hint = f"a verifier name refers to a factory: {name}(**params) must return verifier(baseline, treatment)"
     if not callable(factory) or inspect.isclass(factory):
         raise params.error(f"{name!r} is {describe(factory)}; {hint}")
-    values = dict(params.items())
-    accepted = _accepted(factory, ())
-    unknown = [key for key in values if accepted is not None and key not in accepted]
-    if unknown:
-        raise values[unknown[0]].error(
-            f"unknown parameter{suggestion(unknown[0], accepted or [])} of verifier {name!r}; "
-            f"it accepts {names_list(accepted) if accepted else 'no parameters'}"
-        )
-    try:
-        verifier = factory(**{key: field.value for key, field in values.items()})
-    except Exception as exc:
-        raise params.error(f"{name}(...) raised {type(exc).__name__}: {exc}") from exc
+    verifier = _call_checked(
+        factory, (), dict(params.items()), params, noun="parameter", owner="verifier", name=name
+    )
     if not callable(verifier):
         raise params.error(f"{name}(...) returned {describe(verifier)}, not a callable; {hint}")
     return verifier

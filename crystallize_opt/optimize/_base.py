@@ -104,6 +104,9 @@ class BaseOptimizer(ABC):
         """True when the optimizer has nothing left to propose; the loop then stops early."""
         return False
 
+    #: Seconds the loop waits after :meth:`next_action` said ``"wait"``.
+    poll_interval: float = 0.5
+
     #: When True, the loop runs a trial's replicates one at a time and calls
     #: :meth:`report_replicate` after each, so the optimizer can stop a poor trial early.
     reports_replicates: bool = False

@@ -220,7 +220,7 @@ async def run_optimization(
     try:
         while (action := optimizer.next_action(num_trials, rounds)) != "stop":
             if action == "wait":
-                await asyncio.sleep(getattr(optimizer, "poll_interval", 0.5))
+                await asyncio.sleep(optimizer.poll_interval)
                 continue
             rounds += 1
             try:
