@@ -17,8 +17,9 @@ Both draws come from generators seeded by ``(problem seed, r)`` (and the point's
 so evaluating the same point on the same seed twice gives the same value, and the same problem
 seed gives the same noise to every method: methods are compared on identical noise.
 
-Seed ranges: the search uses ``r < CONFIRM_BASE``; confirmation rounds draw seeds from
-``[CONFIRM_BASE, HOLDOUT_BASE)``; the held-out seeds of the final estimate are ``>= HOLDOUT_BASE``.
+``r`` is a seed value, not a replicate index: ``bench_noise.py`` passes the seed crystallize-opt
+gives a replicate (``derive_seed(master, r)`` for search replicate ``r``, and the package's own
+fresh seeds for confirmation and held-out runs), so the noise is a function of (point, seed).
 """
 
 from __future__ import annotations
@@ -30,11 +31,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-CONFIRM_BASE = 100_000
-HOLDOUT_BASE = 200_000
-
 
 def branin(x: np.ndarray) -> float:
+    """The Branin function (3 global minima of 0.397887 on [-5,10]x[0,15])."""
     x1, x2 = float(x[0]), float(x[1])
     b = 5.1 / (4 * math.pi**2)
     c = 5 / math.pi
@@ -64,15 +63,19 @@ _H6_P = 1e-4 * np.array(
 
 
 def hartmann3(x: np.ndarray) -> float:
+    """The 3-D Hartmann function (minimum -3.86278 on [0,1]^3)."""
     return float(-np.sum(_H_ALPHA * np.exp(-np.sum(_H3_A * (np.asarray(x) - _H3_P) ** 2, axis=1))))
 
 
 def hartmann6(x: np.ndarray) -> float:
+    """The 6-D Hartmann function (minimum -3.32237 on [0,1]^6)."""
     return float(-np.sum(_H_ALPHA * np.exp(-np.sum(_H6_A * (np.asarray(x) - _H6_P) ** 2, axis=1))))
 
 
 @dataclass(frozen=True)
 class Problem:
+    """A minimisation problem on a box with its known optimum and one argmin."""
+
     name: str
     f: Callable[[np.ndarray], float]
     low: tuple[float, ...]
@@ -123,10 +126,12 @@ CELLS = [
 
 
 def cell_name(problem: str, sd: float) -> str:
+    """The cell's label, e.g. ``hartmann3/sd=1``."""
     return f"{problem}/sd={sd:g}"
 
 
 def _point_key(x: np.ndarray) -> int:
+    """A 64-bit key of the point's exact float64 bytes (seeds its independent noise)."""
     return int.from_bytes(
         hashlib.blake2b(np.asarray(x, dtype=np.float64).tobytes(), digest_size=8).digest(), "little"
     )
@@ -145,12 +150,15 @@ class NoisyProblem:
         self._offsets: dict[int, float] = {}
 
     def true_value(self, x: np.ndarray) -> float:
+        """The noiseless value at ``x``."""
         return self.problem.f(np.asarray(x, dtype=float))
 
     def regret(self, x: np.ndarray) -> float:
+        """The noiseless value at ``x`` minus the optimum."""
         return self.true_value(x) - self.problem.optimum
 
     def offset(self, r: int) -> float:
+        """The shared noise draw ``z_r`` of seed ``r``."""
         if r not in self._offsets:
             self._offsets[r] = float(np.random.default_rng([self.seed, r, 0]).standard_normal())
         return self._offsets[r]

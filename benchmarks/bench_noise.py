@@ -7,21 +7,26 @@ One command; prints how it measured, one table per cell and a PASS/FAIL summary 
     python benchmarks/bench_noise.py --quick         # CI smoke run: 2 cells, 3 seeds, budget 100
     python benchmarks/bench_noise.py --seeds 50 --cells hartmann3/sd=1 --methods tpe_1x300,ours
 
-Problems, noise model and seed ranges: see ``_noise_problems.py``. Every method gets the same
-budget of pipeline executions (every replicate counts, including confirmation and held-out
-evaluations, and the baseline's) and the same noise (same problem seed). Per run we record
+Problems and noise model: see ``_noise_problems.py``. Every method gets the same budget of
+pipeline executions (every replicate counts, including confirmation and held-out evaluations,
+and the baseline's) and the same noise: optimizer seed ``s`` is the TPE sampler's seed, the
+problem's noise seed and the package's master seed, and replicate ``r`` of the search runs on
+noise seed ``derive_seed(s, r)`` for every method (the seed the package gives replicate ``r``).
+Per run we record
 
 * inference regret: true (noiseless) value of the point the method returns, minus the optimum;
 * search regret: best true value among the points the method evaluated, minus the optimum.
 
 Methods (plain Optuna = ``TPESampler(seed=s)`` with Optuna 5 defaults, in-memory study, ask/tell):
 
-* ``tpe_1x300``: one evaluation per trial (seed 0), budget trials, best observed value.
-* ``tpe_5x60``: five seeds (0-4) per trial, budget/5 trials, best observed mean.
-* ``tpe_top10``: budget-50 trials x 1 (seed 0), then its 10 best observed points re-evaluated on
-  5 fresh seeds (1-5, common to the 10); the best mean of those 5 re-evaluations is returned.
-* ``ours``: see :func:`ours` and ``OURS_DEFAULTS`` (racing, intensification, model-based
-  confirmation, held-out estimate and baseline test); named variants in ``VARIANTS``.
+* ``tpe_1x300``: one evaluation per trial (replicate 0), budget trials, best observed value.
+* ``tpe_5x60``: five replicates (0-4) per trial, budget/5 trials, best observed mean.
+* ``tpe_top10``: budget-50 trials x 1 (replicate 0), then its 10 best observed points
+  re-evaluated on replicates 1-5 (common to the 10); the best mean of those 5 is returned.
+* ``ours``: crystallize-opt's own code path: ``Experiment.optimize`` with
+  ``OptunaOptimizer(..., noise=True)`` on an experiment whose pipeline evaluates the problem
+  (see :func:`ours`); variants set :class:`~crystallize_opt.NoiseHandling` fields
+  (``ours:NAME`` from ``VARIANTS`` or ``ours:field=value;field=value``).
 """
 
 from __future__ import annotations
@@ -32,8 +37,10 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")  # 2 processes on 2 shared cores: no BLAS threads on top
 
 import argparse
+import dataclasses
 import datetime as dt
 import json
+import logging
 import math
 import multiprocessing as mp
 import platform
@@ -42,34 +49,47 @@ import sys
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import optuna
-import scipy.linalg
-import scipy.optimize
+import scipy
 import scipy.stats
 from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _noise_problems import (
-    CELLS,
-    CONFIRM_BASE,
-    HOLDOUT_BASE,
-    PROBLEMS,
-    NoisyProblem,
-    Problem,
-    cell_name,
+import crystallize_opt as co
+from crystallize_opt import (
+    BASELINE_CONDITION,
+    CONDITION_KEY,
+    SEED_USED_KEY,
+    DataSource,
+    Experiment,
+    FrozenContext,
+    NoiseHandling,
+    Objective,
+    OptunaOptimizer,
+    Pipeline,
+    PipelineStep,
+    SeedPlugin,
+    derive_seed,
 )
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _noise_problems import CELLS, PROBLEMS, NoisyProblem, Problem, cell_name
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)
 warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+logging.getLogger("crystallize_opt").setLevel(logging.WARNING)
+#: The objective metric the benchmark's pipeline records.
+METRIC = "value"
+#: Bumped when the plain recipes' seeds change, so that ``--cache`` never mixes seed schemes.
+SEED_SCHEME = "derive_seed"
 
 
 def space_of(problem: Problem) -> dict[str, FloatDistribution]:
+    """The Optuna search space of ``problem`` (one float per coordinate)."""
     return {
         n: FloatDistribution(lo, hi)
         for n, lo, hi in zip(problem.names, problem.low, problem.high, strict=True)
@@ -77,14 +97,23 @@ def space_of(problem: Problem) -> dict[str, FloatDistribution]:
 
 
 def x_of(problem: Problem, params: dict[str, float]) -> np.ndarray:
+    """The point of ``params`` as an array in the problem's coordinate order."""
     return np.array([params[n] for n in problem.names], dtype=float)
 
 
-def new_study(seed: int, pruner: optuna.pruners.BasePruner | None = None) -> optuna.Study:
-    return optuna.create_study(sampler=optuna.samplers.TPESampler(seed=seed), pruner=pruner)
+def search_seed(seed: int, replicate: int) -> int:
+    """The noise seed of search replicate ``replicate``: what the package gives that replicate
+    with master seed ``seed`` (``SeedPlugin``), used by the plain recipes too."""
+    return derive_seed(seed, replicate)
+
+
+def new_study(seed: int) -> optuna.Study:
+    """A plain in-memory Optuna study with ``TPESampler(seed=seed)``."""
+    return optuna.create_study(sampler=optuna.samplers.TPESampler(seed=seed))
 
 
 def result(noisy: NoisyProblem, x: np.ndarray, **extra: Any) -> dict[str, Any]:
+    """One run's record: inference and search regret, executions, and ``extra`` facts."""
     return {
         "inference": noisy.regret(x),
         "search": noisy.search_regret(),
@@ -97,484 +126,164 @@ def result(noisy: NoisyProblem, x: np.ndarray, **extra: Any) -> dict[str, Any]:
 
 
 def tpe_1x300(problem: Problem, sd: float, seed: int, budget: int = 300, rho: float = 0.5) -> dict[str, Any]:
+    """Plain TPE, one evaluation per trial, the best observed value returned."""
     noisy = NoisyProblem(problem, sd, seed, rho)
     study = new_study(seed)
     space = space_of(problem)
     for _ in range(budget):
         trial = study.ask(space)
-        study.tell(trial, noisy.evaluate(x_of(problem, trial.params), 0))
+        study.tell(trial, noisy.evaluate(x_of(problem, trial.params), search_seed(seed, 0)))
     return result(noisy, x_of(problem, study.best_trial.params))
 
 
 def tpe_5x60(problem: Problem, sd: float, seed: int, budget: int = 300, rho: float = 0.5) -> dict[str, Any]:
+    """Plain TPE on the mean of 5 replicates per trial, the best observed mean returned."""
     noisy = NoisyProblem(problem, sd, seed, rho)
     study = new_study(seed)
     space = space_of(problem)
     for _ in range(budget // 5):
         trial = study.ask(space)
         x = x_of(problem, trial.params)
-        study.tell(trial, float(np.mean([noisy.evaluate(x, r) for r in range(5)])))
+        study.tell(trial, float(np.mean([noisy.evaluate(x, search_seed(seed, r)) for r in range(5)])))
     return result(noisy, x_of(problem, study.best_trial.params))
 
 
 def tpe_top10(problem: Problem, sd: float, seed: int, budget: int = 300, rho: float = 0.5) -> dict[str, Any]:
+    """Plain TPE x 1, then the 10 best observed points re-evaluated 5 times; best mean returned."""
     noisy = NoisyProblem(problem, sd, seed, rho)
     study = new_study(seed)
     space = space_of(problem)
     top, reevals = 10, 5
     for _ in range(budget - top * reevals):
         trial = study.ask(space)
-        study.tell(trial, noisy.evaluate(x_of(problem, trial.params), 0))
+        study.tell(trial, noisy.evaluate(x_of(problem, trial.params), search_seed(seed, 0)))
     best = sorted(study.get_trials(states=(TrialState.COMPLETE,)), key=lambda t: t.value)[:top]
     means = [
-        np.mean([noisy.evaluate(x_of(problem, t.params), r) for r in range(1, 1 + reevals)]) for t in best
+        np.mean(
+            [noisy.evaluate(x_of(problem, t.params), search_seed(seed, r)) for r in range(1, 1 + reevals)]
+        )
+        for t in best
     ]
     return result(noisy, x_of(problem, best[int(np.argmin(means))].params))
 
 
-# -- a small Gaussian process: the model that pools neighbouring trials ----------------------
+# -- ours: the package ---------------------------------------------------------------------------
 
-
-class GP:
-    """GP regression with a Matern-5/2 ARD kernel on the unit cube, a random effect per replicate
-    seed (what every point shares on that seed) and white noise; hyperparameters by maximum a
-    posteriori (weak log-normal prior on length scales), L-BFGS-B with analytic gradients."""
-
-    SQRT5 = math.sqrt(5.0)
-
-    def __init__(self, X: np.ndarray, y: np.ndarray, groups: np.ndarray):
-        self.X = np.asarray(X, float)
-        self.n, self.d = self.X.shape
-        y = np.asarray(y, float)
-        self.ym = float(y.mean())
-        self.ys = float(y.std()) or 1.0
-        self.t = (y - self.ym) / self.ys
-        self.D2 = (self.X[:, None, :] - self.X[None, :, :]) ** 2
-        self.B = (np.asarray(groups)[:, None] == np.asarray(groups)[None, :]).astype(float)
-        self.theta: np.ndarray | None = None
-
-    def _matern(self, D2: np.ndarray, ls: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        r = np.sqrt(np.maximum((D2 / ls**2).sum(-1), 1e-300))
-        e = np.exp(-self.SQRT5 * r)
-        return (1 + self.SQRT5 * r + 5.0 / 3.0 * r**2) * e, 5.0 / 3.0 * (1 + self.SQRT5 * r) * e
-
-    def _objective(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
-        d = self.d
-        ls = np.exp(theta[:d])
-        sf, sb, sn = np.exp(theta[d:])
-        M, G = self._matern(self.D2, ls)
-        K = sf * M + sb * self.B + (sn + 1e-8) * np.eye(self.n)
-        try:
-            c = scipy.linalg.cho_factor(K, lower=True, check_finite=False)
-        except np.linalg.LinAlgError:
-            return 1e25, np.zeros_like(theta)
-        alpha = scipy.linalg.cho_solve(c, self.t, check_finite=False)
-        Kinv = scipy.linalg.cho_solve(c, np.eye(self.n), check_finite=False)
-        W = np.outer(alpha, alpha) - Kinv
-        nll = 0.5 * self.t @ alpha + np.log(np.diag(c[0])).sum()
-        grad = np.empty_like(theta)
-        SG = sf * G
-        for k in range(d):
-            grad[k] = -0.5 * np.sum(W * SG * self.D2[:, :, k]) / ls[k] ** 2
-        grad[d] = -0.5 * np.sum(W * (sf * M))
-        grad[d + 1] = -0.5 * np.sum(W * (sb * self.B))
-        grad[d + 2] = -0.5 * sn * np.trace(W)
-        # weak prior: log length scale ~ N(log 0.5, 1.5^2)
-        prior_mu, prior_sd = math.log(0.5), 1.5
-        nll += 0.5 * np.sum(((theta[:d] - prior_mu) / prior_sd) ** 2)
-        grad[:d] += (theta[:d] - prior_mu) / prior_sd**2
-        return float(nll), grad
-
-    def fit(self, start: np.ndarray | None = None, restarts: int = 2) -> GP:
-        """Fit the hyperparameters (from ``restarts`` default starts, or warm from ``start``)."""
-        d = self.d
-        bounds = [(math.log(0.02), math.log(10.0))] * d + [
-            (math.log(1e-3), math.log(20.0)),
-            (math.log(1e-6), math.log(10.0)),
-            (math.log(1e-4), math.log(10.0)),
-        ]
-        best = None
-        starts = (
-            [
-                np.array([math.log(ls0)] * d + [0.0, math.log(0.05), math.log(sn0)])
-                for ls0, sn0 in ((0.3, 0.5), (1.0, 0.8), (0.1, 0.3), (3.0, 0.95))[:restarts]
-            ]
-            if start is None
-            else [np.clip(start, [b[0] for b in bounds], [b[1] for b in bounds])]
-        )
-        for x0 in starts:
-            res = scipy.optimize.minimize(
-                self._objective, x0, jac=True, method="L-BFGS-B", bounds=bounds, options={"maxiter": 80}
-            )
-            if best is None or res.fun < best.fun:
-                best = res
-        assert best is not None
-        self.theta = best.x
-        ls = np.exp(self.theta[:d])
-        sf, sb, sn = np.exp(self.theta[d:])
-        M, _ = self._matern(self.D2, ls)
-        K = sf * M + sb * self.B + (sn + 1e-8) * np.eye(self.n)
-        self._chol = scipy.linalg.cho_factor(K, lower=True, check_finite=False)
-        self._alpha = scipy.linalg.cho_solve(self._chol, self.t, check_finite=False)
-        return self
-
-    @property
-    def params(self) -> dict[str, Any]:
-        assert self.theta is not None
-        d = self.d
-        return {
-            "lengthscales": np.exp(self.theta[:d]).round(3).tolist(),
-            "signal_sd": float(math.sqrt(math.exp(self.theta[d])) * self.ys),
-            "seed_sd": float(math.sqrt(math.exp(self.theta[d + 1])) * self.ys),
-            "noise_sd": float(math.sqrt(math.exp(self.theta[d + 2])) * self.ys),
-        }
-
-    def predict(self, Xs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Posterior mean and sd of the seed-free response f at ``Xs`` (original y units)."""
-        assert self.theta is not None
-        d = self.d
-        ls = np.exp(self.theta[:d])
-        sf = math.exp(self.theta[d])
-        Xs = np.atleast_2d(Xs)
-        Ks, _ = self._matern((Xs[:, None, :] - self.X[None, :, :]) ** 2, ls)
-        Ks = sf * Ks
-        mean = Ks @ self._alpha
-        v = scipy.linalg.cho_solve(self._chol, Ks.T, check_finite=False)
-        var = np.maximum(sf - np.sum(Ks * v.T, axis=1), 1e-12)
-        return self.ym + self.ys * mean, self.ys * np.sqrt(var)
-
-
-# -- ours ------------------------------------------------------------------------------------------
-
-#: The method "ours", as recommended for the package (see research/noise_notes.md for the others).
-OURS_DEFAULTS: dict[str, Any] = {
-    # search: how many replicates a trial gets
-    "start": "incumbent",  # target replicates of a new trial: "incumbent" (as many as it has, capped at r_max) or an int
-    "r_max": 3,  # most search replicates one parameter set can earn; "auto": (noise sd / signal sd)^2, 1-5
-    "race": "z",  # stop a trial early: "z", "quantile", "wilcoxon" (Optuna's WilcoxonPruner), "median" (Optuna's MedianPruner), "none"
-    "z": 2.0,  # race="z": stop when the paired mean difference to the incumbent exceeds z standard errors
-    "q": 0.5,  # race="quantile": stop when the running mean is worse than this quantile of other trials' at that step
-    "p_threshold": 0.1,  # race="wilcoxon"
-    "intensify": True,  # the incumbent earns one more replicate after each challenger that keeps up
-    "stopped": "partial",  # what a stopped trial tells Optuna: its "partial" mean, or "pruned"
-    # choosing the winner
-    "select": "gp",  # rank candidates by "gp" (posterior mean of a GP over every evaluation) or "mean" (pooled mean)
-    "candidates": "gpopt",  # "evaluated" parameter sets, or "gpopt": also local minima of the GP mean
-    "radius": 0.05,  # candidates="gpopt": search each local minimum within this box (unit-cube units) of a top point
-    "min_n": 1,  # select="mean": only parameter sets with at least this many replicates
-    "kappa": 0.0,  # rank by posterior mean + kappa * posterior sd
-    "gp_restarts": 2,  # starting points of the GP hyperparameter fit (at most 4)
-    "confirm_k": 5,  # candidates in the confirmation round (0: none)
-    "confirm_m": 8,  # fresh seeds per candidate in the confirmation round
-    "final": "gp",  # winner among the confirmed: "gp" (refit with confirmation data) or "confirm" (their mean)
-    "holdout": 8,  # held-out seeds for the winner's unbiased estimate and the baseline test (each)
-}
-
-#: Named variants tried while designing ours (``--methods ours:NAME``); see research/noise_notes.md.
+#: Named variants (``--methods ours:NAME``): NoiseHandling fields that differ from the defaults.
+#: The prototype's other variants (a fixed start of 1 or 5 replicates, Wilcoxon, quantile or
+#: median racing, kappa, an automatic replicate cap, GP restarts) are not package settings.
 VARIANTS: dict[str, dict[str, Any]] = {
     "default": {},
-    "aggressive": {"z": 1.0, "r_max": 5},  # best on Branin, worst on Hartmann3 sd 3.86
-    "one_replicate": {"start": "1", "race": "none", "intensify": False},  # best search at low noise
-    "wilcoxon": {"start": "5", "race": "wilcoxon", "intensify": False},  # Optuna's WilcoxonPruner
-    "pruned": {"stopped": "pruned"},  # stopped trials told as PRUNED
-    "evaluated": {"candidates": "evaluated"},  # no model minima
-    "no_confirm": {"confirm_k": 0},
+    "aggressive": {"racing_z": 1.0, "max_replicates": 5},  # best on Branin, worst on Hartmann3 sd 3.86
+    "one_replicate": {"max_replicates": 1, "racing_z": None, "intensify": False},  # best search, low noise
+    "pruned": {"stopped_trials": "pruned"},  # stopped trials told as PRUNED
+    "evaluated": {"model_candidates": False},  # no model minima among the candidates
+    "no_confirm": {"confirm_candidates": 0},
+    "mean": {"select": "mean"},  # pooled means instead of the model
 }
 
 
-@dataclass
-class Entry:
-    """Everything measured for one parameter set (the pooling key), whichever trial ran it."""
+class ReplicateSeed(DataSource):
+    """The data of one replicate: the seed the package gave it (``ctx["seed_used"]``), which
+    is the problem's noise seed, so the noise is a function of (point, seed) alone."""
 
-    x: np.ndarray
-    params: dict[str, float]
-    values: dict[int, float] = field(default_factory=dict)  # search seed -> value
-
-    @property
-    def n(self) -> int:
-        return len(self.values)
-
-    def mean(self) -> float:
-        return float(np.mean(list(self.values.values())))
-
-    def prefix_mean(self, n: int) -> float:
-        return float(np.mean([self.values[r] for r in range(n)]))
+    def fetch(self, ctx: FrozenContext) -> int:
+        return int(ctx[SEED_USED_KEY])
 
 
-def residual_sd(entries: list[Entry]) -> float | None:
-    """Per-evaluation noise sd after removing each parameter set's mean and each seed's shared
-    offset (two-way additive fit over parameter sets with >= 2 replicates); None if too few df."""
-    rows = [e for e in entries if e.n >= 2]
-    cells = [(i, r, v) for i, e in enumerate(rows) for r, v in e.values.items()]
-    seeds = sorted({r for _, r, _ in cells})
-    df = len(cells) - len(rows) - len(seeds) + 1
-    if df < 3:
-        return None
-    seed_index = {r: j for j, r in enumerate(seeds)}
-    ii = np.array([i for i, _, _ in cells])
-    jj = np.array([seed_index[r] for _, r, _ in cells])
-    vv = np.array([v for _, _, v in cells])
-    mu = np.zeros(len(rows))
-    b = np.zeros(len(seeds))
-    for _ in range(20):
-        mu = np.bincount(ii, vv - b[jj], len(rows)) / np.bincount(ii, minlength=len(rows))
-        b = np.bincount(jj, vv - mu[ii], len(seeds)) / np.bincount(jj, minlength=len(seeds))
-        b -= b.mean()
-    res = vv - mu[ii] - b[jj]
-    return float(math.sqrt(np.sum(res**2) / df))
+class EvaluateProblem(PipelineStep):
+    """One pipeline execution: the noisy problem at the treatment's point for the replicate's
+    seed, recorded as the metric ``value``. Coordinates no treatment sets (the baseline) are
+    the domain centre. Every call is counted by the problem (``evaluations``); the baseline's
+    point stays out of the search regret."""
+
+    def __init__(self, noisy: NoisyProblem):
+        self.noisy = noisy
+        self.executions = 0
+
+    def __call__(self, data: int, ctx: FrozenContext) -> int:
+        problem = self.noisy.problem
+        x = np.array(
+            [float(ctx.get(n, c)) for n, c in zip(problem.names, problem.centre, strict=True)], dtype=float
+        )
+        self.executions += 1
+        baseline = ctx.get(CONDITION_KEY) == BASELINE_CONDITION
+        ctx.metrics.add(METRIC, self.noisy.evaluate(x, data, candidate=not baseline))
+        return data
 
 
-def paired_test(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
-    """Paired comparison of a and b (same seeds): mean difference a-b, 95% t interval, p-value."""
-    d = np.asarray(a) - np.asarray(b)
-    n = len(d)
-    mean = float(d.mean())
-    if n < 2 or float(d.std(ddof=1)) == 0.0:
-        return {"effect": mean, "ci_low": mean, "ci_high": mean, "p": 0.0 if mean != 0 else 1.0, "n": n}
-    se = float(d.std(ddof=1) / math.sqrt(n))
-    q = float(scipy.stats.t.ppf(0.975, n - 1))
-    p = float(2 * scipy.stats.t.sf(abs(mean) / se, n - 1))
-    return {"effect": mean, "ci_low": mean - q * se, "ci_high": mean + q * se, "p": p, "n": n}
+def noise_settings(**settings: Any) -> NoiseHandling:
+    """The NoiseHandling of ``ours`` (the package defaults, with ``settings`` overriding fields)."""
+    return NoiseHandling(**settings)
 
 
 def ours(
     problem: Problem, sd: float, seed: int, budget: int = 300, rho: float = 0.5, **settings: Any
 ) -> dict[str, Any]:
-    """Noise-aware optimization, prototyped with Optuna ask/tell (see OURS_DEFAULTS)."""
-    unknown = set(settings) - set(OURS_DEFAULTS)
-    if unknown:
-        raise ValueError(f"unknown settings {sorted(unknown)}")
-    s = {**OURS_DEFAULTS, **settings}
+    """Noise-aware optimization through the package: ``Experiment.optimize`` with
+    ``OptunaOptimizer(..., noise=NoiseHandling(**settings))`` and a budget of ``budget``
+    pipeline executions (``num_trials=budget, replicates_per_trial=1``).
+
+    The master seed is ``seed`` (so search replicate ``r`` meets noise seed
+    ``derive_seed(seed, r)``, as in the plain recipes); the baseline is the domain centre.
+
+    Raises:
+        AssertionError: when the pipeline ran more than ``budget`` executions, or the package's
+            own count of executions disagrees with the pipeline's.
+    """
     noisy = NoisyProblem(problem, sd, seed, rho)
-    space = space_of(problem)
-    lo, hi = np.array(problem.low), np.array(problem.high)
-    pruner: optuna.pruners.BasePruner | None = None
-    if s["race"] == "wilcoxon":
-        pruner = optuna.pruners.WilcoxonPruner(p_threshold=s["p_threshold"])
-    elif s["race"] == "median":
-        pruner = optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=0)
-    study = new_study(seed, pruner)
-    pool: dict[bytes, Entry] = {}
-    # confirm_m and holdout are set for a budget of 300; other budgets scale them (at least 2 and 3).
-    if budget != 300:
-        s["confirm_m"] = max(2, round(s["confirm_m"] * budget / 300))
-        s["holdout"] = max(3, round(s["holdout"] * budget / 300))
-    # Budget kept for after the search (released if the pipeline turns out deterministic).
-    reserve = s["confirm_k"] * s["confirm_m"] + 2 * s["holdout"]
-    search_budget = budget - reserve
-    deterministic: bool | None = None
-    incumbent: Entry | None = None
-    sigma_e: float | None = None  # per-evaluation noise sd (after seed offsets)
-    first_pair_sd: float | None = None
-    stats = {"trials": 0, "stopped": 0, "intensified": 0, "incumbent_changes": 0}
-
-    def entry_for(params: dict[str, float]) -> Entry:
-        x = x_of(problem, params)
-        key = x.tobytes()
-        if key not in pool:
-            pool[key] = Entry(x, dict(params))
-        return pool[key]
-
-    def run_replicate(entry: Entry, trial: optuna.Trial) -> float:
-        r = entry.n  # search seeds 0, 1, 2, ... per parameter set (common to every set)
-        value = noisy.evaluate(entry.x, r)
-        entry.values[r] = value
-        if pruner is not None:
-            trial.report(value, step=r)
-        return value
-
-    def tell(trial: optuna.Trial, entry: Entry, stopped: bool) -> None:
-        stats["trials"] += 1
-        if stopped:
-            stats["stopped"] += 1
-        if stopped and s["stopped"] == "pruned":
-            study.tell(trial, state=TrialState.PRUNED)
-        else:
-            study.tell(trial, entry.mean())
-
-    def left() -> int:
-        return search_budget - noisy.evaluations
-
-    def should_stop(entry: Entry, trial: optuna.Trial, target: int) -> bool:
-        if entry.n >= target:
-            return False
-        race = s["race"]
-        if race == "z":
-            assert incumbent is not None
-            shared = [r for r in entry.values if r in incumbent.values]
-            if not shared:
-                return False
-            diff = np.mean([entry.values[r] - incumbent.values[r] for r in shared])
-            sd_pair = math.sqrt(2) * sigma_e if sigma_e is not None else (first_pair_sd or math.inf)
-            return bool(diff > s["z"] * sd_pair / math.sqrt(len(shared)))
-        if race == "quantile":
-            n = entry.n
-            others = [e.prefix_mean(n) for e in pool.values() if e is not entry and e.n >= n]
-            return len(others) >= 5 and entry.prefix_mean(n) > float(np.quantile(others, s["q"]))
-        if race in ("wilcoxon", "median"):
-            return trial.should_prune()
-        return False
-
-    def replicate_cap() -> int:
-        """r_max, or with "auto" the replicates that bring the noise sd of a mean down to the spread
-        of true values among the trials so far: (sigma_e / signal sd)^2, between 1 and 5."""
-        if s["r_max"] != "auto":
-            return int(s["r_max"])
-        if sigma_e is None or len(pool) < 11:
-            return 3
-        measured = [e for e in pool.values() if e.n > 0]
-        ns = np.array([e.n for e in measured])
-        means = np.array([e.mean() for e in measured])
-        signal_var = max(float(means.var(ddof=1)) - sigma_e**2 * float(np.mean(1.0 / ns)), 1e-12)
-        return int(np.clip(math.ceil(sigma_e**2 / signal_var), 1, 5))
-
-    while left() > 0:
-        trial = study.ask(space)
-        entry = entry_for(trial.params)
-        if deterministic is None:  # first trial: two replicates tell whether there is noise at all
-            run_replicate(entry, trial)
-            if left() > 0:
-                run_replicate(entry, trial)
-            deterministic = entry.values[0] == entry.values.get(1, entry.values[0])
-            if deterministic:
-                search_budget = budget - 2  # the winner and the baseline on one held-out seed each
-            else:
-                first_pair_sd = abs(entry.values[1] - entry.values[0])
-            incumbent = entry
-            tell(trial, entry, False)
-            continue
-        if deterministic:
-            run_replicate(entry, trial)
-            tell(trial, entry, False)
-            continue
-        assert incumbent is not None
-        if entry is incumbent or entry.n > 0:  # an intensification trial, or TPE proposed known params
-            run_replicate(entry, trial)
-            tell(trial, entry, False)
-            continue
-        cap = replicate_cap()
-        target = min(incumbent.n, cap) if s["start"] == "incumbent" else int(s["start"])
-        stopped = False
-        while entry.n < target and left() > 0:
-            run_replicate(entry, trial)
-            if should_stop(entry, trial, target):
-                stopped = True
-                break
-        kept_up = not stopped and entry.n >= target
-        if kept_up:
-            shared = [r for r in entry.values if r in incumbent.values]
-            if np.mean([entry.values[r] - incumbent.values[r] for r in shared]) < 0:
-                incumbent = entry
-                stats["incumbent_changes"] += 1
-        tell(trial, entry, stopped)
-        sigma_e = residual_sd(list(pool.values())) or sigma_e
-        if s["intensify"] and (kept_up or incumbent.n < 2) and incumbent.n < max(cap, 2) and left() > 0:
-            study.enqueue_trial(incumbent.params)
-            stats["intensified"] += 1
-
-    entries = list(pool.values())
-    search_evals = noisy.evaluations
-    info: dict[str, Any] = {
-        "trials": stats["trials"],
-        "stopped": stats["stopped"],
-        "intensified": stats["intensified"],
-        "deterministic": deterministic,
-        "search_evals": search_evals,
-    }
-
-    def unit(x: np.ndarray) -> np.ndarray:
-        return (x - lo) / (hi - lo)
-
-    # -- choosing the winner ---------------------------------------------------------------------
-    if deterministic:
-        winner = min(entries, key=Entry.mean)
-        search_estimate = winner.mean()
-    else:
-        confirm: dict[bytes, list[float]] = {}
-
-        def fit_gp(extra: dict[bytes, list[float]], start: np.ndarray | None = None) -> GP:
-            X, y, g = [], [], []
-            for e in entries:
-                for r, v in e.values.items():
-                    X.append(unit(e.x))
-                    y.append(v)
-                    g.append(r)
-            for key, values in extra.items():
-                for j, v in enumerate(values):
-                    X.append(unit(pool[key].x))
-                    y.append(v)
-                    g.append(CONFIRM_BASE + j)
-            return GP(np.array(X), np.array(y), np.array(g)).fit(start, s["gp_restarts"])
-
-        gp: GP | None = None
-        if s["select"] == "gp":
-            gp = fit_gp({})
-            mean, sdev = gp.predict(np.array([unit(e.x) for e in entries]))
-            score = mean + s["kappa"] * sdev
-            info["gp"] = gp.params
-            if s["candidates"] == "gpopt":
-                g = gp
-
-                def objective(u: np.ndarray) -> float:
-                    m, v = g.predict(u[None, :])
-                    return float(m[0] + s["kappa"] * v[0])
-
-                found = []
-                for i in np.argsort(score)[:5]:
-                    u0 = unit(entries[i].x)
-                    box = [(max(0.0, u - s["radius"]), min(1.0, u + s["radius"])) for u in u0]
-                    res = scipy.optimize.minimize(
-                        objective, u0, method="L-BFGS-B", bounds=box, options={"maxiter": 50}
-                    )
-                    x_new = lo + res.x * (hi - lo)
-                    if all(np.max(np.abs(unit(x_new) - unit(e.x))) > 1e-3 for e in entries + found):
-                        found.append(Entry(x_new, dict(zip(problem.names, x_new.tolist(), strict=True))))
-                if found:
-                    for e in found:
-                        pool[e.x.tobytes()] = e
-                    m_new, v_new = gp.predict(np.array([unit(e.x) for e in found]))
-                    entries = entries + found
-                    mean = np.concatenate([mean, m_new])
-                    score = np.concatenate([score, m_new + s["kappa"] * v_new])
-        else:
-            eligible = max(1, min(s["min_n"], max(e.n for e in entries)))
-            mean = np.array([e.mean() if e.n >= eligible else math.inf for e in entries])
-            score = mean
-        order = np.argsort(score)
-        if s["confirm_k"] > 0:
-            top = [entries[i] for i in order[: s["confirm_k"]]]
-            for e in top:
-                confirm[e.x.tobytes()] = [
-                    noisy.evaluate(e.x, CONFIRM_BASE + j) for j in range(s["confirm_m"])
-                ]
-            if s["final"] == "gp" and gp is not None:
-                gp = fit_gp(confirm, gp.theta)
-                final_mean, _ = gp.predict(np.array([unit(e.x) for e in top]))
-            else:
-                final_mean = np.array([np.mean(confirm[e.x.tobytes()]) for e in top])
-            best = int(np.argmin(final_mean))
-            winner = top[best]
-            search_estimate = float(final_mean[best])
-        else:
-            winner = entries[int(order[0])]
-            search_estimate = float(mean[int(order[0])])
-        info["winner_is_new"] = winner.n == 0
-
-    # -- held-out estimate and the baseline test -------------------------------------------------
-    h = 1 if deterministic else s["holdout"]
-    h = min(h, max(0, (budget - noisy.evaluations) // 2))
-    holdout = np.array([noisy.evaluate(winner.x, HOLDOUT_BASE + j) for j in range(h)])
-    base = np.array([noisy.evaluate(problem.centre, HOLDOUT_BASE + j, candidate=False) for j in range(h)])
-    info.update(
-        search_estimate=search_estimate,
-        holdout_estimate=float(holdout.mean()) if h else math.nan,
-        true_value=noisy.true_value(winner.x),
-        baseline_true=noisy.true_value(problem.centre),
-        baseline=paired_test(holdout, base) if h else None,
-        winner_n=winner.n,
+    step = EvaluateProblem(noisy)
+    experiment = Experiment(
+        datasource=ReplicateSeed(),
+        pipeline=Pipeline([step]),
+        plugins=[SeedPlugin(seed=seed, auto_seed=False)],
+        name=f"bench-noise-{problem.name}",
     )
+    optimizer = OptunaOptimizer(
+        space_of(problem),
+        Objective(METRIC),
+        sampler=optuna.samplers.TPESampler(seed=seed),
+        storage=":memory:",
+        noise=noise_settings(**settings),
+    )
+    winner = experiment.optimize(optimizer, num_trials=budget, replicates_per_trial=1)
+    selection = optimizer.selection
+    assert selection is not None
+    x = np.array([float(winner.params.get(n, c)) for n, c in zip(problem.names, problem.centre, strict=True)])
+    executions = selection.executions
+    counted = executions["search"] + executions["confirmation"] + executions["holdout"]
+    assert step.executions == noisy.evaluations == counted, (step.executions, counted)
     assert noisy.evaluations <= budget, noisy.evaluations
-    return result(noisy, winner.x, **info)
+    trials = optimizer.study.get_trials(deepcopy=False)
+    stopped = sum(
+        1 for t in trials if ((t.user_attrs.get("crystallize") or {}).get("noise") or {}).get("stopped")
+    )
+    comparison = selection.comparison
+    return result(
+        noisy,
+        x,
+        trials=len(trials),
+        stopped=stopped,
+        deterministic=bool(selection.noise.get("deterministic")),
+        search_evals=executions["search"],
+        confirmation_evals=executions["confirmation"],
+        holdout_evals=executions["holdout"],
+        winner=winner.name,
+        winner_n=selection.candidates[0]["search_replicates"] if selection.candidates else 0,
+        winner_is_new=winner.name.startswith("model-"),
+        search_estimate=selection.search_estimate,
+        holdout_estimate=math.nan if selection.holdout_estimate is None else selection.holdout_estimate,
+        true_value=noisy.true_value(x),
+        baseline_true=noisy.true_value(problem.centre),
+        baseline=None
+        if comparison is None
+        else {
+            "effect": comparison["effect"],
+            "ci_low": comparison["ci_low"],
+            "ci_high": comparison["ci_high"],
+            "p": comparison["p_value"],
+        },
+    )
 
 
 # -- running and reporting ---------------------------------------------------------------------
@@ -586,34 +295,51 @@ PLAIN: dict[str, Callable[..., dict[str, Any]]] = {
 }
 
 
+def _parse_value(text: str) -> Any:
+    """A NoiseHandling field value from the command line: none, true/false, int, float or str."""
+    lowered = text.strip().lower()
+    if lowered == "none":
+        return None
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text.strip()
+
+
 def method_settings(name: str) -> dict[str, Any]:
+    """The NoiseHandling fields of an ours method: ``ours``, ``ours:NAME`` (``VARIANTS``) or
+    ``ours:field=value;field=value``.
+
+    Raises:
+        KeyError: for a method that is not ours, an unknown variant or an unknown field.
+        crystallize_opt.ConfigurationError: for a value NoiseHandling refuses.
+    """
     if name == "ours":
         return {}
-    if name.startswith("ours:"):
-        spec = name[5:]
-        if spec in VARIANTS:
-            return dict(VARIANTS[spec])
-        out: dict[str, Any] = {}
-        for item in spec.split(";"):
-            key, value = item.split("=")
-            default = OURS_DEFAULTS[key]
-            if value == "auto":
-                out[key] = value
-                continue
-            out[key] = (
-                value == "true"
-                if isinstance(default, bool)
-                else type(default)(value)
-                if not isinstance(default, str) or key != "start"
-                else value
-            )
-        return out
-    raise KeyError(name)
+    if not name.startswith("ours:"):
+        raise KeyError(name)
+    spec = name[5:]
+    if spec in VARIANTS:
+        return dict(VARIANTS[spec])
+    fields = {f.name for f in dataclasses.fields(NoiseHandling)}
+    out: dict[str, Any] = {}
+    for item in spec.split(";"):
+        key, _, value = item.partition("=")
+        if key.strip() not in fields:
+            raise KeyError(f"{key!r} is not a NoiseHandling field; known: {sorted(fields)}")
+        out[key.strip()] = _parse_value(value)
+    noise_settings(**out)  # validated now, not in a worker process
+    return out
 
 
 def run_one(
     task: tuple[str, float, str, int, int, float],
 ) -> tuple[tuple[str, float, str, int], dict[str, Any]]:
+    """Run one (problem, sd, method, seed, budget, rho) task; return its key and record."""
     problem, sd, method, seed, budget, rho = task
     started = time.perf_counter()
     if method in PLAIN:
@@ -625,11 +351,13 @@ def run_one(
 
 
 def iqr(values: np.ndarray) -> str:
+    """The interquartile range of ``values`` as ``q1-q3``."""
     q1, q3 = np.percentile(values, [25, 75])
     return f"{q1:.3g}-{q3:.3g}"
 
 
 def wilcoxon_p(a: np.ndarray, b: np.ndarray) -> float:
+    """Two-sided Wilcoxon signed-rank p-value of ``a - b`` (paired by seed); 1 if all equal."""
     d = np.asarray(a) - np.asarray(b)
     if np.all(d == 0):
         return 1.0
@@ -637,6 +365,7 @@ def wilcoxon_p(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def markdown_table(header: list[str], rows: list[list[str]]) -> str:
+    """``rows`` under ``header`` as an aligned Markdown table."""
     widths = [max(len(str(c)) for c in col) for col in zip(header, *rows, strict=True)]
     line = lambda cells: "| " + " | ".join(str(c).ljust(w) for c, w in zip(cells, widths, strict=True)) + " |"  # noqa: E731
     return "\n".join(
@@ -645,12 +374,21 @@ def markdown_table(header: list[str], rows: list[list[str]]) -> str:
 
 
 def git_state() -> str:
+    """The short HEAD commit, marked when the working tree has uncommitted changes."""
     try:
         head = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=Path(__file__).resolve().parent,
         ).stdout.strip()
         dirty = subprocess.run(
-            ["git", "status", "--porcelain"], capture_output=True, text=True, check=True
+            ["git", "status", "--porcelain"],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=Path(__file__).resolve().parent,
         ).stdout.strip()
         return head + (" (uncommitted changes)" if dirty else "")
     except Exception:
@@ -658,6 +396,7 @@ def git_state() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark (arguments as on the command line) and print its tables; returns 0."""
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -706,7 +445,7 @@ def main(argv: list[str] | None = None) -> int:
         f"(seed s = TPESampler seed = problem noise seed); noise rho={args.rho:g} (share of the variance shared by all "
         f"points on a replicate seed); baseline = domain centre"
     )
-    print(f"ours settings: {OURS_DEFAULTS}")
+    print(f"ours: crystallize_opt {co.__version__}, {noise_settings()}")
     for m in methods:
         if m.startswith("ours:"):
             print(f"{m}: {method_settings(m)}")
@@ -727,17 +466,19 @@ def main(argv: list[str] | None = None) -> int:
             cached[item["task"]] = item["result"]
     todo = []
     for task in tasks:
-        if task[2] in PLAIN and json.dumps(task) in cached:  # ours changes while it is designed
-            results[tuple(task[:4])] = cached[json.dumps(task)]  # type: ignore[index]
+        key = json.dumps([*task, SEED_SCHEME])
+        if task[2] in PLAIN and key in cached:  # ours changes while it is designed
+            results[tuple(task[:4])] = cached[key]  # type: ignore[index]
         else:
             todo.append(task)
     tasks = todo
     cache_file = open(args.cache, "a") if args.cache else None  # noqa: SIM115
 
     def store(task_key: tuple[str, float, str, int], out: dict[str, Any]) -> None:
+        """Keep one run's record (and append a plain recipe's to the cache)."""
         results[task_key] = out
         if cache_file is not None and task_key[2] in PLAIN:
-            full = (*task_key, budget, args.rho)
+            full = (*task_key, budget, args.rho, SEED_SCHEME)
             cache_file.write(
                 json.dumps({"task": json.dumps(list(full)), "result": out}, default=float) + "\n"
             )
@@ -815,8 +556,12 @@ def main(argv: list[str] | None = None) -> int:
                 f"{o}: trials {np.mean([r['trials'] for r in outs]):.0f}, stopped early {stopped:.0%}; winner's "
                 f"replicates (search) median {np.median([r['winner_n'] for r in outs]):.0f}; estimate minus true value: "
                 f"search estimate mean {se.mean():+.3g}, held-out estimate mean {he.mean():+.3g} (sd {he.std():.3g}); "
-                f"beats the baseline (paired t, p<0.05) in {sig}/{len(base)} runs, median effect "
-                f"{np.median([b['effect'] for b in base]):.3g}, its 95% CI covers the true effect in {cover}/{len(base)}"
+                + (
+                    f"beats the baseline (paired t, p<0.05) in {sig}/{len(base)} runs, median effect "
+                    f"{np.median([b['effect'] for b in base]):.3g}, its 95% CI covers the true effect in {cover}/{len(base)}"
+                    if base
+                    else "no baseline test (deterministic: one held-out seed each)"
+                )
             )
         print()
         if not ours_methods or not plain_methods:

@@ -20,11 +20,13 @@ from .experiment import Experiment, ExperimentBuilder
 from .hypothesis import Hypothesis
 from .optimize import (
     BaseOptimizer,
+    NoiseHandling,
     Objective,
     OptimizationRun,
     OptunaOptimizer,
     ReplayReport,
     TrialEvaluation,
+    WinnerSelection,
 )
 from .pipeline import DataSource, Pipeline, PipelineStep, data_source, pipeline_step
 from .plugins import (
@@ -38,7 +40,7 @@ from .plugins import (
 )
 from .result import ConditionMetrics, ExperimentMetrics, HypothesisResult, ReplicateError, Result
 from .treatment import Treatment
-from .verifiers import mann_whitney_u, welch_t_test, wilcoxon_signed_rank
+from .verifiers import mann_whitney_u, paired_t_test, welch_t_test, wilcoxon_signed_rank
 
 __all__ = [
     "BASELINE_CONDITION",
@@ -65,6 +67,7 @@ __all__ = [
     "Hypothesis",
     "HypothesisResult",
     "LoggingPlugin",
+    "NoiseHandling",
     "Objective",
     "OptimizationError",
     "OptimizationRun",
@@ -79,10 +82,12 @@ __all__ = [
     "SerialExecution",
     "Treatment",
     "TrialEvaluation",
+    "WinnerSelection",
     "__version__",
     "data_source",
     "derive_seed",
     "mann_whitney_u",
+    "paired_t_test",
     "pipeline_step",
     "welch_t_test",
     "wilcoxon_signed_rank",

@@ -168,6 +168,15 @@ class FrozenContext(Mapping[str, Any]):
     def __getitem__(self, key: str) -> Any:
         return self._data[key]
 
+    # Mapping's own ``in`` and ``get`` go through __getitem__ and, for a missing key, a raised
+    # KeyError; the engine and plugins ask several times per replicate.
+    def __contains__(self, key: object) -> bool:
+        return key in self._data
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """Return the value of ``key``, or ``default`` when it is not set."""
+        return self._data.get(key, default)
+
     def __iter__(self) -> Iterator[str]:
         return iter(self._data)
 

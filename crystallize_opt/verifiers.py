@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -44,10 +45,12 @@ from .exceptions import ConfigurationError
 __all__ = [
     "ALTERNATIVES",
     "MannWhitneyU",
+    "PairedTTest",
     "WelchTTest",
     "WilcoxonSignedRank",
     "holm_adjust",
     "mann_whitney_u",
+    "paired_t_test",
     "welch_t_test",
     "wilcoxon_signed_rank",
 ]
@@ -272,6 +275,58 @@ class MannWhitneyU(_Verifier):
         return out
 
 
+@dataclass(frozen=True)
+class _Pairs:
+    """Paired values scaled by ``scale`` (see :func:`_scaled`) and their differences ``y - x``."""
+
+    n: int
+    x: Array
+    y: Array
+    scale: float
+    mean_d: float
+    sd_d: float
+
+    @classmethod
+    def of(cls, name: str, metric: str, x: Array, y: Array) -> _Pairs:
+        n = len(x)
+        if n != len(y):
+            raise ValueError(
+                f"metric {metric!r}: {name} needs paired values of equal length, got {n} baseline and {len(y)} treatment"
+            )
+        if n < 2:
+            raise ValueError(f"metric {metric!r}: {name} needs at least 2 pairs, got {n}")
+        (xs, ys), scale = _scaled(x, y)
+        d = ys - xs
+        return cls(n, xs, ys, scale, _mean(d), math.sqrt(_var(d)))
+
+    def summary(self, metric: str, statistic: float, p_value: float, alpha: float) -> dict[str, Any]:
+        """The common result keys, with a paired-t CI of the mean difference."""
+        n = self.n
+        out = {"statistic": statistic, "p_value": p_value, "n_baseline": n, "n_treatment": n, "n_pairs": n}
+        low, high = _t_ci(self.mean_d, self.sd_d / math.sqrt(n), float(n - 1), alpha)
+        out.update(_summary(metric, self.scale, _mean(self.x), _mean(self.y), self.mean_d, low, high))
+        return {**out, "cohens_d": _cohens_d(self.mean_d, self.sd_d)}
+
+
+@dataclass(frozen=True, repr=False)
+class PairedTTest(_Verifier):
+    """The paired t-test on treatment - baseline differences; build it with :func:`paired_t_test`."""
+
+    name: ClassVar[str] = "paired_t_test"
+    paired: ClassVar[bool] = True
+
+    def _test(self, metric: str, x: Array, y: Array) -> dict[str, Any]:
+        pairs = _Pairs.of(self.name, metric, x, y)
+        if pairs.sd_d == 0.0:
+            statistic, p_value = _infinite_t(pairs.mean_d, self.alternative)
+        else:
+            with warnings.catch_warnings():  # nearly equal differences: scipy warns, the result holds
+                warnings.simplefilter("ignore", RuntimeWarning)
+                res = stats.ttest_rel(pairs.y, pairs.x, alternative=self.alternative)
+            statistic, p_value = float(res.statistic), float(res.pvalue)
+        return {**pairs.summary(metric, statistic, p_value, self.alpha), "df": float(pairs.n - 1)}
+
+
 @dataclass(frozen=True, repr=False)
 class WilcoxonSignedRank(_Verifier):
     """The Wilcoxon signed-rank test on paired differences; build it with :func:`wilcoxon_signed_rank`."""
@@ -280,25 +335,27 @@ class WilcoxonSignedRank(_Verifier):
     paired: ClassVar[bool] = True
 
     def _test(self, metric: str, x: Array, y: Array) -> dict[str, Any]:
-        n = len(x)
-        if n != len(y):
-            raise ValueError(
-                f"metric {metric!r}: {self.name} needs paired values of equal length, "
-                f"got {n} baseline and {len(y)} treatment"
-            )
-        if n < 2:
-            raise ValueError(f"metric {metric!r}: {self.name} needs at least 2 pairs, got {n}")
-        (xs, ys), scale = _scaled(x, y)
-        d = ys - xs
-        mean_d, sd_d = _mean(d), math.sqrt(_var(d))
+        pairs = _Pairs.of(self.name, metric, x, y)
         statistic, p_value = 0.0, 1.0  # all differences zero
-        if np.any(d):
-            res = stats.wilcoxon(d, alternative=self.alternative)
+        if np.any(pairs.y - pairs.x):
+            res = stats.wilcoxon(pairs.y - pairs.x, alternative=self.alternative)
             statistic, p_value = float(res.statistic), float(res.pvalue)
-        out = {"statistic": statistic, "p_value": p_value, "n_baseline": n, "n_treatment": n, "n_pairs": n}
-        low, high = _t_ci(mean_d, sd_d / math.sqrt(n), float(n - 1), self.alpha)
-        out.update(_summary(metric, scale, _mean(xs), _mean(ys), mean_d, low, high))
-        return {**out, "cohens_d": _cohens_d(mean_d, sd_d)}
+        return pairs.summary(metric, statistic, p_value, self.alpha)
+
+
+def paired_t_test(alpha: float = 0.05, alternative: str = "two-sided") -> PairedTTest:
+    """Return a picklable paired t-test verifier (``scipy.stats.ttest_rel`` of treatment vs baseline).
+
+    Paired: index i of both sequences is the same replicate seed. The result has the keys listed
+    in the module docstring (``effect``: mean paired difference treatment - baseline, with a
+    paired-t CI) plus ``n_pairs``, ``df`` and ``cohens_d`` (mean difference over the sd of the
+    differences). Differences that are all equal give ``statistic`` +/-inf and p-value 0.0 (or
+    0.0 and 1.0 when they are all zero), as for the other t-based tests.
+
+    Raises:
+        ConfigurationError: as :func:`welch_t_test`.
+    """
+    return PairedTTest(alpha, alternative)
 
 
 def welch_t_test(alpha: float = 0.05, alternative: str = "two-sided") -> WelchTTest:

@@ -1,10 +1,13 @@
-"""Shared fixtures of the engine tests."""
+"""Shared fixtures of the tests."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from . import report_browser
 
 
 @pytest.fixture
@@ -21,3 +24,21 @@ def traces(tmp_path: Path) -> Path:
     folder = tmp_path / "traces"
     folder.mkdir()
     return folder
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[report_browser.Browser | str]:
+    """A headless Chromium session, or the reason there is none (the tests then skip or fail)."""
+    reason = report_browser.missing_reason()
+    if reason is not None:
+        yield reason
+        return
+    try:
+        session = report_browser.Browser()
+    except Exception as exc:  # installed but broken: always a failure, reported by each test
+        yield f"BROKEN: chromium could not be started: {type(exc).__name__}: {exc}"
+        return
+    try:
+        yield session
+    finally:
+        session.close()

@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 #: When set (CI sets it), a missing browser fails the browser tests instead of skipping them.
@@ -183,3 +185,14 @@ def drawn_problems(plot: dict[str, Any]) -> list[str]:
                 f"{name}: the parallel-coordinate lines were not painted ({marks['parcoords_pixels']} pixels)"
             )
     return problems
+
+
+def need(browser: Browser | str) -> Browser:
+    """The session, or skip (fail when the browser is broken or ``REQUIRE_ENV`` is set)."""
+    if isinstance(browser, Browser):
+        return browser
+    if browser.startswith("BROKEN") or os.environ.get(REQUIRE_ENV):
+        pytest.fail(f"browser tests cannot run: {browser} ({REQUIRE_ENV}={os.environ.get(REQUIRE_ENV)!r})")
+    pytest.skip(
+        f"browser tests need a headless Chromium: {browser}; set {REQUIRE_ENV}=1 to make this a failure"
+    )

@@ -978,7 +978,10 @@ _scalars = (
     | st.sampled_from(["", " ", "baseline", "replicate", 0, -1, 1e308, 2**64])
 )
 _keys = st.text(max_size=8) | st.sampled_from(
-    ["type", "low", "high", "log", "step", "choices", "value", "name", "seed", "metric", "delta", "power"]
+    [
+        *("type", "low", "high", "log", "step", "choices", "value", "name", "seed", "metric", "delta"),
+        *("power", "noise", "racing_z", "max_replicates", "holdout_seeds"),
+    ]
 )
 _trees = st.recursive(
     _scalars,
@@ -1042,6 +1045,7 @@ _PATHS = [
     ("optimize", "sampler", "n_startup_trials"),
     ("optimize", "pruner"),
     ("optimize", "storage"),
+    ("optimize", "noise"),
     ("optimize", "search_space"),
     ("optimize", "search_space", "delta"),
     ("optimize", "search_space", "delta", "step"),

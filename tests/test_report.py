@@ -7,7 +7,6 @@ import math
 import os
 import re
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +29,7 @@ from crystallize_opt.report._style import Section, subsample
 
 from . import optimize_fixtures as fx
 from . import report_browser
+from .report_browser import need
 
 SPACE = {"x": FloatDistribution(-5, 5), "kind": CategoricalDistribution(["a", "b"])}
 
@@ -449,36 +449,6 @@ def test_ten_thousand_trials_stay_under_25_mb_and_60_s(tmp_path: Path) -> None:
 
 
 # -- in a real browser ------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[report_browser.Browser | str]:
-    """A headless Chromium session, or the reason there is none (the tests then skip or fail)."""
-    reason = report_browser.missing_reason()
-    if reason is not None:
-        yield reason
-        return
-    try:
-        session = report_browser.Browser()
-    except Exception as exc:  # installed but broken: always a failure, reported by each test
-        yield f"BROKEN: chromium could not be started: {type(exc).__name__}: {exc}"
-        return
-    try:
-        yield session
-    finally:
-        session.close()
-
-
-def need(browser: report_browser.Browser | str) -> report_browser.Browser:
-    if isinstance(browser, report_browser.Browser):
-        return browser
-    if browser.startswith("BROKEN") or os.environ.get(report_browser.REQUIRE_ENV):
-        pytest.fail(
-            f"browser tests cannot run: {browser} ({report_browser.REQUIRE_ENV}={os.environ.get(report_browser.REQUIRE_ENV)!r})"
-        )
-    pytest.skip(
-        f"browser tests need a headless Chromium: {browser}; set {report_browser.REQUIRE_ENV}=1 to make this a failure"
-    )
 
 
 def _assert_page_renders(

@@ -154,3 +154,99 @@ def test_a_worker_joining_a_finished_study_runs_nothing(tmp_path: Path) -> None:
         code, output = processes.finish(processes.start([*command, "--trials", "6"]), timeout=60)
         assert code == 0, output
         servers.assert_consistent(place.trials(), 6)
+
+
+def test_cli_workers_without_a_storage_keep_the_study_in_the_folder_s_journal(tmp_path: Path) -> None:
+    """``optimize STUDY --workers 2`` without a storage: a new study goes to the folder's journal
+    file (SQLite's single writer would hold back many workers), and ``best``, ``trials``,
+    ``report`` and a serial resume all find it there, while no SQLite file appears."""
+    folder = servers.write_study(tmp_path / "tiny", sleep=SLEEP, trials=6, replicates_per_trial=REPLICATES)
+    with servers.Processes(tmp_path) as processes:
+        code, output = processes.finish(
+            processes.start(
+                servers.cli_command("optimize", str(folder), "--workers", "2", "--no-report", "-q")
+            ),
+            timeout=120,
+        )
+        assert code == 0, output
+        journal = folder / "study.log"
+        assert f"in journal:///{journal}" in output, output
+        assert not (folder / "study.db").exists()
+        trials = servers.trials_of(f"journal:///{journal}", "tiny")
+        servers.assert_consistent(trials, 6)
+        assert_several_workers_ran(trials)
+
+        code, output = processes.finish(processes.start(servers.cli_command("best", str(folder))), timeout=60)
+        assert code == 0, output
+        best = min(servers.complete(trials), key=lambda t: t.values[0])
+        assert output.startswith(f"trial-{best.number}:"), output
+        code, output = processes.finish(
+            processes.start(servers.cli_command("trials", str(folder))), timeout=60
+        )
+        assert code == 0, output
+        assert len([line for line in output.splitlines() if " complete " in line]) == 6, output
+        report = tmp_path / "tiny.html"
+        code, output = processes.finish(
+            processes.start(servers.cli_command("report", str(folder), "-o", str(report))), timeout=120
+        )
+        assert code == 0 and report.stat().st_size > 0, output
+
+        # A serial rerun continues the same study in the journal file instead of starting over.
+        code, output = processes.finish(
+            processes.start(
+                servers.cli_command("optimize", str(folder), "--trials", "8", "--no-report", "-q")
+            ),
+            timeout=120,
+        )
+        assert code == 0, output
+        assert f"in journal:///{journal}" in output, output
+        servers.assert_consistent(servers.trials_of(f"journal:///{journal}", "tiny"), 8)
+        assert not (folder / "study.db").exists()
+
+
+def test_cli_workers_continue_a_serial_study_in_its_sqlite_file(tmp_path: Path) -> None:
+    """A study that a serial run created in study.db stays there when workers continue it."""
+    folder = servers.write_study(tmp_path / "tiny", sleep=SLEEP, trials=4, replicates_per_trial=REPLICATES)
+    with servers.Processes(tmp_path) as processes:
+        code, output = processes.finish(
+            processes.start(servers.cli_command("optimize", str(folder), "--no-report", "-q")), timeout=120
+        )
+        assert code == 0, output
+        code, output = processes.finish(
+            processes.start(
+                servers.cli_command(
+                    "optimize", str(folder), "--workers", "2", "--trials", "8", "--no-report", "-q"
+                )
+            ),
+            timeout=120,
+        )
+        assert code == 0, output
+        assert f"in sqlite:///{folder / 'study.db'}" in output, output
+        assert not (folder / "study.log").exists()
+        servers.assert_consistent(servers.trials_of(f"sqlite:///{folder / 'study.db'}", "tiny"), 8)
+
+
+def test_the_folder_s_default_storage_follows_the_study_and_the_worker_count(tmp_path: Path) -> None:
+    """Without a configured storage: the file holding the study wins (study.db first), and a new
+    study goes to study.log with workers > 1, else to study.db. A named storage is kept as is."""
+    from crystallize_opt.config import load_study
+
+    folder = servers.write_study(tmp_path / "tiny")
+    settings = load_study(str(folder)).optimize
+    assert settings is not None and settings.storage_is_default
+    database, journal = f"sqlite:///{folder / 'study.db'}", f"journal:///{folder / 'study.log'}"
+    assert settings.storage_for() == database and settings.storage_for(workers=2) == journal
+    assert not (folder / "study.db").exists()  # asking never creates a file
+
+    with servers.opened(journal) as storage:
+        optuna.create_study(study_name="tiny", storage=storage)
+    assert settings.storage_for() == journal  # a parallel study, resumed or read serially
+    assert settings.storage_for(study_name="other") == database
+    with servers.opened(database) as storage:
+        optuna.create_study(study_name="other", storage=storage)
+    assert settings.storage_for(workers=4, study_name="other") == database  # stays where it is
+
+    named = servers.write_study(tmp_path / "named", optimize_extra="storage: sqlite:///named.db")
+    named_settings = load_study(str(named)).optimize
+    assert named_settings is not None and not named_settings.storage_is_default
+    assert named_settings.storage_for(workers=4) == f"sqlite:///{named / 'named.db'}"

@@ -63,14 +63,20 @@ def build_parser() -> argparse.ArgumentParser:
     optimize.add_argument("--trials", type=int, help="target number of finished trials")
     optimize.add_argument("--replicates", type=int, help="replicates per trial")
     optimize.add_argument(
-        "--storage", help="Optuna storage URL (default: the config's, else study.db in the folder)"
+        "--storage",
+        help="Optuna storage URL (default: the config's, else the folder's study.db, except that a new "
+        "study run with --workers N > 1 goes to the folder's journal file study.log: SQLite takes one "
+        "writer at a time, which holds many workers back)",
     )
     optimize.add_argument("--study", help="study name (default: the config's, else the folder name)")
     optimize.add_argument("--seed", type=int, help="master seed and sampler seed")
     optimize.add_argument("--report", help="report path (default: <folder>/<study>-report.html)")
     optimize.add_argument("--no-report", action="store_true", help="do not write the report")
     optimize.add_argument(
-        "--workers", type=int, default=1, help="worker processes sharing the study (default 1)"
+        "--workers",
+        type=int,
+        default=1,
+        help="worker processes sharing the study (default 1); see --storage for where they keep it",
     )
     optimize.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     optimize.set_defaults(func=_commands.cmd_optimize)
@@ -91,7 +97,11 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("-o", "--output", help="HTML file to write")
     report.set_defaults(func=_commands.cmd_report)
 
-    best = add("best", "print the best treatment, ready to paste into treatments:")
+    best = add(
+        "best",
+        "print the best treatment (of a noise-aware study: the chosen winner and its test against the "
+        "baseline), ready to paste into treatments:",
+    )
     _add_study_selector(best)
     best.add_argument("--format", choices=["yaml", "json"], default="yaml")
     best.set_defaults(func=_commands.cmd_best)

@@ -15,9 +15,11 @@ import yaml
 from optuna.trial import FrozenTrial, TrialState
 
 from ..exceptions import ConfigurationError
+from ..optimize._noise import stored_selection
+from ..optimize._storage import resolve_storage
 from ..optimize._study import BASELINE_ATTR, STUDY_ATTR, TRIAL_ATTR, best_trial, treatment_of
 from ..result import Result
-from ._tables import fmt, table
+from ._tables import fmt, selection_text, table
 
 
 def _load(config: str) -> Any:
@@ -39,22 +41,22 @@ def _study_location(args: argparse.Namespace) -> tuple[str, str]:
     storage, name = args.storage, args.study
     if args.config:
         settings = _require_optimize(_load(args.config))
-        storage = storage or settings.storage
         name = name or settings.study_name
+        # Without a storage, the folder's study.db or study.log (parallel runs), whichever holds it.
+        storage = storage or settings.storage_for(study_name=name)
     if not storage or not name:
         raise ConfigurationError("name the study: give CONFIG, or both --storage URL and --study NAME")
     return storage, name
 
 
 def _open_study(args: argparse.Namespace) -> optuna.Study:
-    storage, name = _study_location(args)
+    url, name = _study_location(args)
+    storage = resolve_storage(url)  # journal:/// and redis:// URLs too, which plain Optuna cannot open
     try:
         return optuna.load_study(study_name=name, storage=storage)
     except KeyError:
         known = optuna.get_all_study_names(storage=storage)
-        raise ConfigurationError(
-            f"no study {name!r} in {storage}; it holds {known or 'no studies'}"
-        ) from None
+        raise ConfigurationError(f"no study {name!r} in {url}; it holds {known or 'no studies'}") from None
 
 
 def _estimate(trial: FrozenTrial, metric: str | None = None) -> dict[str, Any]:
@@ -110,7 +112,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_optimize(args: argparse.Namespace) -> int:
     study_config = _load(args.config)
     settings = _require_optimize(study_config)
-    optimizer = settings.make_optimizer(storage=args.storage, study_name=args.study, seed=args.seed)
+    # --workers N without a storage keeps a new study in a journal file: see OptimizeConfig.storage_for.
+    optimizer = settings.make_optimizer(
+        storage=args.storage, study_name=args.study, seed=args.seed, workers=args.workers
+    )
     if args.command == "worker":
         optimizer.worker_tag = f"{socket.gethostname()}:{os.getpid()}"  # names the worker on its trials
         if optimizer.sampler is not None:
@@ -131,17 +136,21 @@ def cmd_optimize(args: argparse.Namespace) -> int:
         workers=args.workers,
     )
     study = optimizer.study
-    trial = study.trials[int(best.name.split("-")[1])]
-    estimate = _estimate(trial, settings.objective.metrics[0])
+    metric = settings.objective.metrics[0]
+    selection = optimizer.selection
     print(f"best {best.name}: {json.dumps(best.params, default=repr)}")
-    print(f"estimate: {fmt(estimate['mean'])} ± {fmt(estimate['sem'])} (SEM, n={fmt(estimate['n'])})")
-    print(f"study: {study.study_name!r} in {settings.storage if args.storage is None else args.storage}")
+    if selection is None:  # with a selection the winner may be no trial's (model-<i>), see below
+        estimate = _estimate(study.trials[int(best.name.split("-")[1])], metric)
+        print(f"estimate: {fmt(estimate['mean'])} ± {fmt(estimate['sem'])} (SEM, n={fmt(estimate['n'])})")
+    print(f"study: {study.study_name!r} in {optimizer.storage_url}")
     if not args.no_report:  # the worker command never writes the report
         from ..report import write_report
 
         path = Path(args.report) if args.report else study_config.folder / f"{study.study_name}-report.html"
         write_report(study, path)
         print(f"report: {path}")
+    if selection is not None:
+        print("\n" + selection_text(selection, metric))
     return 0
 
 
@@ -161,22 +170,32 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_best(args: argparse.Namespace) -> int:
+    """Print ``{name: params}`` of the best treatment: a noise-aware study's selected winner, else
+    the best trial's. For a selection, JSON adds a ``"selection"`` key (never a winner's name, which
+    is ``trial-<n>`` or ``model-<i>``) and YAML adds its summary as comments, so both stay ready to
+    paste into ``treatments:``."""
     study = _open_study(args)
-    trial = best_trial(study)
-    treatment = treatment_of(trial)
-    document = {treatment.name: treatment.params}
+    selection = stored_selection(study)
+    treatment = treatment_of(best_trial(study)) if selection is None else selection.winner
+    document: dict[str, Any] = {treatment.name: treatment.params}
     if args.format == "json":
+        if selection is not None:
+            document["selection"] = selection.to_dict()
         print(json.dumps(document, indent=2, default=repr))
     else:
         print(yaml.safe_dump(document, sort_keys=False).rstrip())
+        if selection is not None:
+            text = selection_text(selection, _objective_metrics(study)[0])
+            print("\n".join(f"# {line}" for line in text.splitlines()))
     return 0
 
 
 def cmd_studies(args: argparse.Namespace) -> int:
-    summaries = optuna.get_all_study_summaries(storage=args.storage)
+    storage = resolve_storage(args.storage)
+    summaries = optuna.get_all_study_summaries(storage=storage)
     rows = []
     for summary in summaries:
-        study = optuna.load_study(study_name=summary.study_name, storage=args.storage)
+        study = optuna.load_study(study_name=summary.study_name, storage=storage)
         counts = {state: 0 for state in TrialState}
         for trial in study.get_trials(deepcopy=False):
             counts[trial.state] += 1

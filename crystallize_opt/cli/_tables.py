@@ -6,6 +6,8 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+from ..optimize import WinnerSelection
+
 
 def fmt(value: Any, digits: int = 6) -> str:
     """Format a number compactly (``-`` for None or NaN); other values with ``str``."""
@@ -32,3 +34,16 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
         ).rstrip()
 
     return "\n".join([line(headers), line(["-" * w for w in widths]), *(line(r) for r in cells)])
+
+
+def selection_text(selection: WinnerSelection, metric: str) -> str:
+    """How a noise-aware study chose its winner, for people: the winner and rule, its search and
+    held-out estimates, the test against the baseline, and where the executions went."""
+    executions = selection.executions
+    lines = [selection.summary(metric)]
+    if executions:
+        lines.append(
+            f"executions: {executions.get('search', 0)} search, {executions.get('confirmation', 0)} "
+            f"confirmation, {executions.get('holdout', 0)} held-out (budget {executions.get('budget', '-')})"
+        )
+    return "\n".join(lines)

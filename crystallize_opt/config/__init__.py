@@ -102,7 +102,8 @@ The ``optimize:`` section
     must be ``> 0`` and an int's ``>= 1``; ``step > 0`` and ``high - low`` a whole number of steps.
     :func:`compile_search_space` compiles such a mapping on its own.
 ``trials`` (required, positive integer)
-    The study's target of finished trials.
+    The study's target of finished trials (with ``noise``: times ``replicates_per_trial``, the
+    budget of pipeline executions).
 ``replicates_per_trial`` (positive integer, default 1)
 ``sampler`` (default ``tpe``)
     A name, or ``{name: ..., seed: N, <setting>: value, ...}``. Names: ``tpe``, ``random``,
@@ -121,8 +122,11 @@ The ``optimize:`` section
     nested pruner name or mapping) and ``patience``. Pruning needs a single objective; each
     replicate is one pruning step.
 ``storage`` (string, default ``sqlite:///<study folder>/study.db``, an absolute path)
-    ``:memory:`` or an Optuna storage URL; a relative ``sqlite:///`` path is relative to the
-    study folder.
+    ``:memory:`` or an Optuna storage URL; a relative ``sqlite:///`` or ``journal:///`` path is
+    relative to the study folder. Without this key, a new study run with several workers
+    (``--workers N``) goes to the journal file ``<study folder>/study.log`` instead, and an
+    existing study is used from whichever of the two files holds it
+    (:meth:`OptimizeConfig.storage_for`).
 ``study_name`` (string, default: the folder name)
 ``heartbeat_interval`` (seconds, default 10), ``grace_period`` (seconds a RUNNING trial may stay
 silent before it is failed as stale and its parameters retried; default 60, longer than the
@@ -132,6 +136,40 @@ heartbeat interval), ``max_retries`` (integer >= 0, default 1),
 ``warm_start`` (treatment name or list of names, optional)
     Treatments of the config evaluated first; their context keys must be search-space
     parameters.
+``noise`` (``true``, ``false`` or a mapping; default ``false``)
+    Noise-aware optimization (:class:`~crystallize_opt.NoiseHandling`), for pipelines whose
+    score changes from seed to seed. ``true`` uses the defaults, which suit most studies: no
+    statistics needed. Then ``trials * replicates_per_trial`` is a *budget of pipeline
+    executions* (every replicate counts), not a number of trials: trials race on shared seeds
+    and stop early when clearly worse, the best parameters earn more replicates, the winner is
+    chosen by a model of the response and confirmed on fresh seeds, and finally the winner and
+    the baseline run on held-out seeds: the study stores (and ``optimize``, ``best`` and the
+    report show) an unbiased estimate of the winner and a paired t-test against the baseline
+    (effect, confidence interval, p-value). A mapping turns it on with these settings (absent
+    ones, or ones set to ``null``, keep the default, except ``racing_z``):
+
+    * ``max_replicates`` (positive integer, default 3): most search replicates one parameter
+      set can earn;
+    * ``racing_z`` (positive number, default 2; ``null`` turns racing off): stop a trial once it
+      is this many standard errors worse than the best parameters on the same seeds;
+    * ``intensify`` (boolean, default true): the best parameters earn more replicates;
+    * ``stopped_trials`` (``partial`` (default) or ``pruned``): what a trial stopped by racing
+      tells Optuna (its partial mean, or pruned);
+    * ``select`` (``model`` (default) or ``mean``): rank candidates by a Gaussian-process
+      model of the response or by pooled means;
+    * ``model_candidates`` (boolean, default true) and ``radius`` (number in (0, 1], default
+      0.05): also consider minima of the model within ``radius`` (share of each parameter's
+      range) of the best evaluated parameters;
+    * ``confirm_candidates`` (integer >= 0, default 5; 0: no confirmation round): top
+      candidates re-evaluated on fresh seeds;
+    * ``confirm_seeds``, ``holdout_seeds`` (integers >= 2; default ``null``: 8 per 300
+      executions of budget, at least 3): fresh seeds per confirmed candidate, and held-out seeds
+      for the winner and the baseline;
+    * ``confidence`` (number in (0, 1), default 0.95): level of the confidence interval.
+
+    Needs a single objective without constraints, the ``mean`` aggregate and
+    ``common_random_numbers: true``. With a ``pruner``, the pruner stops trials instead of the
+    racing rule.
 
 Errors
 ------

@@ -16,7 +16,7 @@ from ..artifacts import Artifact, ArtifactDataSource
 from ..exceptions import ConfigurationError
 from ..hypothesis import Hypothesis
 from ..optimize import OptunaOptimizer
-from ..optimize._loop import run_optimization
+from ..optimize._loop import finish_optimization, run_optimization
 from ..optimize._replay import replay_trial
 from ..optimize._workers import run_workers
 from ..pipeline import DataSource, Pipeline
@@ -410,7 +410,11 @@ class Experiment:
                 raise ConfigurationError(
                     f"parallel workers need an OptunaOptimizer, got {type(optimizer).__name__}"
                 )
-            return run_workers(self, optimizer, num_trials, replicates_per_trial, workers, progress)
+            best = run_workers(self, optimizer, num_trials, replicates_per_trial, workers, progress)
+            if optimizer.noise is None:
+                return best
+            with self._session():  # the winner of a noise-aware search is chosen here, once
+                return await finish_optimization(optimizer, self._evaluate)
         with self._session():
             return await run_optimization(
                 self, self._evaluate, optimizer, num_trials, replicates_per_trial, progress=progress
@@ -459,8 +463,21 @@ class Experiment:
         self, treatment: Treatment | None, seeds: Mapping[int, int], scope: str
     ) -> list[ConditionOutcome]:
         """Run ``treatment`` for the given replicates and seeds (an optimization trial)."""
+        # Inside _session() the pipeline and plugins stay as they are, so every trial's task
+        # reuses what the first one worked out about them (which costs more than a cheap replicate).
+        templates: list[ReplicateTask] | None = getattr(self, "_trial_templates", None)
         # Trials keep no per-step provenance: nothing reads it and it costs time per replicate.
-        task = ReplicateTask(self, [treatment], list(seeds), seeds=seeds, scope=scope, record_steps=False)
+        task = ReplicateTask(
+            self,
+            [treatment],
+            list(seeds),
+            seeds=seeds,
+            scope=scope,
+            record_steps=False,
+            like=templates[0] if templates else None,
+        )
+        if templates == []:
+            templates.append(task)
         return [
             outcome for replicate in await self._execute(task, manage_steps=False) for outcome in replicate
         ]
@@ -473,10 +490,12 @@ class Experiment:
         pool = execution.session() if isinstance(execution, ParallelExecution) else nullcontext()
         if in_process:
             setup_steps(self)
+        self._trial_templates: list[ReplicateTask] | None = []  # filled by the first _evaluate
         try:
             with pool:
                 yield
         finally:
+            self._trial_templates = None
             if in_process:
                 teardown_steps(self)
 

@@ -24,6 +24,7 @@ from .._constants import (
 from .._logging import get_logger
 from ..context import FrozenContext
 from ..plugins import ArtifactPlugin, derive_seed
+from ..plugins._base import BasePlugin, plugins_with_hook
 from ..result import ReplicateError, to_jsonable
 from ..treatment import Treatment
 
@@ -109,7 +110,9 @@ class ReplicateTask:
     """Runs a set of conditions for one replicate index; the ``replicate_fn`` of execution plugins.
 
     Picklable, so process pools can run it. ``replicates`` lists the indices to run; ``seeds``
-    optionally fixes the seed of each (otherwise the SeedPlugin derives them).
+    optionally fixes the seed of each (otherwise the SeedPlugin derives them). ``like``: an
+    earlier task of the same experiment, whose pipeline and plugins have not changed since; what
+    it found out about them is reused.
     """
 
     def __init__(
@@ -126,6 +129,7 @@ class ReplicateTask:
         record_steps: bool = True,
         data: Any = None,
         data_given: bool = False,
+        like: ReplicateTask | None = None,
     ):
         self.experiment = experiment
         self.conditions = list(conditions)
@@ -139,7 +143,28 @@ class ReplicateTask:
         self.data = data
         self.data_given = data_given
         self.setup_in_worker = False
+        self.is_async: bool
+        self._before_replicate: list[BasePlugin]
+        self._before_step: list[BasePlugin]
+        self._after_step: list[BasePlugin]
+        self._after_replicate: list[BasePlugin]
+        if like is not None and like.experiment is experiment:
+            # The same pipeline and plugins as ``like``'s (the caller vouches for it): working
+            # these out again would cost more than a cheap replicate.
+            self.is_async = like.is_async
+            self._before_replicate = like._before_replicate
+            self._before_step = like._before_step
+            self._after_step = like._after_step
+            self._after_replicate = like._after_replicate
+            return
         self.is_async = experiment.pipeline.is_async or experiment.datasource.is_async
+        # Only the plugins that do something in each per-replicate hook (a trial may run
+        # thousands of replicates; BasePlugin's empty defaults need not be called for each).
+        plugins = experiment.plugins
+        self._before_replicate = plugins_with_hook(plugins, "before_replicate")
+        self._before_step = plugins_with_hook(plugins, "before_step")
+        self._after_step = plugins_with_hook(plugins, "after_step")
+        self._after_replicate = plugins_with_hook(plugins, "after_replicate")
 
     def for_worker_process(self) -> ReplicateTask:
         """Return a copy that sets the steps up and tears them down in the worker process."""
@@ -216,7 +241,7 @@ class ReplicateTask:
         output: Any = None
         exception: BaseException | None = None
         try:
-            for plugin in exp.plugins:
+            for plugin in self._before_replicate:
                 plugin.before_replicate(exp, ctx)
             if SEED_USED_KEY not in ctx:
                 ctx.add(SEED_USED_KEY, derive_seed(DEFAULT_MASTER_SEED, replicate))
@@ -234,7 +259,7 @@ class ReplicateTask:
                     data = await data
             for step in exp.pipeline.steps:
                 failed_step = step.name
-                for plugin in exp.plugins:
+                for plugin in self._before_step:
                     plugin.before_step(exp, step)
                 if self.record_steps:
                     keys_before = len(ctx)
@@ -247,7 +272,7 @@ class ReplicateTask:
                     steps.append(
                         _step_record(step.name, ctx, keys_before, counts, time.perf_counter() - step_started)
                     )
-                for plugin in exp.plugins:
+                for plugin in self._after_step:
                     plugin.after_step(exp, step, data, ctx)
             failed_step = None
             if self.keep_output:
@@ -277,7 +302,7 @@ class ReplicateTask:
             output=output,
             exception=exception,
         )
-        for plugin in exp.plugins:
+        for plugin in self._after_replicate:
             try:
                 plugin.after_replicate(exp, ctx, outcome)
             except Exception:

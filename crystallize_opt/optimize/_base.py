@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 
 from ..treatment import Treatment
 from ._evaluation import TrialEvaluation
 from ._objective import Objective
+
+#: ``evaluate(treatment or None for the baseline, {replicate: seed}, scope)``, given to
+#: :meth:`BaseOptimizer.finalize` to run extra evaluations after the search.
+EvaluateReplicates = Callable[[Treatment | None, Mapping[int, int], str], Awaitable[TrialEvaluation]]
 
 
 @dataclass(frozen=True)
@@ -114,6 +119,20 @@ class BaseOptimizer(ABC):
     def report_replicate(self, treatment: Treatment, evaluation: TrialEvaluation) -> bool:
         """Receive the replicates of ``treatment`` finished so far; return True to stop it."""
         return False
+
+    def replicates_for(self, treatment: Treatment) -> Sequence[int] | None:
+        """Replicate indices ``treatment``'s trial runs (each index fixes its seed); None (the
+        default) runs replicates ``0 .. replicates_per_trial - 1``."""
+        return None
+
+    def budget_progress(self) -> tuple[int, int] | None:
+        """``(spent, total)`` pipeline executions when the optimizer runs on a budget of
+        executions rather than a number of trials (shown by the progress display); None by default."""
+        return None
+
+    async def finalize(self, evaluate: EvaluateReplicates) -> None:  # noqa: B027 - optional hook
+        """Called once after the search, before :meth:`get_best_treatment`, unless interrupted;
+        ``evaluate`` runs further replicates (e.g. to confirm a winner on fresh seeds)."""
 
     def wants_baseline(self) -> bool:
         """Return True to have the baseline evaluated once, on the trials' seeds, before the trials."""

@@ -9,6 +9,8 @@ marks it failed and enqueues its parameters again, up to a number of retries.
 
 from __future__ import annotations
 
+import math
+import os
 import threading
 import time
 from typing import Any
@@ -33,41 +35,119 @@ def storage_is_shared(storage: BaseStorage) -> bool:
     return not isinstance(storage, InMemoryStorage)
 
 
+class _Beating:
+    """One running trial registered with the sender: where to stamp it, and when next."""
+
+    __slots__ = ("due", "interval", "storage", "trial_id")
+
+    def __init__(self, storage: BaseStorage, trial_id: int, interval: float):
+        self.storage = storage
+        self.trial_id = trial_id
+        self.interval = interval
+        #: ``time.monotonic()`` of the next beat: one interval after the start, then after each beat.
+        self.due = time.monotonic() + interval
+
+    def beat(self) -> None:
+        try:
+            self.storage.set_trial_system_attr(self.trial_id, HEARTBEAT_ATTR, time.time())
+        except Exception as exc:  # a finished trial, or a storage hiccup: the next beat tries again
+            _log.debug("heartbeat of trial id %d not recorded: %s", self.trial_id, exc)
+
+
+class _HeartbeatSender:
+    """The one daemon thread of a process that stamps every registered running trial when due.
+
+    Starting a thread per trial cost about as much as a cheap trial's whole orchestration, so
+    the thread is shared: started by the first trial, it lives on while trials keep coming and
+    ends after one idle interval without any (the next trial starts a new one). Beats are sent
+    holding the lock that :meth:`remove` takes, so none lands after a trial was removed.
+    """
+
+    def __init__(self) -> None:
+        self._reset()
+
+    def _reset(self) -> None:
+        self._lock = threading.Lock()
+        self._wake = threading.Condition(self._lock)
+        self._trials: dict[int, _Beating] = {}
+        self._thread: threading.Thread | None = None
+        self._wake_at = math.inf  # when the thread's current wait ends (monotonic)
+        self._idle = 0.0  # how long it waits for a trial before ending: the latest interval
+
+    def add(self, beating: _Beating) -> None:
+        """Stamp ``beating``'s trial every ``interval`` seconds from now on, until removed."""
+        with self._lock:
+            self._trials[id(beating)] = beating
+            self._idle = beating.interval
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="crystallize-heartbeat", daemon=True)
+                self._wake_at = math.inf
+                self._thread.start()
+            elif beating.due < self._wake_at:  # due before the thread looks again (a shorter interval)
+                self._wake.notify()
+
+    def remove(self, beating: _Beating) -> None:
+        """Stop stamping ``beating``'s trial; waits for a beat of it in progress to be stored."""
+        with self._lock:
+            self._trials.pop(id(beating), None)
+
+    def _run(self) -> None:
+        with self._lock:
+            try:
+                while True:
+                    if not self._trials:
+                        self._wake_at = time.monotonic() + self._idle
+                        self._wake.wait(self._idle)
+                        if not self._trials:
+                            return
+                    for beating in list(self._trials.values()):
+                        if time.monotonic() >= beating.due:
+                            beating.beat()
+                            beating.due = time.monotonic() + beating.interval
+                    if self._trials:
+                        self._wake_at = min(b.due for b in self._trials.values())
+                        self._wake.wait(max(0.0, self._wake_at - time.monotonic()))
+            finally:
+                # Still under the lock: a trial added from now on starts a new thread.
+                self._thread = None
+
+
+_SENDER = _HeartbeatSender()
+if hasattr(os, "register_at_fork"):  # a forked child has no sender thread, and maybe a held lock
+    os.register_at_fork(after_in_child=_SENDER._reset)
+
+
 class TrialHeartbeat:
-    """Stamps a running trial every ``interval`` seconds from a daemon thread until stopped."""
+    """Stamps a running trial every ``interval`` seconds while the ``with`` block runs.
+
+    The first stamp comes ``interval`` seconds after entering (until then the trial's start is
+    its sign of life), so a trial shorter than ``interval`` writes no heartbeat at all. The
+    stamps come from one thread shared by every trial of the process (see ``_HeartbeatSender``).
+    """
 
     def __init__(self, storage: BaseStorage, trial_id: int, interval: float, worker_tag: str | None = None):
         self._storage = storage
         self._worker_tag = worker_tag
         self._trial_id = trial_id
         self._interval = interval
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="crystallize-heartbeat", daemon=True)
+        self._beating: _Beating | None = None
 
     def __enter__(self) -> TrialHeartbeat:
-        # No beat now: until the first one, the trial's start time is its sign of life. A managed
-        # worker names itself on the trial, so its parent can fail the trial if the worker dies.
+        # A managed worker names itself on the trial, so its parent can fail the trial if the
+        # worker dies.
         if self._worker_tag is not None:
             try:
                 self._storage.set_trial_system_attr(self._trial_id, WORKER_ATTR, self._worker_tag)
             except Exception as exc:
                 _log.debug("worker tag of trial id %d not recorded: %s", self._trial_id, exc)
-        self._thread.start()
+        self._beating = _Beating(self._storage, self._trial_id, self._interval)
+        _SENDER.add(self._beating)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def _beat(self) -> None:
-        try:
-            self._storage.set_trial_system_attr(self._trial_id, HEARTBEAT_ATTR, time.time())
-        except Exception as exc:  # a finished trial, or a storage hiccup: the next beat tries again
-            _log.debug("heartbeat of trial id %d not recorded: %s", self._trial_id, exc)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self._interval):
-            self._beat()
+        if self._beating is not None:
+            _SENDER.remove(self._beating)
+            self._beating = None
 
 
 def last_sign_of_life(trial: FrozenTrial) -> float:

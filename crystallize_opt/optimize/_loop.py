@@ -65,11 +65,17 @@ def _positive(value: object, what: str) -> int:
     return value
 
 
-def replicate_seeds(master_seed: int, replicates: int, trial_key: int | None) -> list[int]:
-    """Seeds of a trial's replicates: shared by every trial (``trial_key`` None) or per trial."""
+def replicate_seed(master_seed: int, replicate: int, trial_key: int | None) -> int:
+    """Seed of replicate ``replicate`` of a trial: shared by every trial (``trial_key`` None) or
+    per trial."""
     if trial_key is None:
-        return [derive_seed(master_seed, r) for r in range(replicates)]
-    return [derive_seed(master_seed, r, trial_key + 1) for r in range(replicates)]
+        return derive_seed(master_seed, replicate)
+    return derive_seed(master_seed, replicate, trial_key + 1)
+
+
+def replicate_seeds(master_seed: int, replicates: int, trial_key: int | None) -> list[int]:
+    """Seeds of replicates ``0 .. replicates - 1`` (see :func:`replicate_seed`)."""
+    return [replicate_seed(master_seed, r, trial_key) for r in range(replicates)]
 
 
 def to_evaluation(
@@ -87,20 +93,23 @@ def to_evaluation(
 
 
 async def _evaluate_trial(
-    optimizer: BaseOptimizer, evaluate: Evaluate, treatment: Treatment, seeds: list[int]
+    optimizer: BaseOptimizer, evaluate: Evaluate, treatment: Treatment, seeds: dict[int, int]
 ) -> tuple[TrialEvaluation, bool]:
     scope = f"trials/{treatment.name}"
     started = time.perf_counter()
     if not optimizer.reports_replicates:
-        outcomes = await evaluate(treatment, dict(enumerate(seeds)), scope)
+        outcomes = await evaluate(treatment, seeds, scope)
         return to_evaluation(treatment, outcomes, time.perf_counter() - started), False
     done: list[ConditionOutcome] = []
-    for replicate, seed in enumerate(seeds):
+    last = len(seeds) - 1
+    for position, (replicate, seed) in enumerate(seeds.items()):
         done.extend(await evaluate(treatment, {replicate: seed}, scope))
         evaluation = to_evaluation(treatment, done, time.perf_counter() - started)
         if evaluation.failed:
             return evaluation, False
-        if replicate < len(seeds) - 1 and optimizer.report_replicate(treatment, evaluation):
+        # Every replicate is reported (Optuna keeps it as an intermediate value); only a
+        # trial with replicates left can stop early.
+        if optimizer.report_replicate(treatment, evaluation) and position < last:
             return evaluation, True
     return to_evaluation(treatment, done, time.perf_counter() - started), False
 
@@ -131,11 +140,13 @@ async def _run_trial(
     failures: list[str],
 ) -> float | None:
     """Evaluate and tell one trial; return the best single-objective value seen so far."""
-    seeds = (
-        common_seeds
-        if optimizer.common_random_numbers
-        else replicate_seeds(run.master_seed, replicates_per_trial, optimizer.trial_number(treatment))
-    )
+    planned = optimizer.replicates_for(treatment)
+    if planned is None and optimizer.common_random_numbers:
+        seeds = dict(enumerate(common_seeds))
+    else:
+        key = None if optimizer.common_random_numbers else optimizer.trial_number(treatment)
+        indices = range(replicates_per_trial) if planned is None else planned
+        seeds = {r: replicate_seed(run.master_seed, r, key) for r in indices}
     with optimizer.running(treatment):
         evaluation, pruned = await _evaluate_trial(optimizer, evaluate, treatment, seeds)
     with deferred_signals():
@@ -211,8 +222,15 @@ async def run_optimization(
         started = time.perf_counter()
         outcomes = await evaluate(None, dict(enumerate(common_seeds)), "trials/baseline")
         optimizer.tell_baseline(to_evaluation(None, outcomes, time.perf_counter() - started))
-    bar = TrialProgress(
-        progress, total=num_trials, initial=min(already or 0, num_trials), description=run.experiment_name
+    budget = optimizer.budget_progress()
+    bar = (
+        TrialProgress(
+            progress, total=num_trials, initial=min(already or 0, num_trials), description=run.experiment_name
+        )
+        if budget is None
+        else TrialProgress(
+            progress, total=budget[1], initial=budget[0], description=run.experiment_name, unit="execution"
+        )
     )
     best_value: float | None = None
     failures: list[str] = []
@@ -237,7 +255,8 @@ async def run_optimization(
                         best_value,
                         failures,
                     )
-                    bar.advance(best_value)
+                    spent = optimizer.budget_progress()
+                    bar.advance(best_value, to=None if spent is None else spent[0])
             except BaseException as exc:  # Ctrl+C or SIGTERM at any point of a trial
                 with deferred_signals():  # a second Ctrl+C must not cut the storing of this one short
                     optimizer.abort_pending(f"interrupted: {type(exc).__name__}: {exc}")
@@ -247,6 +266,27 @@ async def run_optimization(
                 break
     finally:
         bar.close()
+    return await finish_optimization(optimizer, evaluate, failures)
+
+
+async def finish_optimization(
+    optimizer: BaseOptimizer, evaluate: Evaluate, failures: Sequence[str] = ()
+) -> Treatment:
+    """Let ``optimizer`` finalize its search (:meth:`BaseOptimizer.finalize`), then return its best
+    treatment.
+
+    Raises:
+        OptimizationError: when nothing succeeded (quoting ``failures``, the first trials' reasons).
+    """
+
+    async def evaluate_replicates(
+        treatment: Treatment | None, seeds: Mapping[int, int], scope: str
+    ) -> TrialEvaluation:
+        started = time.perf_counter()
+        outcomes = await evaluate(treatment, seeds, scope)
+        return to_evaluation(treatment, outcomes, time.perf_counter() - started)
+
+    await optimizer.finalize(evaluate_replicates)
     try:
         return optimizer.get_best_treatment()
     except OptimizationError as exc:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import math
-import time
 import warnings
 from collections.abc import Iterable
 from contextlib import AbstractContextManager, nullcontext
+from dataclasses import asdict
 from typing import Any
 
 import optuna
@@ -20,19 +20,17 @@ from optuna.trial import FrozenTrial, TrialState
 from .._logging import get_logger
 from ..exceptions import ConfigurationError, OptimizationError
 from ..treatment import Treatment
-from ._base import BaseOptimizer, OptimizationRun
+from ._base import BaseOptimizer, EvaluateReplicates, OptimizationRun
 from ._evaluation import TrialEvaluation
-from ._heartbeat import TrialHeartbeat, fail_stale_trials, storage_is_shared
+from ._heartbeat import TrialHeartbeat, storage_is_shared
+from ._noise import NoiseHandling, NoiseSearch, WinnerSelection, check_noise_settings, stored_selection
 from ._objective import Objective
 from ._space import SearchSpace, SearchSpaceSpec, describe_differences
-from ._storage import RetryingRDBStorage, resolve_storage
+from ._storage import DEFAULT_STORAGE, RetryingRDBStorage, resolve_storage, tell_trial
 from ._study import BASELINE_ATTR, STUDY_ATTR, TRIAL_ATTR, best_trial, describe_component, treatment_of
+from ._target import TrialTarget, count_finished
 
 _log = get_logger("optimize")
-
-FINISHED_STATES = (TrialState.COMPLETE, TrialState.PRUNED)
-#: Within this many trials of the target, shared-study counts are read before every trial.
-_NEAR_TARGET = 8
 
 
 class OptunaOptimizer(BaseOptimizer):
@@ -70,9 +68,18 @@ class OptunaOptimizer(BaseOptimizer):
         max_retries: how many times the parameters of a stale trial are queued again.
         poll_interval: seconds a worker waits before looking again when the target is only
             reachable through other workers' running trials.
+        noise: noise-aware optimization (``True`` or a :class:`NoiseHandling` with settings):
+            ``num_trials * replicates_per_trial`` becomes a budget of pipeline executions;
+            trials race on shared seeds and stop early when clearly worse, the incumbent earns
+            more replicates, and the winner is chosen by a model of the response, confirmed on
+            fresh seeds and tested against the baseline on held-out seeds (see
+            :class:`NoiseHandling`; the result is :attr:`selection`). With a pruner, the pruner
+            decides when a trial stops instead of the racing rule. Goes beyond the reference API.
 
     Raises:
-        ConfigurationError: for an invalid search space, sampler, pruner or storage.
+        ConfigurationError: for an invalid search space, sampler, pruner or storage, or noise
+            handling with an objective it does not support (several metrics, constraints, an
+            aggregate other than the mean, independent seeds).
     """
 
     def __init__(
@@ -91,6 +98,7 @@ class OptunaOptimizer(BaseOptimizer):
         grace_period: float = 60.0,
         max_retries: int = 1,
         poll_interval: float = 0.5,
+        noise: NoiseHandling | bool | None = None,
     ):
         super().__init__(objective)
         for name, value in (
@@ -110,13 +118,12 @@ class OptunaOptimizer(BaseOptimizer):
         self.grace_period = float(grace_period)
         self.max_retries = max_retries
         self.poll_interval = float(poll_interval)
-        self._last_stale_check = 0.0
-        self._finished_here: int | None = None
         #: Set in processes started by ``workers=N``: ``<run id>:<index>``, recorded on each trial.
         self.worker_tag: str | None = None
-        self._quota = 0
-        self._shared_finished = 0
-        self._finished_at_check = 0
+        #: False in processes started by ``workers=N``: their parent chooses the winner of a
+        #: noise-aware search, once, after they have all finished.
+        self.selects_winner = True
+        self._target = TrialTarget(self.poll_interval, self.grace_period, self.max_retries)
         self.space = SearchSpace(search_space)
         if sampler is not None and not isinstance(sampler, BaseSampler):
             raise ConfigurationError(f"sampler must be an Optuna sampler, got {type(sampler).__name__}")
@@ -126,11 +133,17 @@ class OptunaOptimizer(BaseOptimizer):
             raise ConfigurationError("pruning works with a single objective only; remove the pruner")
         self.sampler = sampler
         self.pruner = pruner
-        self.storage_url = storage if isinstance(storage, str) else None
+        # Worker processes reopen the storage from its URL: the default is a URL too.
+        self.storage_url = (
+            DEFAULT_STORAGE if storage is None else storage if isinstance(storage, str) else None
+        )
         self.storage = resolve_storage(storage)
         self.study_name = study_name
         self.run_baseline = run_baseline
         self.common_random_numbers = common_random_numbers
+        self.noise = check_noise_settings(noise, objective, common_random_numbers)
+        self._noise_search: NoiseSearch | None = None
+        self._selection: WinnerSelection | None = None
         self._warm_start: list[Treatment] = []
         self._study: optuna.Study | None = None
         self._pending: dict[str, optuna.Trial] = {}
@@ -154,8 +167,8 @@ class OptunaOptimizer(BaseOptimizer):
 
     @property
     def reports_replicates(self) -> bool:  # type: ignore[override]
-        """True when each replicate is reported to the pruner as it finishes."""
-        return self.pruner is not None and not isinstance(self.pruner, NopPruner)
+        """True when each replicate is reported as it finishes (a pruner, or noise handling)."""
+        return self.noise is not None or (self.pruner is not None and not isinstance(self.pruner, NopPruner))
 
     def _open_study(self, name: str) -> optuna.Study:
         if self.sampler is None:
@@ -190,6 +203,7 @@ class OptunaOptimizer(BaseOptimizer):
             "replicates_per_trial": run.replicates_per_trial,
             "master_seed": run.master_seed,
             "common_random_numbers": self.common_random_numbers,
+            "noise": None if self.noise is None else asdict(self.noise),
             "pipeline_signature": run.pipeline_signature,
             "package_version": run.package_version,
         }
@@ -234,7 +248,7 @@ class OptunaOptimizer(BaseOptimizer):
                     f"study {study.study_name!r} exists with different settings; continue it with the same ones or "
                     f"use a new study_name: " + "; ".join(differences)
                 )
-            for key in ("replicates_per_trial", "master_seed", "pipeline_signature"):
+            for key in ("replicates_per_trial", "master_seed", "pipeline_signature", "noise"):
                 if stored.get(key) != settings[key]:
                     _log.warning(
                         "study %r: %s was %r, now %r; earlier trials are not directly comparable",
@@ -246,6 +260,11 @@ class OptunaOptimizer(BaseOptimizer):
         for treatment in self._warm_start:
             study.enqueue_trial(treatment.params, skip_if_exists=True)
         self._warm_start.clear()
+        if self.noise is not None:
+            self._noise_search = NoiseSearch(
+                self.noise, self.objective, self.space, run.num_trials * run.replicates_per_trial
+            )
+            self._noise_search.sync(study)
 
     def enqueue(self, treatments: Treatment | Iterable[Treatment]) -> None:
         """Evaluate these treatments first (warm start); each is enqueued once per study.
@@ -280,11 +299,12 @@ class OptunaOptimizer(BaseOptimizer):
 
     def finished_trials(self) -> int:
         """Number of complete or pruned trials in the study."""
-        return len(self.study.get_trials(deepcopy=False, states=FINISHED_STATES))
+        return count_finished(self.study, self.storage)
 
     def next_action(self, num_trials: int, rounds_done: int) -> str:
         """Ask while finished plus running trials fall short of ``num_trials``; wait while only
-        running trials (of other workers) could still reach it; stop once finished trials do.
+        running trials (of other workers) could still reach it; stop once finished trials do
+        (with noise handling: once the search budget of executions is spent).
 
         One call runs at most as many trials as were missing when it started: failed trials
         do not count as finished, so a call whose trials failed can end below the target (run
@@ -293,33 +313,14 @@ class OptunaOptimizer(BaseOptimizer):
         """
         if self.is_exhausted:
             return "stop"
-        if storage_is_shared(self.storage):
-            finished, running = self._shared_counts(num_trials, force=rounds_done == 0)
-        else:  # nobody else adds trials: count our own
-            if self._finished_here is None:
-                self._finished_here = self.finished_trials()
-            finished, running = self._finished_here, 0
         if rounds_done == 0:
-            self._quota = max(0, num_trials - finished)
-        if finished >= num_trials or rounds_done >= self._quota:
-            return "stop"
-        return "ask" if finished + running < num_trials else "wait"
-
-    def _shared_counts(self, num_trials: int, *, force: bool) -> tuple[int, int]:
-        """Finished and running trials of a shared study, read at most once per ``poll_interval``
-        while the target is far (our own finished trials are added in between), always near it."""
-        now = time.monotonic()
-        estimate = self._shared_finished + (self._finished_here or 0) - self._finished_at_check
-        recent = now - self._last_stale_check < self.poll_interval
-        if recent and not force and num_trials - estimate > _NEAR_TARGET:
-            return estimate, 0
-        if not recent:
-            fail_stale_trials(self.study, self.grace_period, self.max_retries, TRIAL_ATTR)
-        self._last_stale_check = now
-        states = [t.state for t in self.study.get_trials(deepcopy=False)]  # one read for both counts
-        self._shared_finished = sum(state in FINISHED_STATES for state in states)
-        self._finished_at_check = self._finished_here or 0
-        return self._shared_finished, states.count(TrialState.RUNNING)
+            self._target.reset()
+        if self._noise_search is not None:  # a budget of executions, not a number of trials
+            if storage_is_shared(self.storage):
+                self._target.shared_counts(self.study, self.storage, num_trials, force=rounds_done == 0)
+                self._noise_search.sync(self.study)  # other workers' trials
+            return "stop" if self._noise_search.search_done else "ask"
+        return self._target.next_action(self.study, self.storage, num_trials, rounds_done)
 
     def finished_count(self) -> int:
         return self.finished_trials()
@@ -343,10 +344,9 @@ class OptunaOptimizer(BaseOptimizer):
             storage=None,
             _study=None,
             _pending={},
-            _last_stale_check=0.0,
-            _finished_here=None,
-            _shared_finished=0,
-            _finished_at_check=0,
+            _target=TrialTarget(self.poll_interval, self.grace_period, self.max_retries),
+            _noise_search=None,
+            _selection=None,
         )
         return state
 
@@ -374,43 +374,40 @@ class OptunaOptimizer(BaseOptimizer):
         return [treatment]
 
     def _is_surplus(self, trial: optuna.Trial) -> bool:
-        """Give ``trial`` up when lower-numbered live trials already make up the target."""
-        target = self._run.num_trials if self._run is not None else None
-        if target is None or not storage_is_shared(self.storage):
+        """Give ``trial`` up when lower-numbered live trials already make up the target (never
+        with noise handling, which counts a budget of executions, not trials)."""
+        if self._run is None or self._noise_search is not None:
             return False
-        if (
-            target - self._shared_finished - (self._finished_here or 0) + self._finished_at_check
-            > _NEAR_TARGET
-        ):
-            return False
-        ahead = sum(
-            1
-            for other in self.study.get_trials(deepcopy=False, states=(*FINISHED_STATES, TrialState.RUNNING))
-            if other.number < trial.number
-        )
-        if ahead < target:
-            return False
-        fixed = self.study._storage.get_trial_system_attrs(trial._trial_id).get("fixed_params")
-        if fixed:  # a queued trial (a retry or a warm start): keep its parameters queued
-            self.study.enqueue_trial(dict(fixed), user_attrs=dict(trial.user_attrs))
-        trial.set_user_attr(
-            TRIAL_ATTR, {"failure": "not needed: lower-numbered trials reach the study's target"}
-        )
-        self.study.tell(trial, state=TrialState.FAIL)
-        return True
+        return self._target.give_up_if_surplus(self.study, self.storage, trial, self._run.num_trials)
 
     def trial_number(self, treatment: Treatment) -> int | None:
         trial = self._pending.get(treatment.name)
         return None if trial is None else trial.number
 
+    def replicates_for(self, treatment: Treatment) -> list[int] | None:
+        """With noise handling, the replicates the racing plan gives this trial; else None."""
+        return None if self._noise_search is None else self._noise_search.replicates_for(treatment)
+
+    def budget_progress(self) -> tuple[int, int] | None:
+        """With noise handling, executions spent by the search and its share of the budget."""
+        return None if self._noise_search is None else self._noise_search.progress()
+
     def report_replicate(self, treatment: Treatment, evaluation: TrialEvaluation) -> bool:
-        """Report the latest replicate's objective value; return True when the trial should stop."""
+        """Report the latest replicate's objective value; return True when the trial should stop
+        (the pruner says so, or, with noise handling and no pruner, the racing rule)."""
         trial = self._pending[treatment.name]
         value = evaluation.values.get(self.objective.metrics[0], [None])[-1]
         if value is None or not math.isfinite(value):
             return False
         trial.report(value, step=evaluation.replicates[-1])
+        if self._noise_search is not None:
+            pruner = trial.should_prune if self.reports_to_pruner else None
+            return self._noise_search.should_stop(treatment, evaluation, pruner)
         return trial.should_prune()
+
+    @property
+    def reports_to_pruner(self) -> bool:
+        return self.pruner is not None and not isinstance(self.pruner, NopPruner)
 
     def tell(self, objective_values: dict[str, float]) -> None:
         """Finish the oldest pending trial with these aggregated values (for manual ask/tell use)."""
@@ -432,9 +429,21 @@ class OptunaOptimizer(BaseOptimizer):
                     f"objective {', '.join(repr(m) for m in bad)} is {values[bad[0]]} (not a finite number)"
                 )
         record = evaluation.to_dict()
-        if evaluation.treatment.params != self._pending[evaluation.treatment.name].params:
+        trial = self._pending[evaluation.treatment.name]
+        if evaluation.treatment.params != trial.params:
             record["treatment"] = evaluation.treatment.params  # constants or a callable space's output
+        queue = None
+        if self._noise_search is not None and self.noise is not None:
+            # The trial tells its parameters' pooled mean: replicates from every trial of them.
+            pooled, record["noise"], queue = self._noise_search.finish(
+                trial.number, trial.params, evaluation, stopped=pruned, failed=failure is not None
+            )
+            if failure is None:
+                values = {self.objective.metrics[0]: pooled}
+            pruned = pruned and self.noise.stopped_trials == "pruned"
         self._finish(evaluation.treatment.name, values, record, failure=failure, pruned=pruned)
+        if queue is not None:  # intensification: the incumbent earns one more replicate
+            self.study.enqueue_trial(queue)
 
     def abort(self, treatment: Treatment, reason: str) -> None:
         """Store the trial as FAIL with ``reason`` (it never stays RUNNING)."""
@@ -459,6 +468,7 @@ class OptunaOptimizer(BaseOptimizer):
         failure: str | None,
         pruned: bool,
     ) -> None:
+        # Study.tell would read the stored trial back and deep-copy it for a return value never used.
         trial = self._pending[name]  # removed only once stored, so an interrupt here can still fail it
         if self._run is not None:
             record["pipeline_signature"] = self._run.pipeline_signature
@@ -472,7 +482,7 @@ class OptunaOptimizer(BaseOptimizer):
                 trial.set_user_attr(TRIAL_ATTR, record)
             if failure is not None:
                 _log.warning("trial %d failed: %s", trial.number, failure)
-                self.study.tell(trial, state=TrialState.FAIL)
+                tell_trial(self.study, trial, state=TrialState.FAIL)
                 return
             for constraint in self.objective.constraints:
                 value = values.get(constraint, math.nan)
@@ -480,10 +490,10 @@ class OptunaOptimizer(BaseOptimizer):
                 trial.set_constraint(constraint, value if math.isfinite(value) else math.inf)
             objective = [values[m] for m in self.objective.metrics]
             if pruned:
-                self.study.tell(trial, state=TrialState.PRUNED)
+                tell_trial(self.study, trial, state=TrialState.PRUNED)
             else:
-                self.study.tell(trial, objective if len(objective) > 1 else objective[0])
-            self._finished_here = (self._finished_here or 0) + 1
+                tell_trial(self.study, trial, objective if len(objective) > 1 else objective[0])
+            self._target.trial_finished()
         except (UpdateFinishedTrialError, ValueError) as exc:
             if not isinstance(exc, UpdateFinishedTrialError) and "Cannot tell a" not in str(exc):
                 raise
@@ -498,7 +508,7 @@ class OptunaOptimizer(BaseOptimizer):
             # Optuna only allows inside study.optimize; the trial itself is already stored.
             if "Study.stop" not in str(exc):
                 raise
-            self._finished_here = (self._finished_here or 0) + 1
+            self._target.trial_finished()
             self._exhausted = True
         finally:
             self._pending.pop(name, None)
@@ -522,8 +532,24 @@ class OptunaOptimizer(BaseOptimizer):
         """Return the Treatment a stored trial evaluated (named ``trial-<number>``)."""
         return treatment_of(trial if isinstance(trial, FrozenTrial) else self.study.trials[trial])
 
+    async def finalize(self, evaluate: EvaluateReplicates) -> None:
+        """With noise handling: choose the winner (confirmation round, held-out seeds, baseline
+        test) and store it with the study as :attr:`selection`; a study that already holds the
+        selection for exactly these trials is not evaluated again."""
+        if self._noise_search is None or self._run is None or not self.selects_winner:
+            return
+        self._selection = await self._noise_search.select(self.study, self._run.master_seed, evaluate)
+
+    @property
+    def selection(self) -> WinnerSelection | None:
+        """How a noise-aware optimization chose its winner (None without noise handling, or
+        before the search ended); read from the study when it was made by an earlier run."""
+        if self._selection is None and self.noise is not None and self.study_name is not None:
+            self._selection = stored_selection(self.study)
+        return self._selection
+
     def get_best_treatment(self) -> Treatment:
-        """The best trial's treatment.
+        """The best trial's treatment (with noise handling: the selected winner, see :attr:`selection`).
 
         Single objective: Optuna's best feasible trial. Multi-objective: among the feasible
         Pareto-optimal trials, each objective is scaled to [0, 1] over the Pareto set (0 best)
@@ -532,6 +558,9 @@ class OptunaOptimizer(BaseOptimizer):
         Raises:
             OptimizationError: quoting the first failures, when no trial completed feasibly.
         """
+        selection = self.selection
+        if selection is not None:
+            return selection.winner
         return treatment_of(best_trial(self.study))
 
     def pareto_treatments(self) -> list[Treatment]:

@@ -19,6 +19,8 @@ TRIAL_ATTR = "crystallize"
 STUDY_ATTR = "crystallize"
 #: User attribute holding the baseline's reference evaluation.
 BASELINE_ATTR = "crystallize_baseline"
+#: User attribute holding how a noise-aware optimization chose its winner (and the baseline test).
+SELECTION_ATTR = "crystallize_selection"
 
 
 def describe_component(component: object | None) -> dict[str, Any] | None:

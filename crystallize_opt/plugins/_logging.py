@@ -46,10 +46,6 @@ class LoggingPlugin(BasePlugin):
                 raise ConfigurationError(f"LoggingPlugin log_level {self.log_level!r} is not a logging level")
             get_logger().setLevel(level)
 
-    @property
-    def _detail_level(self) -> int:
-        return logging.INFO if self.verbose else logging.DEBUG
-
     def before_run(self, experiment: Experiment) -> None:
         self._started = time.perf_counter()
         _log.info(
@@ -61,9 +57,10 @@ class LoggingPlugin(BasePlugin):
         )
 
     def after_step(self, experiment: Experiment, step: PipelineStep, data: Any, ctx: FrozenContext) -> None:
-        if _log.isEnabledFor(self._detail_level):
+        level = logging.INFO if self.verbose else logging.DEBUG
+        if _log.isEnabledFor(level):
             _log.log(
-                self._detail_level,
+                level,
                 "replicate %s %s: step %s done",
                 ctx.get(REPLICATE_KEY),
                 ctx.get(CONDITION_KEY),
@@ -73,8 +70,10 @@ class LoggingPlugin(BasePlugin):
     def after_replicate(self, experiment: Experiment, ctx: FrozenContext, outcome: ConditionOutcome) -> None:
         if outcome.error is not None:
             _log.warning("%s", outcome.error)
-        elif _log.isEnabledFor(self._detail_level):
-            _log.log(self._detail_level, "replicate %s %s finished", outcome.replicate, outcome.condition)
+            return
+        level = logging.INFO if self.verbose else logging.DEBUG
+        if _log.isEnabledFor(level):
+            _log.log(level, "replicate %s %s finished", outcome.replicate, outcome.condition)
 
     def after_run(self, experiment: Experiment, result: Result) -> None:
         best = [

@@ -3,6 +3,10 @@
 :func:`write_report` writes one HTML file (plotly.js inlined once, so it opens offline) with a
 summary header and these sections:
 
+0. winner and baseline (studies made with noise handling only): the winner and how it was
+   chosen, its search and held-out estimates, the confirmed candidates, and each held-out
+   seed's value of the winner and the baseline (paired) with the effect, its confidence interval
+   and the p-value of the paired t-test;
 1. optimization history: each trial's mean ± SEM, the best value so far, the baseline, pruned
    and failed trials (failed ones are also listed with their reasons);
 2. parameter importances (Optuna's default evaluator, PED-ANOVA);
@@ -40,13 +44,16 @@ from ._html import page_html, top_table_html
 from ._params import importance_section, parallel_section, slice_section
 from ._pareto import pareto_section
 from ._replicates import replicates_section
+from ._selection import selection_section
 from ._style import Section
 
 __all__ = ["build_figures", "write_report"]
 
 
 def _sections(data: ReportData) -> list[Section]:
-    sections = [history_section(data), importance_section(data), slice_section(data), parallel_section(data)]
+    selection = selection_section(data)
+    sections = [] if selection is None else [selection]  # first: it is the study's answer
+    sections += [history_section(data), importance_section(data), slice_section(data), parallel_section(data)]
     sections.append(contour_section(data))
     pareto = pareto_section(data)
     if pareto is not None:
@@ -72,7 +79,7 @@ def _sections(data: ReportData) -> list[Section]:
 def build_figures(study: optuna.Study, *, top_k: int = 10) -> dict[str, go.Figure]:
     """The report's plotly figures by name, for use in a notebook.
 
-    Names: ``history``, ``importance``, ``slice``, ``parallel``, ``contour``, ``pareto`` (multi-
+    Names: ``selection`` (studies made with noise handling only), ``history``, ``importance``, ``slice``, ``parallel``, ``contour``, ``pareto`` (multi-
     objective only), ``replicates``; a figure that cannot be drawn (e.g. no completed trial,
     fewer than two parameters for the contour) is left out.
 

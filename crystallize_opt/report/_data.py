@@ -13,7 +13,8 @@ import optuna
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import FrozenTrial, TrialState
 
-from ..optimize._study import BASELINE_ATTR, STUDY_ATTR, TRIAL_ATTR
+from ..optimize import WinnerSelection
+from ..optimize._study import BASELINE_ATTR, SELECTION_ATTR, STUDY_ATTR, TRIAL_ATTR
 from ._importance import Importances, compute_importances
 from ._rank import rank_trials
 
@@ -69,7 +70,8 @@ class ReportData:
     to ``value``, NaN and 0 for trials without them (e.g. studies not made by crystallize-opt).
     ``ranking`` lists the rows of the usable trials (complete, feasible, finite values), best
     first; ``replicates[row]`` holds per-replicate values (one array per objective) of the
-    first ``top_k`` ranked rows that stored them.
+    first ``top_k`` ranked rows that stored them. ``selection`` is how a noise-aware
+    optimization chose its winner (None for other studies).
     """
 
     study_name: str
@@ -94,6 +96,7 @@ class ReportData:
     baseline: Baseline | None
     importances: Importances
     top_k: int
+    selection: WinnerSelection | None = None
 
     @property
     def n_trials(self) -> int:
@@ -209,6 +212,18 @@ def _baseline(study: optuna.Study, metrics: Sequence[str]) -> Baseline | None:
     return Baseline(np.array(means), np.array(sems), np.array(ns, dtype=np.int64), values)
 
 
+def _selection(study: optuna.Study) -> WinnerSelection | None:
+    """The stored winner selection; None when there is none or it cannot be read (the report
+    works with any study, so a malformed attribute is left out rather than fatal)."""
+    stored = study.user_attrs.get(SELECTION_ATTR)
+    if not isinstance(stored, Mapping):
+        return None
+    try:
+        return WinnerSelection.from_dict(stored)
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return None
+
+
 def _param_columns(trials: Sequence[FrozenTrial]) -> tuple[ParamColumn, ...]:
     distributions: dict[str, BaseDistribution] = {}
     choices: dict[str, list[Any]] = {}
@@ -305,4 +320,5 @@ def extract(study: optuna.Study, *, top_k: int = 10) -> ReportData:
         baseline=_baseline(study, metrics),
         importances=compute_importances(study, n_complete=n_complete, param_names=[p.name for p in params]),
         top_k=top_k,
+        selection=_selection(study),
     )

@@ -62,6 +62,8 @@ def header_html(data: ReportData, title: str) -> str:
         trials += f" ({infeasible:,} complete but infeasible)"
     items = [("Study", e(data.study_name)), ("Objective", objectives), ("Trials", trials)]
     items.append(("Best trial", best_html(data)))
+    if data.selection is not None:  # under noise the best trial is often a lucky draw: say what won
+        items.append(("Chosen winner", selection_html(data)))
     if data.is_multi_objective:
         items.append(("Pareto front", f"{int(np.count_nonzero(data.pareto)):,} trial(s)"))
     if data.baseline is not None:
@@ -85,6 +87,18 @@ def header_html(data: ReportData, title: str) -> str:
         )
     rows = "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in items)
     return f"<h1>{e(title)}</h1><section class='header'><dl class='summary'>{rows}</dl></section>"
+
+
+def selection_html(data: ReportData) -> str:
+    """``name (chosen by rule): held-out estimate ...``, pointing to the Winner and baseline section."""
+    selection = data.selection
+    if selection is None:
+        return ""
+    e = html.escape
+    text = f"{e(selection.winner.name)} (chosen by {e(selection.rule)})"
+    if selection.holdout_estimate is not None:
+        text += f": {e(data.metrics[0])} = {fmt(float(selection.holdout_estimate))} on held-out seeds"
+    return text + " (see <a href='#selection'>Winner and baseline</a>)"
 
 
 def best_html(data: ReportData) -> str:

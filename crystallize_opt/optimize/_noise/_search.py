@@ -1,0 +1,200 @@
+"""Noise-aware search on an Optuna study: what the Optuna adapter delegates to when
+``noise=`` is set (trial plans, racing, pooled values told, intensification, the winner)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from ...exceptions import ConfigurationError
+from ...treatment import Treatment
+from .._evaluation import TrialEvaluation
+from .._objective import Objective
+from .._space import SearchSpace
+from .._study import SELECTION_ATTR, TRIAL_ATTR
+from ._encoding import UnitCube
+from ._policy import RECORD_KEY, NoisePolicy, TrialPlan
+from ._selection import Evaluate, WinnerSelection, select_winner
+from ._settings import NoiseHandling
+
+_OBSERVED_STATES = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+
+
+def check_noise_settings(
+    noise: NoiseHandling | bool | None, objective: Objective, common_random_numbers: bool
+) -> NoiseHandling | None:
+    """The settings to use (``True``: the defaults), after checking they fit the objective.
+
+    Raises:
+        ConfigurationError: for a multi-objective or constrained objective, an aggregate other
+            than the mean, independent seeds per trial, or a value that is not settings.
+    """
+    if noise is None or noise is False:
+        return None
+    if noise is True:
+        noise = NoiseHandling()
+    if not isinstance(noise, NoiseHandling):
+        raise ConfigurationError(f"noise must be a NoiseHandling, True or None, got {type(noise).__name__}")
+    if objective.is_multi_objective or objective.constraints:
+        raise ConfigurationError("noise handling supports a single objective without constraints")
+    if objective.aggregate != "mean":
+        raise ConfigurationError(
+            f"noise handling pools replicates by their mean; the objective's aggregate is {objective.aggregate!r}"
+        )
+    if not common_random_numbers:
+        raise ConfigurationError(
+            "noise handling compares trials on the same seeds (paired); it needs common_random_numbers=True"
+        )
+    return noise
+
+
+class NoiseSearch:
+    """The noise-aware side of one :class:`OptunaOptimizer` run.
+
+    Args:
+        settings: the noise settings.
+        objective: the single objective.
+        space: the search space (a dict space lets the model rank parameter sets).
+        budget: pipeline executions in all.
+    """
+
+    def __init__(self, settings: NoiseHandling, objective: Objective, space: SearchSpace, budget: int):
+        self.metric = objective.metrics[0]
+        self.policy = NoisePolicy(settings, budget, objective.directions[0] == "minimize")
+        self.unit_cube = None if space.is_conditional else UnitCube(space.distributions)
+        self._plans: dict[str, TrialPlan] = {}
+
+    # -- following the study -------------------------------------------------------------------
+
+    def sync(self, study: optuna.Study) -> None:
+        """Observe every finished trial not seen yet, in number order (all of them on resume,
+        other workers' trials in a shared study). Queued intensification trials are already
+        in the study, so nothing is queued here."""
+        for trial in study.get_trials(deepcopy=False, states=_OBSERVED_STATES):
+            if trial.number not in self.policy.observed:
+                self._observe_stored(trial)
+
+    def _observe_stored(self, trial: FrozenTrial) -> None:
+        record = trial.user_attrs.get(TRIAL_ATTR) or {}
+        replicates = record.get("replicates")
+        if not isinstance(replicates, list):  # given up before running ("not needed") or interrupted
+            self.policy.observed.add(trial.number)
+            return
+        column = (record.get("values") or {}).get(self.metric) or []
+        values = None
+        if trial.state != TrialState.FAIL and len(column) == len(replicates):
+            values = {int(r): float(v) for r, v in zip(replicates, column, strict=True) if v is not None}
+        params = record.get("treatment") or trial.params
+        self._observe(trial.number, params, trial.params, values, len(replicates), record.get(RECORD_KEY))
+
+    def _observe(
+        self,
+        number: int,
+        params: Mapping[str, Any],
+        trial_params: Mapping[str, Any],
+        values: dict[int, float] | None,
+        executions: int,
+        facts: Mapping[str, Any] | None,
+    ) -> dict[str, Any] | None:
+        if values is not None and (
+            len(values) < executions or not all(math.isfinite(v) for v in values.values())
+        ):
+            values = None
+        wanted = self.policy.observe(number, params, trial_params, values, executions, facts)
+        incumbent = self.policy.incumbent
+        return dict(incumbent.trial_params) if wanted and incumbent is not None else None
+
+    # -- one trial -----------------------------------------------------------------------------
+
+    def replicates_for(self, treatment: Treatment) -> list[int]:
+        """The replicate indices ``treatment``'s trial runs (its seeds follow from them)."""
+        plan = self.policy.plan_trial(treatment.params)
+        self._plans[treatment.name] = plan
+        return plan.replicates
+
+    def should_stop(
+        self, treatment: Treatment, evaluation: TrialEvaluation, pruner: Callable[[], bool] | None = None
+    ) -> bool:
+        """After each replicate of a racing trial: ``pruner()`` when given (an Optuna pruner
+        decides), else the paired racing rule. Trials that do not race (the noise check,
+        another replicate of known parameters) never stop early."""
+        plan = self._plans.get(treatment.name)
+        if plan is None or not plan.races:
+            return False
+        if pruner is not None:
+            return pruner()
+        column = evaluation.values.get(self.metric, [])
+        values = {r: v for r, v in zip(evaluation.replicates, column, strict=False) if v is not None}
+        return self.policy.should_stop(treatment.params, values)
+
+    def finish(
+        self,
+        number: int,
+        trial_params: Mapping[str, Any],
+        evaluation: TrialEvaluation,
+        *,
+        stopped: bool,
+        failed: bool,
+    ) -> tuple[float, dict[str, Any], dict[str, Any] | None]:
+        """Observe a finished trial; return the value to tell (its parameters' pooled mean), the
+        racing facts to store, and parameters to queue for intensification (or None). A failed
+        trial only counts its executions."""
+        assert evaluation.treatment is not None
+        treatment = evaluation.treatment
+        plan = self._plans.pop(treatment.name, None) or TrialPlan(
+            list(evaluation.replicates), len(evaluation.replicates), False
+        )
+        values = None
+        if not failed:
+            column = evaluation.values.get(self.metric, [])
+            values = {r: v for r, v in zip(evaluation.replicates, column, strict=False) if v is not None}
+        facts = NoisePolicy.record(plan, stopped, (math.nan, 0))
+        wanted = self._observe(
+            number, treatment.params, trial_params, values, len(evaluation.replicates), facts
+        )
+        pooled = self.policy.pooled_mean(treatment.params)
+        facts.update(pooled_mean=pooled[0], pooled_n=pooled[1])
+        return pooled[0], facts, wanted
+
+    def forget(self, treatment: Treatment) -> None:
+        self._plans.pop(treatment.name, None)
+
+    # -- the end -------------------------------------------------------------------------------
+
+    @property
+    def search_done(self) -> bool:
+        return self.policy.search_left <= 0
+
+    def progress(self) -> tuple[int, int]:
+        """Pipeline executions spent by the search, and the search's share of the budget."""
+        return self.policy.spent, self.policy.plan.search
+
+    async def select(
+        self, study: optuna.Study, master_seed: int, evaluate: Evaluate
+    ) -> WinnerSelection | None:
+        """The winner of this search: stored if the study already holds one made from exactly
+        these trials, else chosen now (and stored). None when no parameter set succeeded."""
+        self.sync(study)
+        if not any(True for _ in self.policy.entries()):
+            return None
+        stored = study.user_attrs.get(SELECTION_ATTR)
+        if isinstance(stored, dict):
+            executions = stored.get("executions") or {}
+            if (
+                executions.get("search") == self.policy.spent
+                and executions.get("budget") == self.policy.plan.budget
+            ):
+                return WinnerSelection.from_dict(stored)
+        selection = await select_winner(self.policy, self.unit_cube, self.metric, master_seed, evaluate)
+        study.set_user_attr(SELECTION_ATTR, selection.to_dict())
+        return selection
+
+
+def stored_selection(study: optuna.Study) -> WinnerSelection | None:
+    """The winner selection stored with ``study`` by a noise-aware optimization, if any."""
+    stored = study.user_attrs.get(SELECTION_ATTR)
+    return WinnerSelection.from_dict(stored) if isinstance(stored, dict) else None

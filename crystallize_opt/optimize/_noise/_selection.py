@@ -1,0 +1,369 @@
+"""Choosing the winner of a noisy search, and testing it against the baseline on held-out seeds."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import scipy.optimize
+
+from ..._logging import get_logger
+from ...plugins import derive_seed
+from ...treatment import Treatment
+from ...verifiers import paired_t_test
+from .._evaluation import TrialEvaluation
+from ._encoding import UnitCube
+from ._gp import SeedEffectGP
+from ._policy import NoisePolicy
+from ._pool import Entry
+
+_log = get_logger("optimize")
+
+#: Seed streams of the phases after the search: ``derive_seed(master, j, 0, stream)``. The
+#: search uses ``derive_seed(master, r)`` and independent per-trial seeds
+#: ``derive_seed(master, r, trial + 1)``, so these never coincide with a search seed.
+CONFIRMATION_STREAM = 1
+HOLDOUT_STREAM = 2
+#: Evaluated parameter sets whose neighbourhood is searched for minima of the model's mean.
+_MODEL_STARTS = 5
+#: Observations below which the model is not fitted (the pooled mean ranks instead).
+_MIN_MODEL_POINTS = 4
+#: Parameter sets (best pooled means first) the model conditions on: bounds its cost on long searches.
+_MAX_MODEL_ENTRIES = 1000
+
+#: ``evaluate(treatment or None for the baseline, {replicate: seed}, scope)``.
+Evaluate = Callable[[Treatment | None, Mapping[int, int], str], Awaitable[TrialEvaluation]]
+
+
+def phase_seeds(master_seed: int, stream: int, count: int) -> dict[int, int]:
+    """Seeds of replicates ``0..count-1`` of a post-search phase (fresh: the search never used them)."""
+    return {j: derive_seed(master_seed, j, 0, stream) for j in range(count)}
+
+
+@dataclass
+class WinnerSelection:
+    """How the winner of a noise-aware optimization was chosen, and how it compares.
+
+    Stored as JSON in the study's user attribute ``"crystallize_selection"``.
+
+    Attributes:
+        winner: the chosen treatment (``trial-<n>`` for evaluated parameters, where ``n`` is
+            the first trial that ran them; ``model-<i>`` for a minimum of the model's mean).
+        rule: how it was chosen (``"model"``, ``"mean"`` or ``"best observed"``).
+        search_estimate: the winner's objective value as estimated from the seeds used to
+            choose it (model mean or pooled mean): optimistic under noise.
+        holdout_estimate: the winner's mean over held-out seeds that played no part in
+            choosing it (unbiased); None without held-out seeds.
+        holdout: winner's and baseline's values and the seeds (``{"seeds", "winner", "baseline"}``).
+        comparison: the paired t-test of winner vs baseline on the held-out seeds (keys of
+            :func:`~crystallize_opt.paired_t_test`'s result; ``effect`` = winner - baseline), or
+            None when it could not be made (``comparison_note`` says why).
+        candidates: the confirmed candidates (name, params, model or pooled estimate,
+            confirmation mean, search replicates).
+        confirmation_seeds: the fresh seeds of the confirmation round (empty without one).
+        comparison_note: why there is no comparison (e.g. the baseline failed), if so.
+        noise: ``{"deterministic", "noise_sd", "stopped_trials", "intensified", "model"}``
+            (what the search saw; model hyperparameters when it was fitted).
+        executions: pipeline executions by phase (search, confirmation, holdout) and the budget.
+    """
+
+    winner: Treatment
+    rule: str
+    search_estimate: float
+    holdout_estimate: float | None = None
+    holdout: dict[str, Any] = field(default_factory=dict)
+    comparison: dict[str, Any] | None = None
+    comparison_note: str | None = None
+    candidates: list[dict[str, Any]] = field(default_factory=list)
+    confirmation_seeds: list[int] = field(default_factory=list)
+    noise: dict[str, Any] = field(default_factory=dict)
+    executions: dict[str, int] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-compatible copy (what the study stores)."""
+        return {
+            "winner": {"name": self.winner.name, "params": dict(self.winner.params)},
+            "rule": self.rule,
+            "search_estimate": self.search_estimate,
+            "holdout_estimate": self.holdout_estimate,
+            "holdout": self.holdout,
+            "comparison": self.comparison,
+            "comparison_note": self.comparison_note,
+            "candidates": self.candidates,
+            "confirmation_seeds": self.confirmation_seeds,
+            "noise": self.noise,
+            "executions": self.executions,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> WinnerSelection:
+        """Read back what :meth:`to_dict` wrote."""
+        winner = data["winner"]
+        return cls(
+            winner=Treatment(winner["name"], dict(winner["params"])),
+            rule=data["rule"],
+            search_estimate=data["search_estimate"],
+            holdout_estimate=data.get("holdout_estimate"),
+            holdout=dict(data.get("holdout") or {}),
+            comparison=data.get("comparison"),
+            comparison_note=data.get("comparison_note"),
+            candidates=list(data.get("candidates") or []),
+            confirmation_seeds=list(data.get("confirmation_seeds") or []),
+            noise=dict(data.get("noise") or {}),
+            executions=dict(data.get("executions") or {}),
+        )
+
+    def summary(self, metric: str) -> str:
+        """Two or three lines for people: the winner, its estimates, and the baseline test."""
+        lines = [f"winner {self.winner.name} {dict(self.winner.params)} (chosen by {self.rule})"]
+        estimate = f"{metric}: search estimate {self.search_estimate:.6g}"
+        if self.holdout_estimate is not None:
+            estimate += f", held-out estimate {self.holdout_estimate:.6g} on {len(self.holdout.get('seeds', []))} fresh seed(s)"
+        lines.append(estimate)
+        c = self.comparison
+        if c is not None:
+            level = round(100 * (1 - c["alpha"]))
+            lines.append(
+                f"vs baseline: effect {c['effect']:+.6g} (winner - baseline), {level}% CI "
+                f"[{c['ci_low']:.6g}, {c['ci_high']:.6g}], paired t-test p = {c['p_value']:.3g}"
+            )
+        elif self.comparison_note:
+            lines.append(f"vs baseline: not compared ({self.comparison_note})")
+        return "\n".join(lines)
+
+
+class _Candidate:
+    def __init__(self, name: str, params: dict[str, Any], entry: Entry | None, estimate: float):
+        self.name = name
+        self.params = params
+        self.entry = entry
+        self.estimate = estimate  # signed: lower is better
+        self.confirmed: list[float] = []
+
+
+async def select_winner(
+    policy: NoisePolicy,
+    unit_cube: UnitCube | None,
+    metric: str,
+    master_seed: int,
+    evaluate: Evaluate,
+) -> WinnerSelection:
+    """Choose the winner from ``policy``'s pooled replicates (confirming the top candidates on
+    fresh seeds), then evaluate it and the baseline on held-out seeds and compare them.
+
+    ``unit_cube`` encodes the search space for the model; None (a conditional space) ranks by
+    pooled means.
+
+    Raises:
+        OptimizationError: via the caller, when no parameter set has a successful replicate.
+    """
+    plan = policy.plan
+    sign = policy.sign
+    entries = list(policy.entries())
+    noise: dict[str, Any] = {
+        "deterministic": bool(policy.deterministic),
+        "noise_sd": policy.noise_sd,
+        "stopped_trials": policy.stopped,
+        "intensified": policy.intensified,
+    }
+    if policy.deterministic or len(entries) == 1:
+        best = min(entries, key=lambda e: (e.mean(), e.first_trial))
+        candidates = [_Candidate(f"trial-{best.first_trial}", best.params, best, best.mean())]
+        rule = "best observed"
+    else:
+        candidates, model = _rank(policy, entries, unit_cube)
+        rule = "model" if model is not None else "mean"
+        if model is not None:
+            noise["model"] = model.hyperparameters
+    confirmation = 0
+    confirmation_seeds: dict[int, int] = {}
+    if plan.confirm_candidates and len(candidates) > 1:
+        top = candidates[: plan.confirm_candidates]
+        seeds = confirmation_seeds = phase_seeds(master_seed, CONFIRMATION_STREAM, plan.confirm_seeds)
+        for candidate in top:
+            values = await _values(
+                evaluate, Treatment(candidate.name, candidate.params), seeds, metric, "confirmation"
+            )
+            confirmation += len(seeds)
+            candidate.confirmed = [] if values is None else [sign * v for v in values]
+        top = [c for c in top if c.confirmed] or top[:1]
+        candidates = _rank_confirmed(policy, top, unit_cube, noise)
+    winner = candidates[0]
+    selection = WinnerSelection(
+        winner=Treatment(winner.name, winner.params),
+        rule=rule,
+        search_estimate=sign * winner.estimate,
+        candidates=[_describe(c, sign) for c in candidates],
+        confirmation_seeds=list(confirmation_seeds.values()),
+        noise=noise,
+    )
+    alpha = round(1.0 - policy.settings.confidence, 12)  # 0.05, not 0.050000000000000044
+    holdout = await _holdout(selection, plan.holdout_seeds, metric, master_seed, evaluate, alpha)
+    selection.executions = {
+        "search": policy.spent,
+        "confirmation": confirmation,
+        "holdout": holdout,
+        "budget": plan.budget,
+    }
+    return selection
+
+
+def _rank(
+    policy: NoisePolicy, entries: Sequence[Entry], unit_cube: UnitCube | None
+) -> tuple[list[_Candidate], SeedEffectGP | None]:
+    """Candidates best first: by the model's mean (plus local minima of it) or by pooled mean."""
+    observations = sum(e.n for e in entries)
+    if (
+        policy.settings.select == "model"
+        and unit_cube is not None
+        and unit_cube.dimension
+        and observations >= _MIN_MODEL_POINTS
+    ):
+        try:
+            model = _fit(unit_cube, entries, [])
+        except (np.linalg.LinAlgError, ValueError, FloatingPointError) as exc:
+            _log.warning("the response model could not be fitted (%s); ranking by pooled means", exc)
+        else:
+            points = np.array([unit_cube.encode(e.params) for e in entries])
+            means, _ = model.predict(points)
+            ranked = [
+                _Candidate(f"trial-{e.first_trial}", e.params, e, float(m))
+                for e, m in zip(entries, means, strict=True)
+            ]
+            if policy.settings.model_candidates:
+                ranked += _model_minima(model, unit_cube, ranked, policy.settings.radius)
+            ranked.sort(key=lambda c: (c.estimate, c.name))
+            return ranked, model
+    ranked = [_Candidate(f"trial-{e.first_trial}", e.params, e, e.mean()) for e in entries]
+    ranked.sort(key=lambda c: (c.estimate, -(c.entry.n if c.entry else 0), c.name))
+    return ranked, None
+
+
+def _fit(
+    unit_cube: UnitCube,
+    entries: Sequence[Entry],
+    confirmed: Sequence[_Candidate],
+    start: np.ndarray | None = None,
+) -> SeedEffectGP:
+    """The model of every observation, most relevant first (confirmations, then parameter sets
+    by pooled mean): large searches fit hyperparameters on the first ones only."""
+    inputs, values, groups = [], [], []
+    for candidate in confirmed:
+        point = unit_cube.encode(candidate.params)
+        for j, value in enumerate(candidate.confirmed):
+            inputs.append(point)
+            values.append(value)
+            groups.append(-1 - j)  # confirmation seeds: their own seed effects
+    for entry in sorted(entries, key=lambda e: (e.mean(), e.first_trial))[:_MAX_MODEL_ENTRIES]:
+        point = unit_cube.encode(entry.params)
+        for replicate, value in entry.values.items():
+            inputs.append(point)
+            values.append(value)
+            groups.append(replicate)
+    return SeedEffectGP(np.array(inputs), np.array(values), np.array(groups)).fit(start)
+
+
+def _model_minima(
+    model: SeedEffectGP, unit_cube: UnitCube, ranked: Sequence[_Candidate], radius: float
+) -> list[_Candidate]:
+    """Minima of the model's mean within ``radius`` of the best evaluated parameter sets."""
+
+    def mean_at(point: np.ndarray) -> float:
+        return float(model.predict(point[None, :])[0][0])
+
+    known = [unit_cube.encode(c.params) for c in ranked]
+    found: list[_Candidate] = []
+    for start in sorted(ranked, key=lambda c: c.estimate)[:_MODEL_STARTS]:
+        origin = unit_cube.encode(start.params)
+        result = scipy.optimize.minimize(
+            mean_at,
+            origin,
+            method="L-BFGS-B",
+            bounds=unit_cube.bounds_near(origin, radius),
+            options={"maxiter": 50},
+        )
+        params = unit_cube.decode(result.x, start.params)
+        point = unit_cube.encode(params)  # after rounding to integers and steps
+        if all(np.max(np.abs(point - other)) > 1e-3 for other in known):
+            known.append(point)
+            found.append(_Candidate(f"model-{len(found) + 1}", params, None, mean_at(point)))
+    return found
+
+
+def _rank_confirmed(
+    policy: NoisePolicy, top: list[_Candidate], unit_cube: UnitCube | None, noise: dict[str, Any]
+) -> list[_Candidate]:
+    """Confirmed candidates best first: by the model refitted with the confirmation data, or by
+    their confirmation means."""
+    if "model" in noise and unit_cube is not None:
+        try:
+            model = _fit(unit_cube, list(policy.entries()), top)
+        except (np.linalg.LinAlgError, ValueError, FloatingPointError) as exc:
+            _log.warning("the response model could not be refitted (%s); ranking by confirmation means", exc)
+        else:
+            noise["model"] = model.hyperparameters
+            means, _ = model.predict(np.array([unit_cube.encode(c.params) for c in top]))
+            for candidate, mean in zip(top, means, strict=True):
+                candidate.estimate = float(mean)
+            return sorted(top, key=lambda c: (c.estimate, c.name))
+    for candidate in top:
+        if candidate.confirmed:
+            candidate.estimate = math.fsum(candidate.confirmed) / len(candidate.confirmed)
+    return sorted(top, key=lambda c: (c.estimate, c.name))
+
+
+def _describe(candidate: _Candidate, sign: float) -> dict[str, Any]:
+    confirmed = candidate.confirmed
+    return {
+        "name": candidate.name,
+        "params": candidate.params,
+        "estimate": sign * candidate.estimate,
+        "confirmation_mean": sign * math.fsum(confirmed) / len(confirmed) if confirmed else None,
+        "search_replicates": candidate.entry.n if candidate.entry is not None else 0,
+    }
+
+
+async def _values(
+    evaluate: Evaluate, treatment: Treatment | None, seeds: Mapping[int, int], metric: str, phase: str
+) -> list[float] | None:
+    """The metric's value per seed, or None (logged) when a replicate failed or gave no finite value."""
+    label = "the baseline" if treatment is None else treatment.name
+    evaluation = await evaluate(treatment, seeds, f"selection/{phase}/{label if treatment else 'baseline'}")
+    if evaluation.failed:
+        _log.warning("%s failed in the %s round: %s", label, phase, evaluation.failure_reason())
+        return None
+    values = evaluation.values.get(metric, [])
+    if len(values) != len(seeds) or any(v is None or not math.isfinite(v) for v in values):
+        _log.warning("%s gave no finite %r on every %s seed", label, metric, phase)
+        return None
+    return [float(v) for v in values if v is not None]
+
+
+async def _holdout(
+    selection: WinnerSelection, count: int, metric: str, master_seed: int, evaluate: Evaluate, alpha: float
+) -> int:
+    """Evaluate winner and baseline on ``count`` held-out seeds; store the estimate and the test."""
+    if count <= 0:
+        selection.comparison_note = "no budget left for held-out seeds"
+        return 0
+    seeds = phase_seeds(master_seed, HOLDOUT_STREAM, count)
+    winner = await _values(evaluate, selection.winner, seeds, metric, "holdout")
+    baseline = await _values(evaluate, None, seeds, metric, "holdout")
+    selection.holdout = {"seeds": list(seeds.values()), "winner": winner, "baseline": baseline}
+    if winner is not None:
+        selection.holdout_estimate = math.fsum(winner) / len(winner)
+    if winner is None or baseline is None:
+        selection.comparison_note = (
+            "the " + ("winner" if winner is None else "baseline") + " failed on a held-out seed"
+        )
+    elif count < 2:
+        difference = winner[0] - baseline[0]
+        selection.comparison_note = (
+            f"one held-out seed (deterministic pipeline): difference {difference:+.6g}"
+        )
+    else:
+        selection.comparison = paired_t_test(alpha)({metric: baseline}, {metric: winner})
+    return 2 * count

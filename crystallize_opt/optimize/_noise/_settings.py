@@ -1,0 +1,165 @@
+"""The settings of noise-aware optimization and how they split a budget of pipeline executions."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+from ...exceptions import ConfigurationError
+
+#: Executions the per-seed defaults below are tuned for (``benchmarks/bench_noise.py``).
+REFERENCE_BUDGET = 300
+#: Confirmation and held-out evaluations together use at most this share of the budget.
+MAX_RESERVED_SHARE = 0.3
+
+
+@dataclass(frozen=True)
+class NoiseHandling:
+    """How :class:`OptunaOptimizer` deals with noisy pipelines (``noise=NoiseHandling()``).
+
+    With noise handling on, ``num_trials * replicates_per_trial`` is a **budget of pipeline
+    executions**, not a number of trials: every replicate counts, whichever phase runs it.
+
+    1. *Noise check*: the first trial runs two replicates. When they are identical the
+       pipeline is taken as deterministic: every trial then runs one replicate, there is no
+       racing and no confirmation, and the best observed value wins.
+    2. *Racing*: a new trial aims at as many replicates as the incumbent (the best parameters
+       so far) has, at most ``max_replicates``. Replicate ``r`` of every trial uses the same
+       seed, so after each replicate the trial is compared with the incumbent on the seeds
+       both ran (a paired comparison); it stops early when its mean is worse by more than
+       ``racing_z`` standard errors (the noise sd is estimated from every replicate so far,
+       after removing what each seed does to every parameter set). Each replicate's value is
+       also reported to Optuna as an intermediate value (step = replicate index).
+    3. *Intensification*: when a trial keeps up with the incumbent, the incumbent earns one
+       more replicate (its parameters are queued as the next trial), up to
+       ``max_replicates``. Replicates of the same parameters are pooled, whichever trial ran
+       them.
+    4. *Choosing the winner*: a Gaussian-process model of the response over every replicate
+       (Matern-5/2 kernel, a random effect per seed) ranks the evaluated parameter sets and
+       local minima of its mean near the best of them; the ``confirm_candidates`` best are
+       re-evaluated on ``confirm_seeds`` fresh seeds the search never used, the model is
+       refit with those, and the best confirmed candidate wins. For conditional (callable)
+       search spaces, the pooled mean replaces the model.
+    5. *Held-out estimate and baseline test*: the winner and the baseline (the run without a
+       treatment) run on ``holdout_seeds`` further fresh seeds. Their paired difference gives
+       an unbiased estimate of the winner and a paired t-test against the baseline (effect,
+       ``confidence`` interval, p-value), stored with the study and shown by the command line
+       and the report. A baseline that fails is reported, not fatal.
+
+    The defaults were chosen by ``benchmarks/bench_noise.py`` (see ``benchmarks/README.md``).
+    ``confirm_seeds`` and ``holdout_seeds`` default to 8 per 300 executions of budget (at least
+    3); confirmation and held-out runs together take at most 30% of the budget: confirmation is
+    dropped first when they do not fit, then held-out seeds shrink (to 2 at least).
+
+    Args:
+        max_replicates: most search replicates one parameter set can earn.
+        racing_z: stop a trial once its paired mean is this many standard errors worse than
+            the incumbent's; ``None`` turns racing off (every trial runs its target).
+        intensify: give the incumbent more replicates as challengers keep up with it.
+        stopped_trials: what a trial stopped by racing tells Optuna: ``"partial"`` (COMPLETE
+            with the mean of the replicates it ran; the benchmark found this as good as
+            pruning, and the study keeps a value for every trial) or ``"pruned"``.
+        select: ``"model"`` (the Gaussian-process ranking above) or ``"mean"`` (pooled means).
+        model_candidates: also consider local minima of the model's mean within ``radius``
+            (in units of each parameter's range) of the best evaluated parameter sets.
+        radius: see ``model_candidates``.
+        confirm_candidates: how many top candidates the confirmation round re-evaluates
+            (0: no confirmation round).
+        confirm_seeds: fresh seeds per confirmed candidate (None: scaled with the budget).
+        holdout_seeds: held-out seeds for the winner and the baseline (None: scaled).
+        confidence: level of the confidence interval of the baseline comparison.
+
+    Raises:
+        ConfigurationError: for a value out of its range (the message names the setting).
+    """
+
+    max_replicates: int = 3
+    racing_z: float | None = 2.0
+    intensify: bool = True
+    stopped_trials: Literal["partial", "pruned"] = "partial"
+    select: Literal["model", "mean"] = "model"
+    model_candidates: bool = True
+    radius: float = 0.05
+    confirm_candidates: int = 5
+    confirm_seeds: int | None = None
+    holdout_seeds: int | None = None
+    confidence: float = 0.95
+
+    def __post_init__(self) -> None:
+        _check_int("max_replicates", self.max_replicates, 1)
+        _check_int("confirm_candidates", self.confirm_candidates, 0)
+        for name in ("confirm_seeds", "holdout_seeds"):
+            value = getattr(self, name)
+            if value is not None:
+                _check_int(name, value, 2)
+        if self.racing_z is not None and not _positive_number(self.racing_z):
+            raise ConfigurationError(
+                f"noise.racing_z must be a positive number or None, got {self.racing_z!r}"
+            )
+        for name in ("intensify", "model_candidates"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigurationError(f"noise.{name} must be true or false, got {getattr(self, name)!r}")
+        if self.stopped_trials not in ("partial", "pruned"):
+            raise ConfigurationError(
+                f"noise.stopped_trials must be 'partial' or 'pruned', got {self.stopped_trials!r}"
+            )
+        if self.select not in ("model", "mean"):
+            raise ConfigurationError(f"noise.select must be 'model' or 'mean', got {self.select!r}")
+        if not _positive_number(self.radius) or self.radius > 1:
+            raise ConfigurationError(f"noise.radius must be a number in (0, 1], got {self.radius!r}")
+        if not _positive_number(self.confidence) or self.confidence >= 1:
+            raise ConfigurationError(f"noise.confidence must be a number in (0, 1), got {self.confidence!r}")
+
+    def plan(self, budget: int) -> BudgetPlan:
+        """Split ``budget`` executions into search, confirmation and held-out evaluation."""
+        scaled = max(3, round(8 * budget / REFERENCE_BUDGET))
+        per_candidate = self.confirm_seeds if self.confirm_seeds is not None else scaled
+        holdout = self.holdout_seeds if self.holdout_seeds is not None else scaled
+        allowed = math.floor(MAX_RESERVED_SHARE * budget)
+        candidates = self.confirm_candidates
+        if candidates * per_candidate + 2 * holdout > allowed:
+            candidates = 0
+        if 2 * holdout > allowed:
+            holdout = max(2, allowed // 2) if budget >= 8 else 0
+        return BudgetPlan(
+            budget=budget,
+            confirm_candidates=candidates,
+            confirm_seeds=per_candidate if candidates else 0,
+            holdout_seeds=holdout,
+        )
+
+
+@dataclass(frozen=True)
+class BudgetPlan:
+    """How a budget of executions is spent: the search gets what confirmation and held-out
+    evaluation of the winner and the baseline do not reserve."""
+
+    budget: int
+    confirm_candidates: int
+    confirm_seeds: int
+    holdout_seeds: int
+
+    @property
+    def reserved(self) -> int:
+        return self.confirm_candidates * self.confirm_seeds + 2 * self.holdout_seeds
+
+    @property
+    def search(self) -> int:
+        return self.budget - self.reserved
+
+    def deterministic(self) -> BudgetPlan:
+        """The plan once the pipeline is known to be deterministic: one held-out seed each."""
+        holdout = 1 if self.budget >= 4 else 0
+        return BudgetPlan(self.budget, 0, 0, holdout)
+
+
+def _positive_number(value: object) -> bool:
+    return (
+        not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value) and value > 0
+    )
+
+
+def _check_int(name: str, value: object, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigurationError(f"noise.{name} must be an integer >= {minimum}, got {value!r}")

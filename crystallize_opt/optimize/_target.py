@@ -1,0 +1,129 @@
+"""The study's target of finished trials: when a loop asks, waits or stops, alone or sharing
+the study with other workers."""
+
+from __future__ import annotations
+
+import time
+
+import optuna
+from optuna.storages import BaseStorage
+from optuna.trial import TrialState
+
+from ._heartbeat import fail_stale_trials, storage_is_shared
+from ._storage import RetryingRDBStorage, tell_trial
+from ._study import TRIAL_ATTR
+
+FINISHED_STATES = (TrialState.COMPLETE, TrialState.PRUNED)
+#: Within this many trials of the target, shared-study counts are read before every trial.
+NEAR_TARGET = 8
+
+
+def count_states(study: optuna.Study, storage: BaseStorage) -> dict[TrialState, int]:
+    """Trials of ``study`` (kept in ``storage``) per state: one COUNT query on our SQL storages."""
+    if isinstance(storage, RetryingRDBStorage):
+        return storage.count_trial_states(study._study_id)
+    counts: dict[TrialState, int] = {}
+    for trial in study.get_trials(deepcopy=False):
+        counts[trial.state] = counts.get(trial.state, 0) + 1
+    return counts
+
+
+def count_finished(study: optuna.Study, storage: BaseStorage) -> int:
+    """Complete or pruned trials of ``study`` (kept in ``storage``)."""
+    counts = count_states(study, storage)
+    return sum(counts.get(state, 0) for state in FINISHED_STATES)
+
+
+class TrialTarget:
+    """Counts a study's finished trials against its target for one optimization call.
+
+    Alone on its storage, the loop counts the finished trials once and then its own. On a
+    shared storage (several processes) it reads the counts at most once per ``poll_interval``
+    while the target is far, before every trial within :data:`NEAR_TARGET` of it, and fails
+    RUNNING trials whose heartbeat stopped for longer than ``grace_period`` (their parameters
+    are queued again, at most ``max_retries`` times).
+
+    Args:
+        poll_interval: seconds between reads of a shared study's counts (and stale checks).
+        grace_period: seconds without heartbeat after which a RUNNING trial is failed.
+        max_retries: how often a stale trial's parameters are queued again.
+    """
+
+    def __init__(self, poll_interval: float, grace_period: float, max_retries: int):
+        self.poll_interval = poll_interval
+        self.grace_period = grace_period
+        self.max_retries = max_retries
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget all counts (a new call, or a new process)."""
+        #: Trials this process finished during the call.
+        self.finished_here = 0
+        self._finished_before: int | None = None
+        self._quota = 0
+        self._last_read = 0.0
+        self._shared_finished = 0
+        self._here_at_read = 0
+
+    def trial_finished(self) -> None:
+        """Count one more trial finished (complete or pruned) by this process."""
+        self.finished_here += 1
+
+    def next_action(
+        self, study: optuna.Study, storage: BaseStorage, num_trials: int, rounds_done: int
+    ) -> str:
+        """``"ask"`` while finished plus running trials fall short of ``num_trials``; ``"wait"``
+        while only running trials (of other workers) could still reach it; ``"stop"`` once the
+        finished trials do, or once this call has run as many trials as were missing when it
+        started (failed trials do not count as finished: run the call again to continue)."""
+        if storage_is_shared(storage):
+            finished, running = self.shared_counts(study, storage, num_trials, force=rounds_done == 0)
+        else:  # nobody else adds trials: count our own
+            if self._finished_before is None:
+                self._finished_before = count_finished(study, storage)
+            finished, running = self._finished_before + self.finished_here, 0
+        if rounds_done == 0:
+            self._quota = max(0, num_trials - finished)
+        if finished >= num_trials or rounds_done >= self._quota:
+            return "stop"
+        return "ask" if finished + running < num_trials else "wait"
+
+    def _estimate(self) -> int:
+        """Finished trials of a shared study: as last read, plus ours since."""
+        return self._shared_finished + self.finished_here - self._here_at_read
+
+    def shared_counts(
+        self, study: optuna.Study, storage: BaseStorage, num_trials: int, *, force: bool
+    ) -> tuple[int, int]:
+        """Finished and running trials of a shared study (read fresh when due, see the class)."""
+        now = time.monotonic()
+        recent = now - self._last_read < self.poll_interval
+        if recent and not force and num_trials - self._estimate() > NEAR_TARGET:
+            return self._estimate(), 0
+        if not recent:
+            fail_stale_trials(study, self.grace_period, self.max_retries, TRIAL_ATTR)
+        self._last_read = now
+        counts = count_states(study, storage)
+        self._shared_finished = sum(counts.get(state, 0) for state in FINISHED_STATES)
+        self._here_at_read = self.finished_here
+        return self._shared_finished, counts.get(TrialState.RUNNING, 0)
+
+    def give_up_if_surplus(
+        self, study: optuna.Study, storage: BaseStorage, trial: optuna.Trial, target: int
+    ) -> bool:
+        """Near the target of a shared study, two workers may ask at the same moment for the
+        last missing trial: the one whose trial got the higher number stores it as FAIL ("not
+        needed"), re-queueing queued parameters, and gets True."""
+        if not storage_is_shared(storage) or target - self._estimate() > NEAR_TARGET:
+            return False
+        live = study.get_trials(deepcopy=False, states=(*FINISHED_STATES, TrialState.RUNNING))
+        if sum(1 for other in live if other.number < trial.number) < target:
+            return False
+        fixed = study._storage.get_trial_system_attrs(trial._trial_id).get("fixed_params")
+        if fixed:  # a queued trial (a retry or a warm start): keep its parameters queued
+            study.enqueue_trial(dict(fixed), user_attrs=dict(trial.user_attrs))
+        trial.set_user_attr(
+            TRIAL_ATTR, {"failure": "not needed: lower-numbered trials reach the study's target"}
+        )
+        tell_trial(study, trial, state=TrialState.FAIL)
+        return True

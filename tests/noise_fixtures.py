@@ -1,0 +1,54 @@
+"""Pipelines for the noise-aware optimization tests (module level: importable by worker processes)."""
+
+from __future__ import annotations
+
+import struct
+
+import numpy as np
+
+from crystallize_opt import Experiment, Pipeline, data_source, pipeline_step
+
+#: (condition, seed) of every pipeline execution in this process.
+CALLS: list[tuple[str, int]] = []
+
+
+@data_source
+def seed_offset(ctx, noise_sd: float = 0.1):
+    """What every parameter set shares on a seed, plus a little noise of its own."""
+    return float(ctx.rng.normal(scale=noise_sd))
+
+
+def own_noise(seed: int, x: float, y: float, sd: float) -> float:
+    """Noise of one parameter set on one seed (the same point and seed always give the same)."""
+    words = [seed, *struct.unpack("<4I", struct.pack("<2d", x, y))]
+    return float(np.random.default_rng(words).normal(scale=sd)) if sd else 0.0
+
+
+@pipeline_step()
+def shifted_quadratic(data, ctx, x: float = 0.0, y: float = 0.0, own_sd: float = 0.0):
+    """(x - 1)^2 + (y + 0.5)^2 + the seed's shared offset + noise of its own; optimum 0 at x = 1, y = -0.5."""
+    seed = int(ctx["seed_used"])
+    CALLS.append((str(ctx["condition"]), seed))
+    value = (x - 1.0) ** 2 + (y + 0.5) ** 2 + data + own_noise(seed, x, y, own_sd)
+    ctx.metrics.add("loss", value)
+    ctx.metrics.add("score", -value)
+    return data
+
+
+@pipeline_step()
+def deterministic_quadratic(data, ctx, x: float = 0.0, y: float = 0.0):
+    CALLS.append((str(ctx["condition"]), int(ctx["seed_used"])))
+    ctx.metrics.add("loss", (x - 1.0) ** 2 + (y + 0.5) ** 2)
+    return data
+
+
+def noisy_experiment(noise_sd: float = 0.1, own_sd: float = 0.0, name: str = "noisy") -> Experiment:
+    return Experiment(
+        datasource=seed_offset(noise_sd=noise_sd),
+        pipeline=Pipeline([shifted_quadratic(own_sd=own_sd)]),
+        name=name,
+    )
+
+
+def deterministic_experiment(name: str = "exact") -> Experiment:
+    return Experiment(datasource=seed_offset(), pipeline=Pipeline([deterministic_quadratic()]), name=name)

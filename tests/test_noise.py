@@ -1,0 +1,288 @@
+"""Noise-aware optimization: racing, pooled replicates, the winner's choice and the baseline test."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import optuna
+import pytest
+import scipy.stats
+from optuna.distributions import FloatDistribution
+
+from crystallize_opt import (
+    ConfigurationError,
+    NoiseHandling,
+    Objective,
+    OptunaOptimizer,
+    Treatment,
+    derive_seed,
+    paired_t_test,
+)
+from crystallize_opt.optimize._study import SELECTION_ATTR, TRIAL_ATTR
+
+from . import noise_fixtures
+from .noise_fixtures import deterministic_experiment, noisy_experiment
+
+SPACE = {"x": FloatDistribution(-3.0, 3.0), "y": FloatDistribution(-3.0, 3.0)}
+
+
+@pytest.fixture(autouse=True)
+def _clear_calls():
+    noise_fixtures.CALLS.clear()
+
+
+def optimizer(storage: str = ":memory:", **kwargs) -> OptunaOptimizer:
+    kwargs.setdefault("sampler", optuna.samplers.TPESampler(seed=3))
+    return OptunaOptimizer(
+        SPACE, Objective("loss"), storage=storage, noise=kwargs.pop("noise", True), **kwargs
+    )
+
+
+def records(opt: OptunaOptimizer) -> list[tuple[optuna.trial.FrozenTrial, dict]]:
+    return [(t, t.user_attrs[TRIAL_ATTR]) for t in opt.study.trials]
+
+
+def test_racing_stops_a_clearly_worse_trial_and_never_a_better_one():
+    warm = [Treatment("start", {"x": 0.0, "y": -0.5}), Treatment("worse", {"x": 3.0, "y": -0.5})]
+    warm.append(Treatment("better", {"x": 1.0, "y": -0.5}))
+    opt = optimizer(warm_start=warm)
+    noisy_experiment().optimize(opt, num_trials=20, replicates_per_trial=1)
+    (_start, start_rec), (worse, worse_rec), (better, better_rec), (again, again_rec) = records(opt)[:4]
+    # The noise check: the first trial runs two replicates.
+    assert start_rec["replicates"] == [0, 1] and not start_rec["noise"]["stopped"]
+    # 9 worse than the incumbent (1) on the same seed: stopped after one of its two replicates.
+    assert worse.params["x"] == 3.0
+    assert worse_rec["replicates"] == [0] and worse_rec["noise"] == {
+        **worse_rec["noise"],
+        "target": 2,
+        "stopped": True,
+    }
+    assert worse.state == optuna.trial.TrialState.COMPLETE  # told its partial mean
+    assert worse.value == pytest.approx(worse_rec["values"]["loss"][0])
+    assert len(worse.intermediate_values) == 1  # each replicate reported to Optuna
+    # Better than the incumbent: runs its whole target, becomes the incumbent ...
+    assert better_rec["replicates"] == [0, 1] and not better_rec["noise"]["stopped"]
+    # ... and earns one more replicate, pooled with its others: the next trial re-runs it on seed 2.
+    assert again.params == better.params and again_rec["replicates"] == [2]
+    assert again_rec["noise"]["pooled_n"] == 3
+    pooled = better_rec["values"]["loss"] + again_rec["values"]["loss"]
+    assert again.value == pytest.approx(np.mean(pooled))
+    assert again_rec["seeds"] == [derive_seed(noisy_experiment().master_seed, 2)]
+    # Every replicate of every trial is an intermediate value (step = replicate index).
+    for trial, record in records(opt):
+        assert sorted(trial.intermediate_values) == record["replicates"], trial.number
+
+
+def test_a_trial_that_keeps_up_is_never_stopped_by_racing():
+    # Four parameter sets with the same loss (0.25) on every seed: each challenger ties the incumbent.
+    points = [(0.5, -0.5), (1.5, -0.5), (1.0, 0.0), (1.0, -1.0)]
+    opt = optimizer(warm_start=[Treatment(f"t{i}", {"x": x, "y": y}) for i, (x, y) in enumerate(points)])
+    noisy_experiment().optimize(opt, num_trials=30, replicates_per_trial=1)
+    challengers = [(t, r) for t, r in records(opt) if (t.params["x"], t.params["y"]) in points[1:]]
+    assert len(challengers) == 3
+    for trial, record in challengers:
+        assert not record["noise"]["stopped"] and record["replicates"] == [0, 1], trial.number
+
+
+def test_noisy_quadratic_winner_is_close_to_the_optimum_and_tested_against_the_baseline():
+    experiment = noisy_experiment(noise_sd=0.3, own_sd=0.1)
+    opt = optimizer()
+    best = experiment.optimize(opt, num_trials=60, replicates_per_trial=2)
+    selection = opt.selection
+    assert selection is not None and best == selection.winner
+    assert abs(best.params["x"] - 1.0) < 0.35 and abs(best.params["y"] + 0.5) < 0.35
+    executions = selection.executions
+    assert executions["budget"] == 120
+    assert executions["search"] + executions["confirmation"] + executions["holdout"] <= 120
+    assert (
+        len(noise_fixtures.CALLS) == executions["search"] + executions["confirmation"] + executions["holdout"]
+    )
+    # The baseline (x = y = 0, true loss 1.25) is clearly worse than the winner.
+    comparison = selection.comparison
+    assert comparison is not None and comparison["effect"] < -0.8 and comparison["p_value"] < 0.01
+    assert comparison["ci_low"] <= comparison["effect"] <= comparison["ci_high"]
+    # Stored with the study, readable by plain Optuna.
+    stored = optuna.load_study(study_name=opt.study.study_name, storage=opt.storage).user_attrs[
+        SELECTION_ATTR
+    ]
+    assert stored["winner"]["params"] == dict(best.params)
+
+
+def test_confirmation_and_holdout_use_seeds_the_search_never_saw():
+    experiment = noisy_experiment(noise_sd=0.3, own_sd=0.2)
+    opt = optimizer()
+    experiment.optimize(opt, num_trials=100, replicates_per_trial=1)
+    selection = opt.selection
+    assert selection is not None
+    search_seeds = {seed for _, record in records(opt) for seed in record["seeds"]}
+    confirmation = set(selection.confirmation_seeds)
+    holdout = set(selection.holdout["seeds"])
+    assert len(confirmation) >= 3 and len(holdout) >= 3
+    assert not confirmation & search_seeds and not holdout & search_seeds and not confirmation & holdout
+    # The pipeline really ran the candidates on exactly those seeds, and the baseline only on held-out ones.
+    treated = {seed for condition, seed in noise_fixtures.CALLS if condition != "baseline"}
+    baseline = {seed for condition, seed in noise_fixtures.CALLS if condition == "baseline"}
+    assert confirmation <= treated and holdout <= treated and baseline == holdout
+    assert len(selection.candidates) == len({c["name"] for c in selection.candidates}) >= 2
+
+
+def test_the_baseline_test_agrees_with_scipy():
+    experiment = noisy_experiment(noise_sd=0.3, own_sd=0.2)
+    opt = optimizer(noise=NoiseHandling(confirm_candidates=0, holdout_seeds=6))
+    experiment.optimize(opt, num_trials=40, replicates_per_trial=1)
+    selection = opt.selection
+    assert selection is not None and selection.comparison is not None
+    winner, baseline = selection.holdout["winner"], selection.holdout["baseline"]
+    assert len(winner) == len(baseline) == 6
+    expected = scipy.stats.ttest_rel(winner, baseline)
+    assert selection.comparison["p_value"] == pytest.approx(expected.pvalue, rel=1e-9)
+    assert selection.comparison["statistic"] == pytest.approx(expected.statistic, rel=1e-9)
+    interval = expected.confidence_interval(0.95)
+    assert selection.comparison["ci_low"] == pytest.approx(interval.low, rel=1e-9)
+    assert selection.comparison["ci_high"] == pytest.approx(interval.high, rel=1e-9)
+    assert selection.holdout_estimate == pytest.approx(np.mean(winner))
+
+
+def test_paired_t_test_on_a_known_case():
+    before = [12.1, 11.4, 13.0, 12.7, 11.9, 12.4]
+    after = [11.2, 11.0, 12.1, 12.5, 11.1, 11.8]
+    result = paired_t_test(alpha=0.1)({"m": before}, {"m": after})
+    expected = scipy.stats.ttest_rel(after, before)
+    assert result["p_value"] == pytest.approx(expected.pvalue)
+    assert result["effect"] == pytest.approx(np.mean(np.subtract(after, before)))
+    interval = expected.confidence_interval(0.9)
+    assert (result["ci_low"], result["ci_high"]) == pytest.approx((interval.low, interval.high))
+    # Constant differences: a defined answer instead of scipy's NaN.
+    constant = paired_t_test()({"m": [1.0, 2.0, 3.0]}, {"m": [0.5, 1.5, 2.5]})
+    assert constant["p_value"] == 0.0 and constant["effect"] == pytest.approx(-0.5)
+    with pytest.raises(ValueError, match="2 pairs"):
+        paired_t_test()({"m": [1.0]}, {"m": [2.0]})
+
+
+def test_a_deterministic_pipeline_wastes_no_replicate():
+    opt = optimizer()
+    best = deterministic_experiment().optimize(opt, num_trials=30, replicates_per_trial=1)
+    trial_records = records(opt)
+    assert trial_records[0][1]["replicates"] == [0, 1]  # the noise check
+    assert all(record["replicates"] == [0] for _, record in trial_records[1:])
+    selection = opt.selection
+    assert selection is not None and selection.rule == "best observed"
+    assert selection.confirmation_seeds == [] and len(selection.holdout["seeds"]) == 1
+    assert selection.executions["search"] == 28 and len(noise_fixtures.CALLS) == 30
+    best_trial = min((t for t, _ in trial_records), key=lambda t: t.value)
+    assert best.params == best_trial.params
+
+
+def test_maximize_picks_the_largest():
+    opt = OptunaOptimizer(
+        SPACE,
+        Objective("score", direction="maximize"),
+        sampler=optuna.samplers.TPESampler(seed=1),
+        storage=":memory:",
+        noise=True,
+    )
+    best = noisy_experiment(noise_sd=0.3, own_sd=0.2).optimize(opt, num_trials=80, replicates_per_trial=1)
+    assert abs(best.params["x"] - 1.0) < 0.5 and abs(best.params["y"] + 0.5) < 0.5
+    assert opt.selection is not None and opt.selection.comparison["effect"] > 0.5
+
+
+def test_resume_replays_the_search_and_reuses_a_finished_selection(tmp_path):
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    first = optimizer(url, study_name="s")
+    noisy_experiment().optimize(first, num_trials=30, replicates_per_trial=1)
+    assert first.selection is not None and first.selection.executions["budget"] == 30
+    # A larger budget continues the same study: only the missing executions run.
+    noise_fixtures.CALLS.clear()
+    second = optimizer(url, study_name="s")
+    noisy_experiment().optimize(second, num_trials=50, replicates_per_trial=1)
+    selection = second.selection
+    assert selection is not None and selection.executions["budget"] == 50
+    spent = sum(len(t.user_attrs[TRIAL_ATTR].get("replicates", [])) for t in second.study.trials)
+    assert spent == selection.executions["search"] <= 50
+    new_search = selection.executions["search"] - first.selection.executions["search"]
+    assert len(noise_fixtures.CALLS) == new_search + selection.executions["holdout"]
+    # The same budget again: nothing runs, the stored winner comes back.
+    noise_fixtures.CALLS.clear()
+    third = optimizer(url, study_name="s")
+    assert noisy_experiment().optimize(third, num_trials=50, replicates_per_trial=1) == selection.winner
+    assert noise_fixtures.CALLS == []
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"objective": Objective(["loss", "score"], ["minimize", "maximize"])}, "single objective"),
+        ({"objective": Objective("loss", constraints=["score"])}, "without constraints"),
+        ({"objective": Objective("loss", aggregate="median")}, "aggregate"),
+        ({"common_random_numbers": False}, "common_random_numbers"),
+        ({"noise": "yes"}, "NoiseHandling"),
+    ],
+)
+def test_unsupported_combinations_are_configuration_errors(kwargs, message):
+    objective = kwargs.pop("objective", Objective("loss"))
+    with pytest.raises(ConfigurationError, match=message):
+        OptunaOptimizer(SPACE, objective, storage=":memory:", **{"noise": True, **kwargs})
+
+
+@pytest.mark.parametrize(
+    ("settings", "key"),
+    [
+        ({"max_replicates": 0}, "noise.max_replicates"),
+        ({"racing_z": -1}, "noise.racing_z"),
+        ({"stopped_trials": "dropped"}, "noise.stopped_trials"),
+        ({"select": "best"}, "noise.select"),
+        ({"radius": 2.0}, "noise.radius"),
+        ({"confirm_seeds": 1}, "noise.confirm_seeds"),
+        ({"confidence": 1.0}, "noise.confidence"),
+        ({"intensify": "no"}, "noise.intensify"),
+    ],
+)
+def test_bad_settings_name_the_setting(settings, key):
+    with pytest.raises(ConfigurationError, match=key.replace(".", r"\.")):
+        NoiseHandling(**settings)
+
+
+def test_budget_plan_scales_and_fits():
+    plan = NoiseHandling().plan(300)
+    assert (plan.confirm_candidates, plan.confirm_seeds, plan.holdout_seeds, plan.search) == (5, 8, 8, 244)
+    small = NoiseHandling().plan(20)  # too small for a confirmation round
+    assert small.confirm_candidates == 0 and small.holdout_seeds == 3 and small.reserved <= 6
+    big = NoiseHandling().plan(3000)
+    assert big.confirm_seeds == big.holdout_seeds == 80 and big.reserved <= 0.3 * 3000
+    assert not math.isnan(big.search)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(150)
+def test_workers_share_the_budget_and_the_parent_chooses_the_winner_once(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    opt = optimizer(url, study_name="w")
+    best = noisy_experiment(noise_sd=0.3, own_sd=0.1).optimize(
+        opt, num_trials=60, replicates_per_trial=1, workers=2
+    )
+    selection = opt.selection
+    assert selection is not None and best == selection.winner
+    trials = opt.study.trials
+    spent = sum(len(t.user_attrs[TRIAL_ATTR].get("replicates", [])) for t in trials)
+    # Workers stop once the search budget is spent; trials in flight may overshoot by one trial each.
+    assert selection.executions["search"] == spent
+    assert spent - (60 - selection.executions["holdout"] - selection.executions["confirmation"]) <= 2 * 3
+    assert len({t.number for t in trials}) == len(trials)
+    # The winner was evaluated once, in the parent: only its selection round ran here.
+    assert len(noise_fixtures.CALLS) == selection.executions["confirmation"] + selection.executions["holdout"]
+
+
+def test_with_a_pruner_the_pruner_decides_when_a_racing_trial_stops():
+    # Trials race with 3 replicates once the incumbent has them; a median pruner stops worse ones.
+    pruner = optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=0)
+    opt = optimizer(pruner=pruner, noise=NoiseHandling(racing_z=None))
+    noisy_experiment(noise_sd=0.3, own_sd=0.1).optimize(opt, num_trials=60, replicates_per_trial=1)
+    racing = [(t, r) for t, r in records(opt) if r["noise"]["target"] > 1 and t.number > 0]
+    stopped = [r for _, r in racing if r["noise"]["stopped"]]
+    assert stopped and all(len(r["replicates"]) < r["noise"]["target"] for r in stopped)
+    # Without the pruner and with racing off, no trial stops early.
+    plain = optimizer(noise=NoiseHandling(racing_z=None))
+    noisy_experiment(noise_sd=0.3, own_sd=0.1).optimize(plain, num_trials=60, replicates_per_trial=1)
+    assert not any(r["noise"]["stopped"] for _, r in records(plain))

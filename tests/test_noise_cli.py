@@ -1,0 +1,112 @@
+"""The command line on a noise-aware study: ``optimize`` and ``best`` show how the winner was
+chosen and its test against the baseline; the example study ``studies/noisy_quadratic`` runs."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+import yaml
+
+from crystallize_opt.optimize._noise import stored_selection
+
+from .test_cli import STUDIES, cli, write_study
+
+EXAMPLE = STUDIES / "noisy_quadratic"
+
+
+@pytest.fixture(scope="module")
+def example_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str, Path, float]:
+    """The example study run in full by ``crystallize-opt optimize``: stdout, the storage URL,
+    the report path and the wall time."""
+    folder = tmp_path_factory.mktemp("noisy_quadratic")
+    storage = f"sqlite:///{folder / 'study.db'}"
+    report = folder / "report.html"
+    start = time.monotonic()
+    result = cli("optimize", str(EXAMPLE), "--storage", storage, "--report", str(report), "-q", cwd=folder)
+    elapsed = time.monotonic() - start
+    assert result.returncode == 0, result.stderr
+    return result.stdout, storage, report, elapsed
+
+
+def test_optimize_ends_with_the_selection_summary(example_run: tuple[str, str, Path, float]) -> None:
+    stdout, storage, report, elapsed = example_run
+    study = optuna.load_study(study_name="noisy_quadratic", storage=storage)
+    selection = stored_selection(study)
+    assert selection is not None and selection.comparison is not None
+    lines = stdout.splitlines()
+    winner = selection.winner
+    assert lines[0] == f"best {winner.name}: {json.dumps(winner.params)}"
+    assert not any(line.startswith("estimate:") for line in lines), "a model winner has no trial estimate"
+    summary = selection.summary("loss").splitlines()
+    assert lines[-len(summary) - 1 : -1] == summary, stdout  # at the end, before the executions
+    assert "held-out estimate" in summary[1] and "95% CI [" in summary[2] and "p = " in summary[2]
+    executions = selection.executions
+    assert lines[-1] == (
+        f"executions: {executions['search']} search, {executions['confirmation']} confirmation, "
+        f"{executions['holdout']} held-out (budget 150)"
+    )
+    assert f"report: {report}" in lines
+    assert "Winner and baseline" in report.read_text(encoding="utf-8")
+    # The example is a quick demonstration (about 10 s on an idle machine, imports included).
+    assert elapsed < 60, f"{elapsed:.1f} s"
+
+
+def test_best_prints_the_winner_with_the_selection(example_run: tuple[str, str, Path, float]) -> None:
+    _, storage, _, _ = example_run
+    study = optuna.load_study(study_name="noisy_quadratic", storage=storage)
+    selection = stored_selection(study)
+    assert selection is not None
+    winner = selection.winner
+
+    as_yaml = cli("best", str(EXAMPLE), "--storage", storage)
+    assert as_yaml.returncode == 0, as_yaml.stderr
+    assert yaml.safe_load(as_yaml.stdout) == {winner.name: winner.params}, "ready to paste into treatments:"
+    comments = [line[2:] for line in as_yaml.stdout.splitlines() if line.startswith("# ")]
+    assert comments[: len(selection.summary("loss").splitlines())] == selection.summary("loss").splitlines()
+
+    as_json = cli("best", "--storage", storage, "--study", "noisy_quadratic", "--format", "json")
+    assert as_json.returncode == 0, as_json.stderr
+    document = json.loads(as_json.stdout)
+    assert document == {winner.name: winner.params, "selection": json.loads(json.dumps(selection.to_dict()))}
+    comparison = document["selection"]["comparison"]
+    assert {"effect", "ci_low", "ci_high", "p_value"} <= set(comparison)
+
+
+def test_a_study_without_noise_keeps_its_output(tmp_path: Path) -> None:
+    folder = write_study(tmp_path / "tiny")
+    storage = f"sqlite:///{tmp_path / 'tiny.db'}"
+    result = cli("optimize", str(folder), "--storage", storage, "--no-report", "-q", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (
+        "estimate:" in result.stdout and "winner" not in result.stdout and "executions:" not in result.stdout
+    )
+    as_json = cli("best", "--storage", storage, "--study", "tiny", "--format", "json")
+    assert list(json.loads(as_json.stdout)) == [
+        f"trial-{optuna.load_study(study_name='tiny', storage=storage).best_trial.number}"
+    ]
+
+
+def test_a_bad_noise_setting_exits_2_naming_the_key(tmp_path: Path) -> None:
+    folder = write_study(tmp_path / "tiny", extra_yaml="  noise: {racing_z: -1}\n")
+    result = cli("optimize", str(folder), "--storage", f"sqlite:///{tmp_path / 'x.db'}", "--no-report", "-q")
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "config.yaml: optimize.noise.racing_z: expected a positive number, got -1" in result.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(150)
+def test_separately_started_workers_choose_the_winner_themselves(tmp_path: Path) -> None:
+    """``crystallize-opt worker`` processes have no parent to choose for them: the one that
+    finishes the search stores the selection, and a later worker reuses it."""
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    for _ in range(2):
+        result = cli("worker", str(EXAMPLE), "--storage", storage, "--study", "joined", cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+    selection = stored_selection(optuna.load_study(study_name="joined", storage=storage))
+    assert selection is not None and selection.executions["budget"] == 150
+    assert selection.comparison is not None
