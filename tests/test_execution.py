@@ -221,6 +221,9 @@ def test_interrupt_in_threads_cancels_the_queued_replicates(workdir, traces):
     )
     with pytest.raises(KeyboardInterrupt):
         exp.run()
-    ran = (traces / "runs.txt").read_text().split("\n")
-    assert [line for line in ran if line] == ["baseline 0", "baseline 1"]
+    ran = [line for line in (traces / "runs.txt").read_text().split("\n") if line]
+    # Replicate 1 runs only if the pool's thread took it before the interrupt reached the
+    # caller (a thread cannot be stopped once started); every replicate after it is cancelled.
+    assert ran in (["baseline 0"], ["baseline 0", "baseline 1"])
     assert len(SUBMITTED) == 5 and all(f.cancelled() for f in SUBMITTED[2:])
+    assert ran == ["baseline 0", "baseline 1"] or SUBMITTED[1].cancelled()
