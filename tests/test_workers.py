@@ -10,7 +10,7 @@ import optuna
 import pytest
 from optuna.trial import FrozenTrial, TrialState
 
-from crystallize_opt import Treatment, derive_seed
+from crystallize_opt import derive_seed
 
 from . import servers
 from .servers import optimizer_for
@@ -38,28 +38,17 @@ def place(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[servers.St
         yield found
 
 
-def serial_reference(trials: Sequence[FrozenTrial]) -> dict[float, dict[str, list[float]]]:
-    """Run the same parameters serially (in memory, one process); per x: its replicates' record."""
-    exp = servers.tiny_experiment()
-    chosen = servers.complete(trials)
-    optimizer = optimizer_for(
-        ":memory:",
-        "serial",
-        warm_start=[Treatment(f"t{t.number}", dict(t.params)) for t in chosen],
-    )
-    exp.optimize(optimizer, num_trials=len({t.params["x"] for t in chosen}), replicates_per_trial=REPLICATES)
-    return {t.params["x"]: t.user_attrs["crystallize"] for t in servers.complete(optimizer.study.trials)}
-
-
-def assert_seeded_as_serial(trials: Sequence[FrozenTrial], master_seed: int) -> None:
+def assert_seeded_as_serial(place: servers.StudyPlace, master_seed: int) -> None:
     """Common random numbers: replicate r of every trial has seed derive_seed(master, r), and each
-    replicate's loss is the one a serial, single-process run computes for the same params."""
+    replicate's metrics are the ones a serial run in this process computes for the same treatment
+    and seeds (replayed trial by trial)."""
     expected_seeds = [derive_seed(master_seed, r) for r in range(REPLICATES)]
-    reference = serial_reference(trials)
-    for trial in servers.complete(trials):
-        record = trial.user_attrs["crystallize"]
-        assert record["seeds"] == expected_seeds, trial.number
-        assert record["values"]["loss"] == reference[trial.params["x"]]["values"]["loss"], trial.number
+    exp = servers.tiny_experiment()
+    optimizer = optimizer_for(place.url, place.name)
+    for trial in servers.complete(place.trials()):
+        assert trial.user_attrs["crystallize"]["seeds"] == expected_seeds, trial.number
+        report = exp.replay_trial(optimizer, trial.number)  # ("pid" names the worker: it differs)
+        assert report.replayed.values["loss"] == report.stored["loss"], trial.number
 
 
 def assert_several_workers_ran(trials: Sequence[FrozenTrial]) -> None:
@@ -78,7 +67,7 @@ def test_python_workers_share_a_study_and_reach_exactly_the_target(place: server
     assert not servers.real_failures(trials), [servers.failure_of(t) for t in servers.real_failures(trials)]
     assert_several_workers_ran(trials)
     assert best.name.startswith("trial-")
-    assert_seeded_as_serial(trials, exp.master_seed)
+    assert_seeded_as_serial(place, exp.master_seed)
 
 
 def test_independent_seeds_follow_the_global_trial_number(tmp_path: Path) -> None:
@@ -119,7 +108,7 @@ def test_cli_optimize_with_workers_reaches_exactly_the_target(tmp_path: Path, ki
         trials = place.trials()
         servers.assert_consistent(trials, TARGET)
         assert_several_workers_ran(trials)
-        assert_seeded_as_serial(trials, master_seed=7)
+        assert_seeded_as_serial(place, master_seed=7)
 
 
 def test_independent_cli_workers_join_one_postgresql_study(tmp_path: Path) -> None:
@@ -139,7 +128,7 @@ def test_independent_cli_workers_join_one_postgresql_study(tmp_path: Path) -> No
         ]
         pids = servers.worker_pids(trials)
         assert len(pids) >= 2, f"expected several workers to run trials, got {pids}"
-        assert_seeded_as_serial(trials, master_seed=7)
+        assert_seeded_as_serial(place, master_seed=7)
 
 
 def test_a_worker_joining_a_finished_study_runs_nothing(tmp_path: Path) -> None:
