@@ -233,6 +233,7 @@ def test_unsupported_combinations_are_configuration_errors(kwargs, message):
         ({"stopped_trials": "dropped"}, "noise.stopped_trials"),
         ({"select": "best"}, "noise.select"),
         ({"radius": 2.0}, "noise.radius"),
+        ({"minima_z": -1}, "noise.minima_z"),
         ({"confirm_seeds": 1}, "noise.confirm_seeds"),
         ({"confidence": 1.0}, "noise.confidence"),
         ({"intensify": "no"}, "noise.intensify"),
@@ -286,3 +287,33 @@ def test_with_a_pruner_the_pruner_decides_when_a_racing_trial_stops():
     plain = optimizer(noise=NoiseHandling(racing_z=None))
     noisy_experiment(noise_sd=0.3, own_sd=0.1).optimize(plain, num_trials=60, replicates_per_trial=1)
     assert not any(r["noise"]["stopped"] for _, r in records(plain))
+
+
+def test_the_model_s_difference_of_two_points_matches_its_joint_posterior():
+    from crystallize_opt.optimize._noise._gp import SeedEffectGP
+
+    rng = np.random.default_rng(0)
+    inputs = rng.uniform(size=(30, 2))
+    groups = np.arange(30) % 5
+    values = (
+        (inputs[:, 0] - 0.4) ** 2 + rng.normal(scale=0.1, size=5)[groups] + rng.normal(scale=0.05, size=30)
+    )
+    model = SeedEffectGP(inputs, values, groups).fit()
+    a, b = np.array([0.4, 0.5]), np.array([0.9, 0.1])
+    mean, sd = model.difference(a, b)
+    means, _ = model.predict(np.stack([a, b]))
+    assert mean == pytest.approx(means[0] - means[1])
+    # Brute force: the joint posterior covariance of f(a), f(b) from the fitted hyperparameters.
+    theta = model.theta
+    lengthscales, signal = np.exp(theta[:2]), math.exp(theta[2])
+    points = np.stack([a, b])
+
+    def kernel(x, y):
+        return signal * model._matern((x[:, None, :] - y[None, :, :]) ** 2, lengthscales)[0]
+
+    covariance, _, _ = model._covariance(theta)
+    cross = kernel(points, inputs)
+    joint = kernel(points, points) - cross @ np.linalg.solve(covariance, cross.T)
+    expected = math.sqrt(joint[0, 0] + joint[1, 1] - 2 * joint[0, 1]) * model.scale
+    assert sd == pytest.approx(expected, rel=1e-6)
+    assert sd > 0

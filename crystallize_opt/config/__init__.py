@@ -160,6 +160,9 @@ heartbeat interval), ``max_retries`` (integer >= 0, default 1),
     * ``model_candidates`` (boolean, default true) and ``radius`` (number in (0, 1], default
       0.05): also consider minima of the model within ``radius`` (share of each parameter's
       range) of the best evaluated parameters;
+    * ``minima_z`` (number >= 0, default 0.5): a minimum of the model is a candidate only when
+      the model expects it to beat the evaluated parameters it was found from by this many
+      standard deviations (0: always);
     * ``confirm_candidates`` (integer >= 0, default 5; 0: no confirmation round): top
       candidates re-evaluated on fresh seeds;
     * ``confirm_seeds``, ``holdout_seeds`` (integers >= 2; default ``null``: 8 per 300

@@ -35,6 +35,13 @@ def _unit_interval(upper_included: bool) -> Callable[[Field], float]:
     return read
 
 
+def _non_negative(field: Field) -> float:
+    value = field.number()
+    if value < 0:
+        raise field.error(f"expected a number >= 0, got {describe(field.value)}")
+    return float(value)
+
+
 def _seeds(field: Field) -> int:
     # Two seeds at least: one seed gives no standard error, so neither a ranking nor a test.
     return field.integer(minimum=2)
@@ -50,6 +57,7 @@ NOISE_READERS: dict[str, Callable[[Field], Any]] = {
     "select": lambda field: field.choice(("model", "mean")),
     "model_candidates": Field.boolean,
     "radius": _unit_interval(upper_included=True),
+    "minima_z": _non_negative,
     "confirm_candidates": lambda field: field.integer(minimum=0),
     "confirm_seeds": _seeds,
     "holdout_seeds": _seeds,

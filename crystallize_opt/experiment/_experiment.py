@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager, nullcontext
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -24,14 +23,14 @@ from ..plugins import (
     ArtifactPlugin,
     BasePlugin,
     LoggingPlugin,
-    ParallelExecution,
     SeedPlugin,
     SerialExecution,
 )
 from ..result import Result
 from ..treatment import Treatment
 from ._aggregate import build_result
-from ._runner import ConditionOutcome, ReplicateTask, setup_steps, teardown_steps
+from ._execution import execute, overrides_run_loop, trial_session
+from ._runner import ReplicateTask, setup_steps, teardown_steps
 from ._sync import ensure_no_running_loop, run_sync
 from ._validation import hypothesis_list, positive_int, treatment_list, typed_list
 
@@ -43,10 +42,6 @@ if TYPE_CHECKING:
 _log = get_logger("experiment")
 _STRATEGIES = ("rerun", "resume")
 PluginT = TypeVar("PluginT", bound=BasePlugin)
-
-
-def _overrides_run_loop(plugin: BasePlugin) -> bool:
-    return type(plugin).run_experiment_loop is not BasePlugin.run_experiment_loop
 
 
 class Experiment:
@@ -148,7 +143,7 @@ class Experiment:
         for kind in (SeedPlugin, LoggingPlugin, ArtifactPlugin):
             if self.get_plugin(kind) is None:
                 defaults.append(kind())
-        if not any(_overrides_run_loop(p) for p in self.plugins):
+        if not any(overrides_run_loop(p) for p in self.plugins):
             defaults.append(SerialExecution())
         for plugin in defaults:
             self.plugins.append(plugin)
@@ -287,7 +282,7 @@ class Experiment:
                 fingerprints={self._condition_name(t): self._fingerprint(t) for t in conditions},
                 resume=strategy == "resume",
             )
-            outcomes = await self._execute(task)
+            outcomes = await execute(self, task)
             result = build_result(
                 self, outcomes, [self._condition_name(t) for t in conditions], active_hypotheses, strategy
             )
@@ -413,11 +408,11 @@ class Experiment:
             best = run_workers(self, optimizer, num_trials, replicates_per_trial, workers, progress)
             if optimizer.noise is None:
                 return best
-            with self._session():  # the winner of a noise-aware search is chosen here, once
-                return await finish_optimization(optimizer, self._evaluate)
-        with self._session():
+            with trial_session(self) as trials:  # the winner of a noise-aware search is chosen here, once
+                return await finish_optimization(optimizer, trials.evaluate)
+        with trial_session(self) as trials:
             return await run_optimization(
-                self, self._evaluate, optimizer, num_trials, replicates_per_trial, progress=progress
+                self, trials.evaluate, optimizer, num_trials, replicates_per_trial, progress=progress
             )
 
     def replay_trial(self, optimizer: OptunaOptimizer, trial_number: int) -> ReplayReport:
@@ -433,8 +428,8 @@ class Experiment:
         ensure_no_running_loop("replay_trial", "optimize")
 
         async def replay() -> ReplayReport:
-            with self._session():
-                return await replay_trial(self._evaluate, optimizer, trial_number)
+            with trial_session(self) as trials:
+                return await replay_trial(trials.evaluate, optimizer, trial_number)
 
         return run_sync(replay())
 
@@ -458,73 +453,6 @@ class Experiment:
 
     def _pipeline_signature(self) -> str:
         return self.pipeline.signature()
-
-    async def _evaluate(
-        self, treatment: Treatment | None, seeds: Mapping[int, int], scope: str
-    ) -> list[ConditionOutcome]:
-        """Run ``treatment`` for the given replicates and seeds (an optimization trial)."""
-        # Inside _session() the pipeline and plugins stay as they are, so every trial's task
-        # reuses what the first one worked out about them (which costs more than a cheap replicate).
-        templates: list[ReplicateTask] | None = getattr(self, "_trial_templates", None)
-        # Trials keep no per-step provenance: nothing reads it and it costs time per replicate.
-        task = ReplicateTask(
-            self,
-            [treatment],
-            list(seeds),
-            seeds=seeds,
-            scope=scope,
-            record_steps=False,
-            like=templates[0] if templates else None,
-        )
-        if templates == []:
-            templates.append(task)
-        return [
-            outcome for replicate in await self._execute(task, manage_steps=False) for outcome in replicate
-        ]
-
-    @contextmanager
-    def _session(self) -> Iterator[None]:
-        """Set the steps up once and keep a worker pool open across many :meth:`_execute` calls."""
-        in_process = not self._runs_in_worker_processes()
-        execution = next((p for p in self.plugins if _overrides_run_loop(p)), None)
-        pool = execution.session() if isinstance(execution, ParallelExecution) else nullcontext()
-        if in_process:
-            setup_steps(self)
-        self._trial_templates: list[ReplicateTask] | None = []  # filled by the first _evaluate
-        try:
-            with pool:
-                yield
-        finally:
-            self._trial_templates = None
-            if in_process:
-                teardown_steps(self)
-
-    def _runs_in_worker_processes(self) -> bool:
-        for plugin in self.plugins:
-            if _overrides_run_loop(plugin):
-                return isinstance(plugin, ParallelExecution) and plugin.executor_type == "process"
-        return False
-
-    async def _execute(
-        self, task: ReplicateTask, *, manage_steps: bool = True
-    ) -> list[list[ConditionOutcome]]:
-        """Run ``task`` through the first plugin providing an execution strategy."""
-        in_process = manage_steps and not self._runs_in_worker_processes()
-        if in_process:
-            setup_steps(self)
-        try:
-            for plugin in self.plugins:
-                outcome = plugin.run_experiment_loop(self, task)
-                if outcome is NotImplemented:
-                    continue
-                if asyncio.iscoroutine(outcome):
-                    outcome = await outcome
-                return list(outcome)
-            fallback = SerialExecution().run_experiment_loop(self, task)
-            return list(await fallback) if asyncio.iscoroutine(fallback) else list(fallback)
-        finally:
-            if in_process:
-                teardown_steps(self)
 
     @contextmanager
     def _overridden(

@@ -162,3 +162,17 @@ class SeedEffectGP:
         solved = scipy.linalg.cho_solve(self._chol, cross.T, check_finite=False)
         var = np.maximum(signal - np.sum(cross * solved.T, axis=1), 1e-12)
         return self.offset + self.scale * mean, self.scale * np.sqrt(var)
+
+    def difference(self, first: np.ndarray, second: np.ndarray) -> tuple[float, float]:
+        """Posterior mean and sd of ``f(first) - f(second)`` for two points (in value units):
+        how sure the model is that one point is better than the other."""
+        assert self.theta is not None and self._alpha is not None, "fit() first"
+        lengthscales = np.exp(self.theta[: self.d])
+        signal = math.exp(self.theta[self.d])
+        points = np.stack([np.asarray(first, float), np.asarray(second, float)])
+        cross, _ = self._matern((points[:, None, :] - self.inputs[None, :, :]) ** 2, lengthscales)
+        between, _ = self._matern(((points[0] - points[1]) ** 2)[None, :], lengthscales)
+        weights = signal * (cross[0] - cross[1])
+        solved = scipy.linalg.cho_solve(self._chol, weights, check_finite=False)
+        var = max(2.0 * signal * (1.0 - float(between[0])) - float(weights @ solved), 1e-12)
+        return self.scale * float(weights @ self._alpha), self.scale * math.sqrt(var)

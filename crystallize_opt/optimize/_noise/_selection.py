@@ -234,7 +234,9 @@ def _rank(
                 for e, m in zip(entries, means, strict=True)
             ]
             if policy.settings.model_candidates:
-                ranked += _model_minima(model, unit_cube, ranked, policy.settings.radius)
+                ranked += _model_minima(
+                    model, unit_cube, ranked, policy.settings.radius, policy.settings.minima_z
+                )
             ranked.sort(key=lambda c: (c.estimate, c.name))
             return ranked, model
     ranked = [_Candidate(f"trial-{e.first_trial}", e.params, e, e.mean()) for e in entries]
@@ -267,9 +269,10 @@ def _fit(
 
 
 def _model_minima(
-    model: SeedEffectGP, unit_cube: UnitCube, ranked: Sequence[_Candidate], radius: float
+    model: SeedEffectGP, unit_cube: UnitCube, ranked: Sequence[_Candidate], radius: float, z: float = 0.0
 ) -> list[_Candidate]:
-    """Minima of the model's mean within ``radius`` of the best evaluated parameter sets."""
+    """Minima of the model's mean within ``radius`` of the best evaluated parameter sets, each
+    kept only when the model expects it to beat its starting point by ``z`` posterior sds."""
 
     def mean_at(point: np.ndarray) -> float:
         return float(model.predict(point[None, :])[0][0])
@@ -287,6 +290,10 @@ def _model_minima(
         )
         params = unit_cube.decode(result.x, start.params)
         point = unit_cube.encode(params)  # after rounding to integers and steps
+        if z > 0:
+            gain, gain_sd = model.difference(origin, point)
+            if gain < z * gain_sd:
+                continue
         if all(np.max(np.abs(point - other)) > 1e-3 for other in known):
             known.append(point)
             found.append(_Candidate(f"model-{len(found) + 1}", params, None, mean_at(point)))

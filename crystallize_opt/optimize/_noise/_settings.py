@@ -37,7 +37,8 @@ class NoiseHandling:
        them.
     4. *Choosing the winner*: a Gaussian-process model of the response over every replicate
        (Matern-5/2 kernel, a random effect per seed) ranks the evaluated parameter sets and
-       local minima of its mean near the best of them; the ``confirm_candidates`` best are
+       local minima of its mean near the best of them (those it expects to beat their evaluated
+       neighbour by ``minima_z`` posterior sds); the ``confirm_candidates`` best are
        re-evaluated on ``confirm_seeds`` fresh seeds the search never used, the model is
        refit with those, and the best confirmed candidate wins. For conditional (callable)
        search spaces, the pooled mean replaces the model.
@@ -64,6 +65,11 @@ class NoiseHandling:
         model_candidates: also consider local minima of the model's mean within ``radius``
             (in units of each parameter's range) of the best evaluated parameter sets.
         radius: see ``model_candidates``.
+        minima_z: a minimum of the model's mean is a candidate only when the model expects it
+            to beat the evaluated parameter set it was found from by at least this many
+            posterior standard deviations of their difference (0: always). Under heavy noise
+            the mean's dips near good points are mostly noise, and a winner placed on one is
+            the winner's curse again, on the model.
         confirm_candidates: how many top candidates the confirmation round re-evaluates
             (0: no confirmation round).
         confirm_seeds: fresh seeds per confirmed candidate (None: scaled with the budget).
@@ -81,6 +87,7 @@ class NoiseHandling:
     select: Literal["model", "mean"] = "model"
     model_candidates: bool = True
     radius: float = 0.05
+    minima_z: float = 0.5
     confirm_candidates: int = 5
     confirm_seeds: int | None = None
     holdout_seeds: int | None = None
@@ -108,6 +115,12 @@ class NoiseHandling:
             raise ConfigurationError(f"noise.select must be 'model' or 'mean', got {self.select!r}")
         if not _positive_number(self.radius) or self.radius > 1:
             raise ConfigurationError(f"noise.radius must be a number in (0, 1], got {self.radius!r}")
+        if (
+            isinstance(self.minima_z, bool)
+            or not isinstance(self.minima_z, (int, float))
+            or not (math.isfinite(self.minima_z) and self.minima_z >= 0)
+        ):
+            raise ConfigurationError(f"noise.minima_z must be a number >= 0, got {self.minima_z!r}")
         if not _positive_number(self.confidence) or self.confidence >= 1:
             raise ConfigurationError(f"noise.confidence must be a number in (0, 1), got {self.confidence!r}")
 
