@@ -90,7 +90,7 @@ class NoisePolicy:
         entry = self.pool.entry(params, trial_number, trial_params)
         known_before = entry.n > 0
         for replicate, value in values.items():
-            entry.values[replicate] = self.sign * value
+            self.pool.record(entry, replicate, self.sign * value)
         facts = facts or {}
         target = int(facts.get("target", len(values)))
         stopped = bool(facts.get("stopped", False))

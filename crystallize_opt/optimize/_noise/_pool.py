@@ -53,6 +53,15 @@ class Pool:
 
     def __init__(self) -> None:
         self.entries: dict[str, Entry] = {}
+        self._repeated = False  # some parameter set ran on several seeds
+        self._varied = False  # and some gave different values on them
+
+    def record(self, entry: Entry, replicate: int, value: float) -> None:
+        """Store ``entry``'s value on ``replicate`` (kept incrementally: read every trial)."""
+        if entry.values and not self._varied:
+            self._repeated = True
+            self._varied = any(v != value for v in entry.values.values())
+        entry.values[replicate] = value
 
     def entry(self, params: Mapping[str, Any], trial_number: int, trial_params: Mapping[str, Any]) -> Entry:
         """The entry of ``params`` (created, owned by ``trial_number``, if it is new)."""
@@ -78,10 +87,9 @@ class Pool:
     def deterministic(self) -> bool | None:
         """True when every parameter set run on several seeds gave identical values, False when
         one did not, None before any parameter set ran twice."""
-        repeated = [e for e in self.entries.values() if e.n >= 2]
-        if not repeated:
+        if not self._repeated:
             return None
-        return all(len(set(e.values.values())) == 1 for e in repeated)
+        return not self._varied
 
     def residual_sd(self) -> float | None:
         """Per-replicate noise sd after removing each parameter set's mean and each seed's
