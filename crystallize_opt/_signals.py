@@ -1,4 +1,5 @@
-"""SIGTERM as an exception, so a terminated worker stores its running trial as failed."""
+"""SIGTERM as an exception, so a terminated worker stores its running trial as failed; and
+helper threads that leave SIGINT and SIGTERM to the main thread."""
 
 from __future__ import annotations
 
@@ -34,3 +35,50 @@ def sigterm_raises() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+#: Signals that end a run: the main thread turns them into exceptions at safe points.
+TERMINATION_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM})
+
+
+@contextmanager
+def deferred_signals() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM back while the block runs (a trial is created or stored).
+
+    A Ctrl+C between Optuna creating a trial and the optimizer knowing about it, or while a
+    trial's record and state are stored, would leave the trial RUNNING; held back, the signal
+    is raised again right after the block, where the loop fails the trial cleanly.
+
+    The handlers are swapped rather than the signals masked: Python runs a signal's handler in
+    the main thread at its next check, which may come after a mask is set (the signal arrived
+    just before) or come from a thread without the mask; the handler in place at that moment
+    is the one that runs. Only in the main thread (elsewhere this does nothing).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+
+    def hold(signum: int, frame: FrameType | None) -> None:
+        received.append(signum)
+
+    previous = {signum: signal.signal(signum, hold) for signum in sorted(TERMINATION_SIGNALS)}
+    try:
+        yield
+    finally:
+        for held, handler in previous.items():
+            signal.signal(held, handler)
+        for signum in dict.fromkeys(received):  # once each, in arrival order
+            signal.raise_signal(signum)  # now handled as it would have been
+
+
+def leave_termination_signals_to_main_thread() -> None:
+    """Block SIGINT and SIGTERM in the calling (helper) thread.
+
+    A signal sent to the process may be delivered to any thread that does not block it;
+    Python then runs its handler in the main thread at the next instruction, even where the
+    main thread holds the signal back (while it stores a trial). Helper threads that block
+    these signals leave their delivery to the main thread, which takes them when it is ready.
+    """
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_BLOCK, TERMINATION_SIGNALS)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import traceback
 from collections.abc import Sequence
 
 from .._signals import Terminated, sigterm_raises
@@ -144,6 +145,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return Terminated.exit_code
     except KeyboardInterrupt:
+        if args.debug:  # where the interrupt landed
+            traceback.print_exc()
         print(
             "crystallize-opt: interrupted; the study is consistent, run the command again to resume",
             file=sys.stderr,

@@ -20,6 +20,7 @@ from optuna.storages import BaseStorage, InMemoryStorage
 from optuna.trial import FrozenTrial, TrialState
 
 from .._logging import get_logger
+from .._signals import leave_termination_signals_to_main_thread
 
 _log = get_logger("optimize")
 
@@ -92,6 +93,7 @@ class _HeartbeatSender:
             self._trials.pop(id(beating), None)
 
     def _run(self) -> None:
+        leave_termination_signals_to_main_thread()  # Ctrl+C must not land here mid-store
         with self._lock:
             try:
                 while True:

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import math
-import signal
-import threading
 import time
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Protocol
 
 from .._logging import get_logger
+from .._signals import deferred_signals
 from .._version import __version__
 from ..exceptions import ConfigurationError, OptimizationError
 from ..plugins import derive_seed
@@ -37,26 +35,6 @@ class OptimizableExperiment(Protocol):
     def master_seed(self) -> int: ...
 
     def _pipeline_signature(self) -> str: ...
-
-
-@contextmanager
-def deferred_signals() -> Iterator[None]:
-    """Hold SIGINT and SIGTERM back while a trial is created or stored.
-
-    A Ctrl+C between Optuna creating a trial and the optimizer knowing about it, or between
-    storing a trial's record and its state, would leave the trial RUNNING; held back, the
-    signal arrives right after, where the loop fails the trial cleanly. Only in the main
-    thread of POSIX systems (elsewhere this does nothing).
-    """
-    if not hasattr(signal, "pthread_sigmask") or threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    held = {signal.SIGINT, signal.SIGTERM}
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _positive(value: object, what: str) -> int:

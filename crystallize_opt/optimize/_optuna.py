@@ -475,6 +475,7 @@ class OptunaOptimizer(BaseOptimizer):
             record["package_version"] = self._run.package_version
         if failure is not None:
             record["failure"] = failure
+        interrupted = False
         try:
             if isinstance(self.storage, RetryingRDBStorage):  # written with the state: one commit
                 self.storage.stage_trial_user_attr(trial._trial_id, TRIAL_ATTR, record)
@@ -510,8 +511,12 @@ class OptunaOptimizer(BaseOptimizer):
                 raise
             self._target.trial_finished()
             self._exhausted = True
+        except BaseException as exc:
+            interrupted = not isinstance(exc, Exception)  # Ctrl+C, SIGTERM: abort_pending fails it
+            raise
         finally:
-            self._pending.pop(name, None)
+            if not interrupted:
+                self._pending.pop(name, None)
             if isinstance(self.storage, RetryingRDBStorage):
                 self.storage.discard_staged(trial._trial_id)
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .._constants import VALID_EXECUTOR_TYPES
+from .._signals import leave_termination_signals_to_main_thread
 from ..exceptions import ConfigurationError
 from ._base import BasePlugin
 
@@ -111,7 +112,11 @@ class ParallelExecution(BasePlugin):
     def _executor(self, n_tasks: int) -> cf.Executor:
         workers = min(self.max_workers or os.cpu_count() or 1, max(n_tasks, 1))
         if self.executor_type == "thread":
-            return cf.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="crystallize-replicate")
+            return cf.ThreadPoolExecutor(
+                max_workers=workers,
+                thread_name_prefix="crystallize-replicate",
+                initializer=leave_termination_signals_to_main_thread,  # Ctrl+C goes to the main thread
+            )
         method = self.start_method or (
             "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
         )
