@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import optuna
 import pytest
 
-from . import report_browser
+from . import report_browser, servers
 
 
 @pytest.fixture
@@ -42,3 +43,18 @@ def browser() -> Iterator[report_browser.Browser | str]:
         yield session
     finally:
         session.close()
+
+
+@pytest.fixture
+def quiet_workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Run the test in its own temporary folder with Optuna's per-trial logging off."""
+    monkeypatch.chdir(tmp_path)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    return tmp_path
+
+
+@pytest.fixture(params=servers.SHARED_KINDS)
+def place(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[servers.StudyPlace]:
+    """A fresh study on each kind of storage that processes share (server kinds skip without a URL)."""
+    with servers.study_place(request.param, tmp_path) as found:
+        yield found

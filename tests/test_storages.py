@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
-import optuna
 import pytest
 from optuna.trial import TrialState
 
@@ -17,15 +15,8 @@ from .servers import optimizer_for
 
 
 @pytest.fixture(autouse=True)
-def _quiet(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(tmp_path)
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-
-
-@pytest.fixture(params=servers.SHARED_KINDS)
-def place(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[servers.StudyPlace]:
-    with servers.study_place(request.param, tmp_path) as found:
-        yield found
+def _quiet(quiet_workdir: Path) -> None:
+    """Every test runs in its own folder, with Optuna's per-trial logging off."""
 
 
 def test_each_storage_kind_round_trips_a_small_optimization(place: servers.StudyPlace) -> None:

@@ -3,7 +3,7 @@ exactly its target, trial numbers stay unique, and every trial is seeded as in a
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import optuna
@@ -27,15 +27,8 @@ WORKERS = {"sqlite": 4, "journal": 3, "postgres": 3, "mysql": 2, "redis": 2}
 
 
 @pytest.fixture(autouse=True)
-def _quiet(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(tmp_path)
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-
-
-@pytest.fixture(params=servers.SHARED_KINDS)
-def place(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[servers.StudyPlace]:
-    with servers.study_place(request.param, tmp_path) as found:
-        yield found
+def _quiet(quiet_workdir: Path) -> None:
+    """Every test runs in its own folder, with Optuna's per-trial logging off."""
 
 
 def assert_seeded_as_serial(place: servers.StudyPlace, master_seed: int) -> None:
