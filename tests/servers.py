@@ -271,7 +271,7 @@ def pid_loss(noise: float, ctx: Any, x: float = 0.0, sleep: float = 0.0) -> floa
 
 
 def tiny_experiment(*, sleep: float = 0.0, seed: int = 7, name: str = "tiny") -> Experiment:
-    """The Python twin of :func:`write_study`'s folder."""
+    """The Python twin of :func:`write_study`'s folder (its treatment and hypothesis aside)."""
     return Experiment(
         datasource=small_noise(),
         pipeline=Pipeline([pid_loss(sleep=sleep)]),
@@ -287,15 +287,20 @@ def write_study(
     folder: Path,
     *,
     sleep: float = 0.0,
-    trials: int = 12,
+    fail: bool = False,
+    trials: int = 6,
     replicates_per_trial: int = 2,
-    optimize_extra: str = "",
     sampler: str = "{name: tpe, seed: 0}",
+    extra_yaml: str = "",
 ) -> Path:
     """A tiny study folder: ``loss = (x - 1)^2 + noise``, ``sleep`` seconds per replicate.
 
     Each replicate also records the ``pid`` of the process that ran it, so tests can tell which
-    workers ran which trials. ``optimize_extra`` is added, as YAML lines, to ``optimize:``.
+    workers ran which trials; with ``fail`` every replicate raises instead. The experiment has
+    master seed 7, one treatment (``one: {x: 1.0}``) and a Welch test on ``loss`` for
+    ``crystallize-opt run``; ``trials``, ``replicates_per_trial`` and ``sampler`` go to
+    ``optimize:``. ``extra_yaml`` is appended to ``config.yaml`` as it is: ``optimize:`` comes
+    last, so lines indented by two spaces add optimize settings.
     """
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "datasources.py").write_text(
@@ -319,13 +324,14 @@ def write_study(
             @pipeline_step()
             def loss(noise, ctx, x: float = 0.0):
                 time.sleep({sleep!r})
+                if {fail!r}:
+                    raise RuntimeError("this pipeline always fails")
                 ctx.metrics.add("loss", (x - 1.0) ** 2 + noise)
                 ctx.metrics.add("pid", os.getpid())
                 return noise
             """
         )
     )
-    extra = textwrap.indent(textwrap.dedent(optimize_extra).strip(), "  ")
     (folder / "config.yaml").write_text(
         textwrap.dedent(
             f"""
@@ -334,6 +340,10 @@ def write_study(
             seed: 7
             datasource: noise
             steps: [loss]
+            treatments:
+              one: {{x: 1.0}}
+            hypotheses:
+              - {{verifier: welch_t_test, metrics: loss}}
             optimize:
               objective: {{metric: loss, direction: minimize}}
               trials: {trials}
@@ -343,7 +353,7 @@ def write_study(
                 x: {{type: float, low: -2.0, high: 3.0}}
             """
         ).lstrip()
-        + (extra + "\n" if extra else "")
+        + extra_yaml
     )
     return folder
 

@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
@@ -15,6 +14,8 @@ import optuna
 import pytest
 import yaml
 from optuna.trial import TrialState
+
+from .servers import write_study
 
 REPO = Path(__file__).resolve().parent.parent
 STUDIES = REPO / "studies"
@@ -29,61 +30,6 @@ def cli(*args: str, cwd: Path | None = None, timeout: float = 240) -> subprocess
         timeout=timeout,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
-
-
-def write_study(folder: Path, *, sleep: float = 0.0, fail: bool = False, extra_yaml: str = "") -> Path:
-    """A small study folder: loss = (x - 1)^2 + noise, optionally slow or always failing."""
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "datasources.py").write_text(
-        textwrap.dedent(
-            """
-            from crystallize_opt import data_source
-
-            @data_source
-            def noise(ctx):
-                return float(ctx.rng.normal(scale=0.1))
-            """
-        )
-    )
-    (folder / "steps.py").write_text(
-        textwrap.dedent(
-            f"""
-            import time
-            from crystallize_opt import pipeline_step
-
-            @pipeline_step()
-            def loss(noise, ctx, x: float = 0.0):
-                time.sleep({sleep})
-                if {fail}:
-                    raise RuntimeError("this pipeline always fails")
-                ctx.metrics.add("loss", (x - 1.0) ** 2 + noise)
-                return noise
-            """
-        )
-    )
-    (folder / "config.yaml").write_text(
-        textwrap.dedent(
-            """
-            name: tiny
-            replicates: 3
-            datasource: noise
-            steps: [loss]
-            treatments:
-              one: {x: 1.0}
-            hypotheses:
-              - {verifier: welch_t_test, metrics: loss}
-            optimize:
-              objective: {metric: loss, direction: minimize}
-              trials: 6
-              replicates_per_trial: 2
-              sampler: {name: tpe, seed: 0}
-              search_space:
-                x: {type: float, low: -2.0, high: 3.0}
-            """
-        )
-        + extra_yaml
-    )
-    return folder
 
 
 def test_help_everywhere() -> None:

@@ -59,8 +59,8 @@ def running_trial(
     return None
 
 
-#: The config lines of a study that notices dead workers within seconds.
-FAULT_TOLERANCE = f"heartbeat_interval: {HEARTBEAT}\ngrace_period: {GRACE}\n"
+#: The ``optimize:`` lines of a study that notices dead workers within seconds.
+FAULT_TOLERANCE = f"  heartbeat_interval: {HEARTBEAT}\n  grace_period: {GRACE}\n"
 
 
 def worker_command(folder: Path, place: servers.StudyPlace) -> list[str]:
@@ -77,7 +77,7 @@ def test_a_worker_killed_mid_trial_has_its_trial_failed_as_stale_and_retried_onc
 ) -> None:
     target = 6
     folder = servers.write_study(
-        tmp_path / "tiny", sleep=0.4, trials=target, replicates_per_trial=2, optimize_extra=FAULT_TOLERANCE
+        tmp_path / "tiny", sleep=0.4, trials=target, replicates_per_trial=2, extra_yaml=FAULT_TOLERANCE
     )
     with servers.study_place(kind, tmp_path) as place, servers.Processes(tmp_path) as processes:
         command = worker_command(folder, place)
@@ -308,13 +308,45 @@ def _drop_connections_while_running(
     return ended
 
 
-def test_postgresql_sessions_ended_by_the_server_are_retried_and_nothing_is_lost(tmp_path: Path) -> None:
-    base = servers.server_url("postgres")
-    app = f"crystallize-fault-{uuid.uuid4().hex[:8]}"
+def _a_worker_outlives_dropped_connections(
+    tmp_path: Path, kind: str, url: str, drop: Callable[[], int], *, read_url: str, dropped: str
+) -> None:
+    """Run one ``crystallize-opt worker`` on a 24-trial study at ``url`` (on the ``kind``
+    server) and, once two trials are complete, end its connections with ``drop`` while it runs.
+
+    Asserts that the worker exits 0, that ``drop`` ended at least two connections (else the test
+    proved nothing; ``dropped`` names them in the message, e.g. "session(s) were ended"), that the
+    study is consistent with exactly its target, and that no trial failed other than as stale.
+    The test reads the study through ``read_url``, before and after the drops only.
+    """
     target = 24
     folder = servers.write_study(
-        tmp_path / "tiny", sleep=0.04, trials=target, replicates_per_trial=2, optimize_extra=FAULT_TOLERANCE
+        tmp_path / "tiny", sleep=0.04, trials=target, replicates_per_trial=2, extra_yaml=FAULT_TOLERANCE
     )
+    with (
+        servers.study_place(kind, tmp_path, url=url) as place,
+        servers.Processes(tmp_path) as processes,
+    ):
+        worker = processes.start(worker_command(folder, place))
+        servers.wait_for(
+            lambda: len(servers.complete(servers.trials_or_none(read_url, place.name) or [])) >= 2,
+            timeout=30,
+            what="the first trials",
+        )
+        ended = _drop_connections_while_running(worker.poll, drop)
+        code, output = processes.finish(worker, timeout=120)
+        assert code == 0, output
+        assert ended >= 2, f"only {ended} {dropped} while the worker ran; the test proved nothing"
+        trials = servers.trials_of(read_url, place.name)
+        servers.assert_consistent(trials, target)
+        unexpected = [t.number for t in servers.real_failures(trials) if "stale" not in servers.failure_of(t)]
+        assert not unexpected, f"trials failed by dropped connections: {unexpected}\n{output}"
+
+
+def test_postgresql_sessions_ended_by_the_server_are_retried_and_nothing_is_lost(tmp_path: Path) -> None:
+    base = servers.server_url("postgres")
+    # The worker's sessions carry this name, so that only they are ended.
+    app = f"crystallize-fault-{uuid.uuid4().hex[:8]}"
     admin = sqlalchemy.create_engine(base, poolclass=NullPool)
 
     def terminate() -> int:
@@ -328,33 +360,20 @@ def test_postgresql_sessions_ended_by_the_server_are_retried_and_nothing_is_lost
             ).all()
         return sum(1 for (ended,) in rows if ended)
 
-    url = servers.with_query(base, application_name=app)
-    with (
-        servers.study_place("postgres", tmp_path, url=url) as place,
-        servers.Processes(tmp_path) as processes,
-    ):
-        worker = processes.start(worker_command(folder, place))
-        servers.wait_for(  # read through the plain URL, so our reads are never the ones ended
-            lambda: len(servers.complete(servers.trials_or_none(base, place.name) or [])) >= 2,
-            timeout=30,
-            what="the first trials",
+    try:
+        _a_worker_outlives_dropped_connections(
+            tmp_path,
+            "postgres",
+            servers.with_query(base, application_name=app),
+            terminate,
+            read_url=base,  # the plain URL, so our reads are never the ones ended
+            dropped="session(s) were ended",
         )
-        ended = _drop_connections_while_running(worker.poll, terminate)
-        code, output = processes.finish(worker, timeout=120)
-        assert code == 0, output
-        assert ended >= 2, f"only {ended} session(s) were ended while the worker ran; the test proved nothing"
-        trials = servers.trials_of(base, place.name)
-        servers.assert_consistent(trials, target)
-        unexpected = [t.number for t in servers.real_failures(trials) if "stale" not in servers.failure_of(t)]
-        assert not unexpected, f"trials failed by dropped connections: {unexpected}\n{output}"
-    admin.dispose()
+    finally:
+        admin.dispose()
 
 
 def test_mariadb_connections_killed_by_the_server_are_retried_and_nothing_is_lost(tmp_path: Path) -> None:
-    target = 24
-    folder = servers.write_study(
-        tmp_path / "tiny", sleep=0.04, trials=target, replicates_per_trial=2, optimize_extra=FAULT_TOLERANCE
-    )
     admin = sqlalchemy.create_engine(
         servers.server_url("mysql"), poolclass=NullPool, isolation_level="AUTOCOMMIT"
     )
@@ -379,26 +398,10 @@ def test_mariadb_connections_killed_by_the_server_are_retried_and_nothing_is_los
                         pass
             return ended
 
-        with (
-            servers.study_place("mysql", tmp_path, url=url) as place,
-            servers.Processes(tmp_path) as processes,
-        ):
-            worker = processes.start(worker_command(folder, place))
-            servers.wait_for(
-                lambda: len(servers.complete(servers.trials_or_none(url, place.name) or [])) >= 2,
-                timeout=30,
-                what="the first trials",
+        try:
+            # Reading through the same URL is safe: the test reads only before and after the kills.
+            _a_worker_outlives_dropped_connections(
+                tmp_path, "mysql", url, kill, read_url=url, dropped="connection(s) were killed"
             )
-            ended = _drop_connections_while_running(worker.poll, kill)
-            code, output = processes.finish(worker, timeout=120)
-            assert code == 0, output
-            assert ended >= 2, (
-                f"only {ended} connection(s) were killed while the worker ran; the test proved nothing"
-            )
-            trials = place.trials()
-            servers.assert_consistent(trials, target)
-            unexpected = [
-                t.number for t in servers.real_failures(trials) if "stale" not in servers.failure_of(t)
-            ]
-            assert not unexpected, f"trials failed by killed connections: {unexpected}\n{output}"
-    admin.dispose()
+        finally:
+            admin.dispose()

@@ -228,7 +228,7 @@ def test_the_folder_s_default_storage_follows_the_study_and_the_worker_count(tmp
         optuna.create_study(study_name="other", storage=storage)
     assert settings.storage_for(workers=4, study_name="other") == database  # stays where it is
 
-    named = servers.write_study(tmp_path / "named", optimize_extra="storage: sqlite:///named.db")
+    named = servers.write_study(tmp_path / "named", extra_yaml="  storage: sqlite:///named.db\n")
     named_settings = load_study(str(named)).optimize
     assert named_settings is not None and not named_settings.storage_is_default
     assert named_settings.storage_for(workers=4) == f"sqlite:///{named / 'named.db'}"

@@ -211,10 +211,10 @@ class RetryingRDBStorage(RDBStorage):
     def count_trial_states(self, study_id: int) -> dict[TrialState, int]:
         """How many trials of the study are in each state (states without trials are left out).
 
-        One COUNT query, read fresh: reading the trials themselves takes seven queries.
+        One COUNT query, read fresh: reading the trials themselves takes seven queries. It needs
+        Optuna's private RDB models (as staging does): :func:`count_states` checks that they are
+        there, and otherwise counts the trials it reads.
         """
-        if not _CAN_STAGE:  # pragma: no cover - Optuna's internals moved: count the trials read
-            return dict(Counter(t.state for t in self.get_all_trials(study_id, deepcopy=False)))
         with _create_scoped_session(self.scoped_session) as session:
             rows = (
                 session.query(models.TrialModel.state, sqlalchemy.func.count(models.TrialModel.trial_id))
@@ -305,6 +305,17 @@ for _name in sorted(
 ):
     if hasattr(RDBStorage, _name):
         setattr(RetryingRDBStorage, _name, _retrying(getattr(RetryingRDBStorage, _name)))
+
+
+def count_states(study: optuna.Study, storage: BaseStorage) -> dict[TrialState, int]:
+    """Trials of ``study`` (kept in ``storage``) per state (states without trials are left out).
+
+    One COUNT query on a :class:`RetryingRDBStorage`; on any other storage, or where Optuna's
+    internals moved, the study's trials read and counted.
+    """
+    if isinstance(storage, RetryingRDBStorage) and _CAN_STAGE:
+        return storage.count_trial_states(study._study_id)
+    return dict(Counter(trial.state for trial in study.get_trials(deepcopy=False)))
 
 
 _tell_with_warning: Callable[..., Any] | None

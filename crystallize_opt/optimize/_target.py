@@ -10,22 +10,12 @@ from optuna.storages import BaseStorage
 from optuna.trial import TrialState
 
 from ._heartbeat import fail_stale_trials, storage_is_shared
-from ._storage import RetryingRDBStorage, tell_trial
+from ._storage import count_states, tell_trial
 from ._study import TRIAL_ATTR
 
 FINISHED_STATES = (TrialState.COMPLETE, TrialState.PRUNED)
 #: Within this many trials of the target, shared-study counts are read before every trial.
 NEAR_TARGET = 8
-
-
-def count_states(study: optuna.Study, storage: BaseStorage) -> dict[TrialState, int]:
-    """Trials of ``study`` (kept in ``storage``) per state: one COUNT query on our SQL storages."""
-    if isinstance(storage, RetryingRDBStorage):
-        return storage.count_trial_states(study._study_id)
-    counts: dict[TrialState, int] = {}
-    for trial in study.get_trials(deepcopy=False):
-        counts[trial.state] = counts.get(trial.state, 0) + 1
-    return counts
 
 
 def count_finished(study: optuna.Study, storage: BaseStorage) -> int:
