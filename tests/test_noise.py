@@ -19,6 +19,8 @@ from crystallize_opt import (
     derive_seed,
     paired_t_test,
 )
+from crystallize_opt.optimize._noise._policy import NoisePolicy
+from crystallize_opt.optimize._noise._pool import Pool
 from crystallize_opt.optimize._study import SELECTION_ATTR, TRIAL_ATTR
 
 from . import noise_fixtures
@@ -317,3 +319,28 @@ def test_the_model_s_difference_of_two_points_matches_its_joint_posterior():
     expected = math.sqrt(joint[0, 0] + joint[1, 1] - 2 * joint[0, 1]) * model.scale
     assert sd == pytest.approx(expected, rel=1e-6)
     assert sd > 0
+
+
+def test_a_long_search_keeps_estimating_the_noise_without_refitting_after_every_trial():
+    class CountingPool(Pool):
+        fits = 0
+
+        def residual_sd(self) -> float | None:
+            CountingPool.fits += 1
+            return super().residual_sd()
+
+    rng = np.random.default_rng(0)
+    seed_offsets = rng.normal(0.0, 1.0, 2)
+    policy = NoisePolicy(NoiseHandling(intensify=False), budget=100_000, minimize=True)
+    policy.pool = CountingPool()
+    trials = 3000  # two replicates each: 6000 pooled replicates, past the always-refit range
+    for number in range(trials):
+        params = {"x": float(number)}
+        level = float(rng.normal())
+        values = {r: level + seed_offsets[r] + float(rng.normal(0.0, 0.5)) for r in (0, 1)}
+        policy.observe(number, params, params, values, 2, {"target": 2})
+    assert policy.pool.replicates == 2 * trials
+    # The per-replicate noise (sd 0.5) is still what the estimate says after thousands of trials ...
+    assert policy.noise_sd == pytest.approx(0.5, rel=0.1)
+    # ... but it was re-estimated after every trial only while the pool was small.
+    assert CountingPool.fits < 1000 + 100

@@ -12,6 +12,11 @@ from ._settings import BudgetPlan, NoiseHandling
 
 #: Key of the racing facts inside a trial's record (target replicates, stopped early, pooled mean).
 RECORD_KEY = "noise"
+#: Up to this many pooled replicates the noise sd is re-estimated after every trial; beyond it,
+#: once the pool has grown by :data:`_NOISE_REFIT_GROWTH`. The estimate reads every replicate, so
+#: re-estimating after each trial would make a long search quadratic, and by then it moves little.
+_NOISE_REFIT_ALWAYS = 2000
+_NOISE_REFIT_GROWTH = 1.05
 
 
 @dataclass(frozen=True)
@@ -45,6 +50,7 @@ class NoisePolicy:
         self.incumbent: Entry | None = None
         self.noise_sd: float | None = None
         self._first_pair_sd: float | None = None
+        self._noise_estimated_at = 0  # pooled replicates when noise_sd was last estimated
         #: Pipeline executions of every observed trial, failed ones included.
         self.spent = 0
         self.observed: set[int] = set()
@@ -110,7 +116,10 @@ class NoisePolicy:
         kept_up = not stopped and entry.n >= target
         if kept_up and self._paired_difference(entry) < 0:
             self.incumbent = entry
-        self.noise_sd = self.pool.residual_sd() or self.noise_sd
+        replicates = self.pool.replicates
+        if replicates <= _NOISE_REFIT_ALWAYS or replicates >= _NOISE_REFIT_GROWTH * self._noise_estimated_at:
+            self.noise_sd = self.pool.residual_sd() or self.noise_sd
+            self._noise_estimated_at = replicates
         return self._wants_more(entry, kept_up)
 
     def _wants_more(self, entry: Entry, kept_up: bool) -> bool:

@@ -53,6 +53,8 @@ class Pool:
 
     def __init__(self) -> None:
         self.entries: dict[str, Entry] = {}
+        #: Replicates recorded, all parameter sets together (kept incrementally).
+        self.replicates = 0
         self._repeated = False  # some parameter set ran on several seeds
         self._varied = False  # and some gave different values on them
 
@@ -61,6 +63,8 @@ class Pool:
         if entry.values and not self._varied:
             self._repeated = True
             self._varied = any(v != value for v in entry.values.values())
+        if replicate not in entry.values:
+            self.replicates += 1
         entry.values[replicate] = value
 
     def entry(self, params: Mapping[str, Any], trial_number: int, trial_params: Mapping[str, Any]) -> Entry:
@@ -79,10 +83,6 @@ class Pool:
 
     def __len__(self) -> int:
         return len(self.entries)
-
-    @property
-    def executions(self) -> int:
-        return sum(e.n for e in self.entries.values())
 
     def deterministic(self) -> bool | None:
         """True when every parameter set run on several seeds gave identical values, False when
