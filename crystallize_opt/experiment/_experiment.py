@@ -14,10 +14,6 @@ from .._logging import get_logger
 from ..artifacts import Artifact, ArtifactDataSource
 from ..exceptions import ConfigurationError
 from ..hypothesis import Hypothesis
-from ..optimize import OptunaOptimizer
-from ..optimize._loop import finish_optimization, run_optimization
-from ..optimize._replay import replay_trial
-from ..optimize._workers import run_workers
 from ..pipeline import DataSource, Pipeline
 from ..plugins import (
     ArtifactPlugin,
@@ -29,13 +25,21 @@ from ..plugins import (
 from ..result import Result
 from ..treatment import Treatment
 from ._aggregate import build_result
-from ._execution import execute, overrides_run_loop, trial_session
+from ._execution import execute, overrides_run_loop
+from ._optimize import optimize_experiment, replay_stored_trial
 from ._runner import ReplicateTask, setup_steps, teardown_steps
 from ._sync import ensure_no_running_loop, run_sync
-from ._validation import hypothesis_list, positive_int, treatment_list, typed_list
+from ._validation import (
+    check_runnable,
+    check_structure,
+    hypothesis_list,
+    positive_int,
+    treatment_list,
+    typed_list,
+)
 
 if TYPE_CHECKING:
-    from ..optimize import BaseOptimizer
+    from ..optimize import BaseOptimizer, OptunaOptimizer
     from ..optimize._replay import ReplayReport
     from ._builder import ExperimentBuilder
 
@@ -97,7 +101,7 @@ class Experiment:
         self.treatments = treatment_list(treatments)
         self.hypotheses = hypothesis_list(hypotheses)
         self.replicates = positive_int(replicates, "replicates")
-        self._check_structure()
+        check_structure(self)
         self.plugins: list[BasePlugin] = typed_list(plugins, BasePlugin, "plugins")
         for plugin in self.plugins:
             plugin.init_hook(self)
@@ -161,25 +165,6 @@ class Experiment:
 
     # -- validation ------------------------------------------------------------------------
 
-    def _check_structure(self) -> None:
-        if not isinstance(self.datasource, DataSource):
-            hint = (
-                " (a @data_source function must be called: write points())"
-                if callable(self.datasource)
-                else ""
-            )
-            raise ConfigurationError(
-                f"datasource must be a DataSource, got {type(self.datasource).__name__}{hint}"
-            )
-        if not isinstance(self.pipeline, Pipeline):
-            raise ConfigurationError(f"pipeline must be a Pipeline, got {type(self.pipeline).__name__}")
-        bad = sorted(set(self.initial_ctx) & C.RESERVED_CONTEXT_KEYS)
-        if bad:
-            raise ConfigurationError(f"initial_ctx sets reserved key(s) {bad}; the engine sets them itself")
-        for index, output in enumerate(self.outputs):
-            if not isinstance(output, Artifact):
-                raise ConfigurationError(f"outputs[{index}] must be an Artifact, got {type(output).__name__}")
-
     def validate(self) -> None:
         """Check that the experiment can run, before any compute.
 
@@ -190,29 +175,7 @@ class Experiment:
         Raises:
             ConfigurationError: listing every problem found.
         """
-        self._check_structure()
-        positive_int(self.replicates, "replicates")
-        treatment_list(self.treatments)
-        hypothesis_list(self.hypotheses)
-        provided = (
-            set(self.initial_ctx)
-            | C.RESERVED_CONTEXT_KEYS  # the engine sets these in every run
-            | {n for a in self.outputs for n in a.injection_names}
-        )
-        problems: list[str] = []
-        users: list[Any] = [self.datasource, *self.pipeline.steps]
-        for user in users:
-            for param in getattr(user, "required_params", []):
-                if param in provided:
-                    continue
-                lacking = [t.name for t in self.treatments if not t.is_callable and param not in t.params]
-                kind = "datasource" if user is self.datasource else "step"
-                problems.append(
-                    f"{kind} {user.name!r} needs {param!r}, which is set neither by initial_ctx nor by the "
-                    f"conditions {[C.BASELINE_CONDITION, *lacking]}"
-                )
-        if problems:
-            raise ConfigurationError("experiment is not runnable: " + "; ".join(problems))
+        check_runnable(self)
 
     # -- running ---------------------------------------------------------------------------
 
@@ -310,7 +273,7 @@ class Experiment:
         """
         if treatment is not None and not isinstance(treatment, Treatment):
             raise ConfigurationError(f"apply() expects a Treatment or None, got {type(treatment).__name__}")
-        self._check_structure()
+        check_structure(self)
         task = ReplicateTask(
             self,
             [treatment],
@@ -396,24 +359,9 @@ class Experiment:
                 records (raised at the first trial; the error lists the recorded metrics).
             OptimizationError: when every trial failed (the first failures are quoted).
         """
-        # Not validate(): trials take their parameters from the optimizer, not from initial_ctx.
-        self._check_structure()
-        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-            raise ConfigurationError(f"workers must be a positive integer, got {workers!r}")
-        if workers > 1:
-            if not isinstance(optimizer, OptunaOptimizer):
-                raise ConfigurationError(
-                    f"parallel workers need an OptunaOptimizer, got {type(optimizer).__name__}"
-                )
-            best = run_workers(self, optimizer, num_trials, replicates_per_trial, workers, progress)
-            if optimizer.noise is None:
-                return best
-            with trial_session(self) as trials:  # the winner of a noise-aware search is chosen here, once
-                return await finish_optimization(optimizer, trials.evaluate)
-        with trial_session(self) as trials:
-            return await run_optimization(
-                self, trials.evaluate, optimizer, num_trials, replicates_per_trial, progress=progress
-            )
+        return await optimize_experiment(
+            self, optimizer, num_trials, replicates_per_trial, progress=progress, workers=workers
+        )
 
     def replay_trial(self, optimizer: OptunaOptimizer, trial_number: int) -> ReplayReport:
         """Re-run a stored trial with its treatment and seeds and compare with what was stored.
@@ -426,12 +374,7 @@ class Experiment:
             EventLoopError: inside a running event loop.
         """
         ensure_no_running_loop("replay_trial", "optimize")
-
-        async def replay() -> ReplayReport:
-            with trial_session(self) as trials:
-                return await replay_trial(trials.evaluate, optimizer, trial_number)
-
-        return run_sync(replay())
+        return run_sync(replay_stored_trial(self, optimizer, trial_number))
 
     # -- internals -------------------------------------------------------------------------
 

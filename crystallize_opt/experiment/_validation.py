@@ -1,12 +1,18 @@
-"""Checks of the arguments an Experiment is built or run with."""
+"""Checks of an Experiment: the arguments it is built or run with, and whether it can run."""
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from .. import _constants as C
+from ..artifacts import Artifact
 from ..exceptions import ConfigurationError
 from ..hypothesis import Hypothesis
+from ..pipeline import DataSource, Pipeline
 from ..treatment import Treatment
+
+if TYPE_CHECKING:
+    from ._experiment import Experiment
 
 ItemT = TypeVar("ItemT")
 
@@ -36,3 +42,62 @@ def treatment_list(treatments: Any) -> list[Treatment]:
 
 def hypothesis_list(hypotheses: Any) -> list[Hypothesis]:
     return typed_list(hypotheses, Hypothesis, "hypotheses")
+
+
+def check_structure(experiment: Experiment) -> None:
+    """Check the experiment's datasource, pipeline, ``initial_ctx`` and outputs.
+
+    Raises:
+        ConfigurationError: naming the first argument of the wrong type, or the reserved keys
+            ``initial_ctx`` sets.
+    """
+    if not isinstance(experiment.datasource, DataSource):
+        hint = (
+            " (a @data_source function must be called: write points())"
+            if callable(experiment.datasource)
+            else ""
+        )
+        raise ConfigurationError(
+            f"datasource must be a DataSource, got {type(experiment.datasource).__name__}{hint}"
+        )
+    if not isinstance(experiment.pipeline, Pipeline):
+        raise ConfigurationError(f"pipeline must be a Pipeline, got {type(experiment.pipeline).__name__}")
+    bad = sorted(set(experiment.initial_ctx) & C.RESERVED_CONTEXT_KEYS)
+    if bad:
+        raise ConfigurationError(f"initial_ctx sets reserved key(s) {bad}; the engine sets them itself")
+    for index, output in enumerate(experiment.outputs):
+        if not isinstance(output, Artifact):
+            raise ConfigurationError(f"outputs[{index}] must be an Artifact, got {type(output).__name__}")
+
+
+def check_runnable(experiment: Experiment) -> None:
+    """The checks of :meth:`Experiment.validate` (see there).
+
+    Raises:
+        ConfigurationError: as :func:`check_structure` and for invalid replicates, treatments or
+            hypotheses; else listing every parameter a step or the datasource needs that some
+            condition does not provide.
+    """
+    check_structure(experiment)
+    positive_int(experiment.replicates, "replicates")
+    treatment_list(experiment.treatments)
+    hypothesis_list(experiment.hypotheses)
+    provided = (
+        set(experiment.initial_ctx)
+        | C.RESERVED_CONTEXT_KEYS  # the engine sets these in every run
+        | {n for a in experiment.outputs for n in a.injection_names}
+    )
+    problems: list[str] = []
+    users: list[Any] = [experiment.datasource, *experiment.pipeline.steps]
+    for user in users:
+        for param in getattr(user, "required_params", []):
+            if param in provided:
+                continue
+            lacking = [t.name for t in experiment.treatments if not t.is_callable and param not in t.params]
+            kind = "datasource" if user is experiment.datasource else "step"
+            problems.append(
+                f"{kind} {user.name!r} needs {param!r}, which is set neither by initial_ctx nor by the "
+                f"conditions {[C.BASELINE_CONDITION, *lacking]}"
+            )
+    if problems:
+        raise ConfigurationError("experiment is not runnable: " + "; ".join(problems))

@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Iterable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict
 from typing import Any
 
 import optuna
-from optuna.exceptions import UpdateFinishedTrialError
 from optuna.pruners import BasePruner, NopPruner
 from optuna.samplers import BaseSampler
 from optuna.storages import BaseStorage
-from optuna.study import StudyDirection
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import FrozenTrial
 
 from .._logging import get_logger
 from ..exceptions import ConfigurationError, OptimizationError
@@ -25,10 +22,18 @@ from ._evaluation import TrialEvaluation
 from ._heartbeat import TrialHeartbeat, storage_is_shared
 from ._noise import NoiseHandling, NoiseSearch, WinnerSelection, check_noise_settings, stored_selection
 from ._objective import Objective
-from ._space import SearchSpace, SearchSpaceSpec, describe_differences
-from ._storage import DEFAULT_STORAGE, RetryingRDBStorage, resolve_storage, tell_trial
-from ._study import BASELINE_ATTR, STUDY_ATTR, TRIAL_ATTR, best_trial, describe_component, treatment_of
-from ._target import TrialTarget, count_finished
+from ._space import SearchSpace, SearchSpaceSpec
+from ._storage import DEFAULT_STORAGE, resolve_storage
+from ._study import (
+    BASELINE_ATTR,
+    best_trial,
+    open_study,
+    store_or_check_settings,
+    study_settings,
+    treatment_of,
+)
+from ._target import TrialTarget, check_worker_settings, count_finished
+from ._tell import store_trial_end
 
 _log = get_logger("optimize")
 
@@ -101,19 +106,7 @@ class OptunaOptimizer(BaseOptimizer):
         noise: NoiseHandling | bool | None = None,
     ):
         super().__init__(objective)
-        for name, value in (
-            ("heartbeat_interval", heartbeat_interval),
-            ("grace_period", grace_period),
-            ("poll_interval", poll_interval),
-        ):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-                raise ConfigurationError(f"{name} must be a positive number of seconds, got {value!r}")
-        if grace_period <= heartbeat_interval:
-            raise ConfigurationError(
-                f"grace_period ({grace_period}) must be longer than heartbeat_interval ({heartbeat_interval})"
-            )
-        if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
-            raise ConfigurationError(f"max_retries must be a non-negative integer, got {max_retries!r}")
+        check_worker_settings(heartbeat_interval, grace_period, max_retries, poll_interval)
         self.heartbeat_interval = float(heartbeat_interval)
         self.grace_period = float(grace_period)
         self.max_retries = max_retries
@@ -162,51 +155,18 @@ class OptunaOptimizer(BaseOptimizer):
                     "the study is opened by Experiment.optimize (it is named after the experiment); "
                     "pass study_name= to OptunaOptimizer to open it before"
                 )
-            self._study = self._open_study(self.study_name)
+            if self.sampler is None:
+                seed = self._run.master_seed if self._run is not None else None
+                self.sampler = optuna.samplers.TPESampler(seed=seed)
+            self._study = open_study(
+                self.study_name, self.storage, self.sampler, self.pruner, self.objective.directions
+            )
         return self._study
 
     @property
     def reports_replicates(self) -> bool:  # type: ignore[override]
         """True when each replicate is reported as it finishes (a pruner, or noise handling)."""
         return self.noise is not None or (self.pruner is not None and not isinstance(self.pruner, NopPruner))
-
-    def _open_study(self, name: str) -> optuna.Study:
-        if self.sampler is None:
-            seed = self._run.master_seed if self._run is not None else None
-            self.sampler = optuna.samplers.TPESampler(seed=seed)
-        directions = [
-            StudyDirection.MINIMIZE if d == "minimize" else StudyDirection.MAXIMIZE
-            for d in self.objective.directions
-        ]
-        try:
-            study = optuna.load_study(
-                study_name=name, storage=self.storage, sampler=self.sampler, pruner=self.pruner
-            )
-        except KeyError:
-            return optuna.create_study(
-                study_name=name,
-                storage=self.storage,
-                sampler=self.sampler,
-                pruner=self.pruner,
-                directions=directions,
-                load_if_exists=True,  # another worker may create it at the same moment
-            )
-        return study
-
-    def _settings(self, run: OptimizationRun) -> dict[str, Any]:
-        return {
-            "experiment": run.experiment_name,
-            "objective": self.objective.to_dict(),
-            "search_space": self.space.describe(),
-            "sampler": describe_component(self.sampler),
-            "pruner": describe_component(self.pruner),
-            "replicates_per_trial": run.replicates_per_trial,
-            "master_seed": run.master_seed,
-            "common_random_numbers": self.common_random_numbers,
-            "noise": None if self.noise is None else asdict(self.noise),
-            "pipeline_signature": run.pipeline_signature,
-            "package_version": run.package_version,
-        }
 
     def prepare(self, run: OptimizationRun) -> None:
         """Create or continue the study and check that a continued study is compatible.
@@ -220,43 +180,16 @@ class OptunaOptimizer(BaseOptimizer):
         if self.study_name is None:
             self.study_name = run.experiment_name
         study = self.study
-        settings = self._settings(run)
-        stored = study.user_attrs.get(STUDY_ATTR)
-        if stored is None and study.trials:  # another worker may have just set the study up
-            stored = optuna.load_study(study_name=study.study_name, storage=self.storage).user_attrs.get(
-                STUDY_ATTR
-            )
-        if stored is None:
-            if study.trials:
-                raise ConfigurationError(
-                    f"study {study.study_name!r} already has {len(study.trials)} trial(s) not made by crystallize-opt; "
-                    "choose another study_name"
-                )
-            study.set_user_attr(STUDY_ATTR, settings)
-            with warnings.catch_warnings():  # experimental in Optuna, but shown by optuna-dashboard
-                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                study.set_metric_names(list(self.objective.metrics))
-        else:
-            differences = describe_differences(
-                stored.get("objective", {}), settings["objective"], "objective"
-            )
-            differences += describe_differences(
-                stored.get("search_space", {}), settings["search_space"], "search space"
-            )
-            if differences:
-                raise ConfigurationError(
-                    f"study {study.study_name!r} exists with different settings; continue it with the same ones or "
-                    f"use a new study_name: " + "; ".join(differences)
-                )
-            for key in ("replicates_per_trial", "master_seed", "pipeline_signature", "noise"):
-                if stored.get(key) != settings[key]:
-                    _log.warning(
-                        "study %r: %s was %r, now %r; earlier trials are not directly comparable",
-                        study.study_name,
-                        key,
-                        stored.get(key),
-                        settings[key],
-                    )
+        settings = study_settings(
+            run,
+            self.objective,
+            self.space,
+            self.sampler,
+            self.pruner,
+            common_random_numbers=self.common_random_numbers,
+            noise=None if self.noise is None else asdict(self.noise),
+        )
+        store_or_check_settings(study, self.storage, settings)
         for treatment in self._warm_start:
             study.enqueue_trial(treatment.params, skip_if_exists=True)
         self._warm_start.clear()
@@ -468,57 +401,36 @@ class OptunaOptimizer(BaseOptimizer):
         failure: str | None,
         pruned: bool,
     ) -> None:
-        # Study.tell would read the stored trial back and deep-copy it for a return value never used.
+        """Store how the pending trial ``name`` ended (see :func:`store_trial_end`), stop tracking
+        it, and count it towards the target when it finished."""
         trial = self._pending[name]  # removed only once stored, so an interrupt here can still fail it
         if self._run is not None:
             record["pipeline_signature"] = self._run.pipeline_signature
             record["package_version"] = self._run.package_version
         if failure is not None:
             record["failure"] = failure
-        interrupted = False
         try:
-            if isinstance(self.storage, RetryingRDBStorage):  # written with the state: one commit
-                self.storage.stage_trial_user_attr(trial._trial_id, TRIAL_ATTR, record)
-            else:
-                trial.set_user_attr(TRIAL_ATTR, record)
-            if failure is not None:
-                _log.warning("trial %d failed: %s", trial.number, failure)
-                tell_trial(self.study, trial, state=TrialState.FAIL)
-                return
-            for constraint in self.objective.constraints:
-                value = values.get(constraint, math.nan)
-                # An unmeasurable constraint counts as violated.
-                trial.set_constraint(constraint, value if math.isfinite(value) else math.inf)
-            objective = [values[m] for m in self.objective.metrics]
-            if pruned:
-                tell_trial(self.study, trial, state=TrialState.PRUNED)
-            else:
-                tell_trial(self.study, trial, objective if len(objective) > 1 else objective[0])
-            self._target.trial_finished()
-        except (UpdateFinishedTrialError, ValueError) as exc:
-            if not isinstance(exc, UpdateFinishedTrialError) and "Cannot tell a" not in str(exc):
-                raise
-            _log.warning(
-                "trial %d was failed as stale by another worker while it ran (no heartbeat arrived within "
-                "grace_period=%g s); its result is discarded",
-                trial.number,
-                self.grace_period,
+            end = store_trial_end(
+                self.study,
+                self.storage,
+                trial,
+                record,
+                values,
+                self.objective,
+                failure=failure,
+                pruned=pruned,
+                grace_period=self.grace_period,
             )
-        except RuntimeError as exc:
-            # Grid and brute-force samplers call study.stop() once the space is exhausted, which
-            # Optuna only allows inside study.optimize; the trial itself is already stored.
-            if "Study.stop" not in str(exc):
-                raise
-            self._target.trial_finished()
-            self._exhausted = True
-        except BaseException as exc:
-            interrupted = not isinstance(exc, Exception)  # Ctrl+C, SIGTERM: abort_pending fails it
+        except Exception:
+            self._pending.pop(name, None)
             raise
-        finally:
-            if not interrupted:
-                self._pending.pop(name, None)
-            if isinstance(self.storage, RetryingRDBStorage):
-                self.storage.discard_staged(trial._trial_id)
+        # Ctrl+C or SIGTERM while storing (not an Exception) skips this: the trial stays pending,
+        # and abort_pending fails it.
+        self._pending.pop(name, None)
+        if end in ("finished", "exhausted"):
+            self._target.trial_finished()
+        if end == "exhausted":
+            self._exhausted = True
 
     # -- baseline ----------------------------------------------------------------------------
 

@@ -316,29 +316,3 @@ def count_states(study: optuna.Study, storage: BaseStorage) -> dict[TrialState, 
     if isinstance(storage, RetryingRDBStorage) and _CAN_STAGE:
         return storage.count_trial_states(study._study_id)
     return dict(Counter(trial.state for trial in study.get_trials(deepcopy=False)))
-
-
-_tell_with_warning: Callable[..., Any] | None
-try:  # private to Optuna 5: Study.tell without building its return value
-    from optuna.study._tell import _tell_with_warning
-except ImportError:  # pragma: no cover - depends on the Optuna version
-    _tell_with_warning = None
-
-
-def tell_trial(
-    study: optuna.Study,
-    trial: optuna.Trial,
-    values: float | Sequence[float] | None = None,
-    state: TrialState | None = None,
-) -> None:
-    """Finish ``trial`` exactly as ``study.tell(trial, values, state=state)`` does, without its return value.
-
-    ``Study.tell`` ends by reading the trial back from the storage and deep-copying it, only to
-    return it: six queries on an RDB storage, and a deep copy of the trial's whole record in
-    memory; the optimizer never uses it. Raises what ``study.tell`` raises. Falls back to
-    ``study.tell`` itself when Optuna's internals have moved.
-    """
-    if _tell_with_warning is None:  # pragma: no cover - depends on the Optuna version
-        study.tell(trial, values, state=state)
-        return
-    _tell_with_warning(study=study, trial=trial, value_or_values=values, state=state)

@@ -1,17 +1,29 @@
-"""Reading stored studies: the best trial, the Pareto compromise, treatments of trials."""
+"""The Optuna study as crystallize-opt keeps it: opening it, the settings record stored with it
+(and checked when it is continued), and reading results back (the best trial, the Pareto
+compromise, treatments of trials)."""
 
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
 import optuna
+from optuna.pruners import BasePruner
+from optuna.samplers import BaseSampler
+from optuna.storages import BaseStorage
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
-from ..exceptions import OptimizationError
+from .._logging import get_logger
+from ..exceptions import ConfigurationError, OptimizationError
 from ..treatment import Treatment
+from ._base import OptimizationRun
+from ._objective import Objective
+from ._space import SearchSpace, describe_differences
+
+_log = get_logger("optimize")
 
 #: User attribute holding everything crystallize-opt stores with a trial (one storage write).
 TRIAL_ATTR = "crystallize"
@@ -21,6 +33,104 @@ STUDY_ATTR = "crystallize"
 BASELINE_ATTR = "crystallize_baseline"
 #: User attribute holding how a noise-aware optimization chose its winner (and the baseline test).
 SELECTION_ATTR = "crystallize_selection"
+#: Settings whose change is only warned about when a study is continued (its earlier trials are
+#: then not directly comparable); a changed objective or search space is refused.
+_WARNED_SETTINGS = ("replicates_per_trial", "master_seed", "pipeline_signature", "noise")
+
+
+def open_study(
+    name: str,
+    storage: BaseStorage,
+    sampler: BaseSampler,
+    pruner: BasePruner | None,
+    directions: Sequence[str],
+) -> optuna.Study:
+    """Load the study ``name`` from ``storage``, or create it with ``directions``
+    (``"minimize"``/``"maximize"``) when it does not exist."""
+    try:
+        return optuna.load_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner)
+    except KeyError:
+        return optuna.create_study(
+            study_name=name,
+            storage=storage,
+            sampler=sampler,
+            pruner=pruner,
+            directions=[
+                StudyDirection.MINIMIZE if d == "minimize" else StudyDirection.MAXIMIZE for d in directions
+            ],
+            load_if_exists=True,  # another worker may create it at the same moment
+        )
+
+
+def study_settings(
+    run: OptimizationRun,
+    objective: Objective,
+    space: SearchSpace,
+    sampler: BaseSampler | None,
+    pruner: BasePruner | None,
+    *,
+    common_random_numbers: bool,
+    noise: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """The settings record stored with a study under :data:`STUDY_ATTR` (JSON-compatible);
+    ``noise`` is the noise handling's settings as a dict, or None without noise handling."""
+    return {
+        "experiment": run.experiment_name,
+        "objective": objective.to_dict(),
+        "search_space": space.describe(),
+        "sampler": describe_component(sampler),
+        "pruner": describe_component(pruner),
+        "replicates_per_trial": run.replicates_per_trial,
+        "master_seed": run.master_seed,
+        "common_random_numbers": common_random_numbers,
+        "noise": noise,
+        "pipeline_signature": run.pipeline_signature,
+        "package_version": run.package_version,
+    }
+
+
+def store_or_check_settings(study: optuna.Study, storage: BaseStorage, settings: dict[str, Any]) -> None:
+    """Store ``settings`` (a :func:`study_settings` record) with a new study, with its objective
+    metrics as Optuna's metric names; or check a continued study's stored settings against them,
+    warning when its replicates, seed, pipeline or noise handling changed.
+
+    Raises:
+        ConfigurationError: if the stored study's objective or search space differs (the
+            message lists each difference), or the study was not made by crystallize-opt and
+            already has trials.
+    """
+    stored = study.user_attrs.get(STUDY_ATTR)
+    if stored is None and study.trials:  # another worker may have just set the study up
+        stored = optuna.load_study(study_name=study.study_name, storage=storage).user_attrs.get(STUDY_ATTR)
+    if stored is None:
+        if study.trials:
+            raise ConfigurationError(
+                f"study {study.study_name!r} already has {len(study.trials)} trial(s) not made by crystallize-opt; "
+                "choose another study_name"
+            )
+        study.set_user_attr(STUDY_ATTR, settings)
+        with warnings.catch_warnings():  # experimental in Optuna, but shown by optuna-dashboard
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names(list(settings["objective"]["metrics"]))
+        return
+    differences = describe_differences(stored.get("objective", {}), settings["objective"], "objective")
+    differences += describe_differences(
+        stored.get("search_space", {}), settings["search_space"], "search space"
+    )
+    if differences:
+        raise ConfigurationError(
+            f"study {study.study_name!r} exists with different settings; continue it with the same ones or "
+            f"use a new study_name: " + "; ".join(differences)
+        )
+    for key in _WARNED_SETTINGS:
+        if stored.get(key) != settings[key]:
+            _log.warning(
+                "study %r: %s was %r, now %r; earlier trials are not directly comparable",
+                study.study_name,
+                key,
+                stored.get(key),
+                settings[key],
+            )
 
 
 def describe_component(component: object | None) -> dict[str, Any] | None:

@@ -1,0 +1,77 @@
+"""Optimizing an experiment: the search in this process or in worker processes sharing the study,
+the winner of a noise-aware search, and replaying a stored trial.
+
+The experiment package reaches the optimization loop, the worker processes and the replay
+only through here; the optimize package never imports the experiment.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..exceptions import ConfigurationError
+from ..optimize import OptunaOptimizer
+from ..optimize._loop import finish_optimization, run_optimization
+from ..optimize._replay import replay_trial
+from ..optimize._workers import run_workers
+from ..treatment import Treatment
+from ._execution import trial_session
+from ._validation import check_structure
+
+if TYPE_CHECKING:
+    from ..optimize import BaseOptimizer
+    from ..optimize._replay import ReplayReport
+    from ._experiment import Experiment
+
+
+async def optimize_experiment(
+    experiment: Experiment,
+    optimizer: BaseOptimizer,
+    num_trials: int,
+    replicates_per_trial: int,
+    *,
+    progress: bool,
+    workers: int,
+) -> Treatment:
+    """Run the search of :meth:`Experiment.aoptimize` and return the best treatment.
+
+    With ``workers > 1`` the trials run in worker processes sharing the optimizer's study, and
+    the winner of a noise-aware search is chosen here afterwards, once; otherwise they run in
+    this process, in one trial session (steps set up once, the worker pool kept open).
+
+    Raises:
+        ConfigurationError: if ``workers`` is not a positive integer, several workers are asked
+            of an optimizer other than :class:`OptunaOptimizer`, or as :meth:`Experiment.aoptimize`.
+        OptimizationError: as :meth:`Experiment.aoptimize`.
+    """
+    # Not validate(): trials take their parameters from the optimizer, not from initial_ctx.
+    check_structure(experiment)
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ConfigurationError(f"workers must be a positive integer, got {workers!r}")
+    if workers > 1:
+        if not isinstance(optimizer, OptunaOptimizer):
+            raise ConfigurationError(
+                f"parallel workers need an OptunaOptimizer, got {type(optimizer).__name__}"
+            )
+        best = run_workers(experiment, optimizer, num_trials, replicates_per_trial, workers, progress)
+        if optimizer.noise is None:
+            return best
+        with trial_session(experiment) as trials:  # the winner of a noise-aware search is chosen here, once
+            return await finish_optimization(optimizer, trials.evaluate)
+    with trial_session(experiment) as trials:
+        return await run_optimization(
+            experiment, trials.evaluate, optimizer, num_trials, replicates_per_trial, progress=progress
+        )
+
+
+async def replay_stored_trial(
+    experiment: Experiment, optimizer: OptunaOptimizer, trial_number: int
+) -> ReplayReport:
+    """Re-run trial ``trial_number`` of ``optimizer``'s study with its treatment and seeds, in a
+    trial session, and compare with what was stored (see :meth:`Experiment.replay_trial`).
+
+    Raises:
+        OptimizationError: if the trial does not exist or stored no replicates.
+    """
+    with trial_session(experiment) as trials:
+        return await replay_trial(trials.evaluate, optimizer, trial_number)
