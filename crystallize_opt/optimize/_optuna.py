@@ -166,7 +166,7 @@ class OptunaOptimizer(BaseOptimizer):
     @property
     def reports_replicates(self) -> bool:  # type: ignore[override]
         """True when each replicate is reported as it finishes (a pruner, or noise handling)."""
-        return self.noise is not None or (self.pruner is not None and not isinstance(self.pruner, NopPruner))
+        return self.noise is not None or self.reports_to_pruner
 
     def prepare(self, run: OptimizationRun) -> None:
         """Create or continue the study and check that a continued study is compatible.
@@ -340,6 +340,7 @@ class OptunaOptimizer(BaseOptimizer):
 
     @property
     def reports_to_pruner(self) -> bool:
+        """True when a pruner (other than Optuna's NopPruner) decides whether a trial stops early."""
         return self.pruner is not None and not isinstance(self.pruner, NopPruner)
 
     def tell(self, objective_values: dict[str, float]) -> None:

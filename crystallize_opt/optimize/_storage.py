@@ -1,5 +1,6 @@
 """Storage URLs to Optuna storage objects: SQLite made safe for several processes, server
-databases that survive dropped connections, journal files and Redis."""
+databases that survive dropped connections, journal files and Redis; and counting a study's
+trials by state with one query where the storage allows it."""
 
 from __future__ import annotations
 
