@@ -15,9 +15,8 @@ import pytest
 import yaml
 from optuna.trial import TrialState
 
-from .servers import write_study
+from .servers import REPO, write_study
 
-REPO = Path(__file__).resolve().parent.parent
 STUDIES = REPO / "studies"
 
 

@@ -13,7 +13,8 @@ import yaml
 
 from crystallize_opt.optimize._noise import stored_selection
 
-from .test_cli import STUDIES, cli, write_study
+from .servers import write_study
+from .test_cli import STUDIES, cli
 
 EXAMPLE = STUDIES / "noisy_quadratic"
 
