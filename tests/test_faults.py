@@ -34,9 +34,8 @@ SPACE = {"x": FloatDistribution(-2.0, 3.0)}
 
 
 @pytest.fixture(autouse=True)
-def _quiet(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(tmp_path)
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+def _quiet(quiet_workdir: Path) -> None:
+    """Every test here runs in its own folder, without Optuna's per-trial logging."""
 
 
 def running_trial(
