@@ -369,8 +369,8 @@ class OptunaOptimizer(BaseOptimizer):
         queue = None
         if self._noise_search is not None and self.noise is not None:
             # The trial tells its parameters' pooled mean: replicates from every trial of them.
-            pooled, record["noise"], queue = self._noise_search.finish(
-                trial.number, trial.params, evaluation, stopped=pruned, failed=failure is not None
+            pooled, queue = self._noise_search.finish(
+                trial.number, trial.params, evaluation, record, stopped=pruned, failed=failure is not None
             )
             if failure is None:
                 values = {self.objective.metrics[0]: pooled}

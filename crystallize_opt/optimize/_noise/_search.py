@@ -12,13 +12,14 @@ from optuna.trial import FrozenTrial, TrialState
 
 from ...exceptions import ConfigurationError
 from ...treatment import Treatment
+from .._base import EvaluateReplicates
 from .._evaluation import TrialEvaluation
 from .._objective import Objective
 from .._space import SearchSpace
 from .._study import SELECTION_ATTR, TRIAL_ATTR
 from ._encoding import UnitCube
 from ._policy import RECORD_KEY, NoisePolicy, TrialPlan
-from ._selection import Evaluate, WinnerSelection, select_winner
+from ._selection import WinnerSelection, select_winner
 from ._settings import NoiseHandling
 
 _OBSERVED_STATES = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
@@ -127,21 +128,21 @@ class NoiseSearch:
             return False
         if pruner is not None:
             return pruner()
-        column = evaluation.values.get(self.metric, [])
-        values = {r: v for r, v in zip(evaluation.replicates, column, strict=False) if v is not None}
-        return self.policy.should_stop(treatment.params, values)
+        return self.policy.should_stop(treatment.params, self._values(evaluation))
 
     def finish(
         self,
         number: int,
         trial_params: Mapping[str, Any],
         evaluation: TrialEvaluation,
+        record: dict[str, Any],
         *,
         stopped: bool,
         failed: bool,
-    ) -> tuple[float, dict[str, Any], dict[str, Any] | None]:
-        """Observe a finished trial; return the value to tell (its parameters' pooled mean), the
-        racing facts to store, and parameters to queue for intensification (or None). A failed
+    ) -> tuple[float, dict[str, Any] | None]:
+        """Observe a finished trial and put its racing facts into ``record`` (the trial's stored
+        record, where a resumed search reads them back); return the value to tell (its
+        parameters' pooled mean) and parameters to queue for intensification (or None). A failed
         trial only counts its executions."""
         assert evaluation.treatment is not None
         treatment = evaluation.treatment
@@ -150,15 +151,20 @@ class NoiseSearch:
         )
         values = None
         if not failed:
-            column = evaluation.values.get(self.metric, [])
-            values = {r: v for r, v in zip(evaluation.replicates, column, strict=False) if v is not None}
+            values = self._values(evaluation)
         facts = NoisePolicy.record(plan, stopped, (math.nan, 0))
         wanted = self._observe(
             number, treatment.params, trial_params, values, len(evaluation.replicates), facts
         )
         pooled = self.policy.pooled_mean(treatment.params)
         facts.update(pooled_mean=pooled[0], pooled_n=pooled[1])
-        return pooled[0], facts, wanted
+        record[RECORD_KEY] = facts
+        return pooled[0], wanted
+
+    def _values(self, evaluation: TrialEvaluation) -> dict[int, float]:
+        """The objective's value per replicate index (replicates without one left out)."""
+        column = evaluation.values.get(self.metric, [])
+        return {r: v for r, v in zip(evaluation.replicates, column, strict=False) if v is not None}
 
     def forget(self, treatment: Treatment) -> None:
         self._plans.pop(treatment.name, None)
@@ -174,7 +180,7 @@ class NoiseSearch:
         return self.policy.spent, self.policy.plan.search
 
     async def select(
-        self, study: optuna.Study, master_seed: int, evaluate: Evaluate
+        self, study: optuna.Study, master_seed: int, evaluate: EvaluateReplicates
     ) -> WinnerSelection | None:
         """The winner of this search: stored if the study already holds one made from exactly
         these trials, else chosen now (and stored). None when no parameter set succeeded."""

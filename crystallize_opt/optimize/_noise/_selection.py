@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,7 +14,7 @@ from ..._logging import get_logger
 from ...plugins import derive_seed
 from ...treatment import Treatment
 from ...verifiers import paired_t_test
-from .._evaluation import TrialEvaluation
+from .._base import EvaluateReplicates
 from ._encoding import UnitCube
 from ._gp import SeedEffectGP
 from ._policy import NoisePolicy
@@ -33,9 +33,6 @@ _MODEL_STARTS = 5
 _MIN_MODEL_POINTS = 4
 #: Parameter sets (best pooled means first) the model conditions on: bounds its cost on long searches.
 _MAX_MODEL_ENTRIES = 1000
-
-#: ``evaluate(treatment or None for the baseline, {replicate: seed}, scope)``.
-Evaluate = Callable[[Treatment | None, Mapping[int, int], str], Awaitable[TrialEvaluation]]
 
 
 def phase_seeds(master_seed: int, stream: int, count: int) -> dict[int, int]:
@@ -149,7 +146,7 @@ async def select_winner(
     unit_cube: UnitCube | None,
     metric: str,
     master_seed: int,
-    evaluate: Evaluate,
+    evaluate: EvaluateReplicates,
 ) -> WinnerSelection:
     """Choose the winner from ``policy``'s pooled replicates (confirming the top candidates on
     fresh seeds), then evaluate it and the baseline on held-out seeds and compare them.
@@ -334,7 +331,11 @@ def _describe(candidate: _Candidate, sign: float) -> dict[str, Any]:
 
 
 async def _values(
-    evaluate: Evaluate, treatment: Treatment | None, seeds: Mapping[int, int], metric: str, phase: str
+    evaluate: EvaluateReplicates,
+    treatment: Treatment | None,
+    seeds: Mapping[int, int],
+    metric: str,
+    phase: str,
 ) -> list[float] | None:
     """The metric's value per seed, or None (logged) when a replicate failed or gave no finite value."""
     label = "the baseline" if treatment is None else treatment.name
@@ -350,7 +351,12 @@ async def _values(
 
 
 async def _holdout(
-    selection: WinnerSelection, count: int, metric: str, master_seed: int, evaluate: Evaluate, alpha: float
+    selection: WinnerSelection,
+    count: int,
+    metric: str,
+    master_seed: int,
+    evaluate: EvaluateReplicates,
+    alpha: float,
 ) -> int:
     """Evaluate winner and baseline on ``count`` held-out seeds; store the estimate and the test."""
     if count <= 0:
