@@ -344,3 +344,34 @@ def test_a_long_search_keeps_estimating_the_noise_without_refitting_after_every_
     assert policy.noise_sd == pytest.approx(0.5, rel=0.1)
     # ... but it was re-estimated after every trial only while the pool was small.
     assert CountingPool.fits < 1000 + 100
+
+
+def test_the_winner_s_candidates_do_not_depend_on_last_digit_rounding():
+    # BLAS libraries round differently on different CPUs: values that differ in their last
+    # digits must give the same candidates (same points, same order), or one seed would pick
+    # different winners on different machines.
+    from crystallize_opt.optimize._noise._encoding import UnitCube
+    from crystallize_opt.optimize._noise._selection import _rank
+
+    space = {"x": FloatDistribution(0.0, 1.0), "y": FloatDistribution(-2.0, 2.0)}
+    rng = np.random.default_rng(3)
+    points = rng.uniform([0.0, -2.0], [1.0, 2.0], size=(40, 2))
+    seed_offsets = rng.normal(0.0, 0.5, 3)
+
+    def candidates(relative_error: float) -> list[tuple[str, dict[str, float]]]:
+        policy = NoisePolicy(NoiseHandling(), budget=300, minimize=True)
+        noise = np.random.default_rng(4)
+        for number, (x, y) in enumerate(points):
+            params = {"x": float(x), "y": float(y)}
+            true = (x - 0.3) ** 2 + 0.5 * (y - 0.7) ** 2
+            values = {r: float(true + seed_offsets[r] + noise.normal(0.0, 0.3)) for r in range(3)}
+            values = {r: v * (1.0 + relative_error) for r, v in values.items()}
+            policy.observe(number, params, params, values, 3, {"target": 3})
+        ranked, model = _rank(policy, list(policy.entries()), UnitCube(space))
+        assert model is not None
+        return [(c.name, c.params) for c in ranked[:8]]
+
+    exact = candidates(0.0)
+    assert any(name.startswith("model-") for name, _ in exact)  # minima of the model are among them
+    for error in (1e-13, -3e-13, 1e-12):
+        assert candidates(error) == exact

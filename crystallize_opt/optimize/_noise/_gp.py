@@ -13,6 +13,10 @@ _SQRT5 = math.sqrt(5.0)
 #: Prior on log length scales (unit-cube inputs): weak, centred on half the range.
 _PRIOR_MEAN, _PRIOR_SD = math.log(0.5), 1.5
 _JITTER = 1e-8
+#: Fitted log-hyperparameters are rounded to this step (1% relative). BLAS libraries round
+#: differently on different CPUs; without the rounding those last-digit differences in the fit
+#: reach the choice of the winner, and one seed picks different winners on different machines.
+THETA_STEP = 0.01
 #: Hyperparameters are fitted on at most this many observations (the first ones given: callers
 #: put the most relevant first); the cost of a fit grows with the cube of the count.
 MAX_FIT_POINTS = 300
@@ -23,8 +27,9 @@ class SeedEffectGP:
     replicate seed (what every parameter set shares on that seed) and white noise.
 
     Hyperparameters are maximum a posteriori (a weak log-normal prior on length scales),
-    found by L-BFGS-B with analytic gradients. :meth:`predict` gives the posterior of the
-    seed-free response, which is what a winner should be chosen by.
+    found by L-BFGS-B with analytic gradients and rounded to :data:`THETA_STEP` in log space.
+    :meth:`predict` gives the posterior of the seed-free response, which is what a winner
+    should be chosen by.
 
     Args:
         inputs: ``(n, d)`` points in the unit cube.
@@ -128,7 +133,7 @@ class SeedEffectGP:
             )
             if best is None or result.fun < best.fun:
                 best = result
-        return self._condition(np.asarray(best.x))
+        return self._condition(np.clip(np.round(np.asarray(best.x) / THETA_STEP) * THETA_STEP, low, high))
 
     def _condition(self, theta: np.ndarray) -> SeedEffectGP:
         self.theta = theta

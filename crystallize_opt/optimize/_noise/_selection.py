@@ -31,6 +31,10 @@ HOLDOUT_STREAM = 2
 _MODEL_STARTS = 5
 #: Observations below which the model is not fitted (the pooled mean ranks instead).
 _MIN_MODEL_POINTS = 4
+#: Minima of the model's mean are rounded to this step of each parameter's range (unit-cube
+#: units) before they become candidates: the exact point an optimizer stops at carries the
+#: machine's floating-point rounding (see ``_gp.THETA_STEP``); 0.1% of a range does not.
+_MINIMUM_STEP = 1e-3
 #: Parameter sets (best pooled means first) the model conditions on: bounds its cost on long searches.
 _MAX_MODEL_ENTRIES = 1000
 
@@ -278,14 +282,13 @@ def _model_minima(
     found: list[_Candidate] = []
     for start in sorted(ranked, key=lambda c: c.estimate)[:_MODEL_STARTS]:
         origin = unit_cube.encode(start.params)
+        bounds = unit_cube.bounds_near(origin, radius)
         result = scipy.optimize.minimize(
-            mean_at,
-            origin,
-            method="L-BFGS-B",
-            bounds=unit_cube.bounds_near(origin, radius),
-            options={"maxiter": 50},
+            mean_at, origin, method="L-BFGS-B", bounds=bounds, options={"maxiter": 50}
         )
-        params = unit_cube.decode(result.x, start.params)
+        low, high = np.array(bounds).T
+        snapped = np.clip(np.round(result.x / _MINIMUM_STEP) * _MINIMUM_STEP, low, high)
+        params = unit_cube.decode(snapped, start.params)
         point = unit_cube.encode(params)  # after rounding to integers and steps
         if z > 0:
             gain, gain_sd = model.difference(origin, point)
