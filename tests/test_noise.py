@@ -375,3 +375,20 @@ def test_the_winner_s_candidates_do_not_depend_on_last_digit_rounding():
     assert any(name.startswith("model-") for name, _ in exact)  # minima of the model are among them
     for error in (1e-13, -3e-13, 1e-12):
         assert candidates(error) == exact
+
+
+def test_model_minima_decode_to_readable_values_within_the_space():
+    from crystallize_opt.optimize._noise._encoding import UnitCube
+
+    cube = UnitCube(
+        {
+            "x": FloatDistribution(-3.0, 3.0),
+            "lr": FloatDistribution(1e-4, 1e-1, log=True),
+            "step": FloatDistribution(0.0, 1.0, step=0.1),
+        }
+    )
+    params = cube.decode(np.array([0.605, 1.0, 0.3]), {})
+    assert params["x"] == 0.63  # not 0.6299999999999999
+    assert params["lr"] == 0.1  # the upper bound exactly, not a hair above it
+    assert params["step"] == 0.3  # not 0.30000000000000004
+    assert FloatDistribution(0.0, 1.0, step=0.1)._contains(params["step"])

@@ -52,8 +52,8 @@ class UnitCube:
         return box
 
     def decode(self, point: np.ndarray, template: Mapping[str, Any]) -> dict[str, Any]:
-        """Parameters at ``point``: numeric ones mapped back (rounded to integers and steps),
-        categorical ones and constants taken from ``template``."""
+        """Parameters at ``point``: numeric ones mapped back (rounded to integers and steps, floats
+        to 12 significant digits), categorical ones and constants taken from ``template``."""
         params = dict(template)
         for i, (name, _) in enumerate(self.columns):
             dist = self.distributions[name]
@@ -81,5 +81,7 @@ class UnitCube:
         step = dist.step
         if step is not None:
             value = low + round((value - low) / step) * step
-        value = min(high, max(low, value))
-        return round(value) if isinstance(dist, IntDistribution) else float(value)
+        if isinstance(dist, IntDistribution):
+            return round(min(high, max(low, value)))
+        # 12 significant digits: a point on a grid of the range reads 0.63, not 0.6299999999999999.
+        return min(high, max(low, float(f"{value:.12g}")))
