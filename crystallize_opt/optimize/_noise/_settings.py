@@ -48,10 +48,12 @@ class NoiseHandling:
        ``confidence`` interval, p-value), stored with the study and shown by the command line
        and the report. A baseline that fails is reported, not fatal.
 
-    The same seed gives the same search and the same winner, also on another machine: the
-    model's hyperparameters are rounded to 1% and the minima of its mean to a grid of 0.1% of
-    each parameter's range (of its logarithm for a log-scale parameter), so that the last-digit
-    rounding of linear algebra, which differs between CPUs, does not change the choice.
+    The same seed gives the same search and the same winner on machines with the same CPU
+    features and library builds. The model's hyperparameters are rounded to 1% and the minima of
+    its mean to a grid of 0.1% of each parameter's range (of its logarithm for a log-scale
+    parameter), so that the last-digit rounding of the BLAS library, whose kernels differ between
+    CPUs, does not change the choice. Where numpy itself runs other vector loops (another CPU
+    family), Optuna's samplers already propose other points and results agree only statistically.
 
     The defaults were chosen by ``benchmarks/bench_noise.py`` (see ``benchmarks/README.md``).
     ``confirm_seeds`` and ``holdout_seeds`` default to 8 per 300 executions of budget (at least
