@@ -13,13 +13,22 @@ _SQRT5 = math.sqrt(5.0)
 #: Prior on log length scales (unit-cube inputs): weak, centred on half the range.
 _PRIOR_MEAN, _PRIOR_SD = math.log(0.5), 1.5
 _JITTER = 1e-8
-#: Fitted log-hyperparameters are rounded to this step (1% relative). BLAS libraries round
-#: differently on different CPUs; without the rounding those last-digit differences in the fit
-#: reach the choice of the winner, and one seed picks different winners on different machines.
+#: Fitted log-hyperparameters are rounded to this step (1% relative): see :func:`snap_to_grid`.
 THETA_STEP = 0.01
 #: Hyperparameters are fitted on at most this many observations (the first ones given: callers
 #: put the most relevant first); the cost of a fit grows with the cube of the count.
 MAX_FIT_POINTS = 300
+
+
+def snap_to_grid(point: np.ndarray, step: float, low: np.ndarray, high: np.ndarray) -> np.ndarray:
+    """``point`` rounded to multiples of ``step``, kept within ``[low, high]``.
+
+    Applied to what an optimizer returns from the model (fitted hyperparameters, minima of the
+    mean) before it is used: BLAS libraries round differently on different CPUs, and without the
+    grid those last-digit differences reach the choice of the winner, so that one seed picks
+    different winners on machines with different BLAS kernels.
+    """
+    return np.clip(np.round(np.asarray(point, float) / step) * step, low, high)
 
 
 class SeedEffectGP:
@@ -133,7 +142,7 @@ class SeedEffectGP:
             )
             if best is None or result.fun < best.fun:
                 best = result
-        return self._condition(np.clip(np.round(np.asarray(best.x) / THETA_STEP) * THETA_STEP, low, high))
+        return self._condition(snap_to_grid(best.x, THETA_STEP, low, high))
 
     def _condition(self, theta: np.ndarray) -> SeedEffectGP:
         self.theta = theta

@@ -16,7 +16,7 @@ from ...treatment import Treatment
 from ...verifiers import paired_t_test
 from .._base import EvaluateReplicates
 from ._encoding import UnitCube
-from ._gp import SeedEffectGP
+from ._gp import SeedEffectGP, snap_to_grid
 from ._policy import NoisePolicy
 from ._pool import Entry
 
@@ -32,8 +32,7 @@ _MODEL_STARTS = 5
 #: Observations below which the model is not fitted (the pooled mean ranks instead).
 _MIN_MODEL_POINTS = 4
 #: Minima of the model's mean are rounded to this step of each parameter's range (unit-cube
-#: units) before they become candidates: the exact point an optimizer stops at carries the
-#: machine's floating-point rounding (see ``_gp.THETA_STEP``); 0.1% of a range does not.
+#: units) before they become candidates (see :func:`~._gp.snap_to_grid`).
 _MINIMUM_STEP = 1e-3
 #: Parameter sets (best pooled means first) the model conditions on: bounds its cost on long searches.
 _MAX_MODEL_ENTRIES = 1000
@@ -287,8 +286,7 @@ def _model_minima(
             mean_at, origin, method="L-BFGS-B", bounds=bounds, options={"maxiter": 50}
         )
         low, high = np.array(bounds).T
-        snapped = np.clip(np.round(result.x / _MINIMUM_STEP) * _MINIMUM_STEP, low, high)
-        params = unit_cube.decode(snapped, start.params)
+        params = unit_cube.decode(snap_to_grid(result.x, _MINIMUM_STEP, low, high), start.params)
         point = unit_cube.encode(params)  # after rounding to integers and steps
         if z > 0:
             gain, gain_sd = model.difference(origin, point)
