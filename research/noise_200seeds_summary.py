@@ -9,25 +9,16 @@ ours against the three recipes (pairs ours wins) and the issue's bar.
 
 import collections
 import csv
+import sys
 from pathlib import Path
 
 import numpy as np
-import scipy.stats
 
-PLAIN = ("tpe_1x300", "tpe_5x60", "tpe_top10")
-CELLS = (
-    "branin/sd=51",
-    "branin/sd=154",
-    "hartmann3/sd=1",
-    "hartmann3/sd=3.86",
-    "hartmann6/sd=0.5",
-    "hartmann6/sd=1",
-)
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+from _noise_problems import CELLS, cell_name
+from bench_noise import PLAIN, wilcoxon_p
 
-
-def wilcoxon_p(a: list[float], b: list[float]) -> float:
-    d = np.array(a) - np.array(b)
-    return 1.0 if np.all(d == 0) else float(scipy.stats.wilcoxon(d).pvalue)
+NOISY_CELLS = [cell_name(problem, sd) for problem, sd in CELLS if sd > 0]
 
 
 def main() -> None:
@@ -39,7 +30,7 @@ def main() -> None:
         for label, low, high in (("0-99", 0, 100), ("100-199", 100, 200), ("0-199", 0, 200)):
             print(f"rho {rho} seeds {label}")
             passed = 0
-            for cell in CELLS:
+            for cell in NOISY_CELLS:
                 seeds = [s for s in sorted(runs[(rho, cell, "ours")]) if low <= s < high]
                 ours = [runs[(rho, cell, "ours")][s] for s in seeds]
                 plain = {m: [runs[(rho, cell, m)][s] for s in seeds] for m in PLAIN}
