@@ -11,9 +11,10 @@ import optuna
 import pytest
 import yaml
 
+from crystallize_opt import derive_seed
 from crystallize_opt.optimize._noise import stored_selection
 
-from .servers import write_study
+from .servers import Processes, cli_command, write_study
 from .test_cli import STUDIES, cli
 
 EXAMPLE = STUDIES / "noisy_quadratic"
@@ -111,3 +112,54 @@ def test_separately_started_workers_choose_the_winner_themselves(tmp_path: Path)
     selection = stored_selection(optuna.load_study(study_name="joined", storage=storage))
     assert selection is not None and selection.executions["budget"] == 150
     assert selection.comparison is not None
+
+
+#: A step that appends ``pid condition seed`` to ``executions.log`` for every execution.
+LOGGING_STEP = """
+import os
+import time
+from crystallize_opt import pipeline_step
+
+@pipeline_step()
+def loss(noise, ctx, x: float = 0.0):
+    time.sleep(0.02)
+    with open(os.environ["EXECUTIONS_LOG"], "a") as log:
+        log.write(f"{os.getpid()} {ctx['condition']} {ctx['seed_used']}\\n")
+    ctx.metrics.add("loss", (x - 1.0) ** 2 + noise)
+    return noise
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(150)
+def test_workers_finishing_together_choose_the_winner_once(tmp_path: Path, monkeypatch) -> None:
+    """Separately started workers that end their search together: one of them runs the
+    confirmation and held-out executions (never two), after the last search trial, and every
+    worker prints the same winner."""
+    folder = write_study(tmp_path / "tiny", trials=50, replicates_per_trial=2, extra_yaml="  noise: true\n")
+    (folder / "steps.py").write_text(LOGGING_STEP)
+    log = tmp_path / "executions.log"
+    monkeypatch.setenv("EXECUTIONS_LOG", str(log))
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    command = cli_command("worker", str(folder), "--storage", storage, "--study", "joined", "-q")
+    with Processes(tmp_path) as processes:
+        started = [processes.start(command) for _ in range(3)]
+        outputs = []
+        for process in started:
+            code, output = processes.finish(process, timeout=120)
+            assert code == 0, output
+            outputs.append(output)
+
+    selection = stored_selection(optuna.load_study(study_name="joined", storage=storage))
+    assert selection is not None and selection.comparison is not None
+    executions = selection.executions
+    assert executions["budget"] == 100 and executions["confirmation"] > 0, executions
+    lines = [line.split() for line in log.read_text().splitlines()]
+    assert len(lines) == executions["search"] + executions["confirmation"] + executions["holdout"]
+    search_seeds = {str(derive_seed(7, r)) for r in range(3)}  # replicate seeds of every trial
+    choosing = [pid for pid, _, seed in lines if seed not in search_seeds]
+    assert len(choosing) == executions["confirmation"] + executions["holdout"]
+    assert len(set(choosing)) == 1, "one worker ran every confirmation and held-out execution"
+    assert len({pid for pid, _, seed in lines if seed in search_seeds}) >= 2, "the search was shared"
+    first_lines = {output.splitlines()[0] for output in outputs}
+    assert first_lines == {f"best {selection.winner.name}: {json.dumps(selection.winner.params)}"}

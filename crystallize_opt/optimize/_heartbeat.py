@@ -13,6 +13,7 @@ import math
 import os
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import optuna
@@ -37,26 +38,27 @@ def storage_is_shared(storage: BaseStorage) -> bool:
 
 
 class _Beating:
-    """One running trial registered with the sender: where to stamp it, and when next."""
+    """One registered sign of life: how to stamp it, how often, and when next."""
 
-    __slots__ = ("due", "interval", "storage", "trial_id")
+    __slots__ = ("due", "interval", "stamp", "what")
 
-    def __init__(self, storage: BaseStorage, trial_id: int, interval: float):
-        self.storage = storage
-        self.trial_id = trial_id
+    def __init__(self, stamp: Callable[[], None], interval: float, what: str):
+        self.stamp = stamp
+        self.what = what
         self.interval = interval
         #: ``time.monotonic()`` of the next beat: one interval after the start, then after each beat.
         self.due = time.monotonic() + interval
 
     def beat(self) -> None:
         try:
-            self.storage.set_trial_system_attr(self.trial_id, HEARTBEAT_ATTR, time.time())
+            self.stamp()
         except Exception as exc:  # a finished trial, or a storage hiccup: the next beat tries again
-            _log.debug("heartbeat of trial id %d not recorded: %s", self.trial_id, exc)
+            _log.debug("heartbeat of %s not recorded: %s", self.what, exc)
 
 
 class _HeartbeatSender:
-    """The one daemon thread of a process that stamps every registered running trial when due.
+    """The one daemon thread of a process that stamps every registered sign of life (running
+    trials, study leases) when due.
 
     Starting a thread per trial cost about as much as a cheap trial's whole orchestration, so
     the thread is shared: started by the first trial, it lives on while trials keep coming and
@@ -70,15 +72,15 @@ class _HeartbeatSender:
     def _reset(self) -> None:
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)
-        self._trials: dict[int, _Beating] = {}
+        self._beatings: dict[int, _Beating] = {}
         self._thread: threading.Thread | None = None
         self._wake_at = math.inf  # when the thread's current wait ends (monotonic)
         self._idle = 0.0  # how long it waits for a trial before ending: the latest interval
 
     def add(self, beating: _Beating) -> None:
-        """Stamp ``beating``'s trial every ``interval`` seconds from now on, until removed."""
+        """Stamp ``beating`` every ``interval`` seconds from now on, until removed."""
         with self._lock:
-            self._trials[id(beating)] = beating
+            self._beatings[id(beating)] = beating
             self._idle = beating.interval
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="crystallize-heartbeat", daemon=True)
@@ -88,26 +90,26 @@ class _HeartbeatSender:
                 self._wake.notify()
 
     def remove(self, beating: _Beating) -> None:
-        """Stop stamping ``beating``'s trial; waits for a beat of it in progress to be stored."""
+        """Stop stamping ``beating``; waits for a beat of it in progress to be stored."""
         with self._lock:
-            self._trials.pop(id(beating), None)
+            self._beatings.pop(id(beating), None)
 
     def _run(self) -> None:
         leave_termination_signals_to_main_thread()  # Ctrl+C must not land here mid-store
         with self._lock:
             try:
                 while True:
-                    if not self._trials:
+                    if not self._beatings:
                         self._wake_at = time.monotonic() + self._idle
                         self._wake.wait(self._idle)
-                        if not self._trials:
+                        if not self._beatings:
                             return
-                    for beating in list(self._trials.values()):
+                    for beating in list(self._beatings.values()):
                         if time.monotonic() >= beating.due:
                             beating.beat()
                             beating.due = time.monotonic() + beating.interval
-                    if self._trials:
-                        self._wake_at = min(b.due for b in self._trials.values())
+                    if self._beatings:
+                        self._wake_at = min(b.due for b in self._beatings.values())
                         self._wake.wait(max(0.0, self._wake_at - time.monotonic()))
             finally:
                 # Still under the lock: a trial added from now on starts a new thread.
@@ -142,14 +144,32 @@ class TrialHeartbeat:
                 self._storage.set_trial_system_attr(self._trial_id, WORKER_ATTR, self._worker_tag)
             except Exception as exc:
                 _log.debug("worker tag of trial id %d not recorded: %s", self._trial_id, exc)
-        self._beating = _Beating(self._storage, self._trial_id, self._interval)
-        _SENDER.add(self._beating)
+        storage, trial_id = self._storage, self._trial_id
+        self._beating = beat_every(
+            lambda: storage.set_trial_system_attr(trial_id, HEARTBEAT_ATTR, time.time()),
+            self._interval,
+            f"trial id {trial_id}",
+        )
         return self
 
     def __exit__(self, *exc: object) -> None:
         if self._beating is not None:
-            _SENDER.remove(self._beating)
+            stop_beating(self._beating)
             self._beating = None
+
+
+def beat_every(stamp: Callable[[], None], interval: float, what: str) -> _Beating:
+    """Call ``stamp`` every ``interval`` seconds from the shared sender thread, the first time one
+    interval from now, until :func:`stop_beating`; a failing stamp is logged (debug) and retried
+    at the next beat. ``what`` names it in that log."""
+    beating = _Beating(stamp, interval, what)
+    _SENDER.add(beating)
+    return beating
+
+
+def stop_beating(beating: _Beating) -> None:
+    """Stop stamping; returns after a stamp in progress has been stored."""
+    _SENDER.remove(beating)
 
 
 def last_sign_of_life(trial: FrozenTrial) -> float:

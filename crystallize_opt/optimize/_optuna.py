@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import math
+import os
+import socket
+import uuid
 from collections.abc import Iterable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict
@@ -12,20 +15,23 @@ import optuna
 from optuna.pruners import BasePruner, NopPruner
 from optuna.samplers import BaseSampler
 from optuna.storages import BaseStorage
-from optuna.trial import FrozenTrial
+from optuna.trial import FrozenTrial, TrialState
 
 from .._logging import get_logger
 from ..exceptions import ConfigurationError, OptimizationError
 from ..treatment import Treatment
 from ._base import BaseOptimizer, EvaluateReplicates, OptimizationRun
 from ._evaluation import TrialEvaluation
-from ._heartbeat import TrialHeartbeat, storage_is_shared
+from ._heartbeat import TrialHeartbeat, fail_stale_trials, storage_is_shared
+from ._lease import StudyLease, once_per_study
 from ._noise import NoiseHandling, NoiseSearch, WinnerSelection, check_noise_settings, stored_selection
 from ._objective import Objective
 from ._space import SearchSpace, SearchSpaceSpec
 from ._storage import DEFAULT_STORAGE, resolve_storage
 from ._study import (
     BASELINE_ATTR,
+    SELECTION_LEASE_ATTR,
+    TRIAL_ATTR,
     best_trial,
     open_study,
     store_or_check_settings,
@@ -453,10 +459,38 @@ class OptunaOptimizer(BaseOptimizer):
     async def finalize(self, evaluate: EvaluateReplicates) -> None:
         """With noise handling: choose the winner (confirmation round, held-out seeds, baseline
         test) and store it with the study as :attr:`selection`; a study that already holds the
-        selection for exactly these trials is not evaluated again."""
+        selection for exactly these trials is not evaluated again.
+
+        In a shared study (any storage but in-memory) the winner is chosen once, by one worker,
+        after every running trial has ended: workers started separately (``crystallize-opt
+        worker``) wait for the other workers' trials, the first to claim the study's selection
+        lease chooses, and the others wait for its stored choice (taking over when it dies).
+        """
         if self._noise_search is None or self._run is None or not self.selects_winner:
             return
-        self._selection = await self._noise_search.select(self.study, self._run.master_seed, evaluate)
+        search, study, master_seed = self._noise_search, self.study, self._run.master_seed
+        if not storage_is_shared(self.storage):
+            self._selection = await search.select(study, master_seed, evaluate)
+            return
+
+        def others_running() -> int:
+            fail_stale_trials(study, self.grace_period, self.max_retries, TRIAL_ATTR)
+            return len(study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
+
+        # Workers started separately finish together: one of them chooses, once the last
+        # search trial has ended, and the others take its stored choice.
+        owner = self.worker_tag or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        lease = StudyLease(
+            study, SELECTION_LEASE_ATTR, owner, self.heartbeat_interval, self.grace_period, self.poll_interval
+        )
+        self._selection = await once_per_study(
+            lease,
+            settled=lambda: search.settled(study),
+            work=lambda: search.select(study, master_seed, evaluate),
+            others_running=others_running,
+            poll_interval=self.poll_interval,
+            what="choosing the winner",
+        )
 
     @property
     def selection(self) -> WinnerSelection | None:

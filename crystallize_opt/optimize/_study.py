@@ -33,6 +33,8 @@ STUDY_ATTR = "crystallize"
 BASELINE_ATTR = "crystallize_baseline"
 #: User attribute holding how a noise-aware optimization chose its winner (and the baseline test).
 SELECTION_ATTR = "crystallize_selection"
+#: User attribute holding the lease of the worker choosing that winner (None when nobody is).
+SELECTION_LEASE_ATTR = "crystallize_selection_lease"
 #: Settings whose change is only warned about when a study is continued (its earlier trials are
 #: then not directly comparable); a changed objective or search space is refused.
 _WARNED_SETTINGS = ("replicates_per_trial", "master_seed", "pipeline_signature", "noise")

@@ -179,14 +179,13 @@ class NoiseSearch:
         """Pipeline executions spent by the search, and the search's share of the budget."""
         return self.policy.spent, self.policy.plan.search
 
-    async def select(
-        self, study: optuna.Study, master_seed: int, evaluate: EvaluateReplicates
-    ) -> WinnerSelection | None:
-        """The winner of this search: stored if the study already holds one made from exactly
-        these trials, else chosen now (and stored). None when no parameter set succeeded."""
+    def settled(self, study: optuna.Study) -> tuple[bool, WinnerSelection | None]:
+        """``(True, selection)`` when the study already holds the selection made from exactly
+        these trials, ``(True, None)`` when no parameter set succeeded (nothing to choose), and
+        ``(False, None)`` when the winner is still to be chosen."""
         self.sync(study)
         if not any(True for _ in self.policy.entries()):
-            return None
+            return True, None
         stored = study.user_attrs.get(SELECTION_ATTR)
         if isinstance(stored, dict):
             executions = stored.get("executions") or {}
@@ -194,7 +193,18 @@ class NoiseSearch:
                 executions.get("search") == self.policy.spent
                 and executions.get("budget") == self.policy.plan.budget
             ):
-                return WinnerSelection.from_dict(stored)
+                return True, WinnerSelection.from_dict(stored)
+        return False, None
+
+    async def select(
+        self, study: optuna.Study, master_seed: int, evaluate: EvaluateReplicates
+    ) -> WinnerSelection | None:
+        """The winner of this search: stored if the study already holds one made from exactly
+        these trials (see :meth:`settled`), else chosen now (and stored). None when no parameter
+        set succeeded."""
+        done, selection = self.settled(study)
+        if done:
+            return selection
         selection = await select_winner(self.policy, self.unit_cube, self.metric, master_seed, evaluate)
         study.set_user_attr(SELECTION_ATTR, selection.to_dict())
         return selection
