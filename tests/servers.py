@@ -458,14 +458,14 @@ SPACE = {"x": FloatDistribution(-2.0, 3.0)}
 
 
 def optimizer_for(url: str, name: str, **kwargs: object) -> OptunaOptimizer:
-    """A seeded TPE optimizer for the tiny study on ``url``/``name``."""
+    """A seeded TPE optimizer for the tiny study on ``url``/``name`` (``sampler=None``: the default)."""
+    settings: dict[str, Any] = {"sampler": optuna.samplers.TPESampler(seed=0), **kwargs}
     return OptunaOptimizer(
         search_space=SPACE,
         objective=Objective("loss"),
-        sampler=optuna.samplers.TPESampler(seed=0),
         storage=url,
         study_name=name,
-        **kwargs,  # type: ignore[arg-type]
+        **settings,
     )
 
 

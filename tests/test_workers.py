@@ -63,6 +63,20 @@ def test_python_workers_share_a_study_and_reach_exactly_the_target(place: server
     assert_seeded_as_serial(place, exp.master_seed)
 
 
+def test_workers_with_the_default_sampler_propose_different_parameters(tmp_path: Path) -> None:
+    """Without a sampler every process builds the default TPE from the master seed: unless each
+    worker reseeds it, they draw the same startup points and evaluate each one twice."""
+    with servers.study_place("sqlite", tmp_path) as place:
+        exp = servers.tiny_experiment(sleep=SLEEP)
+        optimizer = optimizer_for(place.url, place.name, sampler=None)
+        exp.optimize(optimizer, num_trials=8, replicates_per_trial=1, workers=2)
+        trials = servers.complete(place.trials())
+        assert len(trials) == 8
+        assert_several_workers_ran(trials)
+        xs = [t.params["x"] for t in trials]
+        assert len(set(xs)) == len(xs), sorted(xs)
+
+
 def test_independent_seeds_follow_the_global_trial_number(tmp_path: Path) -> None:
     with servers.study_place("sqlite", tmp_path) as place:
         exp = servers.tiny_experiment(sleep=SLEEP)

@@ -4,7 +4,8 @@ Optuna's own heartbeat only runs inside ``study.optimize`` and not on journal st
 one works with the ask/tell loop on every storage: a background thread stamps the running
 trial's system attribute :data:`HEARTBEAT_ATTR` with the time, and any worker that finds a
 RUNNING trial whose stamp (or start, before the first stamp) is older than the grace period
-marks it failed and enqueues its parameters again, up to a number of retries.
+marks it failed and enqueues its parameters again, up to a number of retries. The same thread
+keeps the study leases of :mod:`._lease` alive (:func:`beat_every`).
 """
 
 from __future__ import annotations

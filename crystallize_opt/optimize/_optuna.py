@@ -62,7 +62,9 @@ class OptunaOptimizer(BaseOptimizer):
         search_space: a dict of parameter name -> Optuna distribution (or a constant), or a
             callable ``space(trial) -> dict`` for conditional spaces.
         objective: the metric(s) to optimize.
-        sampler: any Optuna sampler; default ``TPESampler(seed=<experiment master seed>)``.
+        sampler: any Optuna sampler; default ``TPESampler(seed=<experiment master seed>)``
+            (in each process of several workers, reseeded from the system's entropy, like a
+            given sampler: workers seeded alike would propose the same parameters).
         pruner: any Optuna pruner; when given, each replicate's value is reported as an
             intermediate value (step = replicate index) and the trial stops early when the
             pruner says so (it is then stored as PRUNED).
@@ -164,6 +166,8 @@ class OptunaOptimizer(BaseOptimizer):
             if self.sampler is None:
                 seed = self._run.master_seed if self._run is not None else None
                 self.sampler = optuna.samplers.TPESampler(seed=seed)
+                if self.worker_tag is not None:  # one of several workers: same seed, same proposals
+                    self.sampler.reseed_rng()
             self._study = open_study(
                 self.study_name, self.storage, self.sampler, self.pruner, self.objective.directions
             )
