@@ -24,8 +24,9 @@ Methods (plain Optuna = ``TPESampler(seed=s)`` with Optuna 5 defaults, in-memory
 * ``tpe_top10``: budget-50 trials x 1 (replicate 0), then its 10 best observed points
   re-evaluated on replicates 1-5 (common to the 10); the best mean of those 5 is returned.
 * ``ours``: crystallize-opt's own code path: ``Experiment.optimize`` with
-  ``OptunaOptimizer(..., noise=True)`` on an experiment whose pipeline evaluates the problem
-  (see :func:`ours`); variants set :class:`~crystallize_opt.NoiseHandling` fields
+  ``OptunaOptimizer(..., noise=True)`` and the package's default sampler (``TPESampler(seed=s)``
+  until the noise check, univariate TPE once the pipeline is noisy) on an experiment whose
+  pipeline evaluates the problem (see :func:`ours`); variants set :class:`~crystallize_opt.NoiseHandling` fields
   (``ours:NAME`` from ``VARIANTS`` or ``ours:field=value;field=value``).
 """
 
@@ -242,8 +243,7 @@ def ours(
     optimizer = OptunaOptimizer(
         space_of(problem),
         Objective(METRIC),
-        sampler=optuna.samplers.TPESampler(seed=seed),
-        storage=":memory:",
+        storage=":memory:",  # no sampler: the package's default, seeded with the master seed
         noise=noise_settings(**settings),
     )
     winner = experiment.optimize(optimizer, num_trials=budget, replicates_per_trial=1)

@@ -19,8 +19,10 @@ from crystallize_opt import (
     derive_seed,
     paired_t_test,
 )
+from crystallize_opt.optimize._noise import NoiseAwareTPE
 from crystallize_opt.optimize._noise._policy import NoisePolicy
 from crystallize_opt.optimize._noise._pool import Pool
+from crystallize_opt.optimize._noise._sampler import NOISY_SAMPLER_STREAM
 from crystallize_opt.optimize._study import SELECTION_ATTR, TRIAL_ATTR
 
 from . import noise_fixtures
@@ -392,3 +394,53 @@ def test_model_minima_decode_to_readable_values_within_the_space():
     assert params["lr"] == 0.1  # the upper bound exactly, not a hair above it
     assert params["step"] == 0.3  # not 0.30000000000000004
     assert FloatDistribution(0.0, 1.0, step=0.1)._contains(params["step"])
+
+
+# -- the default sampler -----------------------------------------------------------------------
+
+
+def default_sampler_optimizer() -> OptunaOptimizer:
+    return OptunaOptimizer(SPACE, Objective("loss"), storage=":memory:", noise=True)
+
+
+def test_without_a_sampler_a_deterministic_pipeline_is_searched_as_by_plain_tpe():
+    default = default_sampler_optimizer()
+    experiment = deterministic_experiment()
+    default_best = experiment.optimize(default, num_trials=25, replicates_per_trial=1)
+    assert isinstance(default.sampler, NoiseAwareTPE) and not default.sampler.noisy
+    explicit = optimizer(sampler=optuna.samplers.TPESampler(seed=experiment.master_seed))
+    explicit_best = deterministic_experiment().optimize(explicit, num_trials=25, replicates_per_trial=1)
+    assert [t.params for t in default.study.trials] == [t.params for t in explicit.study.trials]
+    assert default_best == explicit_best
+
+
+def test_without_a_sampler_a_noisy_pipeline_is_searched_by_univariate_tpe():
+    """After the noise check, every proposal is the one a univariate TPE seeded from the master
+    seed's sampler stream makes from the same history (replayed trial by trial); queued
+    intensification trials are not proposed by the sampler."""
+    default = default_sampler_optimizer()
+    experiment = noisy_experiment(noise_sd=0.3, own_sd=0.2)
+    experiment.optimize(default, num_trials=40, replicates_per_trial=1)
+    assert isinstance(default.sampler, NoiseAwareTPE) and default.sampler.noisy
+    univariate = optuna.samplers.TPESampler(
+        seed=derive_seed(experiment.master_seed, 0, 0, NOISY_SAMPLER_STREAM), multivariate=False
+    )
+    replay = optuna.create_study(sampler=univariate)
+    trials = default.study.trials
+    replay.add_trial(trials[0])  # the noise check, proposed by the multivariate TPE
+    proposed = 0
+    for trial in trials[1:]:
+        if "fixed_params" not in trial.system_attrs:  # not an intensification trial
+            asked = replay.ask(SPACE)
+            assert asked.params == trial.params, trial.number
+            replay.tell(asked, state=optuna.trial.TrialState.FAIL)  # TPE ignores failed trials
+            proposed += 1
+        replay.add_trial(trial)
+    assert proposed >= 10
+
+
+def test_a_given_sampler_is_used_as_given():
+    sampler = optuna.samplers.TPESampler(seed=5)
+    opt = optimizer(sampler=sampler)
+    noisy_experiment().optimize(opt, num_trials=20, replicates_per_trial=1)
+    assert opt.sampler is sampler and opt.study.sampler is sampler

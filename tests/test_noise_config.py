@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from crystallize_opt import ConfigurationError, NoiseHandling
 from crystallize_opt.config import load_study
 from crystallize_opt.config._noise import NOISE_KEYS
+from crystallize_opt.optimize._noise import NoiseAwareTPE
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "studies" / "noisy_quadratic"
 
@@ -124,6 +125,30 @@ def test_the_optimizer_gets_the_settings_and_the_example_study_uses_noise(tmp_pa
     assert off is not None and off.make_optimizer(storage=":memory:").noise is None
     example = load_study(EXAMPLE).optimize
     assert example is not None and example.noise == NoiseHandling()
+
+
+def test_without_a_sampler_the_config_gets_the_noise_aware_default(tmp_path: Path) -> None:
+    """A config that names no sampler gets NoiseAwareTPE seeded with the study's seed (the
+    command line's ``--seed`` overrides it); a named sampler, or no noise handling, gets TPE."""
+    unnamed = {key: value for key, value in OPTIMIZE.items() if key != "sampler"}
+    folder = write(tmp_path / "default", True)
+    config = yaml.safe_load((folder / "config.yaml").read_text())
+    config["optimize"] = {**unnamed, "noise": True}
+    config["seed"] = 11
+    (folder / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    section = load_study(folder).optimize
+    assert section is not None
+    sampler = section.make_optimizer(storage=":memory:").sampler
+    assert isinstance(sampler, NoiseAwareTPE) and sampler.seed == 11
+    assert section.make_optimizer(storage=":memory:", seed=4).sampler.seed == 4  # type: ignore[union-attr]
+    named = load_study(write(tmp_path / "named", True)).optimize
+    assert named is not None
+    assert type(named.make_optimizer(storage=":memory:").sampler) is optuna.samplers.TPESampler
+    config["optimize"] = unnamed
+    (folder / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    plain = load_study(folder).optimize
+    assert plain is not None
+    assert type(plain.make_optimizer(storage=":memory:").sampler) is optuna.samplers.TPESampler
 
 
 @pytest.mark.parametrize(

@@ -11,6 +11,7 @@ from typing import Any
 
 from ..exceptions import ConfigurationError
 from ..optimize import NoiseHandling, Objective, OptunaOptimizer
+from ..optimize._noise import NoiseAwareTPE
 from ..treatment import Treatment
 from ._errors import describe, names_list, suggestion
 from ._noise import parse_noise
@@ -74,6 +75,7 @@ class OptimizeConfig:
             is a budget of pipeline executions), or None (off).
         storage_is_default: True when the config names no storage: :meth:`storage_for` then
             chooses between the folder's ``study.db`` and ``study.log``.
+        sampler_is_default: True when the config names no sampler (see :meth:`make_sampler`).
     """
 
     objective: Objective
@@ -95,6 +97,7 @@ class OptimizeConfig:
     max_retries: int = 1
     noise: NoiseHandling | None = None
     storage_is_default: bool = False
+    sampler_is_default: bool = False
 
     def storage_for(self, *, workers: int = 1, study_name: str | None = None) -> str:
         """The storage URL of the study ``study_name`` (default :attr:`study_name`).
@@ -122,8 +125,12 @@ class OptimizeConfig:
         return self.storage
 
     def make_sampler(self, seed: int | None = None) -> Any:
-        """A new sampler instance (``seed`` overrides :attr:`seed`)."""
+        """A new sampler instance (``seed`` overrides :attr:`seed`). A config that names no
+        sampler gets TPE, and with noise handling the noise-aware default (``NoiseAwareTPE``:
+        TPE until the pipeline shows noise, univariate TPE after)."""
         derived: dict[str, Any] = {"seed": self.seed if seed is None else seed}
+        if self.sampler_is_default and self.noise is not None:
+            return NoiseAwareTPE(derived["seed"])
         if self.sampler_name == "grid":
             derived["search_space"] = compile_grid(self.search_space, Field(None, "optimize.search_space"))
         return build("sampler", self.sampler_name, self.sampler_settings, **derived)
@@ -213,6 +220,7 @@ def parse_optimize(
         **_fault_tolerance(section, get),
         noise=parse_noise(get("noise"), objective, common_random_numbers),
         storage_is_default=get("storage") is None,
+        sampler_is_default=get("sampler") is None,
     )
 
 

@@ -24,7 +24,14 @@ from ._base import BaseOptimizer, EvaluateReplicates, OptimizationRun
 from ._evaluation import TrialEvaluation
 from ._heartbeat import TrialHeartbeat, fail_stale_trials, storage_is_shared
 from ._lease import StudyLease, once_per_study
-from ._noise import NoiseHandling, NoiseSearch, WinnerSelection, check_noise_settings, stored_selection
+from ._noise import (
+    NoiseAwareTPE,
+    NoiseHandling,
+    NoiseSearch,
+    WinnerSelection,
+    check_noise_settings,
+    stored_selection,
+)
 from ._objective import Objective
 from ._space import SearchSpace, SearchSpaceSpec
 from ._storage import DEFAULT_STORAGE, resolve_storage
@@ -62,9 +69,11 @@ class OptunaOptimizer(BaseOptimizer):
         search_space: a dict of parameter name -> Optuna distribution (or a constant), or a
             callable ``space(trial) -> dict`` for conditional spaces.
         objective: the metric(s) to optimize.
-        sampler: any Optuna sampler; default ``TPESampler(seed=<experiment master seed>)``
-            (in each process of several workers, reseeded from the system's entropy, like a
-            given sampler: workers seeded alike would propose the same parameters).
+        sampler: any Optuna sampler; default ``TPESampler(seed=<experiment master seed>)``,
+            and with noise handling the same TPE until the pipeline shows noise, univariate TPE
+            after (see ``NoiseHandling``). In each process of several workers the default is
+            reseeded from the system's entropy, like a given sampler: workers seeded alike
+            would propose the same parameters.
         pruner: any Optuna pruner; when given, each replicate's value is reported as an
             intermediate value (step = replicate index) and the trial stops early when the
             pruner says so (it is then stored as PRUNED).
@@ -165,7 +174,9 @@ class OptunaOptimizer(BaseOptimizer):
                 )
             if self.sampler is None:
                 seed = self._run.master_seed if self._run is not None else None
-                self.sampler = optuna.samplers.TPESampler(seed=seed)
+                self.sampler = (
+                    optuna.samplers.TPESampler(seed=seed) if self.noise is None else NoiseAwareTPE(seed)
+                )
                 if self.worker_tag is not None:  # one of several workers: same seed, same proposals
                     self.sampler.reseed_rng()
             self._study = open_study(
@@ -309,6 +320,8 @@ class OptunaOptimizer(BaseOptimizer):
         "not needed"), so the study ends with exactly its target of finished trials. Returns an
         empty list then.
         """
+        if self._noise_search is not None and isinstance(self.sampler, NoiseAwareTPE):
+            self.sampler.noisy = self._noise_search.noisy
         trial, params = self.space.ask(self.study)
         if self._is_surplus(trial):
             return []

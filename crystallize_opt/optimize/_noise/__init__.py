@@ -1,8 +1,16 @@
 """Noise-aware optimization: racing and pooled replicates during the search, a model-based
 choice of the winner confirmed on fresh seeds, and a held-out test against the baseline."""
 
+from ._sampler import NoiseAwareTPE
 from ._search import NoiseSearch, check_noise_settings, stored_selection
 from ._selection import WinnerSelection
 from ._settings import NoiseHandling
 
-__all__ = ["NoiseHandling", "NoiseSearch", "WinnerSelection", "check_noise_settings", "stored_selection"]
+__all__ = [
+    "NoiseAwareTPE",
+    "NoiseHandling",
+    "NoiseSearch",
+    "WinnerSelection",
+    "check_noise_settings",
+    "stored_selection",
+]

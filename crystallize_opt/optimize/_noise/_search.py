@@ -172,6 +172,11 @@ class NoiseSearch:
     # -- the end -------------------------------------------------------------------------------
 
     @property
+    def noisy(self) -> bool:
+        """True once the first trial's replicates differed (the pipeline is noisy)."""
+        return self.policy.deterministic is False
+
+    @property
     def search_done(self) -> bool:
         return self.policy.search_left <= 0
 
