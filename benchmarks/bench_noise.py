@@ -3,7 +3,8 @@
 
 One command; prints how it measured, one table per cell and a PASS/FAIL summary (never fails):
 
-    python benchmarks/bench_noise.py                 # full run: 9 cells x 4 methods x 50 seeds, 2 processes
+    python benchmarks/bench_noise.py                 # full run: 9 cells x 4 methods x 200 seeds, 2 processes
+    python benchmarks/bench_noise.py --rho 0         # the same under independent noise
     python benchmarks/bench_noise.py --quick         # CI smoke run: 2 cells, 3 seeds, budget 100
     python benchmarks/bench_noise.py --seeds 50 --cells hartmann3/sd=1 --methods tpe_1x300,ours
 
@@ -401,7 +402,7 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--quick", action="store_true", help="CI smoke run: 2 cells, 3 seeds, budget 100")
-    parser.add_argument("--seeds", type=int, default=None, help="optimizer seeds per cell (default 50)")
+    parser.add_argument("--seeds", type=int, default=None, help="optimizer seeds per cell (default 200)")
     parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument("--budget", type=int, default=None, help="pipeline executions per run (default 300)")
     parser.add_argument("--cells", default=None, help="comma-separated, e.g. hartmann3/sd=1,branin/sd=51")
@@ -420,7 +421,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
-    seeds = args.seeds or (3 if args.quick else 50)
+    # 200: with 50 or 100 seeds the paired test lacks power in the heaviest-noise cells (see
+    # benchmarks/README.md: the verdicts of 50-seed halves disagree).
+    seeds = args.seeds or (3 if args.quick else 200)
     budget = args.budget or (100 if args.quick else 300)
     if args.cells:
         wanted = args.cells.split(",")

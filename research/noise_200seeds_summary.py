@@ -2,7 +2,9 @@
 
 The CSV holds every run of the 200-seed comparison (6 noisy cells, 2 noise models, seeds 0-199): the
 plain recipes from ``bench_noise.py --seeds 100 [--first-seed 100] [--rho 0]`` (identical on every
-machine) and ours from ``bench_noise.py --seeds 200 --methods ours [--rho 0]`` at beb2d12. Prints, per
+machine) and ours (``ours``) from ``bench_noise.py --seeds 200 --methods ours [--rho 0]`` at 6e4a6d5
+(the noise-aware default sampler); ``ours_beb2d12`` is ours at beb2d12 (multivariate TPE throughout),
+kept for comparison and not read here. Prints, per
 noise model and seed range, ours' median / the best plain median, the largest paired Wilcoxon p of
 ours against the three recipes (pairs ours wins) and the issue's bar.
 """
