@@ -11,7 +11,7 @@ from typing import Any
 
 from ..exceptions import ConfigurationError
 from ..optimize import NoiseHandling, Objective, OptunaOptimizer
-from ..optimize._noise import NoiseAwareTPE
+from ..optimize._noise import default_sampler
 from ..treatment import Treatment
 from ._errors import describe, names_list, suggestion
 from ._noise import parse_noise
@@ -126,11 +126,11 @@ class OptimizeConfig:
 
     def make_sampler(self, seed: int | None = None) -> Any:
         """A new sampler instance (``seed`` overrides :attr:`seed`). A config that names no
-        sampler gets TPE, and with noise handling the noise-aware default (``NoiseAwareTPE``:
-        TPE until the pipeline shows noise, univariate TPE after)."""
+        sampler gets the optimizer's default: TPE, and with noise handling ``NoiseAwareTPE``
+        (TPE until the pipeline shows noise, univariate TPE after)."""
         derived: dict[str, Any] = {"seed": self.seed if seed is None else seed}
-        if self.sampler_is_default and self.noise is not None:
-            return NoiseAwareTPE(derived["seed"])
+        if self.sampler_is_default:
+            return default_sampler(derived["seed"], noise=self.noise is not None)
         if self.sampler_name == "grid":
             derived["search_space"] = compile_grid(self.search_space, Field(None, "optimize.search_space"))
         return build("sampler", self.sampler_name, self.sampler_settings, **derived)

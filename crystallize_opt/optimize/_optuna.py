@@ -30,11 +30,12 @@ from ._noise import (
     NoiseSearch,
     WinnerSelection,
     check_noise_settings,
+    default_sampler,
     stored_selection,
 )
 from ._objective import Objective
 from ._space import SearchSpace, SearchSpaceSpec
-from ._storage import DEFAULT_STORAGE, resolve_storage
+from ._storage import DEFAULT_STORAGE, count_states, resolve_storage
 from ._study import (
     BASELINE_ATTR,
     SELECTION_LEASE_ATTR,
@@ -174,9 +175,7 @@ class OptunaOptimizer(BaseOptimizer):
                 )
             if self.sampler is None:
                 seed = self._run.master_seed if self._run is not None else None
-                self.sampler = (
-                    optuna.samplers.TPESampler(seed=seed) if self.noise is None else NoiseAwareTPE(seed)
-                )
+                self.sampler = default_sampler(seed, noise=self.noise is not None)
                 if self.worker_tag is not None:  # one of several workers: same seed, same proposals
                     self.sampler.reseed_rng()
             self._study = open_study(
@@ -492,7 +491,7 @@ class OptunaOptimizer(BaseOptimizer):
 
         def others_running() -> int:
             fail_stale_trials(study, self.grace_period, self.max_retries, TRIAL_ATTR)
-            return len(study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
+            return count_states(study, self.storage).get(TrialState.RUNNING, 0)
 
         # Workers started separately finish together: one of them chooses, once the last
         # search trial has ended, and the others take its stored choice.
@@ -503,6 +502,8 @@ class OptunaOptimizer(BaseOptimizer):
         self._selection = await once_per_study(
             lease,
             settled=lambda: search.settled(study),
+            # select, not select_winner: it looks for a stored choice again once the lease is
+            # held, since the previous holder may have stored it and let go in between.
             work=lambda: search.select(study, master_seed, evaluate),
             others_running=others_running,
             poll_interval=self.poll_interval,

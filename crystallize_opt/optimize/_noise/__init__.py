@@ -1,7 +1,7 @@
 """Noise-aware optimization: racing and pooled replicates during the search, a model-based
 choice of the winner confirmed on fresh seeds, and a held-out test against the baseline."""
 
-from ._sampler import NoiseAwareTPE
+from ._sampler import NoiseAwareTPE, default_sampler
 from ._search import NoiseSearch, check_noise_settings, stored_selection
 from ._selection import WinnerSelection
 from ._settings import NoiseHandling
@@ -12,5 +12,6 @@ __all__ = [
     "NoiseSearch",
     "WinnerSelection",
     "check_noise_settings",
+    "default_sampler",
     "stored_selection",
 ]

@@ -39,16 +39,23 @@ class NoiseAwareTPE(BaseSampler):
 
     def __init__(self, seed: int | None = None):
         self.seed = seed
-        self.noisy = False
         self._exact = TPESampler(seed=seed)
         self._univariate = TPESampler(
             seed=None if seed is None else derive_seed(seed, 0, 0, NOISY_SAMPLER_STREAM),
             multivariate=False,
         )
+        # The only state: which TPE proposes (a sampler, so the study's settings record, which
+        # keeps simple attributes, shows the seed and not this run-time fact).
+        self._active = self._exact
 
     @property
-    def _active(self) -> TPESampler:
-        return self._univariate if self.noisy else self._exact
+    def noisy(self) -> bool:
+        """True once the univariate TPE proposes (set by the adapter after the noise check)."""
+        return self._active is self._univariate
+
+    @noisy.setter
+    def noisy(self, value: bool) -> None:
+        self._active = self._univariate if value else self._exact
 
     def infer_relative_search_space(
         self, study: optuna.Study, trial: FrozenTrial
@@ -80,3 +87,9 @@ class NoiseAwareTPE(BaseSampler):
     def reseed_rng(self) -> None:
         self._exact.reseed_rng()
         self._univariate.reseed_rng()
+
+
+def default_sampler(seed: int | None, *, noise: bool) -> BaseSampler:
+    """The sampler of an :class:`OptunaOptimizer` (or a study config) that names none:
+    ``TPESampler(seed=seed)``, and with noise handling :class:`NoiseAwareTPE` ``(seed)``."""
+    return NoiseAwareTPE(seed) if noise else TPESampler(seed=seed)
