@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 import optuna
 import sqlalchemy
@@ -266,7 +266,10 @@ class RetryingRDBStorage(RDBStorage):
         """
         with _create_scoped_session(self.scoped_session) as session:
             trial = models.TrialModel.find_or_raise_by_id(trial_id, session, for_update=True)
-            self.check_trial_is_updatable(trial_id, cast(TrialState, trial.state))
+            # The column is typed ``TrialState`` from Optuna 5.1 and ``Column[Any]`` in 5.0: a cast
+            # is redundant on one and needed on the other; an ``Any`` local type-checks on both.
+            current_state: Any = trial.state
+            self.check_trial_is_updatable(trial_id, current_state)
             for key, value in attrs.items():
                 if insert:
                     session.add(
