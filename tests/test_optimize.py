@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import sys
 from pathlib import Path
 
 import optuna
@@ -25,6 +26,7 @@ from crystallize_opt import (
 )
 
 from . import optimize_fixtures as fx
+from .optional import require_package
 
 SPACE = {"x": FloatDistribution(-5, 5), "kind": CategoricalDistribution(["a", "b"])}
 
@@ -359,12 +361,28 @@ def test_any_optuna_sampler_drives_the_study(sampler: optuna.samplers.BaseSample
 
 @pytest.mark.parametrize("sampler_name", ["CmaEsSampler", "GPSampler"])
 def test_samplers_with_optional_dependencies(sampler_name: str) -> None:
-    pytest.importorskip("cmaes" if sampler_name == "CmaEsSampler" else "torch")
+    require_package("cmaes" if sampler_name == "CmaEsSampler" else "torch", "samplers")
     sampler = getattr(optuna.samplers, sampler_name)(seed=0)
     space = {"x": FloatDistribution(-5, 5)}
     optimizer = make_optimizer(sampler=sampler, search_space=space)
     best = fx.quadratic_experiment().optimize(optimizer, num_trials=15, replicates_per_trial=2)
     assert abs(best.params["x"] - 1.5) < 1.5
+
+
+@pytest.mark.parametrize(("sampler_name", "package"), [("GPSampler", "torch"), ("CmaEsSampler", "cmaes")])
+def test_a_sampler_whose_package_is_missing_is_refused_before_anything_runs(
+    sampler_name: str, package: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # A None entry in sys.modules is how Python itself marks a module as not importable.
+    monkeypatch.setitem(sys.modules, package, None)
+    sampler = getattr(optuna.samplers, sampler_name)(seed=0)
+    storage = tmp_path / "never.db"
+    with pytest.raises(ConfigurationError) as info:
+        make_optimizer(sampler=sampler, storage=f"sqlite:///{storage}")
+    message = str(info.value)
+    assert f"Optuna's {sampler_name} needs the {package!r} package" in message
+    assert "crystallize-opt[samplers]" in message
+    assert not storage.exists()
 
 
 def test_a_pruner_stops_a_clearly_worse_trial_early() -> None:

@@ -21,6 +21,7 @@ from .._logging import get_logger
 from ..exceptions import ConfigurationError, OptimizationError
 from ..treatment import Treatment
 from ._base import BaseOptimizer, EvaluateReplicates, OptimizationRun
+from ._dependencies import check_sampler_dependencies
 from ._evaluation import TrialEvaluation
 from ._heartbeat import TrialHeartbeat, fail_stale_trials, storage_is_shared
 from ._lease import StudyLease, once_per_study
@@ -100,9 +101,10 @@ class OptunaOptimizer(BaseOptimizer):
             decides when a trial stops instead of the racing rule. Goes beyond the reference API.
 
     Raises:
-        ConfigurationError: for an invalid search space, sampler, pruner or storage, or noise
-            handling with an objective it does not support (several metrics, constraints, an
-            aggregate other than the mean, independent seeds).
+        ConfigurationError: for an invalid search space, sampler, pruner or storage, a sampler
+            whose optional package is not installed (``torch`` for ``GPSampler``, ``cmaes`` for
+            ``CmaEsSampler``), or noise handling with an objective it does not support (several
+            metrics, constraints, an aggregate other than the mean, independent seeds).
     """
 
     def __init__(
@@ -138,6 +140,7 @@ class OptunaOptimizer(BaseOptimizer):
         self.space = SearchSpace(search_space)
         if sampler is not None and not isinstance(sampler, BaseSampler):
             raise ConfigurationError(f"sampler must be an Optuna sampler, got {type(sampler).__name__}")
+        check_sampler_dependencies(sampler)
         if pruner is not None and not isinstance(pruner, BasePruner):
             raise ConfigurationError(f"pruner must be an Optuna pruner, got {type(pruner).__name__}")
         if pruner is not None and objective.is_multi_objective and not isinstance(pruner, NopPruner):
