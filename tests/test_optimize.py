@@ -54,7 +54,10 @@ def test_noisy_quadratic_is_solved_close_to_its_optimum() -> None:
     assert best.name.startswith("trial-")
     assert best.params["kind"] == "a"
     assert abs(best.params["x"] - 1.5) < 0.5
-    assert exp.apply(best) is not None or True  # apply runs the best treatment without error
+    fx.EXECUTIONS.clear()
+    output = exp.apply(best)  # one pass of the pipeline under the best treatment
+    assert fx.EXECUTIONS == [best.name], "apply ran the pipeline once, as the best treatment"
+    assert isinstance(output, float) and output == exp.apply(), "it returns the output: replicate 0's draw"
     assert optimizer.study.best_trial.number == int(best.name.split("-")[1])
 
 
