@@ -56,7 +56,7 @@ def test_noisy_quadratic_is_solved_close_to_its_optimum() -> None:
     assert abs(best.params["x"] - 1.5) < 0.5
     fx.EXECUTIONS.clear()
     output = exp.apply(best)  # one pass of the pipeline under the best treatment
-    assert fx.EXECUTIONS == [best.name], "apply ran the pipeline once, as the best treatment"
+    assert [best.name] == fx.EXECUTIONS, "apply ran the pipeline once, as the best treatment"
     assert isinstance(output, float) and output == exp.apply(), "it returns the output: replicate 0's draw"
     assert optimizer.study.best_trial.number == int(best.name.split("-")[1])
 

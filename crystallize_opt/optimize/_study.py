@@ -4,7 +4,6 @@ compromise, treatments of trials)."""
 
 from __future__ import annotations
 
-import math
 import warnings
 from collections.abc import Sequence
 from typing import Any
@@ -21,6 +20,7 @@ from ..exceptions import ConfigurationError, OptimizationError
 from ..treatment import Treatment
 from ._base import OptimizationRun
 from ._objective import Objective
+from ._rank import rank_study
 from ._space import SearchSpace, describe_differences
 
 _log = get_logger("optimize")
@@ -154,21 +154,17 @@ def treatment_of(trial: FrozenTrial) -> Treatment:
 
 
 def best_trial(study: optuna.Study) -> FrozenTrial:
-    """The study's best trial by the rule of :meth:`OptunaOptimizer.get_best_treatment`.
+    """The study's best trial: the first of :func:`~._rank.rank_study` (single objective: the best
+    feasible value; several objectives: the feasible Pareto trial closest to the ideal point once
+    each objective is scaled to [0, 1] over the Pareto front; ties: the earlier trial).
 
     Raises:
         OptimizationError: quoting the first failures, when no trial completed feasibly.
     """
-    if len(study.directions) == 1:
-        try:
-            return study.best_trial
-        except ValueError:
-            raise _no_result_error(study) from None
-    pareto = study.best_trials
-    if not pareto:
+    ranked = rank_study(study)
+    if not ranked or not ranked[0].feasible:
         raise _no_result_error(study)
-    directions = ["minimize" if d == StudyDirection.MINIMIZE else "maximize" for d in study.directions]
-    return choose_compromise(pareto, directions)
+    return ranked[0].trial
 
 
 def _no_result_error(study: optuna.Study) -> OptimizationError:
@@ -178,17 +174,3 @@ def _no_result_error(study: optuna.Study) -> OptimizationError:
     ]
     detail = "; first failures: " + " | ".join(reasons) if reasons else ""
     return OptimizationError(f"study {study.study_name!r} has no feasible completed trial{detail}")
-
-
-def choose_compromise(trials: Sequence[FrozenTrial], directions: Sequence[str]) -> FrozenTrial:
-    """The trial closest to the ideal point after scaling each objective to [0, 1] (0 best)."""
-    columns = []
-    for index, direction in enumerate(directions):
-        values = [float(t.values[index]) for t in trials]
-        low, high = min(values), max(values)
-        span = high - low
-        scaled = [0.0 if span == 0 else (v - low) / span for v in values]
-        columns.append(scaled if direction == "minimize" else [1.0 - s for s in scaled])
-    distances = [math.hypot(*(column[i] for column in columns)) for i in range(len(trials))]
-    best = min(range(len(trials)), key=lambda i: (distances[i], trials[i].number))
-    return trials[best]
