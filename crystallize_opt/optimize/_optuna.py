@@ -387,8 +387,8 @@ class OptunaOptimizer(BaseOptimizer):
                 )
         record = evaluation.to_dict()
         trial = self._pending[evaluation.treatment.name]
-        if evaluation.treatment.params != trial.params:
-            record["treatment"] = evaluation.treatment.params  # constants or a callable space's output
+        # What ran, also where it differs from Optuna's params (constants, a callable space's output).
+        record["treatment"] = {"name": evaluation.treatment.name, "params": evaluation.treatment.params}
         queue = None
         if self._noise_search is not None and self.noise is not None:
             # The trial tells its parameters' pooled mean: replicates from every trial of them.

@@ -147,10 +147,24 @@ def describe_component(component: object | None) -> dict[str, Any] | None:
     return {"class": type(component).__name__, "settings": settings}
 
 
+def treatment_params(trial: FrozenTrial) -> dict[str, Any]:
+    """The parameters a stored trial evaluated (constants and a callable space's output included).
+
+    Read from its record's ``"treatment"`` (``{"name", "params"}``); records of earlier versions
+    stored there only parameters that differ from Optuna's, as a plain dict, or nothing, and
+    Optuna's ``trial.params`` stand in for what is missing.
+    """
+    stored = trial.user_attrs.get(TRIAL_ATTR, {}).get("treatment")
+    if isinstance(stored, dict) and set(stored) == {"name", "params"} and isinstance(stored["params"], dict):
+        return dict(stored["params"])
+    if isinstance(stored, dict) and stored:  # an earlier version's record
+        return dict(stored)
+    return dict(trial.params)
+
+
 def treatment_of(trial: FrozenTrial) -> Treatment:
     """The Treatment a stored trial evaluated, named ``trial-<number>`` (constants included)."""
-    params = trial.user_attrs.get(TRIAL_ATTR, {}).get("treatment") or trial.params
-    return Treatment(f"trial-{trial.number}", params)
+    return Treatment(f"trial-{trial.number}", treatment_params(trial))
 
 
 def best_trial(study: optuna.Study) -> FrozenTrial:
