@@ -33,7 +33,8 @@ STUDY_ATTR = "crystallize"
 BASELINE_ATTR = "crystallize_baseline"
 #: User attribute holding how a noise-aware optimization chose its winner (and the baseline test).
 SELECTION_ATTR = "crystallize_selection"
-#: User attribute holding the lease of the worker choosing that winner (None when nobody is).
+#: Name of the lease of the worker choosing that winner: each worker claims it in the user
+#: attribute ``crystallize_selection_lease:<worker>`` (see ``_lease.StudyLease``).
 SELECTION_LEASE_ATTR = "crystallize_selection_lease"
 #: Settings whose change is only warned about when a study is continued (its earlier trials are
 #: then not directly comparable); a changed objective or search space is refused.
