@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -29,6 +30,28 @@ def cli(*args: str, cwd: Path | None = None, timeout: float = 240) -> subprocess
         timeout=timeout,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
+
+
+def parse_table(output: str) -> list[dict[str, str]]:
+    """The rows of the first table the CLI printed, by column name (columns sliced at the
+    dashes under the header; a repeated name gets its left neighbour's name as prefix)."""
+    lines = output.splitlines()
+    header, dashes = lines[0], lines[1]
+    spans, start = [], 0
+    for width in (len(d) for d in dashes.split("  ")):
+        spans.append((start, start + width))
+        start += width + 2
+    names: list[str] = []
+    for a, b in spans:
+        name = header[a:b].strip()
+        names.append(f"{names[-1]} {name}" if name in names else name)
+    rows = []
+    for line in lines[2:]:
+        if not line.strip():
+            break
+        cells = [line[a:b].strip() for a, b in spans[:-1]] + [line[spans[-1][0] :].strip()]
+        rows.append(dict(zip(names, cells, strict=True)))
+    return rows
 
 
 def test_help_everywhere() -> None:
@@ -63,7 +86,8 @@ def test_optimize_then_inspect_the_study(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("best trial-")
-    assert "estimate:" in result.stdout and "(SEM, n=2)" in result.stdout
+    estimate = next(line for line in result.stdout.splitlines() if line.startswith("estimate:"))
+    assert estimate.startswith("estimate: loss = ") and estimate.endswith("(mean ± SEM over n=2 replicates)")
     assert f"study: 'tiny' in {storage}" in result.stdout
     stored = optuna.load_study(study_name="tiny", storage=storage)
     assert len(stored.get_trials(states=(TrialState.COMPLETE,))) == 8
@@ -83,8 +107,9 @@ def test_optimize_then_inspect_the_study(tmp_path: Path) -> None:
 
     trials = cli("trials", "--storage", storage, "--study", "tiny", "--top", "3")
     assert trials.returncode == 0
-    rows = trials.stdout.splitlines()[2:]
-    assert len(rows) == 3 and rows[0].split()[0] == str(stored.best_trial.number)
+    rows = parse_table(trials.stdout)
+    assert [row["rank"] for row in rows] == ["1", "2", "3"]
+    assert rows[0]["trial"] == str(stored.best_trial.number) and rows[0]["best"] == "*"
 
 
 def test_configuration_errors_exit_2_with_one_line(tmp_path: Path) -> None:
@@ -182,3 +207,72 @@ def test_each_example_study_runs_a_few_trials_and_writes_its_report(name: str, t
     assert report.is_file() and report.stat().st_size > 100_000
     study = optuna.load_study(study_name=name, storage=storage)
     assert len(study.get_trials(states=(TrialState.COMPLETE,))) == 4
+
+
+def write_pareto_study(folder: Path) -> Path:
+    """Two objectives that conflict on [0, 1] (``loss = (x - 1)^2``, ``size = |x|``) and a
+    constraint ``x <= 0.8``, so the trials with the lowest loss are infeasible."""
+    folder.mkdir(parents=True)
+    (folder / "datasources.py").write_text(
+        "from crystallize_opt import data_source\n\n\n@data_source\ndef noise(ctx):\n"
+        "    return float(ctx.rng.normal(scale=0.01))\n"
+    )
+    (folder / "steps.py").write_text(
+        "from crystallize_opt import pipeline_step\n\n\n@pipeline_step()\n"
+        "def measure(noise, ctx, x: float = 0.0):\n"
+        "    ctx.metrics.add('loss', (x - 1.0) ** 2 + noise)\n"
+        "    ctx.metrics.add('size', abs(x) + noise)\n"
+        "    ctx.metrics.add('excess', x - 0.8)\n"
+        "    return noise\n"
+    )
+    (folder / "config.yaml").write_text(
+        "name: pareto\nreplicates: 2\nseed: 3\ndatasource: noise\nsteps: [measure]\noptimize:\n"
+        "  objective: {metric: [loss, size], direction: [minimize, minimize], constraints: [excess]}\n"
+        "  trials: 24\n  replicates_per_trial: 2\n  sampler: {name: random, seed: 1}\n"
+        "  search_space:\n    x: {type: float, low: -0.5, high: 1.5}\n"
+    )
+    return folder
+
+
+def test_trials_top_ranks_as_best_and_the_report_do_with_several_objectives_and_constraints(
+    tmp_path: Path,
+) -> None:
+    study = write_pareto_study(tmp_path / "pareto")
+    storage = f"sqlite:///{tmp_path / 'pareto.db'}"
+    run = cli("optimize", str(study), "--storage", storage, "--no-report", "-q", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert "estimate: loss = " in run.stdout and "estimate: size = " in run.stdout
+    stored = optuna.load_study(study_name="pareto", storage=storage)
+    complete = [t for t in stored.trials if t.state == TrialState.COMPLETE]
+    feasible = [t for t in complete if t.constraints["excess"] <= 0]
+    assert 5 <= len(feasible) < len(complete), "the study needs feasible and infeasible trials"
+
+    (best,) = json.loads(cli("best", str(study), "--storage", storage, "--format", "json").stdout)
+    listed = cli("trials", str(study), "--storage", storage, "--top", str(len(complete)))
+    assert listed.returncode == 0, listed.stderr
+    rows = parse_table(listed.stdout)
+    assert {"loss", "size", "feasible", "front"} <= set(rows[0]), "every objective, feasibility, front"
+    assert rows[0]["trial"] == best.removeprefix("trial-") and rows[0]["best"] == "*"
+    assert [row["best"] for row in rows].count("*") == 1
+    top1 = parse_table(cli("trials", str(study), "--storage", storage, "--top", "1").stdout)
+    assert [row["trial"] for row in top1] == [best.removeprefix("trial-")]
+    # Feasible first; then by front (1 = Optuna's feasible Pareto front), never a dominated trial first.
+    assert [row["feasible"] for row in rows] == ["yes"] * len(feasible) + ["no"] * (
+        len(complete) - len(feasible)
+    )
+    fronts = [int(row["front"]) for row in rows[: len(feasible)]]
+    assert fronts == sorted(fronts)
+    assert {int(row["trial"]) for row in rows if row["front"] == "1"} == {
+        t.number for t in stored.best_trials
+    }
+    by_number = {t.number: t for t in complete}
+    for row in rows:  # each metric's column is that metric's replicate mean
+        stats = by_number[int(row["trial"])].user_attrs["crystallize"]["stats"]
+        assert float(row["loss"]) == pytest.approx(stats["loss"]["mean"], rel=1e-5)
+        assert float(row["size"]) == pytest.approx(stats["size"]["mean"], rel=1e-5)
+
+    report = tmp_path / "report.html"
+    assert cli("report", str(study), "--storage", storage, "-o", str(report)).returncode == 0
+    table_html = report.read_text().split("<table class='data top'>")[1].split("</table>")[0]
+    in_report = [trial for _, trial in re.findall(r"<tr><td>(\d+)</td><td>(\d+)</td>", table_html)]
+    assert in_report == [row["trial"] for row in rows[: min(10, len(feasible))]]

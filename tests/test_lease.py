@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import optuna
@@ -26,9 +27,22 @@ def study_url(tmp_path: Path) -> str:
     return url
 
 
-def lease_for(url: str, owner: str) -> StudyLease:
+def lease_for(
+    url: str, owner: str, grace: float = GRACE, clock: Callable[[], float] = time.time
+) -> StudyLease:
     """A lease on the study through a storage of its own (as another process would open it)."""
-    return StudyLease(optuna.load_study(study_name="s", storage=url), ATTR, owner, INTERVAL, GRACE, SETTLE)
+    study = optuna.load_study(study_name="s", storage=url)
+    return StudyLease(study, ATTR, owner, INTERVAL, grace, SETTLE, clock=clock)
+
+
+class Clock:
+    """A clock that moves only when told to."""
+
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
 
 
 def test_a_held_lease_is_refused_to_others_and_free_once_released(study_url: str) -> None:
@@ -43,10 +57,12 @@ def test_a_held_lease_is_refused_to_others_and_free_once_released(study_url: str
 
 
 def test_a_lease_whose_holder_went_silent_is_taken_over(study_url: str) -> None:
-    dead, alive = lease_for(study_url, "dead"), lease_for(study_url, "alive")
+    clock = Clock()
+    dead, alive = lease_for(study_url, "dead", clock=clock), lease_for(study_url, "alive", clock=clock)
     assert asyncio.run(dead.acquire())  # claimed, then never stamped again
-    assert not asyncio.run(alive.acquire())
-    time.sleep(GRACE + 0.1)
+    clock.now += GRACE
+    assert not asyncio.run(alive.acquire()), "a claim is live for exactly the grace period"
+    clock.now += 0.001
     assert alive.holder() is None
     assert asyncio.run(alive.acquire())
     assert dead.holder() == "alive"
@@ -71,9 +87,33 @@ def test_simultaneous_claims_leave_exactly_one_holder(study_url: str) -> None:
     assert leases[0].holder() == won[0]
 
 
-def run_once(url: str, owner: str, done: dict[str, str], log: list[str], running: list[int]) -> str | None:
+def test_a_claim_written_late_never_makes_a_second_holder(study_url: str) -> None:
+    """A worker finds the lease free, then its claim is written only after another worker has
+    claimed and confirmed the lease (its process stalled, or it waited for SQLite's write lock):
+    it must step back. With one attribute overwritten by every claim, both held the lease."""
+    late, early = lease_for(study_url, "late"), lease_for(study_url, "early")
+    early_won: list[bool] = []
+    write = late.study.set_user_attr
+
+    def stalled_write(key: str, value: object) -> None:
+        if not early_won:  # the other worker claims the lease while this write waits
+            thread = threading.Thread(target=lambda: early_won.append(asyncio.run(early.acquire())))
+            thread.start()
+            thread.join()
+        write(key, value)
+
+    late.study.set_user_attr = stalled_write  # type: ignore[method-assign]
+    late_won = asyncio.run(late.acquire())
+    assert early_won == [True]
+    assert not late_won, "two workers held the lease"
+    assert late.holder() == "early" and early.holder() == "early"
+
+
+def run_once(
+    url: str, owner: str, done: dict[str, str], log: list[str], running: list[int], grace: float = GRACE
+) -> str | None:
     """``once_per_study`` whose work writes ``owner`` into ``done`` (the 'stored result')."""
-    lease = lease_for(url, owner)
+    lease = lease_for(url, owner, grace)
 
     async def work() -> str:
         log.append(owner)
@@ -100,7 +140,8 @@ def test_workers_wait_for_running_trials_then_one_works_and_all_get_its_result(s
     results: dict[str, str | None] = {}
 
     def worker(owner: str) -> None:
-        results[owner] = run_once(study_url, owner, done, log, running)
+        # Nobody dies here: a grace far above any stall of a loaded machine's heartbeat thread.
+        results[owner] = run_once(study_url, owner, done, log, running, grace=60.0)
 
     threads = [threading.Thread(target=worker, args=(f"w{i}",)) for i in range(3)]
     for thread in threads:
@@ -113,6 +154,35 @@ def test_workers_wait_for_running_trials_then_one_works_and_all_get_its_result(s
     assert len(log) == 1, log
     assert results == {f"w{i}": log[0] for i in range(3)}
     assert lease_for(study_url, "x").holder() is None, "the holder cleared its lease"
+
+
+def test_a_worker_that_finds_the_lease_free_just_after_the_work_was_done_takes_its_result(
+    study_url: str,
+) -> None:
+    """The holder stores its result and clears its lease between another worker's look at the
+    result and its claim: that worker must take the stored result, not do the work again."""
+    done: dict[str, str] = {}
+    log: list[str] = []
+
+    def settled() -> tuple[bool, str | None]:
+        looked = ("result" in done, done.get("result"))
+        if not looked[0] and not log:  # right after this look, another worker does the work
+            first = threading.Thread(target=run_once, args=(study_url, "first", done, log, [0]))
+            first.start()
+            first.join()
+        return looked
+
+    async def work() -> str:
+        log.append("second")
+        return "second"
+
+    lease = lease_for(study_url, "second")
+    result = asyncio.run(
+        once_per_study(
+            lease, settled=settled, work=work, others_running=lambda: 0, poll_interval=0.02, what="testing"
+        )
+    )
+    assert log == ["first"] and result == "first"
 
 
 def test_the_work_is_taken_over_when_its_holder_dies(study_url: str) -> None:

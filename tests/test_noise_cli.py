@@ -15,7 +15,7 @@ from crystallize_opt import derive_seed
 from crystallize_opt.optimize._noise import stored_selection
 
 from .servers import Processes, cli_command, write_study
-from .test_cli import STUDIES, cli
+from .test_cli import STUDIES, cli, parse_table
 
 EXAMPLE = STUDIES / "noisy_quadratic"
 
@@ -76,6 +76,12 @@ def test_best_prints_the_winner_with_the_selection(example_run: tuple[str, str, 
     assert document == {winner.name: winner.params, "selection": json.loads(json.dumps(selection.to_dict()))}
     comparison = document["selection"]["comparison"]
     assert {"effect", "ci_low", "ci_high", "p_value"} <= set(comparison)
+
+    listed = cli("trials", str(EXAMPLE), "--storage", storage, "--top", "3")
+    assert listed.returncode == 0, listed.stderr
+    marked = [row["trial"] for row in parse_table(listed.stdout) if row["best"] == "*"]
+    assert marked == ([winner.name.removeprefix("trial-")] if winner.name.startswith("trial-") else [])
+    assert f"`crystallize-opt best` returns {winner.name}" in listed.stdout, "trials names what best returns"
 
 
 def test_a_study_without_noise_keeps_its_output(tmp_path: Path) -> None:

@@ -24,6 +24,7 @@ from crystallize_opt import (
     Treatment,
     derive_seed,
 )
+from crystallize_opt.optimize._study import treatment_of
 
 from . import optimize_fixtures as fx
 from .optional import require_package
@@ -56,7 +57,10 @@ def test_noisy_quadratic_is_solved_close_to_its_optimum() -> None:
     assert best.name.startswith("trial-")
     assert best.params["kind"] == "a"
     assert abs(best.params["x"] - 1.5) < 0.5
-    assert exp.apply(best) is not None or True  # apply runs the best treatment without error
+    fx.EXECUTIONS.clear()
+    output = exp.apply(best)  # one pass of the pipeline under the best treatment
+    assert [best.name] == fx.EXECUTIONS, "apply ran the pipeline once, as the best treatment"
+    assert isinstance(output, float) and output == exp.apply(), "it returns the output: replicate 0's draw"
     assert optimizer.study.best_trial.number == int(best.name.split("-")[1])
 
 
@@ -115,7 +119,7 @@ def test_everything_stored_is_readable_with_plain_optuna(tmp_path: Path) -> None
     assert settings["master_seed"] == 3
     trial = study.trials[0]
     record = trial.user_attrs["crystallize"]
-    assert record.get("treatment", trial.params) == trial.params
+    assert record["treatment"] == {"name": "trial-0", "params": trial.params}
     assert len(record["values"]["loss"]) == 4 and len(record["values"]["size"]) == 4
     stats = record["stats"]["loss"]
     assert stats["n"] == 4
@@ -237,6 +241,35 @@ def test_constraint_metrics_make_trials_infeasible() -> None:
     assert any(key.startswith("constraints") for key in stored)
 
 
+def test_records_of_earlier_versions_without_the_treatment_still_give_each_trials_treatment(
+    tmp_path: Path,
+) -> None:
+    """Records before the treatment was always stored: none, or only params differing from
+    Optuna's as a plain dict; the current one stores ``{"name", "params"}``."""
+    study = optuna.create_study(study_name="old", storage=sqlite_url(tmp_path))
+    records: list[dict[str, object]] = [
+        {"seeds": [1]},
+        {"seeds": [1], "treatment": {"x": 2.0, "constant": 5}},
+        {"seeds": [1], "treatment": {"name": "trial-2", "params": {"x": 3.0, "constant": 6}}},
+    ]
+    for number, record in enumerate(records):
+        study.add_trial(
+            optuna.trial.create_trial(
+                params={"x": 1.0 + number},
+                distributions={"x": FloatDistribution(-5, 5)},
+                value=float(number),
+                user_attrs={"crystallize": record},
+            )
+        )
+    stored = optuna.load_study(study_name="old", storage=sqlite_url(tmp_path)).trials
+    assert [treatment_of(t).params for t in stored] == [
+        {"x": 1.0},
+        {"x": 2.0, "constant": 5},
+        {"x": 3.0, "constant": 6},
+    ]
+    assert [treatment_of(t).name for t in stored] == ["trial-0", "trial-1", "trial-2"]
+
+
 def test_conditional_search_space_from_a_callable() -> None:
     def space(trial: optuna.Trial) -> dict[str, object]:
         kind = trial.suggest_categorical("kind", ["a", "b"])
@@ -249,7 +282,7 @@ def test_conditional_search_space_from_a_callable() -> None:
     best = exp.optimize(optimizer, num_trials=30)
     assert set(best.params) == {"kind", "x"}
     for trial in optimizer.study.trials:
-        params = trial.user_attrs["crystallize"]["treatment"]
+        params = trial.user_attrs["crystallize"]["treatment"]["params"]
         assert (params["x"] >= 0) == (params["kind"] == "a")
     assert best.params["kind"] == "a"
 

@@ -22,3 +22,21 @@ def test_readme_example_runs_as_written(index: int, tmp_path: Path, monkeypatch:
     script = tmp_path / f"readme_example_{index}.py"
     script.write_text(BLOCKS[index], encoding="utf-8")
     runpy.run_path(str(script), run_name="__main__")
+
+
+def test_the_optimizing_example_prints_what_the_readme_shows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The "Optimizing" example's ``print(...)  # output`` comments are its real output (the
+    search is seeded, so it prints the same on every run)."""
+    block = next(b for b in BLOCKS if 'study_name="quadratic"' in b)
+    shown = [
+        comment.split(" (")[0] if comment[0].isdigit() else comment
+        for comment in re.findall(r"^print\(.*\)  # (.*)$", block, flags=re.MULTILINE)
+    ]
+    assert len(shown) == 2
+    monkeypatch.chdir(tmp_path)
+    script = tmp_path / "optimizing.py"
+    script.write_text(block, encoding="utf-8")
+    runpy.run_path(str(script), run_name="__main__")
+    assert capsys.readouterr().out.splitlines() == shown

@@ -113,7 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     trials = add("trials", "list a study's trials")
     _add_study_selector(trials)
-    trials.add_argument("--top", type=int, help="only the N best complete trials")
+    trials.add_argument("--top", type=int, help="the N best trials, ranked as best and the report rank them")
     trials.add_argument("--state", choices=["complete", "pruned", "fail", "running", "waiting"])
     trials.set_defaults(func=_commands.cmd_trials)
     return parser

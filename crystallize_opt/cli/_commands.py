@@ -16,9 +16,11 @@ from optuna.trial import FrozenTrial, TrialState
 
 from ..exceptions import ConfigurationError
 from ..optimize._noise import stored_selection
+from ..optimize._rank import rank_study
 from ..optimize._storage import resolve_storage
 from ..optimize._study import BASELINE_ATTR, STUDY_ATTR, TRIAL_ATTR, best_trial, treatment_of
 from ..result import Result
+from ..treatment import Treatment
 from ._tables import fmt, selection_text, table
 
 
@@ -59,12 +61,12 @@ def _open_study(args: argparse.Namespace) -> optuna.Study:
         raise ConfigurationError(f"no study {name!r} in {url}; it holds {known or 'no studies'}") from None
 
 
-def _estimate(trial: FrozenTrial, metric: str | None = None) -> dict[str, Any]:
+def _estimate(trial: FrozenTrial, metric: str, index: int = 0) -> dict[str, Any]:
+    """Mean, SEM and n of objective ``metric`` (the ``index``-th) over the trial's replicates;
+    the value Optuna was told, without SEM and n, for trials without replicate statistics."""
     stats: dict[str, dict[str, Any]] = trial.user_attrs.get(TRIAL_ATTR, {}).get("stats", {})
-    if metric is None:
-        metric = next(iter(stats), None)
-    found = stats.get(metric or "", {})
-    value = trial.values[0] if trial.values else None
+    found = stats.get(metric, {})
+    value = trial.values[index] if trial.values and len(trial.values) > index else None
     return {"mean": found.get("mean", value), "sem": found.get("sem"), "n": found.get("n")}
 
 
@@ -140,8 +142,13 @@ def cmd_optimize(args: argparse.Namespace) -> int:
     selection = optimizer.selection
     print(f"best {best.name}: {json.dumps(best.params, default=repr)}")
     if selection is None:  # with a selection the winner may be no trial's (model-<i>), see below
-        estimate = _estimate(study.trials[int(best.name.split("-")[1])], metric)
-        print(f"estimate: {fmt(estimate['mean'])} ± {fmt(estimate['sem'])} (SEM, n={fmt(estimate['n'])})")
+        trial = study.trials[int(best.name.split("-")[1])]
+        for index, name in enumerate(settings.objective.metrics):
+            estimate = _estimate(trial, name, index)
+            print(
+                f"estimate: {name} = {fmt(estimate['mean'])} ± {fmt(estimate['sem'])} "
+                f"(mean ± SEM over n={fmt(estimate['n'])} replicates)"
+            )
     print(f"study: {study.study_name!r} in {optimizer.storage_url}")
     if not args.no_report:  # the worker command never writes the report
         from ..report import write_report
@@ -219,36 +226,74 @@ def cmd_studies(args: argparse.Namespace) -> int:
 
 
 def cmd_trials(args: argparse.Namespace) -> int:
+    """List the study's trials by number, or with ``--top N`` its N best by the ranking that
+    ``best`` and the report use (feasible first, then non-domination front, then distance to the
+    ideal point): every objective metric's mean and SEM, whether a constrained study's trials are
+    feasible, a multi-objective study's front, and ``*`` on the trial ``best`` returns."""
     study = _open_study(args)
-    trials = study.get_trials(deepcopy=False)
+    metrics = _objective_metrics(study)
+    ranked = rank_study(study)
+    rank_of = {r.trial.number: r for r in ranked}
+    trials = [r.trial for r in ranked] if args.top else study.get_trials(deepcopy=False)
     if args.state:
         trials = [t for t in trials if t.state.name.lower() == args.state]
-    metric = _objective_metrics(study)[0]
     if args.top:
-        sign = -1 if study.directions[0] == optuna.study.StudyDirection.MAXIMIZE else 1
-        ranked = [t for t in trials if t.state == TrialState.COMPLETE and t.values]
-        trials = sorted(ranked, key=lambda t: sign * t.values[0])[: args.top]
+        trials = trials[: args.top]
+    selection = stored_selection(study)
+    chosen: Treatment | None = None  # what `best` returns: a noise-aware study's selected winner
+    if selection is not None:
+        chosen = selection.winner
+    elif ranked and ranked[0].feasible:
+        chosen = treatment_of(ranked[0].trial)
+    constrained = any(t.constraints for t in study.get_trials(deepcopy=False))
+    multi = len(study.directions) > 1
+    headers = (["rank"] if args.top else []) + ["trial", "state"] + (["feasible"] if constrained else [])
+    headers += ["front"] if multi else []
+    for metric in metrics:
+        headers += [metric, "SEM"]
+    headers += ["n", "best", "params"]
     rows = []
     for trial in trials:
-        estimate = _estimate(trial, metric)
+        found = rank_of.get(trial.number)
+        estimates = [_estimate(trial, metric, index) for index, metric in enumerate(metrics)]
         failure = trial.user_attrs.get(TRIAL_ATTR, {}).get("failure")
-        rows.append(
-            [
-                trial.number,
-                trial.state.name.lower(),
-                estimate["mean"] if trial.values else None,
-                estimate["sem"],
-                estimate["n"],
-                json.dumps(trial.params, default=repr) + (f"  ({failure})" if failure else ""),
-            ]
+        row: list[Any] = [found.rank] if args.top and found else []
+        row += [trial.number, trial.state.name.lower()]
+        if constrained:
+            row.append(None if found is None else ("yes" if found.feasible else "no"))
+        if multi:
+            row.append(None if found is None or found.front < 0 else found.front + 1)
+        for estimate in estimates:
+            row += [estimate["mean"] if trial.values else None, estimate["sem"]]
+        row.append(estimates[0]["n"])
+        row.append("*" if chosen is not None and chosen.name == f"trial-{trial.number}" else "")
+        row.append(json.dumps(trial.params, default=repr) + (f"  ({failure})" if failure else ""))
+        rows.append(row)
+    print(table(headers, rows))
+    notes = ["front: 1 = Pareto-optimal among the feasible trials"] if multi else []
+    if selection is not None:
+        if selection.winner.name.startswith("trial-"):
+            found = rank_of.get(int(selection.winner.name.split("-")[1]))
+            what = f" (rank {found.rank} by search estimate)" if found is not None else ""
+        else:
+            what = f" {json.dumps(selection.winner.params, default=repr)} (a point no trial evaluated)"
+        notes.append(
+            f"*: `crystallize-opt best` returns {selection.winner.name}{what}, the noise-aware selection's "
+            f"winner (chosen by {selection.rule}, confirmed on fresh seeds)"
         )
-    print(table(["trial", "state", metric, "SEM", "n", "params"], rows))
+    elif chosen is not None:
+        notes.append(f"*: `crystallize-opt best` returns {chosen.name}, the first of this ranking")
+    if notes:
+        print("\n" + "\n".join(notes))
     baseline = study.user_attrs.get(BASELINE_ATTR)
     if baseline:
-        stats = baseline.get("stats", {}).get(metric, {})
-        print(
-            f"\nbaseline: {fmt(stats.get('mean', math.nan))} ± {fmt(stats.get('sem', math.nan))} (n={fmt(stats.get('n'))})"
-        )
+        stats = baseline.get("stats", {})
+        parts = [
+            f"{metric} = {fmt(stats.get(metric, {}).get('mean', math.nan))} ± "
+            f"{fmt(stats.get(metric, {}).get('sem', math.nan))} (n={fmt(stats.get(metric, {}).get('n'))})"
+            for metric in metrics
+        ]
+        print(f"\nbaseline: {'; '.join(parts)}")
     return 0
 
 

@@ -1,19 +1,24 @@
 """Work that one worker of a shared study does for all of them, once (choosing the winner of a
 noise-aware search), even when the workers were started separately and finish together.
 
-Optuna's storages have no compare-and-set, so the claim is a lease in a study user attribute:
-a worker writes its name and the time, waits ``settle`` seconds and reads the attribute back.
-Of workers that claim at about the same moment the last write wins and the others read it and
-step back. (Two claims could both succeed only if one worker's read and write were further apart
-than ``settle``; the cost would be the work done twice, with the same result.) The holder stamps
-the lease every ``interval`` seconds from the shared heartbeat thread, so a lease whose stamp is
-older than ``grace`` seconds belongs to a worker that died and is taken over. The holder clears
-the lease when it is done, also when its work fails or is interrupted.
+Optuna's storages have no compare-and-set, so the lease is a set of claims in study user
+attributes, one per worker (``<attr>:<owner>``, never overwritten by another worker): a worker
+that finds no live claim writes its own and reads the claims back; it holds the lease when its
+claim is the only live one, and otherwise clears its claim, waits a random moment (up to
+``settle`` seconds) and looks again. Two workers can never both hold it: each read follows its
+own write, so of two claimants the later reader sees the other's claim. (The earlier protocol,
+one attribute that every claimant overwrote, let a claim whose write landed late, after a stall
+or a wait for SQLite's lock, replace a claim already confirmed, and both workers did the work.)
+The holder stamps its claim every ``interval`` seconds from the shared heartbeat thread; a
+claim older than ``grace`` seconds belongs to a worker that died and no longer counts, so
+``grace`` must exceed the longest stall of a live holder's heartbeat. The holder clears its
+claim when it is done, also when its work fails or is interrupted.
 """
 
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
@@ -35,12 +40,14 @@ class StudyLease:
     """A lease named ``attr`` on ``study``, claimed as ``owner``.
 
     Attributes:
-        study: the shared study (the lease lives in its user attributes).
-        attr: the user attribute holding ``{"owner": ..., "stamp": <Unix time>}`` (None when free).
+        study: the shared study (the claims live in its user attributes).
+        attr: the lease's name: worker ``w`` claims it in the user attribute ``<attr>:<w>``,
+            holding ``{"owner": w, "stamp": <clock time>}`` (None once cleared).
         owner: this worker's name, unique among the study's workers.
         interval: seconds between the holder's stamps.
-        grace: a lease not stamped for this long is free (its holder died).
-        settle: seconds between writing a claim and reading it back.
+        grace: a claim not stamped for this long no longer counts (its worker died).
+        settle: the longest random wait after claims collided, before looking again.
+        clock: the time of stamps and of their expiry (Unix time; tests pass their own).
     """
 
     study: optuna.Study
@@ -49,43 +56,61 @@ class StudyLease:
     interval: float
     grace: float
     settle: float
+    clock: Callable[[], float] = time.time
+
+    def claims(self) -> dict[str, float]:
+        """The live claims, ``{owner: stamp}``: those stamped within the last ``grace`` seconds."""
+        prefix, now = f"{self.attr}:", self.clock()
+        live: dict[str, float] = {}
+        for key, record in self.study.user_attrs.items():
+            if not key.startswith(prefix) or not isinstance(record, dict):
+                continue
+            owner, stamp = record.get("owner"), record.get("stamp")
+            if isinstance(owner, str) and isinstance(stamp, (int, float)) and now - stamp <= self.grace:
+                live[owner] = float(stamp)
+        return live
 
     def holder(self) -> str | None:
-        """The owner of the lease, or None when it is free (never taken, cleared, or silent for
-        longer than ``grace``)."""
-        record = self.study.user_attrs.get(self.attr)
-        if not isinstance(record, dict):
-            return None
-        owner, stamp = record.get("owner"), record.get("stamp")
-        if not isinstance(owner, str) or not isinstance(stamp, (int, float)):
-            return None
-        return owner if time.time() - stamp <= self.grace else None
+        """The owner of the lease: the only live claim's; None when the lease is free or claims
+        are colliding (their workers step back)."""
+        claims = self.claims()
+        return next(iter(claims)) if len(claims) == 1 else None
 
     async def acquire(self) -> bool:
-        """Claim the lease unless another worker holds it; True when this worker holds it then."""
-        holder = self.holder()
-        if holder is not None:
-            return holder == self.owner
-        self._stamp()
-        await asyncio.sleep(self.settle)
-        return self.holder() == self.owner
+        """Claim the lease unless another worker has a live claim; True when this worker holds
+        it then (its claim is the only live one), False when another worker holds or claims it."""
+        while True:
+            claims = self.claims()
+            if set(claims) - {self.owner}:
+                return False
+            if claims:  # ours alone
+                return True
+            self._stamp()
+            if set(self.claims()) == {self.owner}:
+                return True
+            # Claimed at about the same moment as another worker: both step back, and the one
+            # that looks again first takes the lease.
+            self._clear()
+            await asyncio.sleep(random.uniform(0.0, self.settle))
 
     @contextmanager
     def held(self) -> Iterator[None]:
-        """Keep the acquired lease alive while the block runs, then clear it (if still ours)."""
+        """Keep the acquired lease alive while the block runs, then clear this worker's claim."""
         beating = beat_every(self._stamp, self.interval, f"study lease {self.attr!r}")
         try:
             yield
         finally:
             stop_beating(beating)
             try:
-                if self.holder() == self.owner:
-                    self.study.set_user_attr(self.attr, None)
-            except Exception as exc:  # the storage went away: the lease expires after ``grace``
+                self._clear()
+            except Exception as exc:  # the storage went away: the claim expires after ``grace``
                 _log.warning("could not clear the study lease %r: %s", self.attr, exc)
 
     def _stamp(self) -> None:
-        self.study.set_user_attr(self.attr, {"owner": self.owner, "stamp": time.time()})
+        self.study.set_user_attr(f"{self.attr}:{self.owner}", {"owner": self.owner, "stamp": self.clock()})
+
+    def _clear(self) -> None:
+        self.study.set_user_attr(f"{self.attr}:{self.owner}", None)
 
 
 async def once_per_study(
@@ -103,8 +128,9 @@ async def once_per_study(
     Each round: while ``others_running()`` (the study's live running trials, after failing the
     stale ones) is not zero, wait; then ``settled()`` returns ``(True, result)`` when the work is
     already done (its stored result) and ``(False, None)`` otherwise; in that case the worker
-    that gets ``lease`` runs ``work`` while holding it, and the others wait ``poll_interval``
-    seconds and look again. When the holder dies, its lease expires and another worker takes
+    that gets ``lease`` looks at ``settled()`` again while holding it (a holder that just finished
+    may have let go in between) and runs ``work`` only when it is still not done; the others wait
+    ``poll_interval`` seconds and look again. When the holder dies, its lease expires and another worker takes
     the work over. ``what`` names the work in the log.
 
     Raises:
@@ -120,8 +146,12 @@ async def once_per_study(
             if done:
                 return result
             if await lease.acquire():
-                _log.info("%s (for every worker of the study)", what)
                 with lease.held():
+                    # The previous holder may have stored the result and let go since we looked.
+                    done, result = settled()
+                    if done:
+                        return result
+                    _log.info("%s (for every worker of the study)", what)
                     return await work()
             waiting = f"worker {lease.holder() or '(another)'} to finish {what}"
         if waiting != announced:

@@ -35,6 +35,7 @@ from ._noise import (
     stored_selection,
 )
 from ._objective import Objective
+from ._rank import rank_study
 from ._space import SearchSpace, SearchSpaceSpec
 from ._storage import DEFAULT_STORAGE, count_states, resolve_storage
 from ._study import (
@@ -389,8 +390,8 @@ class OptunaOptimizer(BaseOptimizer):
                 )
         record = evaluation.to_dict()
         trial = self._pending[evaluation.treatment.name]
-        if evaluation.treatment.params != trial.params:
-            record["treatment"] = evaluation.treatment.params  # constants or a callable space's output
+        # What ran, also where it differs from Optuna's params (constants, a callable space's output).
+        record["treatment"] = {"name": evaluation.treatment.name, "params": evaluation.treatment.params}
         queue = None
         if self._noise_search is not None and self.noise is not None:
             # The trial tells its parameters' pooled mean: replicates from every trial of them.
@@ -524,9 +525,11 @@ class OptunaOptimizer(BaseOptimizer):
     def get_best_treatment(self) -> Treatment:
         """The best trial's treatment (with noise handling: the selected winner, see :attr:`selection`).
 
-        Single objective: Optuna's best feasible trial. Multi-objective: among the feasible
+        Single objective: the best feasible trial. Multi-objective: among the feasible
         Pareto-optimal trials, each objective is scaled to [0, 1] over the Pareto set (0 best)
         and the trial closest to the ideal point (all zeros) wins; ties go to the earlier trial.
+        This is the first trial of the ranking that ``crystallize-opt trials --top`` and the
+        report's top-trials table show (``crystallize_opt.optimize._rank``).
 
         Raises:
             OptimizationError: quoting the first failures, when no trial completed feasibly.
@@ -538,4 +541,5 @@ class OptunaOptimizer(BaseOptimizer):
 
     def pareto_treatments(self) -> list[Treatment]:
         """Every feasible Pareto-optimal trial's treatment, by trial number."""
-        return [self.treatment_for_trial(t) for t in sorted(self.study.best_trials, key=lambda t: t.number)]
+        front = [r.trial for r in rank_study(self.study) if r.feasible and r.front == 0]
+        return [self.treatment_for_trial(t) for t in sorted(front, key=lambda t: t.number)]

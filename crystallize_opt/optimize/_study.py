@@ -4,7 +4,6 @@ compromise, treatments of trials)."""
 
 from __future__ import annotations
 
-import math
 import warnings
 from collections.abc import Sequence
 from typing import Any
@@ -21,6 +20,7 @@ from ..exceptions import ConfigurationError, OptimizationError
 from ..treatment import Treatment
 from ._base import OptimizationRun
 from ._objective import Objective
+from ._rank import rank_study
 from ._space import SearchSpace, describe_differences
 
 _log = get_logger("optimize")
@@ -33,7 +33,8 @@ STUDY_ATTR = "crystallize"
 BASELINE_ATTR = "crystallize_baseline"
 #: User attribute holding how a noise-aware optimization chose its winner (and the baseline test).
 SELECTION_ATTR = "crystallize_selection"
-#: User attribute holding the lease of the worker choosing that winner (None when nobody is).
+#: Name of the lease of the worker choosing that winner: each worker claims it in the user
+#: attribute ``crystallize_selection_lease:<worker>`` (see ``_lease.StudyLease``).
 SELECTION_LEASE_ATTR = "crystallize_selection_lease"
 #: Settings whose change is only warned about when a study is continued (its earlier trials are
 #: then not directly comparable); a changed objective or search space is refused.
@@ -147,28 +148,38 @@ def describe_component(component: object | None) -> dict[str, Any] | None:
     return {"class": type(component).__name__, "settings": settings}
 
 
+def treatment_params(trial: FrozenTrial) -> dict[str, Any]:
+    """The parameters a stored trial evaluated (constants and a callable space's output included).
+
+    Read from its record's ``"treatment"`` (``{"name", "params"}``); records of earlier versions
+    stored there only parameters that differ from Optuna's, as a plain dict, or nothing, and
+    Optuna's ``trial.params`` stand in for what is missing.
+    """
+    stored = trial.user_attrs.get(TRIAL_ATTR, {}).get("treatment")
+    if isinstance(stored, dict) and set(stored) == {"name", "params"} and isinstance(stored["params"], dict):
+        return dict(stored["params"])
+    if isinstance(stored, dict) and stored:  # an earlier version's record
+        return dict(stored)
+    return dict(trial.params)
+
+
 def treatment_of(trial: FrozenTrial) -> Treatment:
     """The Treatment a stored trial evaluated, named ``trial-<number>`` (constants included)."""
-    params = trial.user_attrs.get(TRIAL_ATTR, {}).get("treatment") or trial.params
-    return Treatment(f"trial-{trial.number}", params)
+    return Treatment(f"trial-{trial.number}", treatment_params(trial))
 
 
 def best_trial(study: optuna.Study) -> FrozenTrial:
-    """The study's best trial by the rule of :meth:`OptunaOptimizer.get_best_treatment`.
+    """The study's best trial: the first of :func:`~._rank.rank_study` (single objective: the best
+    feasible value; several objectives: the feasible Pareto trial closest to the ideal point once
+    each objective is scaled to [0, 1] over the Pareto front; ties: the earlier trial).
 
     Raises:
         OptimizationError: quoting the first failures, when no trial completed feasibly.
     """
-    if len(study.directions) == 1:
-        try:
-            return study.best_trial
-        except ValueError:
-            raise _no_result_error(study) from None
-    pareto = study.best_trials
-    if not pareto:
+    ranked = rank_study(study)
+    if not ranked or not ranked[0].feasible:
         raise _no_result_error(study)
-    directions = ["minimize" if d == StudyDirection.MINIMIZE else "maximize" for d in study.directions]
-    return choose_compromise(pareto, directions)
+    return ranked[0].trial
 
 
 def _no_result_error(study: optuna.Study) -> OptimizationError:
@@ -178,17 +189,3 @@ def _no_result_error(study: optuna.Study) -> OptimizationError:
     ]
     detail = "; first failures: " + " | ".join(reasons) if reasons else ""
     return OptimizationError(f"study {study.study_name!r} has no feasible completed trial{detail}")
-
-
-def choose_compromise(trials: Sequence[FrozenTrial], directions: Sequence[str]) -> FrozenTrial:
-    """The trial closest to the ideal point after scaling each objective to [0, 1] (0 best)."""
-    columns = []
-    for index, direction in enumerate(directions):
-        values = [float(t.values[index]) for t in trials]
-        low, high = min(values), max(values)
-        span = high - low
-        scaled = [0.0 if span == 0 else (v - low) / span for v in values]
-        columns.append(scaled if direction == "minimize" else [1.0 - s for s in scaled])
-    distances = [math.hypot(*(column[i] for column in columns)) for i in range(len(trials))]
-    best = min(range(len(trials)), key=lambda i: (distances[i], trials[i].number))
-    return trials[best]

@@ -19,8 +19,10 @@ summary header and these sections:
 
 Multi-objective studies: the history and the replicate plots have one row per objective; slice
 plots and the contour use the first objective; parallel coordinates have an axis per objective;
-importances are PED-ANOVA's for reaching the Pareto front; "best" and the ranking of top trials
-are the Pareto trials by distance to the ideal point (as ``OptunaOptimizer.get_best_treatment``).
+importances are PED-ANOVA's for reaching the Pareto front. "Best" and the ranking of top trials
+follow the one rule of ``crystallize_opt.optimize._rank`` (as ``OptunaOptimizer.get_best_treatment``
+and ``crystallize-opt best``/``trials``): non-domination fronts, Pareto front first, each by distance
+to the ideal point.
 
 Values: the history, the header and the table show each trial's mean ± SEM over its replicates
 from the stored statistics; the best-so-far line, the ranking, slices, contour, parallel
@@ -65,7 +67,7 @@ def _sections(data: ReportData) -> list[Section]:
     table.caption = (
         "The best completed feasible trials, best first"
         + (
-            ": Pareto-optimal ones first, each group by distance to the ideal point."
+            ": by non-domination front (Pareto-optimal first), each front by distance to the ideal point."
             if data.is_multi_objective
             else "."
         )

@@ -14,9 +14,9 @@ from optuna.distributions import BaseDistribution, CategoricalDistribution, Floa
 from optuna.trial import FrozenTrial, TrialState
 
 from ..optimize import WinnerSelection
+from ..optimize._rank import rank_rows, violation
 from ..optimize._study import BASELINE_ATTR, SELECTION_ATTR, STUDY_ATTR, TRIAL_ATTR
 from ._importance import Importances, compute_importances
-from ._rank import rank_trials
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -69,8 +69,9 @@ class ReportData:
     and ``n`` come from the stored replicate statistics of each objective metric, falling back
     to ``value``, NaN and 0 for trials without them (e.g. studies not made by crystallize-opt).
     ``ranking`` lists the rows of the usable trials (complete, feasible, finite values), best
-    first; ``replicates[row]`` holds per-replicate values (one array per objective) of the
-    first ``top_k`` ranked rows that stored them. ``selection`` is how a noise-aware
+    first by the rule of :mod:`crystallize_opt.optimize._rank` (as ``best`` and ``trials``);
+    ``replicates[row]`` holds per-replicate values (one array per objective) of the first
+    ``top_k`` ranked rows that stored them. ``selection`` is how a noise-aware
     optimization chose its winner (None for other studies).
     """
 
@@ -273,7 +274,6 @@ def extract(study: optuna.Study, *, top_k: int = 10) -> ReportData:
     value = np.full((size, k), np.nan)
     mean, sem = np.full((size, k), np.nan), np.full((size, k), np.nan)
     n = np.zeros((size, k), dtype=np.int64)
-    feasible = np.ones(size, dtype=bool)
     failures: list[tuple[int, str]] = []
     records: list[Mapping[str, Any]] = []
     for i, trial in enumerate(trials):
@@ -282,14 +282,17 @@ def extract(study: optuna.Study, *, top_k: int = 10) -> ReportData:
         if trial.values is not None and len(trial.values) == k:
             value[i] = trial.values
         mean[i], sem[i], n[i] = _stats_row(record, metrics, value[i].tolist())
-        feasible[i] = all(c <= 0 for c in trial.constraints.values())
         if trial.state == TrialState.FAIL:
             failures.append((trial.number, str(record.get("failure") or "no reason stored")))
     state = np.array([t.state.name for t in trials], dtype=str) if trials else np.empty(0, dtype=str)
-    usable = (state == "COMPLETE") & feasible & np.all(np.isfinite(value), axis=1)
-    ranking, pareto = rank_trials(
-        value, directions, usable, np.array([t.number for t in trials], dtype=np.int64)
+    ranked = rank_rows(
+        value,
+        directions,
+        state == "COMPLETE",
+        np.array([violation(t) for t in trials], dtype=float),
+        np.array([t.number for t in trials], dtype=np.int64),
     )
+    ranking, pareto = ranked.ranked_feasible, ranked.pareto
     n_complete = int(np.count_nonzero((state == "COMPLETE") & np.all(np.isfinite(value), axis=1)))
     params = _param_columns(trials)
     replicates = {}
@@ -311,7 +314,7 @@ def extract(study: optuna.Study, *, top_k: int = 10) -> ReportData:
         mean=mean,
         sem=sem,
         n=n,
-        feasible=feasible,
+        feasible=ranked.feasible,
         params=params,
         failures=tuple(failures),
         ranking=ranking,

@@ -8,8 +8,8 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from ..optimize._rank import oriented
 from ._data import BoolArray, FloatArray, ReportData
-from ._rank import oriented
 from ._style import COLORS, Section, estimate, layout
 
 #: Failed trials listed under the history (all of them are counted in the header).

@@ -16,7 +16,7 @@ from .._base import EvaluateReplicates
 from .._evaluation import TrialEvaluation
 from .._objective import Objective
 from .._space import SearchSpace
-from .._study import SELECTION_ATTR, TRIAL_ATTR
+from .._study import SELECTION_ATTR, TRIAL_ATTR, treatment_params
 from ._encoding import UnitCube
 from ._policy import RECORD_KEY, NoisePolicy, TrialPlan
 from ._selection import WinnerSelection, select_winner
@@ -89,7 +89,7 @@ class NoiseSearch:
         values = None
         if trial.state != TrialState.FAIL and len(column) == len(replicates):
             values = {int(r): float(v) for r, v in zip(replicates, column, strict=True) if v is not None}
-        params = record.get("treatment") or trial.params
+        params = treatment_params(trial)
         self._observe(trial.number, params, trial.params, values, len(replicates), record.get(RECORD_KEY))
 
     def _observe(
