@@ -112,7 +112,9 @@ class Hypothesis:
 
         Never raises for missing metrics, verifier errors or ranker errors; those are reported
         in ``errors`` and logged. A treatment whose ranker call failed keeps its result, gets an
-        ``errors`` entry too, and is ranked last with score +inf (as is a NaN score).
+        ``errors`` entry too, and is ranked last with score +inf (as is a NaN score). Each
+        message in a result's ``warnings`` list (the ready verifiers' way to say, e.g., that the
+        test cannot reach its ``alpha`` with these replicates) is logged as a warning.
         """
         result = HypothesisResult(name=self.name, metrics=list(self.metrics))
         problems = self._missing_metrics(baseline, treatments)
@@ -142,6 +144,8 @@ class Hypothesis:
                 logger.warning("hypothesis %r, treatment %r: %s", self.name, treatment_name, message)
                 continue
             result.results[treatment_name] = dict(out)
+            for note in out.get("warnings") or ():  # e.g. a test that cannot reach its alpha
+                logger.warning("hypothesis %r, treatment %r: %s", self.name, treatment_name, note)
         result.ranking = self._rank(result)
         return result
 

@@ -7,11 +7,27 @@ versus baseline": ``"greater"`` tests whether the treatment is larger.
 For one metric the result is a JSON-serialisable dict with ``test``, ``metric``, ``statistic``,
 ``p_value``, ``significant`` (``p_value < alpha``), ``alpha``, ``alternative``, ``n_baseline``,
 ``n_treatment``, ``baseline_mean``, ``treatment_mean``, ``effect`` and ``ci_low``/``ci_high`` (a
-two-sided ``1 - alpha`` confidence interval of ``effect``), plus test-specific keys. For several
-metrics it is ``{"test", "per_metric": {metric: dict}, "p_value", "significant", "alpha",
-"alternative", "correction": "holm"}``: ``p_value`` is the smallest Holm-adjusted p-value,
-``significant`` whether any adjusted p-value is below ``alpha``, and each per-metric dict gains
-``p_value_holm`` (its own ``significant`` stays unadjusted).
+two-sided ``1 - alpha`` confidence interval of ``effect``), plus test-specific keys. Beyond the
+reference API, every result also has:
+
+* ``effect_label``: what ``effect`` and the interval are of, e.g. ``"mean paired difference
+  (treatment - baseline)"``; ``ci_method`` (``"Welch t"``, ``"paired t"``) and ``ci_level``
+  (``1 - alpha``);
+* ``ci_note``: None, or why there is no interval: when the data have no spread (both samples
+  constant, or paired differences that are all equal up to rounding), ``ci_low`` and ``ci_high``
+  are None instead of an interval of width zero;
+* ``min_p_value``: the smallest p-value the test can return for these sample sizes (and the
+  data's ties and zero differences), from the verifier's :meth:`~_Verifier.min_p_value`;
+* ``warnings``: a list of messages, empty unless something makes the result hard to read; it
+  says so when ``min_p_value >= alpha``: the test cannot be significant whatever the effect.
+
+:func:`ci_text` renders the interval (or its absence) for people; the CLI, the selection
+summary and the report all use it. For several metrics the result is ``{"test", "per_metric":
+{metric: dict}, "p_value", "significant", "alpha", "alternative", "correction": "holm",
+"min_p_value", "warnings"}``: ``p_value`` is the smallest Holm-adjusted p-value, ``significant``
+whether any adjusted p-value is below ``alpha``, and each per-metric dict gains ``p_value_holm``
+(its own ``significant`` stays unadjusted); ``min_p_value`` is the smallest adjusted p-value
+reachable and ``warnings`` collects the per-metric ones.
 
 Degenerate data gives a defined outcome instead of scipy's NaN:
 
@@ -21,7 +37,9 @@ Degenerate data gives a defined outcome instead of scipy's NaN:
 * both samples constant with different values (t-based tests): ``statistic`` is +/-inf and the
   p-value is 0.0 or 1.0 depending on the direction and ``alternative``, as scipy reports it.
   A constant sample is recognised by its values being equal, not by a computed variance, so
-  rounding noise in the mean cannot make equal constants look different.
+  rounding noise in the mean cannot make equal constants look different. Paired differences
+  count as equal when their spread is within floating-point rounding (``_ROUNDING`` of the
+  largest value): the same noise added to both sides of a pair cancels only up to the last bit.
 
 Too few values, NaN or infinite values, non-numeric values, unequal lengths for the paired test,
 or values so large that the statistics overflow raise :class:`ValueError` naming the metric.
@@ -48,6 +66,7 @@ __all__ = [
     "PairedTTest",
     "WelchTTest",
     "WilcoxonSignedRank",
+    "ci_text",
     "holm_adjust",
     "mann_whitney_u",
     "paired_t_test",
@@ -58,6 +77,10 @@ __all__ = [
 ALTERNATIVES = ("two-sided", "less", "greater")
 
 Array = npt.NDArray[np.float64]
+
+# Relative spread below which paired differences count as equal. 1e-12 is ~4500 ulps: above the
+# rounding error of a replicate mean of a few thousand values, far below any measured variation.
+_ROUNDING = 1e-12
 
 
 def holm_adjust(p_values: Sequence[float]) -> list[float]:
@@ -108,9 +131,10 @@ def _finite(metric: str, **values: float) -> None:
             raise ValueError(f"metric {metric!r}: values too large in magnitude to compute {key} (overflow)")
 
 
-def _t_ci(estimate: float, se: float, df: float, alpha: float) -> tuple[float, float]:
+def _t_ci(estimate: float, se: float, df: float, alpha: float) -> tuple[float, float] | None:
+    """The two-sided ``1 - alpha`` t-interval, or None when ``se`` is zero (no spread, no interval)."""
     if se == 0.0:
-        return estimate, estimate
+        return None
     half = float(stats.t.ppf(1.0 - alpha / 2.0, df)) * se
     return estimate - half, estimate + half
 
@@ -185,12 +209,25 @@ class _Verifier:
             out.update(self._test(metric, x, y))
             out.update(alpha=self.alpha, alternative=self.alternative)
             out["significant"] = bool(out["p_value"] < self.alpha)
+            out["min_p_value"] = self._min_p(metric, x, y)
+            out["warnings"] = []
+            if out["min_p_value"] >= self.alpha:
+                out["warnings"].append(self._unreachable(metric, x, y, out["min_p_value"]))
             per_metric[metric] = out
         if len(names) == 1:
             return per_metric[names[0]]
         adjusted = holm_adjust([per_metric[m]["p_value"] for m in names])
         for metric, p_adj in zip(names, adjusted, strict=True):
             per_metric[metric]["p_value_holm"] = p_adj
+        # Holm multiplies the smallest p-value by the number of metrics.
+        min_p = min(1.0, len(names) * min(per_metric[m]["min_p_value"] for m in names))
+        notes = [w for m in names for w in per_metric[m]["warnings"]]
+        if min_p >= self.alpha and len(notes) < len(names):
+            notes.append(
+                f"{self.name} cannot reach a Holm-adjusted p < {self.alpha:g} over {len(names)} metrics: "
+                f"the smallest adjusted p-value it can return is {min_p:.4g}, so the result is not "
+                "significant whatever the effects; add replicates or test fewer metrics"
+            )
         return {
             "test": self.name,
             "per_metric": per_metric,
@@ -199,7 +236,45 @@ class _Verifier:
             "alpha": self.alpha,
             "alternative": self.alternative,
             "correction": "holm",
+            "min_p_value": min_p,
+            "warnings": notes,
         }
+
+    def min_p_value(self, baseline: Sequence[float], treatment: Sequence[float]) -> float:
+        """The smallest p-value this test can return for samples like ``baseline`` and ``treatment``.
+
+        The p-value of the most extreme arrangement of these values (every rank, sign or
+        difference in the tested direction), computed as the test computes it, so ties and zero
+        differences count as they do in the test. ``min_p_value >= alpha`` means that the test
+        cannot be significant, whatever the effect. For the t-tests it is 0.0 (a large enough
+        effect reaches any p-value); for the rank tests it depends on the sample sizes: with
+        distinct values, scipy's exact Wilcoxon test on n pairs (n <= 50) reaches ``2 / 2**n``
+        two-sided (``1 / 2**n`` one-sided: 5 pairs give 0.0625 and 0.03125), and its exact
+        Mann-Whitney test (no ties, a sample of 8 or fewer) ``2 / C(n_b + n_t, n_t)``
+        (one-sided ``1 / C(...)``).
+
+        Raises:
+            ValueError: for values the test itself rejects (see the module docstring).
+        """
+        x = _as_values("values", "baseline", baseline)
+        y = _as_values("values", "treatment", treatment)
+        return self._min_p("values", x, y)
+
+    def _min_p(self, metric: str, x: Array, y: Array) -> float:
+        self._need_two(metric, x, y)
+        return 0.0
+
+    def _unreachable(self, metric: str, x: Array, y: Array, min_p: float) -> str:
+        """The warning for ``min_p >= alpha``: the sizes that limit the test, and what helps."""
+        sizes = self._sizes(metric, x, y)
+        return (
+            f"{self.name} cannot reach p < {self.alpha:g} on metric {metric!r} with {sizes}: the "
+            f"smallest p-value it can return is {min_p:.4g}, so the result is not significant "
+            "whatever the effect; add replicates or choose a test that suits them"
+        )
+
+    def _sizes(self, metric: str, x: Array, y: Array) -> str:
+        return f"{len(x)} pairs" if self.paired else f"{len(x)} baseline and {len(y)} treatment values"
 
     def _test(self, metric: str, x: Array, y: Array) -> dict[str, Any]:
         raise NotImplementedError
@@ -230,17 +305,56 @@ class _Verifier:
             if math.isnan(p_value):  # scipy's variance underflowed where ours did not
                 statistic, p_value = _infinite_t(diff, self.alternative)
         pooled = math.sqrt(((nx - 1) * vx + (ny - 1) * vy) / (nx + ny - 2))
-        out = {"statistic": statistic, "p_value": p_value, "n_baseline": nx, "n_treatment": ny}
-        out.update(_summary(metric, scale, mx, my, diff, *_t_ci(diff, se, df, self.alpha)))
+        out: dict[str, Any] = {
+            "statistic": statistic,
+            "p_value": p_value,
+            "n_baseline": nx,
+            "n_treatment": ny,
+        }
+        out.update(_summary(metric, scale, (mx, my, diff), _t_ci(diff, se, df, self.alpha)))
+        label = "difference of means (treatment - baseline)"
+        _described(out, label, "Welch t", self.alpha, "both samples are constant: no spread")
         return {**out, "df": df, "cohens_d": _cohens_d(diff, pooled)}
 
 
-def _summary(metric: str, scale: float, *values: float) -> dict[str, float]:
+def _summary(
+    metric: str, scale: float, means: tuple[float, float, float], ci: tuple[float, float] | None
+) -> dict[str, float | None]:
     """Undo the scaling of means, effect and CI; raise ValueError if any of them overflows."""
-    keys = ("baseline_mean", "treatment_mean", "effect", "ci_low", "ci_high")
-    out = {key: value * scale for key, value in zip(keys, values, strict=True)}
-    _finite(metric, **out)
+    keys = ("baseline_mean", "treatment_mean", "effect")
+    out: dict[str, float | None] = {key: value * scale for key, value in zip(keys, means, strict=True)}
+    out["ci_low"], out["ci_high"] = (None, None) if ci is None else (ci[0] * scale, ci[1] * scale)
+    _finite(metric, **{key: value for key, value in out.items() if value is not None})
     return out
+
+
+def _described(out: dict[str, Any], label: str, method: str, alpha: float, no_spread: str) -> dict[str, Any]:
+    """Add ``effect_label``, ``ci_method``, ``ci_level`` and ``ci_note`` (``no_spread`` without a CI)."""
+    out.update(effect_label=label, ci_method=method, ci_level=1.0 - alpha)
+    out["ci_note"] = no_spread if out["ci_low"] is None else None
+    return out
+
+
+def _real(value: Any) -> float:
+    """``value`` as a float if it is a number (not a bool), else NaN."""
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else math.nan
+
+
+def ci_text(result: Mapping[str, Any], digits: int = 6) -> str:
+    """``"95% CI [a, b]"`` (``digits`` significant digits), or ``"no CI: <ci_note>"``.
+
+    The one rendering of a verifier result's interval for people. Reads ``ci_low``, ``ci_high``,
+    ``ci_level`` (else ``1 - alpha``) and ``ci_note``; results stored before these keys existed
+    read as before. Never raises.
+    """
+    low, high = _real(result.get("ci_low")), _real(result.get("ci_high"))
+    if math.isnan(low) or math.isnan(high):
+        return f"no CI: {result.get('ci_note') or 'not computed'}"
+    level = _real(result.get("ci_level"))
+    if math.isnan(level):
+        level = 1.0 - _real(result.get("alpha"))
+    head = f"{100 * level:.4g}% CI" if math.isfinite(level) else "CI"
+    return f"{head} [{low:.{digits}g}, {high:.{digits}g}]"
 
 
 @dataclass(frozen=True, repr=False)
@@ -274,6 +388,23 @@ class MannWhitneyU(_Verifier):
         out["rank_biserial"] = 2.0 * out["statistic"] / (len(x) * len(y)) - 1.0
         return out
 
+    def _min_p(self, metric: str, x: Array, y: Array) -> float:
+        self._need_two(metric, x, y)
+        # U is largest when the treatment holds the top values (ties included as they fall).
+        pooled = np.sort(np.concatenate([x, y]))
+        low, high = pooled[: len(x)], pooled[len(x) :]
+        if self.alternative == "less":
+            low, high = pooled[len(y) :], pooled[: len(y)]
+        return float(stats.mannwhitneyu(high, low, alternative=self.alternative).pvalue)
+
+    def _unreachable(self, metric: str, x: Array, y: Array, min_p: float) -> str:
+        if np.ptp(np.concatenate([x, y])) == 0:  # no replicate count helps here
+            return (
+                f"{self.name} cannot reach p < {self.alpha:g} on metric {metric!r}: every value, baseline "
+                "and treatment, is the same, so there is nothing to rank"
+            )
+        return super()._unreachable(metric, x, y, min_p)
+
 
 @dataclass(frozen=True)
 class _Pairs:
@@ -282,6 +413,7 @@ class _Pairs:
     n: int
     x: Array
     y: Array
+    d: Array
     scale: float
     mean_d: float
     sd_d: float
@@ -297,14 +429,21 @@ class _Pairs:
             raise ValueError(f"metric {metric!r}: {name} needs at least 2 pairs, got {n}")
         (xs, ys), scale = _scaled(x, y)
         d = ys - xs
-        return cls(n, xs, ys, scale, _mean(d), math.sqrt(_var(d)))
+        peak = max(float(np.max(np.abs(xs))), float(np.max(np.abs(ys))))
+        if np.ptp(d) <= _ROUNDING * peak:  # equal up to rounding: the same noise on both sides
+            level = _mean(d) if abs(_mean(d)) > _ROUNDING * peak else 0.0
+            d = np.full(n, level)
+        return cls(n, xs, ys, d, scale, _mean(d), math.sqrt(_var(d)))
 
     def summary(self, metric: str, statistic: float, p_value: float, alpha: float) -> dict[str, Any]:
-        """The common result keys, with a paired-t CI of the mean difference."""
+        """The common result keys, with a paired-t CI of the mean difference (None without spread)."""
         n = self.n
-        out = {"statistic": statistic, "p_value": p_value, "n_baseline": n, "n_treatment": n, "n_pairs": n}
-        low, high = _t_ci(self.mean_d, self.sd_d / math.sqrt(n), float(n - 1), alpha)
-        out.update(_summary(metric, self.scale, _mean(self.x), _mean(self.y), self.mean_d, low, high))
+        out: dict[str, Any] = {"statistic": statistic, "p_value": p_value, "n_baseline": n, "n_treatment": n}
+        out["n_pairs"] = n
+        ci = _t_ci(self.mean_d, self.sd_d / math.sqrt(n), float(n - 1), alpha)
+        out.update(_summary(metric, self.scale, (_mean(self.x), _mean(self.y), self.mean_d), ci))
+        why = f"all {n} paired differences are equal (up to rounding): no spread"
+        _described(out, "mean paired difference (treatment - baseline)", "paired t", alpha, why)
         return {**out, "cohens_d": _cohens_d(self.mean_d, self.sd_d)}
 
 
@@ -326,6 +465,10 @@ class PairedTTest(_Verifier):
             statistic, p_value = float(res.statistic), float(res.pvalue)
         return {**pairs.summary(metric, statistic, p_value, self.alpha), "df": float(pairs.n - 1)}
 
+    def _min_p(self, metric: str, x: Array, y: Array) -> float:
+        _Pairs.of(self.name, metric, x, y)
+        return 0.0
+
 
 @dataclass(frozen=True, repr=False)
 class WilcoxonSignedRank(_Verifier):
@@ -337,10 +480,31 @@ class WilcoxonSignedRank(_Verifier):
     def _test(self, metric: str, x: Array, y: Array) -> dict[str, Any]:
         pairs = _Pairs.of(self.name, metric, x, y)
         statistic, p_value = 0.0, 1.0  # all differences zero
-        if np.any(pairs.y - pairs.x):
-            res = stats.wilcoxon(pairs.y - pairs.x, alternative=self.alternative)
+        if np.any(pairs.d):
+            res = stats.wilcoxon(pairs.d, alternative=self.alternative)
             statistic, p_value = float(res.statistic), float(res.pvalue)
         return pairs.summary(metric, statistic, p_value, self.alpha)
+
+    def _min_p(self, metric: str, x: Array, y: Array) -> float:
+        d = _Pairs.of(self.name, metric, x, y).d
+        if not np.any(d):
+            return 1.0
+        # Every difference in the tested direction; scipy picks exact, permutation or normal
+        # approximation from the ties and zeros of |d|, as it does for the test itself.
+        extreme = -np.abs(d) if self.alternative == "less" else np.abs(d)
+        return float(stats.wilcoxon(extreme, alternative=self.alternative).pvalue)
+
+    def _unreachable(self, metric: str, x: Array, y: Array, min_p: float) -> str:
+        if not np.any(_Pairs.of(self.name, metric, x, y).d):  # no replicate count helps here
+            return (
+                f"{self.name} cannot reach p < {self.alpha:g} on metric {metric!r}: every paired "
+                "difference is zero (the treatment equals the baseline), so there is nothing to test"
+            )
+        return super()._unreachable(metric, x, y, min_p)
+
+    def _sizes(self, metric: str, x: Array, y: Array) -> str:
+        zeros = int(np.count_nonzero(_Pairs.of(self.name, metric, x, y).d == 0))
+        return f"{len(x)} pairs" + (f" ({zeros} with zero difference, which it drops)" if zeros else "")
 
 
 def paired_t_test(alpha: float = 0.05, alternative: str = "two-sided") -> PairedTTest:
@@ -349,8 +513,9 @@ def paired_t_test(alpha: float = 0.05, alternative: str = "two-sided") -> Paired
     Paired: index i of both sequences is the same replicate seed. The result has the keys listed
     in the module docstring (``effect``: mean paired difference treatment - baseline, with a
     paired-t CI) plus ``n_pairs``, ``df`` and ``cohens_d`` (mean difference over the sd of the
-    differences). Differences that are all equal give ``statistic`` +/-inf and p-value 0.0 (or
-    0.0 and 1.0 when they are all zero), as for the other t-based tests.
+    differences). Differences that are all equal (up to rounding) give ``statistic`` +/-inf and
+    p-value 0.0 (or 0.0 and 1.0 when they are all zero), as for the other t-based tests, and no
+    CI (None, with ``ci_note``).
 
     Raises:
         ConfigurationError: as :func:`welch_t_test`.
@@ -391,7 +556,10 @@ def wilcoxon_signed_rank(alpha: float = 0.05, alternative: str = "two-sided") ->
     Paired: a metric's two sequences must have equal length, index i of both being replicate i.
     Zero differences are dropped by the rank test (scipy's default ``zero_method="wilcox"``). The
     result has the keys listed in the module docstring (``effect``: mean paired difference, with a
-    paired-t CI) plus ``n_pairs`` and ``cohens_d`` (mean difference over the sd of the differences).
+    paired-t CI, None when the differences are all equal) plus ``n_pairs`` and ``cohens_d`` (mean
+    difference over the sd of the differences). Its ``min_p_value`` is the p-value of the
+    differences' absolute values all in the tested direction, as scipy computes it (exact test,
+    exact permutation test with ties or zeros up to 13 pairs, else the normal approximation).
 
     Raises:
         ConfigurationError: as :func:`welch_t_test`.

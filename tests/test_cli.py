@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -276,3 +277,37 @@ def test_trials_top_ranks_as_best_and_the_report_do_with_several_objectives_and_
     table_html = report.read_text().split("<table class='data top'>")[1].split("</table>")[0]
     in_report = [trial for _, trial in re.findall(r"<tr><td>(\d+)</td><td>(\d+)</td>", table_html)]
     assert in_report == [row["trial"] for row in rows[: min(10, len(feasible))]]
+
+
+def _hypothesis_table(stdout: str) -> list[str]:
+    """The lines of ``run``'s hypothesis section, from its heading on."""
+    lines = stdout.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("hypothesis "))
+    return lines[start:]
+
+
+def test_run_quickstart_is_a_design_that_can_succeed(tmp_path: Path) -> None:
+    result = cli("run", str(STUDIES / "quickstart"), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    section = _hypothesis_table(result.stdout)
+    row = next(line for line in section if line.startswith("near_optimum"))
+    assert row.split()[2] == "True", result.stdout  # significant
+    assert "warning" not in result.stdout and "cannot reach" not in result.stderr
+    # The same seed gives both conditions the same noise: no interval of width zero, a reason instead.
+    assert "no CI: all 10 paired differences are equal" in row
+    assert "effect: mean paired difference (treatment - baseline); CI: paired t interval" in section
+
+
+def test_run_warns_when_the_test_cannot_reach_alpha(tmp_path: Path) -> None:
+    study = tmp_path / "five"
+    shutil.copytree(STUDIES / "quickstart", study)
+    config = (study / "config.yaml").read_text(encoding="utf-8")
+    (study / "config.yaml").write_text(config.replace("replicates: 10", "replicates: 5"), encoding="utf-8")
+    result = cli("run", str(study), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    section = "\n".join(_hypothesis_table(result.stdout))
+    assert (
+        "warning (near_optimum): wilcoxon_signed_rank cannot reach p < 0.05 on metric 'loss' with 5 pairs: "
+        "the smallest p-value it can return is 0.0625" in section
+    )
+    assert "cannot reach p < 0.05" in result.stderr  # logged through the crystallize_opt logger too

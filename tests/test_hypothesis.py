@@ -259,3 +259,22 @@ def test_result_round_trips_through_dict():
     res = Hypothesis(welch_t_test(), "m").verify(base, treats)
     again = HypothesisResult.from_dict(res.to_dict())
     assert again.results == res.results and again.errors == res.errors and again.ranking == res.ranking
+
+
+def test_a_test_that_cannot_reach_alpha_is_warned_about_in_the_result_and_the_log(caplog):
+    base = condition("baseline", [1.0, 2.0, 3.0, 4.0, 5.0])
+    treat = condition("t", [3.1, 4.2, 5.3, 6.4, 7.5])
+    with caplog.at_level(logging.WARNING, logger=LOGGER):
+        out = Hypothesis(wilcoxon_signed_rank(), "m").verify(base, {"t": treat})
+    warning = out.results["t"]["warnings"][0]
+    assert "cannot reach p < 0.05 on metric 'm' with 5 pairs" in warning
+    assert f"hypothesis 'wilcoxon_signed_rank:m', treatment 't': {warning}" in caplog.messages
+
+    caplog.clear()
+    ten = [float(i) for i in range(10)]
+    with caplog.at_level(logging.WARNING, logger=LOGGER):
+        out = Hypothesis(wilcoxon_signed_rank(), "m").verify(
+            condition("baseline", ten), {"t": condition("t", [v + 2.0 + 0.1 * v * v for v in ten])}
+        )
+    assert out.results["t"]["warnings"] == [] and out.results["t"]["significant"] is True
+    assert caplog.messages == []

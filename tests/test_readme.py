@@ -7,6 +7,7 @@ import runpy
 from pathlib import Path
 
 import pytest
+import yaml
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 BLOCKS = re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), flags=re.DOTALL)
@@ -40,3 +41,21 @@ def test_the_optimizing_example_prints_what_the_readme_shows(
     script.write_text(block, encoding="utf-8")
     runpy.run_path(str(script), run_name="__main__")
     assert capsys.readouterr().out.splitlines() == shown
+
+
+def test_the_study_folder_excerpt_is_the_quickstart_config_and_its_hypotheses_can_succeed() -> None:
+    from crystallize_opt.config import load_study
+
+    excerpt = re.search(
+        r"## Study folders.*?```yaml\n(.*?)```", README.read_text(encoding="utf-8"), re.DOTALL
+    )
+    assert excerpt is not None
+    folder = README.parent / "studies" / "quickstart"
+    config = yaml.safe_load((folder / "config.yaml").read_text(encoding="utf-8"))
+    shown = yaml.safe_load(excerpt.group(1))
+    assert shown == {k: v for k, v in config.items() if k != "description"}
+    experiment = load_study(folder).experiment
+    n = experiment.replicates
+    for hypothesis in experiment.hypotheses:  # distinct values: the test's bound for n replicates
+        reachable = hypothesis.verifier.min_p_value([0.0] * n, [float(i + 1) for i in range(n)])
+        assert reachable < hypothesis.verifier.alpha, hypothesis.name

@@ -180,3 +180,18 @@ def test_browser_shows_the_winner_and_baseline_section_with_its_numbers(
     )
     assert title == compared  # the figure's own title, as drawn
     assert selection.winner.name in text and "Winner and baseline" in text
+
+
+def test_a_held_out_test_without_spread_reads_no_ci_in_the_summary_and_the_report():
+    from crystallize_opt import Treatment, WinnerSelection, paired_t_test
+
+    # The same additive noise on both sides of each held-out seed: the differences are exact.
+    noise = np.random.default_rng(3).normal(size=4)
+    comparison = paired_t_test()({"loss": (2.0 + noise).tolist()}, {"loss": (0.5 + noise).tolist()})
+    selection = WinnerSelection(Treatment("trial-3", {"x": 1.0}), "mean", 0.5, comparison=comparison)
+    reason = "no CI: all 4 paired differences are equal (up to rounding): no spread"
+    assert (
+        f"vs baseline: effect -1.5 (winner - baseline), {reason}, paired t-test p = 0"
+        in selection.summary("loss")
+    )
+    assert comparison_text(selection) == f"effect -1.5 (winner - baseline), {reason}, paired t-test p = 0"

@@ -17,8 +17,10 @@ from crystallize_opt.verifiers import (
     MannWhitneyU,
     WelchTTest,
     WilcoxonSignedRank,
+    ci_text,
     holm_adjust,
     mann_whitney_u,
+    paired_t_test,
     welch_t_test,
     wilcoxon_signed_rank,
 )
@@ -228,7 +230,9 @@ def test_result_is_json_serialisable_plain_types():
         out = factory()({"a": BASE, "b": TREAT}, {"a": TREAT, "b": BASE})
         assert json.loads(json.dumps(out, allow_nan=False)) == out
         for value in out["per_metric"]["a"].values():
-            assert type(value) in (str, float, int, bool), value
+            assert type(value) in (str, float, int, bool, type(None)) or (
+                type(value) is list and all(type(v) is str for v in value)
+            ), value
 
 
 # --- degenerate input -------------------------------------------------------------------------
@@ -239,7 +243,8 @@ def test_identical_constant_samples(factory):
     out = factory()({"m": [0.1, 0.1, 0.1]}, {"m": [0.1, 0.1, 0.1]})
     assert out["p_value"] == 1.0 and out["significant"] is False
     assert out["statistic"] == (4.5 if factory is mann_whitney_u else 0.0)  # MWU: all-ties U = 3*3/2
-    assert out["effect"] == 0.0 and out["ci_low"] == out["ci_high"] == 0.0
+    assert out["effect"] == 0.0 and out["ci_low"] is None and out["ci_high"] is None
+    assert "no spread" in out["ci_note"]
 
 
 def test_constant_samples_of_different_sizes_are_not_significant():
@@ -255,7 +260,8 @@ def test_different_constant_samples(alternative, p):
     ref = stats.ttest_ind([2.0, 2.0, 2.0], [1.0, 1.0], equal_var=False, alternative=alternative)
     assert out["statistic"] == math.inf == ref.statistic
     assert out["p_value"] == p == ref.pvalue
-    assert out["effect"] == 1.0 and out["ci_low"] == out["ci_high"] == 1.0
+    assert out["effect"] == 1.0 and out["ci_low"] is None and out["ci_high"] is None
+    assert out["ci_note"] == "both samples are constant: no spread"
 
 
 @pytest.mark.parametrize("alternative", ALTS)
@@ -321,7 +327,12 @@ def test_only_value_error_and_p_in_unit_interval(factory, alternative, base, tre
         return
     assert 0.0 <= out["p_value"] <= 1.0
     assert out["significant"] == (out["p_value"] < 0.05)
-    assert out["ci_low"] <= out["effect"] <= out["ci_high"]
+    assert out["min_p_value"] <= out["p_value"]
+    assert bool(out["warnings"]) == (out["min_p_value"] >= 0.05)
+    if out["ci_low"] is None:
+        assert out["ci_high"] is None and out["ci_note"]
+    else:
+        assert out["ci_low"] <= out["effect"] <= out["ci_high"] and out["ci_note"] is None
     assert all(not isinstance(v, float) or not math.isnan(v) for v in out.values())
 
 
@@ -342,3 +353,150 @@ def test_welch_equals_scipy_on_non_constant_data(base, treat):
     assert out["p_value"] == pytest.approx(ref.pvalue, rel=1e-6, abs=1e-12)
     if out["cohens_d"] != 0.0:  # sign of the effect matches the sign of the statistic
         assert math.copysign(1.0, out["cohens_d"]) == math.copysign(1.0, out["statistic"])
+
+
+# --- the smallest reachable p-value -------------------------------------------------------------
+
+
+def _continuous(n_base: int, n_treat: int, shift: float) -> tuple[list[float], list[float]]:
+    rng = np.random.default_rng(n_base * 100 + n_treat)
+    base = rng.normal(size=max(n_base, n_treat))
+    return base[:n_base].tolist(), (base[:n_treat] + shift + 0.3 * rng.normal(size=n_treat)).tolist()
+
+
+@pytest.mark.parametrize(
+    ("factory", "alternative", "n_base", "n_treat", "min_p"),
+    [
+        (wilcoxon_signed_rank, "two-sided", 5, 5, 2 / 2**5),  # the quickstart's old design
+        (wilcoxon_signed_rank, "two-sided", 6, 6, 2 / 2**6),
+        (wilcoxon_signed_rank, "two-sided", 10, 10, 2 / 2**10),
+        (wilcoxon_signed_rank, "greater", 4, 4, 1 / 2**4),
+        (wilcoxon_signed_rank, "less", 5, 5, 1 / 2**5),
+        (mann_whitney_u, "two-sided", 3, 3, 2 / math.comb(6, 3)),
+        (mann_whitney_u, "two-sided", 3, 4, 2 / math.comb(7, 3)),
+        (mann_whitney_u, "two-sided", 5, 5, 2 / math.comb(10, 5)),
+        (mann_whitney_u, "greater", 3, 3, 1 / math.comb(6, 3)),
+        (welch_t_test, "two-sided", 2, 2, 0.0),
+        (paired_t_test, "two-sided", 2, 2, 0.0),
+    ],
+)
+def test_min_p_value_and_the_warning_when_alpha_is_out_of_reach(factory, alternative, n_base, n_treat, min_p):
+    verifier = factory(alternative=alternative)
+    # A large effect in the tested direction: the most extreme arrangement, so p is the minimum.
+    base, treat = _continuous(n_base, n_treat, -10.0 if alternative == "less" else 10.0)
+    out = verifier({"loss": base}, {"loss": treat})
+    assert verifier.min_p_value(base, treat) == out["min_p_value"] == pytest.approx(min_p, rel=1e-12)
+    if min_p > 0.0:
+        assert out["p_value"] == pytest.approx(min_p, rel=1e-9)  # the bound is what the test computes
+    if min_p >= 0.05:
+        assert out["significant"] is False
+        sizes = f"{n_base} pairs" if verifier.paired else f"{n_base} baseline and {n_treat} treatment values"
+        assert out["warnings"] == [
+            f"{verifier.name} cannot reach p < 0.05 on metric 'loss' with {sizes}: the smallest p-value it "
+            f"can return is {min_p:.4g}, so the result is not significant whatever the effect; add "
+            "replicates or choose a test that suits them"
+        ]
+    else:
+        assert out["warnings"] == []
+
+
+def test_min_p_value_follows_the_alpha_and_ties_and_zeros_as_the_test_does():
+    base, treat = _continuous(5, 5, 10.0)
+    assert wilcoxon_signed_rank(alpha=0.1)({"m": base}, {"m": treat})["warnings"] == []
+    # Tied and zero differences: scipy leaves the exact test; the bound follows it.
+    base = [0.0] * 7
+    treat = [1.0, 1.0, 2.0, 2.0, 3.0, 0.0, 4.0]
+    out = wilcoxon_signed_rank()({"m": base}, {"m": treat})
+    reference = stats.wilcoxon(treat, alternative="two-sided").pvalue
+    assert out["p_value"] == out["min_p_value"] == pytest.approx(reference)
+    # Mann-Whitney with ties across the samples: scipy's asymptotic p of the most separated split.
+    base, treat = [1.0, 2.0, 2.0, 3.0], [3.0, 4.0, 4.0, 5.0]
+    out = mann_whitney_u()({"m": base}, {"m": treat})
+    assert out["min_p_value"] == pytest.approx(stats.mannwhitneyu(treat, base).pvalue)
+
+
+def test_the_warning_says_when_no_replicate_count_would_help():
+    out = wilcoxon_signed_rank()({"m": [1.0, 2.0, 3.0]}, {"m": [1.0, 2.0, 3.0]})
+    assert out["min_p_value"] == 1.0
+    assert out["warnings"] == [
+        "wilcoxon_signed_rank cannot reach p < 0.05 on metric 'm': every paired difference is zero "
+        "(the treatment equals the baseline), so there is nothing to test"
+    ]
+    out = mann_whitney_u()({"m": [2.0] * 4}, {"m": [2.0] * 4})
+    assert out["min_p_value"] == 1.0
+    assert out["warnings"] == [
+        "mann_whitney_u cannot reach p < 0.05 on metric 'm': every value, baseline and treatment, is "
+        "the same, so there is nothing to rank"
+    ]
+    # Zero differences are dropped by the test: 7 pairs, 2 of them non-zero.
+    out = wilcoxon_signed_rank()({"m": [1.0] * 7}, {"m": [1.0] * 5 + [2.0, 3.0]})
+    assert out["min_p_value"] == pytest.approx(0.5)
+    assert (
+        "with 7 pairs (5 with zero difference, which it drops): the smallest p-value it can return is 0.5"
+        in (out["warnings"][0])
+    )
+
+
+def test_holm_over_several_metrics_warns_when_the_adjusted_p_is_out_of_reach():
+    base, treat = _continuous(6, 6, 10.0)
+    out = wilcoxon_signed_rank()({"a": base, "b": base}, {"a": treat, "b": treat})
+    assert out["per_metric"]["a"]["warnings"] == [] and out["per_metric"]["a"]["min_p_value"] == 1 / 32
+    assert out["min_p_value"] == 2 / 32 and out["significant"] is False
+    assert out["warnings"] == [
+        "wilcoxon_signed_rank cannot reach a Holm-adjusted p < 0.05 over 2 metrics: the smallest adjusted "
+        "p-value it can return is 0.0625, so the result is not significant whatever the effects; add "
+        "replicates or test fewer metrics"
+    ]
+    base, treat = _continuous(7, 7, 10.0)
+    assert wilcoxon_signed_rank()({"a": base, "b": base}, {"a": treat, "b": treat})["warnings"] == []
+
+
+# --- the confidence interval ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("factory", [wilcoxon_signed_rank, paired_t_test])
+def test_paired_differences_equal_up_to_rounding_give_no_interval(factory):
+    # The quickstart's case: the same seeded noise on both sides of a pair cancels up to the last bit.
+    noise = np.random.default_rng(0).normal(scale=0.3, size=10)
+    base, treat = (1.9 + noise).tolist(), (0.0 + noise).tolist()
+    assert len(set(np.subtract(treat, base).tolist())) > 1  # not exactly equal
+    out = factory()({"loss": base}, {"loss": treat})
+    assert out["effect"] == pytest.approx(-1.9)
+    assert out["ci_low"] is None and out["ci_high"] is None
+    assert out["ci_note"] == "all 10 paired differences are equal (up to rounding): no spread"
+    assert out["cohens_d"] == -math.inf  # not -6e15 from rounding noise
+    assert ci_text(out) == "no CI: all 10 paired differences are equal (up to rounding): no spread"
+    if factory is paired_t_test:
+        assert (out["statistic"], out["p_value"]) == (-math.inf, 0.0)
+
+
+def test_rounding_noise_around_zero_is_no_effect():
+    noise = np.random.default_rng(1).normal(scale=0.3, size=8)
+    base, treat = (0.7 + noise).tolist(), ((noise + 0.1) + 0.6).tolist()
+    assert any(np.subtract(treat, base))  # rounding: not all exactly zero
+    for factory in (wilcoxon_signed_rank, paired_t_test):
+        out = factory()({"m": base}, {"m": treat})
+        assert (out["effect"], out["p_value"], out["significant"]) == (0.0, 1.0, False)
+
+
+@pytest.mark.parametrize(
+    ("factory", "label", "method"),
+    [
+        (welch_t_test, "difference of means (treatment - baseline)", "Welch t"),
+        (mann_whitney_u, "difference of means (treatment - baseline)", "Welch t"),
+        (wilcoxon_signed_rank, "mean paired difference (treatment - baseline)", "paired t"),
+        (paired_t_test, "mean paired difference (treatment - baseline)", "paired t"),
+    ],
+)
+def test_varying_data_give_a_real_labelled_interval(factory, label, method):
+    out = factory(alpha=0.1)({"m": BASE}, {"m": TREAT})
+    assert out["ci_low"] < out["effect"] < out["ci_high"] and out["ci_note"] is None
+    assert (out["effect_label"], out["ci_method"], out["ci_level"]) == (label, method, 0.9)
+    assert ci_text(out) == f"90% CI [{out['ci_low']:.6g}, {out['ci_high']:.6g}]"
+
+
+def test_ci_text_reads_results_stored_before_the_new_keys():
+    old = {"alpha": 0.05, "effect": -1.0, "ci_low": -1.5, "ci_high": -0.5}
+    assert ci_text(old) == "95% CI [-1.5, -0.5]"
+    assert ci_text(old, digits=2) == "95% CI [-1.5, -0.5]"
+    assert ci_text({"ci_low": None}) == "no CI: not computed"

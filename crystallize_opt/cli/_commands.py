@@ -77,6 +77,8 @@ def _objective_metrics(study: optuna.Study) -> list[str]:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from ..verifiers import ci_text
+
     study_config = _load(args.config)
     result: Result = study_config.experiment.run(replicates=args.replicates, strategy=args.strategy)
     rows = []
@@ -90,19 +92,29 @@ def cmd_run(args: argparse.Namespace) -> int:
             f"\nhypothesis {hypothesis.name} ({', '.join(hypothesis.metrics)}); best: {hypothesis.ranking.get('best')}"
         )
         hyp_rows = []
+        labels: set[tuple[Any, Any]] = set()
+        warnings = []
         for treatment, found in hypothesis.results.items():
-            hyp_rows.append(
-                [
-                    treatment,
-                    found.get("p_value"),
-                    found.get("significant"),
-                    found.get("effect"),
-                    f"[{fmt(found.get('ci_low'))}, {fmt(found.get('ci_high'))}]",
-                ]
-            )
+            parts = [(treatment, found)]
+            if "per_metric" in found:  # several metrics: the Holm-adjusted verdict, then each metric
+                hyp_rows.append(
+                    [treatment, found.get("p_value"), found.get("significant"), None, "(Holm-adjusted)"]
+                )
+                parts = [(f"  {treatment} ({m})", r) for m, r in found["per_metric"].items()]
+            for label, part in parts:
+                hyp_rows.append(
+                    [label, part.get("p_value"), part.get("significant"), part.get("effect"), ci_text(part)]
+                )
+                labels.add((part.get("effect_label"), part.get("ci_method")))
+            warnings += [f"warning ({treatment}): {note}" for note in found.get("warnings") or ()]
         for treatment, error in hypothesis.errors.items():
             hyp_rows.append([treatment, None, None, None, f"error: {error}"])
         print(table(["treatment", "p-value", "significant", "effect", "CI"], hyp_rows))
+        for label, method in sorted(labels, key=str):
+            if label:  # what the effect and CI columns are of (verifiers of other sources may not say)
+                print(f"effect: {label}" + (f"; CI: {method} interval" if method else ""))
+        for warning in warnings:
+            print(warning)
     if result.errors:
         print(f"\n{len(result.errors)} replicate(s) failed; first: {result.errors[0]}")
     if args.output:

@@ -12,6 +12,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from ..optimize import WinnerSelection
+from ..verifiers import ci_text
 from ._data import ReportData
 from ._style import COLORS, Section, fmt, layout
 
@@ -34,11 +35,8 @@ def comparison_text(selection: WinnerSelection) -> str | None:
     c = selection.comparison
     if not isinstance(c, Mapping):
         return None
-    level = round(100 * (1 - _number(c.get("alpha"))))
-    level_text = f"{level}% CI" if math.isfinite(_number(c.get("alpha"))) else "CI"
     return (
-        f"effect {_number(c.get('effect')):+.4g} (winner - baseline), {level_text} "
-        f"[{fmt(_number(c.get('ci_low')))}, {fmt(_number(c.get('ci_high')))}], "
+        f"effect {_number(c.get('effect')):+.4g} (winner - baseline), {ci_text(c, digits=4)}, "
         f"paired t-test p = {_number(c.get('p_value')):.3g}"
     )
 

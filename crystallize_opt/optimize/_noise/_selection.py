@@ -13,7 +13,7 @@ import scipy.optimize
 from ..._logging import get_logger
 from ...plugins import derive_seed
 from ...treatment import Treatment
-from ...verifiers import paired_t_test
+from ...verifiers import ci_text, paired_t_test
 from .._base import EvaluateReplicates
 from ._encoding import UnitCube
 from ._gp import SeedEffectGP, snap_to_grid
@@ -125,10 +125,9 @@ class WinnerSelection:
         lines.append(estimate)
         c = self.comparison
         if c is not None:
-            level = round(100 * (1 - c["alpha"]))
             lines.append(
-                f"vs baseline: effect {c['effect']:+.6g} (winner - baseline), {level}% CI "
-                f"[{c['ci_low']:.6g}, {c['ci_high']:.6g}], paired t-test p = {c['p_value']:.3g}"
+                f"vs baseline: effect {c['effect']:+.6g} (winner - baseline), {ci_text(c)}, "
+                f"paired t-test p = {c['p_value']:.3g}"
             )
         elif self.comparison_note:
             lines.append(f"vs baseline: not compared ({self.comparison_note})")
