@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import copy
 import inspect
-import reprlib
 import time
 import traceback
 from collections.abc import Mapping, Sequence
@@ -32,8 +31,6 @@ if TYPE_CHECKING:
     from ._experiment import Experiment
 
 _log = get_logger("experiment")
-_short = reprlib.Repr()
-_short.maxstring = _short.maxother = 120
 
 
 @dataclass
@@ -233,7 +230,9 @@ class ReplicateTask:
         values[CONDITION_KEY] = condition
         if self.seeds is not None:
             values[SEED_USED_KEY] = self.seeds[replicate]
-        ctx = FrozenContext(values)
+        # Taken over without a copy: the context hands out copies of the user's mutable values
+        # (treatment params, initial_ctx), so replicates cannot change them or each other's.
+        ctx = FrozenContext._adopting(values)
         ctx.scope = self.scope
         started = time.perf_counter()
         steps: list[dict[str, Any]] = []
@@ -321,7 +320,7 @@ def _step_record(
     added = list(ctx)[keys_before:] if len(ctx) > keys_before else []
     return {
         "step": step,
-        "ctx_added": {key: _short.repr(ctx[key]) for key in added},
+        "ctx_added": {key: ctx.preview(key) for key in added},
         "metrics_added": to_jsonable(ctx.metrics.added_since(counts)),
         "duration": duration,
     }
