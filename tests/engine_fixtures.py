@@ -301,3 +301,33 @@ def read_cfg(data, ctx):
     """A later step of the same replicate: record ``cfg["lr"]`` as it reads it now."""
     ctx.metrics.add("lr_later", ctx["cfg"]["lr"])
     return data
+
+
+class SetupFailsStep(PipelineStep):
+    """Its ``setup`` raises RuntimeError; leaves ``setup-*``/``teardown-*`` traces like LifecycleStep."""
+
+    def __init__(self, folder: str):
+        self.folder = folder
+
+    def setup(self, ctx):
+        Path(self.folder, f"failed-setup-{os.getpid()}-{uuid.uuid4().hex}").touch()
+        raise RuntimeError("setup of SetupFailsStep failed")
+
+    def teardown(self, ctx):
+        Path(self.folder, f"failed-teardown-{os.getpid()}-{uuid.uuid4().hex}").touch()
+
+    def __call__(self, data, ctx):
+        return data
+
+
+class TeardownFailsStep(PipelineStep):
+    """Sets up fine; its ``teardown`` raises OSError."""
+
+    def setup(self, ctx):
+        pass
+
+    def teardown(self, ctx):
+        raise OSError("teardown of TeardownFailsStep failed")
+
+    def __call__(self, data, ctx):
+        return data
