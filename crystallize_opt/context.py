@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import copy
+import datetime
+import decimal
+import fractions
+import pathlib
 import reprlib
 import types
 from collections.abc import Iterator, Mapping
@@ -16,8 +20,8 @@ from .exceptions import ContextMutationError
 
 _log = get_logger("context")
 
-# Values of these types cannot change, so handing out the object itself is as safe as a copy and
-# costs nothing (copy.deepcopy returns them as they are, after a slower dispatch).
+# Values of exactly these types cannot change (a subclass may add mutable state, so it is not
+# listed), so handing out the object itself is as safe as a copy and costs nothing.
 _IMMUTABLE_TYPES: frozenset[type] = frozenset(
     {
         int,
@@ -32,6 +36,16 @@ _IMMUTABLE_TYPES: frozenset[type] = frozenset(
         types.FunctionType,
         types.BuiltinFunctionType,
         type,
+        datetime.date,
+        datetime.datetime,
+        datetime.time,
+        datetime.timedelta,
+        decimal.Decimal,
+        fractions.Fraction,
+        pathlib.PurePosixPath,
+        pathlib.PureWindowsPath,
+        pathlib.PosixPath,
+        pathlib.WindowsPath,
     }
 )
 _UNCOPYABLE_LOGGED: set[str] = set()
@@ -41,8 +55,9 @@ _PREVIEW.maxstring = _PREVIEW.maxother = 120
 
 
 def is_immutable(value: Any) -> bool:
-    """True for a value nothing can change: numbers, strings, bytes, None, functions, classes,
-    numpy scalars, and tuples and frozensets holding only such values."""
+    """True for a value nothing can change: numbers (with Decimal and Fraction), strings, bytes,
+    None, functions, classes, paths, dates and times, numpy scalars, and tuples and frozensets
+    holding only such values."""
     kind = type(value)
     if kind in _IMMUTABLE_TYPES:
         return True

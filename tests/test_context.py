@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime
+import pathlib
 import threading
 
 import numpy as np
@@ -283,3 +285,9 @@ def test_an_output_artifact_kept_in_the_context_still_writes_into_its_run():
     ctx.add("out", Artifact("out.json").bind(ctx))
     ctx["out"].write(b"{}")
     assert [record.name for record in ctx.artifacts] == ["out.json"]
+
+
+def test_paths_dates_and_numpy_scalars_are_handed_out_as_they_are():
+    values = {"dir": pathlib.Path("/data"), "day": datetime.date(2026, 1, 2), "x": np.float64(0.5)}
+    ctx = FrozenContext(values)
+    assert all(ctx[key] is value for key, value in values.items())

@@ -78,6 +78,10 @@ class Experiment:
     REPLICATE_KEY = C.REPLICATE_KEY
     CONDITION_KEY = C.CONDITION_KEY
     SEED_USED_KEY = C.SEED_USED_KEY
+    #: True while :meth:`apply` runs its single pass: plugins that store a run's results (as the
+    #: ArtifactPlugin does in ``before_run``/``after_run``) leave them alone then. A class default,
+    #: so experiments made without ``__init__`` (subclasses, old pickles) have it too.
+    applying: bool = False
 
     def __init__(
         self,
@@ -101,9 +105,6 @@ class Experiment:
         self.treatments = treatment_list(treatments)
         self.hypotheses = hypothesis_list(hypotheses)
         self.replicates = positive_int(replicates, "replicates")
-        #: True while :meth:`apply` runs its single pass: plugins that store a run's results
-        #: (as the ArtifactPlugin does in ``before_run``/``after_run``) leave them alone then.
-        self.applying = False
         check_structure(self)
         self.plugins: list[BasePlugin] = typed_list(plugins, BasePlugin, "plugins")
         for plugin in self.plugins:
