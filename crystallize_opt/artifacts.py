@@ -64,6 +64,11 @@ class Artifact:
             )
         self._ctx.artifacts.add(self.name, data)
 
+    def __deepcopy__(self, memo: dict[int, Any]) -> Artifact:
+        # A handle on a run's output, not a value: a copy (e.g. of a context value holding it)
+        # must still write into the run it is bound to.
+        return self
+
     def load(self, path: Path) -> Any:
         """Read a stored copy of this artifact with the loader (bytes by default)."""
         return self.loader(path) if self.loader is not None else path.read_bytes()

@@ -2,13 +2,89 @@
 
 from __future__ import annotations
 
+import copy
+import datetime
+import decimal
+import fractions
+import pathlib
+import reprlib
+import types
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from ._logging import get_logger
 from .exceptions import ContextMutationError
+
+_log = get_logger("context")
+
+# Values of exactly these types cannot change (a subclass may add mutable state, so it is not
+# listed), so handing out the object itself is as safe as a copy and costs nothing.
+_IMMUTABLE_TYPES: frozenset[type] = frozenset(
+    {
+        int,
+        float,
+        complex,
+        bool,
+        str,
+        bytes,
+        type(None),
+        range,
+        type(Ellipsis),
+        types.FunctionType,
+        types.BuiltinFunctionType,
+        type,
+        datetime.date,
+        datetime.datetime,
+        datetime.time,
+        datetime.timedelta,
+        decimal.Decimal,
+        fractions.Fraction,
+        pathlib.PurePosixPath,
+        pathlib.PureWindowsPath,
+        pathlib.PosixPath,
+        pathlib.WindowsPath,
+    }
+)
+_UNCOPYABLE_LOGGED: set[str] = set()
+_ABSENT = object()
+_PREVIEW = reprlib.Repr()
+_PREVIEW.maxstring = _PREVIEW.maxother = 120
+
+
+def is_immutable(value: Any) -> bool:
+    """True for a value nothing can change: numbers (with Decimal and Fraction), strings, bytes,
+    None, functions, classes, paths, dates and times, numpy scalars, and tuples and frozensets
+    holding only such values."""
+    kind = type(value)
+    if kind in _IMMUTABLE_TYPES:
+        return True
+    if kind is tuple or kind is frozenset:
+        return all(is_immutable(item) for item in value)
+    return isinstance(value, np.generic) and not isinstance(value, np.void)
+
+
+def isolated(value: Any) -> Any:
+    """Return ``value`` when it is immutable (:func:`is_immutable`), else a deep copy of it.
+
+    What the caller does to the copy reaches neither the original nor anyone else's copy. A value
+    ``copy.deepcopy`` cannot copy (a lock, an open file or connection, a generator, or a container
+    holding one) is a resource, shared by nature: it is returned as it is, and that is logged once
+    per type at DEBUG level.
+    """
+    # The common case (a number or string) answered without a call: this runs on every read.
+    if type(value) in _IMMUTABLE_TYPES or is_immutable(value):
+        return value
+    try:
+        return copy.deepcopy(value)
+    except (TypeError, copy.Error) as exc:
+        kind = type(value).__qualname__
+        if kind not in _UNCOPYABLE_LOGGED:
+            _UNCOPYABLE_LOGGED.add(kind)
+            _log.debug("a %s value cannot be copied (%s); it is shared, not isolated", kind, exc)
+        return value
 
 
 class ContextMetrics:
@@ -111,8 +187,21 @@ class FrozenContext(Mapping[str, Any]):
     """An add-only mapping handed to the datasource and every pipeline step of one run.
 
     Keys can be added (``ctx.add(key, value)`` or ``ctx[key] = value``) but never overwritten
-    or deleted, so what one step wrote cannot be silently changed by a later one. Besides the
-    keys it carries:
+    or deleted, so what one step wrote cannot be silently changed by a later one.
+
+    Values are isolated as in the reference (crystallize-ml 0.27): every read (``ctx[key]``,
+    ``ctx.get``, ``values()``, ``items()``, ``as_dict()`` and the parameters injected into steps
+    and datasources) of a mutable value returns a deep copy of its own, and the value is copied
+    when it enters (the initial mapping, ``ctx.add``). So a step mutating ``ctx["cfg"]["lr"]``
+    changes only its copy: not what later steps or other replicates read, not the caller's
+    ``initial_ctx`` or :class:`~crystallize_opt.Treatment`, and a writer cannot change a value
+    after adding it (the reference stores a live reference there, one of its listed bugs). A step
+    that adds an object for a later step hands it over this way: the later step gets an equal
+    copy. Immutable values (numbers, strings, tuples of them, see :func:`is_immutable`) are never
+    copied; values that cannot be copied are shared (see :func:`isolated`). Copying on read, not
+    once per replicate, costs nothing for the values a run does not read and keeps even the
+    steps of one replicate apart (``benchmarks/bench_overhead.py`` measures it). Besides the keys
+    it carries:
 
     * ``metrics``: a :class:`ContextMetrics` the steps record into;
     * ``rng``: a :class:`numpy.random.Generator` seeded for this replicate and condition. Code
@@ -125,7 +214,7 @@ class FrozenContext(Mapping[str, Any]):
     __slots__ = ("_data", "_rng", "artifacts", "metrics", "outputs", "scope")
 
     def __init__(self, initial: Mapping[str, Any] | None = None, *, rng: np.random.Generator | None = None):
-        self._data: dict[str, Any] = dict(initial or {})
+        self._data: dict[str, Any] = {key: isolated(value) for key, value in (initial or {}).items()}
         self.metrics = ContextMetrics()
         self.artifacts = ArtifactLog()
         self._rng = rng
@@ -134,6 +223,17 @@ class FrozenContext(Mapping[str, Any]):
         #: Where this run's artifacts go below the experiment's version folder: "" for a run,
         #: "apply" for :meth:`Experiment.apply`, "trials/<n>" for optimization trials.
         self.scope = ""
+
+    @classmethod
+    def _adopting(cls, values: dict[str, Any]) -> FrozenContext:
+        """A context holding ``values`` (taken over, not copied) for the engine's per-replicate runs.
+
+        Their values are the user's objects, but reads hand out copies, so nothing done through
+        the context can change them; skipping the copy on entry saves a deep copy per replicate.
+        """
+        ctx = cls()
+        ctx._data = values
+        return ctx
 
     @property
     def rng(self) -> np.random.Generator:
@@ -147,7 +247,7 @@ class FrozenContext(Mapping[str, Any]):
         self._rng = generator
 
     def add(self, key: str, value: Any) -> None:
-        """Add ``key`` with ``value``.
+        """Add ``key`` with ``value`` (a copy of it, when it is mutable: see :class:`FrozenContext`).
 
         Raises:
             ContextMutationError: if ``key`` is already present (its name is in the message).
@@ -157,7 +257,7 @@ class FrozenContext(Mapping[str, Any]):
                 f"context key {key!r} is already set (to {self._data[key]!r}); "
                 "context keys can be added but never overwritten"
             )
-        self._data[key] = value
+        self._data[key] = isolated(value)
 
     def __setitem__(self, key: str, value: Any) -> None:
         self.add(key, value)
@@ -166,7 +266,12 @@ class FrozenContext(Mapping[str, Any]):
         raise ContextMutationError(f"context key {key!r} cannot be deleted")
 
     def __getitem__(self, key: str) -> Any:
-        return self._data[key]
+        """Return the value of ``key``: a copy of its own when it is mutable.
+
+        Raises:
+            KeyError: if ``key`` is not set.
+        """
+        return isolated(self._data[key])
 
     # Mapping's own ``in`` and ``get`` go through __getitem__ and, for a missing key, a raised
     # KeyError; the engine and plugins ask several times per replicate.
@@ -174,8 +279,9 @@ class FrozenContext(Mapping[str, Any]):
         return key in self._data
 
     def get(self, key: str, default: Any = None) -> Any:
-        """Return the value of ``key``, or ``default`` when it is not set."""
-        return self._data.get(key, default)
+        """Return the value of ``key`` (a copy, when mutable), or ``default`` (as given) when it is not set."""
+        value = self._data.get(key, _ABSENT)
+        return default if value is _ABSENT else isolated(value)
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._data)
@@ -184,8 +290,16 @@ class FrozenContext(Mapping[str, Any]):
         return len(self._data)
 
     def as_dict(self) -> dict[str, Any]:
-        """Return a shallow copy of the keys and values (without metrics)."""
-        return dict(self._data)
+        """Return the keys and values (copies of the mutable ones), without metrics."""
+        return {key: isolated(value) for key, value in self._data.items()}
+
+    def preview(self, key: str) -> str:
+        """Return a short ``repr`` of the value of ``key`` (for provenance and logs; no copy made).
+
+        Raises:
+            KeyError: if ``key`` is not set.
+        """
+        return _PREVIEW.repr(self._data[key])
 
     def __repr__(self) -> str:
         return f"FrozenContext({self._data!r}, metrics={self.metrics.as_dict()!r})"

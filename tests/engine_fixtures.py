@@ -277,3 +277,57 @@ class ReversedExecution(BasePlugin):
             self.order.append(index)
             results.append(replicate_fn(index))
         return list(reversed(results))
+
+
+# --- context isolation and step lifecycle failures -----------------------------------------
+
+
+@pipeline_step()
+def mutate_cfg(data, ctx, cfg, opts=None):
+    """Record what ``cfg`` (and the explicit ``opts``) held when read, then mutate them in place."""
+    ctx.metrics.add("lr_read", cfg["lr"])
+    ctx.metrics.add("layers_read", len(cfg["layers"]))
+    cfg["lr"] = 999.0
+    cfg["layers"].append(0)
+    ctx["cfg"]["lr"] = 999.0  # the issue's example: mutating what ctx[...] returned
+    if opts is not None:
+        ctx.metrics.add("opts_read", len(opts))
+        opts.append("leaked")
+    return data
+
+
+@pipeline_step()
+def read_cfg(data, ctx):
+    """A later step of the same replicate: record ``cfg["lr"]`` as it reads it now."""
+    ctx.metrics.add("lr_later", ctx["cfg"]["lr"])
+    return data
+
+
+class SetupFailsStep(PipelineStep):
+    """Its ``setup`` raises RuntimeError; leaves ``setup-*``/``teardown-*`` traces like LifecycleStep."""
+
+    def __init__(self, folder: str):
+        self.folder = folder
+
+    def setup(self, ctx):
+        Path(self.folder, f"failed-setup-{os.getpid()}-{uuid.uuid4().hex}").touch()
+        raise RuntimeError("setup of SetupFailsStep failed")
+
+    def teardown(self, ctx):
+        Path(self.folder, f"failed-teardown-{os.getpid()}-{uuid.uuid4().hex}").touch()
+
+    def __call__(self, data, ctx):
+        return data
+
+
+class TeardownFailsStep(PipelineStep):
+    """Sets up fine; its ``teardown`` raises OSError."""
+
+    def setup(self, ctx):
+        pass
+
+    def teardown(self, ctx):
+        raise OSError("teardown of TeardownFailsStep failed")
+
+    def __call__(self, data, ctx):
+        return data

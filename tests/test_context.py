@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import datetime
+import pathlib
+import threading
+
 import numpy as np
 import pytest
 
 import crystallize_opt
 from crystallize_opt import (
+    Artifact,
     ContextMetrics,
     ContextMutationError,
     Experiment,
@@ -18,7 +23,7 @@ from crystallize_opt import (
     pipeline_step,
 )
 
-from .engine_fixtures import demo_experiment, draw_twice
+from .engine_fixtures import demo_experiment, draw_twice, mutate_cfg, read_cfg, score
 
 
 @pipeline_step()
@@ -177,3 +182,112 @@ def test_datasource_draws_from_the_same_seeded_rng(workdir):
     assert result.metrics.treatments["same"].metrics == base.metrics
     expected = float(np.random.default_rng(SeedPlugin().replicate_seed(1)).normal(size=100).mean())
     assert base.replicate(1)["mean"] == [pytest.approx(expected, abs=1e-12)]
+
+
+# --- isolation: what one run does to a value it read stays in that read ----------------------
+
+
+def test_reads_of_mutable_values_are_copies_and_immutable_values_are_not():
+    cfg = {"lr": 0.1, "layers": [8, 8]}
+    shape = (3, ("a", 1.5))
+    ctx = FrozenContext({"cfg": cfg, "shape": shape, "name": "run"})
+    ctx["cfg"]["lr"] = 999.0
+    ctx.get("cfg")["layers"].append(1)
+    ctx.as_dict()["cfg"]["lr"] = 5.0
+    dict(ctx.items())["cfg"]["layers"].clear()
+    assert ctx["cfg"] == {"lr": 0.1, "layers": [8, 8]}
+    assert cfg == {"lr": 0.1, "layers": [8, 8]}  # the caller's object
+    assert ctx["cfg"] is not ctx["cfg"]
+    assert ctx["shape"] is shape  # immutable: handed out as it is, never copied
+    assert ctx.get("missing", cfg) is cfg  # the caller's own default comes back as given
+
+
+def test_a_value_added_is_handed_to_later_readers_as_it_was_when_added():
+    ctx = FrozenContext()
+    model = {"weights": [0.0, 0.0]}
+    ctx.add("model", model)
+    model["weights"].append(1.0)  # the writer changing it afterwards does not reach the context
+    later = ctx["model"]  # what a later step reading the key gets
+    assert later == {"weights": [0.0, 0.0]}
+    later["weights"][0] = 3.0  # and what that step does to it stays in its copy
+    assert ctx["model"] == {"weights": [0.0, 0.0]}
+
+
+def test_values_that_cannot_be_copied_are_shared():
+    lock = threading.Lock()
+    ctx = FrozenContext({"lock": lock})
+    assert ctx["lock"] is lock
+
+
+def _isolation_experiment(user_cfg, treatment, plugins):
+    return demo_experiment(
+        pipeline=Pipeline([mutate_cfg(), read_cfg(), score()]),
+        initial_ctx={"cfg": user_cfg},
+        treatments=[treatment],
+        replicates=3,
+        plugins=plugins,
+    )
+
+
+EXECUTIONS = {
+    "serial": list,
+    "threads": lambda: [ParallelExecution(executor_type="thread", max_workers=1)],
+    "processes": lambda: [ParallelExecution(executor_type="process", max_workers=1)],
+}
+
+
+@pytest.mark.parametrize("execution", list(EXECUTIONS))
+def test_a_step_mutating_a_nested_value_reaches_no_later_step_replicate_or_caller_object(workdir, execution):
+    user_cfg = {"lr": 0.5, "layers": [4]}
+    treatment = Treatment("small_lr", {"cfg": {"lr": 0.1, "layers": [8, 8]}})
+    exp = _isolation_experiment(user_cfg, treatment, EXECUTIONS[execution]())
+    result = exp.run()
+    assert result.errors == []
+    for condition, lr, layers in [("baseline", 0.5, 1), ("small_lr", 0.1, 2)]:
+        metrics = result.metrics.condition(condition)
+        for rep in range(3):  # one worker ran the replicates one after another
+            assert metrics.replicate(rep)["lr_read"] == [lr]
+            assert metrics.replicate(rep)["layers_read"] == [layers]
+            assert metrics.replicate(rep)["lr_later"] == [lr]  # the same replicate's next step
+    assert user_cfg == {"lr": 0.5, "layers": [4]}
+    assert exp.initial_ctx == {"cfg": {"lr": 0.5, "layers": [4]}}
+    assert treatment.params == {"cfg": {"lr": 0.1, "layers": [8, 8]}}
+    # and replicates stay reproducible, in any execution mode
+    again = _isolation_experiment(user_cfg, treatment, EXECUTIONS["serial"]()).run()
+    assert again.metrics.baseline == result.metrics.baseline
+    assert again.metrics.treatments == result.metrics.treatments
+
+
+def test_a_step_mutating_an_explicit_argument_does_not_change_the_users_object(workdir):
+    opts = ["a", "b"]
+    exp = demo_experiment(
+        pipeline=Pipeline([mutate_cfg(opts=opts), score()]),
+        initial_ctx={"cfg": {"lr": 0.5, "layers": []}},
+        replicates=3,
+    )
+    result = exp.run()
+    assert result.errors == []
+    assert [result.metrics.baseline.replicate(r)["opts_read"] for r in range(3)] == [[2]] * 3
+    assert opts == ["a", "b"]
+
+
+def test_apply_leaves_the_treatment_and_initial_ctx_as_they_were(workdir):
+    treatment = Treatment("small_lr", {"cfg": {"lr": 0.1, "layers": [8]}})
+    exp = _isolation_experiment({"lr": 0.5, "layers": [4]}, treatment, [])
+    exp.apply(treatment)
+    exp.apply()
+    assert treatment.params == {"cfg": {"lr": 0.1, "layers": [8]}}
+    assert exp.initial_ctx == {"cfg": {"lr": 0.5, "layers": [4]}}
+
+
+def test_an_output_artifact_kept_in_the_context_still_writes_into_its_run():
+    ctx = FrozenContext()
+    ctx.add("out", Artifact("out.json").bind(ctx))
+    ctx["out"].write(b"{}")
+    assert [record.name for record in ctx.artifacts] == ["out.json"]
+
+
+def test_paths_dates_and_numpy_scalars_are_handed_out_as_they_are():
+    values = {"dir": pathlib.Path("/data"), "day": datetime.date(2026, 1, 2), "x": np.float64(0.5)}
+    ctx = FrozenContext(values)
+    assert all(ctx[key] is value for key, value in values.items())

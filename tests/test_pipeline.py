@@ -7,11 +7,15 @@ import asyncio
 import os
 
 import pytest
+from optuna.distributions import FloatDistribution
 
 from crystallize_opt import (
     Artifact,
     ConfigurationError,
     Experiment,
+    ExperimentRunError,
+    Objective,
+    OptunaOptimizer,
     ParallelExecution,
     Pipeline,
     PipelineStep,
@@ -22,10 +26,13 @@ from crystallize_opt import (
 
 from .engine_fixtures import (
     LifecycleStep,
+    SetupFailsStep,
+    TeardownFailsStep,
     apoints,
     ashift,
     demo_experiment,
     file_pids,
+    interrupt_once,
     lifecycle_files,
     needs_gain,
     points,
@@ -105,6 +112,88 @@ def test_teardown_runs_even_when_a_replicate_fails(workdir, traces):
     exp = demo_experiment(pipeline=Pipeline([LifecycleStep(str(traces)), needs_gain(gain="x")]), replicates=2)
     result = exp.run()
     assert len(result.errors) == 4
+    assert len(lifecycle_files(traces, "teardown")) == 1
+
+
+def _run_in(mode):
+    def run(exp):
+        return exp.apply() if mode == "apply" else exp.run()
+
+    return run
+
+
+@pytest.mark.parametrize("mode", ["run", "threads", "apply"])
+def test_a_failing_setup_still_tears_down_the_steps_set_up_before_it(workdir, traces, mode):
+    plugins = [ParallelExecution(executor_type="thread", max_workers=2)] if mode == "threads" else []
+    first = LifecycleStep(str(traces))
+    exp = demo_experiment(pipeline=Pipeline([first, SetupFailsStep(str(traces))]), plugins=plugins)
+    with pytest.raises(RuntimeError, match="setup of SetupFailsStep failed"):
+        _run_in(mode)(exp)
+    assert len(lifecycle_files(traces, "setup")) == 1
+    assert len(lifecycle_files(traces, "teardown")) == 1  # the step set up before is torn down
+    assert first.ready is False
+    assert lifecycle_files(traces, "failed-teardown") == []  # the step whose setup raised is not
+    assert lifecycle_files(traces, "call") == []
+
+
+def test_a_failing_setup_before_an_optimization_tears_down_the_steps_set_up_before_it(workdir, traces):
+    exp = demo_experiment(
+        pipeline=Pipeline([LifecycleStep(str(traces)), SetupFailsStep(str(traces)), shift(), score()]),
+        treatments=[],
+    )
+    optimizer = OptunaOptimizer(
+        {"delta": FloatDistribution(-1.0, 1.0)}, Objective("mean"), storage=":memory:"
+    )
+    with pytest.raises(RuntimeError, match="setup of SetupFailsStep failed"):
+        exp.optimize(optimizer, num_trials=2)
+    assert len(lifecycle_files(traces, "setup")) == len(lifecycle_files(traces, "teardown")) == 1
+
+
+def test_a_failing_setup_in_a_worker_process_tears_down_the_steps_set_up_there(workdir, traces):
+    exp = demo_experiment(
+        pipeline=Pipeline([LifecycleStep(str(traces)), SetupFailsStep(str(traces))]),
+        replicates=2,
+        plugins=[ParallelExecution(executor_type="process", max_workers=2)],
+    )
+    result = exp.run()
+    assert len(result.errors) == 4  # both conditions of both replicates could not run
+    assert all("setup of SetupFailsStep failed" in e.message for e in result.errors)
+    assert len(lifecycle_files(traces, "setup")) == len(lifecycle_files(traces, "teardown")) == 2
+
+
+@pytest.mark.parametrize("mode", ["run", "apply"])
+def test_a_failing_teardown_is_raised_naming_the_step_after_every_step_is_torn_down(
+    workdir, traces, mode, caplog
+):
+    exp = demo_experiment(pipeline=Pipeline([TeardownFailsStep(), LifecycleStep(str(traces))]))
+    with pytest.raises(
+        ExperimentRunError, match="teardown of step 'TeardownFailsStep' failed: OSError"
+    ) as info:
+        _run_in(mode)(exp)
+    assert isinstance(info.value.__cause__, OSError)
+    assert len(lifecycle_files(traces, "teardown")) == 1  # the next step was still torn down
+    assert "teardown of step TeardownFailsStep failed" in caplog.text
+
+
+def test_a_failing_teardown_never_hides_the_error_that_stopped_the_run(workdir, traces, caplog):
+    exp = demo_experiment(pipeline=Pipeline([TeardownFailsStep(), SetupFailsStep(str(traces))]))
+    with pytest.raises(RuntimeError, match="setup of SetupFailsStep failed") as info:
+        exp.run()
+    assert "teardown of step TeardownFailsStep failed" in caplog.text
+    notes = getattr(info.value, "__notes__", None)
+    if notes is not None:  # Python 3.11+
+        assert any("'TeardownFailsStep' also failed: OSError" in note for note in notes)
+
+
+def test_an_interrupt_during_the_replicates_still_tears_the_steps_down(workdir, traces):
+    exp = demo_experiment(
+        pipeline=Pipeline(
+            [LifecycleStep(str(traces)), interrupt_once(marker_dir=str(traces), at_replicate=1)]
+        ),
+        treatments=[],
+    )
+    with pytest.raises(KeyboardInterrupt):
+        exp.run()
     assert len(lifecycle_files(traces, "teardown")) == 1
 
 

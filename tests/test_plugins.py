@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import random
+from typing import Any
 
 import numpy as np
 import pytest
@@ -17,6 +18,7 @@ from crystallize_opt import (
     Pipeline,
     SeedPlugin,
     SerialExecution,
+    Treatment,
     derive_seed,
     pipeline_step,
 )
@@ -71,11 +73,72 @@ def test_after_step_is_skipped_for_a_failing_step_but_after_replicate_is_not(wor
     ]
 
 
-def test_apply_calls_replicate_and_step_hooks_but_not_run_hooks(workdir):
+class RunViewPlugin(BasePlugin):
+    """Records what the run hooks see: replicates, treatments, the result's metrics and errors."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[Any, ...]] = []
+
+    def before_run(self, experiment):
+        self.seen.append(("before_run", experiment.replicates, [t.name for t in experiment.treatments]))
+
+    def after_run(self, experiment, result):
+        means = {name: m.metrics.get("mean") for name, m in result.metrics.treatments.items()}
+        self.seen.append(
+            ("after_run", result.metrics.baseline.metrics.get("mean"), means, len(result.errors))
+        )
+
+
+def test_apply_is_a_single_pass_with_the_hooks_of_a_one_replicate_run(workdir):
     recorder = RecordingPlugin()
     exp = demo_experiment(plugins=[recorder], replicates=3)
     exp.apply()
-    assert recorder.calls == [("init_hook",), *_replicate_calls("baseline", 0, ["shift", "score"])]
+    assert recorder.calls == [
+        ("init_hook",),
+        ("before_run",),
+        *_replicate_calls("baseline", 0, ["shift", "score"]),
+        ("after_run",),
+    ]
+    assert recorder.calls[1:] == _one_replicate_run_calls(demo_experiment(replicates=3, treatments=[]))
+
+
+def _one_replicate_run_calls(exp):
+    recorder = RecordingPlugin()
+    exp.plugins.insert(0, recorder)
+    exp.run(replicates=1)
+    return recorder.calls
+
+
+def test_apply_run_hooks_see_one_replicate_of_the_treatment_and_its_result(workdir):
+    view = RunViewPlugin()
+    exp = demo_experiment(plugins=[view], replicates=3)
+    output = exp.apply(Treatment("plus_two", {"delta": 2.0}))
+    assert view.seen == [
+        ("before_run", 1, ["plus_two"]),
+        ("after_run", None, {"plus_two": [pytest.approx(float(output.mean()))]}, 0),
+    ]
+    assert (exp.replicates, [t.name for t in exp.treatments]) == (3, ["plus_one"])  # restored
+
+
+def test_apply_calls_after_run_before_raising_the_pass_error(workdir):
+    recorder = RecordingPlugin()
+    exp = demo_experiment(plugins=[recorder], pipeline=Pipeline([fail_on(fail_replicates=(0,))]))
+    with pytest.raises(ValueError, match="planned failure"):
+        exp.apply()
+    assert recorder.calls[-2:] == [("after_replicate", "baseline", 0), ("after_run",)]
+
+
+def test_apply_between_versioned_runs_changes_no_version_or_metadata(workdir):
+    artifacts = ArtifactPlugin(versioned=True)
+    exp = demo_experiment(plugins=[artifacts], replicates=2)
+    exp.run()
+    metadata = (workdir / "data" / "demo" / "v0" / "metadata.json").read_text()
+    exp.apply()
+    assert artifacts.version == 0
+    assert (workdir / "data" / "demo" / "v0" / "metadata.json").read_text() == metadata
+    assert sorted(p.name for p in (workdir / "data" / "demo").iterdir()) == ["v0"]
+    exp.run()
+    assert artifacts.version == 1
 
 
 # --- defaults and lookup -------------------------------------------------------------------

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from ..plugins import BasePlugin, ParallelExecution, SerialExecution
 from ..treatment import Treatment
-from ._runner import ConditionOutcome, ReplicateTask, setup_steps, teardown_steps
+from ._runner import ConditionOutcome, ReplicateTask, steps_set_up
 
 if TYPE_CHECKING:
     from ._experiment import Experiment
@@ -33,11 +33,10 @@ async def execute(
     experiment: Experiment, task: ReplicateTask, *, manage_steps: bool = True
 ) -> list[list[ConditionOutcome]]:
     """Run ``task`` through the first plugin providing an execution strategy (serial if none);
-    with ``manage_steps``, set the steps up before and tear them down after (in this process)."""
+    with ``manage_steps``, set the steps up before and tear them down after (in this process;
+    see :func:`steps_set_up` for what happens when a setup or teardown fails)."""
     in_process = manage_steps and not runs_in_worker_processes(experiment)
-    if in_process:
-        setup_steps(experiment)
-    try:
+    with steps_set_up(experiment) if in_process else nullcontext():
         for plugin in experiment.plugins:
             outcome = plugin.run_experiment_loop(experiment, task)
             if outcome is NotImplemented:
@@ -47,9 +46,6 @@ async def execute(
             return list(outcome)
         fallback = SerialExecution().run_experiment_loop(experiment, task)
         return list(await fallback) if asyncio.iscoroutine(fallback) else list(fallback)
-    finally:
-        if in_process:
-            teardown_steps(experiment)
 
 
 class TrialEvaluator:
@@ -89,11 +85,5 @@ def trial_session(experiment: Experiment) -> Iterator[TrialEvaluator]:
     in_process = not runs_in_worker_processes(experiment)
     execution = next((p for p in experiment.plugins if overrides_run_loop(p)), None)
     pool = execution.session() if isinstance(execution, ParallelExecution) else nullcontext()
-    if in_process:
-        setup_steps(experiment)
-    try:
-        with pool:
-            yield TrialEvaluator(experiment)
-    finally:
-        if in_process:
-            teardown_steps(experiment)
+    with steps_set_up(experiment) if in_process else nullcontext(), pool:
+        yield TrialEvaluator(experiment)

@@ -27,7 +27,7 @@ from ..treatment import Treatment
 from ._aggregate import build_result
 from ._execution import execute, overrides_run_loop
 from ._optimize import optimize_experiment, replay_stored_trial
-from ._runner import ReplicateTask, setup_steps, teardown_steps
+from ._runner import ReplicateTask, steps_set_up
 from ._sync import ensure_no_running_loop, run_sync
 from ._validation import (
     check_runnable,
@@ -78,6 +78,10 @@ class Experiment:
     REPLICATE_KEY = C.REPLICATE_KEY
     CONDITION_KEY = C.CONDITION_KEY
     SEED_USED_KEY = C.SEED_USED_KEY
+    #: True while :meth:`apply` runs its single pass: plugins that store a run's results (as the
+    #: ArtifactPlugin does in ``before_run``/``after_run``) leave them alone then. A class default,
+    #: so experiments made without ``__init__`` (subclasses, old pickles) have it too.
+    applying: bool = False
 
     def __init__(
         self,
@@ -216,9 +220,17 @@ class Experiment:
                 ArtifactPlugin stored for each condition and replicate when the pipeline,
                 treatment, replicate count and seed still match, and reruns the rest.
 
+        Steps are set up once before the replicates and torn down after them (in each worker
+        process with process-based execution). Every step whose ``setup`` returned is torn down,
+        whatever fails later; a failing ``teardown`` is logged with the step's name and never
+        hides an error already raised (it is noted on it).
+
         Raises:
             ConfigurationError: for invalid overrides, an unknown strategy, ``"resume"`` without
                 an ArtifactPlugin, or an experiment :meth:`validate` rejects.
+            ExperimentRunError: when a step's ``teardown`` failed and nothing else did (the
+                replicates' records are stored; ``strategy="resume"`` reuses them).
+            Exception: what a ``before_run`` hook or a step's ``setup`` raised.
         """
         strategy = strategy or "rerun"
         if strategy not in _STRATEGIES:
@@ -258,9 +270,14 @@ class Experiment:
     ) -> Any:
         """Run the pipeline once (replicate 0) and return its output.
 
-        Mirrors one replicate of :meth:`run`: the per-replicate and per-step plugin hooks run
-        and every step gets ``setup`` and ``teardown``. Artifacts go below ``apply/`` in the
-        artifact folder, so stored results of earlier runs are never overwritten.
+        A full single pass with the hooks of a one-replicate :meth:`run` of ``treatment``:
+        ``before_run`` (plugins see ``replicates == 1``, the treatment, no hypotheses), step
+        ``setup``, ``before_replicate``, ``before_step``/``after_step`` per step,
+        ``after_replicate``, step ``teardown``, then ``after_run`` with a Result of this pass
+        (also when the pass failed, before its error is raised). Stored results are never
+        touched: :attr:`applying` is True during the pass, and the ArtifactPlugin then neither
+        clears resume records, changes version, writes records nor ``metadata.json``; artifacts
+        steps write go below ``apply/`` in the artifact folder.
 
         Args:
             treatment: the condition to apply (default: the baseline).
@@ -268,12 +285,14 @@ class Experiment:
             seed: the seed to use (default: replicate 0's seed).
 
         Raises:
-            Exception: whatever the datasource or a step raised.
+            Exception: whatever the datasource, a step or a plugin hook raised.
+            ExperimentRunError: when only a step's ``teardown`` failed (see :meth:`arun`).
             EventLoopError: for an asynchronous pipeline inside a running event loop.
         """
         if treatment is not None and not isinstance(treatment, Treatment):
             raise ConfigurationError(f"apply() expects a Treatment or None, got {type(treatment).__name__}")
         check_structure(self)
+        conditions: list[Treatment | None] = [None] if treatment is None else [None, treatment]
         task = ReplicateTask(
             self,
             [treatment],
@@ -286,11 +305,15 @@ class Experiment:
         )
         if task.is_async:
             ensure_no_running_loop("apply", "arun")
-        setup_steps(self)
-        try:
-            outcome = task(0)[0]
-        finally:
-            teardown_steps(self)
+        with self._overridden([] if treatment is None else [treatment], [], 1), self._applying():
+            for plugin in self.plugins:
+                plugin.before_run(self)
+            with steps_set_up(self):
+                outcome = task(0)[0]
+            names = [self._condition_name(t) for t in conditions]
+            result = build_result(self, [[outcome]], names, [], "apply")
+            for plugin in self.plugins:
+                plugin.after_run(self, result)
         if outcome.exception is not None:
             raise outcome.exception
         return outcome.output
@@ -396,6 +419,14 @@ class Experiment:
 
     def _pipeline_signature(self) -> str:
         return self.pipeline.signature()
+
+    @contextmanager
+    def _applying(self) -> Iterator[None]:
+        saved, self.applying = self.applying, True
+        try:
+            yield
+        finally:
+            self.applying = saved
 
     @contextmanager
     def _overridden(

@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 import copy
 import inspect
-import reprlib
 import time
 import traceback
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -23,17 +23,17 @@ from .._constants import (
 )
 from .._logging import get_logger
 from ..context import FrozenContext
+from ..exceptions import ExperimentRunError
 from ..plugins import ArtifactPlugin, derive_seed
 from ..plugins._base import BasePlugin, plugins_with_hook
 from ..result import ReplicateError, to_jsonable
 from ..treatment import Treatment
 
 if TYPE_CHECKING:
+    from ..pipeline import PipelineStep
     from ._experiment import Experiment
 
 _log = get_logger("experiment")
-_short = reprlib.Repr()
-_short.maxstring = _short.maxother = 120
 
 
 @dataclass
@@ -179,14 +179,14 @@ class ReplicateTask:
         return result
 
     async def acall(self, replicate: int) -> list[ConditionOutcome]:
-        """Run every condition of ``replicate``; errors are captured in the outcomes."""
-        if self.setup_in_worker:
-            setup_steps(self.experiment)
-        try:
+        """Run every condition of ``replicate``; errors are captured in the outcomes.
+
+        Raises:
+            Exception: what a step's ``setup`` or ``teardown`` raised, when this task sets the
+                steps up itself (in a worker process); see :func:`steps_set_up`.
+        """
+        with steps_set_up(self.experiment) if self.setup_in_worker else nullcontext():
             return [await self._run_condition(treatment, replicate) for treatment in self.conditions]
-        finally:
-            if self.setup_in_worker:
-                teardown_steps(self.experiment)
 
     def failure(self, replicate: int, exc: BaseException) -> list[ConditionOutcome]:
         """Outcomes recording that ``replicate`` could not run at all (e.g. its worker died)."""
@@ -233,7 +233,9 @@ class ReplicateTask:
         values[CONDITION_KEY] = condition
         if self.seeds is not None:
             values[SEED_USED_KEY] = self.seeds[replicate]
-        ctx = FrozenContext(values)
+        # Taken over without a copy: the context hands out copies of the user's mutable values
+        # (treatment params, initial_ctx), so replicates cannot change them or each other's.
+        ctx = FrozenContext._adopting(values)
         ctx.scope = self.scope
         started = time.perf_counter()
         steps: list[dict[str, Any]] = []
@@ -321,24 +323,58 @@ def _step_record(
     added = list(ctx)[keys_before:] if len(ctx) > keys_before else []
     return {
         "step": step,
-        "ctx_added": {key: _short.repr(ctx[key]) for key in added},
+        "ctx_added": {key: ctx.preview(key) for key in added},
         "metrics_added": to_jsonable(ctx.metrics.added_since(counts)),
         "duration": duration,
     }
 
 
-def setup_steps(experiment: Experiment) -> None:
-    """Call every step's ``setup`` with a context holding the experiment's ``initial_ctx``."""
+@contextmanager
+def steps_set_up(experiment: Experiment) -> Iterator[None]:
+    """Set every step up (``setup``, in pipeline order) for the ``with`` block, then tear down.
+
+    Every step whose ``setup`` returned gets its ``teardown`` (in pipeline order, with the
+    context its setup got), whatever fails after it: a later step's setup (whose error then
+    propagates; the step that raised is not torn down), the block (a replicate, a plugin hook,
+    an interrupt), or another teardown. A failing teardown never hides anything: it is logged
+    with the step's name; when the setup or the block failed, that error propagates, with the
+    teardown failures noted on it; otherwise the teardown failure is raised.
+
+    Raises:
+        ExperimentRunError: when only teardowns failed; it names the steps and is chained from
+            the first teardown error.
+    """
     ctx = FrozenContext(experiment.initial_ctx)
-    for step in experiment.pipeline.steps:
-        step.setup(ctx)
+    ready: list[PipelineStep] = []
+    try:
+        for step in experiment.pipeline.steps:
+            step.setup(ctx)
+            ready.append(step)
+        yield
+    except BaseException as exc:
+        for name, error in _tear_down(ready, ctx):
+            # add_note exists from Python 3.11; on 3.10 the log line above is the record.
+            if hasattr(exc, "add_note"):
+                exc.add_note(f"teardown of step {name!r} also failed: {type(error).__name__}: {error}")
+        raise
+    failures = _tear_down(ready, ctx)
+    if failures:
+        names = ", ".join(repr(name) for name, _ in failures)
+        first = failures[0][1]
+        raise ExperimentRunError(
+            f"teardown of step {names} failed: {type(first).__name__}: {first}"
+            if len(failures) == 1
+            else f"teardown of steps {names} failed; the first: {type(first).__name__}: {first}"
+        ) from first
 
 
-def teardown_steps(experiment: Experiment) -> None:
-    """Call every step's ``teardown``; one failing teardown does not skip the others."""
-    ctx = FrozenContext(experiment.initial_ctx)
-    for step in experiment.pipeline.steps:
+def _tear_down(steps: Sequence[PipelineStep], ctx: FrozenContext) -> list[tuple[str, Exception]]:
+    """Call every step's ``teardown``; return (step name, error) of those that raised, logged."""
+    failures = []
+    for step in steps:
         try:
             step.teardown(ctx)
-        except Exception:
+        except Exception as exc:
             _log.exception("teardown of step %s failed", step.name)
+            failures.append((step.name, exc))
+    return failures

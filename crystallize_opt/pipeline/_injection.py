@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from .._fingerprint import source_fingerprint
-from ..context import FrozenContext
+from ..context import FrozenContext, isolated
 
 _MISSING = inspect.Parameter.empty
 
@@ -52,11 +52,17 @@ class InjectedSignature:
     def resolve(self, explicit: Mapping[str, Any], ctx: FrozenContext) -> dict[str, Any]:
         """Return the keyword arguments for one call.
 
+        Explicit arguments are handed out as the context hands out its values: a mutable one as a
+        copy of its own per call (:func:`~crystallize_opt.context.isolated`), so what one
+        replicate does to it reaches neither the user's object nor another replicate.
+
         Raises:
             TypeError: when a parameter without default is found nowhere; the message says where
                 it was looked for.
         """
-        kwargs: dict[str, Any] = dict(explicit)
+        kwargs: dict[str, Any] = (
+            {name: isolated(value) for name, value in explicit.items()} if explicit else {}
+        )
         outputs = ctx.outputs
         for name, param in self.injected.items():
             if name in kwargs:

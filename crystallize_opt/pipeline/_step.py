@@ -20,7 +20,8 @@ class PipelineStep(ABC):
 
     Subclasses implement :meth:`__call__` (which may be ``async def``), and may override
     :meth:`setup` and :meth:`teardown`, called once around each run of the experiment in the
-    process that executes the replicates. ``params`` lists the step's explicit parameters; they
+    process that executes the replicates. A step whose ``setup`` returned is always torn down,
+    whatever fails after it; one whose ``setup`` raised is not. ``params`` lists the step's explicit parameters; they
     enter the pipeline signature, so changing them invalidates stored results on resume.
     """
 

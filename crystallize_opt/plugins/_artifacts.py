@@ -42,7 +42,8 @@ class ArtifactPlugin(BasePlugin):
     * Files steps write through an :class:`~crystallize_opt.Artifact` go to
       ``replicate_<i>/<condition>/<step>/<name>`` (their paths are listed in
       ``Result.artifacts``). :meth:`Experiment.apply` writes below ``apply/`` and optimization
-      trials below ``trials/<n>/``, so neither overwrites a run's files.
+      trials below ``trials/<n>/``, so neither overwrites a run's files; during ``apply`` the
+      run hooks below do nothing, so it changes no version, record or metadata.
     * After every condition of every replicate of a run, a small record of its metrics
       (``_result.json``), from which ``strategy="resume"`` continues an interrupted run.
     * ``metadata.json`` with the replicate count, conditions, seed and pipeline signature.
@@ -80,6 +81,8 @@ class ArtifactPlugin(BasePlugin):
         self._resume_next = True
 
     def before_run(self, experiment: Experiment) -> None:
+        if experiment.applying:  # apply() writes below apply/ of the current version, stores nothing
+            return
         versions = self.existing_versions(experiment)
         resume, self._resume_next = self._resume_next, False
         if resume:
@@ -120,6 +123,8 @@ class ArtifactPlugin(BasePlugin):
         return data
 
     def after_run(self, experiment: Experiment, result: Result) -> None:
+        if experiment.applying:  # the metadata describes the last run, not an apply() pass
+            return
         meta = {
             "name": experiment.name,
             "version": self.version,

@@ -27,6 +27,10 @@ class BasePlugin:
        ``after_replicate(experiment, ctx, outcome)``;
     4. ``after_run(experiment, result)``.
 
+    :meth:`Experiment.apply` calls the same hooks as a one-replicate run (``before_run`` and
+    ``after_run`` included), with ``experiment.applying`` True: a plugin that stores a run's
+    results should leave them alone then.
+
     With process-based execution the per-replicate hooks run in the worker processes, on a
     copy of the plugin: state they change there does not come back. ``after_replicate`` is an
     addition to the reference API (it lets a plugin store a finished replicate, e.g. for
