@@ -122,7 +122,10 @@ def test_configuration_errors_exit_2_with_one_line(tmp_path: Path) -> None:
     debug = cli("--debug", "optimize", str(study), "--storage", "sqlite:///" + str(tmp_path / "x.db"))
     assert debug.returncode != 0 and "Traceback" in debug.stderr
     missing = cli("best", "--storage", "sqlite:///" + str(tmp_path / "x.db"), "--study", "nope")
-    assert missing.returncode == 2 and "no study 'nope'" in missing.stderr
+    assert (
+        missing.returncode == 2
+        and f"the database file '{tmp_path / 'x.db'}' does not exist" in missing.stderr
+    )
     usage = cli("optimize")
     assert usage.returncode == 2 and "usage:" in usage.stderr
 

@@ -6,6 +6,7 @@ import argparse
 import json
 import math
 import os
+import re
 import socket
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,6 @@ from optuna.trial import FrozenTrial, TrialState
 from ..exceptions import ConfigurationError
 from ..optimize._noise import stored_selection
 from ..optimize._rank import rank_study
-from ..optimize._storage import resolve_storage
 from ..optimize._study import BASELINE_ATTR, STUDY_ATTR, TRIAL_ATTR, best_trial, treatment_of
 from ..result import Result
 from ..treatment import Treatment
@@ -52,13 +52,32 @@ def _study_location(args: argparse.Namespace) -> tuple[str, str]:
 
 
 def _open_study(args: argparse.Namespace) -> optuna.Study:
+    """The study CONFIG and/or --storage/--study name, read from a storage that exists.
+
+    Raises:
+        ConfigurationError: naming the storage (password hidden) when it or the study does not exist.
+    """
+    from ..optimize._storage_display import display_storage
+    from ..optimize._storage_files import open_existing_storage
+
     url, name = _study_location(args)
-    storage = resolve_storage(url)  # journal:/// and redis:// URLs too, which plain Optuna cannot open
+    storage = open_existing_storage(url)  # journal:/// and redis:// URLs too, which plain Optuna cannot open
     try:
         return optuna.load_study(study_name=name, storage=storage)
     except KeyError:
         known = optuna.get_all_study_names(storage=storage)
-        raise ConfigurationError(f"no study {name!r} in {url}; it holds {known or 'no studies'}") from None
+        raise ConfigurationError(
+            f"no study {name!r} in {display_storage(url)}; it holds {known or 'no studies'}"
+        ) from None
+
+
+def _report_path(folder: Path, study_name: str) -> Path:
+    """The default report file of a study: ``<folder>/<study name>-report.html``, with the study
+    name made a plain file name (characters other than letters, digits, spaces, ``.``, ``-`` and
+    ``_`` become ``_``; no leading dot), so that no study name (``../x``, ``a/b``) reaches a file
+    outside ``folder``."""
+    stem = re.sub(r"[^\w .-]+", "_", study_name).lstrip(". ") or "study"
+    return folder / f"{stem}-report.html"
 
 
 def _estimate(trial: FrozenTrial, metric: str, index: int = 0) -> dict[str, Any]:
@@ -126,6 +145,13 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_optimize(args: argparse.Namespace) -> int:
     study_config = _load(args.config)
     settings = _require_optimize(study_config)
+    report_path: Path | None = None
+    if not args.no_report:  # the worker command never writes the report
+        from .._paths import ensure_directory
+
+        name = args.study or settings.study_name
+        report_path = Path(args.report) if args.report else _report_path(study_config.folder, name)
+        ensure_directory(report_path.parent, "the report")  # a bad path fails before the study is touched
     # --workers N without a storage keeps a new study in a journal file: see OptimizeConfig.storage_for.
     optimizer = settings.make_optimizer(
         storage=args.storage, study_name=args.study, seed=args.seed, workers=args.workers
@@ -161,28 +187,29 @@ def cmd_optimize(args: argparse.Namespace) -> int:
                 f"estimate: {name} = {fmt(estimate['mean'])} ± {fmt(estimate['sem'])} "
                 f"(mean ± SEM over n={fmt(estimate['n'])} replicates)"
             )
-    print(f"study: {study.study_name!r} in {optimizer.storage_url}")
-    if not args.no_report:  # the worker command never writes the report
+    from ..optimize._storage_display import display_storage
+
+    print(f"study: {study.study_name!r} in {display_storage(optimizer.storage_url)}")
+    if report_path is not None:
         from ..report import write_report
 
-        path = Path(args.report) if args.report else study_config.folder / f"{study.study_name}-report.html"
-        write_report(study, path)
-        print(f"report: {path}")
+        write_report(study, report_path)
+        print(f"report: {report_path}")
     if selection is not None:
         print("\n" + selection_text(selection, metric))
     return 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from .._paths import ensure_directory
     from ..report import write_report
 
     study = _open_study(args)
     if args.output:
         path = Path(args.output)
-    elif args.config:
-        path = _load(args.config).folder / f"{study.study_name}-report.html"
     else:
-        path = Path(f"{study.study_name}-report.html")
+        path = _report_path(_load(args.config).folder if args.config else Path(), study.study_name)
+    ensure_directory(path.parent, "the report")
     write_report(study, path)
     print(f"report: {path}")
     return 0
@@ -210,7 +237,9 @@ def cmd_best(args: argparse.Namespace) -> int:
 
 
 def cmd_studies(args: argparse.Namespace) -> int:
-    storage = resolve_storage(args.storage)
+    from ..optimize._storage_files import open_existing_storage
+
+    storage = open_existing_storage(args.storage)
     summaries = optuna.get_all_study_summaries(storage=storage)
     rows = []
     for summary in summaries:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..exceptions import ConfigurationError
-from ..optimize import OptunaOptimizer
+from ..optimize import BaseOptimizer, OptunaOptimizer
 from ..optimize._loop import finish_optimization, run_optimization
 from ..optimize._replay import replay_trial
 from ..optimize._workers import run_workers
@@ -19,7 +19,6 @@ from ._execution import trial_session
 from ._validation import check_structure
 
 if TYPE_CHECKING:
-    from ..optimize import BaseOptimizer
     from ..optimize._replay import ReplayReport
     from ._experiment import Experiment
 
@@ -48,6 +47,21 @@ async def optimize_experiment(
     check_structure(experiment)
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ConfigurationError(f"workers must be a positive integer, got {workers!r}")
+    try:
+        return await _search(experiment, optimizer, num_trials, replicates_per_trial, progress, workers)
+    finally:
+        if isinstance(optimizer, BaseOptimizer):  # anything else was refused above: nothing to end
+            optimizer.end_run()  # e.g. a SQLite study's file made complete on its own
+
+
+async def _search(
+    experiment: Experiment,
+    optimizer: BaseOptimizer,
+    num_trials: int,
+    replicates_per_trial: int,
+    progress: bool,
+    workers: int,
+) -> Treatment:
     if workers > 1:
         if not isinstance(optimizer, OptunaOptimizer):
             raise ConfigurationError(

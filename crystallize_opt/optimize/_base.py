@@ -134,6 +134,10 @@ class BaseOptimizer(ABC):
         """Called once after the search, before :meth:`get_best_treatment`, unless interrupted;
         ``evaluate`` runs further replicates (e.g. to confirm a winner on fresh seeds)."""
 
+    def end_run(self) -> None:  # noqa: B027 - optional hook
+        """Called once when :meth:`Experiment.optimize` ends, however it ends (finished, failed or
+        interrupted), in every process that ran it: release or flush what the run held."""
+
     def wants_baseline(self) -> bool:
         """Return True to have the baseline evaluated once, on the trials' seeds, before the trials."""
         return False

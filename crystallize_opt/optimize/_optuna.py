@@ -38,6 +38,7 @@ from ._objective import Objective
 from ._rank import rank_study
 from ._space import SearchSpace, SearchSpaceSpec
 from ._storage import DEFAULT_STORAGE, count_states, resolve_storage
+from ._storage_files import checkpoint
 from ._study import (
     BASELINE_ATTR,
     SELECTION_LEASE_ATTR,
@@ -312,6 +313,12 @@ class OptunaOptimizer(BaseOptimizer):
         self.storage = resolve_storage(self.storage_url)
         if self.sampler is not None:
             self.sampler.reseed_rng()  # workers sharing a seeded sampler would propose the same points
+
+    def end_run(self) -> None:
+        """Checkpoint a SQLite storage's write-ahead log into its database file, so the ``.db``
+        file alone holds the whole study (see :func:`checkpoint`; never raises: a database
+        another process is using is left to that process's checkpoint, and logged)."""
+        checkpoint(self.storage)
 
     # -- ask and tell ------------------------------------------------------------------------
 

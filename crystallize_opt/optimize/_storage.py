@@ -25,7 +25,9 @@ from optuna.storages.journal import JournalFileBackend, JournalRedisBackend
 from optuna.trial import TrialState
 
 from .._logging import get_logger
+from .._paths import ensure_directory
 from ..exceptions import ConfigurationError
+from ._storage_display import display_storage, redact
 
 _log = get_logger("storage")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -53,8 +55,12 @@ def resolve_storage(storage: str | BaseStorage | None) -> BaseStorage:
       storage on a file (safe for processes on one machine);
     * an Optuna storage object: used as it is.
 
+    A missing directory of a ``sqlite:///`` or ``journal:///`` file is created, with a warning
+    naming it (see :func:`open_existing_storage` to read without creating anything).
+
     Raises:
-        ConfigurationError: for another type, or a URL that cannot be opened (the message names it).
+        ConfigurationError: for another type, a URL that cannot be opened, or a file where a
+            directory of the path belongs (the message names the URL, its password hidden).
     """
     if isinstance(storage, BaseStorage):
         return storage
@@ -68,25 +74,50 @@ def resolve_storage(storage: str | BaseStorage | None) -> BaseStorage:
         return InMemoryStorage()
     try:
         if storage.startswith("journal:"):
-            if not storage.startswith("journal:///") or len(storage) == len("journal:///"):
-                raise ConfigurationError(
-                    f"storage {storage!r}: a journal file is written 'journal:///relative/path.log' or "
-                    "'journal:////absolute/path.log' (like sqlite:/// URLs)"
-                )
-            path = Path(storage[len("journal:///") :])
-            path.parent.mkdir(parents=True, exist_ok=True)
+            path = journal_path(storage)
+            ensure_directory(path.parent, f"the storage {display_storage(storage)!r}")
             return JournalStorage(JournalFileBackend(str(path)))
-        if storage.startswith(("redis://", "rediss://", "unix://")):
+        if storage.startswith(REDIS_SCHEMES):
             return JournalStorage(JournalRedisBackend(storage))
-        if storage.startswith("sqlite:///") and storage != "sqlite:///:memory:":
+        if sqlite_file(storage) is not None:
             return _sqlite_storage(storage)
         return _server_storage(storage)
     except ConfigurationError:
         raise
     except Exception as exc:  # SQLAlchemy and drivers raise many types for bad URLs
+        raise cannot_open_error(storage, exc) from exc
+
+
+#: URL schemes of Optuna's journal storage on Redis.
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+
+
+def cannot_open_error(storage: str, exc: BaseException) -> ConfigurationError:
+    """The error for a storage URL that could not be opened because of ``exc``: names the URL
+    and quotes the cause, the URL's password hidden in both."""
+    detail = redact(f"{type(exc).__name__}: {exc}", storage)
+    return ConfigurationError(f"storage {display_storage(storage)!r} cannot be opened: {detail}")
+
+
+def journal_path(url: str) -> Path:
+    """The file of a ``journal:///`` URL.
+
+    Raises:
+        ConfigurationError: for a malformed journal URL.
+    """
+    if not url.startswith("journal:///") or len(url) == len("journal:///"):
         raise ConfigurationError(
-            f"storage {storage!r} cannot be opened: {type(exc).__name__}: {exc}"
-        ) from exc
+            f"storage {display_storage(url)!r}: a journal file is written 'journal:///relative/path.log' or "
+            "'journal:////absolute/path.log' (like sqlite:/// URLs)"
+        )
+    return Path(url[len("journal:///") :])
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The database file of a ``sqlite:///`` URL (None for other URLs and in-memory SQLite)."""
+    if not url.startswith("sqlite:///") or url == "sqlite:///:memory:":
+        return None
+    return Path(url[len("sqlite:///") :].split("?", 1)[0])
 
 
 def _server_storage(url: str) -> RDBStorage:
@@ -130,8 +161,9 @@ def _sqlite_storage(url: str) -> RDBStorage:
     its schema without guarding against other processes doing the same (four workers starting
     on a fresh file crash on it), so that step holds an exclusive lock file.
     """
-    path = Path(url[len("sqlite:///") :])
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path = sqlite_file(url)
+    assert path is not None
+    ensure_directory(path.parent, f"the storage {display_storage(url)!r}")
     with _file_lock(path.with_name(path.name + ".lock")):
         with sqlite3.connect(path, timeout=SQLITE_BUSY_TIMEOUT) as connection:  # WAL persists in the file
             connection.execute("PRAGMA journal_mode=WAL")
@@ -178,7 +210,7 @@ def _retrying(method: F) -> F:
                     "storage %s failed (%s: %s); retrying in %.1f s (attempt %d of %d)",
                     method.__name__,
                     type(exc).__name__,
-                    str(exc).splitlines()[0][:200],
+                    redact((str(exc).splitlines() or [""])[0][:200], self.url),
                     delay,
                     attempt + 1,
                     len(RETRY_DELAYS),
