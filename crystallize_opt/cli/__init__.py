@@ -7,6 +7,7 @@ terminated (SIGTERM); an interrupted or terminated run stores its running trial 
 
 from __future__ import annotations
 
+import os
 import sys
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, for type checkers, without importing typing
@@ -221,6 +222,21 @@ def entry_point() -> None:
     Once the command is done, a second Ctrl+C (while the process exits) ends the process at
     once, as a shell reports it (130), instead of printing a traceback from an exit handler.
     """
+    import atexit
+
+    code = 1
+
+    def keep_130() -> None:
+        # CPython exits by SIGINT (-2 to a parent process) instead of with the exit code when a
+        # KeyboardInterrupt passed through a nested PyRun_* call (Cython modules run code that way
+        # while they are imported), even though it was handled here (CPython gh-128130).
+        # Registered first, this runs after every other exit handler.
+        if code == 130:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(130)
+
+    atexit.register(keep_130)
     try:
         code = main()
     except KeyboardInterrupt:  # landed in main's own error handling
