@@ -143,7 +143,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     study is opened, prints the one-line message and returns 130. With ``--debug`` the
     traceback is printed too, and the exit code stays what it is without.
     """
+    import signal
+
     debug = False
+    interrupted: list[int] = []
+
+    def on_sigint(signum: int, frame: object) -> None:
+        # Python's own handler, noting the interrupt: a KeyboardInterrupt raised inside an
+        # extension module's initialization may come out as another error (ImportError:
+        # initialization failed), which is then reported as the interrupt it was.
+        interrupted.append(signum)
+        raise KeyboardInterrupt
+
+    previous = signal.getsignal(signal.SIGINT)
+    if previous is signal.default_int_handler:  # not where a caller handles SIGINT its own way
+        signal.signal(signal.SIGINT, on_sigint)
     try:
         args = build_parser().parse_args(argv)
         debug = args.debug
@@ -153,7 +167,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit:
         raise
     except BaseException as exc:  # Terminated and errors; anything else is raised again
-        return _failed(exc, debug)
+        return _interrupted(debug) if interrupted else _failed(exc, debug)
+    finally:
+        if previous is signal.default_int_handler:
+            signal.signal(signal.SIGINT, previous)
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import optuna
 
 from .._logging import get_logger
-from .._signals import Terminated, sigterm_raises
+from .._signals import Terminated, deferred_signals, sigterm_raises
 from ..exceptions import ConfigurationError, OptimizationError
 from ..treatment import Treatment
 from ._heartbeat import fail_trials_of_workers
@@ -134,6 +134,8 @@ def _worker_main(
     optuna.logging.set_verbosity(levels[1])
     with sigterm_raises():
         try:
+            if hasattr(signal, "pthread_sigmask"):  # blocked in the forkserver: see _start_forkserver
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # a pending one lands here
             experiment, optimizer = pickle.loads(payload)
             # CPU since this process was forked: what start-up cost beyond the forkserver's imports.
             _log.debug("worker %d unpickled its study after %.2f s of CPU", index, time.process_time())
@@ -233,9 +235,14 @@ def run_workers(
     )
     try:
         with sigterm_raises():
-            # Inside the try: an interrupt while the workers start stops those already started.
-            for process in processes:
-                process.start()
+            # Held back while the workers start (the first start waits for the forkserver's
+            # imports): interrupted half-started, a worker already forked but not yet known here
+            # would be left behind. Held, the signal is raised right after, and _stop ends them all.
+            with deferred_signals():
+                if context.get_start_method() == "forkserver":
+                    _start_forkserver()
+                for process in processes:
+                    process.start()
             _log.info("started %d workers on study %r", workers, optimizer.study.study_name)
             shown = optimizer.finished_trials() if progress else 0
             while living := [p.sentinel for p in processes if p.is_alive()]:
@@ -274,6 +281,27 @@ def run_workers(
     if any(code != 0 for code in codes):
         raise OptimizationError(f"worker exit codes {codes}; " + ("; ".join(messages) or "see the log"))
     return optimizer.get_best_treatment()
+
+
+def _start_forkserver() -> None:
+    """Start this process's forkserver, if it is not running, with SIGINT blocked in it.
+
+    The forkserver imports the preloaded modules (seconds) before it ignores SIGINT itself, so
+    a Ctrl+C to the process group in those seconds printed its KeyboardInterrupt traceback. A
+    blocked signal stays pending, and the signal mask is inherited across fork and exec: the
+    forkserver never takes SIGINT, and each worker unblocks it first thing (``_worker_main``).
+    Here it is blocked only while the forkserver is spawned. (Processes that ``ParallelExecution`` later starts from this same
+    forkserver inherit the mask too: their pool's parent stops them.)
+    """
+    if not hasattr(signal, "pthread_sigmask"):
+        return
+    import multiprocessing.forkserver
+
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        multiprocessing.forkserver.ensure_running()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _stop(processes: list[BaseProcess]) -> None:
