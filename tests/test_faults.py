@@ -245,6 +245,50 @@ def test_ctrl_c_on_a_multi_worker_run_stops_every_worker_and_leaves_nothing_runn
         servers.assert_consistent(place.trials(), target)
 
 
+# -- SIGKILL of the parent of --workers N ---------------------------------------------------
+
+
+def test_after_kill_9_of_the_parent_the_workers_finish_the_study_and_nothing_of_the_run_is_left(
+    tmp_path: Path,
+) -> None:
+    """The workers finish the study (0 lost, 0 duplicated); then no process of the run lives on:
+    not the workers, not the forkserver that started them, not the resource tracker."""
+    target = 8
+    folder = servers.write_study(tmp_path / "tiny", sleep=0.2, trials=target, replicates_per_trial=2)
+    with servers.study_place("sqlite", tmp_path) as place, servers.Processes(tmp_path) as processes:
+        where = ["--storage", place.url, "--study", place.name, "--no-report", "-q"]
+        parent = processes.start(servers.cli_command("optimize", str(folder), "--workers", "2", *where))
+
+        def both_mid_trial() -> bool:
+            trials = servers.trials_or_none(place.url, place.name) or []
+            return sum(t.state == TrialState.RUNNING for t in trials) >= 2
+
+        servers.wait_for(both_mid_trial, timeout=60, what="both workers to be in a trial", interval=0.02)
+        started = servers.living_in_group(parent.pid)
+        assert len(started) >= 5, started  # the parent, its resource tracker, forkserver, 2 workers
+        os.kill(parent.pid, signal.SIGKILL)
+        parent.wait(timeout=10)
+
+        def alive(pid: int) -> bool:
+            try:
+                stat = Path(f"/proc/{pid}/stat").read_text()
+            except OSError:
+                return False
+            return stat[stat.rindex(")") + 2] != "Z"
+
+        try:
+            servers.wait_for(
+                lambda: not servers.living_in_group(parent.pid) and not any(alive(pid) for pid in started),
+                timeout=90,
+                what="every process of the run to exit",
+                interval=0.2,
+            )
+        except AssertionError as exc:
+            left = {pid: Path(f"/proc/{pid}/cmdline").read_bytes()[:120] for pid in started if alive(pid)}
+            raise AssertionError(f"{exc}; still running: {left}") from None
+        servers.assert_consistent(place.trials(), target)
+
+
 # -- several workers creating one fresh study at the same moment -------------------------------
 
 

@@ -3,6 +3,8 @@ exactly its target, trial numbers stay unique, and every trial is seeded as in a
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -246,3 +248,38 @@ def test_the_folder_s_default_storage_follows_the_study_and_the_worker_count(tmp
     named_settings = load_study(str(named)).optimize
     assert named_settings is not None and not named_settings.storage_is_default
     assert named_settings.storage_for(workers=4) == f"sqlite:///{named / 'named.db'}"
+
+
+@pytest.mark.parametrize("guarded", [False, True])
+def test_a_script_that_starts_workers_when_imported_is_told_to_use_the_main_guard(
+    tmp_path: Path, guarded: bool
+) -> None:
+    """Each worker process imports the main script again; a script that calls
+    ``optimize(..., workers=N)`` at module level gets a clear error naming the fix."""
+    call = (
+        f'exp.optimize(optimizer_for("sqlite:///{tmp_path / "s.db"}", "g"), num_trials=4, '
+        "replicates_per_trial=2, workers=2)"
+    )
+    script = tmp_path / "script.py"
+    script.write_text(
+        "from tests.servers import optimizer_for, tiny_experiment\n\n"
+        "exp = tiny_experiment()\n"
+        + (f'if __name__ == "__main__":\n    {call}\n' if guarded else f"{call}\n")
+        + 'print("optimized")\n'
+    )
+    result = subprocess.run(
+        [sys.executable, str(script)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=servers.process_env(),
+    )
+    if guarded:
+        assert result.returncode == 0, result.stderr
+        return
+    assert result.returncode == 1
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"crystallize_opt.exceptions.ConfigurationError: {script} starts parallel workers")
+    assert 'if __name__ == "__main__":' in last
+    assert "bootstrapping phase" not in result.stderr  # multiprocessing's own RuntimeError

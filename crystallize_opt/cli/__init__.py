@@ -7,16 +7,17 @@ terminated (SIGTERM); an interrupted or terminated run stores its running trial 
 
 from __future__ import annotations
 
-import argparse
-import logging
+import os
 import sys
-import traceback
-from collections.abc import Sequence
 
-from .._signals import Terminated, sigterm_raises
-from .._version import __version__
-from ..exceptions import ConfigurationError
-from . import _commands
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, for type checkers, without importing typing
+if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Sequence
+
+# Only the standard library is imported until the arguments are parsed: --help and usage errors
+# answer at once, and a command imports what it needs (Optuna, SciPy, ...) when it runs, where
+# an interrupt is handled like any other. The package's own __init__ imports nothing heavy.
 
 _STUDY_HELP = "study config (a study folder or its config.yaml); or name the study with --storage and --study"
 
@@ -28,12 +29,27 @@ def _add_study_selector(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """Return the argument parser of ``crystallize-opt``."""
+    """Return the argument parser of ``crystallize-opt``.
+
+    Each subcommand's ``func`` default names its function in :mod:`._commands`, which
+    :func:`main` imports only once the arguments are parsed.
+    """
+    import argparse
+
+    class VersionAction(argparse.Action):  # argparse's own wants the version before parsing
+        def __init__(self, option_strings: list[str], dest: str, help: str) -> None:
+            super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help=help)
+
+        def __call__(self, parser: argparse.ArgumentParser, *args: object) -> None:
+            from .._version import __version__
+
+            parser.exit(message=f"{parser.prog} {__version__}\n")
+
     parser = argparse.ArgumentParser(
         prog="crystallize-opt",
         description="Run reproducible experiments and optimize them with Optuna.",
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--version", action=VersionAction, help="show the version and exit")
     # Accepted before and after the subcommand; SUPPRESS keeps a subcommand from resetting them.
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
@@ -57,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("-o", "--output", help="also write the result as JSON to this file")
     run.add_argument("--strict", action="store_true", help="exit 1 when any replicate failed")
-    run.set_defaults(func=_commands.cmd_run)
+    run.set_defaults(func="cmd_run")
 
     optimize = add("optimize", "run or resume the study, then write its report")
     optimize.add_argument("config", help="study folder or config.yaml")
@@ -80,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="worker processes sharing the study (default 1); see --storage for where they keep it",
     )
     optimize.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    optimize.set_defaults(func=_commands.cmd_optimize)
+    optimize.set_defaults(func="cmd_optimize")
 
     worker = add("worker", "join a shared study as one worker; stop when the study reaches its target")
     worker.add_argument("config", help="study folder or config.yaml")
@@ -91,12 +107,12 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--trials", type=int, help="target number of finished trials")
     worker.add_argument("--replicates", type=int, help="replicates per trial")
     worker.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    worker.set_defaults(func=_commands.cmd_worker, seed=None, report=None, no_report=True, workers=1)
+    worker.set_defaults(func="cmd_worker", seed=None, report=None, no_report=True, workers=1)
 
     report = add("report", "write the HTML report of a study")
     _add_study_selector(report)
     report.add_argument("-o", "--output", help="HTML file to write")
-    report.set_defaults(func=_commands.cmd_report)
+    report.set_defaults(func="cmd_report")
 
     best = add(
         "best",
@@ -105,60 +121,144 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_study_selector(best)
     best.add_argument("--format", choices=["yaml", "json"], default="yaml")
-    best.set_defaults(func=_commands.cmd_best)
+    best.set_defaults(func="cmd_best")
 
     studies = add("studies", "list the studies a storage holds")
     studies.add_argument("--storage", required=True, help="Optuna storage URL")
-    studies.set_defaults(func=_commands.cmd_studies)
+    studies.set_defaults(func="cmd_studies")
 
     trials = add("trials", "list a study's trials")
     _add_study_selector(trials)
     trials.add_argument("--top", type=int, help="the N best trials, ranked as best and the report rank them")
     trials.add_argument("--state", choices=["complete", "pruned", "fail", "running", "waiting"])
-    trials.set_defaults(func=_commands.cmd_trials)
+    trials.set_defaults(func="cmd_trials")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; return the exit code."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    """Run the command line; return the exit code (see the module docstring).
+
+    ``--help``, ``--version`` and usage errors raise SystemExit from argparse, as usual.
+    An interrupt (SIGINT) at any moment of the run, also while modules are imported or the
+    study is opened, prints the one-line message and returns 130. With ``--debug`` the
+    traceback is printed too, and the exit code stays what it is without.
+    """
+    import signal
+
+    debug = False
+    interrupted: list[int] = []
+
+    def on_sigint(signum: int, frame: object) -> None:
+        # Python's own handler, noting the interrupt: a KeyboardInterrupt raised inside an
+        # extension module's initialization may come out as another error (ImportError:
+        # initialization failed), which is then reported as the interrupt it was.
+        interrupted.append(signum)
+        raise KeyboardInterrupt
+
+    previous = signal.getsignal(signal.SIGINT)
+    if previous is signal.default_int_handler:  # not where a caller handles SIGINT its own way
+        signal.signal(signal.SIGINT, on_sigint)
+    try:
+        args = build_parser().parse_args(argv)
+        debug = args.debug
+        return _run(args)
+    except KeyboardInterrupt:
+        return _interrupted(debug)
+    except SystemExit:
+        raise
+    except BaseException as exc:  # Terminated and errors; anything else is raised again
+        return _interrupted(debug) if interrupted else _failed(exc, debug)
+    finally:
+        if previous is signal.default_int_handler:
+            signal.signal(signal.SIGINT, previous)
+
+
+def _run(args: argparse.Namespace) -> int:
+    import logging
+
+    from .._signals import sigterm_raises
+
     level = logging.DEBUG if args.debug else logging.INFO if args.verbose else logging.WARNING
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
-    if not args.debug:
-        import optuna
+    import optuna  # with NumPy, SciPy, ...: only now, for a command that runs
 
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
+    from . import _commands
+
+    # Optuna's INFO logging ("A new study created ...") stays out of the command's output, with
+    # --debug too: what the command prints is its own. Its warnings still show; worker processes
+    # take the verbosity of the process that starts them; a caller of main() in Python gets its
+    # own verbosity back.
+    previous = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
         with sigterm_raises():
-            code: int = args.func(args)
-        return code
-    except ConfigurationError as exc:
-        if args.debug:
-            raise
-        print(f"crystallize-opt: error: {exc}", file=sys.stderr)
-        return 2
-    except Terminated:
-        print(
-            "crystallize-opt: terminated; the study is consistent, run the command again to resume",
-            file=sys.stderr,
-        )
-        return Terminated.exit_code
-    except KeyboardInterrupt:
-        if args.debug:  # where the interrupt landed
-            traceback.print_exc()
-        print(
-            "crystallize-opt: interrupted; the study is consistent, run the command again to resume",
-            file=sys.stderr,
-        )
-        return 130
-    except Exception as exc:
-        if args.debug:
-            raise
-        print(f"crystallize-opt: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return 1
+            code: int = getattr(_commands, args.func)(args)
+    finally:
+        optuna.logging.set_verbosity(previous)
+    return code
+
+
+def _interrupted(debug: bool) -> int:
+    if debug:  # where the interrupt landed
+        import traceback
+
+        traceback.print_exc()
+    print(
+        "crystallize-opt: interrupted; the study is consistent, run the command again to resume",
+        file=sys.stderr,
+    )
+    return 130
+
+
+def _failed(exc: BaseException, debug: bool) -> int:
+    """Print ``exc`` as the command's one-line error (after its traceback with ``debug``) and
+    return its exit code: 143 when terminated, 2 for a usage or configuration error, 1 for a
+    failed run. Raises ``exc`` again if it is none of these (such as GeneratorExit)."""
+    from .._signals import Terminated
+    from ..exceptions import ConfigurationError
+
+    if isinstance(exc, Terminated):
+        code, message = exc.exit_code, "terminated; the study is consistent, run the command again to resume"
+    elif isinstance(exc, ConfigurationError):
+        code, message = 2, f"error: {exc}"
+    elif isinstance(exc, Exception):
+        code, message = 1, f"{type(exc).__name__}: {exc}"
+    else:
+        raise exc
+    if debug:
+        import traceback
+
+        traceback.print_exception(exc)
+    print(f"crystallize-opt: {message}", file=sys.stderr)
+    return code
 
 
 def entry_point() -> None:
-    """Console-script entry point."""
-    sys.exit(main())
+    """Console-script entry point: exit with :func:`main`'s code.
+
+    Once the command is done, a second Ctrl+C (while the process exits) ends the process at
+    once, as a shell reports it (130), instead of printing a traceback from an exit handler.
+    """
+    import atexit
+
+    code = 1
+
+    def keep_130() -> None:
+        # CPython exits by SIGINT (-2 to a parent process) instead of with the exit code when a
+        # KeyboardInterrupt passed through a nested PyRun_* call (Cython modules run code that way
+        # while they are imported), even though it was handled here (CPython gh-128130).
+        # Registered first, this runs after every other exit handler.
+        if code == 130:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(130)
+
+    atexit.register(keep_130)
+    try:
+        code = main()
+    except KeyboardInterrupt:  # landed in main's own error handling
+        code = _interrupted(False)
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    sys.exit(code)

@@ -15,8 +15,10 @@ import uuid
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
+import optuna
+
 from .._logging import get_logger
-from .._signals import Terminated, sigterm_raises
+from .._signals import Terminated, deferred_signals, sigterm_raises
 from ..exceptions import ConfigurationError, OptimizationError
 from ..treatment import Treatment
 from ._heartbeat import fail_trials_of_workers
@@ -44,6 +46,8 @@ _LAZY_PACKAGES = ("crystallize_opt", "optuna", "sqlalchemy", "alembic")
 #: Study files are imported by every worker itself, never preloaded: the forkserver lives as
 #: long as this process, and a preloaded copy would hide an edit made between two runs.
 _FRESH_PREFIXES = ("__main__", "__mp_main__", "crystallize_opt.config._studies")
+#: Exit code of a worker that found itself started by its own main script (see run_workers).
+_UNGUARDED_MAIN_EXIT = 3
 
 
 class _RecordingPickler(pickle.Pickler):
@@ -113,12 +117,25 @@ def worker_context() -> Any:
 
 
 def _worker_main(
-    payload: bytes, num_trials: int, replicates: int, index: int, level: int, errors: Queue[str], run_id: str
+    payload: bytes,
+    num_trials: int,
+    replicates: int,
+    index: int,
+    levels: tuple[int, int],
+    errors: Queue[str],
+    run_id: str,
 ) -> None:
-    """Entry point of one worker process: run the shared study until its target is reached."""
-    logging.basicConfig(level=level, format=f"%(levelname)s worker-{index} %(name)s: %(message)s")
+    """Entry point of one worker process: run the shared study until its target is reached.
+
+    ``levels``: the starting process's level of the ``crystallize_opt`` logger and Optuna's
+    verbosity, which the worker takes over (the command line keeps Optuna's INFO lines out).
+    """
+    logging.basicConfig(level=levels[0], format=f"%(levelname)s worker-{index} %(name)s: %(message)s")
+    optuna.logging.set_verbosity(levels[1])
     with sigterm_raises():
         try:
+            if hasattr(signal, "pthread_sigmask"):  # blocked in the forkserver: see _start_forkserver
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # a pending one lands here
             experiment, optimizer = pickle.loads(payload)
             # CPU since this process was forked: what start-up cost beyond the forkserver's imports.
             _log.debug("worker %d unpickled its study after %.2f s of CPU", index, time.process_time())
@@ -172,10 +189,17 @@ def run_workers(
 
     Raises:
         ConfigurationError: if the optimizer is not an OptunaOptimizer with a storage URL, the
-            experiment cannot be pickled, or a worker found the configuration invalid.
+            experiment cannot be pickled, a worker found the configuration invalid, or the main
+            script calls this outside ``if __name__ == "__main__":`` (each worker runs the
+            script again on start-up, and so would start workers of its own).
         OptimizationError: if a worker failed, quoting its error.
         KeyboardInterrupt: after the workers stored their running trials as failed.
     """
+    if getattr(multiprocessing.current_process(), "_inheriting", False):
+        # This is a worker starting up: multiprocessing runs the main script again in it, and the
+        # script called this at module level. The worker cannot tell its parent why in any
+        # other way (its error channel is not set up yet): the parent reads this exit code.
+        os._exit(_UNGUARDED_MAIN_EXIT)
     if not isinstance(optimizer, OptunaOptimizer):
         raise ConfigurationError(f"parallel workers need an OptunaOptimizer, got {type(optimizer).__name__}")
     try:
@@ -194,18 +218,15 @@ def run_workers(
     errors: Queue[str] = context.Queue()
     run_id = uuid.uuid4().hex[:12]
     started = time.time()
-    level = get_logger().getEffectiveLevel()
+    levels = (get_logger().getEffectiveLevel(), optuna.logging.get_verbosity())
     processes: list[BaseProcess] = [
         context.Process(
             target=_worker_main,
-            args=(payload, num_trials, replicates, index, level, errors, run_id),
+            args=(payload, num_trials, replicates, index, levels, errors, run_id),
             name=f"crystallize-worker-{index}",
         )
         for index in range(workers)
     ]
-    for process in processes:
-        process.start()
-    _log.info("started %d workers on study %r", workers, optimizer.study.study_name)
     bar = TrialProgress(
         progress,
         total=num_trials,
@@ -214,6 +235,15 @@ def run_workers(
     )
     try:
         with sigterm_raises():
+            # Held back while the workers start (the first start waits for the forkserver's
+            # imports): interrupted half-started, a worker already forked but not yet known here
+            # would be left behind. Held, the signal is raised right after, and _stop ends them all.
+            with deferred_signals():
+                if context.get_start_method() == "forkserver":
+                    _start_forkserver()
+                for process in processes:
+                    process.start()
+            _log.info("started %d workers on study %r", workers, optimizer.study.study_name)
             shown = optimizer.finished_trials() if progress else 0
             while living := [p.sentinel for p in processes if p.is_alive()]:
                 # Wake when a worker ends. Without a progress bar the study is never read here:
@@ -238,11 +268,40 @@ def run_workers(
     while not errors.empty():
         messages.append(errors.get())
     codes = [p.exitcode for p in processes]
+    if _UNGUARDED_MAIN_EXIT in codes:
+        script = getattr(sys.modules.get("__main__"), "__file__", None) or "the main script"
+        raise ConfigurationError(
+            f"{script} starts parallel workers (workers={workers}) when it is imported: each worker "
+            "process imports the main script again, and would start workers of its own. Put the call "
+            'under `if __name__ == "__main__":` (see "Safe importing of main module" in the '
+            "multiprocessing documentation)"
+        )
     if any(code == 2 for code in codes) and messages:
         raise ConfigurationError("; ".join(messages))
     if any(code != 0 for code in codes):
         raise OptimizationError(f"worker exit codes {codes}; " + ("; ".join(messages) or "see the log"))
     return optimizer.get_best_treatment()
+
+
+def _start_forkserver() -> None:
+    """Start this process's forkserver, if it is not running, with SIGINT blocked in it.
+
+    The forkserver imports the preloaded modules (seconds) before it ignores SIGINT itself, so
+    a Ctrl+C to the process group in those seconds printed its KeyboardInterrupt traceback. A
+    blocked signal stays pending, and the signal mask is inherited across fork and exec: the
+    forkserver never takes SIGINT, and each worker unblocks it first thing (``_worker_main``).
+    Here it is blocked only while the forkserver is spawned. (Processes that ``ParallelExecution`` later starts from this same
+    forkserver inherit the mask too: their pool's parent stops them.)
+    """
+    if not hasattr(signal, "pthread_sigmask"):
+        return
+    import multiprocessing.forkserver
+
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        multiprocessing.forkserver.ensure_running()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _stop(processes: list[BaseProcess]) -> None:
@@ -251,6 +310,7 @@ def _stop(processes: list[BaseProcess]) -> None:
     A terminal's Ctrl+C already reached every worker (they share its process group), so
     workers get a moment to finish on their own before the stragglers are sent SIGINT.
     """
+    processes = [p for p in processes if p.pid is not None]  # not those the interrupt kept from starting
     deadline = time.monotonic() + 2.0
     while time.monotonic() < deadline and any(p.is_alive() for p in processes):
         time.sleep(0.05)

@@ -1,0 +1,187 @@
+"""The command line as a process: what it imports before it answers, interrupts at any moment,
+exit codes with ``--debug``, and whose log lines it prints."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from . import servers
+
+#: Modules that --help and a usage error must not import (they take seconds to import).
+HEAVY = ("numpy", "scipy", "optuna", "plotly", "sqlalchemy", "pandas", "yaml", "tqdm")
+INTERRUPTED = "crystallize-opt: interrupted; the study is consistent, run the command again to resume"
+
+#: Runs the command line in-process as the console script does, then prints which of HEAVY it
+#: imported (SystemExit included: that is how --help and usage errors end).
+_PROBE = f"""
+import sys
+from crystallize_opt.cli import main
+try:
+    main(sys.argv[1:])
+finally:
+    print("HEAVY:", ",".join(m for m in {HEAVY!r} if m in sys.modules), file=sys.stderr)
+"""
+
+
+@pytest.mark.parametrize(
+    ("args", "code"),
+    [
+        (["--help"], 0),
+        (["optimize", "--help"], 0),
+        (["--version"], 0),
+        (["optimize"], 2),  # CONFIG missing
+        (["optimize", "x", "--trials", "many"], 2),
+        (["no-such-command"], 2),
+    ],
+)
+def test_help_and_usage_errors_import_none_of_the_heavy_libraries(args: list[str], code: int) -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", _PROBE, *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=servers.process_env(),
+    )
+    assert result.returncode == code, result.stderr
+    assert "HEAVY: \n" in result.stderr, result.stderr  # none of them
+    if code == 2:
+        assert "usage: crystallize-opt" in result.stderr
+
+
+def test_the_package_still_exports_its_public_api_on_first_use() -> None:
+    names = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, crystallize_opt as c\n"
+            "print('numpy' in sys.modules)\n"
+            "from crystallize_opt import *\n"
+            "print(all(getattr(c, n) is globals()[n] for n in c.__all__), sorted(c.__all__))\n"
+            "print(c.Experiment.__module__, c.OptunaOptimizer.__module__, c.__version__)",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=servers.process_env(),
+    )
+    assert names.returncode == 0, names.stderr
+    lazy, every, modules = names.stdout.splitlines()
+    assert lazy == "False"  # importing the package alone imports NumPy no more
+    assert every.startswith("True ") and "'OptunaOptimizer'" in every and "'wilcoxon_signed_rank'" in every
+    assert modules.split()[:2] == [
+        "crystallize_opt.experiment._experiment",
+        "crystallize_opt.optimize._optuna",
+    ]
+    import crystallize_opt
+
+    with pytest.raises(AttributeError, match="no attribute 'Nope'"):
+        crystallize_opt.Nope  # noqa: B018 - the access is the test
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_ctrl_c_at_any_moment_of_optimize_prints_one_line_and_exits_130(tmp_path: Path, workers: str) -> None:
+    """SIGINT to the process group (a terminal's Ctrl+C) at several moments while ``optimize``
+    starts: importing its modules, loading the config, opening and creating the study, running
+    its first trials; with ``--workers 2`` also the forkserver's imports and the workers' start.
+    Each time: exit 130 and the one line, never a traceback (running trials are logged as
+    failed)."""
+    folder = servers.write_study(tmp_path / "tiny", sleep=0.05, trials=200, replicates_per_trial=2)
+    ours = []
+    for delay in (0.05, 0.15, 0.3, 0.5, 0.8, 1.0, 1.2, 1.4, 1.6, 2.0, 2.5, 3.0):
+        with servers.Processes(tmp_path) as processes:
+            process = processes.start(
+                [sys.executable, "-m", "crystallize_opt", "optimize", str(folder), "-q"]
+            )
+            time.sleep(delay)
+            os.killpg(process.pid, signal.SIGINT)
+            code, output = processes.finish(process, timeout=60)
+        if "crystallize" not in output and code in (1, -signal.SIGINT):
+            # The interrupt came while Python itself started (before any module of ours ran; on a
+            # loaded machine that takes a while): Python's own behaviour, out of our hands.
+            continue
+        lines = output.strip().splitlines()
+        assert (code, lines[-1]) == (130, INTERRUPTED), f"after {delay} s: exit {code}\n{output}"
+        # Besides the line, at most the log record of the running trial that was stored as failed.
+        assert all(
+            re.match(r"WARNING (worker-\d )?crystallize_opt\.optimize: trial \d+ failed: interrupted", x)
+            for x in lines[:-1]
+        )
+        ours.append(delay)
+    assert len(ours) >= 4, f"only {ours} reached the command line"
+
+
+def test_debug_shows_the_traceback_and_keeps_the_exit_code_of_a_configuration_error(tmp_path: Path) -> None:
+    folder = tmp_path / "broken"
+    folder.mkdir()
+    (folder / "config.yaml").write_text("name: broken\nreplicates: three\n")
+    plain = subprocess.run(
+        [sys.executable, "-m", "crystallize_opt", "run", str(folder)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    debug = subprocess.run(
+        [sys.executable, "-m", "crystallize_opt", "--debug", "run", str(folder)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert plain.returncode == 2, plain.stderr
+    assert "Traceback" not in plain.stderr
+    assert debug.returncode == 2, debug.stderr
+    assert "Traceback" in debug.stderr and "ConfigurationError" in debug.stderr
+    # The same one-line error ends both.
+    assert debug.stderr.strip().splitlines()[-1] == plain.stderr.strip().splitlines()[-1]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("flags", "workers"), [(["--debug"], "1"), (["--debug"], "2"), (["-v"], "2")])
+def test_the_output_has_none_of_optunas_info_lines(tmp_path: Path, flags: list[str], workers: str) -> None:
+    folder = servers.write_study(tmp_path / "tiny", trials=4, replicates_per_trial=2)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "crystallize_opt",
+            *flags,
+            "optimize",
+            str(folder),
+            "--workers",
+            workers,
+            "-q",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env=servers.process_env(),
+    )
+    assert result.returncode == 0, result.stderr
+    output = result.stdout + result.stderr
+    assert "A new study created" not in output and "[I " not in output, output
+    if flags == ["--debug"]:
+        assert re.search(r"^DEBUG (worker-\d )?crystallize_opt", output, re.M), output  # ours still show
+
+
+def test_main_in_python_leaves_optunas_verbosity_as_it_was(tmp_path: Path) -> None:
+    import optuna
+
+    from crystallize_opt.cli import main
+
+    folder = servers.write_study(tmp_path / "tiny", trials=2, replicates_per_trial=2)
+    before = optuna.logging.get_verbosity()
+    try:
+        optuna.logging.set_verbosity(optuna.logging.INFO)
+        assert main(["optimize", str(folder), "-q", "--no-report"]) == 0
+        assert optuna.logging.get_verbosity() == optuna.logging.INFO
+    finally:
+        optuna.logging.set_verbosity(before)
