@@ -100,7 +100,7 @@ def test_ctrl_c_at_any_moment_of_optimize_prints_one_line_and_exits_130(tmp_path
     for delay in (0.05, 0.15, 0.3, 0.5, 0.8, 1.0, 1.2, 1.4, 1.6, 2.0, 2.5, 3.0):
         with servers.Processes(tmp_path) as processes:
             process = processes.start(
-                [sys.executable, "-m", "crystallize_opt", "optimize", str(folder), "-q"]
+                [sys.executable, "-m", "crystallize_opt", "optimize", str(folder), "-q", "--workers", workers]
             )
             time.sleep(delay)
             os.killpg(process.pid, signal.SIGINT)
@@ -118,6 +118,38 @@ def test_ctrl_c_at_any_moment_of_optimize_prints_one_line_and_exits_130(tmp_path
         )
         ours.append(delay)
     assert len(ours) >= 4, f"only {ours} reached the command line"
+
+
+SWALLOWING_IMPORT = """
+import os
+import signal
+import time
+
+try:  # what a library's optional-import fallback does to an interrupt that lands in its import
+    os.kill(os.getpid(), signal.SIGINT)
+    time.sleep(5)
+except (ImportError, KeyboardInterrupt):
+    pass
+"""
+
+
+def test_an_interrupt_that_a_library_swallows_still_ends_the_command_as_interrupted(tmp_path: Path) -> None:
+    """A Ctrl+C that lands in an extension module's import can surface as an ImportError that the
+    library catches (SQLAlchemy falls back from its Cython modules): the command still stops
+    with 130 and the one line, not 0 as if nothing had happened."""
+    folder = servers.write_study(tmp_path / "tiny", trials=3)
+    steps = folder / "steps.py"
+    steps.write_text(SWALLOWING_IMPORT + steps.read_text())
+    result = subprocess.run(
+        [sys.executable, "-m", "crystallize_opt", "optimize", str(folder), "-q", "--no-report"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=servers.process_env(),
+    )
+    assert (result.returncode, result.stderr.strip().splitlines()[-1]) == (130, INTERRUPTED), (
+        result.stdout + result.stderr
+    )
 
 
 def test_debug_shows_the_traceback_and_keeps_the_exit_code_of_a_configuration_error(tmp_path: Path) -> None:

@@ -161,7 +161,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         debug = args.debug
-        return _run(args)
+        code = _run(args, interrupted)
+        # A KeyboardInterrupt that landed in an extension module's import can come out as an
+        # ImportError that the library catches for a fallback (SQLAlchemy's optional Cython
+        # modules do): the run went on, but the user asked it to stop.
+        return _interrupted(debug) if interrupted else code
     except KeyboardInterrupt:
         return _interrupted(debug)
     except SystemExit:
@@ -173,7 +177,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             signal.signal(signal.SIGINT, previous)
 
 
-def _run(args: argparse.Namespace) -> int:
+def _run(args: argparse.Namespace, interrupted: Sequence[int]) -> int:
+    """Run the parsed command; raise KeyboardInterrupt before it starts when an interrupt was
+    noted (in ``interrupted``) while the modules it needs were imported."""
     import logging
 
     from .._signals import sigterm_raises
@@ -184,6 +190,8 @@ def _run(args: argparse.Namespace) -> int:
 
     from . import _commands
 
+    if interrupted:  # swallowed by an import's fallback: the command must not start
+        raise KeyboardInterrupt
     # Optuna's INFO logging ("A new study created ...") stays out of the command's output, with
     # --debug too: what the command prints is its own. Its warnings still show; worker processes
     # take the verbosity of the process that starts them; a caller of main() in Python gets its
