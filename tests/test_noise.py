@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import threading
 
 import numpy as np
 import optuna
@@ -277,6 +278,44 @@ def test_workers_share_the_budget_and_the_parent_chooses_the_winner_once(tmp_pat
     assert len({t.number for t in trials}) == len(trials)
     # The winner was evaluated once, in the parent: only its selection round ran here.
     assert len(noise_fixtures.CALLS) == selection.executions["confirmation"] + selection.executions["holdout"]
+
+
+def test_a_search_trial_asked_while_another_worker_chooses_the_winner_is_given_up(tmp_path):
+    """Two separately started workers of one SQLite study: worker ``late`` reads the study and
+    decides to ask for a search trial, and before its trial is in the study worker ``early``
+    ends the search (nothing running) and chooses the winner. The late trial must not run: it
+    would change the search that the winner was chosen from, and ``late`` would run the
+    confirmation and held-out executions a second time."""
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    early = optimizer(url, study_name="s", sampler=optuna.samplers.TPESampler(seed=1))
+    late = optimizer(url, study_name="s", sampler=optuna.samplers.TPESampler(seed=2))
+    decide = late.next_action
+    early_executions: list[int] = []
+
+    def next_action(num_trials: int, rounds_done: int) -> str:
+        action = decide(num_trials, rounds_done)
+        if rounds_done == 0:  # "ask", read from the study; now, before the ask, early runs it all
+            assert action == "ask"
+            thread = threading.Thread(
+                target=lambda: noisy_experiment().optimize(early, num_trials=30, replicates_per_trial=1)
+            )
+            thread.start()
+            thread.join()
+            early_executions.append(len(noise_fixtures.CALLS))
+        return action
+
+    late.next_action = next_action  # type: ignore[method-assign]
+    winner = noisy_experiment().optimize(late, num_trials=30, replicates_per_trial=1)
+
+    selection = early.selection
+    assert selection is not None and selection.executions["budget"] == 30
+    assert noise_fixtures.CALLS[early_executions[0] :] == [], "the late worker ran no execution"
+    assert winner == selection.winner and late.selection == selection
+    trials = late.study.trials
+    spent = sum(len(t.user_attrs[TRIAL_ATTR].get("replicates", [])) for t in trials)
+    assert spent == selection.executions["search"], "the stored choice was made from every search trial"
+    given_up = [t for t in trials if "not needed" in t.user_attrs[TRIAL_ATTR].get("failure", "")]
+    assert len(given_up) == 1 and given_up[0].state == optuna.trial.TrialState.FAIL
 
 
 def test_with_a_pruner_the_pruner_decides_when_a_racing_trial_stops():

@@ -49,7 +49,7 @@ from ._study import (
     study_settings,
     treatment_of,
 )
-from ._target import TrialTarget, check_worker_settings, count_finished
+from ._target import TrialTarget, check_worker_settings, count_finished, give_up
 from ._tell import store_trial_end
 
 _log = get_logger("optimize")
@@ -327,8 +327,10 @@ class OptunaOptimizer(BaseOptimizer):
 
         Near the target of a shared study, two workers may ask at the same moment for the last
         missing trial; the one whose trial got the higher number gives it up (stored as FAIL,
-        "not needed"), so the study ends with exactly its target of finished trials. Returns an
-        empty list then.
+        "not needed"), so the study ends with exactly its target of finished trials. With noise
+        handling on a shared study, a trial whose worker finds, once the trial is in the study,
+        that other workers' trials have spent the search budget is given up the same way (see
+        :meth:`_is_surplus`). Returns an empty list then.
         """
         if self._noise_search is not None and isinstance(self.sampler, NoiseAwareTPE):
             self.sampler.noisy = self._noise_search.noisy
@@ -340,11 +342,26 @@ class OptunaOptimizer(BaseOptimizer):
         return [treatment]
 
     def _is_surplus(self, trial: optuna.Trial) -> bool:
-        """Give ``trial`` up when lower-numbered live trials already make up the target (never
-        with noise handling, which counts a budget of executions, not trials)."""
-        if self._run is None or self._noise_search is not None:
+        """Give ``trial`` up when lower-numbered live trials already make up the target; with
+        noise handling, when the finished trials of a shared study already spend the search
+        budget."""
+        if self._run is None:
             return False
-        return self._target.give_up_if_surplus(self.study, self.storage, trial, self._run.num_trials)
+        if self._noise_search is None:
+            return self._target.give_up_if_surplus(self.study, self.storage, trial, self._run.num_trials)
+        if not storage_is_shared(self.storage):
+            return False
+        # next_action read the study before this trial existed. Meanwhile the other workers'
+        # last trials may have ended and one of them, finding no running trial, begun choosing
+        # the winner from the search as it stood: run now, this trial would change that search
+        # (and its worker would choose again). Read again now that the trial is in the study,
+        # where a worker about to choose sees it running: a worker that began choosing without
+        # seeing it had found the budget spent, and so does this read.
+        self._noise_search.sync(self.study)
+        if not self._noise_search.search_done:
+            return False
+        give_up(self.study, trial, "not needed: other workers' trials spent the search budget")
+        return True
 
     def trial_number(self, treatment: Treatment) -> int | None:
         trial = self._pending.get(treatment.name)
@@ -491,7 +508,9 @@ class OptunaOptimizer(BaseOptimizer):
         In a shared study (any storage but in-memory) the winner is chosen once, by one worker,
         after every running trial has ended: workers started separately (``crystallize-opt
         worker``) wait for the other workers' trials, the first to claim the study's selection
-        lease chooses, and the others wait for its stored choice (taking over when it dies).
+        lease chooses, and the others wait for its stored choice (taking over when it dies). No
+        search trial runs once the choice began: :meth:`ask` gives up a trial that its worker
+        finds, once the trial is in the study, not needed for the search budget.
         """
         if self._noise_search is None or self._run is None or not self.selects_winner:
             return

@@ -136,11 +136,16 @@ class TrialTarget:
         live = study.get_trials(deepcopy=False, states=(*FINISHED_STATES, TrialState.RUNNING))
         if sum(1 for other in live if other.number < trial.number) < target:
             return False
-        fixed = study._storage.get_trial_system_attrs(trial._trial_id).get("fixed_params")
-        if fixed:  # a queued trial (a retry or a warm start): keep its parameters queued
-            study.enqueue_trial(dict(fixed), user_attrs=dict(trial.user_attrs))
-        trial.set_user_attr(
-            TRIAL_ATTR, {"failure": "not needed: lower-numbered trials reach the study's target"}
-        )
-        tell_trial(study, trial, state=TrialState.FAIL)
+        give_up(study, trial, "not needed: lower-numbered trials reach the study's target")
         return True
+
+
+def give_up(study: optuna.Study, trial: optuna.Trial, reason: str) -> None:
+    """Store ``trial``, asked but not run, as FAIL with ``reason`` (it ran no execution),
+    re-queueing its parameters when it was a queued trial (a retry, a warm start, an
+    intensification), so a later run of the study still runs them."""
+    fixed = study._storage.get_trial_system_attrs(trial._trial_id).get("fixed_params")
+    if fixed:
+        study.enqueue_trial(dict(fixed), user_attrs=dict(trial.user_attrs))
+    trial.set_user_attr(TRIAL_ATTR, {"failure": reason})
+    tell_trial(study, trial, state=TrialState.FAIL)
