@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import sys
 from pathlib import Path
 
+import optuna
 import pytest
 from optuna.trial import TrialState
 
@@ -73,3 +76,49 @@ def test_a_bad_storage_url_is_a_configuration_error_naming_it(url: str) -> None:
 def test_a_storage_that_is_not_a_url_is_a_configuration_error() -> None:
     with pytest.raises(ConfigurationError, match="storage must be a URL"):
         resolve_storage(42)  # type: ignore[arg-type]
+
+
+POP_QUEUED = """
+import json, sys
+import optuna
+from crystallize_opt.optimize._storage import resolve_storage
+
+optuna.logging.set_verbosity(optuna.logging.ERROR)
+study = optuna.load_study(study_name=sys.argv[2], storage=resolve_storage(sys.argv[1]))
+taken = []
+while True:
+    trial = study.ask()  # takes a queued (WAITING) trial while there is one
+    if "x" not in trial.params and trial.number >= int(sys.argv[3]):
+        study.tell(trial, state=optuna.trial.TrialState.FAIL)  # past the queue: done
+        break
+    taken.append(trial.number)
+    study.tell(trial, 0.0)
+print("taken", json.dumps(taken))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_processes_taking_queued_trials_never_take_the_same_one(place: servers.StudyPlace) -> None:
+    """Workers that take queued trials at once (retried stale trials, warm starts, queued
+    replicates) each get a different one: a trial that two workers run is stored twice, or one
+    result is thrown away. Optuna's WAITING -> RUNNING check and write are not atomic on SQLite."""
+    queued = 120
+    study = optuna.create_study(study_name=place.name, storage=resolve_storage(place.url))
+    for i in range(queued):
+        study.enqueue_trial({"x": float(i)}, user_attrs={"queued": i})
+    with servers.Processes(Path.cwd()) as processes:
+        started = [
+            processes.start([sys.executable, "-c", POP_QUEUED, place.url, place.name, str(queued)])
+            for _ in range(3)
+        ]
+        results = [processes.finish(process, timeout=240) for process in started]
+    taken = []
+    for code, output in results:
+        assert code == 0, output
+        (line,) = [line for line in output.splitlines() if line.startswith("taken ")]
+        taken.extend(json.loads(line.removeprefix("taken ")))
+    assert len(taken) == len(set(taken)), (
+        f"taken twice: {sorted(n for n in set(taken) if taken.count(n) > 1)}"
+    )
+    assert sorted(taken) == list(range(queued))

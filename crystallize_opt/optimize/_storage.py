@@ -265,6 +265,8 @@ class RetryingRDBStorage(RDBStorage):
         self, trial_id: int, state: TrialState, values: Sequence[float] | None = None
     ) -> bool:
         staged = self._staged.get(trial_id)
+        if state == TrialState.RUNNING and values is None and not staged and _CAN_STAGE:
+            return self._claim_waiting_trial(trial_id)
         if not staged:
             return super().set_trial_state_values(trial_id, state, values)
         if not _CAN_STAGE:  # Optuna's internals moved: fall back to one write per attribute
@@ -280,6 +282,36 @@ class RetryingRDBStorage(RDBStorage):
             self._store_finished(trial_id, state, values, staged, insert=False)
         self._staged.pop(trial_id, None)
         return True
+
+    def _claim_waiting_trial(self, trial_id: int) -> bool:
+        """Move a queued trial from WAITING to RUNNING for this process alone: True when it did,
+        False when another process took it first (Optuna's ``ask`` then takes the next one).
+
+        Optuna reads the state and then writes it; on SQLite (where ``SELECT ... FOR UPDATE`` is
+        a no-op) two processes could both read WAITING and both run the trial. One conditional
+        ``UPDATE ... WHERE state = WAITING`` is atomic on every database.
+
+        Raises:
+            UpdateFinishedTrialError: if the trial has already finished (as Optuna's own).
+            KeyError: if there is no such trial (as Optuna's own).
+        """
+        with _create_scoped_session(self.scoped_session) as session:
+            claimed = (
+                session.query(models.TrialModel)
+                .filter(
+                    models.TrialModel.trial_id == trial_id,
+                    models.TrialModel.state == TrialState.WAITING,
+                )
+                .update(
+                    {"state": TrialState.RUNNING, "datetime_start": datetime.now()}, synchronize_session=False
+                )
+            )
+            if claimed:
+                return True
+            trial = models.TrialModel.find_or_raise_by_id(trial_id, session)
+            current_state: Any = trial.state  # see _store_finished
+            self.check_trial_is_updatable(trial_id, current_state)
+        return False
 
     def _store_finished(
         self,
