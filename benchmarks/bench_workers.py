@@ -43,7 +43,7 @@ from optuna.distributions import FloatDistribution
 from optuna.trial import FrozenTrial, TrialState
 
 import crystallize_opt as co
-from crystallize_opt.optimize._heartbeat import WORKER_ATTR
+from crystallize_opt.optimize._heartbeat import worker_of
 from crystallize_opt.optimize._storage import resolve_storage
 
 TRIAL_SECONDS = 0.2
@@ -132,7 +132,7 @@ def steady_rate(trials: list[FrozenTrial]) -> tuple[float, float]:
     """
     by_worker: dict[object, list[FrozenTrial]] = {}
     for trial in trials:
-        by_worker.setdefault(trial.system_attrs.get(WORKER_ATTR), []).append(trial)
+        by_worker.setdefault(worker_of(trial), []).append(trial)
     opened = max(min(t.datetime_start for t in own if t.datetime_start) for own in by_worker.values())
     closed = min(max(t.datetime_complete for t in own if t.datetime_complete) for own in by_worker.values())
     window = (closed - opened).total_seconds()
@@ -166,7 +166,7 @@ def run_once(pipeline: str, storage: str, workers: int, trials: int, iterations:
         steady, window = steady_rate(done)
         firsts: dict[object, dt.datetime] = {}
         for trial in done:
-            tag = trial.system_attrs.get(WORKER_ATTR)
+            tag = worker_of(trial)
             if trial.datetime_start and (tag not in firsts or trial.datetime_start < firsts[tag]):
                 firsts[tag] = trial.datetime_start
         startup = (max(firsts.values()) - called).total_seconds()

@@ -4,8 +4,10 @@ Optuna's own heartbeat only runs inside ``study.optimize`` and not on journal st
 one works with the ask/tell loop on every storage: a background thread stamps the running
 trial's system attribute :data:`HEARTBEAT_ATTR` with the time, and any worker that finds a
 RUNNING trial whose stamp (or start, before the first stamp) is older than the grace period
-marks it failed and enqueues its parameters again, up to a number of retries. The same thread
-keeps the study leases of :mod:`._lease` alive (:func:`beat_every`).
+marks it failed and enqueues its parameters again, up to a number of retries. A trial whose
+owner (:data:`._owner.OWNER_ATTR`, written as the trial starts) is a process of this host that
+certainly no longer exists is failed and retried the same way at once, without waiting for the
+grace period. The same thread keeps the study leases of :mod:`._lease` alive (:func:`beat_every`).
 """
 
 from __future__ import annotations
@@ -23,11 +25,13 @@ from optuna.trial import FrozenTrial, TrialState
 
 from .._logging import get_logger
 from .._signals import leave_termination_signals_to_main_thread
+from ._owner import OWNER_ATTR, describe_owner, owner_is_dead, this_process
 
 _log = get_logger("optimize")
 
 HEARTBEAT_ATTR = "crystallize:heartbeat"
-#: System attribute naming the managed worker (``<run id>:<index>``) that runs a trial.
+#: System attribute that named the managed worker (``<run id>:<index>``) running a trial in
+#: studies written before the owner record held it (read, never written now).
 WORKER_ATTR = "crystallize:worker"
 #: User attribute of a retried trial: ``{"of": <number of the stale trial>, "attempt": k}``.
 RETRY_ATTR = "crystallize_retry"
@@ -138,13 +142,17 @@ class TrialHeartbeat:
         self._beating: _Beating | None = None
 
     def __enter__(self) -> TrialHeartbeat:
-        # A managed worker names itself on the trial, so its parent can fail the trial if the
-        # worker dies.
+        # The owner record lets any process of this host fail the trial at once if this process
+        # dies; a managed worker also names itself in it, so its parent can fail the trial if
+        # the worker dies. One write with the tag in it: a worker's trial costs no more writes
+        # than the tag alone did.
+        owner: dict[str, Any] = this_process()
         if self._worker_tag is not None:
-            try:
-                self._storage.set_trial_system_attr(self._trial_id, WORKER_ATTR, self._worker_tag)
-            except Exception as exc:
-                _log.debug("worker tag of trial id %d not recorded: %s", self._trial_id, exc)
+            owner["worker"] = self._worker_tag
+        try:
+            self._storage.set_trial_system_attr(self._trial_id, OWNER_ATTR, owner)
+        except Exception as exc:
+            _log.debug("owner of trial id %d not recorded: %s", self._trial_id, exc)
         storage, trial_id = self._storage, self._trial_id
         self._beating = beat_every(
             lambda: storage.set_trial_system_attr(trial_id, HEARTBEAT_ATTR, time.time()),
@@ -181,75 +189,95 @@ def last_sign_of_life(trial: FrozenTrial) -> float:
     return trial.datetime_start.timestamp() if trial.datetime_start else time.time()
 
 
+def why_stale(trial: FrozenTrial, now: float, grace_period: float) -> str | None:
+    """Why the RUNNING ``trial`` counts as abandoned at Unix time ``now``: its owner process is
+    certainly gone (see :func:`._owner.owner_is_dead`), or it has been silent for longer than
+    ``grace_period`` seconds. None while it may still be running."""
+    owner = trial.system_attrs.get(OWNER_ATTR)
+    if owner_is_dead(owner):
+        return f"stale: its worker ({describe_owner(owner)}) no longer exists"
+    silent = now - last_sign_of_life(trial)
+    if silent > grace_period:
+        return f"stale: no heartbeat for {silent:.1f} s (grace period {grace_period:g} s); its worker died?"
+    return None
+
+
+def fail_and_retry(
+    study: optuna.Study, trial: FrozenTrial, reason: str, max_retries: int, failure_attr: str
+) -> bool:
+    """Store the RUNNING ``trial`` as FAIL with ``reason`` and queue its parameters again (marked
+    with :data:`RETRY_ATTR`), unless they were retried ``max_retries`` times already.
+
+    Only the process whose state change succeeds queues the retry, so several processes doing
+    this at once retry a trial once. Returns False (and queues nothing) when the trial had
+    finished or was failed by another process first.
+    """
+    storage = study._storage
+    try:
+        storage.set_trial_user_attr(trial._trial_id, failure_attr, {"failure": reason})
+        storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+    except Exception as exc:  # another worker failed or finished it first
+        _log.debug("trial %d not failed (%s): %s", trial.number, reason, exc)
+        return False
+    retry: dict[str, Any] = trial.user_attrs.get(RETRY_ATTR) or {}
+    attempt = int(retry.get("attempt", 0)) + 1
+    if attempt <= max_retries:
+        study.enqueue_trial(trial.params, user_attrs={RETRY_ATTR: {"of": trial.number, "attempt": attempt}})
+        _log.warning(
+            "trial %d failed (%s); its parameters are queued again (attempt %d)",
+            trial.number,
+            reason,
+            attempt,
+        )
+    else:
+        _log.warning("trial %d failed (%s); not retried (max_retries=%d)", trial.number, reason, max_retries)
+    return True
+
+
 def fail_stale_trials(
     study: optuna.Study, grace_period: float, max_retries: int, failure_attr: str
 ) -> list[int]:
-    """Fail the RUNNING trials silent for longer than ``grace_period`` seconds; retry their params.
-
-    Only the worker whose state change succeeds enqueues the retry, so several workers running
-    this at once retry a trial once. Returns the numbers of the trials it failed.
-    """
+    """Fail the RUNNING trials that :func:`why_stale` finds abandoned; retry their params (see
+    :func:`fail_and_retry`). Returns the numbers of the trials it failed."""
     now = time.time()
-    storage = study._storage
     failed: list[int] = []
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        silent = now - last_sign_of_life(trial)
-        if silent <= grace_period:
-            continue
-        reason = f"stale: no heartbeat for {silent:.1f} s (grace period {grace_period:g} s); its worker died?"
-        try:
-            storage.set_trial_user_attr(trial._trial_id, failure_attr, {"failure": reason})
-            storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
-        except Exception as exc:  # another worker failed or finished it first
-            _log.debug("trial %d not failed as stale: %s", trial.number, exc)
-            continue
-        failed.append(trial.number)
-        retry: dict[str, Any] = trial.user_attrs.get(RETRY_ATTR) or {}
-        attempt = int(retry.get("attempt", 0)) + 1
-        if attempt <= max_retries:
-            study.enqueue_trial(
-                trial.params, user_attrs={RETRY_ATTR: {"of": trial.number, "attempt": attempt}}
-            )
-            _log.warning(
-                "trial %d was stale (%s); its parameters are queued again (attempt %d)",
-                trial.number,
-                reason,
-                attempt,
-            )
-        else:
-            _log.warning(
-                "trial %d was stale (%s); not retried (max_retries=%d)", trial.number, reason, max_retries
-            )
+        reason = why_stale(trial, now, grace_period)
+        if reason is not None and fail_and_retry(study, trial, reason, max_retries, failure_attr):
+            failed.append(trial.number)
     return failed
 
 
-def fail_trials_of_workers(study: optuna.Study, run_id: str, started: float, failure_attr: str) -> list[int]:
-    """Fail the RUNNING trials that the managed workers of ``run_id`` left behind (they all exited).
+def worker_of(trial: FrozenTrial) -> str | None:
+    """The tag (``<run id>:<index>``) of the managed worker that ran ``trial``, None for a trial
+    not run by one: read from its owner record, or from :data:`WORKER_ATTR` in older studies."""
+    owner = trial.system_attrs.get(OWNER_ATTR)
+    tag = owner.get("worker") if isinstance(owner, dict) else trial.system_attrs.get(WORKER_ATTR)
+    return tag if isinstance(tag, str) else None
 
-    A trial is theirs when it carries their tag, or when it started after ``started`` (Unix time)
-    and carries no tag and no heartbeat yet: a worker stopped between creating a trial and
-    naming itself on it. (Workers of other runs and ``crystallize-opt worker`` processes tag
-    their trials too, so they are not mistaken for ours.)
+
+def fail_trials_of_workers(
+    study: optuna.Study, run_id: str, started: float, max_retries: int, failure_attr: str
+) -> list[int]:
+    """Fail the RUNNING trials that the managed workers of ``run_id`` left behind (they all
+    exited), and queue their parameters again like a stale trial's (:func:`fail_and_retry`).
+
+    A trial is theirs when its owner record (or, in older studies, :data:`WORKER_ATTR`) carries
+    their tag, or when it started after ``started`` (Unix time) and carries no owner, no tag and
+    no heartbeat yet: a worker stopped between creating a trial and naming itself on it.
+    (Workers of other runs and ``crystallize-opt worker`` processes name themselves too, so they
+    are not mistaken for ours.) Returns the numbers of the trials it failed.
     """
     failed = []
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        tag = trial.system_attrs.get(WORKER_ATTR)
-        if isinstance(tag, str):
+        tag = worker_of(trial)
+        if tag is not None:
             ours = tag.startswith(f"{run_id}:")
         else:
             begun = trial.datetime_start.timestamp() if trial.datetime_start else 0.0
-            ours = begun >= started and HEARTBEAT_ATTR not in trial.system_attrs
-        if not ours:
-            continue
-        try:
-            study._storage.set_trial_user_attr(
-                trial._trial_id,
-                failure_attr,
-                {"failure": "interrupted: its worker process ended before storing it"},
-            )
-            study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
-        except Exception as exc:  # finished meanwhile
-            _log.debug("trial %d not failed: %s", trial.number, exc)
-            continue
-        failed.append(trial.number)
+            unnamed = OWNER_ATTR not in trial.system_attrs and HEARTBEAT_ATTR not in trial.system_attrs
+            ours = begun >= started and unnamed
+        reason = "interrupted: its worker process ended before storing it"
+        if ours and fail_and_retry(study, trial, reason, max_retries, failure_attr):
+            failed.append(trial.number)
     return failed

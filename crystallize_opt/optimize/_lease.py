@@ -11,7 +11,9 @@ one attribute that every claimant overwrote, let a claim whose write landed late
 or a wait for SQLite's lock, replace a claim already confirmed, and both workers did the work.)
 The holder stamps its claim every ``interval`` seconds from the shared heartbeat thread; a
 claim older than ``grace`` seconds belongs to a worker that died and no longer counts, so
-``grace`` must exceed the longest stall of a live holder's heartbeat. The holder clears its
+``grace`` must exceed the longest stall of a live holder's heartbeat. A claim also names its
+process (:func:`._owner.this_process`): one whose process certainly no longer exists on this
+host (``kill -9`` while choosing the winner) stops counting at once. The holder clears its
 claim when it is done, also when its work fails or is interrupted.
 """
 
@@ -29,6 +31,7 @@ import optuna
 
 from .._logging import get_logger
 from ._heartbeat import beat_every, stop_beating
+from ._owner import owner_is_dead, this_process
 
 _log = get_logger("optimize")
 
@@ -42,10 +45,12 @@ class StudyLease:
     Attributes:
         study: the shared study (the claims live in its user attributes).
         attr: the lease's name: worker ``w`` claims it in the user attribute ``<attr>:<w>``,
-            holding ``{"owner": w, "stamp": <clock time>}`` (None once cleared).
+            holding ``{"owner": w, "stamp": <clock time>, "process": <owner record>}`` (None
+            once cleared; claims of older versions have no ``"process"``).
         owner: this worker's name, unique among the study's workers.
         interval: seconds between the holder's stamps.
-        grace: a claim not stamped for this long no longer counts (its worker died).
+        grace: a claim not stamped for this long no longer counts (its worker died); nor does
+            one whose process certainly no longer exists (see :func:`._owner.owner_is_dead`).
         settle: the longest random wait after claims collided, before looking again.
         clock: the time of stamps and of their expiry (Unix time; tests pass their own).
     """
@@ -59,14 +64,17 @@ class StudyLease:
     clock: Callable[[], float] = time.time
 
     def claims(self) -> dict[str, float]:
-        """The live claims, ``{owner: stamp}``: those stamped within the last ``grace`` seconds."""
+        """The live claims, ``{owner: stamp}``: those stamped within the last ``grace`` seconds
+        whose process is not certainly gone."""
         prefix, now = f"{self.attr}:", self.clock()
         live: dict[str, float] = {}
         for key, record in self.study.user_attrs.items():
             if not key.startswith(prefix) or not isinstance(record, dict):
                 continue
             owner, stamp = record.get("owner"), record.get("stamp")
-            if isinstance(owner, str) and isinstance(stamp, (int, float)) and now - stamp <= self.grace:
+            if not isinstance(owner, str) or not isinstance(stamp, (int, float)) or now - stamp > self.grace:
+                continue
+            if not owner_is_dead(record.get("process")):
                 live[owner] = float(stamp)
         return live
 
@@ -107,7 +115,8 @@ class StudyLease:
                 _log.warning("could not clear the study lease %r: %s", self.attr, exc)
 
     def _stamp(self) -> None:
-        self.study.set_user_attr(f"{self.attr}:{self.owner}", {"owner": self.owner, "stamp": self.clock()})
+        record = {"owner": self.owner, "stamp": self.clock(), "process": this_process()}
+        self.study.set_user_attr(f"{self.attr}:{self.owner}", record)
 
     def _clear(self) -> None:
         self.study.set_user_attr(f"{self.attr}:{self.owner}", None)
@@ -130,8 +139,8 @@ async def once_per_study(
     already done (its stored result) and ``(False, None)`` otherwise; in that case the worker
     that gets ``lease`` looks at ``settled()`` again while holding it (a holder that just finished
     may have let go in between) and runs ``work`` only when it is still not done; the others wait
-    ``poll_interval`` seconds and look again. When the holder dies, its lease expires and another worker takes
-    the work over. ``what`` names the work in the log.
+    ``poll_interval`` seconds and look again. When the holder dies, its lease expires (at once
+    when it was a process of this host) and another worker takes the work over. ``what`` names the work in the log.
 
     Raises:
         Whatever ``work`` raises in the worker that runs it (the lease is cleared first).

@@ -90,8 +90,12 @@ class OptunaOptimizer(BaseOptimizer):
             False, seeds are independent per trial.
         heartbeat_interval: seconds between heartbeats of a running trial (shared storages only).
         grace_period: a RUNNING trial without heartbeat for this long is failed as stale (its
-            worker died) by whichever worker notices, and its parameters are queued again.
-        max_retries: how many times the parameters of a stale trial are queued again.
+            worker died) by whichever worker notices, and its parameters are queued again. A
+            trial whose process is certainly gone from this host (killed, crashed) is failed
+            and retried at once, by the next process that looks (another worker, or a rerun),
+            and so is the study's winner-selection lease of such a process taken over.
+        max_retries: how many times the parameters of a stale trial (or of one that the parent
+            of ``workers=N`` failed as interrupted) are queued again.
         poll_interval: seconds a worker waits before looking again when the target is only
             reachable through other workers' running trials.
         noise: noise-aware optimization (``True`` or a :class:`NoiseHandling` with settings):

@@ -259,9 +259,10 @@ def run_workers(
         raise
     finally:
         bar.close()
-        # A worker stopped at an unlucky instant (a second signal while it stored its trial) can
-        # leave that trial RUNNING; all of them have exited now, so their trials are failed here.
-        orphans = fail_trials_of_workers(optimizer.study, run_id, started, TRIAL_ATTR)
+        # A worker killed, or stopped at an unlucky instant (a second signal while it stored its
+        # trial), can leave that trial RUNNING; all of them have exited now, so their trials are
+        # failed here, and their parameters queued again for the next run like a stale trial's.
+        orphans = fail_trials_of_workers(optimizer.study, run_id, started, optimizer.max_retries, TRIAL_ATTR)
         if orphans:
             _log.warning("trials %s of stopped workers stored as failed", orphans)
     messages = []
