@@ -40,6 +40,16 @@ def sigterm_raises() -> Iterator[None]:
 #: Signals that end a run: the main thread turns them into exceptions at safe points.
 TERMINATION_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM})
 
+#: The signals each active :func:`deferred_signals` block holds back (innermost last).
+_held: list[list[int]] = []
+
+
+def termination_pending() -> bool:
+    """True when a SIGINT or SIGTERM is being held back by :func:`deferred_signals`: code that
+    waits (for a lock) inside such a block checks this and gives up, so the wait never outlives
+    the user's wish to stop."""
+    return any(_held)
+
 
 @contextmanager
 def deferred_signals() -> Iterator[None]:
@@ -63,9 +73,11 @@ def deferred_signals() -> Iterator[None]:
         received.append(signum)
 
     previous = {signum: signal.signal(signum, hold) for signum in sorted(TERMINATION_SIGNALS)}
+    _held.append(received)
     try:
         yield
     finally:
+        _held[:] = [other for other in _held if other is not received]  # by identity, not equality
         for held, handler in previous.items():
             signal.signal(held, handler)
         for signum in dict.fromkeys(received):  # once each, in arrival order

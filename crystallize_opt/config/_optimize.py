@@ -374,11 +374,14 @@ def _sqlite_holds(database: Path, study_name: str) -> bool:
 
 
 def _journal_holds(journal: Path, study_name: str) -> bool:
-    """True when the journal file exists and holds a study named ``study_name``."""
+    """True when the journal file exists and holds a study named ``study_name``.
+
+    Raises:
+        JournalFileError: when a line of the file is no journal record (never "no study here").
+    """
     if not journal.is_file():
         return False
-    from optuna.storages import JournalStorage
-    from optuna.storages.journal import JournalFileBackend
+    from ..optimize._journal import open_journal
 
-    storage = JournalStorage(JournalFileBackend(str(journal)))
+    storage = open_journal(journal, create=False)
     return any(study.study_name == study_name for study in storage.get_all_studies())

@@ -21,12 +21,13 @@ import optuna
 import sqlalchemy
 from optuna.exceptions import StorageInternalError
 from optuna.storages import BaseStorage, InMemoryStorage, JournalStorage, RDBStorage
-from optuna.storages.journal import JournalFileBackend, JournalRedisBackend
+from optuna.storages.journal import JournalRedisBackend
 from optuna.trial import TrialState
 
 from .._logging import get_logger
 from .._paths import ensure_directory
 from ..exceptions import ConfigurationError
+from ._journal import open_journal
 from ._storage_display import display_storage, redact
 
 _log = get_logger("storage")
@@ -52,7 +53,7 @@ def resolve_storage(storage: str | BaseStorage | None) -> BaseStorage:
       is retried with backoff;
     * ``redis://host:port/db``: Optuna's journal storage on Redis;
     * ``journal:///relative/path.log`` or ``journal:////absolute/path.log``: Optuna's journal
-      storage on a file (safe for processes on one machine);
+      storage on a file (safe for processes on one machine), see :mod:`._journal`;
     * an Optuna storage object: used as it is.
 
     A missing directory of a ``sqlite:///`` or ``journal:///`` file is created, with a warning
@@ -76,7 +77,7 @@ def resolve_storage(storage: str | BaseStorage | None) -> BaseStorage:
         if storage.startswith("journal:"):
             path = journal_path(storage)
             ensure_directory(path.parent, f"the storage {display_storage(storage)!r}")
-            return JournalStorage(JournalFileBackend(str(path)))
+            return open_journal(path, create=True)
         if storage.startswith(REDIS_SCHEMES):
             return JournalStorage(JournalRedisBackend(storage))
         if sqlite_file(storage) is not None:

@@ -11,10 +11,11 @@ from typing import Any
 
 import sqlalchemy
 from optuna.storages import BaseStorage, InMemoryStorage, JournalStorage, RDBStorage
-from optuna.storages.journal import JournalFileBackend, JournalRedisBackend
+from optuna.storages.journal import JournalRedisBackend
 
 from .._logging import get_logger
 from ..exceptions import ConfigurationError
+from ._journal import open_journal
 from ._storage import (
     REDIS_SCHEMES,
     SQLITE_BUSY_TIMEOUT,
@@ -45,7 +46,7 @@ def open_existing_storage(storage: str) -> BaseStorage:
             path = journal_path(storage)
             if not path.is_file():
                 raise ConfigurationError(f"storage {shown!r}: the journal file {str(path)!r} does not exist")
-            return JournalStorage(JournalFileBackend(str(path)))
+            return open_journal(path, create=False)
         if storage.startswith(REDIS_SCHEMES):
             return JournalStorage(JournalRedisBackend(storage))
         database = sqlite_file(storage)
