@@ -1,14 +1,72 @@
-"""Folders the package writes into: created when missing, with a word about it, and a clear error
-when a file stands in the way."""
+"""Where the package writes: folders created when missing, with a word about it, and a clear
+error when a file stands in the way; names (of experiments, treatments, steps, artifacts, study
+reports) that become file or folder names, held to one rule so none reaches outside its folder."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+from typing import Any
 
 from ._logging import get_logger
+from ._text import short_repr
 from .exceptions import ConfigurationError
 
 _log = get_logger("files")
+
+#: The rule every name used as one file or folder name follows, as messages state it.
+NAME_RULE = "a plain file name: 1 to 255 bytes (UTF-8), not starting with '.', without '/', '\\' or control characters"
+_MAX_NAME_BYTES = 255  # the longest file name Linux, macOS and Windows file systems take
+_REFUSED = re.compile(r"[/\\\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def name_problem(name: object) -> str | None:
+    """Why ``name`` cannot be used as one file or folder name, or None when it can.
+
+    The rule (:data:`NAME_RULE`): a non-empty string of at most 255 bytes in UTF-8, not starting
+    with ``.`` (so neither ``.`` nor ``..``, nor a hidden file), without ``/`` or ``\\`` (path
+    separators on POSIX and Windows) and without control characters (NUL ends a path in the
+    operating system; a newline breaks every message that names the file). Other characters,
+    spaces and non-ASCII letters included, are allowed.
+    """
+    if not isinstance(name, str) or not name:
+        return "is empty" if name == "" else "is not a string"
+    found = _REFUSED.search(name)
+    if found:
+        return f"contains {found.group()!r}"
+    if name.startswith("."):
+        return "starts with '.'"
+    try:
+        size = len(name.encode("utf-8"))
+    except UnicodeEncodeError:  # a lone surrogate, e.g. from a file name in a foreign encoding
+        return "is not valid Unicode text"
+    if size > _MAX_NAME_BYTES:
+        return f"is {size} bytes long"
+    return None
+
+
+def check_name(name: Any, what: str) -> str:
+    """Return ``name`` when it may be used as one file or folder name (see :func:`name_problem`).
+
+    Raises:
+        ConfigurationError: ``<what> <name> ... must be a plain file name: ...``, naming the value
+            and saying what is wrong and what is allowed.
+    """
+    problem = name_problem(name)
+    if problem is not None:
+        raise ConfigurationError(f"{what} {short_repr(name)} {problem}; it must be {NAME_RULE}")
+    return str(name)
+
+
+def file_stem(name: str, fallback: str, suffix: str = "") -> str:
+    """``name`` made a name that follows :func:`name_problem`'s rule with ``suffix`` appended:
+    refused characters become ``_``, leading dots go, and it is cut to fit 255 bytes; ``fallback``
+    when nothing is left. For names that are not ours to refuse, such as the name of a study
+    found in a storage, which Optuna allows to be anything."""
+    stem = _REFUSED.sub("_", name).lstrip(".")
+    room = _MAX_NAME_BYTES - len(suffix.encode("utf-8"))
+    stem = stem.encode("utf-8", "replace")[:room].decode("utf-8", "ignore") or fallback
+    return stem + suffix
 
 
 def ensure_directory(folder: Path, purpose: str) -> None:

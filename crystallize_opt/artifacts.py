@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ._constants import BASELINE_CONDITION, METADATA_FILENAME, REPLICATE_KEY
+from ._paths import check_name
 from .context import FrozenContext
 from .exceptions import ConfigurationError
 from .pipeline import DataSource
@@ -27,14 +28,13 @@ class Artifact:
     step, and lists the path in ``Result.artifacts``.
 
     Args:
-        name: the file name.
+        name: the file name: 1 to 255 bytes, without ``/``, ``\\``, control characters or a
+            leading ``.``.
         loader: how :meth:`load` turns a stored path into data (default: the raw bytes).
     """
 
     def __init__(self, name: str, loader: Callable[[Path], Any] | None = None):
-        if not isinstance(name, str) or not name or "/" in name or name.startswith("."):
-            raise ConfigurationError(f"Artifact name must be a plain file name, got {name!r}")
-        self.name = name
+        self.name = check_name(name, "Artifact name")
         self.loader = loader
         self._ctx: FrozenContext | None = None
 
@@ -99,9 +99,10 @@ class ArtifactDataSource(DataSource):
             )
         self.plugin = plugin
         self.producer = producer
-        self.step = step
-        self.artifact_name = name
-        self.condition = condition
+        # Path components of the file it reads: held to the rule of the names it was written under.
+        self.step = check_name(step, "step name")
+        self.artifact_name = check_name(name, "Artifact name")
+        self.condition = check_name(condition, "condition")
         meta_path = self.version_dir / METADATA_FILENAME
         if require_metadata and not meta_path.is_file():
             raise FileNotFoundError(f"{meta_path} not found: run experiment {producer.name!r} first")

@@ -6,6 +6,8 @@ caller can catch the package's errors without catching programming errors.
 
 from __future__ import annotations
 
+from ._text import one_line
+
 
 class CrystallizeError(Exception):
     """Base class of every error raised on purpose by crystallize-opt."""
@@ -24,8 +26,13 @@ class ContextMutationError(CrystallizeError, KeyError):
 class ConfigurationError(CrystallizeError, ValueError, TypeError):
     """Raised when an experiment, optimizer or study config is invalid (a wrong value or type).
 
-    The message names the offending key or value and what was expected.
+    The message names the offending key or value and what was expected. It is one line: a
+    character that would break it (a newline or another control character, e.g. from a key of
+    a config) is shown as its escape (``\\n``).
     """
+
+    def __str__(self) -> str:
+        return one_line(super().__str__())
 
 
 class ExperimentRunError(CrystallizeError, RuntimeError):

@@ -9,6 +9,7 @@ from typing import Any
 
 from ._constants import BASELINE_CONDITION, RESERVED_CONTEXT_KEYS
 from ._fingerprint import source_fingerprint
+from ._paths import check_name
 from .context import FrozenContext
 from .exceptions import ConfigurationError
 
@@ -25,14 +26,14 @@ class Treatment:
         apply: a mapping of context values, or a callable receiving the context.
 
     Raises:
-        ConfigurationError: if ``name`` is empty or ``"baseline"``, if ``apply`` is neither a
-            mapping nor callable, or if the mapping sets a reserved key (``replicate``,
-            ``condition``, ``seed_used``).
+        ConfigurationError: if ``name`` is ``"baseline"`` or not a plain file name (it names a
+            folder: 1 to 255 bytes, no ``/``, ``\\``, control characters or leading ``.``), if
+            ``apply`` is neither a mapping nor callable, or if the mapping sets a reserved key
+            (``replicate``, ``condition``, ``seed_used``).
     """
 
     def __init__(self, name: str, apply: Mapping[str, Any] | Callable[[FrozenContext], Any] | None = None):
-        if not isinstance(name, str) or not name:
-            raise ConfigurationError(f"Treatment name must be a non-empty string, got {name!r}")
+        check_name(name, "Treatment name")  # it names the condition's folder of artifacts
         if name == BASELINE_CONDITION:
             raise ConfigurationError(f"Treatment name {name!r} is reserved for the run without a treatment")
         if apply is None:

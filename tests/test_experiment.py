@@ -199,9 +199,11 @@ def test_wrong_type_datasource_or_pipeline():
         Experiment(datasource=points(), pipeline=[score()])  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("bad", [0, -1, 2.5, True, "3", None])
+@pytest.mark.parametrize("bad", [0, -1, 2.5, True, "3", None, 10_001])
 def test_replicates_must_be_a_positive_integer(bad):
-    with pytest.raises(ConfigurationError, match=rf"replicates must be a positive integer, got {bad!r}"):
+    with pytest.raises(
+        ConfigurationError, match=rf"replicates must be a positive integer of at most 10,000, got {bad!r}"
+    ):
         demo_experiment(replicates=bad)
 
 

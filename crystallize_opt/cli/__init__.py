@@ -200,6 +200,7 @@ def _run(args: argparse.Namespace, interrupted: Sequence[int]) -> int:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
         with sigterm_raises():
+            _commands.check_options(args)
             code: int = getattr(_commands, args.func)(args)
     finally:
         optuna.logging.set_verbosity(previous)
@@ -237,7 +238,9 @@ def _failed(exc: BaseException, debug: bool) -> int:
         import traceback
 
         traceback.print_exception(exc)
-    print(f"crystallize-opt: {message}", file=sys.stderr)
+    from .._text import one_line
+
+    print(f"crystallize-opt: {one_line(message)}", file=sys.stderr)
     return code
 
 

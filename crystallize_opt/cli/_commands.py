@@ -6,7 +6,6 @@ import argparse
 import json
 import math
 import os
-import re
 import socket
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,8 @@ import optuna
 import yaml
 from optuna.trial import FrozenTrial, TrialState
 
+from .._checks import check_count, check_replicates, check_seed, check_study_name
+from .._paths import file_stem
 from ..exceptions import ConfigurationError
 from ..optimize._noise import stored_selection
 from ..optimize._rank import rank_study
@@ -22,6 +23,26 @@ from ..optimize._study import BASELINE_ATTR, STUDY_ATTR, TRIAL_ATTR, best_trial,
 from ..result import Result
 from ..treatment import Treatment
 from ._tables import fmt, selection_text, table
+
+
+def check_options(args: argparse.Namespace) -> None:
+    """Check the numbers and names given as options, by the rules the Python API and the config
+    apply to the same values (``crystallize_opt._checks``), before the command does anything.
+
+    Raises:
+        ConfigurationError: naming the option (``--trials must be a positive integer, got 0``).
+    """
+    for option, check in (
+        ("trials", check_count),
+        ("replicates", check_replicates),
+        ("workers", check_count),
+        ("top", check_count),
+        ("seed", check_seed),
+        ("study", check_study_name),
+    ):
+        value = getattr(args, option, None)
+        if value is not None:
+            check(value, f"--{option}")
 
 
 def _load(config: str) -> Any:
@@ -43,7 +64,7 @@ def _study_location(args: argparse.Namespace) -> tuple[str, str]:
     storage, name = args.storage, args.study
     if args.config:
         settings = _require_optimize(_load(args.config))
-        name = name or settings.study_name
+        name = settings.study_name if name is None else name
         # Without a storage, the folder's study.db or study.log (parallel runs), whichever holds it.
         storage = storage or settings.storage_for(study_name=name)
     if not storage or not name:
@@ -73,11 +94,11 @@ def _open_study(args: argparse.Namespace) -> optuna.Study:
 
 def _report_path(folder: Path, study_name: str) -> Path:
     """The default report file of a study: ``<folder>/<study name>-report.html``, with the study
-    name made a plain file name (characters other than letters, digits, spaces, ``.``, ``-`` and
-    ``_`` become ``_``; no leading dot), so that no study name (``../x``, ``a/b``) reaches a file
-    outside ``folder``."""
-    stem = re.sub(r"[^\w .-]+", "_", study_name).lstrip(". ") or "study"
-    return folder / f"{stem}-report.html"
+    name made a plain file name by the rule every name that becomes a file name follows
+    (``_paths.file_stem``: ``/``, ``\\`` and control characters become ``_``, leading dots go),
+    so that no study name (``../x``, ``a/b``) reaches a file outside ``folder``. A study name
+    is not refused for this: Optuna allows any, and the study may exist already."""
+    return folder / file_stem(study_name, "study", "-report.html")
 
 
 def _estimate(trial: FrozenTrial, metric: str, index: int = 0) -> dict[str, Any]:
@@ -149,7 +170,7 @@ def cmd_optimize(args: argparse.Namespace) -> int:
     if not args.no_report:  # the worker command never writes the report
         from .._paths import ensure_directory
 
-        name = args.study or settings.study_name
+        name = settings.study_name if args.study is None else args.study
         report_path = Path(args.report) if args.report else _report_path(study_config.folder, name)
         ensure_directory(report_path.parent, "the report")  # a bad path fails before the study is touched
     # --workers N without a storage keeps a new study in a journal file: see OptimizeConfig.storage_for.
@@ -166,8 +187,8 @@ def cmd_optimize(args: argparse.Namespace) -> int:
 
         experiment.plugins = [p for p in experiment.plugins if not isinstance(p, SeedPlugin)]
         experiment.plugins.insert(0, SeedPlugin(seed=args.seed))
-    trials = args.trials or settings.trials
-    replicates = args.replicates or settings.replicates_per_trial
+    trials = settings.trials if args.trials is None else args.trials  # 0 is refused, not "the default"
+    replicates = settings.replicates_per_trial if args.replicates is None else args.replicates
     best = experiment.optimize(
         optimizer,
         num_trials=trials,

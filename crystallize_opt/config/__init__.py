@@ -46,11 +46,16 @@ Example ``config.yaml``::
 Top-level keys (a key set to ``null`` counts as absent)
 ---------------------------------------------------------
 ``name`` (string, default: the folder name)
-    The experiment's name (artifact folder, default study name).
+    The experiment's name (artifact folder, default study name). Like treatment names and
+    ``outputs`` file names it becomes a folder or file name, so it must be a plain file name:
+    1 to 255 bytes, not starting with ``.``, without ``/``, ``\\`` or control characters
+    (``../x`` is refused, never written outside the artifact folder).
 ``description`` (string, optional)
-``replicates`` (positive integer, default 1)
-``seed`` (non-negative integer, default: the package's fixed master seed)
-    ``SeedPlugin(seed=...)``; also the sampler's default seed.
+``replicates`` (integer from 1 to 10,000, default 1)
+    A larger count is refused as a typo (see ``crystallize_opt._checks.MAX_REPLICATES``).
+``seed`` (integer from 0 to 2**32 - 1, default: the package's fixed master seed)
+    ``SeedPlugin(seed=...)``; also the sampler's default seed (Optuna's samplers and NumPy take
+    32-bit seeds).
 ``datasource`` (required)
     ``name`` or ``{name: {argument: value, ...}}``: a ``@data_source`` factory (or a
     ``DataSource`` subclass, or any function returning a ``DataSource``) defined in
@@ -60,8 +65,9 @@ Top-level keys (a key set to ``null`` counts as absent)
     (or a ``PipelineStep`` subclass, or any function returning one) defined in ``steps.py``.
     Arguments are checked against the function's parameters (after ``data, ctx``).
 ``treatments`` (mapping, optional)
-    ``treatment name: {context key: value, ...}``. A name may appear once; ``baseline`` and the
-    reserved context keys ``replicate``, ``condition``, ``seed_used`` are refused.
+    ``treatment name: {context key: value, ...}``. A name may appear once and must be a plain
+    file name (see ``name``); ``baseline`` and the reserved context keys ``replicate``,
+    ``condition``, ``seed_used`` are refused.
 ``hypotheses`` (list, optional)
     Each item: ``verifier`` (required), ``metrics`` (required: a name or a list of names),
     ``params`` (mapping, optional), ``name`` (default ``<verifier>:<metric>+...``; names must
@@ -104,7 +110,7 @@ The ``optimize:`` section
 ``trials`` (required, positive integer)
     The study's target of finished trials (with ``noise``: times ``replicates_per_trial``, the
     budget of pipeline executions).
-``replicates_per_trial`` (positive integer, default 1)
+``replicates_per_trial`` (integer from 1 to 10,000, default 1)
 ``sampler`` (default ``tpe``)
     A name, or ``{name: ..., seed: N, <setting>: value, ...}``. Names: ``tpe``, ``random``,
     ``gp``, ``cmaes``, ``nsga2``, ``nsga3``, ``qmc``, ``grid``, ``bruteforce`` (Optuna's
@@ -179,8 +185,12 @@ Errors
 Every problem raises one :class:`~crystallize_opt.ConfigurationError` whose message names the
 file, the key path, what was found and what is allowed, e.g.
 ``studies/demo/config.yaml: optimize.search_space.lr.low: expected a number, got 'abc'``.
+Every message is one line (a newline or other control character in a key, a value or a file
+name is shown escaped, as ``\\n``) and describes a value in at most about 80 characters.
 Unknown keys are errors (the message lists the allowed ones); YAML syntax errors give the line
-and column; repeated keys in one mapping are errors (never silently overwritten). A missing
+and column; repeated keys in one mapping are errors (never silently overwritten); YAML aliases
+that expand the config beyond a million values (an "alias bomb") are refused before any value
+is built. A missing
 study file or name is reported with what the file does define. An exception raised while a
 study file is imported, or by a factory called with the config's arguments, is wrapped (and
 chained as the cause).

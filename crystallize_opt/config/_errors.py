@@ -6,28 +6,27 @@ import difflib
 from collections.abc import Iterable
 from typing import Any
 
+from .._text import one_line, short_repr
 from ..exceptions import ConfigurationError
-
-_MAX_REPR = 80
 
 
 def describe(value: Any) -> str:
-    """Render a value found in a config the way a YAML author recognises it."""
+    """Render a value found in a config the way a YAML author recognises it, on one line and in
+    at most about 80 characters, looking at a bounded part of it (see ``_text.short_repr``): a
+    value that aliases expand to billions of items is described as fast as a small one."""
     if value is None:
         return "null"
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (int, float, str)):
-        return _short(repr(value))
+        return short_repr(value)
     if isinstance(value, dict):
-        return f"a mapping {_short(repr(value))}"
-    if isinstance(value, (list, tuple)):
-        return f"a list {_short(repr(list(value)))}"
-    return f"{type(value).__name__} {_short(repr(value))}"
-
-
-def _short(text: str) -> str:
-    return text if len(text) <= _MAX_REPR else text[: _MAX_REPR - 3] + "..."
+        return f"a mapping {short_repr(value)}"
+    if isinstance(value, tuple):
+        value = list(value)
+    if isinstance(value, list):
+        return f"a list {short_repr(value)}"
+    return f"{type(value).__name__} {short_repr(value)}"
 
 
 def join(path: str, key: str | int) -> str:
@@ -38,9 +37,11 @@ def join(path: str, key: str | int) -> str:
 
 
 def config_error(source: str | None, path: str, message: str) -> ConfigurationError:
-    """A ConfigurationError reading ``<source>: <path>: <message>`` (empty parts left out)."""
+    """A ConfigurationError reading ``<source>: <path>: <message>`` (empty parts left out), on
+    one line: a newline or other control character in any part (a key, a file name, a YAML
+    parser's message) is written as its escape."""
     parts = [p for p in (source, path) if p]
-    return ConfigurationError(": ".join([*parts, message]))
+    return ConfigurationError(one_line(": ".join([*parts, message])))
 
 
 def names_list(names: Iterable[str]) -> str:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .._checks import replicates_expected, seed_expected
 from .._constants import DEFAULT_MASTER_SEED
 from ..exceptions import ConfigurationError
 from ..pipeline import Pipeline
@@ -104,14 +105,14 @@ def load_study(path: str | Path, experiment_cls: type[Experiment] | None = None)
     files = StudyFiles(folder, Path(source).parent)
     get = root.child
     seed_field = get("seed")
-    seed = DEFAULT_MASTER_SEED if seed_field is None else seed_field.integer(minimum=0)
+    seed = DEFAULT_MASTER_SEED if seed_field is None else seed_field.check(seed_expected)
     name_field, description_field, replicates_field = get("name"), get("description"), get("replicates")
     treatments_field, hypotheses_field, outputs_field = get("treatments"), get("hypotheses"), get("outputs")
     context_field, execution_field = get("initial_ctx"), get("execution")
     kwargs: dict[str, Any] = {
-        "name": folder.name if name_field is None else name_field.string(),
+        "name": folder.name if name_field is None else name_field.file_name(),
         "description": None if description_field is None else _text(description_field),
-        "replicates": 1 if replicates_field is None else replicates_field.positive_int(),
+        "replicates": 1 if replicates_field is None else replicates_field.check(replicates_expected),
         "initial_ctx": {} if context_field is None else context_values(context_field, "initial_ctx"),
         "treatments": [] if treatments_field is None else build_treatments(treatments_field),
     }

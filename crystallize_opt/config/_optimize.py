@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..exceptions import ConfigurationError
+from .._checks import check_seed, check_study_name, replicates_expected, seed_expected
 from ..optimize import NoiseHandling, Objective, OptunaOptimizer
 from ..optimize._noise import default_sampler
 from ..treatment import Treatment
@@ -156,10 +156,13 @@ class OptimizeConfig:
         the optimizer will be run with) picks the folder's file, see :meth:`storage_for`.
 
         Raises:
-            ConfigurationError: if ``seed`` is not a non-negative integer.
+            ConfigurationError: if ``seed`` is not an integer from 0 to 2**32 - 1, or
+                ``study_name`` is empty.
         """
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
-            raise ConfigurationError(f"make_optimizer: seed must be a non-negative integer, got {seed!r}")
+        if seed is not None:
+            check_seed(seed, "make_optimizer: seed")
+        if study_name is not None:
+            check_study_name(study_name, "make_optimizer: study_name")
         return OptunaOptimizer(
             search_space=dict(self.search_space),
             objective=self.objective,
@@ -211,7 +214,7 @@ def parse_optimize(
         pruner_name=pruner_name,
         pruner_settings=pruner_settings,
         trials=section.at("trials", values["trials"]).positive_int(),
-        replicates_per_trial=_optional(get("replicates_per_trial"), Field.positive_int, 1),
+        replicates_per_trial=_optional(get("replicates_per_trial"), _replicates, 1),
         storage=_storage(get("storage"), folder),
         study_name=_optional(get("study_name"), Field.string, folder.name),
         run_baseline=_optional(get("run_baseline"), Field.boolean, False),
@@ -248,6 +251,11 @@ def _fault_tolerance(section: Field, get: Any) -> dict[str, Any]:
         "grace_period": grace,
         "max_retries": 1 if retries is None else retries.integer(minimum=0),
     }
+
+
+def _replicates(field: Field) -> int:
+    value: int = field.check(replicates_expected)
+    return value
 
 
 def _optional(field: Field | None, read: Any, default: Any) -> Any:
@@ -292,7 +300,7 @@ def _sampler(
         return "tpe", {}, default_seed
     name, fields = parse_component("sampler", field)
     seed_field = fields.pop("seed", None)
-    seed = default_seed if seed_field is None or seed_field.value is None else seed_field.integer(minimum=0)
+    seed = default_seed if seed_field is None or seed_field.value is None else seed_field.check(seed_expected)
     settings = check_settings("sampler", name, fields, field)
     derived: dict[str, Any] = {"seed": seed}
     if name in ("grid", "bruteforce"):

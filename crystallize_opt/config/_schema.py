@@ -9,10 +9,11 @@ found and what is allowed.
 from __future__ import annotations
 
 import math
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from .._paths import NAME_RULE, name_problem
 from ..exceptions import ConfigurationError
 from ._errors import config_error, describe, join, names_list, suggestion
 
@@ -119,6 +120,22 @@ class Field:
 
     def positive_int(self) -> int:
         return self.integer(minimum=1)
+
+    def check(self, expected: Callable[[Any], str | None]) -> Any:
+        """This field's value, when ``expected(value)`` (one of the package's rules, such as
+        ``_checks.seed_expected``: what the value must be, or None when it is fine) is None."""
+        found = expected(self.value)
+        if found is not None:
+            raise self.error(f"expected {found}, got {describe(self.value)}")
+        return self.value
+
+    def file_name(self) -> str:
+        """A string that may name one file or folder (see ``_paths.name_problem``)."""
+        value = self.string()
+        problem = name_problem(value)
+        if problem is not None:
+            raise self.error(f"{describe(value)} {problem}; expected {NAME_RULE}")
+        return value
 
     def number(self) -> float:
         """A finite int or float (booleans are not numbers here)."""

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .. import _constants as C
+from .._checks import check_replicates
 from .._logging import get_logger
 from ..artifacts import Artifact, ArtifactDataSource
 from ..exceptions import ConfigurationError
@@ -33,7 +34,6 @@ from ._validation import (
     check_runnable,
     check_structure,
     hypothesis_list,
-    positive_int,
     treatment_list,
     typed_list,
 )
@@ -59,17 +59,20 @@ class Experiment:
         plugins: plugins controlling seeding, logging, artifacts and execution; defaults are
             added for the kinds not given (see :meth:`set_default_plugins`).
         description: free text describing the experiment.
-        name: used for artifact storage and in studies (default ``"experiment"``).
+        name: used for artifact storage and in studies (default ``"experiment"``); the folder
+            name of its artifacts, so it must be a plain file name (no ``/``, ``\\``, control
+            characters or leading ``.``).
         initial_ctx: context values every run starts with; a treatment's values replace them.
         outputs: artifacts steps may write.
         treatments: the conditions compared with the baseline.
         hypotheses: statistical tests of treatments against the baseline.
-        replicates: seeded repetitions of every condition.
+        replicates: seeded repetitions of every condition: 1 to 10,000
+            (``crystallize_opt._checks.MAX_REPLICATES``; a larger count is taken for a typo).
 
     Raises:
         ConfigurationError: naming the argument, if any is missing or of the wrong type,
-            ``replicates`` is not a positive integer, ``initial_ctx`` sets a reserved key, or
-            treatment names repeat.
+            ``replicates`` is not an integer from 1 to 10,000, the name or a step's name is not a
+            plain file name, ``initial_ctx`` sets a reserved key, or treatment names repeat.
     """
 
     VALID_EXECUTOR_TYPES = C.VALID_EXECUTOR_TYPES
@@ -104,7 +107,7 @@ class Experiment:
         self.outputs: list[Artifact] = list(outputs or [])
         self.treatments = treatment_list(treatments)
         self.hypotheses = hypothesis_list(hypotheses)
-        self.replicates = positive_int(replicates, "replicates")
+        self.replicates = check_replicates(replicates, "replicates")
         check_structure(self)
         self.plugins: list[BasePlugin] = typed_list(plugins, BasePlugin, "plugins")
         for plugin in self.plugins:
@@ -237,7 +240,7 @@ class Experiment:
             raise ConfigurationError(f"strategy must be one of {list(_STRATEGIES)}, got {strategy!r}")
         active_treatments = self.treatments if treatments is None else treatment_list(treatments)
         active_hypotheses = self.hypotheses if hypotheses is None else hypothesis_list(hypotheses)
-        count = self.replicates if replicates is None else positive_int(replicates, "replicates")
+        count = self.replicates if replicates is None else check_replicates(replicates, "replicates")
         with self._overridden(active_treatments, active_hypotheses, count):
             self.validate()
             if strategy == "resume":

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from .._checks import check_count
 from ..exceptions import ConfigurationError
 from ..optimize import BaseOptimizer, OptunaOptimizer
 from ..optimize._loop import finish_optimization, run_optimization
@@ -45,8 +46,7 @@ async def optimize_experiment(
     """
     # Not validate(): trials take their parameters from the optimizer, not from initial_ctx.
     check_structure(experiment)
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise ConfigurationError(f"workers must be a positive integer, got {workers!r}")
+    check_count(workers, "workers")
     try:
         return await _search(experiment, optimizer, num_trials, replicates_per_trial, progress, workers)
     finally:

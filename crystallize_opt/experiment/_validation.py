@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .. import _constants as C
+from .._checks import check_replicates
+from .._paths import check_name
 from ..artifacts import Artifact
 from ..exceptions import ConfigurationError
 from ..hypothesis import Hypothesis
@@ -17,10 +19,15 @@ if TYPE_CHECKING:
 ItemT = TypeVar("ItemT")
 
 
-def positive_int(value: Any, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigurationError(f"{what} must be a positive integer, got {value!r}")
-    return value
+def check_names(experiment: Experiment) -> None:
+    """Check the experiment's and its steps' names, which the ArtifactPlugin makes folder names.
+
+    Raises:
+        ConfigurationError: naming the name that does not follow :data:`~crystallize_opt._paths.NAME_RULE`.
+    """
+    check_name(experiment.name, "experiment name")
+    for step in getattr(experiment.pipeline, "steps", ()):
+        check_name(step.name, "step name")
 
 
 def typed_list(items: Any, cls: type[ItemT], what: str) -> list[ItemT]:
@@ -45,11 +52,11 @@ def hypothesis_list(hypotheses: Any) -> list[Hypothesis]:
 
 
 def check_structure(experiment: Experiment) -> None:
-    """Check the experiment's datasource, pipeline, ``initial_ctx`` and outputs.
+    """Check the experiment's datasource, pipeline, names, ``initial_ctx`` and outputs.
 
     Raises:
-        ConfigurationError: naming the first argument of the wrong type, or the reserved keys
-            ``initial_ctx`` sets.
+        ConfigurationError: naming the first argument of the wrong type, a name that cannot be a
+            folder name (see :func:`check_names`), or the reserved keys ``initial_ctx`` sets.
     """
     if not isinstance(experiment.datasource, DataSource):
         hint = (
@@ -62,6 +69,7 @@ def check_structure(experiment: Experiment) -> None:
         )
     if not isinstance(experiment.pipeline, Pipeline):
         raise ConfigurationError(f"pipeline must be a Pipeline, got {type(experiment.pipeline).__name__}")
+    check_names(experiment)
     bad = sorted(set(experiment.initial_ctx) & C.RESERVED_CONTEXT_KEYS)
     if bad:
         raise ConfigurationError(f"initial_ctx sets reserved key(s) {bad}; the engine sets them itself")
@@ -79,7 +87,7 @@ def check_runnable(experiment: Experiment) -> None:
             condition does not provide.
     """
     check_structure(experiment)
-    positive_int(experiment.replicates, "replicates")
+    check_replicates(experiment.replicates, "replicates")
     treatment_list(experiment.treatments)
     hypothesis_list(experiment.hypotheses)
     provided = (

@@ -8,6 +8,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Protocol
 
+from .._checks import check_count, check_replicates
 from .._logging import get_logger
 from .._signals import deferred_signals
 from .._version import __version__
@@ -35,12 +36,6 @@ class OptimizableExperiment(Protocol):
     def master_seed(self) -> int: ...
 
     def _pipeline_signature(self) -> str: ...
-
-
-def _positive(value: object, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigurationError(f"{what} must be a positive integer, got {value!r}")
-    return value
 
 
 def replicate_seed(master_seed: int, replicate: int, trial_key: int | None) -> int:
@@ -150,13 +145,14 @@ def make_run(
     """Check the counts and describe the optimization for :meth:`BaseOptimizer.prepare`.
 
     Raises:
-        ConfigurationError: if a count is not a positive integer.
+        ConfigurationError: if a count is not a positive integer, or ``replicates_per_trial``
+            is above ``MAX_REPLICATES`` (10,000).
     """
     return OptimizationRun(
         experiment_name=experiment.name,
         master_seed=experiment.master_seed,
-        replicates_per_trial=_positive(replicates_per_trial, "replicates_per_trial"),
-        num_trials=_positive(num_trials, "num_trials"),
+        replicates_per_trial=check_replicates(replicates_per_trial, "replicates_per_trial"),
+        num_trials=check_count(num_trials, "num_trials"),
         pipeline_signature=experiment._pipeline_signature(),
         package_version=__version__,
     )

@@ -17,6 +17,7 @@ from optuna.samplers import BaseSampler
 from optuna.storages import BaseStorage
 from optuna.trial import FrozenTrial, TrialState
 
+from .._checks import check_study_name
 from .._logging import get_logger
 from ..exceptions import ConfigurationError, OptimizationError
 from ..treatment import Treatment
@@ -110,7 +111,8 @@ class OptunaOptimizer(BaseOptimizer):
         ConfigurationError: for an invalid search space, sampler, pruner or storage, a sampler
             whose optional package is not installed (``torch`` for ``GPSampler``, ``cmaes`` for
             ``CmaEsSampler``), or noise handling with an objective it does not support (several
-            metrics, constraints, an aggregate other than the mean, independent seeds).
+            metrics, constraints, an aggregate other than the mean, independent seeds), or an
+            empty ``study_name``.
     """
 
     def __init__(
@@ -158,7 +160,7 @@ class OptunaOptimizer(BaseOptimizer):
             DEFAULT_STORAGE if storage is None else storage if isinstance(storage, str) else None
         )
         self.storage = resolve_storage(storage)
-        self.study_name = study_name
+        self.study_name = None if study_name is None else check_study_name(study_name, "study_name")
         self.run_baseline = run_baseline
         self.common_random_numbers = common_random_numbers
         self.noise = check_noise_settings(noise, objective, common_random_numbers)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._constants import BASELINE_CONDITION, CONDITION_KEY, METADATA_FILENAME, REPLICATE_KEY
 from .._logging import get_logger
+from .._paths import check_name
 from ..result import to_jsonable
 from ._base import BasePlugin
 
@@ -62,8 +63,13 @@ class ArtifactPlugin(BasePlugin):
     _resume_next: bool = field(default=False, init=False, repr=False)
 
     def experiment_dir(self, experiment: Experiment) -> Path:
-        """Return ``root_dir/<experiment name>``."""
-        return Path(self.root_dir) / (experiment.name or "experiment")
+        """Return ``root_dir/<experiment name>``.
+
+        Raises:
+            ConfigurationError: if the name is not a plain file name (see ``_paths.check_name``):
+                no name reaches a folder outside ``root_dir``.
+        """
+        return Path(self.root_dir) / check_name(experiment.name or "experiment", "experiment name")
 
     def version_dir(self, experiment: Experiment, version: int | None = None) -> Path:
         """Return the folder of ``version`` (default: the current one)."""
@@ -98,10 +104,10 @@ class ArtifactPlugin(BasePlugin):
     def after_step(self, experiment: Experiment, step: PipelineStep, data: Any, ctx: FrozenContext) -> None:
         if not len(ctx.artifacts):
             return
-        folder = self._condition_dir(experiment, ctx) / step.name
+        folder = self._condition_dir(experiment, ctx) / check_name(step.name, "step name")
         folder.mkdir(parents=True, exist_ok=True)
         for record in ctx.artifacts.drain():
-            path = (folder / record.name).resolve()
+            path = (folder / check_name(record.name, "Artifact name")).resolve()
             path.write_bytes(record.data)
             ctx.artifacts.written.append((record.name, step.name, str(path)))
 
@@ -112,7 +118,8 @@ class ArtifactPlugin(BasePlugin):
 
     def load_record(self, experiment: Experiment, replicate: int, condition: str) -> dict[str, Any] | None:
         """Return the stored record of ``condition`` in ``replicate`` of the current version, if any."""
-        path = self.version_dir(experiment) / f"replicate_{replicate}" / condition / RESULT_RECORD
+        path = self.version_dir(experiment) / f"replicate_{replicate}" / check_name(condition, "condition")
+        path /= RESULT_RECORD
         try:
             data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
@@ -142,6 +149,5 @@ class ArtifactPlugin(BasePlugin):
         base = self.version_dir(experiment)
         if ctx.scope:
             base = base / ctx.scope
-        return (
-            base / f"replicate_{ctx.get(REPLICATE_KEY, 0)}" / str(ctx.get(CONDITION_KEY, BASELINE_CONDITION))
-        )
+        condition = check_name(str(ctx.get(CONDITION_KEY, BASELINE_CONDITION)), "condition")
+        return base / f"replicate_{ctx.get(REPLICATE_KEY, 0)}" / condition
