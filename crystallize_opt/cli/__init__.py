@@ -111,7 +111,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     report = add("report", "write the HTML report of a study")
     _add_study_selector(report)
-    report.add_argument("-o", "--output", help="HTML file to write")
+    report.add_argument(
+        "-o",
+        "--output",
+        help="HTML file to write (default: <folder>/<study>-report.html beside the study; with --storage "
+        "and no CONFIG, <study>-report.html in the working directory)",
+    )
     report.set_defaults(func="cmd_report")
 
     best = add(

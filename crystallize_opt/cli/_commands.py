@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import math
 import os
@@ -223,6 +224,7 @@ def cmd_optimize(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from .._paths import ensure_directory
+    from ..optimize._sqlite_read import on_read_only_file_system
     from ..report import write_report
 
     study = _open_study(args)
@@ -231,9 +233,23 @@ def cmd_report(args: argparse.Namespace) -> int:
     else:
         path = _report_path(_load(args.config).folder if args.config else Path(), study.study_name)
     ensure_directory(path.parent, "the report")
-    write_report(study, path)
+    # A study read from read-only media has its default report beside it: say so before the
+    # report is built (seconds for a large study), and if the write fails all the same.
+    if not os.access(path if path.exists() else path.parent, os.W_OK):
+        read_only = on_read_only_file_system(path.parent)
+        raise _unwritable_report(path, os.strerror(errno.EROFS if read_only else errno.EACCES))
+    try:
+        write_report(study, path)
+    except OSError as exc:
+        raise _unwritable_report(path, exc.strerror or str(exc)) from exc
     print(f"report: {path}")
     return 0
+
+
+def _unwritable_report(path: Path, why: str) -> ConfigurationError:
+    return ConfigurationError(
+        f"cannot write the report {str(path)!r} ({why}); write it elsewhere with --output FILE"
+    )
 
 
 def cmd_best(args: argparse.Namespace) -> int:

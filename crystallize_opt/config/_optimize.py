@@ -12,6 +12,7 @@ from typing import Any
 from .._checks import check_seed, check_study_name, replicates_expected, seed_expected
 from ..optimize import NoiseHandling, Objective, OptunaOptimizer
 from ..optimize._noise import default_sampler
+from ..optimize._sqlite_read import lacks_table, read_only_uri, unreadable_error
 from ..treatment import Treatment
 from ._errors import describe, names_list, suggestion
 from ._noise import parse_noise
@@ -112,6 +113,11 @@ class OptimizeConfig:
         benchmarks/README.md, "Parallel workers"), while a serial study is best kept in one
         SQLite file that any tool can read. An existing study stays where it is, so resuming
         it with or without ``--workers``, ``best``, ``trials`` and ``report`` all find it.
+
+        Raises:
+            StorageFileError: when ``study.db`` exists but cannot be read (damaged, locked), since
+                a new study in ``study.log`` would then hide the one it holds.
+            JournalFileError: when a line of ``study.log`` is no journal record.
         """
         if not self.storage_is_default:
             return self.storage
@@ -366,18 +372,25 @@ def _warm_start(
 
 
 def _sqlite_holds(database: Path, study_name: str) -> bool:
-    """True when the SQLite file exists and holds an Optuna study named ``study_name``.
+    """True when the SQLite file exists and holds an Optuna study named ``study_name``; False
+    when it is missing, empty or holds no Optuna schema yet.
 
-    Read-only, so asking never creates the file (an empty one would then count as used)."""
+    Read-only, so asking never creates the file (an empty one would then count as used).
+
+    Raises:
+        StorageFileError: when the file exists but cannot be read (damaged, locked, unreadable):
+            never "no study here", which would start a new study beside the one it holds.
+    """
     if not database.is_file():
         return False
     try:
-        with contextlib.closing(
-            sqlite3.connect(f"{database.resolve().as_uri()}?mode=ro", uri=True, timeout=SQLITE_READ_TIMEOUT)
-        ) as connection:
+        uri = read_only_uri(database)
+        with contextlib.closing(sqlite3.connect(uri, uri=True, timeout=SQLITE_READ_TIMEOUT)) as connection:
             found = connection.execute("SELECT 1 FROM studies WHERE study_name = ?", (study_name,)).fetchone()
-    except sqlite3.Error:  # not an Optuna database (yet): no studies table
-        return False
+    except sqlite3.Error as exc:
+        if lacks_table(exc):  # a new (empty) file, or a SQLite file without Optuna's schema yet
+            return False
+        raise unreadable_error(database, exc) from exc
     return found is not None
 
 

@@ -12,7 +12,7 @@ import sqlite3
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -28,6 +28,7 @@ from .._logging import get_logger
 from .._paths import ensure_directory
 from ..exceptions import ConfigurationError
 from ._journal import open_journal
+from ._sqlite_read import damaged_error, first_line
 from ._storage_display import display_storage, redact
 
 _log = get_logger("storage")
@@ -95,8 +96,16 @@ REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 
 def cannot_open_error(storage: str, exc: BaseException) -> ConfigurationError:
     """The error for a storage URL that could not be opened because of ``exc``: names the URL
-    and quotes the cause, the URL's password hidden in both."""
-    detail = redact(f"{type(exc).__name__}: {exc}", storage)
+    and quotes the first line of the cause (a driver's error, without the SQL and links that
+    SQLAlchemy adds), the URL's password hidden in both. A damaged SQLite file gets
+    :func:`~._sqlite_read.damaged_error`'s message, which says what to do."""
+    database = sqlite_file(storage)
+    damaged = None if database is None else damaged_error(database, exc)
+    if damaged is not None:
+        return damaged
+    cause = getattr(exc, "orig", None)
+    cause = cause if isinstance(cause, BaseException) else exc
+    detail = redact(f"{type(cause).__name__}: {first_line(cause)}", storage)
     return ConfigurationError(f"storage {display_storage(storage)!r} cannot be opened: {detail}")
 
 
@@ -166,7 +175,9 @@ def _sqlite_storage(url: str) -> RDBStorage:
     assert path is not None
     ensure_directory(path.parent, f"the storage {display_storage(url)!r}")
     with _file_lock(path.with_name(path.name + ".lock")):
-        with sqlite3.connect(path, timeout=SQLITE_BUSY_TIMEOUT) as connection:  # WAL persists in the file
+        # WAL persists in the file. Closed at once: ``with`` on a connection only commits, and the
+        # file stayed open until the garbage collector found it.
+        with closing(sqlite3.connect(path, timeout=SQLITE_BUSY_TIMEOUT)) as connection:
             connection.execute("PRAGMA journal_mode=WAL")
         storage = RetryingRDBStorage(url, engine_kwargs={"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT}})
 

@@ -4,7 +4,9 @@ once a run ends (its write-ahead log checkpointed into it)."""
 
 from __future__ import annotations
 
+import functools
 import sqlite3
+from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,7 @@ from optuna.storages.journal import JournalRedisBackend
 from .._logging import get_logger
 from ..exceptions import ConfigurationError
 from ._journal import open_journal
+from ._sqlite_read import read_only_uri
 from ._storage import (
     REDIS_SCHEMES,
     SQLITE_BUSY_TIMEOUT,
@@ -33,10 +36,13 @@ def open_existing_storage(storage: str) -> BaseStorage:
     """Return the Optuna storage of URL ``storage`` (any URL :func:`resolve_storage` takes) for
     reading, creating nothing: no directory, file, lock file or database schema.
 
+    A ``sqlite:///`` file is read through read-only connections: nothing is written to it,
+    and a file on read-only media can be read.
+
     Raises:
         ConfigurationError: naming the storage (its password hidden) and the path, when a
             ``sqlite:///`` or ``journal:///`` file does not exist, a database holds no Optuna
-            schema, or the storage cannot be opened.
+            schema, or the storage cannot be opened (a damaged SQLite file: ``StorageFileError``).
     """
     if storage == ":memory:":
         return InMemoryStorage()
@@ -50,20 +56,42 @@ def open_existing_storage(storage: str) -> BaseStorage:
         if storage.startswith(REDIS_SCHEMES):
             return JournalStorage(JournalRedisBackend(storage))
         database = sqlite_file(storage)
-        if database is not None and not database.is_file():
-            raise ConfigurationError(f"storage {shown!r}: the database file {str(database)!r} does not exist")
-        engine_kwargs: dict[str, Any] = (
-            {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT}}
-            if database is not None
-            else {"pool_pre_ping": True}
-        )
+        engine_kwargs: dict[str, Any] = {"pool_pre_ping": True}
+        if database is not None:
+            if not database.is_file():
+                raise ConfigurationError(
+                    f"storage {shown!r}: the database file {str(database)!r} does not exist"
+                )
+            # Read-only connections: no lock file, no journal-mode change, read-only media too.
+            engine_kwargs = {"creator": _read_only_connector(database)}
         _check_optuna_schema(storage, engine_kwargs)
         # The schema is there: Optuna's set-up only reads it (skipping creation skips no check).
-        return RetryingRDBStorage(storage, engine_kwargs=engine_kwargs, skip_table_creation=True)
+        opened = RetryingRDBStorage(storage, engine_kwargs=engine_kwargs, skip_table_creation=True)
+        if database is not None:
+            # Read the studies here, so that a file damaged where they are kept fails with the
+            # message that says what to do (see cannot_open_error), not in the command.
+            opened.get_all_studies()
+        return opened
     except ConfigurationError:
         raise
     except Exception as exc:
         raise cannot_open_error(storage, exc) from exc
+
+
+def _read_only_connector(database: Path) -> Callable[[], sqlite3.Connection]:
+    """What makes the connections of a reading engine on ``database``: SQLite's read-only
+    connections (see :func:`~._sqlite_read.read_only_uri`), with the busy timeout of writers.
+
+    Raises:
+        StorageFileError: see :func:`~._sqlite_read.read_only_uri`.
+    """
+    return functools.partial(
+        sqlite3.connect,
+        read_only_uri(database),
+        uri=True,
+        timeout=SQLITE_BUSY_TIMEOUT,
+        check_same_thread=False,  # as SQLAlchemy's own for file databases: its pool shares them
+    )
 
 
 #: Tables every Optuna RDB storage has; Optuna's own set-up writes to a database without them.
