@@ -26,6 +26,7 @@ if TYPE_CHECKING:
         EventLoopError,
         ExperimentRunError,
         OptimizationError,
+        StorageError,
     )
     from .experiment import Experiment, ExperimentBuilder
     from .hypothesis import Hypothesis
@@ -72,6 +73,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "EventLoopError",
         "ExperimentRunError",
         "OptimizationError",
+        "StorageError",
     ),
     ".experiment": ("Experiment", "ExperimentBuilder"),
     ".hypothesis": ("Hypothesis",),
@@ -158,6 +160,7 @@ __all__ = [
     "Result",
     "SeedPlugin",
     "SerialExecution",
+    "StorageError",
     "Treatment",
     "TrialEvaluation",
     "WinnerSelection",

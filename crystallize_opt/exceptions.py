@@ -46,3 +46,18 @@ class EventLoopError(CrystallizeError, RuntimeError):
 
 class OptimizationError(CrystallizeError, RuntimeError):
     """Raised when an optimization cannot produce a result, e.g. when every trial failed."""
+
+
+class StorageError(OptimizationError):
+    """Raised when the study's storage fails in a way the optimizer cannot ride out: a database
+    that stayed unreachable (or locked) for longer than ``outage_timeout``, a full disk, or a
+    damaged database file.
+
+    The message is one line that names the storage (its password hidden), says what happened in
+    plain words, quotes the database's own error and says what to do. The command line reports
+    it with exit code 2. The stored trials are as they were before the failure: fix the cause and
+    run the command again to resume.
+    """
+
+    def __str__(self) -> str:
+        return one_line(super().__str__())

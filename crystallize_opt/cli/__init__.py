@@ -1,7 +1,8 @@
 """The ``crystallize-opt`` command line.
 
-Exit codes: 0 on success, 2 on a usage or configuration error (one line on stderr; the
-traceback only with ``--debug``), 1 when a run fails, 130 when interrupted (SIGINT), 143 when
+Exit codes: 0 on success, 2 on a usage or configuration error or a storage that failed (an
+unreachable database, a full disk, a damaged file; one line on stderr; the traceback only with
+``--debug``), 1 when a run fails, 130 when interrupted (SIGINT), 143 when
 terminated (SIGTERM); an interrupted or terminated run stores its running trial as failed.
 """
 
@@ -226,14 +227,15 @@ def _interrupted(debug: bool) -> int:
 
 def _failed(exc: BaseException, debug: bool) -> int:
     """Print ``exc`` as the command's one-line error (after its traceback with ``debug``) and
-    return its exit code: 143 when terminated, 2 for a usage or configuration error, 1 for a
-    failed run. Raises ``exc`` again if it is none of these (such as GeneratorExit)."""
+    return its exit code: 143 when terminated, 2 for a usage or configuration error or a failed
+    storage, 1 for a failed run. Raises ``exc`` again if it is none of these (such as
+    GeneratorExit)."""
     from .._signals import Terminated
-    from ..exceptions import ConfigurationError
+    from ..exceptions import ConfigurationError, StorageError
 
     if isinstance(exc, Terminated):
         code, message = exc.exit_code, "terminated; the study is consistent, run the command again to resume"
-    elif isinstance(exc, ConfigurationError):
+    elif isinstance(exc, (ConfigurationError, StorageError)):
         code, message = 2, f"error: {exc}"
     elif isinstance(exc, Exception):
         code, message = 1, f"{type(exc).__name__}: {exc}"

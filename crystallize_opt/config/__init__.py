@@ -136,7 +136,8 @@ The ``optimize:`` section
 ``study_name`` (string, default: the folder name)
 ``heartbeat_interval`` (seconds, default 10), ``grace_period`` (seconds a RUNNING trial may stay
 silent before it is failed as stale and its parameters retried; default 60, longer than the
-heartbeat interval), ``max_retries`` (integer >= 0, default 1),
+heartbeat interval), ``max_retries`` (integer >= 0, default 1), ``outage_timeout`` (seconds to
+wait for a database that stops answering or stays locked before the run fails; default 600),
 ``run_baseline`` (boolean, default false), ``common_random_numbers`` (boolean, default true)
     As in :class:`~crystallize_opt.OptunaOptimizer`.
 ``warm_start`` (treatment name or list of names, optional)

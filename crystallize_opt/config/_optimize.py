@@ -12,6 +12,7 @@ from typing import Any
 from .._checks import check_seed, check_study_name, replicates_expected, seed_expected
 from ..optimize import NoiseHandling, Objective, OptunaOptimizer
 from ..optimize._noise import default_sampler
+from ..optimize._outage import DEFAULT_OUTAGE_TIMEOUT
 from ..optimize._sqlite_read import lacks_table, read_only_uri, unreadable_error
 from ..treatment import Treatment
 from ._errors import describe, names_list, suggestion
@@ -35,6 +36,7 @@ OPTIMIZE_KEYS = (
     "heartbeat_interval",
     "grace_period",
     "max_retries",
+    "outage_timeout",
     "noise",
 )
 OBJECTIVE_KEYS = ("metric", "metrics", "direction", "aggregate", "constraints")
@@ -72,6 +74,8 @@ class OptimizeConfig:
         heartbeat_interval: seconds between heartbeats of a running trial.
         grace_period: seconds without heartbeat after which a RUNNING trial counts as stale.
         max_retries: how often a stale trial's parameters are queued again.
+        outage_timeout: seconds to wait for a database that stops answering, or stays
+            locked, before the run fails (see :class:`~crystallize_opt.OptunaOptimizer`).
         noise: noise-aware optimization settings (with them, ``trials * replicates_per_trial``
             is a budget of pipeline executions), or None (off).
         storage_is_default: True when the config names no storage: :meth:`storage_for` then
@@ -96,6 +100,7 @@ class OptimizeConfig:
     heartbeat_interval: float = 10.0
     grace_period: float = 60.0
     max_retries: int = 1
+    outage_timeout: float = DEFAULT_OUTAGE_TIMEOUT
     noise: NoiseHandling | None = None
     storage_is_default: bool = False
     sampler_is_default: bool = False
@@ -182,6 +187,7 @@ class OptimizeConfig:
             heartbeat_interval=self.heartbeat_interval,
             grace_period=self.grace_period,
             max_retries=self.max_retries,
+            outage_timeout=self.outage_timeout,
             noise=self.noise,
         )
 
@@ -243,7 +249,8 @@ def _seconds(field: Field | None, default: float) -> float:
 
 
 def _fault_tolerance(section: Field, get: Any) -> dict[str, Any]:
-    """``heartbeat_interval``, ``grace_period`` (seconds) and ``max_retries`` for stale trials."""
+    """``heartbeat_interval``, ``grace_period`` (seconds) and ``max_retries`` for stale trials,
+    and ``outage_timeout`` (seconds) for database outages."""
     heartbeat = _seconds(get("heartbeat_interval"), 10.0)
     grace = _seconds(get("grace_period"), max(60.0, 2 * heartbeat))
     if grace <= heartbeat:
@@ -256,6 +263,7 @@ def _fault_tolerance(section: Field, get: Any) -> dict[str, Any]:
         "heartbeat_interval": heartbeat,
         "grace_period": grace,
         "max_retries": 1 if retries is None else retries.integer(minimum=0),
+        "outage_timeout": _seconds(get("outage_timeout"), DEFAULT_OUTAGE_TIMEOUT),
     }
 
 

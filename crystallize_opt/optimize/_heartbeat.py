@@ -25,6 +25,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from .._logging import get_logger
 from .._signals import leave_termination_signals_to_main_thread
+from ._outage import last_recovery, without_waiting
 from ._owner import OWNER_ATTR, describe_owner, owner_is_dead, this_process
 
 _log = get_logger("optimize")
@@ -56,7 +57,10 @@ class _Beating:
 
     def beat(self) -> None:
         try:
-            self.stamp()
+            # One attempt: a beat that waited out a database outage would hold the sender (and
+            # every trial's end, which waits for it) for as long; the next beat tries again.
+            with without_waiting():
+                self.stamp()
         except Exception as exc:  # a finished trial, or a storage hiccup: the next beat tries again
             _log.debug("heartbeat of %s not recorded: %s", self.what, exc)
 
@@ -192,11 +196,14 @@ def last_sign_of_life(trial: FrozenTrial) -> float:
 def why_stale(trial: FrozenTrial, now: float, grace_period: float) -> str | None:
     """Why the RUNNING ``trial`` counts as abandoned at Unix time ``now``: its owner process is
     certainly gone (see :func:`._owner.owner_is_dead`), or it has been silent for longer than
-    ``grace_period`` seconds. None while it may still be running."""
+    ``grace_period`` seconds. None while it may still be running.
+
+    Silence counts from the end of this process's last database outage at the latest (see
+    :func:`._outage.last_recovery`): during the outage no worker could store a heartbeat."""
     owner = trial.system_attrs.get(OWNER_ATTR)
     if owner_is_dead(owner):
         return f"stale: its worker ({describe_owner(owner)}) no longer exists"
-    silent = now - last_sign_of_life(trial)
+    silent = now - max(last_sign_of_life(trial), last_recovery())
     if silent > grace_period:
         return f"stale: no heartbeat for {silent:.1f} s (grace period {grace_period:g} s); its worker died?"
     return None

@@ -31,6 +31,7 @@ import optuna
 
 from .._logging import get_logger
 from ._heartbeat import beat_every, stop_beating
+from ._outage import last_recovery
 from ._owner import owner_is_dead, this_process
 
 _log = get_logger("optimize")
@@ -65,14 +66,18 @@ class StudyLease:
 
     def claims(self) -> dict[str, float]:
         """The live claims, ``{owner: stamp}``: those stamped within the last ``grace`` seconds
-        whose process is not certainly gone."""
+        (or since this process's last database outage ended: nobody could stamp during it) whose
+        process is not certainly gone."""
         prefix, now = f"{self.attr}:", self.clock()
+        back = last_recovery() if self.clock is time.time else 0.0  # Unix time, not a test's clock
         live: dict[str, float] = {}
         for key, record in self.study.user_attrs.items():
             if not key.startswith(prefix) or not isinstance(record, dict):
                 continue
             owner, stamp = record.get("owner"), record.get("stamp")
-            if not isinstance(owner, str) or not isinstance(stamp, (int, float)) or now - stamp > self.grace:
+            if not isinstance(owner, str) or not isinstance(stamp, (int, float)):
+                continue
+            if now - max(stamp, back) > self.grace:
                 continue
             if not owner_is_dead(record.get("process")):
                 live[owner] = float(stamp)

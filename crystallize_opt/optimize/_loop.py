@@ -12,7 +12,7 @@ from .._checks import check_count, check_replicates
 from .._logging import get_logger
 from .._signals import deferred_signals
 from .._version import __version__
-from ..exceptions import ConfigurationError, OptimizationError
+from ..exceptions import ConfigurationError, OptimizationError, StorageError
 from ..plugins import derive_seed
 from ..treatment import Treatment
 from ._base import BaseOptimizer, OptimizationRun
@@ -263,6 +263,8 @@ async def finish_optimization(
     await optimizer.finalize(evaluate_replicates)
     try:
         return optimizer.get_best_treatment()
+    except StorageError:  # the trials could not be read: whether they failed is unknown
+        raise
     except OptimizationError as exc:
         if failures:
             raise OptimizationError(

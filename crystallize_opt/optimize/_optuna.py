@@ -19,7 +19,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from .._checks import check_study_name
 from .._logging import get_logger
-from ..exceptions import ConfigurationError, OptimizationError
+from ..exceptions import ConfigurationError, OptimizationError, StorageError
 from ..treatment import Treatment
 from ._base import BaseOptimizer, EvaluateReplicates, OptimizationRun
 from ._dependencies import check_sampler_dependencies
@@ -36,6 +36,7 @@ from ._noise import (
     stored_selection,
 )
 from ._objective import Objective
+from ._outage import DEFAULT_OUTAGE_TIMEOUT, check_outage_timeout
 from ._rank import rank_study
 from ._space import SearchSpace, SearchSpaceSpec
 from ._storage import DEFAULT_STORAGE, count_states, resolve_storage
@@ -99,6 +100,11 @@ class OptunaOptimizer(BaseOptimizer):
             of ``workers=N`` failed as interrupted) are queued again.
         poll_interval: seconds a worker waits before looking again when the target is only
             reachable through other workers' running trials.
+        outage_timeout: seconds to wait, from the first failure, for a SQLite or server
+            database that stops answering (a restart, a failover, a network cut) or stays
+            locked; the run goes on when it is back, and raises :class:`StorageError` after
+            that. A full disk or a damaged database file raises at once. Goes beyond the
+            reference API.
         noise: noise-aware optimization (``True`` or a :class:`NoiseHandling` with settings):
             ``num_trials * replicates_per_trial`` becomes a budget of pipeline executions;
             trials race on shared seeds and stop early when clearly worse, the incumbent earns
@@ -111,8 +117,8 @@ class OptunaOptimizer(BaseOptimizer):
         ConfigurationError: for an invalid search space, sampler, pruner or storage, a sampler
             whose optional package is not installed (``torch`` for ``GPSampler``, ``cmaes`` for
             ``CmaEsSampler``), or noise handling with an objective it does not support (several
-            metrics, constraints, an aggregate other than the mean, independent seeds), or an
-            empty ``study_name``.
+            metrics, constraints, an aggregate other than the mean, independent seeds), an
+            empty ``study_name``, or an ``outage_timeout`` that is not a positive, finite number.
     """
 
     def __init__(
@@ -131,6 +137,7 @@ class OptunaOptimizer(BaseOptimizer):
         grace_period: float = 60.0,
         max_retries: int = 1,
         poll_interval: float = 0.5,
+        outage_timeout: float = DEFAULT_OUTAGE_TIMEOUT,
         noise: NoiseHandling | bool | None = None,
     ):
         super().__init__(objective)
@@ -139,6 +146,7 @@ class OptunaOptimizer(BaseOptimizer):
         self.grace_period = float(grace_period)
         self.max_retries = max_retries
         self.poll_interval = float(poll_interval)
+        self.outage_timeout = check_outage_timeout(outage_timeout)
         #: Set in processes started by ``workers=N``: ``<run id>:<index>``, recorded on each trial.
         self.worker_tag: str | None = None
         #: False in processes started by ``workers=N``: their parent chooses the winner of a
@@ -159,7 +167,7 @@ class OptunaOptimizer(BaseOptimizer):
         self.storage_url = (
             DEFAULT_STORAGE if storage is None else storage if isinstance(storage, str) else None
         )
-        self.storage = resolve_storage(storage)
+        self.storage = resolve_storage(storage, outage_timeout=self.outage_timeout)
         self.study_name = None if study_name is None else check_study_name(study_name, "study_name")
         self.run_baseline = run_baseline
         self.common_random_numbers = common_random_numbers
@@ -316,7 +324,7 @@ class OptunaOptimizer(BaseOptimizer):
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
-        self.storage = resolve_storage(self.storage_url)
+        self.storage = resolve_storage(self.storage_url, outage_timeout=self.outage_timeout)
         if self.sampler is not None:
             self.sampler.reseed_rng()  # workers sharing a seeded sampler would propose the same points
 
@@ -445,7 +453,10 @@ class OptunaOptimizer(BaseOptimizer):
         for name, trial in list(self._pending.items()):
             try:
                 self._finish(name, {}, {}, failure=reason, pruned=False)
-            except Exception:  # the storage is gone too: leave it to the stale-trial check
+            except StorageError as exc:  # the storage is gone too: leave it to the stale-trial check
+                _log.warning("could not store trial %d as failed: %s", trial.number, exc)
+                self._pending.pop(name, None)
+            except Exception:
                 _log.exception("could not store trial %d as failed", trial.number)
                 self._pending.pop(name, None)
 

@@ -62,6 +62,12 @@ def read_only_uri(database: Path) -> str:
 _JOURNAL_MAGIC = bytes.fromhex("d9d505f920a163d7")
 
 
+#: What to do about a damaged SQLite file, in every message that reports one (opening it or mid-run).
+DAMAGED_REMEDY = (
+    "restore it from a backup, or move it away (with its -wal and -shm files) to start a new study"
+)
+
+
 def damaged_error(database: Path, exc: BaseException) -> StorageFileError | None:
     """The error for the SQLite file ``database`` when ``exc`` (a ``sqlite3`` error, or an
     error caused by one, such as SQLAlchemy's) says the file is damaged: a malformed database,
@@ -72,8 +78,7 @@ def damaged_error(database: Path, exc: BaseException) -> StorageFileError | None
     if found is None or type(found) is not sqlite3.DatabaseError:
         return None
     return StorageFileError(
-        f"storage file {str(database)!r} is damaged ({first_line(found)}); restore it from a "
-        "backup, or move it away (with its -wal and -shm files) to start a new study"
+        f"storage file {str(database)!r} is damaged ({first_line(found)}); {DAMAGED_REMEDY}"
     )
 
 

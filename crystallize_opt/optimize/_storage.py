@@ -28,6 +28,18 @@ from .._logging import get_logger
 from .._paths import ensure_directory
 from ..exceptions import ConfigurationError
 from ._journal import open_journal
+from ._outage import (
+    DEFAULT_OUTAGE_TIMEOUT,
+    FIRST_DELAY,
+    MAX_DELAY,
+    OPEN_TIMEOUT,
+    Fault,
+    OutageWatch,
+    cause_text,
+    check_outage_timeout,
+    classify,
+    with_connect_timeout,
+)
 from ._sqlite_read import damaged_error, first_line
 from ._storage_display import display_storage, redact
 
@@ -37,11 +49,11 @@ F = TypeVar("F", bound=Callable[..., Any])
 DEFAULT_STORAGE = "sqlite:///crystallize-studies.db"
 #: Seconds a SQLite writer waits for another process's lock before "database is locked".
 SQLITE_BUSY_TIMEOUT = 60.0
-#: Delays between attempts when a database connection drops (then the error is raised).
-RETRY_DELAYS = (0.1, 0.3, 1.0, 2.0, 4.0, 8.0)
 
 
-def resolve_storage(storage: str | BaseStorage | None) -> BaseStorage:
+def resolve_storage(
+    storage: str | BaseStorage | None, *, outage_timeout: float = DEFAULT_OUTAGE_TIMEOUT
+) -> BaseStorage:
     """Return the Optuna storage for ``storage``.
 
     * ``None``: :data:`DEFAULT_STORAGE` (a SQLite file in the working directory);
@@ -50,8 +62,9 @@ def resolve_storage(storage: str | BaseStorage | None) -> BaseStorage:
       is serialized across processes by a lock file, so several workers can start on a fresh
       database at the same moment;
     * ``postgresql+psycopg://...``, ``mysql+pymysql://...`` (any SQLAlchemy URL): a server
-      database; connections are checked before use and an operation whose connection dropped
-      is retried with backoff;
+      database; connections are checked before use, each attempt to connect gives up after
+      ``CONNECT_TIMEOUT`` seconds (unless the URL sets ``connect_timeout``), and a server that
+      cannot be reached within ``OPEN_TIMEOUT`` (15 s) here is reported at once;
     * ``redis://host:port/db``: Optuna's journal storage on Redis;
     * ``journal:///relative/path.log`` or ``journal:////absolute/path.log``: Optuna's journal
       storage on a file (safe for processes on one machine), see :mod:`._journal`;
@@ -60,10 +73,17 @@ def resolve_storage(storage: str | BaseStorage | None) -> BaseStorage:
     A missing directory of a ``sqlite:///`` or ``journal:///`` file is created, with a warning
     naming it (see :func:`open_existing_storage` to read without creating anything).
 
+    Operations on a SQLite or server database wait out an outage: a database that stops
+    answering, or a SQLite file locked by another process, is retried with backoff for up to
+    ``outage_timeout`` seconds from the first failure (see :class:`._outage.OutageWatch`); a full
+    disk or a damaged file fails at once, with a :class:`~crystallize_opt.StorageError`.
+
     Raises:
-        ConfigurationError: for another type, a URL that cannot be opened, or a file where a
-            directory of the path belongs (the message names the URL, its password hidden).
+        ConfigurationError: for another type, a URL that cannot be opened, a file where a
+            directory of the path belongs (the message names the URL, its password hidden), or
+            an ``outage_timeout`` that is not a positive, finite number.
     """
+    outage_timeout = check_outage_timeout(outage_timeout)
     if isinstance(storage, BaseStorage):
         return storage
     if storage is None:
@@ -81,9 +101,10 @@ def resolve_storage(storage: str | BaseStorage | None) -> BaseStorage:
             return open_journal(path, create=True)
         if storage.startswith(REDIS_SCHEMES):
             return JournalStorage(JournalRedisBackend(storage))
-        if sqlite_file(storage) is not None:
-            return _sqlite_storage(storage)
-        return _server_storage(storage)
+        database = _sqlite_storage(storage) if sqlite_file(storage) is not None else _server_storage(storage)
+        if isinstance(database, RetryingRDBStorage):
+            database.outage.timeout = outage_timeout
+        return database
     except ConfigurationError:
         raise
     except Exception as exc:  # SQLAlchemy and drivers raise many types for bad URLs
@@ -130,10 +151,22 @@ def sqlite_file(url: str) -> Path | None:
     return Path(url[len("sqlite:///") :].split("?", 1)[0])
 
 
-def _server_storage(url: str) -> RDBStorage:
-    """A server database storage; creating the schema is retried, since Optuna does not guard it
-    against other processes creating it at the same moment (they collide on unique keys)."""
-    for delay in (*RETRY_DELAYS, None):
+def _server_storage(url: str) -> RetryingRDBStorage:
+    """A server database storage.
+
+    Creating the schema is retried, since Optuna does not guard it against other processes
+    creating it at the same moment (they collide on unique keys). A server that cannot be
+    reached is tried again for up to :data:`OPEN_TIMEOUT` seconds (a restart takes a few), then
+    reported: at the start of a run, an unreachable database is more likely a wrong URL or a
+    server not started than an outage worth waiting minutes for.
+
+    Raises:
+        ConfigurationError: when the server stays unreachable (the message says so, names the
+            URL with its password hidden and quotes the driver's error).
+    """
+    deadline = time.monotonic() + OPEN_TIMEOUT
+    delay = FIRST_DELAY
+    while True:
         try:
             return RetryingRDBStorage(url, engine_kwargs={"pool_pre_ping": True})
         except (
@@ -141,15 +174,19 @@ def _server_storage(url: str) -> RDBStorage:
             sqlalchemy.exc.ProgrammingError,
             sqlalchemy.exc.InternalError,
         ) as exc:
-            if delay is None:
+            if time.monotonic() > deadline:
                 raise
             _log.info("storage schema is being created by another process (%s); retrying", type(exc).__name__)
-            time.sleep(delay * (0.5 + random.random()))
-        except (sqlalchemy.exc.OperationalError, StorageInternalError) as exc:
-            if delay is None or not _is_transient(exc):
+        except (sqlalchemy.exc.SQLAlchemyError, StorageInternalError) as exc:
+            if classify(exc) is not Fault.UNREACHABLE:
                 raise
-            time.sleep(delay)
-    raise AssertionError("unreachable")
+            if time.monotonic() > deadline:
+                raise ConfigurationError(
+                    f"storage {display_storage(url)!r} cannot be opened: the database server is unreachable "
+                    f"({cause_text(exc, url)}); check that it runs and that the URL names the right host and port"
+                ) from exc
+        time.sleep(delay * (0.5 + random.random()))
+        delay = min(2 * delay, MAX_DELAY)
 
 
 @contextmanager
@@ -189,54 +226,26 @@ def _sqlite_storage(url: str) -> RDBStorage:
     return storage
 
 
-def _is_transient(exc: BaseException) -> bool:
-    """A dropped or refused connection, or a locked SQLite file: worth another attempt."""
-    seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, sqlalchemy.exc.DBAPIError) and seen.connection_invalidated:
-            return True
-        if isinstance(
-            seen,
-            (
-                sqlalchemy.exc.OperationalError,  # lost connection, server gone, database locked
-                sqlalchemy.exc.InterfaceError,  # a driver used a connection the server already closed
-                sqlalchemy.exc.PendingRollbackError,  # a session whose connection died mid-transaction
-                sqlalchemy.exc.DisconnectionError,
-            ),
-        ):
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False
-
-
 def _retrying(method: F) -> F:
+    """``method`` of a :class:`RetryingRDBStorage`, run by the storage's :class:`OutageWatch`."""
+
     @functools.wraps(method)
-    def wrapper(self: RDBStorage, *args: Any, **kwargs: Any) -> Any:
-        for attempt, delay in enumerate((*RETRY_DELAYS, None)):
-            try:
-                return method(self, *args, **kwargs)
-            except (sqlalchemy.exc.SQLAlchemyError, StorageInternalError) as exc:
-                if delay is None or not _is_transient(exc):
-                    raise
-                _log.warning(
-                    "storage %s failed (%s: %s); retrying in %.1f s (attempt %d of %d)",
-                    method.__name__,
-                    type(exc).__name__,
-                    redact((str(exc).splitlines() or [""])[0][:200], self.url),
-                    delay,
-                    attempt + 1,
-                    len(RETRY_DELAYS),
-                )
-                time.sleep(delay)
-        raise AssertionError("unreachable")
+    def wrapper(self: RetryingRDBStorage, *args: Any, **kwargs: Any) -> Any:
+        return self.outage.run(lambda: method(self, *args, **kwargs))
 
     return wrapper  # type: ignore[return-value]
 
 
 class RetryingRDBStorage(RDBStorage):
-    """An :class:`optuna.storages.RDBStorage` whose operations are retried with backoff when the
-    database connection drops (e.g. the server ended the session) or SQLite is locked, and that
+    """An :class:`optuna.storages.RDBStorage` that waits out outages of its database, and that
     can write a finished trial's user attributes in the same transaction as its state.
+
+    Every operation runs through :attr:`outage` (an :class:`OutageWatch`): when the database
+    stops answering (a restart, a dropped connection) or SQLite stays locked, the operation is
+    retried with backoff for up to ``outage.timeout`` seconds (default
+    :data:`DEFAULT_OUTAGE_TIMEOUT`); a full disk or a damaged file raises
+    :class:`~crystallize_opt.StorageError` at once. Connecting to a PostgreSQL or MySQL server
+    gives up after :data:`CONNECT_TIMEOUT` seconds unless the URL sets ``connect_timeout``.
 
     An operation that failed mid-transaction was rolled back, so trying it again is safe; a
     create whose commit reached the server before the connection dropped can leave one extra
@@ -244,8 +253,10 @@ class RetryingRDBStorage(RDBStorage):
     """
 
     def __init__(self, url: str, **kwargs: Any) -> None:
+        kwargs["engine_kwargs"] = with_connect_timeout(url, kwargs.get("engine_kwargs"))
         super().__init__(url, **kwargs)
         self._staged: dict[int, dict[str, Any]] = {}
+        self.outage = OutageWatch(url)
 
     def stage_trial_user_attr(self, trial_id: int, key: str, value: Any) -> None:
         """Write this user attribute with the trial's next state change, in one transaction

@@ -12,6 +12,7 @@ import signal
 import sys
 import time
 import uuid
+from contextlib import nullcontext
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
@@ -19,11 +20,12 @@ import optuna
 
 from .._logging import get_logger
 from .._signals import Terminated, deferred_signals, sigterm_raises
-from ..exceptions import ConfigurationError, OptimizationError
+from ..exceptions import ConfigurationError, OptimizationError, StorageError
 from ..treatment import Treatment
 from ._heartbeat import fail_trials_of_workers
 from ._loop import make_run
 from ._optuna import OptunaOptimizer
+from ._outage import without_waiting
 from ._progress import TrialProgress
 from ._study import TRIAL_ATTR
 
@@ -48,6 +50,9 @@ _LAZY_PACKAGES = ("crystallize_opt", "optuna", "sqlalchemy", "alembic")
 _FRESH_PREFIXES = ("__main__", "__mp_main__", "crystallize_opt.config._studies")
 #: Exit code of a worker that found itself started by its own main script (see run_workers).
 _UNGUARDED_MAIN_EXIT = 3
+#: Exit code of a worker whose storage failed (a database unreachable for longer than its
+#: outage timeout, a full disk, a damaged file): a StorageError.
+_STORAGE_EXIT = 4
 
 
 class _RecordingPickler(pickle.Pickler):
@@ -149,6 +154,9 @@ def _worker_main(
         except ConfigurationError as exc:
             errors.put(f"worker {index}: {exc}")
             raise SystemExit(2) from None
+        except StorageError as exc:
+            errors.put(f"worker {index}: {exc}")
+            raise SystemExit(_STORAGE_EXIT) from None
         except Exception as exc:
             errors.put(f"worker {index}: {type(exc).__name__}: {exc}")
             raise SystemExit(1) from None
@@ -192,6 +200,8 @@ def run_workers(
             experiment cannot be pickled, a worker found the configuration invalid, or the main
             script calls this outside ``if __name__ == "__main__":`` (each worker runs the
             script again on start-up, and so would start workers of its own).
+        StorageError: if a worker's storage failed (see :class:`OptunaOptimizer`'s
+            ``outage_timeout``), quoting its error once for all workers that met it.
         OptimizationError: if a worker failed, quoting its error.
         KeyboardInterrupt: after the workers stored their running trials as failed.
     """
@@ -233,6 +243,7 @@ def run_workers(
         initial=min(optimizer.finished_trials(), num_trials),
         description=optimizer.study.study_name,
     )
+    stopped = False
     try:
         with sigterm_raises():
             # Held back while the workers start (the first start waits for the forkserver's
@@ -255,16 +266,14 @@ def run_workers(
                         bar.advance(None)
                     shown = max(shown, done)
     except BaseException:
+        stopped = True
         _stop(processes)
         raise
     finally:
         bar.close()
-        # A worker killed, or stopped at an unlucky instant (a second signal while it stored its
-        # trial), can leave that trial RUNNING; all of them have exited now, so their trials are
-        # failed here, and their parameters queued again for the next run like a stale trial's.
-        orphans = fail_trials_of_workers(optimizer.study, run_id, started, optimizer.max_retries, TRIAL_ATTR)
-        if orphans:
-            _log.warning("trials %s of stopped workers stored as failed", orphans)
+        _fail_orphans(
+            optimizer, run_id, started, waits=not stopped and _STORAGE_EXIT not in _codes(processes)
+        )
     messages = []
     while not errors.empty():
         messages.append(errors.get())
@@ -279,9 +288,50 @@ def run_workers(
         )
     if any(code == 2 for code in codes) and messages:
         raise ConfigurationError("; ".join(messages))
+    if _STORAGE_EXIT in codes and messages:
+        raise StorageError(_merged(messages))
     if any(code != 0 for code in codes):
         raise OptimizationError(f"worker exit codes {codes}; " + ("; ".join(messages) or "see the log"))
     return optimizer.get_best_treatment()
+
+
+def _codes(processes: list[BaseProcess]) -> list[int | None]:
+    return [p.exitcode for p in processes]
+
+
+def _fail_orphans(optimizer: OptunaOptimizer, run_id: str, started: float, *, waits: bool) -> None:
+    """Fail the trials that the workers of ``run_id`` left RUNNING (all of them have exited).
+
+    A worker killed, or stopped at an unlucky instant (a second signal while it stored its
+    trial), can leave its trial RUNNING; such trials are failed here, and their parameters
+    queued again for the next run like a stale trial's. Without ``waits`` (the run was stopped,
+    or a worker's storage failed) one attempt is made: a database that is down is not waited
+    for, and the next run's stale-trial check fails the trials instead.
+    """
+    try:
+        with nullcontext() if waits else without_waiting():
+            orphans = fail_trials_of_workers(
+                optimizer.study, run_id, started, optimizer.max_retries, TRIAL_ATTR
+            )
+    except StorageError as exc:
+        _log.warning(
+            "running trials of the stopped workers not stored as failed (%s); the next run fails them", exc
+        )
+        return
+    if orphans:
+        _log.warning("trials %s of stopped workers stored as failed", orphans)
+
+
+def _merged(messages: list[str]) -> str:
+    """``worker <i>: <text>`` messages, one per distinct text: ``workers 0, 1: <text>``."""
+    workers: dict[str, list[str]] = {}
+    for message in messages:
+        who, _, text = message.partition(": ")
+        workers.setdefault(text, []).append(who.removeprefix("worker "))
+    return "; ".join(
+        f"worker{'s' if len(ids) > 1 else ''} {', '.join(sorted(ids, key=lambda i: (len(i), i)))}: {text}"
+        for text, ids in workers.items()
+    )
 
 
 def _start_forkserver() -> None:
