@@ -336,7 +336,7 @@ def test_a_sqlite_file_damaged_during_a_run_is_reported_as_damaged(tmp_path: Pat
     assert code == 2, output
     line = error_line(output)
     assert line.startswith(f"crystallize-opt: error: storage '{url}' is damaged ("), line
-    assert "malformed" in line and "restore the file from a backup" in line, line
+    assert "malformed" in line and "restore it from a backup, or move it away" in line, line
     assert MISLEADING not in output, output
 
 
