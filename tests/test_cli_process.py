@@ -115,7 +115,7 @@ def test_ctrl_c_at_any_moment_of_optimize_prints_one_line_and_exits_130(tmp_path
         assert all(
             re.match(r"WARNING (worker-\d )?crystallize_opt\.optimize: trial \d+ failed: interrupted", x)
             for x in lines[:-1]
-        )
+        ), f"after {delay} s:\n{output}"
         ours.append(delay)
     assert len(ours) >= 4, f"only {ours} reached the command line"
 
