@@ -12,7 +12,7 @@ from pathlib import Path
 import optuna
 import pytest
 
-from crystallize_opt.optimize._lease import StudyLease, once_per_study
+from crystallize_opt.coordination._lease import StudyLease, once_per_study
 
 ATTR = "test_lease"
 INTERVAL = 0.05

@@ -25,10 +25,10 @@ import optuna
 import pytest
 from optuna.trial import FrozenTrial, TrialState
 
-from crystallize_opt.optimize._heartbeat import fail_stale_trials, fail_trials_of_workers
-from crystallize_opt.optimize._lease import StudyLease
+from crystallize_opt.coordination._heartbeat import fail_stale_trials, fail_trials_of_workers
+from crystallize_opt.coordination._lease import StudyLease
+from crystallize_opt.coordination._owner import OWNER_ATTR, owner_is_dead, this_process
 from crystallize_opt.optimize._noise import stored_selection
-from crystallize_opt.optimize._owner import OWNER_ATTR, owner_is_dead, this_process
 
 from . import servers
 

@@ -30,7 +30,7 @@ from crystallize_opt import ConfigurationError, StorageError
 from crystallize_opt._signals import deferred_signals
 from crystallize_opt.config import load_study
 from crystallize_opt.optimize import _outage, _storage
-from crystallize_opt.optimize._storage import RetryingRDBStorage, resolve_storage
+from crystallize_opt.storage._open import RetryingRDBStorage, resolve_storage
 
 from . import servers
 from .mounts import small_tmpfs

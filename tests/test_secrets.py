@@ -13,8 +13,8 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from crystallize_opt.exceptions import ConfigurationError
-from crystallize_opt.optimize._storage import resolve_storage
-from crystallize_opt.optimize._storage_display import display_storage
+from crystallize_opt.storage._display import display_storage
+from crystallize_opt.storage._open import resolve_storage
 
 from . import servers
 

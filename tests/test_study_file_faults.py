@@ -23,9 +23,9 @@ from optuna.trial import FrozenTrial
 from crystallize_opt.cli import main
 from crystallize_opt.config import load_study
 from crystallize_opt.exceptions import ConfigurationError
-from crystallize_opt.optimize._sqlite_read import StorageFileError
-from crystallize_opt.optimize._storage import resolve_storage
-from crystallize_opt.optimize._storage_files import open_existing_storage
+from crystallize_opt.storage._files import open_existing_storage
+from crystallize_opt.storage._open import resolve_storage
+from crystallize_opt.storage._sqlite_read import StorageFileError
 
 from . import servers
 from .mounts import remount, small_tmpfs

@@ -79,8 +79,8 @@ def _open_study(args: argparse.Namespace) -> optuna.Study:
     Raises:
         ConfigurationError: naming the storage (password hidden) when it or the study does not exist.
     """
-    from ..optimize._storage_display import display_storage
-    from ..optimize._storage_files import open_existing_storage
+    from ..storage._display import display_storage
+    from ..storage._files import open_existing_storage
 
     url, name = _study_location(args)
     storage = open_existing_storage(url)  # journal:/// and redis:// URLs too, which plain Optuna cannot open
@@ -209,7 +209,7 @@ def cmd_optimize(args: argparse.Namespace) -> int:
                 f"estimate: {name} = {fmt(estimate['mean'])} ± {fmt(estimate['sem'])} "
                 f"(mean ± SEM over n={fmt(estimate['n'])} replicates)"
             )
-    from ..optimize._storage_display import display_storage
+    from ..storage._display import display_storage
 
     print(f"study: {study.study_name!r} in {display_storage(optimizer.storage_url)}")
     if report_path is not None:
@@ -224,8 +224,8 @@ def cmd_optimize(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from .._paths import ensure_directory
-    from ..optimize._sqlite_read import on_read_only_file_system
     from ..report import write_report
+    from ..storage._sqlite_read import on_read_only_file_system
 
     study = _open_study(args)
     if args.output:
@@ -274,7 +274,7 @@ def cmd_best(args: argparse.Namespace) -> int:
 
 
 def cmd_studies(args: argparse.Namespace) -> int:
-    from ..optimize._storage_files import open_existing_storage
+    from ..storage._files import open_existing_storage
 
     storage = open_existing_storage(args.storage)
     summaries = optuna.get_all_study_summaries(storage=storage)

@@ -12,8 +12,8 @@ from typing import Any
 from .._checks import check_seed, check_study_name, replicates_expected, seed_expected
 from ..optimize import NoiseHandling, Objective, OptunaOptimizer
 from ..optimize._noise import default_sampler
-from ..optimize._outage import DEFAULT_OUTAGE_TIMEOUT
-from ..optimize._sqlite_read import lacks_table, read_only_uri, unreadable_error
+from ..storage._outage import DEFAULT_OUTAGE_TIMEOUT
+from ..storage._sqlite_read import lacks_table, read_only_uri, unreadable_error
 from ..treatment import Treatment
 from ._errors import describe, names_list, suggestion
 from ._noise import parse_noise
@@ -410,7 +410,7 @@ def _journal_holds(journal: Path, study_name: str) -> bool:
     """
     if not journal.is_file():
         return False
-    from ..optimize._journal import open_journal
+    from ..storage._journal import open_journal
 
     storage = open_journal(journal, create=False)
     return any(study.study_name == study_name for study in storage.get_all_studies())

@@ -19,13 +19,16 @@ from optuna.trial import FrozenTrial, TrialState
 
 from .._checks import check_study_name
 from .._logging import get_logger
+from ..coordination._heartbeat import TrialHeartbeat, fail_stale_trials, storage_is_shared
+from ..coordination._lease import StudyLease, once_per_study
 from ..exceptions import ConfigurationError, OptimizationError, StorageError
+from ..storage._files import checkpoint
+from ..storage._open import DEFAULT_STORAGE, count_states, resolve_storage
+from ..storage._outage import DEFAULT_OUTAGE_TIMEOUT, check_outage_timeout
 from ..treatment import Treatment
 from ._base import BaseOptimizer, EvaluateReplicates, OptimizationRun
 from ._dependencies import check_sampler_dependencies
 from ._evaluation import TrialEvaluation
-from ._heartbeat import TrialHeartbeat, fail_stale_trials, storage_is_shared
-from ._lease import StudyLease, once_per_study
 from ._noise import (
     NoiseAwareTPE,
     NoiseHandling,
@@ -36,11 +39,8 @@ from ._noise import (
     stored_selection,
 )
 from ._objective import Objective
-from ._outage import DEFAULT_OUTAGE_TIMEOUT, check_outage_timeout
 from ._rank import rank_study
 from ._space import SearchSpace, SearchSpaceSpec
-from ._storage import DEFAULT_STORAGE, count_states, resolve_storage
-from ._storage_files import checkpoint
 from ._study import (
     BASELINE_ATTR,
     SELECTION_LEASE_ATTR,

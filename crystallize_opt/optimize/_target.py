@@ -9,9 +9,9 @@ import optuna
 from optuna.storages import BaseStorage
 from optuna.trial import TrialState
 
+from ..coordination._heartbeat import fail_stale_trials, storage_is_shared
 from ..exceptions import ConfigurationError
-from ._heartbeat import fail_stale_trials, storage_is_shared
-from ._storage import count_states
+from ..storage._open import count_states
 from ._study import TRIAL_ATTR
 from ._tell import tell_trial
 

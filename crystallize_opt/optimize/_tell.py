@@ -14,8 +14,8 @@ from optuna.storages import BaseStorage
 from optuna.trial import TrialState
 
 from .._logging import get_logger
+from ..storage._open import RetryingRDBStorage
 from ._objective import Objective
-from ._storage import RetryingRDBStorage
 from ._study import TRIAL_ATTR
 
 _log = get_logger("optimize")

@@ -20,12 +20,12 @@ import optuna
 
 from .._logging import get_logger
 from .._signals import Terminated, deferred_signals, sigterm_raises
+from ..coordination._heartbeat import fail_trials_of_workers
 from ..exceptions import ConfigurationError, OptimizationError, StorageError
+from ..storage._outage import without_waiting
 from ..treatment import Treatment
-from ._heartbeat import fail_trials_of_workers
 from ._loop import make_run
 from ._optuna import OptunaOptimizer
-from ._outage import without_waiting
 from ._progress import TrialProgress
 from ._study import TRIAL_ATTR
 

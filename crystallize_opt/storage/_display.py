@@ -23,7 +23,7 @@ def display_storage(storage: object) -> str:
     never raises, whatever ``storage`` is.
     """
     if storage is None:
-        from ._storage import DEFAULT_STORAGE
+        from ._open import DEFAULT_STORAGE
 
         return DEFAULT_STORAGE
     if not isinstance(storage, str):

@@ -27,6 +27,7 @@ from optuna.trial import TrialState
 from .._logging import get_logger
 from .._paths import ensure_directory
 from ..exceptions import ConfigurationError
+from ._display import display_storage, redact
 from ._journal import open_journal
 from ._outage import (
     DEFAULT_OUTAGE_TIMEOUT,
@@ -41,7 +42,6 @@ from ._outage import (
     with_connect_timeout,
 )
 from ._sqlite_read import damaged_error, first_line
-from ._storage_display import display_storage, redact
 
 _log = get_logger("storage")
 F = TypeVar("F", bound=Callable[..., Any])

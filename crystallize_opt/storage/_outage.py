@@ -29,8 +29,8 @@ from optuna.exceptions import StorageInternalError
 from .._logging import get_logger
 from .._signals import termination_pending
 from ..exceptions import ConfigurationError, StorageError
+from ._display import display_storage, redact
 from ._sqlite_read import DAMAGED_REMEDY
-from ._storage_display import display_storage, redact
 
 _log = get_logger("storage")
 T = TypeVar("T")

@@ -30,8 +30,8 @@ from typing import TypeVar
 import optuna
 
 from .._logging import get_logger
+from ..storage._outage import last_recovery
 from ._heartbeat import beat_every, stop_beating
-from ._outage import last_recovery
 from ._owner import owner_is_dead, this_process
 
 _log = get_logger("optimize")

@@ -25,7 +25,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from .._logging import get_logger
 from .._signals import leave_termination_signals_to_main_thread
-from ._outage import last_recovery, without_waiting
+from ..storage._outage import last_recovery, without_waiting
 from ._owner import OWNER_ATTR, describe_owner, owner_is_dead, this_process
 
 _log = get_logger("optimize")

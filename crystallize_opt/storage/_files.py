@@ -17,9 +17,9 @@ from optuna.storages.journal import JournalRedisBackend
 
 from .._logging import get_logger
 from ..exceptions import ConfigurationError
+from ._display import display_storage
 from ._journal import open_journal
-from ._sqlite_read import read_only_uri
-from ._storage import (
+from ._open import (
     REDIS_SCHEMES,
     SQLITE_BUSY_TIMEOUT,
     RetryingRDBStorage,
@@ -27,7 +27,7 @@ from ._storage import (
     journal_path,
     sqlite_file,
 )
-from ._storage_display import display_storage
+from ._sqlite_read import read_only_uri
 
 _log = get_logger("storage")
 
