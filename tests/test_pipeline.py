@@ -387,3 +387,27 @@ def test_mixed_sync_and_async_steps(workdir):
     base = result.metrics.baseline.metrics["mean"]
     assert all(1.5 < b < 2.5 for b in base)  # the async step's explicit delta applies to both
     assert result.metrics.treatments["plus_one"].metrics["mean"] == pytest.approx([b + 1.0 for b in base])
+
+
+def test_steps_and_datasources_made_from_plain_module_functions_survive_pickling(tmp_path, monkeypatch):
+    """A step or data source made by calling the decorator on a function its module keeps plain
+    (no ``@`` at the definition) crosses to a worker process: it is rebuilt from the module's
+    function with its explicit arguments."""
+    import pickle
+    import sys
+
+    (tmp_path / "plain_parts.py").write_text(
+        "def scale(data, ctx, factor=1):\n    return data * factor\n\n"
+        "def source(ctx, start=0):\n    return start\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "plain_parts", raising=False)
+    import plain_parts  # type: ignore[import-not-found]
+
+    from crystallize_opt import FrozenContext, data_source, pipeline_step
+
+    step = pickle.loads(pickle.dumps(pipeline_step(plain_parts.scale)(factor=3)))
+    source = pickle.loads(pickle.dumps(data_source(plain_parts.source)(start=2)))
+    ctx = FrozenContext({})
+    assert step(5, ctx) == 15
+    assert source.fetch(ctx) == 2

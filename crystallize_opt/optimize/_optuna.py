@@ -22,8 +22,9 @@ from .._logging import get_logger
 from ..coordination._heartbeat import TrialHeartbeat, fail_stale_trials, storage_is_shared
 from ..coordination._lease import StudyLease, once_per_study
 from ..exceptions import ConfigurationError, OptimizationError, StorageError
+from ..storage._display import DEFAULT_STORAGE
 from ..storage._files import checkpoint
-from ..storage._open import DEFAULT_STORAGE, count_states, resolve_storage
+from ..storage._open import count_states, resolve_storage
 from ..storage._outage import DEFAULT_OUTAGE_TIMEOUT, check_outage_timeout
 from ..treatment import Treatment
 from ._base import BaseOptimizer, EvaluateReplicates, OptimizationRun

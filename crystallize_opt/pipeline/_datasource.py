@@ -10,7 +10,7 @@ from typing import Any, TypeVar, overload
 
 from .._fingerprint import source_fingerprint
 from ..context import FrozenContext
-from ._injection import InjectedCallable, InjectedSignature
+from ._injection import DECORATORS, InjectedCallable, InjectedSignature
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -73,3 +73,6 @@ def data_source(fn: Callable[..., Any] | None = None) -> Any:
         return factory
 
     return decorate(fn) if fn is not None else decorate
+
+
+DECORATORS["data source"] = data_source

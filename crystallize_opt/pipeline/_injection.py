@@ -125,6 +125,13 @@ class InjectedCallable:
         return f"{self.name}({', '.join(f'{k}={v!r}' for k, v in self._explicit.items())})"
 
 
+#: The decorator that makes each kind of injected callable (``"pipeline step"``, ``"data
+#: source"``), to rebuild one from a plain function when unpickling. ``_step`` and ``_datasource``
+#: register theirs as they are imported (importing this package imports both), so this module
+#: needs neither of them.
+DECORATORS: dict[str, Callable[[Callable[..., Any]], Any]] = {}
+
+
 def _rebuild_injected(kind: str, module: str, qualname: str, explicit: dict[str, Any]) -> Any:
     import importlib
 
@@ -132,7 +139,5 @@ def _rebuild_injected(kind: str, module: str, qualname: str, explicit: dict[str,
     for part in qualname.split("."):
         target = getattr(target, part)
     if not hasattr(target, "__wrapped__"):  # the module holds the plain function
-        from . import data_source, pipeline_step
-
-        target = (pipeline_step if kind == "pipeline step" else data_source)(target)
+        target = DECORATORS[kind](target)
     return target(**explicit)

@@ -7,6 +7,8 @@ import re
 from typing import Any
 from urllib.parse import unquote
 
+#: The storage used when none is given: a SQLite file in the working directory.
+DEFAULT_STORAGE = "sqlite:///crystallize-studies.db"
 #: What a hidden password (or password query parameter) is shown as.
 HIDDEN = "***"
 #: ``scheme://user:password@`` with SQLAlchemy's parser out of reach (a URL it cannot parse).
@@ -23,8 +25,6 @@ def display_storage(storage: object) -> str:
     never raises, whatever ``storage`` is.
     """
     if storage is None:
-        from ._open import DEFAULT_STORAGE
-
         return DEFAULT_STORAGE
     if not isinstance(storage, str):
         url = getattr(storage, "url", None)  # RDBStorage keeps the URL it was given

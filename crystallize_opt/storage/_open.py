@@ -27,7 +27,7 @@ from optuna.trial import TrialState
 from .._logging import get_logger
 from .._paths import ensure_directory
 from ..exceptions import ConfigurationError
-from ._display import display_storage, redact
+from ._display import DEFAULT_STORAGE, display_storage, redact
 from ._journal import open_journal
 from ._outage import (
     DEFAULT_OUTAGE_TIMEOUT,
@@ -46,7 +46,6 @@ from ._sqlite_read import damaged_error, first_line
 _log = get_logger("storage")
 F = TypeVar("F", bound=Callable[..., Any])
 
-DEFAULT_STORAGE = "sqlite:///crystallize-studies.db"
 #: Seconds a SQLite writer waits for another process's lock before "database is locked".
 SQLITE_BUSY_TIMEOUT = 60.0
 
