@@ -50,7 +50,14 @@ if TYPE_CHECKING:
         SerialExecution,
         derive_seed,
     )
-    from .result import ConditionMetrics, ExperimentMetrics, HypothesisResult, ReplicateError, Result
+    from .result import (
+        ConditionMetrics,
+        ConditionOutcome,
+        ExperimentMetrics,
+        HypothesisResult,
+        ReplicateError,
+        Result,
+    )
     from .treatment import Treatment
     from .verifiers import mann_whitney_u, paired_t_test, welch_t_test, wilcoxon_signed_rank
 
@@ -97,7 +104,14 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "SerialExecution",
         "derive_seed",
     ),
-    ".result": ("ConditionMetrics", "ExperimentMetrics", "HypothesisResult", "ReplicateError", "Result"),
+    ".result": (
+        "ConditionMetrics",
+        "ConditionOutcome",
+        "ExperimentMetrics",
+        "HypothesisResult",
+        "ReplicateError",
+        "Result",
+    ),
     ".treatment": ("Treatment",),
     ".verifiers": ("mann_whitney_u", "paired_t_test", "welch_t_test", "wilcoxon_signed_rank"),
 }
@@ -133,6 +147,7 @@ __all__ = [
     "BaseOptimizer",
     "BasePlugin",
     "ConditionMetrics",
+    "ConditionOutcome",
     "ConfigurationError",
     "ContextMetrics",
     "ContextMutationError",

@@ -48,6 +48,67 @@ class ReplicateError:
 
 
 @dataclass
+class ConditionOutcome:
+    """What one condition produced in one replicate (metrics, error, provenance): what the
+    plugin hook ``after_replicate`` receives.
+
+    The pipeline's output is kept only for :meth:`Experiment.apply`; runs never keep or pickle
+    the data flowing between steps.
+    """
+
+    condition: str
+    replicate: int
+    seed: int | None
+    metrics: dict[str, list[Any]]
+    error: ReplicateError | None = None
+    steps: list[dict[str, Any]] = field(default_factory=list)
+    artifacts: list[tuple[str, str, str]] = field(default_factory=list)
+    fingerprint: str | None = None
+    duration: float = 0.0
+    reused: bool = False
+    output: Any = field(default=None, repr=False)
+    exception: BaseException | None = field(default=None, repr=False)
+
+    def __getstate__(self) -> dict[str, Any]:
+        # The output and the live exception stay in the process that made them.
+        state = dict(self.__dict__)
+        state["output"] = None
+        state["exception"] = None
+        return state
+
+    def to_record(self) -> dict[str, Any]:
+        """Return the JSON-compatible record the ArtifactPlugin stores for resume."""
+        return {
+            "condition": self.condition,
+            "replicate": self.replicate,
+            "seed": self.seed,
+            "metrics": to_jsonable(self.metrics),
+            "error": None if self.error is None else to_jsonable(self.error.__dict__),
+            "steps": to_jsonable(self.steps),
+            "artifacts": [list(a) for a in self.artifacts],
+            "fingerprint": self.fingerprint,
+            "duration": self.duration,
+        }
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> ConditionOutcome:
+        """Rebuild an outcome from :meth:`to_record` output (marked ``reused``)."""
+        error = record.get("error")
+        return cls(
+            condition=record["condition"],
+            replicate=int(record["replicate"]),
+            seed=record.get("seed"),
+            metrics={k: list(v) for k, v in record["metrics"].items()},
+            error=None if error is None else ReplicateError(**error),
+            steps=list(record.get("steps", [])),
+            artifacts=[(a[0], a[1], a[2]) for a in record.get("artifacts", [])],
+            fingerprint=record.get("fingerprint"),
+            duration=float(record.get("duration", 0.0)),
+            reused=True,
+        )
+
+
+@dataclass
 class ConditionMetrics:
     """The metrics of one condition (the baseline or a treatment), replicate by replicate.
 

@@ -292,3 +292,27 @@ def test_quiet_logging_keeps_step_details_out_of_info(workdir, caplog):
 def test_bad_log_level_is_rejected():
     with pytest.raises(ConfigurationError, match="LOUD"):
         demo_experiment(plugins=[LoggingPlugin(log_level="LOUD")])
+
+
+def test_after_replicate_receives_the_public_condition_outcome(workdir):
+    """The hook's argument type is public (``crystallize_opt.ConditionOutcome``): a plugin can
+    name it in its annotations and read the replicate's metrics, error and seed from it."""
+    from crystallize_opt import BasePlugin, ConditionOutcome
+
+    seen: list[ConditionOutcome] = []
+
+    class Keep(BasePlugin):
+        def after_replicate(self, experiment: Any, ctx: Any, outcome: ConditionOutcome) -> None:
+            seen.append(outcome)
+
+    exp = demo_experiment(
+        plugins=[Keep()],
+        pipeline=Pipeline([fail_on(fail_replicates=(1,)), score()]),
+        replicates=2,
+        treatments=[],
+    )
+    exp.run()
+    assert all(type(o) is ConditionOutcome for o in seen)
+    by_replicate = {o.replicate: o for o in seen}
+    assert by_replicate[0].error is None and by_replicate[0].metrics
+    assert by_replicate[1].error is not None and by_replicate[1].seed is not None

@@ -10,8 +10,7 @@ from typing import TYPE_CHECKING, Any
 from .._constants import BASELINE_CONDITION
 from .._version import __version__
 from ..hypothesis import Hypothesis
-from ..result import ConditionMetrics, ExperimentMetrics, ReplicateError, Result
-from ._runner import ConditionOutcome
+from ..result import ConditionMetrics, ConditionOutcome, ExperimentMetrics, ReplicateError, Result
 
 if TYPE_CHECKING:
     from ._experiment import Experiment

@@ -9,8 +9,9 @@ from contextlib import contextmanager, nullcontext
 from typing import TYPE_CHECKING
 
 from ..plugins import BasePlugin, ParallelExecution, SerialExecution
+from ..result import ConditionOutcome
 from ..treatment import Treatment
-from ._runner import ConditionOutcome, ReplicateTask, steps_set_up
+from ._runner import ReplicateTask, steps_set_up
 
 if TYPE_CHECKING:
     from ._experiment import Experiment

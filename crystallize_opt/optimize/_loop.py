@@ -20,7 +20,7 @@ from ._evaluation import TrialEvaluation
 from ._progress import TrialProgress
 
 if TYPE_CHECKING:
-    from ..experiment._runner import ConditionOutcome
+    from ..result import ConditionOutcome
 
 _log = get_logger("optimize")
 

@@ -8,9 +8,8 @@ from typing import TYPE_CHECKING, Any, cast
 if TYPE_CHECKING:
     from ..context import FrozenContext
     from ..experiment import Experiment
-    from ..experiment._runner import ConditionOutcome
     from ..pipeline import PipelineStep
-    from ..result import Result
+    from ..result import ConditionOutcome, Result
 
 
 class BasePlugin:

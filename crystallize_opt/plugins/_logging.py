@@ -14,9 +14,8 @@ from ._base import BasePlugin
 if TYPE_CHECKING:
     from ..context import FrozenContext
     from ..experiment import Experiment
-    from ..experiment._runner import ConditionOutcome
     from ..pipeline import PipelineStep
-    from ..result import Result
+    from ..result import ConditionOutcome, Result
 
 _log = get_logger("experiment")
 
