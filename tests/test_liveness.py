@@ -201,6 +201,7 @@ def test_a_trial_is_stale_once_silent_for_longer_than_the_grace_period(study: op
     clock = FakeClock(time.time())  # trials start on the real clock: begin there
     silent = running_with_owner(study, None)
     beating = running_with_owner(study, None)
+    assert silent.datetime_start is not None
     started = silent.datetime_start.timestamp()
     clock.advance(started + GRACE - clock.now())
     study._storage.set_trial_system_attr(beating._trial_id, HEARTBEAT_ATTR, clock.now())
@@ -336,7 +337,12 @@ def worker_pids(parent: int) -> list[int]:
 
 def stop_workers_mid_trial(place: servers.StudyPlace, parent: int, count: int) -> list[int]:
     """Stop ``count`` of the run's two workers, each in the middle of a trial; their pids."""
-    pids = servers.wait_for(lambda: len(worker_pids(parent)) == 2 and worker_pids(parent), 60, "both workers")
+
+    def both() -> list[int]:
+        found = worker_pids(parent)
+        return found if len(found) == 2 else []
+
+    pids = servers.wait_for(both, timeout=60, what="both workers to start")
     for pid in pids[:count]:
         servers.stop_mid_trial(pid, place.url, place.name, timeout=60)
     return pids[:count]
