@@ -449,6 +449,49 @@ def living_in_group(pgid: int) -> list[int]:
     return found
 
 
+def _trials_owned_running(url: str, study_name: str, pid: int) -> list[FrozenTrial]:
+    """The RUNNING trials whose owner record (written as a trial starts) names process ``pid``."""
+    try:
+        trials = trials_or_none(url, study_name) or []
+    except Exception:  # a stopped writer may hold SQLite's lock: not readable at this moment
+        return []
+    return [
+        t
+        for t in trials
+        if t.state == TrialState.RUNNING
+        and isinstance(owner := t.system_attrs.get("crystallize:owner"), dict)
+        and owner.get("pid") == pid
+    ]
+
+
+def _state_of(pid: int) -> str:
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return stat[stat.rindex(")") + 2]
+
+
+def stop_mid_trial(
+    pid: int, url: str, study_name: str, *, min_complete: int = 0, timeout: float = 60
+) -> FrozenTrial:
+    """Stop process ``pid`` (SIGSTOP) at a moment when a trial it runs is RUNNING in the study,
+    and return that trial; the process stays stopped, so a SIGKILL sent next certainly lands in
+    the middle of that trial, however loaded the machine (no window of time to hit). Waits for
+    ``min_complete`` complete trials first. Fails after ``timeout`` seconds (Linux only)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        trials = trials_or_none(url, study_name) or []
+        if len(complete(trials)) >= min_complete and _trials_owned_running(url, study_name, pid):
+            os.kill(pid, signal.SIGSTOP)
+            wait_for(lambda: _state_of(pid) == "T", timeout=10, what=f"process {pid} to stop", interval=0.01)
+            # Stopped: what the storage holds now is what it holds when the process is killed.
+            owned = _trials_owned_running(url, study_name, pid)
+            if owned:
+                return owned[0]
+            os.kill(pid, signal.SIGCONT)  # it finished that trial before it stopped
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for process {pid} to be mid-trial")
+        time.sleep(0.02)
+
+
 # -- the worker program ------------------------------------------------------------------------
 
 # -- shared by the storage and worker test modules ------------------------------------------------

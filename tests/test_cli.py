@@ -140,6 +140,7 @@ def test_a_run_failure_exits_1(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.slow  # interrupts a running process
 def test_an_interrupted_optimization_resumes_to_exactly_its_target(tmp_path: Path) -> None:
     study = write_study(tmp_path / "tiny", sleep=0.05)
     storage = f"sqlite:///{tmp_path / 'tiny.db'}"

@@ -6,7 +6,6 @@ started (``servers.Processes`` kills whole process groups on the way out).
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import signal
 import time
@@ -38,26 +37,6 @@ def _quiet(quiet_workdir: Path) -> None:
     """Every test here runs in its own folder, without Optuna's per-trial logging."""
 
 
-def running_trial(
-    url: str, study: str, *, min_age: float, max_age: float = float("inf"), min_complete: int = 0
-) -> FrozenTrial | None:
-    """A RUNNING trial that started between ``min_age`` and ``max_age`` seconds ago, once at
-    least ``min_complete`` trials are complete; else None."""
-    trials = servers.trials_or_none(url, study)
-    if not trials or len(servers.complete(trials)) < min_complete:
-        return None
-    now = dt.datetime.now()
-    for trial in trials:
-        started = trial.datetime_start
-        if (
-            trial.state == TrialState.RUNNING
-            and started
-            and min_age <= (now - started).total_seconds() <= max_age
-        ):
-            return trial
-    return None
-
-
 #: The ``optimize:`` lines of a study that notices dead workers within seconds.
 FAULT_TOLERANCE = f"  heartbeat_interval: {HEARTBEAT}\n  grace_period: {GRACE}\n"
 
@@ -81,13 +60,8 @@ def test_a_worker_killed_mid_trial_has_its_trial_failed_as_stale_and_retried_onc
     with servers.study_place(kind, tmp_path) as place, servers.Processes(tmp_path) as processes:
         command = worker_command(folder, place)
         victim = processes.start(command)
-        # Once it runs steadily, catch it early in a trial (each lasts ~0.8 s) and kill it there.
-        caught = servers.wait_for(
-            lambda: running_trial(place.url, place.name, min_age=0.1, max_age=0.4, min_complete=1),
-            timeout=30,
-            what="the first worker to be in the middle of a trial",
-            interval=0.02,
-        )
+        # Once it runs steadily, stop it in the middle of a trial and kill it there.
+        caught = servers.stop_mid_trial(victim.pid, place.url, place.name, min_complete=1, timeout=30)
         os.kill(victim.pid, signal.SIGKILL)
         victim.wait(timeout=10)
         before = place.trials()
@@ -186,13 +160,10 @@ def test_a_signalled_worker_stores_its_trial_as_failed_and_a_rerun_resumes(
     with servers.study_place("sqlite", tmp_path) as place, servers.Processes(tmp_path) as processes:
         command = worker_command(folder, place)
         worker = processes.start(command)
-        caught = servers.wait_for(
-            lambda: running_trial(place.url, place.name, min_age=0.1, max_age=0.4),
-            timeout=30,
-            what="the worker to be in the middle of a trial",
-            interval=0.02,
-        )
+        # Stopped mid-trial, the signal waits for SIGCONT: it lands in that trial.
+        caught = servers.stop_mid_trial(worker.pid, place.url, place.name, timeout=30)
         worker.send_signal(signum)
+        worker.send_signal(signal.SIGCONT)
         code, output = processes.finish(worker, timeout=30)
         assert code == exit_code, output
         assert "Traceback" not in output, output

@@ -72,6 +72,7 @@ def rewrite(folder: Path, old: str, new: str) -> None:
 # -- item 7: an alias bomb ---------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # wall-clock bounds
 def test_an_alias_bomb_is_refused_in_a_second_within_1_gib(tmp_path: Path) -> None:
     folder = servers.write_study(tmp_path / "bomb")
     rewrite(folder, "replicates: 3\n", bomb_yaml())

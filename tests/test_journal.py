@@ -197,6 +197,7 @@ def test_the_cli_names_the_journal_file_and_line_and_exits_2(tmp_path: Path) -> 
 # -- item 4: stale locks, and waits that a signal ends ------------------------------------------
 
 
+@pytest.mark.slow  # wall-clock bounds
 @pytest.mark.timeout(30)  # before the fix this spun at full CPU forever
 @pytest.mark.parametrize("how", ["moved", "copied"])
 def test_a_stale_lock_in_a_moved_or_copied_study_folder_is_removed(
@@ -223,6 +224,7 @@ def test_a_stale_lock_in_a_moved_or_copied_study_folder_is_removed(
     assert not (moved / "study.log.lock").is_symlink()
 
 
+@pytest.mark.slow  # wall-clock bounds
 def test_a_lock_left_in_place_by_a_dead_process_is_removed_after_the_grace(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

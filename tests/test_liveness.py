@@ -25,12 +25,18 @@ import optuna
 import pytest
 from optuna.trial import FrozenTrial, TrialState
 
-from crystallize_opt.coordination._heartbeat import fail_stale_trials, fail_trials_of_workers
+from crystallize_opt.coordination._heartbeat import (
+    HEARTBEAT_ATTR,
+    TrialHeartbeat,
+    fail_stale_trials,
+    fail_trials_of_workers,
+)
 from crystallize_opt.coordination._lease import StudyLease
 from crystallize_opt.coordination._owner import OWNER_ATTR, owner_is_dead, this_process
 from crystallize_opt.optimize._noise import stored_selection
 
 from . import servers
+from .fake_clock import FakeClock
 
 GRACE = 120.0
 #: ``optimize:`` lines: a grace period no test here may wait out, and frequent stale checks.
@@ -72,9 +78,8 @@ def sleeper() -> Iterator[subprocess.Popen[bytes]]:
 def test_a_live_process_is_alive_and_a_killed_one_dead_at_once(sleeper: subprocess.Popen[bytes]) -> None:
     record = record_of(sleeper.pid)
     assert not owner_is_dead(this_process()) and not owner_is_dead(record)
-    sleeper.kill()
-    time.sleep(0.1)
-    assert owner_is_dead(record), "a zombie (killed, not yet reaped) is dead"
+    sleeper.kill()  # not reaped until wait(): a zombie meanwhile, which must count as dead
+    servers.wait_for(lambda: owner_is_dead(record), timeout=10, what="the killed process to count as dead")
     sleeper.wait()
     assert owner_is_dead(record), "a free pid is dead"
 
@@ -146,9 +151,9 @@ def test_a_running_trial_of_a_dead_process_is_failed_and_retried_at_once(
 def test_the_lease_of_a_dead_process_is_taken_over_at_once(
     study: optuna.Study, dead_record: dict[str, Any]
 ) -> None:
-    now = [1_000_000.0]
-    lease = StudyLease(study, "lease", "heir", 0.05, GRACE, 0.01, clock=lambda: now[0])
-    study.set_user_attr("lease:dead", {"owner": "dead", "stamp": now[0], "process": dead_record})
+    clock = FakeClock()
+    lease = StudyLease(study, "lease", "heir", 0.05, GRACE, 0.01, clock=clock)
+    study.set_user_attr("lease:dead", {"owner": "dead", "stamp": clock.now(), "process": dead_record})
     assert lease.holder() is None
     assert asyncio.run(lease.acquire()) and lease.holder() == "heir"
 
@@ -160,15 +165,15 @@ def test_the_lease_of_a_dead_process_is_taken_over_at_once(
 def test_a_lease_this_host_cannot_check_is_held_until_stale(
     study: optuna.Study, dead_record: dict[str, Any], process: dict[str, str] | None
 ) -> None:
-    now = [1_000_000.0]
-    lease = StudyLease(study, "lease", "heir", 0.05, GRACE, 0.01, clock=lambda: now[0])
-    claim: dict[str, Any] = {"owner": "other", "stamp": now[0]}
+    clock = FakeClock()
+    lease = StudyLease(study, "lease", "heir", 0.05, GRACE, 0.01, clock=clock)
+    claim: dict[str, Any] = {"owner": "other", "stamp": clock.now()}
     if process is not None:
         claim["process"] = {**dead_record, **process}
     study.set_user_attr("lease:other", claim)
-    now[0] += GRACE
+    clock.advance(GRACE)
     assert not asyncio.run(lease.acquire()) and lease.holder() == "other"
-    now[0] += 0.001
+    clock.advance(0.001)
     assert asyncio.run(lease.acquire()) and lease.holder() == "heir"
 
 
@@ -186,6 +191,44 @@ def test_trials_the_parent_fails_as_interrupted_are_queued_again_once(study: opt
     assert trials[theirs.number].state == TrialState.RUNNING
     retries = sorted(t.user_attrs[RETRY]["of"] for t in trials if t.state == TrialState.WAITING)
     assert retries == [ours.number, legacy.number]
+
+
+# -- silence: the grace period, on a clock the test moves ----------------------------------------
+
+
+def test_a_trial_is_stale_once_silent_for_longer_than_the_grace_period(study: optuna.Study) -> None:
+    """Silence counts from the last heartbeat, or from the trial's start before the first one."""
+    clock = FakeClock(time.time())  # trials start on the real clock: begin there
+    silent = running_with_owner(study, None)
+    beating = running_with_owner(study, None)
+    assert silent.datetime_start is not None
+    started = silent.datetime_start.timestamp()
+    clock.advance(started + GRACE - clock.now())
+    study._storage.set_trial_system_attr(beating._trial_id, HEARTBEAT_ATTR, clock.now())
+    assert fail_stale_trials(study, GRACE, 1, "crystallize", clock=clock) == []
+    clock.advance(0.001)  # just over the grace period after the start
+    assert fail_stale_trials(study, GRACE, 1, "crystallize", clock=clock) == [silent.number]
+    assert "no heartbeat" in study.trials[silent.number].user_attrs["crystallize"]["failure"]
+    clock.advance(GRACE - 0.001)  # the grace period after the heartbeat: still live
+    assert fail_stale_trials(study, GRACE, 1, "crystallize", clock=clock) == []
+    clock.advance(0.001)
+    assert fail_stale_trials(study, GRACE, 1, "crystallize", clock=clock) == [beating.number]
+
+
+def test_a_heartbeat_keeps_a_trial_live_past_the_grace_period(study: optuna.Study) -> None:
+    clock = FakeClock(time.time())
+    trial = running_with_owner(study, None)
+    with TrialHeartbeat(study._storage, trial._trial_id, 0.02, clock=clock):
+        clock.advance(3 * GRACE)  # silent that long, until the next beat stamps the new time
+        servers.wait_for(
+            lambda: study.trials[trial.number].system_attrs.get(HEARTBEAT_ATTR) == clock.now(),
+            timeout=30,
+            what="the next heartbeat",
+        )
+        assert fail_stale_trials(study, GRACE, 1, "crystallize", clock=clock) == []
+    assert study.trials[trial.number].system_attrs[OWNER_ATTR]["pid"] == os.getpid()
+    clock.advance(GRACE + 0.001)  # no beats after the block
+    assert fail_stale_trials(study, GRACE, 1, "crystallize", clock=clock) == [trial.number]
 
 
 # -- kill -9 of real runs ----------------------------------------------------------------------
@@ -229,9 +272,7 @@ def test_a_serial_rerun_after_kill_9_retries_the_dead_trial_without_waiting(
     with servers.study_place("sqlite", tmp_path) as place, servers.Processes(tmp_path) as processes:
         command = optimize_command(folder, place)
         victim = processes.start(command)
-        (caught,) = servers.wait_for(
-            lambda: running_trial(place, min_complete=1), timeout=30, what="a trial mid-run", interval=0.02
-        )
+        caught = servers.stop_mid_trial(victim.pid, place.url, place.name, min_complete=1, timeout=30)
         kill(victim.pid)
         victim.wait(timeout=10)
         elapsed = timed_rerun(processes, command)
@@ -241,20 +282,6 @@ def test_a_serial_rerun_after_kill_9_retries_the_dead_trial_without_waiting(
         assert dead.state == TrialState.FAIL and "no longer exists" in servers.failure_of(dead)
         assert_retried_once(trials, dead)
         print(f"serial rerun after kill -9: {elapsed:.1f} s (grace period {GRACE:g} s)")
-
-
-def running_trial(place: servers.StudyPlace, min_complete: int = 0, count: int = 1) -> list[FrozenTrial]:
-    """``count`` trials RUNNING for at least 0.1 s once ``min_complete`` are complete (else [])."""
-    trials = servers.trials_or_none(place.url, place.name) or []
-    if len(servers.complete(trials)) < min_complete:
-        return []
-    now = time.time()
-    running = [
-        t
-        for t in trials
-        if t.state == TrialState.RUNNING and t.datetime_start and now - t.datetime_start.timestamp() >= 0.1
-    ]
-    return running if len(running) >= count else []
 
 
 @linux_only
@@ -308,12 +335,17 @@ def worker_pids(parent: int) -> list[int]:
     return found
 
 
-def workers_mid_trial(place: servers.StudyPlace, parent: int, count: int) -> list[int]:
-    """The pids of the run's workers once ``count`` trials run (else [])."""
-    if not running_trial(place, count=count):
-        return []
-    pids = worker_pids(parent)
-    return pids if len(pids) == 2 else []
+def stop_workers_mid_trial(place: servers.StudyPlace, parent: int, count: int) -> list[int]:
+    """Stop ``count`` of the run's two workers, each in the middle of a trial; their pids."""
+
+    def both() -> list[int]:
+        found = worker_pids(parent)
+        return found if len(found) == 2 else []
+
+    pids = servers.wait_for(both, timeout=60, what="both workers to start")
+    for pid in pids[:count]:
+        servers.stop_mid_trial(pid, place.url, place.name, timeout=60)
+    return pids[:count]
 
 
 @linux_only
@@ -326,10 +358,8 @@ def test_when_a_worker_is_killed_the_other_takes_its_trial_over_at_once(
     folder = servers.write_study(tmp_path / "tiny", sleep=0.2, trials=target, extra_yaml=LONG_GRACE)
     with servers.study_place("sqlite", tmp_path) as place, servers.Processes(tmp_path) as processes:
         parent = processes.start(optimize_command(folder, place, "--workers", "2"))
-        pids = servers.wait_for(
-            lambda: workers_mid_trial(place, parent.pid, 2), timeout=60, what="both workers mid-trial"
-        )
-        kill(pids[0])
+        (pid,) = stop_workers_mid_trial(place, parent.pid, 1)
+        kill(pid)
         killed = time.monotonic()
         code, output = processes.finish(parent, timeout=QUICK)
         elapsed = time.monotonic() - killed
@@ -357,10 +387,7 @@ def test_trials_the_parent_fails_as_interrupted_are_retried_by_the_next_run(
     with servers.study_place("sqlite", tmp_path) as place, servers.Processes(tmp_path) as processes:
         command = optimize_command(folder, place, "--workers", "2")
         parent = processes.start(command)
-        pids = servers.wait_for(
-            lambda: workers_mid_trial(place, parent.pid, 2), timeout=60, what="both workers mid-trial"
-        )
-        for pid in pids:
+        for pid in stop_workers_mid_trial(place, parent.pid, 2):
             kill(pid)
         code, output = processes.finish(parent, timeout=QUICK)
         assert code == 1, output

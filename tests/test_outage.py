@@ -168,6 +168,7 @@ def test_ctrl_c_while_waiting_for_the_database_stops_at_once(tmp_path: Path, pg:
     assert "interrupted" in error_line(output), output
 
 
+@pytest.mark.slow  # wall-clock bounds
 def test_a_held_back_ctrl_c_ends_the_wait_at_once(pg: PgCluster) -> None:
     """While a trial is stored, Ctrl+C is held back until the storing ends; a wait for the
     database inside it must notice the held signal and end, not outlast it."""
@@ -188,6 +189,7 @@ def test_a_held_back_ctrl_c_ends_the_wait_at_once(pg: PgCluster) -> None:
         servers.close_storage(storage)
 
 
+@pytest.mark.slow  # wall-clock bounds
 def test_a_database_down_when_the_run_starts_is_reported_without_waiting_minutes(
     pg: PgCluster, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -204,6 +206,7 @@ def test_a_database_down_when_the_run_starts_is_reported_without_waiting_minutes
     assert "Connection refused" in message, message
 
 
+@pytest.mark.slow  # wall-clock bounds
 @pytest.mark.timeout(30)
 def test_a_server_that_never_answers_fails_each_attempt_in_seconds(monkeypatch: pytest.MonkeyPatch) -> None:
     """A port that takes connections and never answers (a hung server, a half-open firewall):
@@ -223,6 +226,7 @@ def test_a_server_that_never_answers_fails_each_attempt_in_seconds(monkeypatch: 
 # -- SQLite: a lock held too long, a full disk, a damaged file -----------------------------------
 
 
+@pytest.mark.slow  # wall-clock bounds
 def test_a_sqlite_file_locked_for_longer_than_outage_timeout_says_so(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'study.db'}"
     servers.close_storage(resolve_storage(url))  # the schema

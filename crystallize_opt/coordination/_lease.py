@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ import optuna
 
 from .._logging import get_logger
 from ..storage._outage import last_recovery
+from ._clock import SYSTEM_CLOCK, Clock, SystemClock
 from ._heartbeat import beat_every, stop_beating
 from ._owner import owner_is_dead, this_process
 
@@ -53,7 +53,8 @@ class StudyLease:
         grace: a claim not stamped for this long no longer counts (its worker died); nor does
             one whose process certainly no longer exists (see :func:`._owner.owner_is_dead`).
         settle: the longest random wait after claims collided, before looking again.
-        clock: the time of stamps and of their expiry (Unix time; tests pass their own).
+        clock: the time of stamps and of their expiry (tests pass one they move themselves;
+            the end of a database outage, which is real Unix time, only counts on the real one).
     """
 
     study: optuna.Study
@@ -62,14 +63,14 @@ class StudyLease:
     interval: float
     grace: float
     settle: float
-    clock: Callable[[], float] = time.time
+    clock: Clock = SYSTEM_CLOCK
 
     def claims(self) -> dict[str, float]:
         """The live claims, ``{owner: stamp}``: those stamped within the last ``grace`` seconds
         (or since this process's last database outage ended: nobody could stamp during it) whose
         process is not certainly gone."""
-        prefix, now = f"{self.attr}:", self.clock()
-        back = last_recovery() if self.clock is time.time else 0.0  # Unix time, not a test's clock
+        prefix, now = f"{self.attr}:", self.clock.now()
+        back = last_recovery() if isinstance(self.clock, SystemClock) else 0.0
         live: dict[str, float] = {}
         for key, record in self.study.user_attrs.items():
             if not key.startswith(prefix) or not isinstance(record, dict):
@@ -120,7 +121,7 @@ class StudyLease:
                 _log.warning("could not clear the study lease %r: %s", self.attr, exc)
 
     def _stamp(self) -> None:
-        record = {"owner": self.owner, "stamp": self.clock(), "process": this_process()}
+        record = {"owner": self.owner, "stamp": self.clock.now(), "process": this_process()}
         self.study.set_user_attr(f"{self.attr}:{self.owner}", record)
 
     def _clear(self) -> None:
