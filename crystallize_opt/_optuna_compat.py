@@ -15,7 +15,6 @@ Nothing outside this module names a private Optuna attribute or module.
 from __future__ import annotations
 
 import contextlib
-import importlib
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -105,16 +104,17 @@ def tell_steps() -> TellSteps | None:
     the public ``Study.tell`` (which stores the trial's record in a transaction of its own).
     """
     try:
-        pruners = importlib.import_module("optuna.pruners")
-        filter_study: Callable[[optuna.Study, FrozenTrial], optuna.Study] = pruners._filter_study
-        optuna.study.study._ThreadLocalStudyAttribute.cached_all_trials  # noqa: B018 - resolution only
-    except (ImportError, AttributeError):
+        from optuna.pruners import _filter_study
+        from optuna.study.study import _ThreadLocalStudyAttribute
+    except ImportError:
+        return None
+    if not hasattr(_ThreadLocalStudyAttribute, "cached_all_trials"):
         return None
 
     def forget_cached_trials(study: optuna.Study) -> None:
         study._thread_local.cached_all_trials = None
 
-    return TellSteps(forget_cached_trials=forget_cached_trials, pruner_study=filter_study)
+    return TellSteps(forget_cached_trials=forget_cached_trials, pruner_study=_filter_study)
 
 
 # --- RDB storages: one transaction and one query where Optuna's public API needs more ----------
@@ -155,15 +155,18 @@ def rdb_internals() -> RDBInternals | None:
     counted by reading them, a queued trial claimed by Optuna's own read-then-write.
     """
     try:
-        models = importlib.import_module("optuna.storages._rdb.models")
-        session = importlib.import_module("optuna.storages._rdb.storage")._create_scoped_session
-        for name in ("TrialModel", "TrialUserAttributeModel"):
-            getattr(models, name)
-        for name in ("_set_trial_attr_without_commit", "_set_trial_value_without_commit"):
-            getattr(RDBStorage, name)
-    except (ImportError, AttributeError):
+        from optuna.storages._rdb import models
+        from optuna.storages._rdb.models import TrialModel, TrialUserAttributeModel  # noqa: F401 - resolution only
+        from optuna.storages._rdb.storage import _create_scoped_session
+    except ImportError:
         return None
-    return RDBInternals(models=models, session=session)
+    if not all(hasattr(RDBStorage, name) for name in _RDB_METHODS):
+        return None
+    return RDBInternals(models=models, session=_create_scoped_session)
+
+
+#: The private methods of :class:`RDBStorage` that :class:`RDBInternals` calls.
+_RDB_METHODS = ("_set_trial_attr_without_commit", "_set_trial_value_without_commit")
 
 
 #: Private methods of :class:`RDBStorage` that Optuna's cache (``_CachedStorage``, Optuna 3.0 to

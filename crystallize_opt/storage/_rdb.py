@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 import optuna
 import sqlalchemy
+from optuna.exceptions import StorageInternalError
 from optuna.storages import BaseStorage, RDBStorage
 from optuna.trial import TrialState
 
@@ -197,10 +198,16 @@ def finish_trial_in_steps(
     Raises:
         UpdateFinishedTrialError: if the trial has already finished (Optuna's storages check it
             before writing an attribute: nothing is written).
+        StorageInternalError: when the database refused to store the state.
     """
     for key, value in user_attrs.items():
         storage.set_trial_user_attr(trial_id, key, value)
-    storage.set_trial_state_values(trial_id, state, values)
+    if not storage.set_trial_state_values(trial_id, state, values):
+        # Optuna's RDB storage answers False, rather than raising, when the database refused the
+        # write (an integrity error): the trial would stay RUNNING without a word.
+        raise StorageInternalError(
+            f"trial id {trial_id}: the database refused to store its state {state.name}"
+        )
 
 
 def finish_trial(
