@@ -31,7 +31,7 @@ from optuna.trial import FrozenTrial
 def study_storage(study: optuna.Study) -> BaseStorage:
     """The storage ``study`` reads and writes (Optuna wraps an RDB storage in its cache).
 
-    Fast path (Optuna 3.0 to 5.1): ``study._storage``. Optuna has no public equivalent, so
+    Fast path (Optuna 5.0 and 5.1): ``study._storage``. Optuna has no public equivalent, so
     there is no fallback: a later Optuna without it fails here with ``AttributeError``.
     """
     storage: BaseStorage = study._storage
@@ -41,7 +41,7 @@ def study_storage(study: optuna.Study) -> BaseStorage:
 def study_id(study: optuna.Study) -> int:
     """The storage's id of ``study``.
 
-    Fast path (Optuna 3.0 to 5.1): ``study._study_id``. Fallback: looked up by the study's
+    Fast path (Optuna 5.0 and 5.1): ``study._study_id``. Fallback: looked up by the study's
     name in its storage (one query).
     """
     try:
@@ -53,7 +53,7 @@ def study_id(study: optuna.Study) -> int:
 def trial_id(study: optuna.Study, trial: optuna.Trial | FrozenTrial) -> int:
     """The storage's id of ``trial`` of ``study`` (a live or a frozen trial).
 
-    Fast path (Optuna 3.0 to 5.1): ``trial._trial_id``. Fallback: looked up by the study's id
+    Fast path (Optuna 5.0 and 5.1): ``trial._trial_id``. Fallback: looked up by the study's id
     and the trial's number (one query).
     """
     try:
@@ -65,7 +65,7 @@ def trial_id(study: optuna.Study, trial: optuna.Trial | FrozenTrial) -> int:
 def is_finished_trial_error(exc: BaseException) -> bool:
     """True when ``exc`` is Optuna refusing to change a trial that already finished (another
     process failed it as stale, say): :class:`UpdateFinishedTrialError` from a storage, or the
-    ``ValueError("Cannot tell a FAIL trial.")`` that ``Study.tell`` raises (Optuna 3.0 to 5.1
+    ``ValueError("Cannot tell a FAIL trial.")`` that ``Study.tell`` raises (Optuna 5.0 and 5.1
     give it no type of its own, so its text is matched)."""
     return isinstance(exc, UpdateFinishedTrialError) or (
         isinstance(exc, ValueError) and str(exc).startswith("Cannot tell a")
@@ -75,7 +75,7 @@ def is_finished_trial_error(exc: BaseException) -> bool:
 def is_stop_outside_optimize(exc: BaseException) -> bool:
     """True when ``exc`` is Optuna refusing ``Study.stop()`` outside ``Study.optimize``: the
     ``RuntimeError`` that grid and brute-force samplers raise from ``after_trial`` once their
-    space is exhausted (Optuna 3.0 to 5.1 give it no type of its own, so its text is matched)."""
+    space is exhausted (Optuna 5.0 and 5.1 give it no type of its own, so its text is matched)."""
     return isinstance(exc, RuntimeError) and "Study.stop" in str(exc)
 
 
@@ -100,7 +100,7 @@ class TellSteps:
 def tell_steps() -> TellSteps | None:
     """The steps of :class:`TellSteps`, or None where Optuna moved one of them.
 
-    Fast path (Optuna 3.0 to 5.1): both found. Fallback (None): the caller tells the trial with
+    Fast path (Optuna 5.0 and 5.1): both found. Fallback (None): the caller tells the trial with
     the public ``Study.tell`` (which stores the trial's record in a transaction of its own).
     """
     try:
@@ -169,7 +169,7 @@ def rdb_internals() -> RDBInternals | None:
 _RDB_METHODS = ("_set_trial_attr_without_commit", "_set_trial_value_without_commit")
 
 
-#: Private methods of :class:`RDBStorage` that Optuna's cache (``_CachedStorage``, Optuna 3.0 to
+#: Private methods of :class:`RDBStorage` that Optuna's cache (``_CachedStorage``, Optuna 5.0 and
 #: 5.1) calls on the storage it wraps instead of the public ones; a storage that wraps every
 #: operation (to retry it) must wrap these too. Names a later Optuna lacks are skipped.
 CACHED_STORAGE_CALLS = ("_get_trials", "_create_new_trial", "_set_trial_param", "_get_best_trial_id")
@@ -183,8 +183,9 @@ def cached_storage_calls() -> tuple[str, ...]:
 
 # --- SQLite files: which one holds a study -----------------------------------------------------
 
-#: Tables of Optuna's RDB schema (Optuna 3.0 to 5.1): a SQLite file with any of them holds it.
-OPTUNA_TABLES = frozenset({"studies", "trials", "version_info", "alembic_version"})
+#: Tables every database of Optuna's RDB storage has (Optuna 5.0 and 5.1 name them so): a
+#: database with any of them holds Optuna's schema; without one, Optuna's set-up writes it.
+OPTUNA_TABLES = frozenset({"studies", "version_info", "alembic_version"})
 
 
 class SchemaChanged(Exception):
@@ -195,7 +196,7 @@ def sqlite_holds_study(connection: sqlite3.Connection, study_name: str) -> bool:
     """True when the SQLite database of ``connection`` holds an Optuna study named
     ``study_name``; False when it holds none, or no Optuna schema at all (a new file).
 
-    Reads Optuna's ``studies`` table directly (Optuna 3.0 to 5.1 name it so), without loading
+    Reads Optuna's ``studies`` table directly (Optuna 5.0 and 5.1 name it so), without loading
     a storage: the config asks this before choosing a file, and must create nothing.
 
     Raises:

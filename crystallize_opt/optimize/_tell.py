@@ -80,6 +80,10 @@ def tell_trial(
             told = [frozen.intermediate_values[last]]
     elif state == TrialState.FAIL and told is None:
         pass
+    elif state == TrialState.COMPLETE and told is not None:
+        problem = _infeasible(study, told)
+        if problem is not None:
+            raise ValueError(problem)
     elif state is None:
         problem = "The value None could not be cast to float." if told is None else _infeasible(study, told)
         state = TrialState.COMPLETE if problem is None else TrialState.FAIL
