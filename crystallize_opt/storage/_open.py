@@ -1,6 +1,6 @@
 """Storage URLs to Optuna storage objects: SQLite made safe for several processes, server
-databases that survive dropped connections, journal files and Redis; and counting a study's
-trials by state with one query where the storage allows it."""
+databases that survive dropped connections (the storage class itself, which also finishes a
+trial with its record in one transaction, is in :mod:`._rdb`), journal files and Redis."""
 
 from __future__ import annotations
 
