@@ -405,3 +405,18 @@ def test_a_locked_study_db_is_an_error_not_a_new_study(
             settings.storage_for(workers=2)
         holder.execute("ROLLBACK")
     assert not (folder / "study.log").exists()
+
+
+def test_a_count_the_database_refuses_is_an_error_not_a_fallback(
+    storage: RetryingRDBStorage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    study = new_study(storage)
+    study.ask()
+    with closing(sqlite3.connect(storage.engine.url.database or "")) as connection, connection:
+        connection.execute("ALTER TABLE trials RENAME TO trials_elsewhere")
+    storage.engine.dispose()
+    read = spy(monkeypatch, storage, "_get_trials")
+    with pytest.raises((sqlalchemy.exc.OperationalError, StorageInternalError)) as raised:
+        count_states(study, storage)
+    assert "no such table: trials" in f"{raised.value} {raised.value.__cause__}"
+    assert read == []  # not counted some other way
