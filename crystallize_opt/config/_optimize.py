@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -10,10 +9,11 @@ from pathlib import Path
 from typing import Any
 
 from .._checks import check_seed, check_study_name, replicates_expected, seed_expected
+from .._optuna_compat import SchemaChanged, sqlite_file_holds_study
 from ..optimize import NoiseHandling, Objective, OptunaOptimizer
 from ..optimize._noise import default_sampler
 from ..storage._outage import DEFAULT_OUTAGE_TIMEOUT
-from ..storage._sqlite_read import lacks_table, read_only_uri, unreadable_error
+from ..storage._sqlite_read import StorageFileError, read_only_uri, unreadable_error
 from ..treatment import Treatment
 from ._errors import describe, names_list, suggestion
 from ._noise import parse_noise
@@ -392,14 +392,11 @@ def _sqlite_holds(database: Path, study_name: str) -> bool:
     if not database.is_file():
         return False
     try:
-        uri = read_only_uri(database)
-        with contextlib.closing(sqlite3.connect(uri, uri=True, timeout=SQLITE_READ_TIMEOUT)) as connection:
-            found = connection.execute("SELECT 1 FROM studies WHERE study_name = ?", (study_name,)).fetchone()
+        return sqlite_file_holds_study(read_only_uri(database), study_name, SQLITE_READ_TIMEOUT)
+    except SchemaChanged as exc:
+        raise StorageFileError(f"storage file {str(database)!r} cannot be read: {exc}") from exc
     except sqlite3.Error as exc:
-        if lacks_table(exc):  # a new (empty) file, or a SQLite file without Optuna's schema yet
-            return False
         raise unreadable_error(database, exc) from exc
-    return found is not None
 
 
 def _journal_holds(journal: Path, study_name: str) -> bool:

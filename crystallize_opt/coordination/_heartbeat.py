@@ -24,6 +24,8 @@ from optuna.storages import BaseStorage, InMemoryStorage
 from optuna.trial import FrozenTrial, TrialState
 
 from .._logging import get_logger
+from .._optuna_compat import study_storage
+from .._optuna_compat import trial_id as stored_trial_id
 from .._signals import leave_termination_signals_to_main_thread
 from ..storage._outage import last_recovery, without_waiting
 from ._clock import SYSTEM_CLOCK, Clock, SystemClock
@@ -231,10 +233,11 @@ def fail_and_retry(
     this at once retry a trial once. Returns False (and queues nothing) when the trial had
     finished or was failed by another process first.
     """
-    storage = study._storage
+    storage = study_storage(study)
     try:
-        storage.set_trial_user_attr(trial._trial_id, failure_attr, {"failure": reason})
-        storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+        stored_id = stored_trial_id(study, trial)
+        storage.set_trial_user_attr(stored_id, failure_attr, {"failure": reason})
+        storage.set_trial_state_values(stored_id, TrialState.FAIL)
     except Exception as exc:  # another worker failed or finished it first
         _log.debug("trial %d not failed (%s): %s", trial.number, reason, exc)
         return False

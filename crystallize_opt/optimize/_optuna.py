@@ -19,6 +19,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from .._checks import check_study_name
 from .._logging import get_logger
+from .._optuna_compat import trial_id
 from ..coordination._heartbeat import TrialHeartbeat, fail_stale_trials, storage_is_shared
 from ..coordination._lease import StudyLease, once_per_study
 from ..exceptions import ConfigurationError, OptimizationError, StorageError
@@ -303,7 +304,9 @@ class OptunaOptimizer(BaseOptimizer):
         trial = self._pending.get(treatment.name)
         if trial is None or not storage_is_shared(self.storage):
             return nullcontext()
-        return TrialHeartbeat(self.storage, trial._trial_id, self.heartbeat_interval, self.worker_tag)
+        return TrialHeartbeat(
+            self.storage, trial_id(self.study, trial), self.heartbeat_interval, self.worker_tag
+        )
 
     def __getstate__(self) -> dict[str, Any]:
         """Worker processes rebuild the storage from its URL and open the study themselves."""

@@ -9,6 +9,7 @@ import optuna
 from optuna.storages import BaseStorage
 from optuna.trial import TrialState
 
+from .._optuna_compat import study_storage, trial_id
 from ..coordination._heartbeat import fail_stale_trials, storage_is_shared
 from ..exceptions import ConfigurationError
 from ..storage._open import count_states
@@ -144,7 +145,7 @@ def give_up(study: optuna.Study, trial: optuna.Trial, reason: str) -> None:
     """Store ``trial``, asked but not run, as FAIL with ``reason`` (it ran no execution),
     re-queueing its parameters when it was a queued trial (a retry, a warm start, an
     intensification), so a later run of the study still runs them."""
-    fixed = study._storage.get_trial_system_attrs(trial._trial_id).get("fixed_params")
+    fixed = study_storage(study).get_trial_system_attrs(trial_id(study, trial)).get("fixed_params")
     if fixed:
         study.enqueue_trial(dict(fixed), user_attrs=dict(trial.user_attrs))
     trial.set_user_attr(TRIAL_ATTR, {"failure": reason})

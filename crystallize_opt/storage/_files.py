@@ -16,6 +16,7 @@ from optuna.storages import BaseStorage, InMemoryStorage, JournalStorage, RDBSto
 from optuna.storages.journal import JournalRedisBackend
 
 from .._logging import get_logger
+from .._optuna_compat import OPTUNA_TABLES
 from ..exceptions import ConfigurationError
 from ._display import display_storage
 from ._journal import open_journal
@@ -94,18 +95,15 @@ def _read_only_connector(database: Path) -> Callable[[], sqlite3.Connection]:
     )
 
 
-#: Tables every Optuna RDB storage has; Optuna's own set-up writes to a database without them.
-_OPTUNA_TABLES = frozenset({"studies", "version_info", "alembic_version"})
-
-
 def _check_optuna_schema(url: str, engine_kwargs: dict[str, Any]) -> None:
-    """Raise ConfigurationError unless the database at ``url`` has Optuna's tables."""
+    """Raise ConfigurationError unless the database at ``url`` has Optuna's tables
+    (:data:`~.._optuna_compat.OPTUNA_TABLES`; Optuna's own set-up writes to a database without them)."""
     engine = sqlalchemy.create_engine(url, **engine_kwargs)
     try:
         tables = set(sqlalchemy.inspect(engine).get_table_names())
     finally:
         engine.dispose()
-    missing = sorted(_OPTUNA_TABLES - tables)
+    missing = sorted(OPTUNA_TABLES - tables)
     if missing:
         raise ConfigurationError(
             f"storage {display_storage(url)!r} holds no Optuna studies (it lacks the tables {missing})"

@@ -1,28 +1,22 @@
 """Storage URLs to Optuna storage objects: SQLite made safe for several processes, server
-databases that survive dropped connections, journal files and Redis; and counting a study's
-trials by state with one query where the storage allows it."""
+databases that survive dropped connections (the storage class itself, which also finishes a
+trial with its record in one transaction, is in :mod:`._rdb`), journal files and Redis."""
 
 from __future__ import annotations
 
 import fcntl
-import functools
-import json
 import random
 import sqlite3
 import time
-from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
-from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-import optuna
 import sqlalchemy
 from optuna.exceptions import StorageInternalError
 from optuna.storages import BaseStorage, InMemoryStorage, JournalStorage, RDBStorage
 from optuna.storages.journal import JournalRedisBackend
-from optuna.trial import TrialState
 
 from .._logging import get_logger
 from .._paths import ensure_directory
@@ -35,12 +29,11 @@ from ._outage import (
     MAX_DELAY,
     OPEN_TIMEOUT,
     Fault,
-    OutageWatch,
     cause_text,
     check_outage_timeout,
     classify,
-    with_connect_timeout,
 )
+from ._rdb import RetryingRDBStorage, count_states, finish_trial
 from ._sqlite_read import damaged_error, first_line
 
 _log = get_logger("storage")
@@ -225,184 +218,4 @@ def _sqlite_storage(url: str) -> RDBStorage:
     return storage
 
 
-def _retrying(method: F) -> F:
-    """``method`` of a :class:`RetryingRDBStorage`, run by the storage's :class:`OutageWatch`."""
-
-    @functools.wraps(method)
-    def wrapper(self: RetryingRDBStorage, *args: Any, **kwargs: Any) -> Any:
-        return self.outage.run(lambda: method(self, *args, **kwargs))
-
-    return wrapper  # type: ignore[return-value]
-
-
-class RetryingRDBStorage(RDBStorage):
-    """An :class:`optuna.storages.RDBStorage` that waits out outages of its database, and that
-    can write a finished trial's user attributes in the same transaction as its state.
-
-    Every operation runs through :attr:`outage` (an :class:`OutageWatch`): when the database
-    stops answering (a restart, a dropped connection) or SQLite stays locked, the operation is
-    retried with backoff for up to ``outage.timeout`` seconds (default
-    :data:`DEFAULT_OUTAGE_TIMEOUT`); a full disk or a damaged file raises
-    :class:`~crystallize_opt.StorageError` at once. Connecting to a PostgreSQL or MySQL server
-    gives up after :data:`CONNECT_TIMEOUT` seconds unless the URL sets ``connect_timeout``.
-
-    An operation that failed mid-transaction was rolled back, so trying it again is safe; a
-    create whose commit reached the server before the connection dropped can leave one extra
-    RUNNING trial, which the stale-trial check then fails.
-    """
-
-    def __init__(self, url: str, **kwargs: Any) -> None:
-        kwargs["engine_kwargs"] = with_connect_timeout(url, kwargs.get("engine_kwargs"))
-        super().__init__(url, **kwargs)
-        self._staged: dict[int, dict[str, Any]] = {}
-        self.outage = OutageWatch(url)
-
-    def stage_trial_user_attr(self, trial_id: int, key: str, value: Any) -> None:
-        """Write this user attribute with the trial's next state change, in one transaction
-        (one commit per trial instead of two: on SQLite a commit costs milliseconds)."""
-        self._staged.setdefault(trial_id, {})[key] = value
-
-    @_retrying
-    def count_trial_states(self, study_id: int) -> dict[TrialState, int]:
-        """How many trials of the study are in each state (states without trials are left out).
-
-        One COUNT query, read fresh: reading the trials themselves takes seven queries. It needs
-        Optuna's private RDB models (as staging does): :func:`count_states` checks that they are
-        there, and otherwise counts the trials it reads.
-        """
-        with _create_scoped_session(self.scoped_session) as session:
-            rows = (
-                session.query(models.TrialModel.state, sqlalchemy.func.count(models.TrialModel.trial_id))
-                .filter(models.TrialModel.study_id == study_id)
-                .group_by(models.TrialModel.state)
-                .all()
-            )
-        return {TrialState(state): int(count) for state, count in rows}
-
-    def discard_staged(self, trial_id: int) -> None:
-        """Forget attributes staged for a trial whose state change did not happen."""
-        self._staged.pop(trial_id, None)
-
-    def set_trial_state_values(
-        self, trial_id: int, state: TrialState, values: Sequence[float] | None = None
-    ) -> bool:
-        staged = self._staged.get(trial_id)
-        if state == TrialState.RUNNING and values is None and not staged and _CAN_STAGE:
-            return self._claim_waiting_trial(trial_id)
-        if not staged:
-            return super().set_trial_state_values(trial_id, state, values)
-        if not _CAN_STAGE:  # Optuna's internals moved: fall back to one write per attribute
-            for key, value in staged.items():
-                super().set_trial_user_attr(trial_id, key, value)
-            self._staged.pop(trial_id, None)
-            return super().set_trial_state_values(trial_id, state, values)
-        try:
-            self._store_finished(trial_id, state, values, staged, insert=True)
-        except sqlalchemy.exc.IntegrityError:
-            # The trial already had one of these attributes (someone set it before): the plain
-            # insert was rolled back; write them the way Optuna does, replacing the old values.
-            self._store_finished(trial_id, state, values, staged, insert=False)
-        self._staged.pop(trial_id, None)
-        return True
-
-    def _claim_waiting_trial(self, trial_id: int) -> bool:
-        """Move a queued trial from WAITING to RUNNING for this process alone: True when it did,
-        False when another process took it first (Optuna's ``ask`` then takes the next one).
-
-        Optuna reads the state and then writes it; on SQLite (where ``SELECT ... FOR UPDATE`` is
-        a no-op) two processes could both read WAITING and both run the trial. One conditional
-        ``UPDATE ... WHERE state = WAITING`` is atomic on every database.
-
-        Raises:
-            UpdateFinishedTrialError: if the trial has already finished (as Optuna's own).
-            KeyError: if there is no such trial (as Optuna's own).
-        """
-        with _create_scoped_session(self.scoped_session) as session:
-            claimed = (
-                session.query(models.TrialModel)
-                .filter(
-                    models.TrialModel.trial_id == trial_id,
-                    models.TrialModel.state == TrialState.WAITING,
-                )
-                .update(
-                    {"state": TrialState.RUNNING, "datetime_start": datetime.now()}, synchronize_session=False
-                )
-            )
-            if claimed:
-                return True
-            trial = models.TrialModel.find_or_raise_by_id(trial_id, session)
-            current_state: Any = trial.state  # see _store_finished
-            self.check_trial_is_updatable(trial_id, current_state)
-        return False
-
-    def _store_finished(
-        self,
-        trial_id: int,
-        state: TrialState,
-        values: Sequence[float] | None,
-        attrs: dict[str, Any],
-        *,
-        insert: bool,
-    ) -> None:
-        """Write ``attrs`` as user attributes, ``values`` and ``state`` in one transaction.
-
-        With ``insert`` each attribute is a plain INSERT (it fails on an existing key); Optuna's
-        own upsert loads the trial once more per attribute, a query that costs as much as the
-        insert itself on SQLite. Without ``insert``, attributes are written with Optuna's upsert.
-        """
-        with _create_scoped_session(self.scoped_session) as session:
-            trial = models.TrialModel.find_or_raise_by_id(trial_id, session, for_update=True)
-            # The column is typed ``TrialState`` from Optuna 5.1 and ``Column[Any]`` in 5.0: a cast
-            # is redundant on one and needed on the other; an ``Any`` local type-checks on both.
-            current_state: Any = trial.state
-            self.check_trial_is_updatable(trial_id, current_state)
-            for key, value in attrs.items():
-                if insert:
-                    session.add(
-                        models.TrialUserAttributeModel(
-                            trial_id=trial_id, key=key, value_json=json.dumps(value)
-                        )
-                    )
-                else:
-                    self._set_trial_attr_without_commit(
-                        session, models.TrialUserAttributeModel, trial_id, key, value
-                    )
-            if values is not None:
-                for objective, value in enumerate(values):
-                    self._set_trial_value_without_commit(session, trial, objective, value)
-            trial.state = state
-            if state.is_finished():
-                trial.datetime_complete = datetime.now()
-
-
-try:  # private to Optuna 5; without them staged attributes are written one by one
-    from optuna.storages._rdb import models
-    from optuna.storages._rdb.storage import _create_scoped_session
-
-    _CAN_STAGE = all(
-        hasattr(RDBStorage, name)
-        for name in ("_set_trial_attr_without_commit", "_set_trial_value_without_commit")
-    )
-except ImportError:  # pragma: no cover - depends on the Optuna version
-    _CAN_STAGE = False
-
-
-# Every public storage operation, plus the private ones that Optuna's cached storage calls directly.
-for _name in sorted(
-    {n for n in vars(RDBStorage) if not n.startswith("_") and callable(getattr(RDBStorage, n))}
-    - {"check_trial_is_updatable", "upgrade", "get_current_version", "get_head_version", "get_all_versions"}
-    | {"_get_trials", "_create_new_trial", "_set_trial_param", "_get_best_trial_id", "set_trial_state_values"}
-):
-    if hasattr(RDBStorage, _name):
-        setattr(RetryingRDBStorage, _name, _retrying(getattr(RetryingRDBStorage, _name)))
-
-
-def count_states(study: optuna.Study, storage: BaseStorage) -> dict[TrialState, int]:
-    """Trials of ``study`` (kept in ``storage``) per state (states without trials are left out).
-
-    One COUNT query on a :class:`RetryingRDBStorage`; on any other storage, or where Optuna's
-    internals moved, the study's trials read and counted.
-    """
-    if isinstance(storage, RetryingRDBStorage) and _CAN_STAGE:
-        return storage.count_trial_states(study._study_id)
-    return dict(Counter(trial.state for trial in study.get_trials(deepcopy=False)))
+__all__ = ["RetryingRDBStorage", "count_states", "finish_trial", "resolve_storage"]

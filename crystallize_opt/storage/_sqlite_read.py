@@ -95,13 +95,6 @@ def unreadable_error(database: Path, exc: BaseException) -> StorageFileError:
     )
 
 
-def lacks_table(exc: BaseException) -> bool:
-    """True when ``exc`` is SQLite's "no such table": a new (empty) file, or one without
-    Optuna's schema yet."""
-    found = sqlite_error(exc)
-    return found is not None and str(found).startswith("no such table")
-
-
 def sqlite_error(exc: BaseException) -> sqlite3.Error | None:
     """The ``sqlite3`` error ``exc`` is or wraps (SQLAlchemy's ``orig``, or a cause), or None."""
     seen: BaseException | None = exc
