@@ -129,7 +129,7 @@ def test_a_running_trial_of_a_dead_process_is_failed_and_retried_at_once(
     elsewhere = running_with_owner(study, {**dead_record, "host": "elsewhere"})
     legacy = running_with_owner(study, None)  # a study written before owner records
     mine = running_with_owner(study, this_process())
-    assert fail_stale_trials(study, GRACE, 1, "crystallize") == [dead.number]
+    assert fail_stale_trials(study, GRACE, 1) == [dead.number]
     trials = study.trials
     assert "no longer exists" in trials[dead.number].user_attrs["crystallize"]["failure"]
     assert {t.number for t in trials if t.state == TrialState.RUNNING} == {

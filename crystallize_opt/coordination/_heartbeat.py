@@ -25,6 +25,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from .._logging import get_logger
 from .._signals import leave_termination_signals_to_main_thread
+from ..records import RetryRecord, TrialRecord
 from ..storage._outage import last_recovery, without_waiting
 from ._owner import OWNER_ATTR, describe_owner, owner_is_dead, this_process
 
@@ -34,8 +35,6 @@ HEARTBEAT_ATTR = "crystallize:heartbeat"
 #: System attribute that named the managed worker (``<run id>:<index>``) running a trial in
 #: studies written before the owner record held it (read, never written now).
 WORKER_ATTR = "crystallize:worker"
-#: User attribute of a retried trial: ``{"of": <number of the stale trial>, "attempt": k}``.
-RETRY_ATTR = "crystallize_retry"
 
 
 def storage_is_shared(storage: BaseStorage) -> bool:
@@ -209,11 +208,9 @@ def why_stale(trial: FrozenTrial, now: float, grace_period: float) -> str | None
     return None
 
 
-def fail_and_retry(
-    study: optuna.Study, trial: FrozenTrial, reason: str, max_retries: int, failure_attr: str
-) -> bool:
-    """Store the RUNNING ``trial`` as FAIL with ``reason`` and queue its parameters again (marked
-    with :data:`RETRY_ATTR`), unless they were retried ``max_retries`` times already.
+def fail_and_retry(study: optuna.Study, trial: FrozenTrial, reason: str, max_retries: int) -> bool:
+    """Store the RUNNING ``trial`` as FAIL with ``reason`` (its :class:`TrialRecord`) and queue
+    its parameters again (marked with a :class:`RetryRecord`), unless they were retried ``max_retries`` times already.
 
     Only the process whose state change succeeds queues the retry, so several processes doing
     this at once retry a trial once. Returns False (and queues nothing) when the trial had
@@ -221,15 +218,17 @@ def fail_and_retry(
     """
     storage = study._storage
     try:
-        storage.set_trial_user_attr(trial._trial_id, failure_attr, {"failure": reason})
+        storage.set_trial_user_attr(trial._trial_id, TrialRecord.ATTR, TrialRecord(failure=reason).to_json())
         storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
     except Exception as exc:  # another worker failed or finished it first
         _log.debug("trial %d not failed (%s): %s", trial.number, reason, exc)
         return False
-    retry: dict[str, Any] = trial.user_attrs.get(RETRY_ATTR) or {}
-    attempt = int(retry.get("attempt", 0)) + 1
+    retry = RetryRecord.from_trial(trial)
+    attempt = (retry.attempt if retry is not None and retry.attempt is not None else 0) + 1
     if attempt <= max_retries:
-        study.enqueue_trial(trial.params, user_attrs={RETRY_ATTR: {"of": trial.number, "attempt": attempt}})
+        study.enqueue_trial(
+            trial.params, user_attrs=RetryRecord(of=trial.number, attempt=attempt).user_attrs()
+        )
         _log.warning(
             "trial %d failed (%s); its parameters are queued again (attempt %d)",
             trial.number,
@@ -241,16 +240,14 @@ def fail_and_retry(
     return True
 
 
-def fail_stale_trials(
-    study: optuna.Study, grace_period: float, max_retries: int, failure_attr: str
-) -> list[int]:
+def fail_stale_trials(study: optuna.Study, grace_period: float, max_retries: int) -> list[int]:
     """Fail the RUNNING trials that :func:`why_stale` finds abandoned; retry their params (see
     :func:`fail_and_retry`). Returns the numbers of the trials it failed."""
     now = time.time()
     failed: list[int] = []
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         reason = why_stale(trial, now, grace_period)
-        if reason is not None and fail_and_retry(study, trial, reason, max_retries, failure_attr):
+        if reason is not None and fail_and_retry(study, trial, reason, max_retries):
             failed.append(trial.number)
     return failed
 
@@ -263,9 +260,7 @@ def worker_of(trial: FrozenTrial) -> str | None:
     return tag if isinstance(tag, str) else None
 
 
-def fail_trials_of_workers(
-    study: optuna.Study, run_id: str, started: float, max_retries: int, failure_attr: str
-) -> list[int]:
+def fail_trials_of_workers(study: optuna.Study, run_id: str, started: float, max_retries: int) -> list[int]:
     """Fail the RUNNING trials that the managed workers of ``run_id`` left behind (they all
     exited), and queue their parameters again like a stale trial's (:func:`fail_and_retry`).
 
@@ -285,6 +280,6 @@ def fail_trials_of_workers(
             unnamed = OWNER_ATTR not in trial.system_attrs and HEARTBEAT_ATTR not in trial.system_attrs
             ours = begun >= started and unnamed
         reason = "interrupted: its worker process ended before storing it"
-        if ours and fail_and_retry(study, trial, reason, max_retries, failure_attr):
+        if ours and fail_and_retry(study, trial, reason, max_retries):
             failed.append(trial.number)
     return failed

@@ -11,8 +11,8 @@ from optuna.trial import TrialState
 
 from ..coordination._heartbeat import fail_stale_trials, storage_is_shared
 from ..exceptions import ConfigurationError
+from ..records import TrialRecord
 from ..storage._open import count_states
-from ._study import TRIAL_ATTR
 from ._tell import tell_trial
 
 FINISHED_STATES = (TrialState.COMPLETE, TrialState.PRUNED)
@@ -118,7 +118,7 @@ class TrialTarget:
         if recent and not force and num_trials - self._estimate() > NEAR_TARGET:
             return self._estimate(), 0
         if not recent:
-            fail_stale_trials(study, self.grace_period, self.max_retries, TRIAL_ATTR)
+            fail_stale_trials(study, self.grace_period, self.max_retries)
         self._last_read = now
         counts = count_states(study, storage)
         self._shared_finished = sum(counts.get(state, 0) for state in FINISHED_STATES)
@@ -147,5 +147,5 @@ def give_up(study: optuna.Study, trial: optuna.Trial, reason: str) -> None:
     fixed = study._storage.get_trial_system_attrs(trial._trial_id).get("fixed_params")
     if fixed:
         study.enqueue_trial(dict(fixed), user_attrs=dict(trial.user_attrs))
-    trial.set_user_attr(TRIAL_ATTR, {"failure": reason})
+    TrialRecord(failure=reason).store(trial)
     tell_trial(study, trial, state=TrialState.FAIL)

@@ -14,9 +14,9 @@ from optuna.storages import BaseStorage
 from optuna.trial import TrialState
 
 from .._logging import get_logger
+from ..records import TrialRecord
 from ..storage._open import RetryingRDBStorage
 from ._objective import Objective
-from ._study import TRIAL_ATTR
 
 _log = get_logger("optimize")
 
@@ -56,7 +56,7 @@ def store_trial_end(
     study: optuna.Study,
     storage: BaseStorage,
     trial: optuna.Trial,
-    record: dict[str, Any],
+    record: TrialRecord,
     values: dict[str, float],
     objective: Objective,
     *,
@@ -64,7 +64,7 @@ def store_trial_end(
     pruned: bool,
     grace_period: float,
 ) -> TrialEnd:
-    """Store ``record`` under :data:`TRIAL_ATTR` and finish ``trial``: FAIL when ``failure`` is
+    """Store ``record`` (its :meth:`~TrialRecord.to_json`) with ``trial`` and finish ``trial``: FAIL when ``failure`` is
     given, else PRUNED or COMPLETE with the objective's ``values`` (and its constraints).
 
     ``grace_period`` only goes into the warning about a stale trial.
@@ -75,9 +75,9 @@ def store_trial_end(
     """
     try:
         if isinstance(storage, RetryingRDBStorage):  # written with the state: one commit
-            storage.stage_trial_user_attr(trial._trial_id, TRIAL_ATTR, record)
+            storage.stage_trial_user_attr(trial._trial_id, TrialRecord.ATTR, record.to_json())
         else:
-            trial.set_user_attr(TRIAL_ATTR, record)
+            record.store(trial)
         if failure is not None:
             _log.warning("trial %d failed: %s", trial.number, failure)
             tell_trial(study, trial, state=TrialState.FAIL)
