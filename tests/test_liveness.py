@@ -29,6 +29,7 @@ from crystallize_opt.coordination._heartbeat import fail_stale_trials, fail_tria
 from crystallize_opt.coordination._lease import StudyLease
 from crystallize_opt.coordination._owner import OWNER_ATTR, owner_is_dead, this_process
 from crystallize_opt.optimize._noise import stored_selection
+from crystallize_opt.records import RetryRecord
 
 from . import servers
 
@@ -138,7 +139,7 @@ def test_a_running_trial_of_a_dead_process_is_failed_and_retried_at_once(
         mine.number,
     }
     (retry,) = [t for t in trials if t.state == TrialState.WAITING]
-    assert retry.user_attrs[RETRY] == {"of": dead.number, "attempt": 1}
+    assert RetryRecord.from_trial(retry) == RetryRecord(of=dead.number, attempt=1)
     assert retry.system_attrs["fixed_params"] == dead.params
 
 
@@ -177,11 +178,11 @@ def test_trials_the_parent_fails_as_interrupted_are_queued_again_once(study: opt
     theirs = running_with_owner(study, {**this_process(), "worker": "run2:0"})
     legacy = running_with_owner(study, None)
     study._storage.set_trial_system_attr(legacy._trial_id, "crystallize:worker", "run1:1")
-    assert fail_trials_of_workers(study, "run1", time.time(), 1, "crystallize") == [
+    assert fail_trials_of_workers(study, "run1", time.time(), 1) == [
         ours.number,
         legacy.number,
     ]
-    assert fail_trials_of_workers(study, "run1", time.time(), 1, "crystallize") == []
+    assert fail_trials_of_workers(study, "run1", time.time(), 1) == []
     trials = study.trials
     assert trials[theirs.number].state == TrialState.RUNNING
     retries = sorted(t.user_attrs[RETRY]["of"] for t in trials if t.state == TrialState.WAITING)
