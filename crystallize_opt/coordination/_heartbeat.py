@@ -210,7 +210,8 @@ def why_stale(trial: FrozenTrial, now: float, grace_period: float) -> str | None
 
 def fail_and_retry(study: optuna.Study, trial: FrozenTrial, reason: str, max_retries: int) -> bool:
     """Store the RUNNING ``trial`` as FAIL with ``reason`` (its :class:`TrialRecord`) and queue
-    its parameters again (marked with a :class:`RetryRecord`), unless they were retried ``max_retries`` times already.
+    its parameters again (marked with a :class:`RetryRecord`), unless they were retried
+    ``max_retries`` times already.
 
     Only the process whose state change succeeds queues the retry, so several processes doing
     this at once retry a trial once. Returns False (and queues nothing) when the trial had

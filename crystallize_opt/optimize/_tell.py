@@ -64,8 +64,9 @@ def store_trial_end(
     pruned: bool,
     grace_period: float,
 ) -> TrialEnd:
-    """Store ``record`` (its :meth:`~TrialRecord.to_json`) with ``trial`` and finish ``trial``: FAIL when ``failure`` is
-    given, else PRUNED or COMPLETE with the objective's ``values`` (and its constraints).
+    """Store ``record`` (its :meth:`~TrialRecord.to_json`) with ``trial`` and finish ``trial``:
+    FAIL when ``failure`` is given, else PRUNED or COMPLETE with the objective's ``values`` (and
+    its constraints).
 
     ``grace_period`` only goes into the warning about a stale trial.
 
