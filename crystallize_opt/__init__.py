@@ -50,6 +50,7 @@ if TYPE_CHECKING:
         SerialExecution,
         derive_seed,
     )
+    from .records import BaselineRecord, RecordError, RetryRecord, StudySettings, TrialRecord
     from .result import (
         ConditionMetrics,
         ConditionOutcome,
@@ -104,6 +105,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "SerialExecution",
         "derive_seed",
     ),
+    ".records": ("BaselineRecord", "RecordError", "RetryRecord", "StudySettings", "TrialRecord"),
     ".result": (
         "ConditionMetrics",
         "ConditionOutcome",
@@ -146,6 +148,7 @@ __all__ = [
     "ArtifactPlugin",
     "BaseOptimizer",
     "BasePlugin",
+    "BaselineRecord",
     "ConditionMetrics",
     "ConditionOutcome",
     "ConfigurationError",
@@ -170,14 +173,18 @@ __all__ = [
     "ParallelExecution",
     "Pipeline",
     "PipelineStep",
+    "RecordError",
     "ReplayReport",
     "ReplicateError",
     "Result",
+    "RetryRecord",
     "SeedPlugin",
     "SerialExecution",
     "StorageError",
+    "StudySettings",
     "Treatment",
     "TrialEvaluation",
+    "TrialRecord",
     "WinnerSelection",
     "__version__",
     "data_source",

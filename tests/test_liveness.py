@@ -34,6 +34,7 @@ from crystallize_opt.coordination._heartbeat import (
 from crystallize_opt.coordination._lease import StudyLease
 from crystallize_opt.coordination._owner import OWNER_ATTR, owner_is_dead, this_process
 from crystallize_opt.optimize._noise import stored_selection
+from crystallize_opt.records import RetryRecord
 
 from . import servers
 from .fake_clock import FakeClock
@@ -134,7 +135,7 @@ def test_a_running_trial_of_a_dead_process_is_failed_and_retried_at_once(
     elsewhere = running_with_owner(study, {**dead_record, "host": "elsewhere"})
     legacy = running_with_owner(study, None)  # a study written before owner records
     mine = running_with_owner(study, this_process())
-    assert fail_stale_trials(study, GRACE, 1, "crystallize") == [dead.number]
+    assert fail_stale_trials(study, GRACE, 1) == [dead.number]
     trials = study.trials
     assert "no longer exists" in trials[dead.number].user_attrs["crystallize"]["failure"]
     assert {t.number for t in trials if t.state == TrialState.RUNNING} == {
@@ -143,7 +144,7 @@ def test_a_running_trial_of_a_dead_process_is_failed_and_retried_at_once(
         mine.number,
     }
     (retry,) = [t for t in trials if t.state == TrialState.WAITING]
-    assert retry.user_attrs[RETRY] == {"of": dead.number, "attempt": 1}
+    assert RetryRecord.from_trial(retry) == RetryRecord(of=dead.number, attempt=1)
     assert retry.system_attrs["fixed_params"] == dead.params
 
 
@@ -182,11 +183,11 @@ def test_trials_the_parent_fails_as_interrupted_are_queued_again_once(study: opt
     theirs = running_with_owner(study, {**this_process(), "worker": "run2:0"})
     legacy = running_with_owner(study, None)
     study._storage.set_trial_system_attr(legacy._trial_id, "crystallize:worker", "run1:1")
-    assert fail_trials_of_workers(study, "run1", time.time(), 1, "crystallize") == [
+    assert fail_trials_of_workers(study, "run1", time.time(), 1) == [
         ours.number,
         legacy.number,
     ]
-    assert fail_trials_of_workers(study, "run1", time.time(), 1, "crystallize") == []
+    assert fail_trials_of_workers(study, "run1", time.time(), 1) == []
     trials = study.trials
     assert trials[theirs.number].state == TrialState.RUNNING
     retries = sorted(t.user_attrs[RETRY]["of"] for t in trials if t.state == TrialState.WAITING)
@@ -205,14 +206,14 @@ def test_a_trial_is_stale_once_silent_for_longer_than_the_grace_period(study: op
     started = silent.datetime_start.timestamp()
     clock.advance(started + GRACE - clock.now())
     study._storage.set_trial_system_attr(beating._trial_id, HEARTBEAT_ATTR, clock.now())
-    assert fail_stale_trials(study, GRACE, 1, "crystallize", clock=clock) == []
+    assert fail_stale_trials(study, GRACE, 1, clock=clock) == []
     clock.advance(0.001)  # just over the grace period after the start
-    assert fail_stale_trials(study, GRACE, 1, "crystallize", clock=clock) == [silent.number]
+    assert fail_stale_trials(study, GRACE, 1, clock=clock) == [silent.number]
     assert "no heartbeat" in study.trials[silent.number].user_attrs["crystallize"]["failure"]
     clock.advance(GRACE - 0.001)  # the grace period after the heartbeat: still live
-    assert fail_stale_trials(study, GRACE, 1, "crystallize", clock=clock) == []
+    assert fail_stale_trials(study, GRACE, 1, clock=clock) == []
     clock.advance(0.001)
-    assert fail_stale_trials(study, GRACE, 1, "crystallize", clock=clock) == [beating.number]
+    assert fail_stale_trials(study, GRACE, 1, clock=clock) == [beating.number]
 
 
 def test_a_heartbeat_keeps_a_trial_live_past_the_grace_period(study: optuna.Study) -> None:
@@ -225,10 +226,10 @@ def test_a_heartbeat_keeps_a_trial_live_past_the_grace_period(study: optuna.Stud
             timeout=30,
             what="the next heartbeat",
         )
-        assert fail_stale_trials(study, GRACE, 1, "crystallize", clock=clock) == []
+        assert fail_stale_trials(study, GRACE, 1, clock=clock) == []
     assert study.trials[trial.number].system_attrs[OWNER_ATTR]["pid"] == os.getpid()
     clock.advance(GRACE + 0.001)  # no beats after the block
-    assert fail_stale_trials(study, GRACE, 1, "crystallize", clock=clock) == [trial.number]
+    assert fail_stale_trials(study, GRACE, 1, clock=clock) == [trial.number]
 
 
 # -- kill -9 of real runs ----------------------------------------------------------------------

@@ -24,7 +24,7 @@ from crystallize_opt.optimize._noise import NoiseAwareTPE
 from crystallize_opt.optimize._noise._policy import NoisePolicy
 from crystallize_opt.optimize._noise._pool import Pool
 from crystallize_opt.optimize._noise._sampler import NOISY_SAMPLER_STREAM
-from crystallize_opt.optimize._study import SELECTION_ATTR, TRIAL_ATTR
+from crystallize_opt.records import TrialRecord, WinnerSelection
 
 from . import noise_fixtures
 from .noise_fixtures import deterministic_experiment, noisy_experiment
@@ -44,8 +44,14 @@ def optimizer(storage: str = ":memory:", **kwargs) -> OptunaOptimizer:
     )
 
 
-def records(opt: OptunaOptimizer) -> list[tuple[optuna.trial.FrozenTrial, dict]]:
-    return [(t, t.user_attrs[TRIAL_ATTR]) for t in opt.study.trials]
+def record_of(trial: optuna.trial.FrozenTrial) -> TrialRecord:
+    record = TrialRecord.from_trial(trial)
+    assert record is not None
+    return record
+
+
+def records(opt: OptunaOptimizer) -> list[tuple[optuna.trial.FrozenTrial, TrialRecord]]:
+    return [(t, record_of(t)) for t in opt.study.trials]
 
 
 def test_racing_stops_a_clearly_worse_trial_and_never_a_better_one():
@@ -55,28 +61,28 @@ def test_racing_stops_a_clearly_worse_trial_and_never_a_better_one():
     noisy_experiment().optimize(opt, num_trials=20, replicates_per_trial=1)
     (_start, start_rec), (worse, worse_rec), (better, better_rec), (again, again_rec) = records(opt)[:4]
     # The noise check: the first trial runs two replicates.
-    assert start_rec["replicates"] == [0, 1] and not start_rec["noise"]["stopped"]
+    assert start_rec.replicates == [0, 1] and not start_rec.noise["stopped"]
     # 9 worse than the incumbent (1) on the same seed: stopped after one of its two replicates.
     assert worse.params["x"] == 3.0
-    assert worse_rec["replicates"] == [0] and worse_rec["noise"] == {
-        **worse_rec["noise"],
+    assert worse_rec.replicates == [0] and worse_rec.noise == {
+        **worse_rec.noise,
         "target": 2,
         "stopped": True,
     }
     assert worse.state == optuna.trial.TrialState.COMPLETE  # told its partial mean
-    assert worse.value == pytest.approx(worse_rec["values"]["loss"][0])
+    assert worse.value == pytest.approx(worse_rec.values["loss"][0])
     assert len(worse.intermediate_values) == 1  # each replicate reported to Optuna
     # Better than the incumbent: runs its whole target, becomes the incumbent ...
-    assert better_rec["replicates"] == [0, 1] and not better_rec["noise"]["stopped"]
+    assert better_rec.replicates == [0, 1] and not better_rec.noise["stopped"]
     # ... and earns one more replicate, pooled with its others: the next trial re-runs it on seed 2.
-    assert again.params == better.params and again_rec["replicates"] == [2]
-    assert again_rec["noise"]["pooled_n"] == 3
-    pooled = better_rec["values"]["loss"] + again_rec["values"]["loss"]
+    assert again.params == better.params and again_rec.replicates == [2]
+    assert again_rec.noise["pooled_n"] == 3
+    pooled = better_rec.values["loss"] + again_rec.values["loss"]
     assert again.value == pytest.approx(np.mean(pooled))
-    assert again_rec["seeds"] == [derive_seed(noisy_experiment().master_seed, 2)]
+    assert again_rec.seeds == [derive_seed(noisy_experiment().master_seed, 2)]
     # Every replicate of every trial is an intermediate value (step = replicate index).
     for trial, record in records(opt):
-        assert sorted(trial.intermediate_values) == record["replicates"], trial.number
+        assert sorted(trial.intermediate_values) == record.replicates, trial.number
 
 
 def test_a_trial_that_keeps_up_is_never_stopped_by_racing():
@@ -87,7 +93,7 @@ def test_a_trial_that_keeps_up_is_never_stopped_by_racing():
     challengers = [(t, r) for t, r in records(opt) if (t.params["x"], t.params["y"]) in points[1:]]
     assert len(challengers) == 3
     for trial, record in challengers:
-        assert not record["noise"]["stopped"] and record["replicates"] == [0, 1], trial.number
+        assert not record.noise["stopped"] and record.replicates == [0, 1], trial.number
 
 
 def test_noisy_quadratic_winner_is_close_to_the_optimum_and_tested_against_the_baseline():
@@ -108,10 +114,10 @@ def test_noisy_quadratic_winner_is_close_to_the_optimum_and_tested_against_the_b
     assert comparison is not None and comparison["effect"] < -0.8 and comparison["p_value"] < 0.01
     assert comparison["ci_low"] <= comparison["effect"] <= comparison["ci_high"]
     # Stored with the study, readable by plain Optuna.
-    stored = optuna.load_study(study_name=opt.study.study_name, storage=opt.storage).user_attrs[
-        SELECTION_ATTR
-    ]
-    assert stored["winner"]["params"] == dict(best.params)
+    stored = WinnerSelection.from_study(
+        optuna.load_study(study_name=opt.study.study_name, storage=opt.storage)
+    )
+    assert stored is not None and stored.winner.params == dict(best.params)
 
 
 def test_confirmation_and_holdout_use_seeds_the_search_never_saw():
@@ -120,7 +126,7 @@ def test_confirmation_and_holdout_use_seeds_the_search_never_saw():
     experiment.optimize(opt, num_trials=100, replicates_per_trial=1)
     selection = opt.selection
     assert selection is not None
-    search_seeds = {seed for _, record in records(opt) for seed in record["seeds"]}
+    search_seeds = {seed for _, record in records(opt) for seed in record.seeds}
     confirmation = set(selection.confirmation_seeds)
     holdout = set(selection.holdout["seeds"])
     assert len(confirmation) >= 3 and len(holdout) >= 3
@@ -169,8 +175,8 @@ def test_a_deterministic_pipeline_wastes_no_replicate():
     opt = optimizer()
     best = deterministic_experiment().optimize(opt, num_trials=30, replicates_per_trial=1)
     trial_records = records(opt)
-    assert trial_records[0][1]["replicates"] == [0, 1]  # the noise check
-    assert all(record["replicates"] == [0] for _, record in trial_records[1:])
+    assert trial_records[0][1].replicates == [0, 1]  # the noise check
+    assert all(record.replicates == [0] for _, record in trial_records[1:])
     selection = opt.selection
     assert selection is not None and selection.rule == "best observed"
     assert selection.confirmation_seeds == [] and len(selection.holdout["seeds"]) == 1
@@ -203,7 +209,7 @@ def test_resume_replays_the_search_and_reuses_a_finished_selection(tmp_path):
     noisy_experiment().optimize(second, num_trials=50, replicates_per_trial=1)
     selection = second.selection
     assert selection is not None and selection.executions["budget"] == 50
-    spent = sum(len(t.user_attrs[TRIAL_ATTR].get("replicates", [])) for t in second.study.trials)
+    spent = sum(len(record_of(t).replicates or []) for t in second.study.trials)
     assert spent == selection.executions["search"] <= 50
     new_search = selection.executions["search"] - first.selection.executions["search"]
     assert len(noise_fixtures.CALLS) == new_search + selection.executions["holdout"]
@@ -271,7 +277,7 @@ def test_workers_share_the_budget_and_the_parent_chooses_the_winner_once(tmp_pat
     selection = opt.selection
     assert selection is not None and best == selection.winner
     trials = opt.study.trials
-    spent = sum(len(t.user_attrs[TRIAL_ATTR].get("replicates", [])) for t in trials)
+    spent = sum(len(record_of(t).replicates or []) for t in trials)
     # Workers stop once the search budget is spent; trials in flight may overshoot by one trial each.
     assert selection.executions["search"] == spent
     assert spent - (60 - selection.executions["holdout"] - selection.executions["confirmation"]) <= 2 * 3
@@ -312,9 +318,9 @@ def test_a_search_trial_asked_while_another_worker_chooses_the_winner_is_given_u
     assert noise_fixtures.CALLS[early_executions[0] :] == [], "the late worker ran no execution"
     assert winner == selection.winner and late.selection == selection
     trials = late.study.trials
-    spent = sum(len(t.user_attrs[TRIAL_ATTR].get("replicates", [])) for t in trials)
+    spent = sum(len(record_of(t).replicates or []) for t in trials)
     assert spent == selection.executions["search"], "the stored choice was made from every search trial"
-    given_up = [t for t in trials if "not needed" in t.user_attrs[TRIAL_ATTR].get("failure", "")]
+    given_up = [t for t in trials if "not needed" in (record_of(t).failure or "")]
     assert len(given_up) == 1 and given_up[0].state == optuna.trial.TrialState.FAIL
 
 
@@ -323,13 +329,13 @@ def test_with_a_pruner_the_pruner_decides_when_a_racing_trial_stops():
     pruner = optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=0)
     opt = optimizer(pruner=pruner, noise=NoiseHandling(racing_z=None))
     noisy_experiment(noise_sd=0.3, own_sd=0.1).optimize(opt, num_trials=60, replicates_per_trial=1)
-    racing = [(t, r) for t, r in records(opt) if r["noise"]["target"] > 1 and t.number > 0]
-    stopped = [r for _, r in racing if r["noise"]["stopped"]]
-    assert stopped and all(len(r["replicates"]) < r["noise"]["target"] for r in stopped)
+    racing = [(t, r) for t, r in records(opt) if r.noise["target"] > 1 and t.number > 0]
+    stopped = [r for _, r in racing if r.noise["stopped"]]
+    assert stopped and all(len(r.replicates) < r.noise["target"] for r in stopped)
     # Without the pruner and with racing off, no trial stops early.
     plain = optimizer(noise=NoiseHandling(racing_z=None))
     noisy_experiment(noise_sd=0.3, own_sd=0.1).optimize(plain, num_trials=60, replicates_per_trial=1)
-    assert not any(r["noise"]["stopped"] for _, r in records(plain))
+    assert not any(r.noise["stopped"] for _, r in records(plain))
 
 
 def test_the_model_s_difference_of_two_points_matches_its_joint_posterior():

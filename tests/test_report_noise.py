@@ -21,7 +21,6 @@ from crystallize_opt import (
     pipeline_step,
 )
 from crystallize_opt.optimize._noise import stored_selection
-from crystallize_opt.optimize._study import SELECTION_ATTR
 from crystallize_opt.report import build_figures, write_report
 from crystallize_opt.report._data import extract
 from crystallize_opt.report._selection import MAX_CANDIDATES, comparison_text, selection_section
@@ -77,7 +76,7 @@ def _study_with(stored: Any) -> optuna.Study:
     """A plain study with one trial and ``stored`` as its selection attribute."""
     study = optuna.create_study(study_name="stored")
     study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=3)
-    study.set_user_attr(SELECTION_ATTR, stored)
+    study.set_user_attr(WinnerSelection.ATTR, stored)
     return study
 
 

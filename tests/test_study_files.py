@@ -17,7 +17,7 @@ import pytest
 from optuna.trial import TrialState
 
 from crystallize_opt import Experiment
-from crystallize_opt.optimize._study import TRIAL_ATTR
+from crystallize_opt.records import TrialRecord
 
 from . import servers
 
@@ -67,7 +67,7 @@ def assert_copy_is_the_study(database: Path, study_name: str, copy_folder: Path)
     assert [(t.number, t.state, t.values) for t in copied.trials] == [
         (t.number, t.state, t.values) for t in original
     ]
-    assert all(TRIAL_ATTR in t.user_attrs for t in copied.trials if t.state == TrialState.COMPLETE)
+    assert all(TrialRecord.from_trial(t) is not None for t in copied.trials if t.state == TrialState.COMPLETE)
 
 
 # -- item: the database file is complete on its own after a run ---------------------------------

@@ -20,7 +20,8 @@ from .._paths import file_stem
 from ..exceptions import ConfigurationError
 from ..optimize._noise import stored_selection
 from ..optimize._rank import rank_study
-from ..optimize._study import BASELINE_ATTR, STUDY_ATTR, TRIAL_ATTR, best_trial, treatment_of
+from ..optimize._study import best_trial, treatment_of
+from ..records import BaselineRecord, StudySettings, TrialRecord
 from ..result import Result
 from ..treatment import Treatment
 from ._tables import fmt, selection_text, table
@@ -105,16 +106,16 @@ def _report_path(folder: Path, study_name: str) -> Path:
 def _estimate(trial: FrozenTrial, metric: str, index: int = 0) -> dict[str, Any]:
     """Mean, SEM and n of objective ``metric`` (the ``index``-th) over the trial's replicates;
     the value Optuna was told, without SEM and n, for trials without replicate statistics."""
-    stats: dict[str, dict[str, Any]] = trial.user_attrs.get(TRIAL_ATTR, {}).get("stats", {})
-    found = stats.get(metric, {})
+    record = TrialRecord.from_trial(trial)
+    found = {} if record is None else record.metric_stats(metric)
     value = trial.values[index] if trial.values and len(trial.values) > index else None
     return {"mean": found.get("mean", value), "sem": found.get("sem"), "n": found.get("n")}
 
 
 def _objective_metrics(study: optuna.Study) -> list[str]:
-    settings = study.user_attrs.get(STUDY_ATTR, {})
-    metrics: list[str] = settings.get("objective", {}).get("metrics") or study.metric_names or ["value"]
-    return metrics
+    settings = StudySettings.from_study(study)
+    stored = None if settings is None else settings.metrics
+    return stored or study.metric_names or ["value"]
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -334,7 +335,8 @@ def cmd_trials(args: argparse.Namespace) -> int:
     for trial in trials:
         found = rank_of.get(trial.number)
         estimates = [_estimate(trial, metric, index) for index, metric in enumerate(metrics)]
-        failure = trial.user_attrs.get(TRIAL_ATTR, {}).get("failure")
+        record = TrialRecord.from_trial(trial)
+        failure = None if record is None else record.failure
         row: list[Any] = [found.rank] if args.top and found else []
         row += [trial.number, trial.state.name.lower()]
         if constrained:
@@ -363,12 +365,12 @@ def cmd_trials(args: argparse.Namespace) -> int:
         notes.append(f"*: `crystallize-opt best` returns {chosen.name}, the first of this ranking")
     if notes:
         print("\n" + "\n".join(notes))
-    baseline = study.user_attrs.get(BASELINE_ATTR)
-    if baseline:
-        stats = baseline.get("stats", {})
+    baseline = BaselineRecord.from_study(study)
+    if baseline is not None:
         parts = [
-            f"{metric} = {fmt(stats.get(metric, {}).get('mean', math.nan))} ± "
-            f"{fmt(stats.get(metric, {}).get('sem', math.nan))} (n={fmt(stats.get(metric, {}).get('n'))})"
+            f"{metric} = {fmt(baseline.metric_stats(metric).get('mean', math.nan))} ± "
+            f"{fmt(baseline.metric_stats(metric).get('sem', math.nan))} "
+            f"(n={fmt(baseline.metric_stats(metric).get('n'))})"
             for metric in metrics
         ]
         print(f"\nbaseline: {'; '.join(parts)}")

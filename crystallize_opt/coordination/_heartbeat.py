@@ -27,6 +27,7 @@ from .._logging import get_logger
 from .._optuna_compat import study_storage
 from .._optuna_compat import trial_id as stored_trial_id
 from .._signals import leave_termination_signals_to_main_thread
+from ..records import RetryRecord, TrialRecord
 from ..storage._outage import last_recovery, without_waiting
 from ._clock import SYSTEM_CLOCK, Clock, SystemClock
 from ._owner import OWNER_ATTR, describe_owner, owner_is_dead, this_process
@@ -37,8 +38,6 @@ HEARTBEAT_ATTR = "crystallize:heartbeat"
 #: System attribute that named the managed worker (``<run id>:<index>``) running a trial in
 #: studies written before the owner record held it (read, never written now).
 WORKER_ATTR = "crystallize:worker"
-#: User attribute of a retried trial: ``{"of": <number of the stale trial>, "attempt": k}``.
-RETRY_ATTR = "crystallize_retry"
 
 
 def storage_is_shared(storage: BaseStorage) -> bool:
@@ -223,11 +222,10 @@ def why_stale(trial: FrozenTrial, now: float, grace_period: float, recovered: fl
     return None
 
 
-def fail_and_retry(
-    study: optuna.Study, trial: FrozenTrial, reason: str, max_retries: int, failure_attr: str
-) -> bool:
-    """Store the RUNNING ``trial`` as FAIL with ``reason`` and queue its parameters again (marked
-    with :data:`RETRY_ATTR`), unless they were retried ``max_retries`` times already.
+def fail_and_retry(study: optuna.Study, trial: FrozenTrial, reason: str, max_retries: int) -> bool:
+    """Store the RUNNING ``trial`` as FAIL with ``reason`` (its :class:`TrialRecord`) and queue
+    its parameters again (marked with a :class:`RetryRecord`), unless they were retried
+    ``max_retries`` times already.
 
     Only the process whose state change succeeds queues the retry, so several processes doing
     this at once retry a trial once. Returns False (and queues nothing) when the trial had
@@ -236,15 +234,17 @@ def fail_and_retry(
     storage = study_storage(study)
     try:
         stored_id = stored_trial_id(study, trial)
-        storage.set_trial_user_attr(stored_id, failure_attr, {"failure": reason})
+        storage.set_trial_user_attr(stored_id, TrialRecord.ATTR, TrialRecord(failure=reason).to_json())
         storage.set_trial_state_values(stored_id, TrialState.FAIL)
     except Exception as exc:  # another worker failed or finished it first
         _log.debug("trial %d not failed (%s): %s", trial.number, reason, exc)
         return False
-    retry: dict[str, Any] = trial.user_attrs.get(RETRY_ATTR) or {}
-    attempt = int(retry.get("attempt", 0)) + 1
+    retry = RetryRecord.from_trial(trial)
+    attempt = (retry.attempt if retry is not None and retry.attempt is not None else 0) + 1
     if attempt <= max_retries:
-        study.enqueue_trial(trial.params, user_attrs={RETRY_ATTR: {"of": trial.number, "attempt": attempt}})
+        study.enqueue_trial(
+            trial.params, user_attrs=RetryRecord(of=trial.number, attempt=attempt).user_attrs()
+        )
         _log.warning(
             "trial %d failed (%s); its parameters are queued again (attempt %d)",
             trial.number,
@@ -260,7 +260,6 @@ def fail_stale_trials(
     study: optuna.Study,
     grace_period: float,
     max_retries: int,
-    failure_attr: str,
     clock: Clock = SYSTEM_CLOCK,
 ) -> list[int]:
     """Fail the RUNNING trials that :func:`why_stale` finds abandoned at ``clock``'s time; retry
@@ -273,7 +272,7 @@ def fail_stale_trials(
     failed: list[int] = []
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         reason = why_stale(trial, now, grace_period, recovered)
-        if reason is not None and fail_and_retry(study, trial, reason, max_retries, failure_attr):
+        if reason is not None and fail_and_retry(study, trial, reason, max_retries):
             failed.append(trial.number)
     return failed
 
@@ -286,9 +285,7 @@ def worker_of(trial: FrozenTrial) -> str | None:
     return tag if isinstance(tag, str) else None
 
 
-def fail_trials_of_workers(
-    study: optuna.Study, run_id: str, started: float, max_retries: int, failure_attr: str
-) -> list[int]:
+def fail_trials_of_workers(study: optuna.Study, run_id: str, started: float, max_retries: int) -> list[int]:
     """Fail the RUNNING trials that the managed workers of ``run_id`` left behind (they all
     exited), and queue their parameters again like a stale trial's (:func:`fail_and_retry`).
 
@@ -308,6 +305,6 @@ def fail_trials_of_workers(
             unnamed = OWNER_ATTR not in trial.system_attrs and HEARTBEAT_ATTR not in trial.system_attrs
             ours = begun >= started and unnamed
         reason = "interrupted: its worker process ended before storing it"
-        if ours and fail_and_retry(study, trial, reason, max_retries, failure_attr):
+        if ours and fail_and_retry(study, trial, reason, max_retries):
             failed.append(trial.number)
     return failed

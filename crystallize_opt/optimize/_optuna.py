@@ -8,7 +8,7 @@ import socket
 import uuid
 from collections.abc import Iterable
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Any
 
 import optuna
@@ -23,6 +23,7 @@ from .._optuna_compat import trial_id
 from ..coordination._heartbeat import TrialHeartbeat, fail_stale_trials, storage_is_shared
 from ..coordination._lease import StudyLease, once_per_study
 from ..exceptions import ConfigurationError, OptimizationError, StorageError
+from ..records import BaselineRecord, TrialRecord
 from ..storage._display import DEFAULT_STORAGE
 from ..storage._files import checkpoint
 from ..storage._open import count_states, resolve_storage
@@ -44,9 +45,7 @@ from ._objective import Objective
 from ._rank import rank_study
 from ._space import SearchSpace, SearchSpaceSpec
 from ._study import (
-    BASELINE_ATTR,
     SELECTION_LEASE_ATTR,
-    TRIAL_ATTR,
     best_trial,
     open_study,
     store_or_check_settings,
@@ -416,7 +415,7 @@ class OptunaOptimizer(BaseOptimizer):
         if not self._pending:
             raise OptimizationError("tell() called without a pending trial; call ask() first")
         name = next(iter(self._pending))
-        self._finish(name, objective_values, {}, failure=None, pruned=False)
+        self._finish(name, objective_values, TrialRecord(), failure=None, pruned=False)
 
     def tell_evaluation(self, evaluation: TrialEvaluation, *, pruned: bool = False) -> None:
         """Store the trial's replicates and finish it: COMPLETE, PRUNED, or FAIL with the reason
@@ -430,16 +429,17 @@ class OptunaOptimizer(BaseOptimizer):
                 failure = (
                     f"objective {', '.join(repr(m) for m in bad)} is {values[bad[0]]} (not a finite number)"
                 )
-        record = evaluation.to_dict()
         trial = self._pending[evaluation.treatment.name]
         # What ran, also where it differs from Optuna's params (constants, a callable space's output).
-        record["treatment"] = {"name": evaluation.treatment.name, "params": evaluation.treatment.params}
+        treatment = {"name": evaluation.treatment.name, "params": evaluation.treatment.params}
+        record = TrialRecord(**evaluation.to_dict(), treatment=treatment)
         queue = None
         if self._noise_search is not None and self.noise is not None:
             # The trial tells its parameters' pooled mean: replicates from every trial of them.
-            pooled, queue = self._noise_search.finish(
-                trial.number, trial.params, evaluation, record, stopped=pruned, failed=failure is not None
+            pooled, queue, facts = self._noise_search.finish(
+                trial.number, trial.params, evaluation, stopped=pruned, failed=failure is not None
             )
+            record = replace(record, noise=facts)
             if failure is None:
                 values = {self.objective.metrics[0]: pooled}
             pruned = pruned and self.noise.stopped_trials == "pruned"
@@ -450,13 +450,13 @@ class OptunaOptimizer(BaseOptimizer):
     def abort(self, treatment: Treatment, reason: str) -> None:
         """Store the trial as FAIL with ``reason`` (it never stays RUNNING)."""
         if treatment.name in self._pending:
-            self._finish(treatment.name, {}, {}, failure=reason, pruned=False)
+            self._finish(treatment.name, {}, TrialRecord(), failure=reason, pruned=False)
 
     def abort_pending(self, reason: str) -> None:
         """Store every trial asked but not told yet as FAIL with ``reason``."""
         for name, trial in list(self._pending.items()):
             try:
-                self._finish(name, {}, {}, failure=reason, pruned=False)
+                self._finish(name, {}, TrialRecord(), failure=reason, pruned=False)
             except StorageError as exc:  # the storage is gone too: leave it to the stale-trial check
                 _log.warning("could not store trial %d as failed: %s", trial.number, exc)
                 self._pending.pop(name, None)
@@ -468,7 +468,7 @@ class OptunaOptimizer(BaseOptimizer):
         self,
         name: str,
         values: dict[str, float],
-        record: dict[str, Any],
+        record: TrialRecord,
         *,
         failure: str | None,
         pruned: bool,
@@ -477,10 +477,13 @@ class OptunaOptimizer(BaseOptimizer):
         it, and count it towards the target when it finished."""
         trial = self._pending[name]  # removed only once stored, so an interrupt here can still fail it
         if self._run is not None:
-            record["pipeline_signature"] = self._run.pipeline_signature
-            record["package_version"] = self._run.package_version
+            record = replace(
+                record,
+                pipeline_signature=self._run.pipeline_signature,
+                package_version=self._run.package_version,
+            )
         if failure is not None:
-            record["failure"] = failure
+            record = replace(record, failure=failure)
         try:
             end = store_trial_end(
                 self.study,
@@ -508,12 +511,13 @@ class OptunaOptimizer(BaseOptimizer):
 
     def wants_baseline(self) -> bool:
         """True when the baseline should be evaluated (asked for, and not stored yet)."""
-        return self.run_baseline and BASELINE_ATTR not in self.study.user_attrs
+        return self.run_baseline and BaselineRecord.from_study(self.study) is None
 
     def tell_baseline(self, evaluation: TrialEvaluation) -> None:
         """Store the baseline's evaluation with the study."""
-        record = {**evaluation.to_dict(), "objective": evaluation.objective_values(self.objective)}
-        self.study.set_user_attr(BASELINE_ATTR, record)
+        BaselineRecord(**evaluation.to_dict(), objective=evaluation.objective_values(self.objective)).store(
+            self.study
+        )
 
     # -- results -----------------------------------------------------------------------------
 
@@ -541,7 +545,7 @@ class OptunaOptimizer(BaseOptimizer):
             return
 
         def others_running() -> int:
-            fail_stale_trials(study, self.grace_period, self.max_retries, TRIAL_ATTR)
+            fail_stale_trials(study, self.grace_period, self.max_retries)
             return count_states(study, self.storage).get(TrialState.RUNNING, 0)
 
         # Workers started separately finish together: one of them chooses, once the last

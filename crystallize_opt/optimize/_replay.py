@@ -8,11 +8,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..exceptions import OptimizationError
+from ..records import TrialRecord
 from ..treatment import Treatment
 from ._evaluation import TrialEvaluation
 from ._loop import Evaluate, to_evaluation
 from ._optuna import OptunaOptimizer
-from ._study import TRIAL_ATTR
 
 
 @dataclass
@@ -63,15 +63,16 @@ async def replay_trial(evaluate: Evaluate, optimizer: OptunaOptimizer, trial_num
 
     Raises:
         OptimizationError: if the trial does not exist or has no stored replicates.
+        RecordError: if the trial's record is malformed.
     """
     trials = optimizer.study.get_trials(deepcopy=False)
     frozen = next((t for t in trials if t.number == trial_number), None)
     if frozen is None:
         raise OptimizationError(f"study {optimizer.study.study_name!r} has no trial {trial_number}")
-    record = frozen.user_attrs.get(TRIAL_ATTR, {})
-    seeds = record.get("seeds")
-    replicates = record.get("replicates")
-    if not seeds or replicates is None:
+    record = TrialRecord.from_trial(frozen)
+    seeds = None if record is None else record.seeds
+    replicates = None if record is None else record.replicates
+    if record is None or not seeds or replicates is None:
         raise OptimizationError(
             f"trial {trial_number} has no stored replicates to replay (state {frozen.state.name})"
         )
@@ -81,7 +82,7 @@ async def replay_trial(evaluate: Evaluate, optimizer: OptunaOptimizer, trial_num
         treatment, dict(zip(replicates, seeds, strict=True)), f"trials/replay-{trial_number}"
     )
     replayed = to_evaluation(treatment, outcomes, time.perf_counter() - started)
-    stored = {k: list(v) for k, v in record.get("values", {}).items()}
+    stored = {k: list(v) for k, v in (record.values or {}).items()}
     return ReplayReport(
         trial_number, treatment, list(seeds), stored, replayed, compare(stored, replayed.values)
     )

@@ -17,6 +17,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from .._logging import get_logger
 from ..exceptions import ConfigurationError, OptimizationError
+from ..records import RecordError, StudySettings, TrialRecord
 from ..treatment import Treatment
 from ._base import OptimizationRun
 from ._objective import Objective
@@ -25,14 +26,6 @@ from ._space import SearchSpace, describe_differences
 
 _log = get_logger("optimize")
 
-#: User attribute holding everything crystallize-opt stores with a trial (one storage write).
-TRIAL_ATTR = "crystallize"
-#: User attribute holding the study's settings.
-STUDY_ATTR = "crystallize"
-#: User attribute holding the baseline's reference evaluation.
-BASELINE_ATTR = "crystallize_baseline"
-#: User attribute holding how a noise-aware optimization chose its winner (and the baseline test).
-SELECTION_ATTR = "crystallize_selection"
 #: Name of the lease of the worker choosing that winner: each worker claims it in the user
 #: attribute ``crystallize_selection_lease:<worker>`` (see ``_lease.StudyLease``).
 SELECTION_LEASE_ATTR = "crystallize_selection_lease"
@@ -74,25 +67,25 @@ def study_settings(
     *,
     common_random_numbers: bool,
     noise: dict[str, Any] | None,
-) -> dict[str, Any]:
-    """The settings record stored with a study under :data:`STUDY_ATTR` (JSON-compatible);
-    ``noise`` is the noise handling's settings as a dict, or None without noise handling."""
-    return {
-        "experiment": run.experiment_name,
-        "objective": objective.to_dict(),
-        "search_space": space.describe(),
-        "sampler": describe_component(sampler),
-        "pruner": describe_component(pruner),
-        "replicates_per_trial": run.replicates_per_trial,
-        "master_seed": run.master_seed,
-        "common_random_numbers": common_random_numbers,
-        "noise": noise,
-        "pipeline_signature": run.pipeline_signature,
-        "package_version": run.package_version,
-    }
+) -> StudySettings:
+    """The settings record stored with a study; ``noise`` is the noise handling's settings as a
+    dict, or None without noise handling."""
+    return StudySettings(
+        experiment=run.experiment_name,
+        objective=objective.to_dict(),
+        search_space=space.describe(),
+        sampler=describe_component(sampler),
+        pruner=describe_component(pruner),
+        replicates_per_trial=run.replicates_per_trial,
+        master_seed=run.master_seed,
+        common_random_numbers=common_random_numbers,
+        noise=noise,
+        pipeline_signature=run.pipeline_signature,
+        package_version=run.package_version,
+    )
 
 
-def store_or_check_settings(study: optuna.Study, storage: BaseStorage, settings: dict[str, Any]) -> None:
+def store_or_check_settings(study: optuna.Study, storage: BaseStorage, settings: StudySettings) -> None:
     """Store ``settings`` (a :func:`study_settings` record) with a new study, with its objective
     metrics as Optuna's metric names; or check a continued study's stored settings against them,
     warning when its replicates, seed, pipeline or noise handling changed.
@@ -101,24 +94,25 @@ def store_or_check_settings(study: optuna.Study, storage: BaseStorage, settings:
         ConfigurationError: if the stored study's objective or search space differs (the
             message lists each difference), or the study was not made by crystallize-opt and
             already has trials.
+        RecordError: if the stored settings are malformed.
     """
-    stored = study.user_attrs.get(STUDY_ATTR)
+    stored = StudySettings.from_study(study)
     if stored is None and study.trials:  # another worker may have just set the study up
-        stored = optuna.load_study(study_name=study.study_name, storage=storage).user_attrs.get(STUDY_ATTR)
+        stored = StudySettings.from_study(optuna.load_study(study_name=study.study_name, storage=storage))
     if stored is None:
         if study.trials:
             raise ConfigurationError(
                 f"study {study.study_name!r} already has {len(study.trials)} trial(s) not made by crystallize-opt; "
                 "choose another study_name"
             )
-        study.set_user_attr(STUDY_ATTR, settings)
+        settings.store(study)
         with warnings.catch_warnings():  # experimental in Optuna, but shown by optuna-dashboard
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            study.set_metric_names(list(settings["objective"]["metrics"]))
+            study.set_metric_names(settings.metrics or [])
         return
-    differences = describe_differences(stored.get("objective", {}), settings["objective"], "objective")
+    differences = describe_differences(stored.objective or {}, settings.objective or {}, "objective")
     differences += describe_differences(
-        stored.get("search_space", {}), settings["search_space"], "search space"
+        stored.search_space or {}, settings.search_space or {}, "search space"
     )
     if differences:
         raise ConfigurationError(
@@ -126,13 +120,13 @@ def store_or_check_settings(study: optuna.Study, storage: BaseStorage, settings:
             f"use a new study_name: " + "; ".join(differences)
         )
     for key in _WARNED_SETTINGS:
-        if stored.get(key) != settings[key]:
+        if getattr(stored, key) != getattr(settings, key):
             _log.warning(
                 "study %r: %s was %r, now %r; earlier trials are not directly comparable",
                 study.study_name,
                 key,
-                stored.get(key),
-                settings[key],
+                getattr(stored, key),
+                getattr(settings, key),
             )
 
 
@@ -151,16 +145,16 @@ def describe_component(component: object | None) -> dict[str, Any] | None:
 def treatment_params(trial: FrozenTrial) -> dict[str, Any]:
     """The parameters a stored trial evaluated (constants and a callable space's output included).
 
-    Read from its record's ``"treatment"`` (``{"name", "params"}``); records of earlier versions
-    stored there only parameters that differ from Optuna's, as a plain dict, or nothing, and
-    Optuna's ``trial.params`` stand in for what is missing.
+    Read from its record's treatment (:attr:`TrialRecord.treatment_params`); records of earlier
+    versions stored there only parameters that differ from Optuna's, or nothing, and Optuna's
+    ``trial.params`` stand in for what is missing.
+
+    Raises:
+        RecordError: if the trial's record is malformed.
     """
-    stored = trial.user_attrs.get(TRIAL_ATTR, {}).get("treatment")
-    if isinstance(stored, dict) and set(stored) == {"name", "params"} and isinstance(stored["params"], dict):
-        return dict(stored["params"])
-    if isinstance(stored, dict) and stored:  # an earlier version's record
-        return dict(stored)
-    return dict(trial.params)
+    record = TrialRecord.from_trial(trial)
+    params = None if record is None else record.treatment_params
+    return dict(trial.params) if params is None else params
 
 
 def treatment_of(trial: FrozenTrial) -> Treatment:
@@ -184,8 +178,15 @@ def best_trial(study: optuna.Study) -> FrozenTrial:
 
 def _no_result_error(study: optuna.Study) -> OptimizationError:
     failed = study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
-    reasons = [
-        f"trial {t.number}: {t.user_attrs.get(TRIAL_ATTR, {}).get('failure', 'failed')}" for t in failed[:3]
-    ]
+    reasons = [f"trial {t.number}: {_failure_of(t)}" for t in failed[:3]]
     detail = "; first failures: " + " | ".join(reasons) if reasons else ""
     return OptimizationError(f"study {study.study_name!r} has no feasible completed trial{detail}")
+
+
+def _failure_of(trial: FrozenTrial) -> str:
+    """The failure stored with a failed trial, for an error message (never raises)."""
+    try:
+        record = TrialRecord.from_trial(trial)
+    except RecordError as exc:
+        return f"failed (its record is unreadable: {exc})"
+    return (record.failure if record is not None else None) or "failed"

@@ -12,8 +12,8 @@ from optuna.trial import TrialState
 from .._optuna_compat import study_storage, trial_id
 from ..coordination._heartbeat import fail_stale_trials, storage_is_shared
 from ..exceptions import ConfigurationError
+from ..records import TrialRecord
 from ..storage._open import count_states
-from ._study import TRIAL_ATTR
 from ._tell import tell_trial
 
 FINISHED_STATES = (TrialState.COMPLETE, TrialState.PRUNED)
@@ -119,7 +119,7 @@ class TrialTarget:
         if recent and not force and num_trials - self._estimate() > NEAR_TARGET:
             return self._estimate(), 0
         if not recent:
-            fail_stale_trials(study, self.grace_period, self.max_retries, TRIAL_ATTR)
+            fail_stale_trials(study, self.grace_period, self.max_retries)
         self._last_read = now
         counts = count_states(study, storage)
         self._shared_finished = sum(counts.get(state, 0) for state in FINISHED_STATES)
@@ -148,5 +148,5 @@ def give_up(study: optuna.Study, trial: optuna.Trial, reason: str) -> None:
     fixed = study_storage(study).get_trial_system_attrs(trial_id(study, trial)).get("fixed_params")
     if fixed:
         study.enqueue_trial(dict(fixed), user_attrs=dict(trial.user_attrs))
-    trial.set_user_attr(TRIAL_ATTR, {"failure": reason})
+    TrialRecord(failure=reason).store(trial)
     tell_trial(study, trial, state=TrialState.FAIL)

@@ -23,9 +23,9 @@ from .._optuna_compat import (
     tell_steps,
     trial_id,
 )
+from ..records import TrialRecord
 from ..storage._open import finish_trial
 from ._objective import Objective
-from ._study import TRIAL_ATTR
 
 _log = get_logger("optimize")
 
@@ -130,7 +130,7 @@ def store_trial_end(
     study: optuna.Study,
     storage: BaseStorage,
     trial: optuna.Trial,
-    record: dict[str, Any],
+    record: TrialRecord,
     values: dict[str, float],
     objective: Objective,
     *,
@@ -138,8 +138,9 @@ def store_trial_end(
     pruned: bool,
     grace_period: float,
 ) -> TrialEnd:
-    """Store ``record`` under :data:`TRIAL_ATTR` and finish ``trial``: FAIL when ``failure`` is
-    given, else PRUNED or COMPLETE with the objective's ``values`` (and its constraints).
+    """Store ``record`` (its :meth:`~TrialRecord.to_json`) with ``trial`` and finish ``trial``:
+    FAIL when ``failure`` is given, else PRUNED or COMPLETE with the objective's ``values`` (and
+    its constraints).
 
     ``grace_period`` only goes into the warning about a stale trial.
 
@@ -147,7 +148,7 @@ def store_trial_end(
         Exception: whatever the storage raised, other than for a stale trial or an exhausted
             sampler.
     """
-    attrs = {TRIAL_ATTR: record}  # written with the state (see tell_trial)
+    attrs = {TrialRecord.ATTR: record.to_json()}  # written with the state (see tell_trial)
     try:
         if failure is not None:
             _log.warning("trial %d failed: %s", trial.number, failure)

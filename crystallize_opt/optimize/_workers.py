@@ -27,7 +27,6 @@ from ..treatment import Treatment
 from ._loop import make_run
 from ._optuna import OptunaOptimizer
 from ._progress import TrialProgress
-from ._study import TRIAL_ATTR
 
 if TYPE_CHECKING:
     from multiprocessing.process import BaseProcess
@@ -310,9 +309,7 @@ def _fail_orphans(optimizer: OptunaOptimizer, run_id: str, started: float, *, wa
     """
     try:
         with nullcontext() if waits else without_waiting():
-            orphans = fail_trials_of_workers(
-                optimizer.study, run_id, started, optimizer.max_retries, TRIAL_ATTR
-            )
+            orphans = fail_trials_of_workers(optimizer.study, run_id, started, optimizer.max_retries)
     except StorageError as exc:
         _log.warning(
             "running trials of the stopped workers not stored as failed (%s); the next run fails them", exc

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,7 +15,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from ..optimize import WinnerSelection
 from ..optimize._rank import rank_rows, violation
-from ..optimize._study import BASELINE_ATTR, SELECTION_ATTR, STUDY_ATTR, TRIAL_ATTR
+from ..records import BaselineRecord, RecordError, StudySettings, TrialRecord
 from ._importance import Importances, compute_importances
 
 FloatArray = npt.NDArray[np.float64]
@@ -200,9 +200,21 @@ def _replicate_values(record: Mapping[str, Any], metrics: Sequence[str]) -> tupl
     return tuple(out) if any(a.size for a in out) else None
 
 
+def _stored(
+    read: Callable[[Any], StudySettings | TrialRecord | BaselineRecord | None], source: Any
+) -> Mapping[str, Any]:
+    """``read(source)``'s JSON, {} when there is none or it cannot be read (the report works with
+    any study, so a malformed attribute is left out rather than fatal)."""
+    try:
+        record = read(source)
+    except RecordError:
+        return {}
+    return {} if record is None else record.to_json()
+
+
 def _baseline(study: optuna.Study, metrics: Sequence[str]) -> Baseline | None:
-    record = study.user_attrs.get(BASELINE_ATTR)
-    if not isinstance(record, Mapping):
+    record = _stored(BaselineRecord.from_study, study)
+    if not record:
         return None
     objective = _mapping(record.get("objective"))
     fallback = [_float(objective.get(m)) for m in metrics]
@@ -216,11 +228,8 @@ def _baseline(study: optuna.Study, metrics: Sequence[str]) -> Baseline | None:
 def _selection(study: optuna.Study) -> WinnerSelection | None:
     """The stored winner selection; None when there is none or it cannot be read (the report
     works with any study, so a malformed attribute is left out rather than fatal)."""
-    stored = study.user_attrs.get(SELECTION_ATTR)
-    if not isinstance(stored, Mapping):
-        return None
     try:
-        return WinnerSelection.from_dict(stored)
+        return WinnerSelection.from_study(study)
     except (KeyError, TypeError, ValueError, AttributeError):
         return None
 
@@ -263,7 +272,7 @@ def extract(study: optuna.Study, *, top_k: int = 10) -> ReportData:
     if top_k < 1:
         raise ValueError(f"top_k must be at least 1, got {top_k}")
     trials = sorted(study.get_trials(deepcopy=False), key=lambda t: t.number)
-    settings = _mapping(study.user_attrs.get(STUDY_ATTR))
+    settings = _stored(StudySettings.from_study, study)
     objective = _mapping(settings.get("objective"))
     metrics = _metric_names(study, settings)
     directions = tuple(
@@ -277,7 +286,7 @@ def extract(study: optuna.Study, *, top_k: int = 10) -> ReportData:
     failures: list[tuple[int, str]] = []
     records: list[Mapping[str, Any]] = []
     for i, trial in enumerate(trials):
-        record = _mapping(trial.user_attrs.get(TRIAL_ATTR))
+        record = _stored(TrialRecord.from_trial, trial)
         records.append(record)
         if trial.values is not None and len(trial.values) == k:
             value[i] = trial.values

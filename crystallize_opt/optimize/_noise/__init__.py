@@ -1,9 +1,9 @@
 """Noise-aware optimization: racing and pooled replicates during the search, a model-based
 choice of the winner confirmed on fresh seeds, and a held-out test against the baseline."""
 
+from ...records import WinnerSelection
 from ._sampler import NoiseAwareTPE, default_sampler
 from ._search import NoiseSearch, check_noise_settings, stored_selection
-from ._selection import WinnerSelection
 from ._settings import NoiseHandling
 
 __all__ = [

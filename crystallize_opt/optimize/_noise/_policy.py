@@ -10,8 +10,6 @@ from typing import Any
 from ._pool import Entry, Pool
 from ._settings import BudgetPlan, NoiseHandling
 
-#: Key of the racing facts inside a trial's record (target replicates, stopped early, pooled mean).
-RECORD_KEY = "noise"
 #: Up to this many pooled replicates the noise sd is re-estimated after every trial; beyond it,
 #: once the pool has grown by :data:`_NOISE_REFIT_GROWTH`. The estimate reads every replicate, so
 #: re-estimating after each trial would make a long search quadratic, and by then it moves little.

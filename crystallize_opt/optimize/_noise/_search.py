@@ -11,15 +11,16 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from ...exceptions import ConfigurationError
+from ...records import TrialRecord, WinnerSelection
 from ...treatment import Treatment
 from .._base import EvaluateReplicates
 from .._evaluation import TrialEvaluation
 from .._objective import Objective
 from .._space import SearchSpace
-from .._study import SELECTION_ATTR, TRIAL_ATTR, treatment_params
+from .._study import treatment_params
 from ._encoding import UnitCube
-from ._policy import RECORD_KEY, NoisePolicy, TrialPlan
-from ._selection import WinnerSelection, select_winner
+from ._policy import NoisePolicy, TrialPlan
+from ._selection import select_winner
 from ._settings import NoiseHandling
 
 _OBSERVED_STATES = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
@@ -80,17 +81,17 @@ class NoiseSearch:
                 self._observe_stored(trial)
 
     def _observe_stored(self, trial: FrozenTrial) -> None:
-        record = trial.user_attrs.get(TRIAL_ATTR) or {}
-        replicates = record.get("replicates")
-        if not isinstance(replicates, list):  # given up before running ("not needed") or interrupted
+        record = TrialRecord.from_trial(trial)
+        replicates = None if record is None else record.replicates
+        if record is None or replicates is None:  # given up before running ("not needed") or interrupted
             self.policy.observed.add(trial.number)
             return
-        column = (record.get("values") or {}).get(self.metric) or []
+        column = (record.values or {}).get(self.metric) or []
         values = None
         if trial.state != TrialState.FAIL and len(column) == len(replicates):
             values = {int(r): float(v) for r, v in zip(replicates, column, strict=True) if v is not None}
         params = treatment_params(trial)
-        self._observe(trial.number, params, trial.params, values, len(replicates), record.get(RECORD_KEY))
+        self._observe(trial.number, params, trial.params, values, len(replicates), record.noise)
 
     def _observe(
         self,
@@ -135,15 +136,14 @@ class NoiseSearch:
         number: int,
         trial_params: Mapping[str, Any],
         evaluation: TrialEvaluation,
-        record: dict[str, Any],
         *,
         stopped: bool,
         failed: bool,
-    ) -> tuple[float, dict[str, Any] | None]:
-        """Observe a finished trial and put its racing facts into ``record`` (the trial's stored
-        record, where a resumed search reads them back); return the value to tell (its
-        parameters' pooled mean) and parameters to queue for intensification (or None). A failed
-        trial only counts its executions."""
+    ) -> tuple[float, dict[str, Any] | None, dict[str, Any]]:
+        """Observe a finished trial; return the value to tell (its parameters' pooled mean),
+        parameters to queue for intensification (or None), and its racing facts (for
+        :attr:`TrialRecord.noise`, where a resumed search reads them back). A failed trial only
+        counts its executions."""
         assert evaluation.treatment is not None
         treatment = evaluation.treatment
         plan = self._plans.pop(treatment.name, None) or TrialPlan(
@@ -158,8 +158,7 @@ class NoiseSearch:
         )
         pooled = self.policy.pooled_mean(treatment.params)
         facts.update(pooled_mean=pooled[0], pooled_n=pooled[1])
-        record[RECORD_KEY] = facts
-        return pooled[0], wanted
+        return pooled[0], wanted, facts
 
     def _values(self, evaluation: TrialEvaluation) -> dict[int, float]:
         """The objective's value per replicate index (replicates without one left out)."""
@@ -191,14 +190,13 @@ class NoiseSearch:
         self.sync(study)
         if not any(True for _ in self.policy.entries()):
             return True, None
-        stored = study.user_attrs.get(SELECTION_ATTR)
-        if isinstance(stored, dict):
-            executions = stored.get("executions") or {}
-            if (
-                executions.get("search") == self.policy.spent
-                and executions.get("budget") == self.policy.plan.budget
-            ):
-                return True, WinnerSelection.from_dict(stored)
+        stored = WinnerSelection.from_study(study)
+        if (
+            stored is not None
+            and stored.executions.get("search") == self.policy.spent
+            and stored.executions.get("budget") == self.policy.plan.budget
+        ):
+            return True, stored
         return False, None
 
     async def select(
@@ -211,11 +209,14 @@ class NoiseSearch:
         if done:
             return selection
         selection = await select_winner(self.policy, self.unit_cube, self.metric, master_seed, evaluate)
-        study.set_user_attr(SELECTION_ATTR, selection.to_dict())
+        selection.store(study)
         return selection
 
 
 def stored_selection(study: optuna.Study) -> WinnerSelection | None:
-    """The winner selection stored with ``study`` by a noise-aware optimization, if any."""
-    stored = study.user_attrs.get(SELECTION_ATTR)
-    return WinnerSelection.from_dict(stored) if isinstance(stored, dict) else None
+    """The winner selection stored with ``study`` by a noise-aware optimization, if any.
+
+    Raises:
+        RecordError: if the stored selection is malformed.
+    """
+    return WinnerSelection.from_study(study)

@@ -1,0 +1,242 @@
+"""The records crystallize-opt stores in an Optuna study, typed and versioned.
+
+Every reader and writer of crystallize-opt's user attributes goes through this module: a trial's
+record (:class:`TrialRecord`, user attribute ``"crystallize"`` of the trial), the retry mark of a
+re-queued trial (:class:`RetryRecord`), and with the study its settings (:class:`StudySettings`),
+the baseline's evaluation (:class:`BaselineRecord`) and a noise-aware run's winner selection
+(:class:`WinnerSelection`). Each record's ``to_json()`` is what is stored (JSON-compatible, with
+``"schema_version"``); ``from_json`` reads it back. Studies written before records had a version
+store the same layout without that key: it reads as version 1.
+
+A stored value that does not have the expected layout (a hand-edited or foreign study) raises
+:class:`RecordError`, naming the attribute, the key and what was expected.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from ._base import SCHEMA_KEY, SCHEMA_VERSION, Record, RecordError
+from ._selection import WinnerSelection
+
+if TYPE_CHECKING:
+    import optuna
+    from optuna.trial import FrozenTrial
+
+__all__ = [
+    "SCHEMA_KEY",
+    "SCHEMA_VERSION",
+    "BaselineRecord",
+    "RecordError",
+    "RetryRecord",
+    "StudySettings",
+    "TrialRecord",
+    "WinnerSelection",
+]
+
+
+@dataclass(frozen=True)
+class _EvaluationRecord(Record):
+    """What a treatment's replicates produced (the layout of ``TrialEvaluation.to_dict()``)."""
+
+    KINDS: ClassVar[dict[str, str]] = {
+        "replicates": "int_list",
+        "seeds": "int_list",
+        "values": "values",
+        "stats": "stats",
+        "failures": "str_list",
+        "duration": "number",
+    }
+
+    #: Replicate indices that ran, in order (their seeds follow from them).
+    replicates: list[int] | None = None
+    #: The seed of each replicate, in the order of ``replicates``.
+    seeds: list[int] | None = None
+    #: Per metric, each replicate's value (None where that replicate did not record it).
+    values: dict[str, list[float | None]] | None = None
+    #: Per metric, ``{"mean", "std", "sem", "n"}`` over the replicates that recorded it.
+    stats: dict[str, dict[str, float]] | None = None
+    #: Each failed replicate's error, one line each.
+    failures: list[str] | None = None
+    #: Seconds the replicates took.
+    duration: float | None = None
+
+    def metric_stats(self, metric: str) -> dict[str, Any]:
+        """``{"mean", "std", "sem", "n"}`` of ``metric`` as stored ({} when not stored)."""
+        return dict((self.stats or {}).get(metric) or {})
+
+
+@dataclass(frozen=True)
+class TrialRecord(_EvaluationRecord):
+    """Everything crystallize-opt stores with one trial (one storage write, with its state).
+
+    A trial that ran has the evaluation fields; one given up before running (or failed as
+    stale) has only ``failure``.
+    """
+
+    ATTR: ClassVar[str] = "crystallize"
+    OWNER: ClassVar[str] = "trial"
+    KINDS: ClassVar[dict[str, str]] = {
+        **_EvaluationRecord.KINDS,
+        "treatment": "dict",
+        "failure": "str",
+        "noise": "dict",
+        "pipeline_signature": "str",
+        "package_version": "str",
+    }
+
+    #: ``{"name", "params"}``: the treatment that ran, its parameters including constants and a
+    #: callable space's output. Records of earlier versions hold only parameters (a plain dict).
+    treatment: dict[str, Any] | None = None
+    #: Why the trial failed (the first failed replicate, a non-finite objective, a stale worker).
+    failure: str | None = None
+    #: The racing facts of a noise-aware search (see ``NoisePolicy.record``), read on resume.
+    noise: dict[str, Any] | None = None
+    #: Fingerprint of the pipeline that ran the trial.
+    pipeline_signature: str | None = None
+    #: crystallize-opt's version that ran the trial.
+    package_version: str | None = None
+
+    @classmethod
+    def from_trial(cls, trial: FrozenTrial) -> TrialRecord | None:
+        """The trial's record; None when it has none (a trial not made by crystallize-opt, or
+        one still running).
+
+        Raises:
+            RecordError: as :meth:`from_json`.
+        """
+        stored = trial.user_attrs.get(cls.ATTR)
+        return (
+            None
+            if stored is None
+            else cls.from_json(stored, f"trial {trial.number}'s user attribute {cls.ATTR!r}")
+        )
+
+    def store(self, trial: optuna.Trial) -> None:
+        """Write the record into the running ``trial``."""
+        trial.set_user_attr(self.ATTR, self.to_json())
+
+    @property
+    def treatment_params(self) -> dict[str, Any] | None:
+        """The parameters the trial evaluated, or None when the record does not say (then
+        Optuna's ``trial.params`` are what ran)."""
+        stored = self.treatment
+        if stored is not None and set(stored) == {"name", "params"} and isinstance(stored["params"], dict):
+            return dict(stored["params"])
+        return dict(stored) if stored else None  # an earlier version's record: only parameters
+
+
+@dataclass(frozen=True)
+class BaselineRecord(_EvaluationRecord):
+    """The baseline's evaluation (the experiment without a treatment), stored with the study
+    when the optimizer runs it (``run_baseline=True``)."""
+
+    ATTR: ClassVar[str] = "crystallize_baseline"
+    OWNER: ClassVar[str] = "study"
+    KINDS: ClassVar[dict[str, str]] = {**_EvaluationRecord.KINDS, "objective": "numbers"}
+
+    #: Each objective and constraint metric aggregated with the objective's aggregate.
+    objective: dict[str, float] | None = None
+
+    @classmethod
+    def from_study(cls, study: optuna.Study) -> BaselineRecord | None:
+        """The stored baseline, or None. Raises :class:`RecordError` as :meth:`from_json`."""
+        stored = study.user_attrs.get(cls.ATTR)
+        return None if stored is None else cls.from_json(stored)
+
+    def store(self, study: optuna.Study) -> None:
+        study.set_user_attr(self.ATTR, self.to_json())
+
+
+@dataclass(frozen=True)
+class StudySettings(Record):
+    """The settings a study was made with, checked when it is continued. Studies of earlier
+    releases may lack any key (then None)."""
+
+    ATTR: ClassVar[str] = "crystallize"
+    OWNER: ClassVar[str] = "study"
+    KINDS: ClassVar[dict[str, str]] = {
+        "experiment": "str",
+        "objective": "dict",
+        "search_space": "dict",
+        "sampler": "dict",
+        "pruner": "dict",
+        "replicates_per_trial": "int",
+        "master_seed": "int",
+        "common_random_numbers": "bool",
+        "noise": "dict",
+        "pipeline_signature": "str",
+        "package_version": "str",
+    }
+
+    #: The experiment's name.
+    experiment: str | None = None
+    #: ``Objective.to_dict()``: metrics, directions, aggregate, constraints.
+    objective: dict[str, Any] | None = None
+    #: ``SearchSpace.describe()``: each parameter's distribution or constant.
+    search_space: dict[str, Any] | None = None
+    #: ``{"class", "settings"}`` of the sampler (None when not given).
+    sampler: dict[str, Any] | None = None
+    #: ``{"class", "settings"}`` of the pruner (None without one).
+    pruner: dict[str, Any] | None = None
+    #: Replicates each trial runs.
+    replicates_per_trial: int | None = None
+    #: The experiment's master seed.
+    master_seed: int | None = None
+    #: Whether every trial runs on the same seeds.
+    common_random_numbers: bool | None = None
+    #: The noise handling's settings, None without noise handling.
+    noise: dict[str, Any] | None = None
+    #: Fingerprint of the pipeline.
+    pipeline_signature: str | None = None
+    #: crystallize-opt's version that made the study.
+    package_version: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """As the other records', but every key is stored, None ones included (as releases
+        before the schema version did)."""
+        return {**{f.name: getattr(self, f.name) for f in fields(self)}, SCHEMA_KEY: SCHEMA_VERSION}
+
+    @classmethod
+    def from_study(cls, study: optuna.Study) -> StudySettings | None:
+        """The stored settings, or None. Raises :class:`RecordError` as :meth:`from_json`."""
+        stored = study.user_attrs.get(cls.ATTR)
+        return None if stored is None else cls.from_json(stored)
+
+    def store(self, study: optuna.Study) -> None:
+        study.set_user_attr(self.ATTR, self.to_json())
+
+    @property
+    def metrics(self) -> list[str] | None:
+        """The objective's metric names, or None when not stored."""
+        stored = (self.objective or {}).get("metrics")
+        return [str(m) for m in stored] if isinstance(stored, list) else None
+
+
+@dataclass(frozen=True)
+class RetryRecord(Record):
+    """Marks a queued trial that retries the parameters of a failed (stale) one."""
+
+    ATTR: ClassVar[str] = "crystallize_retry"
+    OWNER: ClassVar[str] = "trial"
+    KINDS: ClassVar[dict[str, str]] = {"of": "int", "attempt": "int"}
+
+    #: Number of the failed trial whose parameters this trial runs again.
+    of: int | None = None
+    #: 1 for the first retry, 2 for the retry of a retry, ...
+    attempt: int | None = None
+
+    @classmethod
+    def from_trial(cls, trial: FrozenTrial) -> RetryRecord | None:
+        """The trial's retry mark, or None. Raises :class:`RecordError` as :meth:`from_json`."""
+        stored = trial.user_attrs.get(cls.ATTR)
+        return (
+            None
+            if stored is None
+            else cls.from_json(stored, f"trial {trial.number}'s user attribute {cls.ATTR!r}")
+        )
+
+    def user_attrs(self) -> dict[str, Any]:
+        """The user attributes of the queued trial (for ``study.enqueue_trial(user_attrs=...)``)."""
+        return {self.ATTR: self.to_json()}

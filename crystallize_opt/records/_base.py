@@ -1,0 +1,110 @@
+"""The machinery shared by the records: the schema version, the error, the field checks."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any, ClassVar, TypeVar
+
+from ..exceptions import CrystallizeError
+
+#: Key of the schema version in every stored record.
+SCHEMA_KEY = "schema_version"
+#: The version this release writes and the newest it reads.
+SCHEMA_VERSION = 1
+
+_R = TypeVar("_R", bound="Record")
+
+
+class RecordError(CrystallizeError, ValueError):
+    """A stored crystallize-opt record does not have the expected layout, or was written by a
+    newer release (its schema version is higher than :data:`SCHEMA_VERSION`)."""
+
+
+def fail(where: str, key: str, value: object, expected: str) -> RecordError:
+    shown = repr(value)
+    shown = shown if len(shown) <= 80 else shown[:77] + "..."
+    return RecordError(f"{where}: {key!r} is {shown}, expected {expected}")
+
+
+def is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def check_version(where: str, data: Mapping[str, Any]) -> None:
+    version = data.get(SCHEMA_KEY, 1)
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise fail(where, SCHEMA_KEY, version, "a positive integer")
+    if version > SCHEMA_VERSION:
+        raise RecordError(
+            f"{where}: written by a newer crystallize-opt (schema_version {version}; this release reads up to "
+            f"{SCHEMA_VERSION}); upgrade crystallize-opt to read it"
+        )
+
+
+#: What a field may hold when present (None is always allowed): check and expectation.
+CHECKS: dict[str, tuple[Any, str]] = {
+    "int_list": (lambda v: isinstance(v, list) and all(isinstance(x, int) for x in v), "a list of integers"),
+    "str_list": (lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v), "a list of strings"),
+    "number": (is_number, "a number"),
+    "int": (lambda v: isinstance(v, int) and not isinstance(v, bool), "an integer"),
+    "bool": (lambda v: isinstance(v, bool), "true or false"),
+    "str": (lambda v: isinstance(v, str), "a string"),
+    "dict": (lambda v: isinstance(v, dict), "a JSON object"),
+    "values": (
+        lambda v: (
+            isinstance(v, dict)
+            and all(isinstance(c, list) and all(x is None or is_number(x) for x in c) for c in v.values())
+        ),
+        "an object of metric -> list of numbers or null",
+    ),
+    "stats": (
+        lambda v: isinstance(v, dict) and all(isinstance(s, dict) for s in v.values()),
+        'an object of metric -> {"mean", "std", "sem", "n"}',
+    ),
+    "numbers": (
+        lambda v: isinstance(v, dict) and all(x is None or is_number(x) for x in v.values()),
+        "an object of metric -> number",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Record:
+    """Fields map one to one to keys of the stored JSON object; ``KINDS`` names each field's
+    check in :data:`CHECKS`. A None field is not stored."""
+
+    #: The user attribute the record is stored under.
+    ATTR: ClassVar[str]
+    #: Whose attribute it is, for error messages ("trial", "study").
+    OWNER: ClassVar[str]
+    #: Field name -> its check in :data:`CHECKS`.
+    KINDS: ClassVar[dict[str, str]] = {}
+
+    def to_json(self) -> dict[str, Any]:
+        """The stored form: a JSON-compatible dict with :data:`SCHEMA_KEY`, None fields left out."""
+        out = {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None}
+        out[SCHEMA_KEY] = SCHEMA_VERSION
+        return out
+
+    @classmethod
+    def from_json(cls: type[_R], data: object, where: str | None = None) -> _R:
+        """Read a stored record (any schema version up to :data:`SCHEMA_VERSION`; none means 1).
+        Unknown keys are ignored (a newer release of the same version may add some).
+
+        Raises:
+            RecordError: if ``data`` is not a JSON object, a key holds a value of the wrong type,
+                or the record is of a newer schema version.
+        """
+        where = where or f"{cls.OWNER} user attribute {cls.ATTR!r}"
+        if not isinstance(data, Mapping):
+            raise RecordError(f"{where} is {type(data).__name__} {data!r:.80}, expected a JSON object")
+        check_version(where, data)
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            value = data.get(f.name)
+            check, expected = CHECKS[cls.KINDS[f.name]]
+            if value is not None and not check(value):
+                raise fail(where, f.name, value, expected)
+            values[f.name] = value
+        return cls(**values)
