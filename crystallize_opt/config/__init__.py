@@ -205,10 +205,7 @@ modules it imports are not).
 """
 
 from ._loader import StudyConfig, load_study
-from ._modules import install_finder
 from ._optimize import OptimizeConfig
 from ._space import compile_search_space
-
-install_finder()
 
 __all__ = ["OptimizeConfig", "StudyConfig", "compile_search_space", "load_study"]
