@@ -19,7 +19,7 @@ from optuna.distributions import FloatDistribution
 from optuna.pruners import MedianPruner
 from optuna.samplers import CmaEsSampler, TPESampler
 
-from crystallize_opt import ConfigurationError, NoiseHandling, Objective, OptunaOptimizer
+from crystallize_opt import ConfigurationError, NoiseHandling, Objective, OptunaOptimizer, Treatment
 from crystallize_opt.config import load_study
 from crystallize_opt.config._optimize import ARGUMENTS, OPTIMIZE_KEYS
 
@@ -100,7 +100,7 @@ def study(folder: Path, **optimize: Any) -> Path:
         "seed": 3,
         "datasource": "measurement_noise",
         "steps": ["noisy_bowl"],
-        "treatments": {"start": {"x": 0.5}},
+        "treatments": {"start": {"x": 0.5}, "outside": {"z": 1}},
         "optimize": {**OPTIMIZE, **optimize},
     }
     (folder / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
@@ -208,6 +208,19 @@ REFUSED: list[tuple[dict[str, Any], dict[str, Any], str, str]] = [
         {"objective": Objective(["loss", "size"]), "sampler": CmaEsSampler()},
         "sampler",
         "CmaEsSampler handles a single objective only",
+    ),
+    # The config used to check this itself, in other words.
+    (
+        {"warm_start": ["start", "outside"]},
+        {"warm_start": [Treatment("start", {"x": 0.5}), Treatment("outside", {"z": 1})]},
+        "warm_start[1]",
+        "warm-start treatment 'outside' sets [z], which are not in the search space [x]",
+    ),
+    (
+        {"warm_start": "outside"},
+        {"warm_start": Treatment("outside", {"z": 1})},
+        "warm_start",
+        "warm-start treatment 'outside' sets [z]",
     ),
     ({"noise": {"racing_z": 0}}, {"noise": {"racing_z": 0}}, "noise.racing_z", "a positive number, got 0"),
     ({"noise": {"radius": 1.5}}, {"noise": {"radius": 1.5}}, "noise.radius", "a number in (0, 1], got 1.5"),

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import inspect
-import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,15 +10,16 @@ from typing import Any
 
 from .._checks import check_seed, check_study_name, replicates_expected, seed_expected
 from ..optimize import NoiseHandling, Objective, OptunaOptimizer
-from ..optimize._arguments import check_arguments
+from ..optimize._arguments import check_arguments, check_warm_start
 from ..optimize._noise import default_sampler
-from ..storage._sqlite_read import lacks_table, read_only_uri, unreadable_error
+from ..optimize._space import SearchSpace
 from ..treatment import Treatment
 from ._errors import describe, names_list, relabelled, suggestion
 from ._noise import parse_noise
 from ._samplers import build, check_settings, parse_component, try_build
 from ._schema import Field
 from ._space import compile_grid, compile_search_space
+from ._storage import DATABASE_FILE, JOURNAL_FILE, journal_holds, sqlite_holds
 
 OPTIMIZE_KEYS = (
     "objective",
@@ -43,11 +42,6 @@ OPTIMIZE_KEYS = (
 OBJECTIVE_KEYS = ("metric", "metrics", "direction", "aggregate", "constraints")
 DIRECTIONS = ("minimize", "maximize")
 AGGREGATES = ("mean", "median")
-#: The default storages of a study folder: see :meth:`OptimizeConfig.storage_for`.
-DATABASE_FILE = "study.db"
-JOURNAL_FILE = "study.log"
-#: Seconds a read of ``study.db`` waits for a writer (another run) to let go.
-SQLITE_READ_TIMEOUT = 10.0
 #: The ``optimize:`` keys that are :class:`~crystallize_opt.OptunaOptimizer` keyword arguments,
 #: YAML key -> argument. The config turns each into its argument (most are taken as they are,
 #: see :data:`TAKEN_AS_THEY_ARE`; an absent one gets the constructor's default) and the
@@ -159,9 +153,9 @@ class OptimizeConfig:
         name = self.study_name if study_name is None else study_name
         database = Path(self.storage[len("sqlite:///") :])
         journal = database.with_name(JOURNAL_FILE)
-        if _sqlite_holds(database, name):
+        if sqlite_holds(database, name):
             return self.storage
-        if workers > 1 or _journal_holds(journal, name):
+        if workers > 1 or journal_holds(journal, name):
             return f"journal:///{journal}"
         return self.storage
 
@@ -244,6 +238,9 @@ def parse_optimize(
             poll_interval=defaults["poll_interval"],
             **{ARGUMENTS[key]: value for key, value in given.items()},
         )
+        warm_start = tuple(
+            check_warm_start(_warm_start(get("warm_start"), treatments), SearchSpace(space).names)
+        )
     assert checked.study_name is not None
     return OptimizeConfig(
         objective=objective,
@@ -259,7 +256,7 @@ def parse_optimize(
         study_name=checked.study_name,
         run_baseline=checked.run_baseline,
         common_random_numbers=checked.common_random_numbers,
-        warm_start=_warm_start(get("warm_start"), treatments, space),
+        warm_start=warm_start,
         heartbeat_interval=checked.heartbeat_interval,
         grace_period=checked.grace_period,
         max_retries=checked.max_retries,
@@ -368,8 +365,10 @@ def _storage(field: Field | None, folder: Path) -> str:
 
 
 def _warm_start(
-    field: Field | None, treatments: Mapping[str, Treatment], space: dict[str, Any]
-) -> tuple[Treatment, ...]:
+    field: Field | None, treatments: Mapping[str, Treatment]
+) -> Treatment | tuple[Treatment, ...]:
+    """The config's treatments that ``warm_start`` names (one, or a tuple for a list of names);
+    OptunaOptimizer's check of them runs with the other arguments'."""
     if field is None:
         return ()
     chosen = []
@@ -380,47 +379,5 @@ def _warm_start(
                 f"unknown treatment {describe(name)}{suggestion(name, treatments)}; "
                 f"the config's treatments are {names_list(treatments)}"
             )
-        outside = sorted(set(treatments[name].params) - set(space))
-        if outside:
-            raise item.error(
-                f"treatment {name!r} sets {names_list(outside)}, which are not in the search space {names_list(space)}"
-            )
         chosen.append(treatments[name])
-    return tuple(chosen)
-
-
-def _sqlite_holds(database: Path, study_name: str) -> bool:
-    """True when the SQLite file exists and holds an Optuna study named ``study_name``; False
-    when it is missing, empty or holds no Optuna schema yet.
-
-    Read-only, so asking never creates the file (an empty one would then count as used).
-
-    Raises:
-        StorageFileError: when the file exists but cannot be read (damaged, locked, unreadable):
-            never "no study here", which would start a new study beside the one it holds.
-    """
-    if not database.is_file():
-        return False
-    try:
-        uri = read_only_uri(database)
-        with contextlib.closing(sqlite3.connect(uri, uri=True, timeout=SQLITE_READ_TIMEOUT)) as connection:
-            found = connection.execute("SELECT 1 FROM studies WHERE study_name = ?", (study_name,)).fetchone()
-    except sqlite3.Error as exc:
-        if lacks_table(exc):  # a new (empty) file, or a SQLite file without Optuna's schema yet
-            return False
-        raise unreadable_error(database, exc) from exc
-    return found is not None
-
-
-def _journal_holds(journal: Path, study_name: str) -> bool:
-    """True when the journal file exists and holds a study named ``study_name``.
-
-    Raises:
-        JournalFileError: when a line of the file is no journal record (never "no study here").
-    """
-    if not journal.is_file():
-        return False
-    from ..storage._journal import open_journal
-
-    storage = open_journal(journal, create=False)
-    return any(study.study_name == study_name for study in storage.get_all_studies())
+    return chosen[0] if isinstance(field.value, str) else tuple(chosen)

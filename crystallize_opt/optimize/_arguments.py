@@ -8,6 +8,7 @@ relabels the :class:`~crystallize_opt._checks.SettingError` with its file and ke
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +24,7 @@ from .._checks import (
     seconds_expected,
 )
 from ..exceptions import ConfigurationError
+from ..treatment import Treatment
 from ._noise import NoiseHandling, check_noise_settings
 from ._objective import Objective
 
@@ -121,6 +123,32 @@ def check_arguments(
         outage_timeout=float(outage_timeout),
         noise=_relabelled("noise", check_noise_settings, noise, objective, common_random_numbers),
     )
+
+
+def check_warm_start(treatments: Treatment | Iterable[Treatment], names: set[str] | None) -> list[Treatment]:
+    """The warm-start treatments as a list, after checking each sets parameters of the search
+    space (whose parameter ``names``; None for a callable space, where any will do).
+
+    Raises:
+        SettingError: about ``warm_start`` (one treatment) or ``warm_start[<index>]``, for a
+            treatment that is callable or sets a parameter outside the search space.
+    """
+    single = isinstance(treatments, Treatment)
+    items = [treatments] if isinstance(treatments, Treatment) else list(treatments)
+    for index, treatment in enumerate(items):
+        setting = "warm_start" if single else f"warm_start[{index}]"
+        if not isinstance(treatment, Treatment) or treatment.is_callable:
+            raise SettingError(
+                setting, f"warm start needs Treatments with parameter mappings, got {treatment!r}"
+            )
+        unknown = sorted(set(treatment.params) - names) if names is not None else []
+        if unknown:
+            raise SettingError(
+                setting,
+                f"warm-start treatment {treatment.name!r} sets [{', '.join(unknown)}], which are not in the "
+                f"search space [{', '.join(sorted(names or ()))}]",
+            )
+    return items
 
 
 def _relabelled(setting: str, check: Any, *args: Any) -> Any:

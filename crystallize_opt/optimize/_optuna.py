@@ -26,7 +26,7 @@ from ..storage._files import checkpoint
 from ..storage._open import count_states, resolve_storage
 from ..storage._outage import DEFAULT_OUTAGE_TIMEOUT
 from ..treatment import Treatment
-from ._arguments import check_arguments
+from ._arguments import check_arguments, check_warm_start
 from ._base import BaseOptimizer, EvaluateReplicates, OptimizationRun
 from ._dependencies import check_sampler_dependencies
 from ._evaluation import TrialEvaluation
@@ -259,19 +259,7 @@ class OptunaOptimizer(BaseOptimizer):
             ConfigurationError: if a treatment is callable or sets a parameter outside a dict
                 search space.
         """
-        items = [treatments] if isinstance(treatments, Treatment) else list(treatments)
-        names = self.space.names
-        for treatment in items:
-            if not isinstance(treatment, Treatment) or treatment.is_callable:
-                raise ConfigurationError(
-                    f"warm start needs Treatments with parameter mappings, got {treatment!r}"
-                )
-            unknown = sorted(set(treatment.params) - names) if names is not None else []
-            if unknown:
-                raise ConfigurationError(
-                    f"warm-start treatment {treatment.name!r} sets {unknown}, which are not in the search space "
-                    f"{sorted(names or [])}"
-                )
+        items = check_warm_start(treatments, self.space.names)
         self._warm_start.extend(items)
         if self._study is not None and self._run is not None:
             for treatment in items:
