@@ -241,7 +241,7 @@ def parse_optimize(
         warm_start = tuple(
             check_warm_start(_warm_start(get("warm_start"), treatments), SearchSpace(space).names)
         )
-    assert checked.study_name is not None
+    assert checked.study_name is not None  # given above, so checked, never None
     return OptimizeConfig(
         objective=objective,
         search_space=space,
@@ -254,14 +254,9 @@ def parse_optimize(
         replicates_per_trial=1 if replicates is None else _replicates(replicates),
         storage=_storage(get("storage"), folder),
         study_name=checked.study_name,
-        run_baseline=checked.run_baseline,
-        common_random_numbers=checked.common_random_numbers,
         warm_start=warm_start,
-        heartbeat_interval=checked.heartbeat_interval,
-        grace_period=checked.grace_period,
-        max_retries=checked.max_retries,
-        outage_timeout=checked.outage_timeout,
         noise=checked.noise,
+        **{key: getattr(checked, ARGUMENTS[key]) for key in TAKEN_AS_THEY_ARE},
         storage_is_default=get("storage") is None,
         sampler_is_default=get("sampler") is None,
     )
