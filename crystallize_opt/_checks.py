@@ -8,6 +8,7 @@ in. Standard library only: the command line checks its options before it imports
 
 from __future__ import annotations
 
+import math
 import numbers
 from typing import Any
 
@@ -88,6 +89,96 @@ def check_study_name(value: Any, what: str) -> str:
     Raises:
         ConfigurationError: naming ``what`` and the value.
     """
-    if not isinstance(value, str) or not value:
-        raise ConfigurationError(f"{what} must be a non-empty string, got {short_repr(value)}")
+    return str(_checked(value, name_expected(value), what))
+
+
+def name_expected(value: Any) -> str | None:
+    """``"a non-empty string"`` when ``value`` is not one (a study name)."""
+    return None if isinstance(value, str) and value else "a non-empty string"
+
+
+class SettingError(ConfigurationError):
+    """A ConfigurationError about one setting of a constructor, which a study config relabels
+    with its file and key path.
+
+    Attributes:
+        setting: the setting's path among the constructor's arguments (``grace_period``,
+            ``noise.racing_z``).
+        problem: what is wrong, for a reader who already sees where (the config's message).
+        expected: for a value of the wrong type or range, what it must be (then ``problem``
+            is ``expected <expected>, got <value>``), else None.
+        value: the value refused.
+    """
+
+    def __init__(self, setting: str, problem: str, *, expected: str | None = None, value: Any = None):
+        self.setting = setting
+        self.problem = problem
+        self.expected = expected
+        self.value = value
+        super().__init__(
+            problem if expected is None else f"{setting} must be {expected}, got {short_repr(value)}"
+        )
+
+
+def refuse(setting: str, expected: str | None, value: Any) -> Any:
+    """Return ``value`` when ``expected`` (what one of the ``*_expected`` rules says the value
+    must be) is None.
+
+    Raises:
+        SettingError: ``<setting> must be <expected>, got <value>``.
+    """
+    if expected is not None:
+        raise SettingError(
+            setting, f"expected {expected}, got {short_repr(value)}", expected=expected, value=value
+        )
     return value
+
+
+def integer_expected(value: Any, minimum: int | None = None) -> str | None:
+    """What an integer setting (at least ``minimum``) must be, when ``value`` is not that."""
+    if not _is_int(value):
+        return "an integer"
+    if minimum is not None and value < minimum:
+        return {0: "a non-negative integer", 1: "a positive integer"}.get(minimum, f"an integer >= {minimum}")
+    return None
+
+
+def boolean_expected(value: Any) -> str | None:
+    """``"true or false"`` when ``value`` is not a bool (0 and 1 are not)."""
+    return None if isinstance(value, bool) else "true or false"
+
+
+def number_expected(value: Any, rule: str = "positive") -> str | None:
+    """What a real-valued setting must be, when ``value`` is not that: a finite int or float
+    (never a bool) within ``rule``: ``"positive"`` (> 0), ``"non-negative"`` (>= 0), ``"(0, 1]"``
+    or ``"(0, 1)"``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return "a number"
+    try:
+        finite = math.isfinite(value)
+    except OverflowError:  # an int too large for a float
+        finite = False
+    if not finite:
+        return "a finite number"
+    fits = {
+        "positive": value > 0,
+        "non-negative": value >= 0,
+        "(0, 1]": 0 < value <= 1,
+        "(0, 1)": 0 < value < 1,
+    }[rule]
+    if fits:
+        return None
+    return {"positive": "a positive number", "non-negative": "a number >= 0"}.get(rule, f"a number in {rule}")
+
+
+def seconds_expected(value: Any) -> str | None:
+    """What a duration in seconds (an interval, a timeout) must be, when ``value`` is not that:
+    a positive, finite number."""
+    return None if number_expected(value) is None else "a positive, finite number of seconds"
+
+
+def choice_expected(value: Any, allowed: tuple[str, ...]) -> str | None:
+    """``"one of [a, b]"`` when ``value`` is not one of ``allowed``."""
+    return (
+        None if isinstance(value, str) and value in allowed else "one of [" + ", ".join(sorted(allowed)) + "]"
+    )

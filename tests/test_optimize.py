@@ -300,7 +300,7 @@ def test_warm_start_evaluates_known_treatments_first_and_only_once(tmp_path: Pat
     exp.optimize(make_optimizer(storage, warm_start=[known]), num_trials=6)
     params = [t.params for t in optuna.load_study(study_name="quad", storage=storage).trials]
     assert params.count({"x": 1.4, "kind": "a"}) == 1
-    with pytest.raises(ConfigurationError, match=r"sets \['lr'\], which are not in the search space"):
+    with pytest.raises(ConfigurationError, match=r"sets \[lr\], which are not in the search space"):
         make_optimizer(warm_start=[Treatment("bad", {"lr": 0.1})])
 
 

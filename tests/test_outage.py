@@ -372,6 +372,7 @@ def test_outage_timeout_comes_from_the_config_and_reaches_every_worker(tmp_path:
     assert load_study(servers.write_study(tmp_path / "plain")).optimize.outage_timeout == 600  # type: ignore[union-attr]
     bad = servers.write_study(tmp_path / "bad", extra_yaml="  outage_timeout: 0\n")
     with pytest.raises(
-        ConfigurationError, match=r"optimize\.outage_timeout: expected a positive number of seconds"
+        ConfigurationError,
+        match=r"optimize\.outage_timeout: expected a positive, finite number of seconds, got 0",
     ):
         load_study(bad)

@@ -135,11 +135,12 @@ The ``optimize:`` section
     (:meth:`OptimizeConfig.storage_for`).
 ``study_name`` (string, default: the folder name)
 ``heartbeat_interval`` (seconds, default 10), ``grace_period`` (seconds a RUNNING trial may stay
-silent before it is failed as stale and its parameters retried; default 60, longer than the
-heartbeat interval), ``max_retries`` (integer >= 0, default 1), ``outage_timeout`` (seconds to
+silent before it is failed as stale and its parameters retried; default 60, or two heartbeat
+intervals when that is longer; it must be longer than the heartbeat interval), ``max_retries`` (integer >= 0, default 1), ``outage_timeout`` (seconds to
 wait for a database that stops answering or stays locked before the run fails; default 600),
 ``run_baseline`` (boolean, default false), ``common_random_numbers`` (boolean, default true)
-    As in :class:`~crystallize_opt.OptunaOptimizer`.
+    As in :class:`~crystallize_opt.OptunaOptimizer`, whose own check refuses a bad value (the
+    message then names this file and key): an absent key gets the constructor's default.
 ``warm_start`` (treatment name or list of names, optional)
     Treatments of the config evaluated first; their context keys must be search-space
     parameters.
@@ -205,10 +206,7 @@ modules it imports are not).
 """
 
 from ._loader import StudyConfig, load_study
-from ._modules import install_finder
 from ._optimize import OptimizeConfig
 from ._space import compile_search_space
-
-install_finder()
 
 __all__ = ["OptimizeConfig", "StudyConfig", "compile_search_space", "load_study"]

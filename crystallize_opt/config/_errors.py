@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
+from .._checks import SettingError
 from .._text import one_line, short_repr
 from ..exceptions import ConfigurationError
 
@@ -55,3 +58,22 @@ def suggestion(name: object, options: Iterable[str]) -> str:
         return ""
     close = difflib.get_close_matches(name, list(options), n=1, cutoff=0.7)
     return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+@contextmanager
+def relabelled(source: str | None, prefix: str, keys: Mapping[str, str]) -> Iterator[None]:
+    """Turn a constructor's :class:`~crystallize_opt._checks.SettingError` into the config's
+    error: ``<source>: <prefix>.<key path>: <problem>``, where ``keys`` maps the constructor's
+    argument names to the config's keys (``grace_period`` -> ``optimize.grace_period``,
+    ``noise.racing_z`` -> ``optimize.noise.racing_z``) and a refused value is described the way
+    YAML writes it."""
+    try:
+        yield
+    except SettingError as exc:
+        argument = re.split(r"[.\[]", exc.setting, maxsplit=1)[0]
+        rest = exc.setting[len(argument) :]  # ".racing_z", "[2]" or ""
+        path = join(prefix, keys.get(argument, argument)) + rest
+        problem = (
+            exc.problem if exc.expected is None else f"expected {exc.expected}, got {describe(exc.value)}"
+        )
+        raise config_error(source, path, problem) from None

@@ -4,8 +4,9 @@ Each study folder becomes a package named
 ``crystallize_opt.config._studies.<folder name>_<hex of the absolute folder path>`` whose only
 search location is the folder, so ``steps.py`` is imported as ``<that package>.steps``.
 Because the package name encodes the folder, any process can import it again from the name
-alone: a finder (installed when :mod:`crystallize_opt.config` is imported) turns the name back
-into the folder. That is what lets worker processes unpickle the steps and datasources of a
+alone: a finder turns the name back into the folder. The finder is installed when the parent
+package :mod:`crystallize_opt.config._studies` is imported, that is when a study's module is
+first loaded (by :func:`import_study_file` or by name), never by importing the config package. That is what lets worker processes unpickle the steps and datasources of a
 study (pickling refers to functions and classes by module name). Study files may import each
 other relatively (``from .helpers import x``).
 """
@@ -56,13 +57,12 @@ class _SourceLoader(importlib.machinery.SourceFileLoader):
 
 
 class _StudyFinder(importlib.abc.MetaPathFinder):
-    """Finds the (code-less) study packages and the ``.py`` files directly inside them."""
+    """Finds the (code-less) study packages below :data:`STUDIES_PACKAGE` and the ``.py`` files
+    directly inside them; every other name is left to the other finders."""
 
     def find_spec(
         self, fullname: str, path: Sequence[str] | None = None, target: ModuleType | None = None
     ) -> importlib.machinery.ModuleSpec | None:
-        if fullname == STUDIES_PACKAGE:
-            return _package_spec(fullname, [])
         folder = _folder_of(fullname)
         if folder is not None:
             return _package_spec(fullname, [str(folder)]) if folder.is_dir() else None
@@ -81,7 +81,7 @@ def _package_spec(name: str, locations: list[str]) -> importlib.machinery.Module
 
 
 def install_finder() -> None:
-    """Install the study-package finder once per process."""
+    """Install the study-package finder once per process (called by the ``_studies`` package)."""
     if not any(isinstance(finder, _StudyFinder) for finder in sys.meta_path):
         sys.meta_path.insert(0, _StudyFinder())
 
@@ -98,7 +98,7 @@ def import_study_file(folder: Path, stem: str, display: str) -> ModuleType | Non
     file = folder / f"{stem}.py"
     if not file.is_file():
         return None
-    install_finder()
+    # Importing the name imports the ``_studies`` package first, which installs the finder.
     name = f"{study_package(folder)}.{stem}"
     stat = file.stat()
     stamp = (stat.st_mtime_ns, stat.st_size)

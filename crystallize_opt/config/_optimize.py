@@ -2,24 +2,24 @@
 
 from __future__ import annotations
 
-import sqlite3
+import inspect
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .._checks import check_seed, check_study_name, replicates_expected, seed_expected
-from .._optuna_compat import SchemaChanged, sqlite_file_holds_study
 from ..optimize import NoiseHandling, Objective, OptunaOptimizer
+from ..optimize._arguments import check_arguments, check_warm_start
 from ..optimize._noise import default_sampler
-from ..storage._outage import DEFAULT_OUTAGE_TIMEOUT
-from ..storage._sqlite_read import StorageFileError, read_only_uri, unreadable_error
+from ..optimize._space import SearchSpace
 from ..treatment import Treatment
-from ._errors import describe, names_list, suggestion
+from ._errors import describe, names_list, relabelled, suggestion
 from ._noise import parse_noise
 from ._samplers import build, check_settings, parse_component, try_build
 from ._schema import Field
 from ._space import compile_grid, compile_search_space
+from ._storage import DATABASE_FILE, JOURNAL_FILE, journal_holds, sqlite_holds
 
 OPTIMIZE_KEYS = (
     "objective",
@@ -42,13 +42,36 @@ OPTIMIZE_KEYS = (
 OBJECTIVE_KEYS = ("metric", "metrics", "direction", "aggregate", "constraints")
 DIRECTIONS = ("minimize", "maximize")
 AGGREGATES = ("mean", "median")
-#: The default storages of a study folder: see :meth:`OptimizeConfig.storage_for`.
-DATABASE_FILE = "study.db"
-JOURNAL_FILE = "study.log"
-#: Seconds a read of ``study.db`` waits for a writer (another run) to let go.
-SQLITE_READ_TIMEOUT = 10.0
-#: Samplers that handle a single objective only.
-_SINGLE_OBJECTIVE_SAMPLERS = ("cmaes",)
+#: The ``optimize:`` keys that are :class:`~crystallize_opt.OptunaOptimizer` keyword arguments,
+#: YAML key -> argument. The config turns each into its argument (most are taken as they are,
+#: see :data:`TAKEN_AS_THEY_ARE`; an absent one gets the constructor's default) and the
+#: constructor's own check (``optimize._arguments.check_arguments``) is the only one: its errors
+#: are relabelled with the file and this key.
+ARGUMENTS = {
+    "objective": "objective",
+    "search_space": "search_space",
+    "sampler": "sampler",
+    "pruner": "pruner",
+    "storage": "storage",
+    "study_name": "study_name",
+    "warm_start": "warm_start",
+    "noise": "noise",
+    "run_baseline": "run_baseline",
+    "common_random_numbers": "common_random_numbers",
+    "heartbeat_interval": "heartbeat_interval",
+    "grace_period": "grace_period",
+    "max_retries": "max_retries",
+    "outage_timeout": "outage_timeout",
+}
+#: The keys of :data:`ARGUMENTS` whose YAML value is the argument itself.
+TAKEN_AS_THEY_ARE = (
+    "run_baseline",
+    "common_random_numbers",
+    "heartbeat_interval",
+    "grace_period",
+    "max_retries",
+    "outage_timeout",
+)
 
 
 @dataclass(frozen=True)
@@ -94,14 +117,15 @@ class OptimizeConfig:
     replicates_per_trial: int
     storage: str
     study_name: str
-    run_baseline: bool = False
-    common_random_numbers: bool = True
-    warm_start: tuple[Treatment, ...] = field(default=())
-    heartbeat_interval: float = 10.0
-    grace_period: float = 60.0
-    max_retries: int = 1
-    outage_timeout: float = DEFAULT_OUTAGE_TIMEOUT
-    noise: NoiseHandling | None = None
+    # No defaults here: an absent key gets the constructor's (see ARGUMENTS).
+    run_baseline: bool
+    common_random_numbers: bool
+    warm_start: tuple[Treatment, ...]
+    heartbeat_interval: float
+    grace_period: float
+    max_retries: int
+    outage_timeout: float
+    noise: NoiseHandling | None
     storage_is_default: bool = False
     sampler_is_default: bool = False
 
@@ -129,9 +153,9 @@ class OptimizeConfig:
         name = self.study_name if study_name is None else study_name
         database = Path(self.storage[len("sqlite:///") :])
         journal = database.with_name(JOURNAL_FILE)
-        if _sqlite_holds(database, name):
+        if sqlite_holds(database, name):
             return self.storage
-        if workers > 1 or _journal_holds(journal, name):
+        if workers > 1 or journal_holds(journal, name):
             return f"journal:///{journal}"
         return self.storage
 
@@ -182,13 +206,8 @@ class OptimizeConfig:
             storage=self.storage_for(workers=workers, study_name=study_name) if storage is None else storage,
             study_name=self.study_name if study_name is None else study_name,
             warm_start=self.warm_start,
-            run_baseline=self.run_baseline,
-            common_random_numbers=self.common_random_numbers,
-            heartbeat_interval=self.heartbeat_interval,
-            grace_period=self.grace_period,
-            max_retries=self.max_retries,
-            outage_timeout=self.outage_timeout,
             noise=self.noise,
+            **{ARGUMENTS[key]: getattr(self, key) for key in TAKEN_AS_THEY_ARE},
         )
 
 
@@ -202,21 +221,27 @@ def parse_optimize(
     space = compile_search_space(
         values["search_space"], path_prefix=f"{section.path}.search_space", source=section.source
     )
-    sampler_name, sampler_settings, seed = _sampler(get("sampler"), default_seed, space, section)
-    if sampler_name in _SINGLE_OBJECTIVE_SAMPLERS and objective.is_multi_objective:
-        raise section.at("sampler", values["sampler"]).error(
-            f"the {sampler_name} sampler handles a single objective only, but the objective has "
-            f"{len(objective.metrics)} metrics; use tpe, nsga2, random, gp, qmc, grid or bruteforce"
-        )
-    pruner_name, pruner_settings = (
-        (None, {}) if get("pruner") is None else _pruner(section.at("pruner", values["pruner"]))
+    sampler_name, sampler_settings, seed, sampler = _sampler(get("sampler"), default_seed, space, section)
+    pruner_name, pruner_settings, pruner = (
+        (None, {}, None) if get("pruner") is None else _pruner(section.at("pruner", values["pruner"]))
     )
-    if pruner_name not in (None, "nop") and objective.is_multi_objective:
-        raise section.at("pruner", values["pruner"]).error(
-            "pruning works with a single objective only, but the objective has "
-            f"{len(objective.metrics)} metrics; remove the pruner"
+    replicates = get("replicates_per_trial")
+    defaults = optimizer_defaults()
+    given = {key: defaults[ARGUMENTS[key]] if get(key) is None else values[key] for key in TAKEN_AS_THEY_ARE}
+    with relabelled(section.source, section.path, {argument: key for key, argument in ARGUMENTS.items()}):
+        checked = check_arguments(
+            objective,
+            sampler=sampler,
+            pruner=pruner,
+            study_name=folder.name if get("study_name") is None else values["study_name"],
+            noise=parse_noise(get("noise")),
+            poll_interval=defaults["poll_interval"],
+            **{ARGUMENTS[key]: value for key, value in given.items()},
         )
-    common_random_numbers = _optional(get("common_random_numbers"), Field.boolean, True)
+        warm_start = tuple(
+            check_warm_start(_warm_start(get("warm_start"), treatments), SearchSpace(space).names)
+        )
+    assert checked.study_name is not None  # given above, so checked, never None
     return OptimizeConfig(
         objective=objective,
         search_space=space,
@@ -226,54 +251,30 @@ def parse_optimize(
         pruner_name=pruner_name,
         pruner_settings=pruner_settings,
         trials=section.at("trials", values["trials"]).positive_int(),
-        replicates_per_trial=_optional(get("replicates_per_trial"), _replicates, 1),
+        replicates_per_trial=1 if replicates is None else _replicates(replicates),
         storage=_storage(get("storage"), folder),
-        study_name=_optional(get("study_name"), Field.string, folder.name),
-        run_baseline=_optional(get("run_baseline"), Field.boolean, False),
-        common_random_numbers=common_random_numbers,
-        warm_start=_warm_start(get("warm_start"), treatments, space),
-        **_fault_tolerance(section, get),
-        noise=parse_noise(get("noise"), objective, common_random_numbers),
+        study_name=checked.study_name,
+        warm_start=warm_start,
+        noise=checked.noise,
+        **{key: getattr(checked, ARGUMENTS[key]) for key in TAKEN_AS_THEY_ARE},
         storage_is_default=get("storage") is None,
         sampler_is_default=get("sampler") is None,
     )
 
 
-def _seconds(field: Field | None, default: float) -> float:
-    if field is None:
-        return default
-    value = field.number()
-    if value <= 0:
-        raise field.error(f"expected a positive number of seconds, got {describe(field.value)}")
-    return value
-
-
-def _fault_tolerance(section: Field, get: Any) -> dict[str, Any]:
-    """``heartbeat_interval``, ``grace_period`` (seconds) and ``max_retries`` for stale trials,
-    and ``outage_timeout`` (seconds) for database outages."""
-    heartbeat = _seconds(get("heartbeat_interval"), 10.0)
-    grace = _seconds(get("grace_period"), max(60.0, 2 * heartbeat))
-    if grace <= heartbeat:
-        field = get("grace_period") or section
-        raise field.error(
-            f"grace_period ({grace:g} s) must be longer than heartbeat_interval ({heartbeat:g} s)"
-        )
-    retries = get("max_retries")
+def optimizer_defaults() -> dict[str, Any]:
+    """The keyword arguments of :class:`OptunaOptimizer` that have a default, with it: what an
+    absent ``optimize:`` key gets."""
     return {
-        "heartbeat_interval": heartbeat,
-        "grace_period": grace,
-        "max_retries": 1 if retries is None else retries.integer(minimum=0),
-        "outage_timeout": _seconds(get("outage_timeout"), DEFAULT_OUTAGE_TIMEOUT),
+        name: parameter.default
+        for name, parameter in inspect.signature(OptunaOptimizer).parameters.items()
+        if parameter.default is not inspect.Parameter.empty
     }
 
 
 def _replicates(field: Field) -> int:
     value: int = field.check(replicates_expected)
     return value
-
-
-def _optional(field: Field | None, read: Any, default: Any) -> Any:
-    return default if field is None else read(field)
 
 
 def parse_objective(field: Field) -> Objective:
@@ -309,9 +310,11 @@ def parse_objective(field: Field) -> Objective:
 
 def _sampler(
     field: Field | None, default_seed: int, space: dict[str, Any], section: Field
-) -> tuple[str, dict[str, Any], int]:
+) -> tuple[str, dict[str, Any], int, Any]:
+    """The sampler's name, settings and seed, and an instance built once to check them (None
+    for the default sampler, which the optimizer chooses)."""
     if field is None:
-        return "tpe", {}, default_seed
+        return "tpe", {}, default_seed, None
     name, fields = parse_component("sampler", field)
     seed_field = fields.pop("seed", None)
     seed = default_seed if seed_field is None or seed_field.value is None else seed_field.check(seed_expected)
@@ -321,22 +324,21 @@ def _sampler(
         grid = compile_grid(space, section.at("search_space", None))
         if name == "grid":
             derived["search_space"] = grid
-    try_build("sampler", name, settings, field, **derived)
-    return name, settings, seed
+    return name, settings, seed, try_build("sampler", name, settings, field, **derived)
 
 
-def _pruner(field: Field) -> tuple[str, dict[str, Any]]:
+def _pruner(field: Field) -> tuple[str, dict[str, Any], Any]:
+    """The pruner's name and settings, and an instance built once to check them."""
     name, fields = parse_component("pruner", field)
     wrapped = fields.pop("wrapped_pruner", None) if name == "patient" else None
     settings = check_settings("pruner", name, fields, field)
     if name == "patient":
         nested = None
         if wrapped is not None and wrapped.value is not None:
-            inner_name, inner_settings = _pruner(wrapped)
+            inner_name, inner_settings, _ = _pruner(wrapped)
             nested = {"name": inner_name, "settings": inner_settings}
         settings["wrapped_pruner"] = nested
-    try_build("pruner", name, settings, field)
-    return name, settings
+    return name, settings, try_build("pruner", name, settings, field)
 
 
 def _storage(field: Field | None, folder: Path) -> str:
@@ -358,8 +360,10 @@ def _storage(field: Field | None, folder: Path) -> str:
 
 
 def _warm_start(
-    field: Field | None, treatments: Mapping[str, Treatment], space: dict[str, Any]
-) -> tuple[Treatment, ...]:
+    field: Field | None, treatments: Mapping[str, Treatment]
+) -> Treatment | tuple[Treatment, ...]:
+    """The config's treatments that ``warm_start`` names (one, or a tuple for a list of names);
+    OptunaOptimizer's check of them runs with the other arguments'."""
     if field is None:
         return ()
     chosen = []
@@ -370,44 +374,5 @@ def _warm_start(
                 f"unknown treatment {describe(name)}{suggestion(name, treatments)}; "
                 f"the config's treatments are {names_list(treatments)}"
             )
-        outside = sorted(set(treatments[name].params) - set(space))
-        if outside:
-            raise item.error(
-                f"treatment {name!r} sets {names_list(outside)}, which are not in the search space {names_list(space)}"
-            )
         chosen.append(treatments[name])
-    return tuple(chosen)
-
-
-def _sqlite_holds(database: Path, study_name: str) -> bool:
-    """True when the SQLite file exists and holds an Optuna study named ``study_name``; False
-    when it is missing, empty or holds no Optuna schema yet.
-
-    Read-only, so asking never creates the file (an empty one would then count as used).
-
-    Raises:
-        StorageFileError: when the file exists but cannot be read (damaged, locked, unreadable):
-            never "no study here", which would start a new study beside the one it holds.
-    """
-    if not database.is_file():
-        return False
-    try:
-        return sqlite_file_holds_study(read_only_uri(database), study_name, SQLITE_READ_TIMEOUT)
-    except SchemaChanged as exc:
-        raise StorageFileError(f"storage file {str(database)!r} cannot be read: {exc}") from exc
-    except sqlite3.Error as exc:
-        raise unreadable_error(database, exc) from exc
-
-
-def _journal_holds(journal: Path, study_name: str) -> bool:
-    """True when the journal file exists and holds a study named ``study_name``.
-
-    Raises:
-        JournalFileError: when a line of the file is no journal record (never "no study here").
-    """
-    if not journal.is_file():
-        return False
-    from ..storage._journal import open_journal
-
-    storage = open_journal(journal, create=False)
-    return any(study.study_name == study_name for study in storage.get_all_studies())
+    return chosen[0] if isinstance(field.value, str) else tuple(chosen)

@@ -155,12 +155,12 @@ def build(kind: str, name: str, settings: Mapping[str, Any], **derived: Any) -> 
     return component_class(kind, name)(**kwargs, **derived)
 
 
-def try_build(kind: str, name: str, settings: Mapping[str, Any], where: Field, **derived: Any) -> None:
+def try_build(kind: str, name: str, settings: Mapping[str, Any], where: Field, **derived: Any) -> Any:
     """Construct the component once, turning Optuna's own complaints into a config error."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            build(kind, name, settings, **derived)
+            return build(kind, name, settings, **derived)
     except Exception as exc:
         cls = component_class(kind, name).__name__
         raise where.error(f"Optuna's {cls} rejects these settings: {type(exc).__name__}: {exc}") from exc

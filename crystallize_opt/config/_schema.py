@@ -13,6 +13,7 @@ from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from .._checks import integer_expected
 from .._paths import NAME_RULE, name_problem
 from ..exceptions import ConfigurationError
 from ._errors import config_error, describe, join, names_list, suggestion
@@ -108,15 +109,8 @@ class Field:
         return self.value
 
     def integer(self, minimum: int | None = None) -> int:
-        value = self.value
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise self.error(f"expected an integer, got {describe(value)}")
-        if minimum is not None and value < minimum:
-            kind = {0: "a non-negative integer", 1: "a positive integer"}.get(
-                minimum, f"an integer >= {minimum}"
-            )
-            raise self.error(f"expected {kind}, got {describe(value)}")
-        return value
+        """An int (not a bool) of at least ``minimum``: the rule of ``_checks.integer_expected``."""
+        return int(self.check(lambda value: integer_expected(value, minimum)))
 
     def positive_int(self) -> int:
         return self.integer(minimum=1)

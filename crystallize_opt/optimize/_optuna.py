@@ -17,7 +17,6 @@ from optuna.samplers import BaseSampler
 from optuna.storages import BaseStorage
 from optuna.trial import FrozenTrial, TrialState
 
-from .._checks import check_study_name
 from .._logging import get_logger
 from .._optuna_compat import trial_id
 from ..coordination._heartbeat import TrialHeartbeat, fail_stale_trials, storage_is_shared
@@ -27,8 +26,9 @@ from ..records import BaselineRecord, TrialRecord
 from ..storage._display import DEFAULT_STORAGE
 from ..storage._files import checkpoint
 from ..storage._open import count_states, resolve_storage
-from ..storage._outage import DEFAULT_OUTAGE_TIMEOUT, check_outage_timeout
+from ..storage._outage import DEFAULT_OUTAGE_TIMEOUT
 from ..treatment import Treatment
+from ._arguments import check_arguments, check_warm_start
 from ._base import BaseOptimizer, EvaluateReplicates, OptimizationRun
 from ._dependencies import check_sampler_dependencies
 from ._evaluation import TrialEvaluation
@@ -37,7 +37,6 @@ from ._noise import (
     NoiseHandling,
     NoiseSearch,
     WinnerSelection,
-    check_noise_settings,
     default_sampler,
     stored_selection,
 )
@@ -52,7 +51,7 @@ from ._study import (
     study_settings,
     treatment_of,
 )
-from ._target import TrialTarget, check_worker_settings, count_finished, give_up
+from ._target import TrialTarget, count_finished, give_up
 from ._tell import store_trial_end
 
 _log = get_logger("optimize")
@@ -96,7 +95,9 @@ class OptunaOptimizer(BaseOptimizer):
             worker died) by whichever worker notices, and its parameters are queued again. A
             trial whose process is certainly gone from this host (killed, crashed) is failed
             and retried at once, by the next process that looks (another worker, or a rerun),
-            and so is the study's winner-selection lease of such a process taken over.
+            and so is the study's winner-selection lease of such a process taken over. Default
+            (None): 60 s, or two heartbeat intervals when that is longer; it must be longer
+            than ``heartbeat_interval``.
         max_retries: how many times the parameters of a stale trial (or of one that the parent
             of ``workers=N`` failed as interrupted) are queued again.
         poll_interval: seconds a worker waits before looking again when the target is only
@@ -118,8 +119,11 @@ class OptunaOptimizer(BaseOptimizer):
         ConfigurationError: for an invalid search space, sampler, pruner or storage, a sampler
             whose optional package is not installed (``torch`` for ``GPSampler``, ``cmaes`` for
             ``CmaEsSampler``), or noise handling with an objective it does not support (several
-            metrics, constraints, an aggregate other than the mean, independent seeds), an
-            empty ``study_name``, or an ``outage_timeout`` that is not a positive, finite number.
+            metrics, constraints, an aggregate other than the mean, independent seeds), a
+            single-objective sampler (``CmaEsSampler``) or any pruner with several objectives, an
+            empty ``study_name``, intervals and timeouts that are not positive, finite numbers of
+            seconds, or a grace period not longer than the heartbeat interval (see
+            ``optimize._arguments.check_arguments``, the one check of these settings).
     """
 
     def __init__(
@@ -135,19 +139,35 @@ class OptunaOptimizer(BaseOptimizer):
         run_baseline: bool = False,
         common_random_numbers: bool = True,
         heartbeat_interval: float = 10.0,
-        grace_period: float = 60.0,
+        grace_period: float | None = None,
         max_retries: int = 1,
         poll_interval: float = 0.5,
         outage_timeout: float = DEFAULT_OUTAGE_TIMEOUT,
         noise: NoiseHandling | bool | None = None,
     ):
         super().__init__(objective)
-        check_worker_settings(heartbeat_interval, grace_period, max_retries, poll_interval)
-        self.heartbeat_interval = float(heartbeat_interval)
-        self.grace_period = float(grace_period)
-        self.max_retries = max_retries
-        self.poll_interval = float(poll_interval)
-        self.outage_timeout = check_outage_timeout(outage_timeout)
+        checked = check_arguments(
+            objective,
+            sampler=sampler,
+            pruner=pruner,
+            study_name=study_name,
+            run_baseline=run_baseline,
+            common_random_numbers=common_random_numbers,
+            heartbeat_interval=heartbeat_interval,
+            grace_period=grace_period,
+            max_retries=max_retries,
+            poll_interval=poll_interval,
+            outage_timeout=outage_timeout,
+            noise=noise,
+        )
+        # Not a setting but this machine: a study config loads (for ``best``, ``report``)
+        # without the sampler's optional package, and only an optimizer needs it.
+        check_sampler_dependencies(sampler)
+        self.heartbeat_interval = checked.heartbeat_interval
+        self.grace_period = checked.grace_period
+        self.max_retries = checked.max_retries
+        self.poll_interval = checked.poll_interval
+        self.outage_timeout = checked.outage_timeout
         #: Set in processes started by ``workers=N``: ``<run id>:<index>``, recorded on each trial.
         self.worker_tag: str | None = None
         #: False in processes started by ``workers=N``: their parent chooses the winner of a
@@ -155,13 +175,6 @@ class OptunaOptimizer(BaseOptimizer):
         self.selects_winner = True
         self._target = TrialTarget(self.poll_interval, self.grace_period, self.max_retries)
         self.space = SearchSpace(search_space)
-        if sampler is not None and not isinstance(sampler, BaseSampler):
-            raise ConfigurationError(f"sampler must be an Optuna sampler, got {type(sampler).__name__}")
-        check_sampler_dependencies(sampler)
-        if pruner is not None and not isinstance(pruner, BasePruner):
-            raise ConfigurationError(f"pruner must be an Optuna pruner, got {type(pruner).__name__}")
-        if pruner is not None and objective.is_multi_objective and not isinstance(pruner, NopPruner):
-            raise ConfigurationError("pruning works with a single objective only; remove the pruner")
         self.sampler = sampler
         self.pruner = pruner
         # Worker processes reopen the storage from its URL: the default is a URL too.
@@ -169,10 +182,10 @@ class OptunaOptimizer(BaseOptimizer):
             DEFAULT_STORAGE if storage is None else storage if isinstance(storage, str) else None
         )
         self.storage = resolve_storage(storage, outage_timeout=self.outage_timeout)
-        self.study_name = None if study_name is None else check_study_name(study_name, "study_name")
-        self.run_baseline = run_baseline
-        self.common_random_numbers = common_random_numbers
-        self.noise = check_noise_settings(noise, objective, common_random_numbers)
+        self.study_name = checked.study_name
+        self.run_baseline = checked.run_baseline
+        self.common_random_numbers = checked.common_random_numbers
+        self.noise = checked.noise
         self._noise_search: NoiseSearch | None = None
         self._selection: WinnerSelection | None = None
         self._warm_start: list[Treatment] = []
@@ -246,19 +259,7 @@ class OptunaOptimizer(BaseOptimizer):
             ConfigurationError: if a treatment is callable or sets a parameter outside a dict
                 search space.
         """
-        items = [treatments] if isinstance(treatments, Treatment) else list(treatments)
-        names = self.space.names
-        for treatment in items:
-            if not isinstance(treatment, Treatment) or treatment.is_callable:
-                raise ConfigurationError(
-                    f"warm start needs Treatments with parameter mappings, got {treatment!r}"
-                )
-            unknown = sorted(set(treatment.params) - names) if names is not None else []
-            if unknown:
-                raise ConfigurationError(
-                    f"warm-start treatment {treatment.name!r} sets {unknown}, which are not in the search space "
-                    f"{sorted(names or [])}"
-                )
+        items = check_warm_start(treatments, self.space.names)
         self._warm_start.extend(items)
         if self._study is not None and self._run is not None:
             for treatment in items:

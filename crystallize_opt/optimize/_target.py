@@ -11,7 +11,6 @@ from optuna.trial import TrialState
 
 from .._optuna_compat import study_storage, trial_id
 from ..coordination._heartbeat import fail_stale_trials, storage_is_shared
-from ..exceptions import ConfigurationError
 from ..records import TrialRecord
 from ..storage._open import count_states
 from ._tell import tell_trial
@@ -19,31 +18,6 @@ from ._tell import tell_trial
 FINISHED_STATES = (TrialState.COMPLETE, TrialState.PRUNED)
 #: Within this many trials of the target, shared-study counts are read before every trial.
 NEAR_TARGET = 8
-
-
-def check_worker_settings(
-    heartbeat_interval: float, grace_period: float, max_retries: int, poll_interval: float
-) -> None:
-    """Check how workers sharing a study keep track of each other (see :class:`OptunaOptimizer`).
-
-    Raises:
-        ConfigurationError: unless the intervals are positive numbers of seconds, the grace
-            period is longer than the heartbeat interval, and ``max_retries`` is a
-            non-negative integer.
-    """
-    for name, value in (
-        ("heartbeat_interval", heartbeat_interval),
-        ("grace_period", grace_period),
-        ("poll_interval", poll_interval),
-    ):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-            raise ConfigurationError(f"{name} must be a positive number of seconds, got {value!r}")
-    if grace_period <= heartbeat_interval:
-        raise ConfigurationError(
-            f"grace_period ({grace_period}) must be longer than heartbeat_interval ({heartbeat_interval})"
-        )
-    if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
-        raise ConfigurationError(f"max_retries must be a non-negative integer, got {max_retries!r}")
 
 
 def count_finished(study: optuna.Study, storage: BaseStorage) -> int:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import enum
 import errno
-import math
 import random
 import threading
 import time
@@ -26,9 +25,10 @@ from typing import Any, TypeVar
 import sqlalchemy
 from optuna.exceptions import StorageInternalError
 
+from .._checks import refuse, seconds_expected
 from .._logging import get_logger
 from .._signals import termination_pending
-from ..exceptions import ConfigurationError, StorageError
+from ..exceptions import StorageError
 from ._display import display_storage, redact
 from ._sqlite_read import DAMAGED_REMEDY
 
@@ -180,14 +180,7 @@ def check_outage_timeout(value: object, name: str = "outage_timeout") -> float:
     Raises:
         ConfigurationError: unless it is a positive, finite number (booleans are not numbers).
     """
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or not math.isfinite(value)
-        or value <= 0
-    ):
-        raise ConfigurationError(f"{name} must be a positive, finite number of seconds, got {value!r}")
-    return float(value)
+    return float(refuse(name, seconds_expected(value), value))
 
 
 def with_connect_timeout(url: str, engine_kwargs: dict[str, Any] | None) -> dict[str, Any]:

@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
-from ...exceptions import ConfigurationError
+from ..._checks import boolean_expected, choice_expected, integer_expected, number_expected, refuse
 
 #: Executions the per-seed defaults below are tuned for (``benchmarks/bench_noise.py``).
 REFERENCE_BUDGET = 300
@@ -105,35 +105,33 @@ class NoiseHandling:
     confidence: float = 0.95
 
     def __post_init__(self) -> None:
-        _check_int("max_replicates", self.max_replicates, 1)
-        _check_int("confirm_candidates", self.confirm_candidates, 0)
-        for name in ("confirm_seeds", "holdout_seeds"):
+        # The one check of these settings: a study config passes its values here as they are
+        # and relabels a SettingError with its file and key path.
+        for name, expected in (
+            ("max_replicates", integer_expected(self.max_replicates, 1)),
+            ("racing_z", None if self.racing_z is None else number_expected(self.racing_z)),
+            ("intensify", boolean_expected(self.intensify)),
+            ("stopped_trials", choice_expected(self.stopped_trials, ("partial", "pruned"))),
+            ("select", choice_expected(self.select, ("model", "mean"))),
+            ("model_candidates", boolean_expected(self.model_candidates)),
+            ("radius", number_expected(self.radius, "(0, 1]")),
+            ("minima_z", number_expected(self.minima_z, "non-negative")),
+            ("confirm_candidates", integer_expected(self.confirm_candidates, 0)),
+            (
+                "confirm_seeds",
+                None if self.confirm_seeds is None else integer_expected(self.confirm_seeds, 2),
+            ),
+            (
+                "holdout_seeds",
+                None if self.holdout_seeds is None else integer_expected(self.holdout_seeds, 2),
+            ),
+            ("confidence", number_expected(self.confidence, "(0, 1)")),
+        ):
+            refuse(f"noise.{name}", expected, getattr(self, name))
+        for name in ("racing_z", "radius", "minima_z", "confidence"):  # 1 and 1.0 are one setting
             value = getattr(self, name)
             if value is not None:
-                _check_int(name, value, 2)
-        if self.racing_z is not None and not _positive_number(self.racing_z):
-            raise ConfigurationError(
-                f"noise.racing_z must be a positive number or None, got {self.racing_z!r}"
-            )
-        for name in ("intensify", "model_candidates"):
-            if not isinstance(getattr(self, name), bool):
-                raise ConfigurationError(f"noise.{name} must be true or false, got {getattr(self, name)!r}")
-        if self.stopped_trials not in ("partial", "pruned"):
-            raise ConfigurationError(
-                f"noise.stopped_trials must be 'partial' or 'pruned', got {self.stopped_trials!r}"
-            )
-        if self.select not in ("model", "mean"):
-            raise ConfigurationError(f"noise.select must be 'model' or 'mean', got {self.select!r}")
-        if not _positive_number(self.radius) or self.radius > 1:
-            raise ConfigurationError(f"noise.radius must be a number in (0, 1], got {self.radius!r}")
-        if (
-            isinstance(self.minima_z, bool)
-            or not isinstance(self.minima_z, (int, float))
-            or not (math.isfinite(self.minima_z) and self.minima_z >= 0)
-        ):
-            raise ConfigurationError(f"noise.minima_z must be a number >= 0, got {self.minima_z!r}")
-        if not _positive_number(self.confidence) or self.confidence >= 1:
-            raise ConfigurationError(f"noise.confidence must be a number in (0, 1), got {self.confidence!r}")
+                object.__setattr__(self, name, float(value))
 
     def plan(self, budget: int) -> BudgetPlan:
         """Split ``budget`` executions into search, confirmation and held-out evaluation."""
@@ -176,14 +174,3 @@ class BudgetPlan:
         """The plan once the pipeline is known to be deterministic: one held-out seed each."""
         holdout = 1 if self.budget >= 4 else 0
         return BudgetPlan(self.budget, 0, 0, holdout)
-
-
-def _positive_number(value: object) -> bool:
-    return (
-        not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value) and value > 0
-    )
-
-
-def _check_int(name: str, value: object, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigurationError(f"noise.{name} must be an integer >= {minimum}, got {value!r}")
