@@ -343,6 +343,28 @@ def test_replay_reproduces_a_stored_trial_exactly_and_detects_a_changed_pipeline
     assert any("metric 'loss' replicate 0" in d for d in report.differences)
 
 
+def test_reading_the_study_before_optimize_does_not_change_the_proposed_points() -> None:
+    """Two identical scripts that look at ``optimizer.study`` before optimizing propose the same
+    points: the default sampler is seeded from the experiment when the run is prepared, not
+    built unseeded by the first read."""
+
+    def script() -> list[dict[str, object]]:
+        optimizer = make_optimizer(sampler=None, study_name="quad")
+        assert optimizer.study.trials == []  # read before prepare
+        fx.quadratic_experiment().optimize(optimizer, num_trials=12, replicates_per_trial=1)
+        return [t.params for t in optimizer.study.trials]
+
+    assert script() == script()
+
+
+def test_asking_before_the_default_sampler_is_seeded_is_refused() -> None:
+    optimizer = make_optimizer(sampler=None, study_name="quad")
+    with pytest.raises(OptimizationError, match="seeded from the experiment"):
+        optimizer.ask()
+    given = make_optimizer(study_name="quad")  # with a sampler, manual ask/tell needs no run
+    assert given.ask()[0].name == "trial-0"
+
+
 def test_a_hand_written_grid_search_works_unchanged() -> None:
     class GridSearch(BaseOptimizer):
         def __init__(self, values: list[float]):

@@ -38,7 +38,7 @@ from ._validation import (
 )
 
 if TYPE_CHECKING:
-    from ..optimize import BaseOptimizer, OptunaOptimizer
+    from ..optimize import BaseOptimizer, OptunaOptimizer, WorkerRole
     from ..optimize._replay import ReplayReport
     from ._builder import ExperimentBuilder
 
@@ -388,6 +388,25 @@ class Experiment:
         """
         return await optimize_experiment(
             self, optimizer, num_trials, replicates_per_trial, progress=progress, workers=workers
+        )
+
+    def _optimize_as_worker(
+        self,
+        optimizer: BaseOptimizer,
+        num_trials: int,
+        replicates_per_trial: int,
+        worker: WorkerRole,
+        *,
+        progress: bool = False,
+    ) -> Treatment:
+        """:meth:`optimize` in one of several processes sharing ``optimizer``'s study, in the role
+        ``worker`` (used by the processes of ``workers=N`` and the ``crystallize-opt worker``
+        command; the role goes to the optimizer in :attr:`OptimizationRun.worker`)."""
+        ensure_no_running_loop("optimize", "aoptimize")
+        return run_sync(
+            optimize_experiment(
+                self, optimizer, num_trials, replicates_per_trial, progress=progress, workers=1, worker=worker
+            )
         )
 
     def replay_trial(self, optimizer: OptunaOptimizer, trial_number: int) -> ReplayReport:

@@ -18,8 +18,30 @@ EvaluateReplicates = Callable[[Treatment | None, Mapping[int, int], str], Awaita
 
 
 @dataclass(frozen=True)
+class WorkerRole:
+    """How one of several processes sharing a study takes part (``workers=N`` or the
+    ``crystallize-opt worker`` command); given to the optimizer in :attr:`OptimizationRun.worker`.
+
+    "Worker" here means a study-sharing process, not a replicate thread or process of
+    :class:`ParallelExecution` (whose ``max_workers`` counts those).
+
+    Attributes:
+        tag: names the worker on its trials (``<run id>:<index>`` or ``<host>:<pid>``).
+        selects_winner: False in the processes of ``workers=N``: their parent chooses the winner
+            of a noise-aware search, once, after they have all finished.
+    """
+
+    tag: str
+    selects_winner: bool = True
+
+
+@dataclass(frozen=True)
 class OptimizationRun:
-    """Facts about the experiment an optimizer is about to serve (given to :meth:`BaseOptimizer.prepare`)."""
+    """Facts about the experiment an optimizer is about to serve (given to :meth:`BaseOptimizer.prepare`).
+
+    ``worker`` is None for a search run by this process alone, else this process's part in a
+    study shared by several (see :class:`WorkerRole`).
+    """
 
     experiment_name: str
     master_seed: int
@@ -27,6 +49,7 @@ class OptimizationRun:
     num_trials: int
     pipeline_signature: str
     package_version: str
+    worker: WorkerRole | None = None
 
 
 class BaseOptimizer(ABC):

@@ -15,7 +15,7 @@ from .._version import __version__
 from ..exceptions import ConfigurationError, OptimizationError, StorageError
 from ..plugins import derive_seed
 from ..treatment import Treatment
-from ._base import BaseOptimizer, OptimizationRun
+from ._base import BaseOptimizer, OptimizationRun, WorkerRole
 from ._evaluation import TrialEvaluation
 from ._progress import TrialProgress
 
@@ -140,7 +140,10 @@ async def _run_trial(
 
 
 def make_run(
-    experiment: OptimizableExperiment, num_trials: int, replicates_per_trial: int
+    experiment: OptimizableExperiment,
+    num_trials: int,
+    replicates_per_trial: int,
+    worker: WorkerRole | None = None,
 ) -> OptimizationRun:
     """Check the counts and describe the optimization for :meth:`BaseOptimizer.prepare`.
 
@@ -155,6 +158,7 @@ def make_run(
         num_trials=check_count(num_trials, "num_trials"),
         pipeline_signature=experiment._pipeline_signature(),
         package_version=__version__,
+        worker=worker,
     )
 
 
@@ -166,13 +170,15 @@ async def run_optimization(
     replicates_per_trial: int,
     *,
     progress: bool = False,
+    worker: WorkerRole | None = None,
 ) -> Treatment:
     """Run ``optimizer`` against ``experiment`` and return the best treatment.
 
     ``evaluate(treatment, {replicate: seed}, scope)`` runs replicates through the experiment's
     execution plugin. Every trial runs exactly ``replicates_per_trial`` pipeline executions
     (fewer when the optimizer stops a poor trial early); the baseline is evaluated at most once,
-    when the optimizer asks for it.
+    when the optimizer asks for it. ``worker``: this process's part in a study shared by
+    several processes (None: it runs the search alone).
 
     Raises:
         ConfigurationError: for a non-positive ``num_trials``/``replicates_per_trial`` or an
@@ -182,7 +188,7 @@ async def run_optimization(
     """
     if not isinstance(optimizer, BaseOptimizer):
         raise ConfigurationError(f"optimizer must be a BaseOptimizer, got {type(optimizer).__name__}")
-    run = make_run(experiment, num_trials, replicates_per_trial)
+    run = make_run(experiment, num_trials, replicates_per_trial, worker)
     optimizer.prepare(run)
     common_seeds = replicate_seeds(run.master_seed, replicates_per_trial, None)
     already = optimizer.finished_count()

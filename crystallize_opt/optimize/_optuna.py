@@ -148,11 +148,6 @@ class OptunaOptimizer(BaseOptimizer):
         self.max_retries = max_retries
         self.poll_interval = float(poll_interval)
         self.outage_timeout = check_outage_timeout(outage_timeout)
-        #: Set in processes started by ``workers=N``: ``<run id>:<index>``, recorded on each trial.
-        self.worker_tag: str | None = None
-        #: False in processes started by ``workers=N``: their parent chooses the winner of a
-        #: noise-aware search, once, after they have all finished.
-        self.selects_winner = True
         self._target = TrialTarget(self.poll_interval, self.grace_period, self.max_retries)
         self.space = SearchSpace(search_space)
         if sampler is not None and not isinstance(sampler, BaseSampler):
@@ -186,18 +181,20 @@ class OptunaOptimizer(BaseOptimizer):
 
     @property
     def study(self) -> optuna.Study:
-        """The :class:`optuna.Study` (created or loaded on first use)."""
+        """The :class:`optuna.Study` (created or loaded on first use).
+
+        Its sampler is set by :meth:`prepare` when none was given (the default is seeded with the
+        experiment's master seed), so reading the study earlier changes nothing the search does.
+        """
         if self._study is None:
             if self.study_name is None:
                 raise OptimizationError(
                     "the study is opened by Experiment.optimize (it is named after the experiment); "
                     "pass study_name= to OptunaOptimizer to open it before"
                 )
-            if self.sampler is None:
-                seed = self._run.master_seed if self._run is not None else None
-                self.sampler = default_sampler(seed, noise=self.noise is not None)
-                if self.worker_tag is not None:  # one of several workers: same seed, same proposals
-                    self.sampler.reseed_rng()
+            # Before prepare() the default sampler is not built yet (it is seeded from the
+            # experiment, see _configure_sampler): the study is open for reading, with Optuna's
+            # sampler until then, and ask() refuses to propose.
             self._study = open_study(
                 self.study_name, self.storage, self.sampler, self.pruner, self.objective.directions
             )
@@ -220,6 +217,7 @@ class OptunaOptimizer(BaseOptimizer):
         if self.study_name is None:
             self.study_name = run.experiment_name
         study = self.study
+        self._configure_sampler(study, run)
         settings = study_settings(
             run,
             self.objective,
@@ -238,6 +236,23 @@ class OptunaOptimizer(BaseOptimizer):
                 self.noise, self.objective, self.space, run.num_trials * run.replicates_per_trial
             )
             self._noise_search.sync(study)
+            if isinstance(self.sampler, NoiseAwareTPE):
+                search = self._noise_search
+                self.sampler.follow(lambda: search.noisy)
+
+    def _configure_sampler(self, study: optuna.Study, run: OptimizationRun) -> None:
+        """Build the default sampler from the run's master seed (once: a later run of the same
+        optimizer goes on with it), give it to the study, and, with noise handling, let the
+        noise-aware TPE follow the search's finding whether the pipeline is noisy.
+
+        One of several workers reseeds its sampler from the system's entropy: workers seeded
+        alike would propose the same points.
+        """
+        if self.sampler is None:
+            self.sampler = default_sampler(run.master_seed, noise=self.noise is not None)
+        if run.worker is not None:
+            self.sampler.reseed_rng()
+        study.sampler = self.sampler
 
     def enqueue(self, treatments: Treatment | Iterable[Treatment]) -> None:
         """Evaluate these treatments first (warm start); each is enqueued once per study.
@@ -303,7 +318,7 @@ class OptunaOptimizer(BaseOptimizer):
         trial = self._pending.get(treatment.name)
         if trial is None or not storage_is_shared(self.storage):
             return nullcontext()
-        return TrialHeartbeat(self.storage, trial._trial_id, self.heartbeat_interval, self.worker_tag)
+        return TrialHeartbeat(self.storage, trial._trial_id, self.heartbeat_interval, self._worker_tag)
 
     def __getstate__(self) -> dict[str, Any]:
         """Worker processes rebuild the storage from its URL and open the study themselves."""
@@ -329,6 +344,11 @@ class OptunaOptimizer(BaseOptimizer):
         if self.sampler is not None:
             self.sampler.reseed_rng()  # workers sharing a seeded sampler would propose the same points
 
+    @property
+    def _worker_tag(self) -> str | None:
+        """The tag naming this process's trials when it is one of several workers, else None."""
+        return None if self._run is None or self._run.worker is None else self._run.worker.tag
+
     def end_run(self) -> None:
         """Checkpoint a SQLite storage's write-ahead log into its database file, so the ``.db``
         file alone holds the whole study (see :func:`checkpoint`; never raises: a database
@@ -347,8 +367,11 @@ class OptunaOptimizer(BaseOptimizer):
         that other workers' trials have spent the search budget is given up the same way (see
         :meth:`_is_surplus`). Returns an empty list then.
         """
-        if self._noise_search is not None and isinstance(self.sampler, NoiseAwareTPE):
-            self.sampler.noisy = self._noise_search.noisy
+        if self.sampler is None:
+            raise OptimizationError(
+                "the default sampler is seeded from the experiment in prepare(): run Experiment.optimize, "
+                "or pass sampler= to OptunaOptimizer to ask before"
+            )
         trial, params = self.space.ask(self.study)
         if self._is_surplus(trial):
             return []
@@ -530,7 +553,9 @@ class OptunaOptimizer(BaseOptimizer):
         search trial runs once the choice began: :meth:`ask` gives up a trial that its worker
         finds, once the trial is in the study, not needed for the search budget.
         """
-        if self._noise_search is None or self._run is None or not self.selects_winner:
+        if self._noise_search is None or self._run is None:
+            return
+        if self._run.worker is not None and not self._run.worker.selects_winner:
             return
         search, study, master_seed = self._noise_search, self.study, self._run.master_seed
         if not storage_is_shared(self.storage):
@@ -543,7 +568,7 @@ class OptunaOptimizer(BaseOptimizer):
 
         # Workers started separately finish together: one of them chooses, once the last
         # search trial has ended, and the others take its stored choice.
-        owner = self.worker_tag or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        owner = self._worker_tag or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         lease = StudyLease(
             study, SELECTION_LEASE_ATTR, owner, self.heartbeat_interval, self.grace_period, self.poll_interval
         )
