@@ -13,6 +13,7 @@ from .._checks import check_count
 from ..exceptions import ConfigurationError
 from ..optimize import BaseOptimizer, OptunaOptimizer
 from ..optimize._base import WorkerRole
+from ..optimize._collaborators import collaborators_of
 from ..optimize._loop import finish_optimization, run_optimization
 from ..optimize._replay import replay_trial
 from ..optimize._workers import run_workers
@@ -57,7 +58,7 @@ async def optimize_experiment(
         )
     finally:
         if isinstance(optimizer, BaseOptimizer):  # anything else was refused above: nothing to end
-            optimizer.end_run()  # e.g. a SQLite study's file made complete on its own
+            collaborators_of(optimizer).finalizer.end_run()  # e.g. a SQLite study's file made complete
 
 
 async def _search(
