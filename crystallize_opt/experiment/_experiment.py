@@ -379,7 +379,9 @@ class Experiment:
             workers: run this many worker processes sharing the study through the optimizer's
                 storage (a URL; SQLite is made safe for this). They stop at the target; trials
                 in flight then finish, so up to ``workers - 1`` extra trials may complete.
-                ``progress`` and ``workers`` go beyond the reference API.
+                Not :class:`ParallelExecution`'s ``max_workers``, which run the replicates of
+                one trial (inside each of these processes). ``progress`` and ``workers`` go
+                beyond the reference API.
 
         Raises:
             ConfigurationError: for invalid arguments, or an objective metric the pipeline never

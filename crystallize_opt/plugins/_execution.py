@@ -59,6 +59,9 @@ class ParallelExecution(BasePlugin):
 
     Args:
         max_workers: pool size; default: the number of CPUs (at most the number of replicates).
+            These workers run the replicates of one run or trial; they are not the study-sharing
+            worker processes of ``Experiment.optimize(workers=N)`` / ``--workers N``, each of
+            which runs whole trials (and its replicates through this plugin).
         executor_type: ``"thread"`` or ``"process"``.
         start_method: multiprocessing start method for processes (default ``"forkserver"``
             where available, else ``"spawn"``: forking a process that runs threads, as Optuna's
