@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 def replicate_indices(experiment: Experiment, replicate_fn: Callable[[int], Any]) -> Sequence[int]:
     """The replicate indices ``replicate_fn`` asks for (all of the experiment's by default)."""
-    indices: Sequence[int] | None = getattr(replicate_fn, "replicates", None)
+    indices: Sequence[int] | None = getattr(replicate_fn, "replicate_indices", None)
     return indices if indices is not None else range(experiment.replicates)
 
 
