@@ -14,7 +14,6 @@ from optuna.trial import FrozenTrial
 
 from .._checks import check_study_name
 from .._logging import get_logger
-from ..coordination._heartbeat import storage_is_shared
 from ..exceptions import ConfigurationError, OptimizationError
 from ..storage._display import DEFAULT_STORAGE
 from ..storage._open import resolve_storage
@@ -46,7 +45,7 @@ from ._study import (
     study_settings,
     treatment_of,
 )
-from ._target import TrialTarget, check_worker_settings, count_finished, give_up
+from ._target import TrialTarget, check_worker_settings, count_finished
 
 _log = get_logger("optimize")
 
@@ -171,8 +170,9 @@ class OptunaOptimizer(BaseOptimizer):
         # The loop's collaborators, each one concept in its own module; they read this
         # optimizer's state (its study, pending trials, target, noise search) and hold none.
         self._recorder = StudyRecorder(self)
+        self._schedule = StudySchedule(self)
         self._parts = LoopCollaborators(
-            schedule=StudySchedule(self),
+            schedule=self._schedule,
             recorder=self._recorder,
             plan=StudyReplicatePlan(self),
             baseline=StudyBaseline(self),
@@ -334,7 +334,7 @@ class OptunaOptimizer(BaseOptimizer):
         "not needed"), so the study ends with exactly its target of finished trials. With noise
         handling on a shared study, a trial whose worker finds, once the trial is in the study,
         that other workers' trials have spent the search budget is given up the same way (see
-        :meth:`_is_surplus`). Returns an empty list then.
+        :meth:`StudySchedule.give_up_if_surplus`). Returns an empty list then.
         """
         if self.sampler is None:
             raise OptimizationError(
@@ -342,33 +342,11 @@ class OptunaOptimizer(BaseOptimizer):
                 "or pass sampler= to OptunaOptimizer to ask before"
             )
         trial, params = self.space.ask(self.study)
-        if self._is_surplus(trial):
+        if self._schedule.give_up_if_surplus(trial):
             return []
         treatment = Treatment(f"trial-{trial.number}", params)
         self._pending[treatment.name] = trial
         return [treatment]
-
-    def _is_surplus(self, trial: optuna.Trial) -> bool:
-        """Give ``trial`` up when lower-numbered live trials already make up the target; with
-        noise handling, when the finished trials of a shared study already spend the search
-        budget."""
-        if self._run is None:
-            return False
-        if self._noise_search is None:
-            return self._target.give_up_if_surplus(self.study, self.storage, trial, self._run.num_trials)
-        if not storage_is_shared(self.storage):
-            return False
-        # next_action read the study before this trial existed. Meanwhile the other workers'
-        # last trials may have ended and one of them, finding no running trial, begun choosing
-        # the winner from the search as it stood: run now, this trial would change that search
-        # (and its worker would choose again). Read again now that the trial is in the study,
-        # where a worker about to choose sees it running: a worker that began choosing without
-        # seeing it had found the budget spent, and so does this read.
-        self._noise_search.sync(self.study)
-        if not self._noise_search.search_done:
-            return False
-        give_up(self.study, trial, "not needed: other workers' trials spent the search budget")
-        return True
 
     @property
     def reports_to_pruner(self) -> bool:

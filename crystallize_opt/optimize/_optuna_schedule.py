@@ -5,8 +5,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import optuna
+
 from ..coordination._heartbeat import storage_is_shared
 from ._schedule import TrialSchedule
+from ._target import give_up
 
 if TYPE_CHECKING:
     from ._optuna import OptunaOptimizer
@@ -55,3 +58,26 @@ class StudySchedule(TrialSchedule):
         """With noise handling, executions spent by the search and its share of the budget."""
         opt = self._opt
         return None if opt._noise_search is None else opt._noise_search.progress()
+
+    def give_up_if_surplus(self, trial: optuna.Trial) -> bool:
+        """Give ``trial`` up when lower-numbered live trials already make up the target; with
+        noise handling, when the finished trials of a shared study already spend the search
+        budget."""
+        opt = self._opt
+        if opt._run is None:
+            return False
+        if opt._noise_search is None:
+            return opt._target.give_up_if_surplus(opt.study, opt.storage, trial, opt._run.num_trials)
+        if not storage_is_shared(opt.storage):
+            return False
+        # next_action read the study before this trial existed. Meanwhile the other workers'
+        # last trials may have ended and one of them, finding no running trial, begun choosing
+        # the winner from the search as it stood: run now, this trial would change that search
+        # (and its worker would choose again). Read again now that the trial is in the study,
+        # where a worker about to choose sees it running: a worker that began choosing without
+        # seeing it had found the budget spent, and so does this read.
+        opt._noise_search.sync(opt.study)
+        if not opt._noise_search.search_done:
+            return False
+        give_up(opt.study, trial, "not needed: other workers' trials spent the search budget")
+        return True
