@@ -186,8 +186,10 @@ class ArtifactLog:
 class FrozenContext(Mapping[str, Any]):
     """An add-only mapping handed to the datasource and every pipeline step of one run.
 
-    Keys can be added (``ctx.add(key, value)`` or ``ctx[key] = value``) but never overwritten
-    or deleted, so what one step wrote cannot be silently changed by a later one.
+    Despite its name it is not frozen: keys can be added (``ctx.add(key, value)`` or
+    ``ctx[key] = value``) but never overwritten or deleted, so what one step wrote cannot be
+    silently changed by a later one. The name is kept from crystallize-ml for compatibility
+    (``docs/migration.md``, "Context values").
 
     Values are isolated as in the reference (crystallize-ml 0.27): every read (``ctx[key]``,
     ``ctx.get``, ``values()``, ``items()``, ``as_dict()`` and the parameters injected into steps

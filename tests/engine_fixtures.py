@@ -271,7 +271,7 @@ class ReversedExecution(BasePlugin):
         self.order: list[int] = []
 
     def run_experiment_loop(self, experiment, replicate_fn):
-        indices = list(getattr(replicate_fn, "replicates", range(experiment.replicates)))
+        indices = list(getattr(replicate_fn, "replicate_indices", range(experiment.replicates)))
         results = []
         for index in reversed(indices):
             self.order.append(index)

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from crystallize_opt import (
+    BasePlugin,
     ConfigurationError,
     EventLoopError,
     Experiment,
@@ -120,6 +121,35 @@ def test_run_overrides_apply_to_that_run_only(workdir):
     assert exp.replicates == 2 and [t.name for t in exp.treatments] == ["plus_one"]
     again = exp.run()
     assert list(again.metrics.treatments) == ["plus_one"] and again.metrics.baseline.replicates == [0, 1]
+
+
+def test_a_run_never_changes_the_experiment_object_plugins_see_the_runs_overrides(workdir):
+    """The overrides of run()/apply() reach the plugins through the experiment they are given;
+    the user's experiment object keeps its own fields during the run and after it."""
+    exp = demo_experiment(replicates=2)
+    seen: list[tuple[str, object, object]] = []
+
+    class Inspect(BasePlugin):
+        def before_run(self, experiment):
+            seen.append(("given", experiment.replicates, tuple(t.name for t in experiment.treatments)))
+            seen.append(("original", exp.replicates, tuple(t.name for t in exp.treatments)))
+            seen.append(("applying", experiment.applying, exp.applying))
+
+        def after_replicate(self, experiment, ctx, outcome):
+            seen.append(("during", exp.replicates, tuple(t.name for t in exp.treatments)))
+
+    exp.plugins.append(Inspect())
+    exp.run(treatments=[Treatment("plus_five", {"delta": 5.0})], replicates=3)
+    assert ("given", 3, ("plus_five",)) in seen
+    assert {entry for entry in seen if entry[0] in ("original", "during")} == {
+        ("original", 2, ("plus_one",)),
+        ("during", 2, ("plus_one",)),
+    }
+    seen.clear()
+    exp.apply(Treatment("plus_five", {"delta": 5.0}))
+    assert ("given", 1, ("plus_five",)) in seen and ("applying", True, False) in seen
+    assert ("original", 2, ("plus_one",)) in seen
+    assert exp.replicates == 2 and [t.name for t in exp.treatments] == ["plus_one"] and not exp.applying
 
 
 # --- treatments ----------------------------------------------------------------------------

@@ -295,7 +295,8 @@ def test_a_search_trial_asked_while_another_worker_chooses_the_winner_is_given_u
     url = f"sqlite:///{tmp_path / 'study.db'}"
     early = optimizer(url, study_name="s", sampler=optuna.samplers.TPESampler(seed=1))
     late = optimizer(url, study_name="s", sampler=optuna.samplers.TPESampler(seed=2))
-    decide = late.next_action
+    schedule = late.loop_collaborators().schedule
+    decide = schedule.next_action
     early_executions: list[int] = []
 
     def next_action(num_trials: int, rounds_done: int) -> str:
@@ -310,7 +311,7 @@ def test_a_search_trial_asked_while_another_worker_chooses_the_winner_is_given_u
             early_executions.append(len(noise_fixtures.CALLS))
         return action
 
-    late.next_action = next_action  # type: ignore[method-assign]
+    schedule.next_action = next_action  # type: ignore[method-assign]
     winner = noisy_experiment().optimize(late, num_trials=30, replicates_per_trial=1)
 
     selection = early.selection

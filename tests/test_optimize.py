@@ -343,6 +343,43 @@ def test_replay_reproduces_a_stored_trial_exactly_and_detects_a_changed_pipeline
     assert any("metric 'loss' replicate 0" in d for d in report.differences)
 
 
+def test_reading_the_study_before_optimize_does_not_change_the_proposed_points() -> None:
+    """Two identical scripts that look at ``optimizer.study`` before optimizing propose the same
+    points: the default sampler is seeded from the experiment when the run is prepared, not
+    built unseeded by the first read."""
+
+    def script() -> list[dict[str, object]]:
+        optimizer = make_optimizer(sampler=None, study_name="quad")
+        assert optimizer.study.trials == []  # read before prepare
+        fx.quadratic_experiment().optimize(optimizer, num_trials=12, replicates_per_trial=1)
+        return [t.params for t in optimizer.study.trials]
+
+    assert script() == script()
+
+
+def test_asking_before_the_default_sampler_is_seeded_is_refused() -> None:
+    optimizer = make_optimizer(sampler=None, study_name="quad")
+    with pytest.raises(OptimizationError, match="seeded from the experiment"):
+        optimizer.ask()
+    given = make_optimizer(study_name="quad")  # with a sampler, manual ask/tell needs no run
+    assert given.ask()[0].name == "trial-0"
+
+
+def test_the_readmes_grid_search_runs_through_experiment_optimize(capsys: pytest.CaptureFixture[str]) -> None:
+    """The hand-written optimizer the README and ``BaseOptimizer``'s docstring show, exactly as
+    written there: only ask, tell and get_best_treatment, nothing else."""
+    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    block = readme.split("<!-- grid-search", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    namespace: dict[str, object] = {"exp": fx.quadratic_experiment()}
+    exec(compile(block, "README.md (grid search)", "exec"), namespace)
+    best = namespace["best"]
+    assert isinstance(best, Treatment) and best.params == {"x": 1.5}
+    assert capsys.readouterr().out == "{'x': 1.5}\n"
+    grid = namespace["GridSearch"]
+    assert isinstance(grid, type) and issubclass(grid, BaseOptimizer)
+    assert {name for name in vars(grid) if not name.startswith("_")} == {"ask", "tell", "get_best_treatment"}
+
+
 def test_a_hand_written_grid_search_works_unchanged() -> None:
     class GridSearch(BaseOptimizer):
         def __init__(self, values: list[float]):

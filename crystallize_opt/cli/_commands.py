@@ -18,6 +18,7 @@ from optuna.trial import FrozenTrial, TrialState
 from .._checks import check_count, check_replicates, check_seed, check_study_name
 from .._paths import file_stem
 from ..exceptions import ConfigurationError
+from ..optimize._base import WorkerRole
 from ..optimize._noise import stored_selection
 from ..optimize._rank import rank_study
 from ..optimize._study import best_trial, treatment_of
@@ -179,10 +180,6 @@ def cmd_optimize(args: argparse.Namespace) -> int:
     optimizer = settings.make_optimizer(
         storage=args.storage, study_name=args.study, seed=args.seed, workers=args.workers
     )
-    if args.command == "worker":
-        optimizer.worker_tag = f"{socket.gethostname()}:{os.getpid()}"  # names the worker on its trials
-        if optimizer.sampler is not None:
-            optimizer.sampler.reseed_rng()  # workers sharing one seeded sampler would propose the same points
     experiment = study_config.experiment
     if args.seed is not None:
         from ..plugins import SeedPlugin
@@ -191,13 +188,17 @@ def cmd_optimize(args: argparse.Namespace) -> int:
         experiment.plugins.insert(0, SeedPlugin(seed=args.seed))
     trials = settings.trials if args.trials is None else args.trials  # 0 is refused, not "the default"
     replicates = settings.replicates_per_trial if args.replicates is None else args.replicates
-    best = experiment.optimize(
-        optimizer,
-        num_trials=trials,
-        replicates_per_trial=replicates,
-        progress=not args.quiet,
-        workers=args.workers,
-    )
+    if args.command == "worker":  # one of the processes sharing the study; the tag names it on its trials
+        role = WorkerRole(f"{socket.gethostname()}:{os.getpid()}")
+        best = experiment._optimize_as_worker(optimizer, trials, replicates, role, progress=not args.quiet)
+    else:
+        best = experiment.optimize(
+            optimizer,
+            num_trials=trials,
+            replicates_per_trial=replicates,
+            progress=not args.quiet,
+            workers=args.workers,
+        )
     study = optimizer.study
     metric = settings.objective.metrics[0]
     selection = optimizer.selection

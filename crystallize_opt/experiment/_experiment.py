@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -39,7 +38,7 @@ from ._validation import (
 )
 
 if TYPE_CHECKING:
-    from ..optimize import BaseOptimizer, OptunaOptimizer
+    from ..optimize import BaseOptimizer, OptunaOptimizer, WorkerRole
     from ..optimize._replay import ReplayReport
     from ._builder import ExperimentBuilder
 
@@ -241,31 +240,33 @@ class Experiment:
         active_treatments = self.treatments if treatments is None else treatment_list(treatments)
         active_hypotheses = self.hypotheses if hypotheses is None else hypothesis_list(hypotheses)
         count = self.replicates if replicates is None else check_replicates(replicates, "replicates")
-        with self._overridden(active_treatments, active_hypotheses, count):
-            self.validate()
-            if strategy == "resume":
-                artifact_plugin = self.get_plugin(ArtifactPlugin)
-                if artifact_plugin is None:
-                    raise ConfigurationError(
-                        'strategy="resume" needs an ArtifactPlugin to read stored results from'
-                    )
-                artifact_plugin.prepare_resume()
-            for plugin in self.plugins:
-                plugin.before_run(self)
-            conditions: list[Treatment | None] = [None, *active_treatments]
-            task = ReplicateTask(
-                self,
-                conditions,
-                range(count),
-                fingerprints={self._condition_name(t): self._fingerprint(t) for t in conditions},
-                resume=strategy == "resume",
-            )
-            outcomes = await execute(self, task)
-            result = build_result(
-                self, outcomes, [self._condition_name(t) for t in conditions], active_hypotheses, strategy
-            )
-            for plugin in self.plugins:
-                plugin.after_run(self, result)
+        # The run's overrides go to a view of this experiment, never into it: plugins read
+        # experiment.replicates etc. of the run, and the experiment object stays as the user built it.
+        run = self._run_view(active_treatments, active_hypotheses, count)
+        run.validate()
+        if strategy == "resume":
+            artifact_plugin = run.get_plugin(ArtifactPlugin)
+            if artifact_plugin is None:
+                raise ConfigurationError(
+                    'strategy="resume" needs an ArtifactPlugin to read stored results from'
+                )
+            artifact_plugin.prepare_resume()
+        for plugin in run.plugins:
+            plugin.before_run(run)
+        conditions: list[Treatment | None] = [None, *active_treatments]
+        task = ReplicateTask(
+            run,
+            conditions,
+            range(count),
+            fingerprints={run._condition_name(t): run._fingerprint(t) for t in conditions},
+            resume=strategy == "resume",
+        )
+        outcomes = await execute(run, task)
+        result = build_result(
+            run, outcomes, [run._condition_name(t) for t in conditions], active_hypotheses, strategy
+        )
+        for plugin in run.plugins:
+            plugin.after_run(run, result)
         return result
 
     def apply(
@@ -296,8 +297,9 @@ class Experiment:
             raise ConfigurationError(f"apply() expects a Treatment or None, got {type(treatment).__name__}")
         check_structure(self)
         conditions: list[Treatment | None] = [None] if treatment is None else [None, treatment]
+        run = self._run_view([] if treatment is None else [treatment], [], 1, applying=True)
         task = ReplicateTask(
-            self,
+            run,
             [treatment],
             [0],
             seeds=None if seed is None else {0: int(seed)},
@@ -308,15 +310,14 @@ class Experiment:
         )
         if task.is_async:
             ensure_no_running_loop("apply", "arun")
-        with self._overridden([] if treatment is None else [treatment], [], 1), self._applying():
-            for plugin in self.plugins:
-                plugin.before_run(self)
-            with steps_set_up(self):
-                outcome = task(0)[0]
-            names = [self._condition_name(t) for t in conditions]
-            result = build_result(self, [[outcome]], names, [], "apply")
-            for plugin in self.plugins:
-                plugin.after_run(self, result)
+        for plugin in run.plugins:
+            plugin.before_run(run)
+        with steps_set_up(run):
+            outcome = task(0)[0]
+        names = [run._condition_name(t) for t in conditions]
+        result = build_result(run, [[outcome]], names, [], "apply")
+        for plugin in run.plugins:
+            plugin.after_run(run, result)
         if outcome.exception is not None:
             raise outcome.exception
         return outcome.output
@@ -378,7 +379,9 @@ class Experiment:
             workers: run this many worker processes sharing the study through the optimizer's
                 storage (a URL; SQLite is made safe for this). They stop at the target; trials
                 in flight then finish, so up to ``workers - 1`` extra trials may complete.
-                ``progress`` and ``workers`` go beyond the reference API.
+                Not :class:`ParallelExecution`'s ``max_workers``, which run the replicates of
+                one trial (inside each of these processes). ``progress`` and ``workers`` go
+                beyond the reference API.
 
         Raises:
             ConfigurationError: for invalid arguments, or an objective metric the pipeline never
@@ -387,6 +390,25 @@ class Experiment:
         """
         return await optimize_experiment(
             self, optimizer, num_trials, replicates_per_trial, progress=progress, workers=workers
+        )
+
+    def _optimize_as_worker(
+        self,
+        optimizer: BaseOptimizer,
+        num_trials: int,
+        replicates_per_trial: int,
+        worker: WorkerRole,
+        *,
+        progress: bool = False,
+    ) -> Treatment:
+        """:meth:`optimize` in one of several processes sharing ``optimizer``'s study, in the role
+        ``worker`` (used by the processes of ``workers=N`` and the ``crystallize-opt worker``
+        command; the role goes to the optimizer in :attr:`OptimizationRun.worker`)."""
+        ensure_no_running_loop("optimize", "aoptimize")
+        return run_sync(
+            optimize_experiment(
+                self, optimizer, num_trials, replicates_per_trial, progress=progress, workers=1, worker=worker
+            )
         )
 
     def replay_trial(self, optimizer: OptunaOptimizer, trial_number: int) -> ReplayReport:
@@ -423,25 +445,22 @@ class Experiment:
     def _pipeline_signature(self) -> str:
         return self.pipeline.signature()
 
-    @contextmanager
-    def _applying(self) -> Iterator[None]:
-        saved, self.applying = self.applying, True
-        try:
-            yield
-        finally:
-            self.applying = saved
-
-    @contextmanager
-    def _overridden(
-        self, treatments: list[Treatment], hypotheses: list[Hypothesis], replicates: int
-    ) -> Iterator[None]:
-        """Expose a run's overrides to plugins (which read ``experiment.replicates`` etc.), then restore."""
-        saved = (self.treatments, self.hypotheses, self.replicates)
-        self.treatments, self.hypotheses, self.replicates = treatments, hypotheses, replicates
-        try:
-            yield
-        finally:
-            self.treatments, self.hypotheses, self.replicates = saved
+    def _run_view(
+        self,
+        treatments: list[Treatment],
+        hypotheses: list[Hypothesis],
+        replicates: int,
+        *,
+        applying: bool = False,
+    ) -> Experiment:
+        """A shallow copy of this experiment carrying one run's overrides, which its plugins read
+        (``experiment.replicates``, ``treatments``, ``hypotheses``, ``applying``); this experiment
+        is left unchanged, during the run and after it. The copy shares the pipeline, the
+        datasource and the plugins (same objects); only the overridden fields differ."""
+        view = copy.copy(self)
+        view.treatments, view.hypotheses, view.replicates = treatments, hypotheses, replicates
+        view.applying = applying
+        return view
 
     def __repr__(self) -> str:
         return (

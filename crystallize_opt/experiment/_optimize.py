@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING
 from .._checks import check_count
 from ..exceptions import ConfigurationError
 from ..optimize import BaseOptimizer, OptunaOptimizer
+from ..optimize._base import WorkerRole
+from ..optimize._collaborators import collaborators_of
 from ..optimize._loop import finish_optimization, run_optimization
 from ..optimize._replay import replay_trial
 from ..optimize._workers import run_workers
@@ -32,12 +34,15 @@ async def optimize_experiment(
     *,
     progress: bool,
     workers: int,
+    worker: WorkerRole | None = None,
 ) -> Treatment:
     """Run the search of :meth:`Experiment.aoptimize` and return the best treatment.
 
     With ``workers > 1`` the trials run in worker processes sharing the optimizer's study, and
     the winner of a noise-aware search is chosen here afterwards, once; otherwise they run in
     this process, in one trial session (steps set up once, the worker pool kept open).
+    ``worker``: set when this process is itself one of the processes sharing a study (started by
+    ``workers=N`` or the ``crystallize-opt worker`` command); it then runs its part alone.
 
     Raises:
         ConfigurationError: if ``workers`` is not a positive integer, several workers are asked
@@ -48,10 +53,12 @@ async def optimize_experiment(
     check_structure(experiment)
     check_count(workers, "workers")
     try:
-        return await _search(experiment, optimizer, num_trials, replicates_per_trial, progress, workers)
+        return await _search(
+            experiment, optimizer, num_trials, replicates_per_trial, progress, workers, worker
+        )
     finally:
         if isinstance(optimizer, BaseOptimizer):  # anything else was refused above: nothing to end
-            optimizer.end_run()  # e.g. a SQLite study's file made complete on its own
+            collaborators_of(optimizer).finalizer.end_run()  # e.g. a SQLite study's file made complete
 
 
 async def _search(
@@ -61,6 +68,7 @@ async def _search(
     replicates_per_trial: int,
     progress: bool,
     workers: int,
+    worker: WorkerRole | None,
 ) -> Treatment:
     if workers > 1:
         if not isinstance(optimizer, OptunaOptimizer):
@@ -74,7 +82,13 @@ async def _search(
             return await finish_optimization(optimizer, trials.evaluate)
     with trial_session(experiment) as trials:
         return await run_optimization(
-            experiment, trials.evaluate, optimizer, num_trials, replicates_per_trial, progress=progress
+            experiment,
+            trials.evaluate,
+            optimizer,
+            num_trials,
+            replicates_per_trial,
+            progress=progress,
+            worker=worker,
         )
 
 

@@ -48,7 +48,8 @@ def _drive(coro: Any) -> Any:
 class ReplicateTask:
     """Runs a set of conditions for one replicate index; the ``replicate_fn`` of execution plugins.
 
-    Picklable, so process pools can run it. ``replicates`` lists the indices to run; ``seeds``
+    Picklable, so process pools can run it. ``replicate_indices`` lists the indices to run (also
+    readable as ``replicates``, the name execution plugins written for earlier releases read); ``seeds``
     optionally fixes the seed of each (otherwise the SeedPlugin derives them). ``like``: an
     earlier task of the same experiment, whose pipeline and plugins have not changed since; what
     it found out about them is reused.
@@ -58,7 +59,7 @@ class ReplicateTask:
         self,
         experiment: Experiment,
         conditions: Sequence[Treatment | None],
-        replicates: Sequence[int],
+        replicate_indices: Sequence[int],
         *,
         seeds: Mapping[int, int] | None = None,
         scope: str = "",
@@ -72,7 +73,7 @@ class ReplicateTask:
     ):
         self.experiment = experiment
         self.conditions = list(conditions)
-        self.replicates = list(replicates)
+        self.replicate_indices = list(replicate_indices)
         self.seeds = dict(seeds) if seeds is not None else None
         self.scope = scope
         self.fingerprints = dict(fingerprints or {})
@@ -104,6 +105,11 @@ class ReplicateTask:
         self._before_step = plugins_with_hook(plugins, "before_step")
         self._after_step = plugins_with_hook(plugins, "after_step")
         self._after_replicate = plugins_with_hook(plugins, "after_replicate")
+
+    @property
+    def replicates(self) -> list[int]:
+        """:attr:`replicate_indices` under the name execution plugins of earlier releases read."""
+        return self.replicate_indices
 
     def for_worker_process(self) -> ReplicateTask:
         """Return a copy that sets the steps up and tears them down in the worker process."""

@@ -1,6 +1,6 @@
 """Optimization of treatments: the optimizer contract and the Optuna adapter."""
 
-from ._base import BaseOptimizer, OptimizationRun
+from ._base import BaseOptimizer, OptimizationRun, WorkerRole
 from ._evaluation import TrialEvaluation
 from ._noise import NoiseHandling, WinnerSelection
 from ._objective import Objective
@@ -16,4 +16,5 @@ __all__ = [
     "ReplayReport",
     "TrialEvaluation",
     "WinnerSelection",
+    "WorkerRole",
 ]

@@ -15,7 +15,8 @@ from .._version import __version__
 from ..exceptions import ConfigurationError, OptimizationError, StorageError
 from ..plugins import derive_seed
 from ..treatment import Treatment
-from ._base import BaseOptimizer, OptimizationRun
+from ._base import BaseOptimizer, OptimizationRun, WorkerRole
+from ._collaborators import LoopCollaborators, collaborators_of
 from ._evaluation import TrialEvaluation
 from ._progress import TrialProgress
 
@@ -66,11 +67,11 @@ def to_evaluation(
 
 
 async def _evaluate_trial(
-    optimizer: BaseOptimizer, evaluate: Evaluate, treatment: Treatment, seeds: dict[int, int]
+    parts: LoopCollaborators, evaluate: Evaluate, treatment: Treatment, seeds: dict[int, int]
 ) -> tuple[TrialEvaluation, bool]:
     scope = f"trials/{treatment.name}"
     started = time.perf_counter()
-    if not optimizer.reports_replicates:
+    if not parts.plan.reports_replicates:
         outcomes = await evaluate(treatment, seeds, scope)
         return to_evaluation(treatment, outcomes, time.perf_counter() - started), False
     done: list[ConditionOutcome] = []
@@ -82,12 +83,12 @@ async def _evaluate_trial(
             return evaluation, False
         # Every replicate is reported (Optuna keeps it as an intermediate value); only a
         # trial with replicates left can stop early.
-        if optimizer.report_replicate(treatment, evaluation) and position < last:
+        if parts.plan.report_replicate(treatment, evaluation) and position < last:
             return evaluation, True
     return to_evaluation(treatment, done, time.perf_counter() - started), False
 
 
-def _check_metrics(optimizer: BaseOptimizer, evaluation: TrialEvaluation) -> None:
+def _check_metrics(optimizer: BaseOptimizer, parts: LoopCollaborators, evaluation: TrialEvaluation) -> None:
     """An objective metric that a cleanly finished trial never recorded is a configuration error."""
     if evaluation.failed:
         return
@@ -98,12 +99,13 @@ def _check_metrics(optimizer: BaseOptimizer, evaluation: TrialEvaluation) -> Non
             f"the pipeline never recorded objective metric(s) {missing}; "
             f"it recorded {evaluation.recorded_metrics or 'no metrics at all'}"
         )
-        optimizer.abort(evaluation.treatment, message)
+        parts.recorder.abort(evaluation.treatment, message)
         raise ConfigurationError(message)
 
 
 async def _run_trial(
     optimizer: BaseOptimizer,
+    parts: LoopCollaborators,
     evaluate: Evaluate,
     treatment: Treatment,
     run: OptimizationRun,
@@ -113,18 +115,18 @@ async def _run_trial(
     failures: list[str],
 ) -> float | None:
     """Evaluate and tell one trial; return the best single-objective value seen so far."""
-    planned = optimizer.replicates_for(treatment)
+    planned = parts.plan.replicate_indices(treatment)
     if planned is None and optimizer.common_random_numbers:
         seeds = dict(enumerate(common_seeds))
     else:
-        key = None if optimizer.common_random_numbers else optimizer.trial_number(treatment)
-        indices = range(replicates_per_trial) if planned is None else planned
-        seeds = {r: replicate_seed(run.master_seed, r, key) for r in indices}
-    with optimizer.running(treatment):
-        evaluation, pruned = await _evaluate_trial(optimizer, evaluate, treatment, seeds)
+        key = None if optimizer.common_random_numbers else parts.plan.trial_key(treatment)
+        replicate_indices = range(replicates_per_trial) if planned is None else planned
+        seeds = {r: replicate_seed(run.master_seed, r, key) for r in replicate_indices}
+    with parts.recorder.running(treatment):
+        evaluation, pruned = await _evaluate_trial(parts, evaluate, treatment, seeds)
     with deferred_signals():
-        _check_metrics(optimizer, evaluation)
-        optimizer.tell_evaluation(evaluation, pruned=pruned)
+        _check_metrics(optimizer, parts, evaluation)
+        parts.recorder.tell_evaluation(evaluation, pruned=pruned)
     if evaluation.failed:
         failures.append(f"{treatment.name}: {evaluation.failure_reason()}")
         return best_value
@@ -140,7 +142,10 @@ async def _run_trial(
 
 
 def make_run(
-    experiment: OptimizableExperiment, num_trials: int, replicates_per_trial: int
+    experiment: OptimizableExperiment,
+    num_trials: int,
+    replicates_per_trial: int,
+    worker: WorkerRole | None = None,
 ) -> OptimizationRun:
     """Check the counts and describe the optimization for :meth:`BaseOptimizer.prepare`.
 
@@ -155,6 +160,7 @@ def make_run(
         num_trials=check_count(num_trials, "num_trials"),
         pipeline_signature=experiment._pipeline_signature(),
         package_version=__version__,
+        worker=worker,
     )
 
 
@@ -166,13 +172,15 @@ async def run_optimization(
     replicates_per_trial: int,
     *,
     progress: bool = False,
+    worker: WorkerRole | None = None,
 ) -> Treatment:
     """Run ``optimizer`` against ``experiment`` and return the best treatment.
 
     ``evaluate(treatment, {replicate: seed}, scope)`` runs replicates through the experiment's
     execution plugin. Every trial runs exactly ``replicates_per_trial`` pipeline executions
     (fewer when the optimizer stops a poor trial early); the baseline is evaluated at most once,
-    when the optimizer asks for it.
+    when the optimizer asks for it. ``worker``: this process's part in a study shared by
+    several processes (None: it runs the search alone).
 
     Raises:
         ConfigurationError: for a non-positive ``num_trials``/``replicates_per_trial`` or an
@@ -182,21 +190,23 @@ async def run_optimization(
     """
     if not isinstance(optimizer, BaseOptimizer):
         raise ConfigurationError(f"optimizer must be a BaseOptimizer, got {type(optimizer).__name__}")
-    run = make_run(experiment, num_trials, replicates_per_trial)
+    run = make_run(experiment, num_trials, replicates_per_trial, worker)
     optimizer.prepare(run)
+    parts = collaborators_of(optimizer)
+    schedule = parts.schedule
     common_seeds = replicate_seeds(run.master_seed, replicates_per_trial, None)
-    already = optimizer.finished_count()
+    already = schedule.finished_count()
     _log.info(
         "optimizing %r: target %d trial(s), %d replicate(s) each",
         run.experiment_name,
         num_trials,
         replicates_per_trial,
     )
-    if optimizer.wants_baseline():
+    if parts.baseline.wanted():
         started = time.perf_counter()
         outcomes = await evaluate(None, dict(enumerate(common_seeds)), "trials/baseline")
-        optimizer.tell_baseline(to_evaluation(None, outcomes, time.perf_counter() - started))
-    budget = optimizer.budget_progress()
+        parts.baseline.tell(to_evaluation(None, outcomes, time.perf_counter() - started))
+    budget = schedule.budget_progress()
     bar = (
         TrialProgress(
             progress, total=num_trials, initial=min(already or 0, num_trials), description=run.experiment_name
@@ -210,9 +220,9 @@ async def run_optimization(
     failures: list[str] = []
     rounds = 0
     try:
-        while (action := optimizer.next_action(num_trials, rounds)) != "stop":
+        while (action := schedule.next_action(num_trials, rounds)) != "stop":
             if action == "wait":
-                await asyncio.sleep(optimizer.poll_interval)
+                await asyncio.sleep(schedule.poll_interval)
                 continue
             rounds += 1
             try:
@@ -221,6 +231,7 @@ async def run_optimization(
                 for treatment in treatments:
                     best_value = await _run_trial(
                         optimizer,
+                        parts,
                         evaluate,
                         treatment,
                         run,
@@ -229,13 +240,13 @@ async def run_optimization(
                         best_value,
                         failures,
                     )
-                    spent = optimizer.budget_progress()
+                    spent = schedule.budget_progress()
                     bar.advance(best_value, to=None if spent is None else spent[0])
             except BaseException as exc:  # Ctrl+C or SIGTERM at any point of a trial
                 with deferred_signals():  # a second Ctrl+C must not cut the storing of this one short
-                    optimizer.abort_pending(f"interrupted: {type(exc).__name__}: {exc}")
+                    parts.recorder.abort_pending(f"interrupted: {type(exc).__name__}: {exc}")
                 raise
-            if optimizer.is_exhausted:
+            if schedule.is_exhausted:
                 _log.info("the optimizer has explored its whole search space; stopping")
                 break
     finally:
@@ -246,8 +257,8 @@ async def run_optimization(
 async def finish_optimization(
     optimizer: BaseOptimizer, evaluate: Evaluate, failures: Sequence[str] = ()
 ) -> Treatment:
-    """Let ``optimizer`` finalize its search (:meth:`BaseOptimizer.finalize`), then return its best
-    treatment.
+    """Let ``optimizer``'s finalizer end its search (e.g. choose the winner of a noise-aware
+    search), then return its best treatment.
 
     Raises:
         OptimizationError: when nothing succeeded (quoting ``failures``, the first trials' reasons).
@@ -260,7 +271,7 @@ async def finish_optimization(
         outcomes = await evaluate(treatment, seeds, scope)
         return to_evaluation(treatment, outcomes, time.perf_counter() - started)
 
-    await optimizer.finalize(evaluate_replicates)
+    await collaborators_of(optimizer).finalizer.finalize(evaluate_replicates)
     try:
         return optimizer.get_best_treatment()
     except StorageError:  # the trials could not be read: whether they failed is unknown

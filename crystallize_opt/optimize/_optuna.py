@@ -2,36 +2,27 @@
 
 from __future__ import annotations
 
-import math
-import os
-import socket
-import uuid
 from collections.abc import Iterable
-from contextlib import AbstractContextManager, nullcontext
-from dataclasses import asdict, replace
+from dataclasses import asdict
 from typing import Any
 
 import optuna
 from optuna.pruners import BasePruner, NopPruner
 from optuna.samplers import BaseSampler
 from optuna.storages import BaseStorage
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import FrozenTrial
 
 from .._logging import get_logger
-from .._optuna_compat import trial_id
-from ..coordination._heartbeat import TrialHeartbeat, fail_stale_trials, storage_is_shared
-from ..coordination._lease import StudyLease, once_per_study
-from ..exceptions import ConfigurationError, OptimizationError, StorageError
-from ..records import BaselineRecord, TrialRecord
+from ..exceptions import ConfigurationError, OptimizationError
+from ..records import TrialRecord
 from ..storage._display import DEFAULT_STORAGE
-from ..storage._files import checkpoint
-from ..storage._open import count_states, resolve_storage
+from ..storage._open import resolve_storage
 from ..storage._outage import DEFAULT_OUTAGE_TIMEOUT
 from ..treatment import Treatment
 from ._arguments import check_arguments, check_warm_start
-from ._base import BaseOptimizer, EvaluateReplicates, OptimizationRun
+from ._base import BaseOptimizer, OptimizationRun
+from ._collaborators import LoopCollaborators
 from ._dependencies import check_sampler_dependencies
-from ._evaluation import TrialEvaluation
 from ._noise import (
     NoiseAwareTPE,
     NoiseHandling,
@@ -41,18 +32,20 @@ from ._noise import (
     stored_selection,
 )
 from ._objective import Objective
+from ._optuna_finalize import StudyFinalizer
+from ._optuna_plan import StudyReplicatePlan
+from ._optuna_recorder import StudyBaseline, StudyRecorder
+from ._optuna_schedule import StudySchedule
 from ._rank import rank_study
 from ._space import SearchSpace, SearchSpaceSpec
 from ._study import (
-    SELECTION_LEASE_ATTR,
     best_trial,
     open_study,
     store_or_check_settings,
     study_settings,
     treatment_of,
 )
-from ._target import TrialTarget, count_finished, give_up
-from ._tell import store_trial_end
+from ._target import TrialTarget, count_finished
 
 _log = get_logger("optimize")
 
@@ -168,11 +161,6 @@ class OptunaOptimizer(BaseOptimizer):
         self.max_retries = checked.max_retries
         self.poll_interval = checked.poll_interval
         self.outage_timeout = checked.outage_timeout
-        #: Set in processes started by ``workers=N``: ``<run id>:<index>``, recorded on each trial.
-        self.worker_tag: str | None = None
-        #: False in processes started by ``workers=N``: their parent chooses the winner of a
-        #: noise-aware search, once, after they have all finished.
-        self.selects_winner = True
         self._target = TrialTarget(self.poll_interval, self.grace_period, self.max_retries)
         self.space = SearchSpace(search_space)
         self.sampler = sampler
@@ -193,33 +181,41 @@ class OptunaOptimizer(BaseOptimizer):
         self._pending: dict[str, optuna.Trial] = {}
         self._run: OptimizationRun | None = None
         self._exhausted = False
+        # The loop's collaborators, each one concept in its own module; they read this
+        # optimizer's state (its study, pending trials, target, noise search) and hold none.
+        self._recorder = StudyRecorder(self)
+        self._schedule = StudySchedule(self)
+        self._parts = LoopCollaborators(
+            schedule=self._schedule,
+            recorder=self._recorder,
+            plan=StudyReplicatePlan(self),
+            baseline=StudyBaseline(self),
+            finalizer=StudyFinalizer(self),
+        )
         self.enqueue(warm_start)
 
     # -- the study ---------------------------------------------------------------------------
 
     @property
     def study(self) -> optuna.Study:
-        """The :class:`optuna.Study` (created or loaded on first use)."""
+        """The :class:`optuna.Study` (created or loaded on first use).
+
+        Its sampler is set by :meth:`prepare` when none was given (the default is seeded with the
+        experiment's master seed), so reading the study earlier changes nothing the search does.
+        """
         if self._study is None:
             if self.study_name is None:
                 raise OptimizationError(
                     "the study is opened by Experiment.optimize (it is named after the experiment); "
                     "pass study_name= to OptunaOptimizer to open it before"
                 )
-            if self.sampler is None:
-                seed = self._run.master_seed if self._run is not None else None
-                self.sampler = default_sampler(seed, noise=self.noise is not None)
-                if self.worker_tag is not None:  # one of several workers: same seed, same proposals
-                    self.sampler.reseed_rng()
+            # Before prepare() the default sampler is not built yet (it is seeded from the
+            # experiment, see _configure_sampler): the study is open for reading, with Optuna's
+            # sampler until then, and ask() refuses to propose.
             self._study = open_study(
                 self.study_name, self.storage, self.sampler, self.pruner, self.objective.directions
             )
         return self._study
-
-    @property
-    def reports_replicates(self) -> bool:  # type: ignore[override]
-        """True when each replicate is reported as it finishes (a pruner, or noise handling)."""
-        return self.noise is not None or self.reports_to_pruner
 
     def prepare(self, run: OptimizationRun) -> None:
         """Create or continue the study and check that a continued study is compatible.
@@ -233,6 +229,7 @@ class OptunaOptimizer(BaseOptimizer):
         if self.study_name is None:
             self.study_name = run.experiment_name
         study = self.study
+        self._configure_sampler(study, run)
         settings = study_settings(
             run,
             self.objective,
@@ -251,6 +248,23 @@ class OptunaOptimizer(BaseOptimizer):
                 self.noise, self.objective, self.space, run.num_trials * run.replicates_per_trial
             )
             self._noise_search.sync(study)
+            if isinstance(self.sampler, NoiseAwareTPE):
+                search = self._noise_search
+                self.sampler.follow(lambda: search.noisy)
+
+    def _configure_sampler(self, study: optuna.Study, run: OptimizationRun) -> None:
+        """Build the default sampler from the run's master seed (once: a later run of the same
+        optimizer goes on with it), give it to the study, and, with noise handling, let the
+        noise-aware TPE follow the search's finding whether the pipeline is noisy.
+
+        One of several workers reseeds its sampler from the system's entropy: workers seeded
+        alike would propose the same points.
+        """
+        if self.sampler is None:
+            self.sampler = default_sampler(run.master_seed, noise=self.noise is not None)
+        if run.worker is not None:
+            self.sampler.reseed_rng()
+        study.sampler = self.sampler
 
     def enqueue(self, treatments: Treatment | Iterable[Treatment]) -> None:
         """Evaluate these treatments first (warm start); each is enqueued once per study.
@@ -266,47 +280,9 @@ class OptunaOptimizer(BaseOptimizer):
                 self._study.enqueue_trial(treatment.params, skip_if_exists=True)
             self._warm_start.clear()
 
-    @property
-    def is_exhausted(self) -> bool:
-        """True once a grid or brute-force sampler has proposed its whole space."""
-        return self._exhausted
-
     def finished_trials(self) -> int:
         """Number of complete or pruned trials in the study."""
         return count_finished(self.study, self.storage)
-
-    def next_action(self, num_trials: int, rounds_done: int) -> str:
-        """Ask while finished plus running trials fall short of ``num_trials``; wait while only
-        running trials (of other workers) could still reach it; stop once finished trials do
-        (with noise handling: once the search budget of executions is spent).
-
-        One call runs at most as many trials as were missing when it started: failed trials
-        do not count as finished, so a call whose trials failed can end below the target (run
-        it again to continue). With shared storages, RUNNING trials silent for longer than
-        ``grace_period`` are failed first (and retried), at most once per ``poll_interval``.
-        """
-        if self.is_exhausted:
-            return "stop"
-        if rounds_done == 0:
-            self._target.reset()
-        if self._noise_search is not None:  # a budget of executions, not a number of trials
-            if storage_is_shared(self.storage):
-                self._target.shared_counts(self.study, self.storage, num_trials, force=rounds_done == 0)
-                self._noise_search.sync(self.study)  # other workers' trials
-            return "stop" if self._noise_search.search_done else "ask"
-        return self._target.next_action(self.study, self.storage, num_trials, rounds_done)
-
-    def finished_count(self) -> int:
-        return self.finished_trials()
-
-    def running(self, treatment: Treatment) -> AbstractContextManager[object]:
-        """Send heartbeats for ``treatment``'s trial while it runs (shared storages only)."""
-        trial = self._pending.get(treatment.name)
-        if trial is None or not storage_is_shared(self.storage):
-            return nullcontext()
-        return TrialHeartbeat(
-            self.storage, trial_id(self.study, trial), self.heartbeat_interval, self.worker_tag
-        )
 
     def __getstate__(self) -> dict[str, Any]:
         """Worker processes rebuild the storage from its URL and open the study themselves."""
@@ -332,11 +308,23 @@ class OptunaOptimizer(BaseOptimizer):
         if self.sampler is not None:
             self.sampler.reseed_rng()  # workers sharing a seeded sampler would propose the same points
 
+    @property
+    def _worker_tag(self) -> str | None:
+        """The tag naming this process's trials when it is one of several workers, else None."""
+        return None if self._run is None or self._run.worker is None else self._run.worker.tag
+
+    def loop_collaborators(self) -> LoopCollaborators:
+        """What the optimization loop uses beside ask/tell (see ``_collaborators``): the study's
+        target of finished trials (:class:`StudySchedule`), replicates reported to the pruner or
+        the racing rule (:class:`StudyReplicatePlan`), trials and the baseline stored in the study
+        (:class:`StudyRecorder`, :class:`StudyBaseline`), and the winner of a noise-aware search
+        chosen once per study (:class:`StudyFinalizer`)."""
+        return self._parts
+
     def end_run(self) -> None:
-        """Checkpoint a SQLite storage's write-ahead log into its database file, so the ``.db``
-        file alone holds the whole study (see :func:`checkpoint`; never raises: a database
-        another process is using is left to that process's checkpoint, and logged)."""
-        checkpoint(self.storage)
+        """Checkpoint a SQLite storage's write-ahead log into its database file (see
+        :meth:`StudyFinalizer.end_run`; ``Experiment.optimize`` calls it however it ends)."""
+        self._parts.finalizer.end_run()
 
     # -- ask and tell ------------------------------------------------------------------------
 
@@ -348,63 +336,19 @@ class OptunaOptimizer(BaseOptimizer):
         "not needed"), so the study ends with exactly its target of finished trials. With noise
         handling on a shared study, a trial whose worker finds, once the trial is in the study,
         that other workers' trials have spent the search budget is given up the same way (see
-        :meth:`_is_surplus`). Returns an empty list then.
+        :meth:`StudySchedule.give_up_if_surplus`). Returns an empty list then.
         """
-        if self._noise_search is not None and isinstance(self.sampler, NoiseAwareTPE):
-            self.sampler.noisy = self._noise_search.noisy
+        if self.sampler is None:
+            raise OptimizationError(
+                "the default sampler is seeded from the experiment in prepare(): run Experiment.optimize, "
+                "or pass sampler= to OptunaOptimizer to ask before"
+            )
         trial, params = self.space.ask(self.study)
-        if self._is_surplus(trial):
+        if self._schedule.give_up_if_surplus(trial):
             return []
         treatment = Treatment(f"trial-{trial.number}", params)
         self._pending[treatment.name] = trial
         return [treatment]
-
-    def _is_surplus(self, trial: optuna.Trial) -> bool:
-        """Give ``trial`` up when lower-numbered live trials already make up the target; with
-        noise handling, when the finished trials of a shared study already spend the search
-        budget."""
-        if self._run is None:
-            return False
-        if self._noise_search is None:
-            return self._target.give_up_if_surplus(self.study, self.storage, trial, self._run.num_trials)
-        if not storage_is_shared(self.storage):
-            return False
-        # next_action read the study before this trial existed. Meanwhile the other workers'
-        # last trials may have ended and one of them, finding no running trial, begun choosing
-        # the winner from the search as it stood: run now, this trial would change that search
-        # (and its worker would choose again). Read again now that the trial is in the study,
-        # where a worker about to choose sees it running: a worker that began choosing without
-        # seeing it had found the budget spent, and so does this read.
-        self._noise_search.sync(self.study)
-        if not self._noise_search.search_done:
-            return False
-        give_up(self.study, trial, "not needed: other workers' trials spent the search budget")
-        return True
-
-    def trial_number(self, treatment: Treatment) -> int | None:
-        trial = self._pending.get(treatment.name)
-        return None if trial is None else trial.number
-
-    def replicates_for(self, treatment: Treatment) -> list[int] | None:
-        """With noise handling, the replicates the racing plan gives this trial; else None."""
-        return None if self._noise_search is None else self._noise_search.replicates_for(treatment)
-
-    def budget_progress(self) -> tuple[int, int] | None:
-        """With noise handling, executions spent by the search and its share of the budget."""
-        return None if self._noise_search is None else self._noise_search.progress()
-
-    def report_replicate(self, treatment: Treatment, evaluation: TrialEvaluation) -> bool:
-        """Report the latest replicate's objective value; return True when the trial should stop
-        (the pruner says so, or, with noise handling and no pruner, the racing rule)."""
-        trial = self._pending[treatment.name]
-        value = evaluation.values.get(self.objective.metrics[0], [None])[-1]
-        if value is None or not math.isfinite(value):
-            return False
-        trial.report(value, step=evaluation.replicates[-1])
-        if self._noise_search is not None:
-            pruner = trial.should_prune if self.reports_to_pruner else None
-            return self._noise_search.should_stop(treatment, evaluation, pruner)
-        return trial.should_prune()
 
     @property
     def reports_to_pruner(self) -> bool:
@@ -416,155 +360,13 @@ class OptunaOptimizer(BaseOptimizer):
         if not self._pending:
             raise OptimizationError("tell() called without a pending trial; call ask() first")
         name = next(iter(self._pending))
-        self._finish(name, objective_values, TrialRecord(), failure=None, pruned=False)
-
-    def tell_evaluation(self, evaluation: TrialEvaluation, *, pruned: bool = False) -> None:
-        """Store the trial's replicates and finish it: COMPLETE, PRUNED, or FAIL with the reason
-        (a replicate raised, or an objective is NaN or infinite)."""
-        assert evaluation.treatment is not None
-        values = evaluation.objective_values(self.objective)
-        failure = evaluation.failure_reason()
-        if failure is None and not pruned:
-            bad = [m for m in self.objective.metrics if not math.isfinite(values[m])]
-            if bad:
-                failure = (
-                    f"objective {', '.join(repr(m) for m in bad)} is {values[bad[0]]} (not a finite number)"
-                )
-        trial = self._pending[evaluation.treatment.name]
-        # What ran, also where it differs from Optuna's params (constants, a callable space's output).
-        treatment = {"name": evaluation.treatment.name, "params": evaluation.treatment.params}
-        record = TrialRecord(**evaluation.to_dict(), treatment=treatment)
-        queue = None
-        if self._noise_search is not None and self.noise is not None:
-            # The trial tells its parameters' pooled mean: replicates from every trial of them.
-            pooled, queue, facts = self._noise_search.finish(
-                trial.number, trial.params, evaluation, stopped=pruned, failed=failure is not None
-            )
-            record = replace(record, noise=facts)
-            if failure is None:
-                values = {self.objective.metrics[0]: pooled}
-            pruned = pruned and self.noise.stopped_trials == "pruned"
-        self._finish(evaluation.treatment.name, values, record, failure=failure, pruned=pruned)
-        if queue is not None:  # intensification: the incumbent earns one more replicate
-            self.study.enqueue_trial(queue)
-
-    def abort(self, treatment: Treatment, reason: str) -> None:
-        """Store the trial as FAIL with ``reason`` (it never stays RUNNING)."""
-        if treatment.name in self._pending:
-            self._finish(treatment.name, {}, TrialRecord(), failure=reason, pruned=False)
-
-    def abort_pending(self, reason: str) -> None:
-        """Store every trial asked but not told yet as FAIL with ``reason``."""
-        for name, trial in list(self._pending.items()):
-            try:
-                self._finish(name, {}, TrialRecord(), failure=reason, pruned=False)
-            except StorageError as exc:  # the storage is gone too: leave it to the stale-trial check
-                _log.warning("could not store trial %d as failed: %s", trial.number, exc)
-                self._pending.pop(name, None)
-            except Exception:
-                _log.exception("could not store trial %d as failed", trial.number)
-                self._pending.pop(name, None)
-
-    def _finish(
-        self,
-        name: str,
-        values: dict[str, float],
-        record: TrialRecord,
-        *,
-        failure: str | None,
-        pruned: bool,
-    ) -> None:
-        """Store how the pending trial ``name`` ended (see :func:`store_trial_end`), stop tracking
-        it, and count it towards the target when it finished."""
-        trial = self._pending[name]  # removed only once stored, so an interrupt here can still fail it
-        if self._run is not None:
-            record = replace(
-                record,
-                pipeline_signature=self._run.pipeline_signature,
-                package_version=self._run.package_version,
-            )
-        if failure is not None:
-            record = replace(record, failure=failure)
-        try:
-            end = store_trial_end(
-                self.study,
-                self.storage,
-                trial,
-                record,
-                values,
-                self.objective,
-                failure=failure,
-                pruned=pruned,
-                grace_period=self.grace_period,
-            )
-        except Exception:
-            self._pending.pop(name, None)
-            raise
-        # Ctrl+C or SIGTERM while storing (not an Exception) skips this: the trial stays pending,
-        # and abort_pending fails it.
-        self._pending.pop(name, None)
-        if end in ("finished", "exhausted"):
-            self._target.trial_finished()
-        if end == "exhausted":
-            self._exhausted = True
-
-    # -- baseline ----------------------------------------------------------------------------
-
-    def wants_baseline(self) -> bool:
-        """True when the baseline should be evaluated (asked for, and not stored yet)."""
-        return self.run_baseline and BaselineRecord.from_study(self.study) is None
-
-    def tell_baseline(self, evaluation: TrialEvaluation) -> None:
-        """Store the baseline's evaluation with the study."""
-        BaselineRecord(**evaluation.to_dict(), objective=evaluation.objective_values(self.objective)).store(
-            self.study
-        )
+        self._recorder.finish(name, objective_values, TrialRecord(), failure=None, pruned=False)
 
     # -- results -----------------------------------------------------------------------------
 
     def treatment_for_trial(self, trial: FrozenTrial | int) -> Treatment:
         """Return the Treatment a stored trial evaluated (named ``trial-<number>``)."""
         return treatment_of(trial if isinstance(trial, FrozenTrial) else self.study.trials[trial])
-
-    async def finalize(self, evaluate: EvaluateReplicates) -> None:
-        """With noise handling: choose the winner (confirmation round, held-out seeds, baseline
-        test) and store it with the study as :attr:`selection`; a study that already holds the
-        selection for exactly these trials is not evaluated again.
-
-        In a shared study (any storage but in-memory) the winner is chosen once, by one worker,
-        after every running trial has ended: workers started separately (``crystallize-opt
-        worker``) wait for the other workers' trials, the first to claim the study's selection
-        lease chooses, and the others wait for its stored choice (taking over when it dies). No
-        search trial runs once the choice began: :meth:`ask` gives up a trial that its worker
-        finds, once the trial is in the study, not needed for the search budget.
-        """
-        if self._noise_search is None or self._run is None or not self.selects_winner:
-            return
-        search, study, master_seed = self._noise_search, self.study, self._run.master_seed
-        if not storage_is_shared(self.storage):
-            self._selection = await search.select(study, master_seed, evaluate)
-            return
-
-        def others_running() -> int:
-            fail_stale_trials(study, self.grace_period, self.max_retries)
-            return count_states(study, self.storage).get(TrialState.RUNNING, 0)
-
-        # Workers started separately finish together: one of them chooses, once the last
-        # search trial has ended, and the others take its stored choice.
-        owner = self.worker_tag or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        lease = StudyLease(
-            study, SELECTION_LEASE_ATTR, owner, self.heartbeat_interval, self.grace_period, self.poll_interval
-        )
-        self._selection = await once_per_study(
-            lease,
-            settled=lambda: search.settled(study),
-            # select, not select_winner: it looks for a stored choice again once the lease is
-            # held, since the previous holder may have stored it and let go in between.
-            work=lambda: search.select(study, master_seed, evaluate),
-            others_running=others_running,
-            poll_interval=self.poll_interval,
-            what="choosing the winner",
-        )
 
     @property
     def selection(self) -> WinnerSelection | None:

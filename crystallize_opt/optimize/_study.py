@@ -37,12 +37,13 @@ _WARNED_SETTINGS = ("replicates_per_trial", "master_seed", "pipeline_signature",
 def open_study(
     name: str,
     storage: BaseStorage,
-    sampler: BaseSampler,
+    sampler: BaseSampler | None,
     pruner: BasePruner | None,
     directions: Sequence[str],
 ) -> optuna.Study:
     """Load the study ``name`` from ``storage``, or create it with ``directions``
-    (``"minimize"``/``"maximize"``) when it does not exist."""
+    (``"minimize"``/``"maximize"``) when it does not exist (``sampler`` None: Optuna's default
+    until the caller sets ``study.sampler``)."""
     try:
         return optuna.load_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner)
     except KeyError:

@@ -24,6 +24,7 @@ from ..coordination._heartbeat import fail_trials_of_workers
 from ..exceptions import ConfigurationError, OptimizationError, StorageError
 from ..storage._outage import without_waiting
 from ..treatment import Treatment
+from ._base import WorkerRole
 from ._loop import make_run
 from ._optuna import OptunaOptimizer
 from ._progress import TrialProgress
@@ -143,9 +144,9 @@ def _worker_main(
             experiment, optimizer = pickle.loads(payload)
             # CPU since this process was forked: what start-up cost beyond the forkserver's imports.
             _log.debug("worker %d unpickled its study after %.2f s of CPU", index, time.process_time())
-            optimizer.worker_tag = f"{run_id}:{index}"
-            optimizer.selects_winner = False
-            experiment.optimize(optimizer, num_trials, replicates)
+            # The parent chooses the winner of a noise-aware search, once, after every worker ended.
+            role = WorkerRole(f"{run_id}:{index}", selects_winner=False)
+            experiment._optimize_as_worker(optimizer, num_trials, replicates, role)
         except KeyboardInterrupt:
             raise SystemExit(130) from None
         except Terminated as exc:

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 def replicate_indices(experiment: Experiment, replicate_fn: Callable[[int], Any]) -> Sequence[int]:
     """The replicate indices ``replicate_fn`` asks for (all of the experiment's by default)."""
-    indices: Sequence[int] | None = getattr(replicate_fn, "replicates", None)
+    indices: Sequence[int] | None = getattr(replicate_fn, "replicate_indices", None)
     return indices if indices is not None else range(experiment.replicates)
 
 
@@ -59,6 +59,9 @@ class ParallelExecution(BasePlugin):
 
     Args:
         max_workers: pool size; default: the number of CPUs (at most the number of replicates).
+            These workers run the replicates of one run or trial; they are not the study-sharing
+            worker processes of ``Experiment.optimize(workers=N)`` / ``--workers N``, each of
+            which runs whole trials (and its replicates through this plugin).
         executor_type: ``"thread"`` or ``"process"``.
         start_method: multiprocessing start method for processes (default ``"forkserver"``
             where available, else ``"spawn"``: forking a process that runs threads, as Optuna's

@@ -3,7 +3,7 @@ known to be noisy."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import optuna
@@ -47,15 +47,26 @@ class NoiseAwareTPE(BaseSampler):
         # The only state: which TPE proposes (a sampler, so the study's settings record, which
         # keeps simple attributes, shows the seed and not this run-time fact).
         self._active = self._exact
+        self._is_noisy: Callable[[], bool] | None = None
+
+    def follow(self, is_noisy: Callable[[], bool]) -> None:
+        """From now on, choose the TPE by ``is_noisy()`` before each trial (the adapter calls this
+        once, when it configures the sampler for a run, with its noise search's finding)."""
+        self._is_noisy = is_noisy
 
     @property
     def noisy(self) -> bool:
-        """True once the univariate TPE proposes (set by the adapter after the noise check)."""
+        """True once the univariate TPE proposes (after the noise check, see :meth:`follow`)."""
         return self._active is self._univariate
 
     @noisy.setter
     def noisy(self, value: bool) -> None:
         self._active = self._univariate if value else self._exact
+
+    def __getstate__(self) -> dict[str, Any]:
+        # What it follows belongs to the run of the process that set it; a worker process
+        # follows its own (set again in prepare).
+        return {**self.__dict__, "_is_noisy": None}
 
     def infer_relative_search_space(
         self, study: optuna.Study, trial: FrozenTrial
@@ -77,6 +88,8 @@ class NoiseAwareTPE(BaseSampler):
         return self._active.sample_independent(study, trial, param_name, param_distribution)
 
     def before_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        if self._is_noisy is not None:
+            self.noisy = self._is_noisy()
         self._active.before_trial(study, trial)
 
     def after_trial(

@@ -1,0 +1,35 @@
+"""The replicate plan of a trial: which replicates it runs, and whether it stops early."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ..treatment import Treatment
+from ._evaluation import TrialEvaluation
+
+
+class ReplicatePlan:
+    """Which replicate indices a trial runs (each index fixes its seed) and when it stops early.
+
+    The default runs replicates ``0 .. replicates_per_trial - 1`` of every trial at once, on
+    seeds shared by every trial (see :attr:`BaseOptimizer.common_random_numbers`).
+    """
+
+    @property
+    def reports_replicates(self) -> bool:
+        """When True, the loop runs a trial's replicates one at a time and calls
+        :meth:`report_replicate` after each, so a poor trial can stop early (default False)."""
+        return False
+
+    def replicate_indices(self, treatment: Treatment) -> Sequence[int] | None:
+        """Replicate indices ``treatment``'s trial runs; None: ``0 .. replicates_per_trial - 1``."""
+        return None
+
+    def trial_key(self, treatment: Treatment) -> int | None:
+        """The number identifying ``treatment``'s trial, used to derive independent seeds when
+        trials do not share seeds; None: the seeds are those of every trial."""
+        return None
+
+    def report_replicate(self, treatment: Treatment, evaluation: TrialEvaluation) -> bool:
+        """Receive the replicates of ``treatment`` finished so far; return True to stop it."""
+        return False
