@@ -394,10 +394,10 @@ def test_a_study_db_whose_studies_table_is_gone_is_an_error_not_a_new_study(tmp_
 def test_a_locked_study_db_is_an_error_not_a_new_study(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from crystallize_opt.config import _optimize
+    from crystallize_opt.config import _storage
 
     folder, settings = study_folder(tmp_path)
-    monkeypatch.setattr(_optimize, "SQLITE_READ_TIMEOUT", 0.1)
+    monkeypatch.setattr(_storage, "SQLITE_READ_TIMEOUT", 0.1)
     with closing(sqlite3.connect(folder / "study.db", isolation_level=None)) as holder:
         holder.execute("PRAGMA journal_mode=DELETE")  # in WAL mode nothing blocks a reader
         holder.execute("BEGIN EXCLUSIVE")
