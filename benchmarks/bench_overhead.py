@@ -48,7 +48,7 @@ from optuna.storages import InMemoryStorage
 
 import crystallize_opt as co
 from crystallize_opt.context import isolated
-from crystallize_opt.storage._open import resolve_storage
+from crystallize_opt.storage import resolve_storage
 
 try:  # optional comparison; not a project dependency
     import crystallize as cml

@@ -43,8 +43,8 @@ from optuna.distributions import FloatDistribution
 from optuna.trial import FrozenTrial, TrialState
 
 import crystallize_opt as co
-from crystallize_opt.coordination._heartbeat import worker_of
-from crystallize_opt.storage._open import resolve_storage
+from crystallize_opt.coordination import worker_of
+from crystallize_opt.storage import resolve_storage
 
 TRIAL_SECONDS = 0.2
 GOALS = {"cpu": (2, 1.8), "io": (8, 6.0)}  # pipeline -> (workers, minimum speed-up over 1 worker)

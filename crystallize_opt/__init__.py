@@ -25,8 +25,10 @@ if TYPE_CHECKING:
         CrystallizeError,
         EventLoopError,
         ExperimentRunError,
+        JournalFileError,
         OptimizationError,
         StorageError,
+        StorageFileError,
     )
     from .experiment import Experiment, ExperimentBuilder
     from .hypothesis import Hypothesis
@@ -50,6 +52,7 @@ if TYPE_CHECKING:
         SerialExecution,
         derive_seed,
     )
+    from .ranking import RankedTrial, rank_study, rank_trials
     from .records import BaselineRecord, RecordError, RetryRecord, StudySettings, TrialRecord
     from .result import (
         ConditionMetrics,
@@ -80,8 +83,10 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "CrystallizeError",
         "EventLoopError",
         "ExperimentRunError",
+        "JournalFileError",
         "OptimizationError",
         "StorageError",
+        "StorageFileError",
     ),
     ".experiment": ("Experiment", "ExperimentBuilder"),
     ".hypothesis": ("Hypothesis",),
@@ -105,6 +110,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "SerialExecution",
         "derive_seed",
     ),
+    ".ranking": ("RankedTrial", "rank_study", "rank_trials"),
     ".records": ("BaselineRecord", "RecordError", "RetryRecord", "StudySettings", "TrialRecord"),
     ".result": (
         "ConditionMetrics",
@@ -164,6 +170,7 @@ __all__ = [
     "FrozenContext",
     "Hypothesis",
     "HypothesisResult",
+    "JournalFileError",
     "LoggingPlugin",
     "NoiseHandling",
     "Objective",
@@ -173,6 +180,7 @@ __all__ = [
     "ParallelExecution",
     "Pipeline",
     "PipelineStep",
+    "RankedTrial",
     "RecordError",
     "ReplayReport",
     "ReplicateError",
@@ -181,6 +189,7 @@ __all__ = [
     "SeedPlugin",
     "SerialExecution",
     "StorageError",
+    "StorageFileError",
     "StudySettings",
     "Treatment",
     "TrialEvaluation",
@@ -192,6 +201,8 @@ __all__ = [
     "mann_whitney_u",
     "paired_t_test",
     "pipeline_step",
+    "rank_study",
+    "rank_trials",
     "welch_t_test",
     "wilcoxon_signed_rank",
 ]

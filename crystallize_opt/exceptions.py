@@ -61,3 +61,16 @@ class StorageError(OptimizationError):
 
     def __str__(self) -> str:
         return one_line(super().__str__())
+
+
+class StorageFileError(ConfigurationError):
+    """Raised when a storage file exists but cannot be read: a damaged or foreign SQLite file,
+    one without permission to read, or one on read-only media whose changes only its
+    write-ahead log holds. The message names the file and says what to do; the file is left
+    as it was. The command line reports it with exit code 2."""
+
+
+class JournalFileError(ConfigurationError):
+    """Raised when a journal file (``study.log``) holds a line that is no journal record
+    (damage before its last line, which is mended when torn); the message names the file, the
+    line and what to do. The file is left as it was."""

@@ -95,7 +95,7 @@ def unique_name(prefix: str = "t") -> str:
 @contextlib.contextmanager
 def opened(url: str) -> Iterator[BaseStorage]:
     """The storage for ``url`` (as the package resolves it), closed afterwards."""
-    from crystallize_opt.storage._open import resolve_storage
+    from crystallize_opt.storage import resolve_storage
 
     storage = resolve_storage(url)
     try:
@@ -176,7 +176,7 @@ class StudyPlace:
 
     def load(self) -> optuna.Study:
         """The study on a storage of its own (closed when the test's process ends)."""
-        from crystallize_opt.storage._open import resolve_storage
+        from crystallize_opt.storage import resolve_storage
 
         return optuna.load_study(study_name=self.name, storage=resolve_storage(self.url))
 

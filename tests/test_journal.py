@@ -22,10 +22,9 @@ from optuna.storages import JournalStorage
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import FrozenTrial, TrialState
 
+from crystallize_opt import JournalFileError
 from crystallize_opt.exceptions import ConfigurationError
-from crystallize_opt.storage._files import open_existing_storage
-from crystallize_opt.storage._journal import JournalFile, JournalFileError
-from crystallize_opt.storage._open import resolve_storage
+from crystallize_opt.storage import JournalFile, open_existing_storage, resolve_storage
 
 from . import servers
 from .test_faults import FAULT_TOLERANCE
@@ -133,7 +132,7 @@ def test_a_write_that_hits_a_file_size_limit_leaves_no_partial_record(tmp_path: 
     program = textwrap.dedent(
         f"""
         import resource, sys
-        from crystallize_opt.storage._journal import JournalFile
+        from crystallize_opt.storage import JournalFile
         resource.setrlimit(resource.RLIMIT_FSIZE, ({size + 100}, {size + 100}))
         try:
             JournalFile({str(journal)!r}).append_logs([{{"op_code": 2, "worker_id": "w", "study_id": 0,
@@ -257,7 +256,7 @@ WRITER = """
 import os, sys, time
 import optuna
 from crystallize_opt._signals import deferred_signals, sigterm_raises
-from crystallize_opt.storage._open import resolve_storage
+from crystallize_opt.storage import resolve_storage
 storage = resolve_storage("journal:///" + sys.argv[1])
 print("opened", flush=True)
 while not os.path.exists(sys.argv[1] + ".go"):

@@ -1,7 +1,8 @@
 """The package's layers (docs/architecture.md): each package imports only from the layers below
-it, counting imports made inside functions (they run too), and no module imports itself back
-through others when it is imported. Read from the source with ``ast``, so the check needs no
-import of the package."""
+it, counting imports made inside functions (they run too), and only through the other package's
+interface (its ``__init__``), never its ``_private`` modules; no module imports itself back
+through others when it is imported; tests use private modules only where listed below, with the
+reason. Read from the source with ``ast``, so the check needs no import of the package."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ LAYERS: list[set[str]] = [
     {"_paths", "_checks"},
     {"context", "result", "verifiers", "_optuna_compat"},
     {"treatment", "hypothesis", "pipeline", "plugins"},
-    {"records", "artifacts", "storage"},
+    {"records", "ranking", "artifacts", "storage"},
     {"coordination"},
     {"optimize"},
     {"experiment"},
@@ -34,6 +35,40 @@ LAYERS: list[set[str]] = [
 UPWARD = {
     ("crystallize_opt.experiment._experiment", "crystallize_opt.config"): (
         "Experiment.from_yaml (crystallize-ml's API) is config.load_study(...).experiment"
+    ),
+}
+
+
+#: Test modules that unit-test a private module no public call isolates, with the reason. Any
+#: other test goes through the public API, the records, and the packages' interfaces.
+WHITE_BOX_TESTS = {
+    "test_optuna_compat": (
+        {"crystallize_opt._optuna_compat", "crystallize_opt.optimize._tell", "crystallize_opt.config._storage"},
+        "the compatibility module's fast paths and fallbacks, which the issue asks to test directly",
+    ),
+    "test_noise": (
+        {f"crystallize_opt.optimize._noise._{m}" for m in ("policy", "pool", "sampler", "gp", "encoding", "selection")},
+        "the noise model's parts (seed-effect GP, pooled replicates, the racing policy) on hand-made data",
+    ),
+    "test_noise_config": ({"crystallize_opt.config._noise"}, "the table of noise keys is complete"),
+    "test_settings_once": (
+        {"crystallize_opt.config._optimize_section", "crystallize_opt.config._modules"},
+        "every YAML key maps to one constructor argument; the import hook is installed only on load",
+    ),
+    "test_hostile_input": ({"crystallize_opt.config._errors"}, "describing a huge hostile value stays short"),
+    "test_report": (
+        {f"crystallize_opt.report._{m}" for m in ("contour", "data", "history", "html", "style")},
+        "the report's figure builders on arrays, without a browser",
+    ),
+    "test_report_noise": (
+        {"crystallize_opt.report._data", "crystallize_opt.report._selection"},
+        "the winner-selection section's text and its candidate cap",
+    ),
+    "test_records": ({"crystallize_opt.report._data"}, "the report reads the v1 fixture through the records"),
+    "test_journal": ({"crystallize_opt._signals"}, "a journal lock wait ended by a deferred signal"),
+    "test_outage": (
+        {"crystallize_opt._signals", "crystallize_opt.storage._open", "crystallize_opt.storage._outage"},
+        "a deferred signal ends an outage wait; connect timeouts shortened so the test is quick",
     ),
 }
 
@@ -117,6 +152,43 @@ def test_every_package_imports_only_from_lower_layers() -> None:
             if _layer(goal) >= _layer(source):
                 wrong.append(f"{module} imports {target}")
     assert not wrong, "imports against the layers:\n" + "\n".join(sorted(wrong))
+
+
+def _is_private(module: str) -> bool:
+    """True for a module private to a package of ours (``crystallize_opt.<package>._x...``);
+    the root's private modules (``crystallize_opt._x``) are the shared basics of every layer."""
+    return any(part.startswith("_") and part != "__main__" for part in module.split(".")[2:])
+
+
+def test_packages_use_each_others_interface_only() -> None:
+    """A package's ``__init__`` is its contract: another package that imports one of its
+    ``_private`` modules depends on how it is built inside, not on what it offers."""
+    wrong = [
+        f"{module} imports {target}"
+        for module, targets in _graph().items()
+        for target in targets
+        if _package(module) != _package(target) and _is_private(target)
+    ]
+    assert not wrong, "imports past another package's interface:\n" + "\n".join(sorted(wrong))
+
+
+def test_tests_import_private_modules_only_where_listed() -> None:
+    tests = Path(__file__).resolve().parent
+    modules = set(_graph())
+    wrong = []
+    for path in sorted([*tests.glob("*.py"), *tests.parent.glob("benchmarks/*.py")]):
+        allowed = WHITE_BOX_TESTS.get(path.stem, (set(), ""))[0]
+        for target in _imports(path):
+            target = target if target in modules else target.rpartition(".")[0]
+            parts = target.split(".")
+            if parts[0] != "crystallize_opt" or target in allowed or parts[1:] == ["__main__"]:
+                continue
+            if (len(parts) > 1 and parts[1].startswith("_")) or _is_private(target):
+                wrong.append(f"{path.name} imports {target}")
+    assert not wrong, (
+        "tests that reach past the public API (use it, the records or a package's interface; or add the "
+        "module to WHITE_BOX_TESTS with the reason):\n" + "\n".join(sorted(wrong))
+    )
 
 
 def test_no_module_imports_itself_back() -> None:

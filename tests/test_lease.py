@@ -14,7 +14,7 @@ from pathlib import Path
 import optuna
 import pytest
 
-from crystallize_opt.coordination._lease import StudyLease, once_per_study
+from crystallize_opt.coordination import StudyLease, once_per_study
 
 from .fake_clock import FakeClock
 from .servers import wait_for

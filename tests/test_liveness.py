@@ -25,15 +25,17 @@ import optuna
 import pytest
 from optuna.trial import FrozenTrial, TrialState
 
-from crystallize_opt.coordination._heartbeat import (
+from crystallize_opt.coordination import (
     HEARTBEAT_ATTR,
+    OWNER_ATTR,
+    StudyLease,
     TrialHeartbeat,
     fail_stale_trials,
     fail_trials_of_workers,
+    owner_is_dead,
+    this_process,
 )
-from crystallize_opt.coordination._lease import StudyLease
-from crystallize_opt.coordination._owner import OWNER_ATTR, owner_is_dead, this_process
-from crystallize_opt.optimize._noise import stored_selection
+from crystallize_opt.optimize import stored_selection
 from crystallize_opt.records import RetryRecord
 
 from . import servers

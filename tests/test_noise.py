@@ -20,7 +20,7 @@ from crystallize_opt import (
     derive_seed,
     paired_t_test,
 )
-from crystallize_opt.optimize._noise import NoiseAwareTPE
+from crystallize_opt.optimize import NoiseAwareTPE
 from crystallize_opt.optimize._noise._policy import NoisePolicy
 from crystallize_opt.optimize._noise._pool import Pool
 from crystallize_opt.optimize._noise._sampler import NOISY_SAMPLER_STREAM

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from crystallize_opt import derive_seed
-from crystallize_opt.optimize._noise import stored_selection
+from crystallize_opt.optimize import stored_selection
 
 from .servers import Processes, cli_command, write_study
 from .test_cli import STUDIES, cli, parse_table

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from crystallize_opt import ConfigurationError, NoiseHandling
 from crystallize_opt.config import load_study
 from crystallize_opt.config._noise import NOISE_KEYS
-from crystallize_opt.optimize._noise import NoiseAwareTPE
+from crystallize_opt.optimize import NoiseAwareTPE
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "studies" / "noisy_quadratic"
 

@@ -24,7 +24,7 @@ from crystallize_opt import (
     Treatment,
     derive_seed,
 )
-from crystallize_opt.optimize._study import treatment_of
+from crystallize_opt.optimize import treatment_of
 
 from . import optimize_fixtures as fx
 from .optional import require_package

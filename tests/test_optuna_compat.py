@@ -21,11 +21,11 @@ from optuna.samplers import GridSampler
 from optuna.storages import RDBStorage
 from optuna.trial import TrialState
 
+from crystallize_opt import StorageFileError
 from crystallize_opt import _optuna_compat as compat
 from crystallize_opt.config import load_study
 from crystallize_opt.optimize._tell import tell_trial
-from crystallize_opt.storage._open import RetryingRDBStorage, count_states, finish_trial, resolve_storage
-from crystallize_opt.storage._sqlite_read import StorageFileError
+from crystallize_opt.storage import RetryingRDBStorage, count_states, finish_trial, resolve_storage
 
 from . import servers
 

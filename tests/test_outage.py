@@ -29,9 +29,8 @@ import pytest
 from crystallize_opt import ConfigurationError, StorageError
 from crystallize_opt._signals import deferred_signals
 from crystallize_opt.config import load_study
+from crystallize_opt.storage import RetryingRDBStorage, _outage, resolve_storage
 from crystallize_opt.storage import _open as _storage
-from crystallize_opt.storage import _outage
-from crystallize_opt.storage._open import RetryingRDBStorage, resolve_storage
 
 from . import servers
 from .mounts import small_tmpfs

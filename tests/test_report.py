@@ -17,7 +17,7 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution, Int
 from optuna.trial import TrialState
 
 from crystallize_opt import Objective, OptunaOptimizer
-from crystallize_opt.optimize._rank import front_ranks, pareto_mask
+from crystallize_opt.ranking import front_ranks, pareto_mask
 from crystallize_opt.report import build_figures, write_report
 from crystallize_opt.report._contour import GRID, kernel_surface
 from crystallize_opt.report._data import ParamColumn, extract

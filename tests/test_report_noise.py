@@ -20,7 +20,7 @@ from crystallize_opt import (
     WinnerSelection,
     pipeline_step,
 )
-from crystallize_opt.optimize._noise import stored_selection
+from crystallize_opt.optimize import stored_selection
 from crystallize_opt.report import build_figures, write_report
 from crystallize_opt.report._data import extract
 from crystallize_opt.report._selection import MAX_CANDIDATES, comparison_text, selection_section

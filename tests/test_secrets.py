@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from crystallize_opt.cli import main
-from crystallize_opt.storage._display import display_storage
+from crystallize_opt.storage import display_storage
 
 from . import servers
 

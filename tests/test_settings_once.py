@@ -21,7 +21,7 @@ from optuna.samplers import CmaEsSampler, TPESampler
 
 from crystallize_opt import ConfigurationError, NoiseHandling, Objective, OptunaOptimizer, Treatment
 from crystallize_opt.config import load_study
-from crystallize_opt.config._optimize import ARGUMENTS, OPTIMIZE_KEYS
+from crystallize_opt.config._optimize_section import ARGUMENTS, OPTIMIZE_KEYS
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "studies" / "noisy_quadratic"
 

@@ -11,7 +11,7 @@ import pytest
 from optuna.trial import TrialState
 
 from crystallize_opt import ConfigurationError
-from crystallize_opt.storage._open import resolve_storage
+from crystallize_opt.storage import resolve_storage
 
 from . import servers
 from .servers import optimizer_for
@@ -81,7 +81,7 @@ def test_a_storage_that_is_not_a_url_is_a_configuration_error() -> None:
 POP_QUEUED = """
 import json, sys
 import optuna
-from crystallize_opt.storage._open import resolve_storage
+from crystallize_opt.storage import resolve_storage
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)
 study = optuna.load_study(study_name=sys.argv[2], storage=resolve_storage(sys.argv[1]))

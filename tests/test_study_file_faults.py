@@ -20,12 +20,11 @@ import optuna
 import pytest
 from optuna.trial import FrozenTrial
 
+from crystallize_opt import StorageFileError
 from crystallize_opt.cli import main
 from crystallize_opt.config import load_study
 from crystallize_opt.exceptions import ConfigurationError
-from crystallize_opt.storage._files import open_existing_storage
-from crystallize_opt.storage._open import resolve_storage
-from crystallize_opt.storage._sqlite_read import StorageFileError
+from crystallize_opt.storage import open_existing_storage, resolve_storage
 
 from . import servers
 from .mounts import remount, small_tmpfs

@@ -18,10 +18,8 @@ from optuna.trial import FrozenTrial, TrialState
 from .._checks import check_count, check_replicates, check_seed, check_study_name
 from .._paths import file_stem
 from ..exceptions import ConfigurationError
-from ..optimize._base import WorkerRole
-from ..optimize._noise import stored_selection
-from ..optimize._rank import rank_study
-from ..optimize._study import best_trial, treatment_of
+from ..optimize import WorkerRole, best_trial, stored_selection, treatment_of
+from ..ranking import rank_study
 from ..records import BaselineRecord, StudySettings, TrialRecord
 from ..result import Result
 from ..treatment import Treatment
@@ -81,8 +79,7 @@ def _open_study(args: argparse.Namespace) -> optuna.Study:
     Raises:
         ConfigurationError: naming the storage (password hidden) when it or the study does not exist.
     """
-    from ..storage._display import display_storage
-    from ..storage._files import open_existing_storage
+    from ..storage import display_storage, open_existing_storage
 
     url, name = _study_location(args)
     storage = open_existing_storage(url)  # journal:/// and redis:// URLs too, which plain Optuna cannot open
@@ -211,7 +208,7 @@ def cmd_optimize(args: argparse.Namespace) -> int:
                 f"estimate: {name} = {fmt(estimate['mean'])} ± {fmt(estimate['sem'])} "
                 f"(mean ± SEM over n={fmt(estimate['n'])} replicates)"
             )
-    from ..storage._display import display_storage
+    from ..storage import display_storage
 
     print(f"study: {study.study_name!r} in {display_storage(optimizer.storage_url)}")
     if report_path is not None:
@@ -227,7 +224,7 @@ def cmd_optimize(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from .._paths import ensure_directory
     from ..report import write_report
-    from ..storage._sqlite_read import on_read_only_file_system
+    from ..storage import on_read_only_file_system
 
     study = _open_study(args)
     if args.output:
@@ -276,7 +273,7 @@ def cmd_best(args: argparse.Namespace) -> int:
 
 
 def cmd_studies(args: argparse.Namespace) -> int:
-    from ..storage._files import open_existing_storage
+    from ..storage import open_existing_storage
 
     storage = open_existing_storage(args.storage)
     summaries = optuna.get_all_study_summaries(storage=storage)

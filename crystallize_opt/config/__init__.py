@@ -206,7 +206,7 @@ modules it imports are not).
 """
 
 from ._loader import StudyConfig, load_study
-from ._optimize import OptimizeConfig
+from ._optimize_section import OptimizeConfig
 from ._space import compile_search_space
 
 __all__ = ["OptimizeConfig", "StudyConfig", "compile_search_space", "load_study"]

@@ -22,7 +22,7 @@ from ._build import (
     context_values,
 )
 from ._errors import config_error, describe
-from ._optimize import OptimizeConfig, parse_optimize
+from ._optimize_section import OptimizeConfig, parse_optimize
 from ._schema import Field
 from ._yaml import read_yaml
 

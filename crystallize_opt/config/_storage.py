@@ -7,7 +7,8 @@ import sqlite3
 from pathlib import Path
 
 from .._optuna_compat import SchemaChanged, sqlite_file_holds_study
-from ..storage._sqlite_read import StorageFileError, read_only_uri, unreadable_error
+from ..exceptions import StorageFileError
+from ..storage import read_only_uri, unreadable_error
 
 #: The default storages of a study folder: see :meth:`OptimizeConfig.storage_for`.
 DATABASE_FILE = "study.db"
@@ -44,7 +45,7 @@ def journal_holds(journal: Path, study_name: str) -> bool:
     """
     if not journal.is_file():
         return False
-    from ..storage._journal import open_journal
+    from ..storage import open_journal
 
     storage = open_journal(journal, create=False)
     return any(study.study_name == study_name for study in storage.get_all_studies())

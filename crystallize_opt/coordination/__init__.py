@@ -1,6 +1,7 @@
 """Sharing one study between processes: liveness, stale trials and the study lease.
 
-Internal package (no public names); it sits on ``storage`` and below ``optimize``.
+Internal package: the names below are its interface to the other packages (not the user API;
+they may change between releases). It sits on ``storage`` and below ``optimize``.
 
 - ``_owner``: which process owns a running trial, and whether it is still alive;
 - ``_heartbeat``: a running trial's heartbeat, and failing (and retrying) stale trials;
@@ -8,3 +9,32 @@ Internal package (no public names); it sits on ``storage`` and below ``optimize`
   runs in one process.
 - ``_clock``: the clock the other three read (passed explicitly; tests pass one they move).
 """
+
+from ._clock import SYSTEM_CLOCK, Clock, SystemClock
+from ._heartbeat import (
+    HEARTBEAT_ATTR,
+    TrialHeartbeat,
+    fail_stale_trials,
+    fail_trials_of_workers,
+    storage_is_shared,
+    worker_of,
+)
+from ._lease import StudyLease, once_per_study
+from ._owner import OWNER_ATTR, owner_is_dead, this_process
+
+__all__ = [
+    "HEARTBEAT_ATTR",
+    "OWNER_ATTR",
+    "SYSTEM_CLOCK",
+    "Clock",
+    "StudyLease",
+    "SystemClock",
+    "TrialHeartbeat",
+    "fail_stale_trials",
+    "fail_trials_of_workers",
+    "once_per_study",
+    "owner_is_dead",
+    "storage_is_shared",
+    "this_process",
+    "worker_of",
+]

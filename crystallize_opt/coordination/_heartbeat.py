@@ -28,7 +28,7 @@ from .._optuna_compat import study_storage
 from .._optuna_compat import trial_id as stored_trial_id
 from .._signals import leave_termination_signals_to_main_thread
 from ..records import RetryRecord, TrialRecord
-from ..storage._outage import last_recovery, without_waiting
+from ..storage import last_recovery, without_waiting
 from ._clock import SYSTEM_CLOCK, Clock, SystemClock
 from ._owner import OWNER_ATTR, describe_owner, owner_is_dead, this_process
 

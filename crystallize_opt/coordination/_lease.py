@@ -29,7 +29,7 @@ from typing import TypeVar
 import optuna
 
 from .._logging import get_logger
-from ..storage._outage import last_recovery
+from ..storage import last_recovery
 from ._clock import SYSTEM_CLOCK, Clock, SystemClock
 from ._heartbeat import beat_every, stop_beating
 from ._owner import owner_is_dead, this_process

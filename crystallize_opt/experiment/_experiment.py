@@ -25,8 +25,8 @@ from ..plugins import (
 from ..result import Result
 from ..treatment import Treatment
 from ._aggregate import build_result
-from ._execution import execute, overrides_run_loop
-from ._optimize import optimize_experiment, replay_stored_trial
+from ._dispatch import execute, overrides_run_loop
+from ._optimization import optimize_experiment, replay_stored_trial
 from ._runner import ReplicateTask, steps_set_up
 from ._sync import ensure_no_running_loop, run_sync
 from ._validation import (
@@ -38,8 +38,7 @@ from ._validation import (
 )
 
 if TYPE_CHECKING:
-    from ..optimize import BaseOptimizer, OptunaOptimizer, WorkerRole
-    from ..optimize._replay import ReplayReport
+    from ..optimize import BaseOptimizer, OptunaOptimizer, ReplayReport, WorkerRole
     from ._builder import ExperimentBuilder
 
 _log = get_logger("experiment")

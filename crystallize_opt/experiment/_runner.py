@@ -23,8 +23,7 @@ from .._constants import (
 from .._logging import get_logger
 from ..context import FrozenContext
 from ..exceptions import ExperimentRunError
-from ..plugins import ArtifactPlugin, derive_seed
-from ..plugins._base import BasePlugin, plugins_with_hook
+from ..plugins import ArtifactPlugin, BasePlugin, derive_seed, plugins_with_hook
 from ..result import ConditionOutcome, ReplicateError, to_jsonable
 from ..treatment import Treatment
 

@@ -1,20 +1,51 @@
-"""Optimization of treatments: the optimizer contract and the Optuna adapter."""
+"""Optimization of treatments: the optimizer contract and the Optuna adapter.
 
+Two kinds of names live here:
+
+- the user API (re-exported by ``crystallize_opt``): :class:`BaseOptimizer`,
+  :class:`OptunaOptimizer`, :class:`Objective`, :class:`NoiseHandling` and the run's records;
+- the engine interface, for the packages above this one (``experiment`` runs the loop and the
+  worker processes, ``config`` checks a study file's settings with the constructors' own rules,
+  ``cli`` reads a stored study). These are not for users and may change between releases.
+
+Other packages import from here, never from this package's ``_private`` modules
+(``tests/test_layers.py`` checks it).
+"""
+
+from ._arguments import check_arguments, check_warm_start
 from ._base import BaseOptimizer, OptimizationRun, WorkerRole
+from ._collaborators import collaborators_of
 from ._evaluation import TrialEvaluation
-from ._noise import NoiseHandling, WinnerSelection
+from ._loop import finish_optimization, run_optimization
+from ._noise import NoiseAwareTPE, NoiseHandling, WinnerSelection, default_sampler, stored_selection
 from ._objective import Objective
 from ._optuna import OptunaOptimizer
-from ._replay import ReplayReport
+from ._replay import ReplayReport, replay_trial
+from ._space import SearchSpace
+from ._study import best_trial, treatment_of
+from ._workers import run_workers
 
 __all__ = [
     "BaseOptimizer",
+    "NoiseAwareTPE",
     "NoiseHandling",
     "Objective",
     "OptimizationRun",
     "OptunaOptimizer",
     "ReplayReport",
+    "SearchSpace",
     "TrialEvaluation",
     "WinnerSelection",
     "WorkerRole",
+    "best_trial",
+    "check_arguments",
+    "check_warm_start",
+    "collaborators_of",
+    "default_sampler",
+    "finish_optimization",
+    "replay_trial",
+    "run_optimization",
+    "run_workers",
+    "stored_selection",
+    "treatment_of",
 ]

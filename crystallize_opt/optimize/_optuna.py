@@ -14,10 +14,9 @@ from optuna.trial import FrozenTrial
 
 from .._logging import get_logger
 from ..exceptions import ConfigurationError, OptimizationError
+from ..ranking import rank_study
 from ..records import TrialRecord
-from ..storage._display import DEFAULT_STORAGE
-from ..storage._open import resolve_storage
-from ..storage._outage import DEFAULT_OUTAGE_TIMEOUT
+from ..storage import DEFAULT_OUTAGE_TIMEOUT, DEFAULT_STORAGE, resolve_storage
 from ..treatment import Treatment
 from ._arguments import check_arguments, check_warm_start
 from ._base import BaseOptimizer, OptimizationRun
@@ -36,7 +35,6 @@ from ._optuna_finalize import StudyFinalizer
 from ._optuna_plan import StudyReplicatePlan
 from ._optuna_recorder import StudyBaseline, StudyRecorder
 from ._optuna_schedule import StudySchedule
-from ._rank import rank_study
 from ._space import SearchSpace, SearchSpaceSpec
 from ._study import (
     best_trial,
@@ -383,7 +381,7 @@ class OptunaOptimizer(BaseOptimizer):
         Pareto-optimal trials, each objective is scaled to [0, 1] over the Pareto set (0 best)
         and the trial closest to the ideal point (all zeros) wins; ties go to the earlier trial.
         This is the first trial of the ranking that ``crystallize-opt trials --top`` and the
-        report's top-trials table show (``crystallize_opt.optimize._rank``).
+        report's top-trials table show (``crystallize_opt.ranking``).
 
         Raises:
             OptimizationError: quoting the first failures, when no trial completed feasibly.

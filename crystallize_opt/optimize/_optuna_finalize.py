@@ -10,10 +10,8 @@ from typing import TYPE_CHECKING
 
 from optuna.trial import TrialState
 
-from ..coordination._heartbeat import fail_stale_trials, storage_is_shared
-from ..coordination._lease import StudyLease, once_per_study
-from ..storage._files import checkpoint
-from ..storage._open import count_states
+from ..coordination import StudyLease, fail_stale_trials, once_per_study, storage_is_shared
+from ..storage import checkpoint, count_states
 from ._finalize import EvaluateReplicates, Finalizer
 from ._study import SELECTION_LEASE_ATTR
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from .._logging import get_logger
 from .._optuna_compat import trial_id
-from ..coordination._heartbeat import TrialHeartbeat, storage_is_shared
+from ..coordination import TrialHeartbeat, storage_is_shared
 from ..exceptions import StorageError
 from ..records import BaselineRecord, TrialRecord
 from ..treatment import Treatment

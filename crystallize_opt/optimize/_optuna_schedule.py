@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import optuna
 
-from ..coordination._heartbeat import storage_is_shared
+from ..coordination import storage_is_shared
 from ._schedule import TrialSchedule
 from ._target import give_up
 

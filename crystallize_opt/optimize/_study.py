@@ -17,11 +17,11 @@ from optuna.trial import FrozenTrial, TrialState
 
 from .._logging import get_logger
 from ..exceptions import ConfigurationError, OptimizationError
+from ..ranking import rank_study
 from ..records import RecordError, StudySettings, TrialRecord
 from ..treatment import Treatment
 from ._base import OptimizationRun
 from ._objective import Objective
-from ._rank import rank_study
 from ._space import SearchSpace, describe_differences
 
 _log = get_logger("optimize")
@@ -164,7 +164,7 @@ def treatment_of(trial: FrozenTrial) -> Treatment:
 
 
 def best_trial(study: optuna.Study) -> FrozenTrial:
-    """The study's best trial: the first of :func:`~._rank.rank_study` (single objective: the best
+    """The study's best trial: the first of :func:`~crystallize_opt.ranking.rank_study` (single objective: the best
     feasible value; several objectives: the feasible Pareto trial closest to the ideal point once
     each objective is scaled to [0, 1] over the Pareto front; ties: the earlier trial).
 

@@ -10,9 +10,9 @@ from optuna.storages import BaseStorage
 from optuna.trial import TrialState
 
 from .._optuna_compat import study_storage, trial_id
-from ..coordination._heartbeat import fail_stale_trials, storage_is_shared
+from ..coordination import fail_stale_trials, storage_is_shared
 from ..records import TrialRecord
-from ..storage._open import count_states
+from ..storage import count_states
 from ._tell import tell_trial
 
 FINISHED_STATES = (TrialState.COMPLETE, TrialState.PRUNED)

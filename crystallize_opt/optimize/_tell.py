@@ -24,7 +24,7 @@ from .._optuna_compat import (
     trial_id,
 )
 from ..records import TrialRecord
-from ..storage._open import finish_trial
+from ..storage import finish_trial
 from ._objective import Objective
 
 _log = get_logger("optimize")

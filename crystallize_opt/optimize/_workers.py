@@ -20,9 +20,9 @@ import optuna
 
 from .._logging import get_logger
 from .._signals import Terminated, deferred_signals, sigterm_raises
-from ..coordination._heartbeat import fail_trials_of_workers
+from ..coordination import fail_trials_of_workers
 from ..exceptions import ConfigurationError, OptimizationError, StorageError
-from ..storage._outage import without_waiting
+from ..storage import without_waiting
 from ..treatment import Treatment
 from ._base import WorkerRole
 from ._loop import make_run

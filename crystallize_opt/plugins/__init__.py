@@ -1,7 +1,7 @@
 """Plugins: hooks into the experiment lifecycle (seeding, logging, artifacts, execution)."""
 
 from ._artifacts import ArtifactPlugin
-from ._base import BasePlugin
+from ._base import BasePlugin, plugins_with_hook
 from ._execution import ParallelExecution, SerialExecution
 from ._logging import LoggingPlugin
 from ._seed import SeedPlugin, default_seed_function, derive_seed
@@ -15,4 +15,6 @@ __all__ = [
     "SerialExecution",
     "default_seed_function",
     "derive_seed",
+    # For the experiment engine (not re-exported by crystallize_opt).
+    "plugins_with_hook",
 ]

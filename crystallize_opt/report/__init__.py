@@ -20,7 +20,7 @@ summary header and these sections:
 Multi-objective studies: the history and the replicate plots have one row per objective; slice
 plots and the contour use the first objective; parallel coordinates have an axis per objective;
 importances are PED-ANOVA's for reaching the Pareto front. "Best" and the ranking of top trials
-follow the one rule of ``crystallize_opt.optimize._rank`` (as ``OptunaOptimizer.get_best_treatment``
+follow the one rule of ``crystallize_opt.ranking`` (as ``OptunaOptimizer.get_best_treatment``
 and ``crystallize-opt best``/``trials``): non-domination fronts, Pareto front first, each by distance
 to the ideal point.
 

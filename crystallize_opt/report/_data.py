@@ -14,7 +14,7 @@ from optuna.distributions import BaseDistribution, CategoricalDistribution, Floa
 from optuna.trial import FrozenTrial, TrialState
 
 from ..optimize import WinnerSelection
-from ..optimize._rank import rank_rows, violation
+from ..ranking import rank_rows, violation
 from ..records import BaselineRecord, RecordError, StudySettings, TrialRecord
 from ._importance import Importances, compute_importances
 
@@ -69,7 +69,7 @@ class ReportData:
     and ``n`` come from the stored replicate statistics of each objective metric, falling back
     to ``value``, NaN and 0 for trials without them (e.g. studies not made by crystallize-opt).
     ``ranking`` lists the rows of the usable trials (complete, feasible, finite values), best
-    first by the rule of :mod:`crystallize_opt.optimize._rank` (as ``best`` and ``trials``);
+    first by the rule of :mod:`crystallize_opt.ranking` (as ``best`` and ``trials``);
     ``replicates[row]`` holds per-replicate values (one array per objective) of the first
     ``top_k`` ranked rows that stored them. ``selection`` is how a noise-aware
     optimization chose its winner (None for other studies).

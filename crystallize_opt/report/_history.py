@@ -8,7 +8,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from ..optimize._rank import oriented
+from ..ranking import oriented
 from ._data import BoolArray, FloatArray, ReportData
 from ._style import COLORS, Section, estimate, layout
 

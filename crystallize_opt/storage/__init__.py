@@ -1,6 +1,7 @@
 """Where studies live: opening Optuna storages from URLs, and keeping them consistent.
 
-Internal package (no public names); the layer below ``coordination`` and ``optimize``. It
+Internal package: the names below are its interface to the other packages (not the user API,
+which ``crystallize_opt`` exports; they may change between releases). It is the layer below ``coordination`` and ``optimize``. It
 imports nothing from the other packages of crystallize-opt but the shared basics
 (``exceptions``, ``_logging``, ``_signals``, ``_paths``).
 
@@ -12,3 +13,29 @@ imports nothing from the other packages of crystallize-opt but the shared basics
 - ``_outage``: riding out a database that is down, and naming storage faults;
 - ``_display``: storage URLs as shown to users (passwords hidden).
 """
+
+from ._display import DEFAULT_STORAGE, display_storage
+from ._files import checkpoint, open_existing_storage
+from ._journal import JournalFile, open_journal
+from ._open import RetryingRDBStorage, count_states, finish_trial, resolve_storage
+from ._outage import DEFAULT_OUTAGE_TIMEOUT, last_recovery, without_waiting
+from ._sqlite_read import on_read_only_file_system, read_only_uri, unreadable_error
+
+__all__ = [
+    "DEFAULT_OUTAGE_TIMEOUT",
+    "DEFAULT_STORAGE",
+    "JournalFile",
+    "RetryingRDBStorage",
+    "checkpoint",
+    "count_states",
+    "display_storage",
+    "finish_trial",
+    "last_recovery",
+    "on_read_only_file_system",
+    "open_existing_storage",
+    "open_journal",
+    "read_only_uri",
+    "resolve_storage",
+    "unreadable_error",
+    "without_waiting",
+]

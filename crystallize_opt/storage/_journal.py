@@ -38,7 +38,7 @@ from optuna.storages.journal import BaseJournalBackend
 
 from .._logging import get_logger
 from .._signals import termination_pending
-from ..exceptions import ConfigurationError, CrystallizeError
+from ..exceptions import CrystallizeError, JournalFileError
 
 _log = get_logger("storage")
 
@@ -50,11 +50,6 @@ STALE_SYMLINK_GRACE = 5.0
 LOCK_WARN_INTERVAL = 10.0
 #: The longest pause between two attempts to take a lock (a held-back signal is seen this fast).
 _MAX_POLL = 0.05
-
-
-class JournalFileError(ConfigurationError):
-    """A journal file holds a line that is no journal record; the message names the file, the
-    line and what to do."""
 
 
 class JournalLockInterrupted(CrystallizeError):

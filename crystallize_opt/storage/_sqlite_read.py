@@ -11,12 +11,7 @@ import os
 import sqlite3
 from pathlib import Path
 
-from ..exceptions import ConfigurationError
-
-
-class StorageFileError(ConfigurationError):
-    """A storage file exists but cannot be read (damaged, unreadable, or on read-only media with
-    changes its write-ahead log alone holds); the message names the file and what to do."""
+from ..exceptions import StorageFileError
 
 
 def read_only_uri(database: Path) -> str:

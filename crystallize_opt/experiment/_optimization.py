@@ -11,18 +11,22 @@ from typing import TYPE_CHECKING
 
 from .._checks import check_count
 from ..exceptions import ConfigurationError
-from ..optimize import BaseOptimizer, OptunaOptimizer
-from ..optimize._base import WorkerRole
-from ..optimize._collaborators import collaborators_of
-from ..optimize._loop import finish_optimization, run_optimization
-from ..optimize._replay import replay_trial
-from ..optimize._workers import run_workers
+from ..optimize import (
+    BaseOptimizer,
+    OptunaOptimizer,
+    WorkerRole,
+    collaborators_of,
+    finish_optimization,
+    replay_trial,
+    run_optimization,
+    run_workers,
+)
 from ..treatment import Treatment
-from ._execution import trial_session
+from ._dispatch import trial_session
 from ._validation import check_structure
 
 if TYPE_CHECKING:
-    from ..optimize._replay import ReplayReport
+    from ..optimize import ReplayReport
     from ._experiment import Experiment
 
 

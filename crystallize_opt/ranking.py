@@ -1,5 +1,6 @@
 """The one ranking of a study's trials, used by the optimizer's best trial, the ``best`` and
-``trials`` commands and the report.
+``trials`` commands and the report (public: ``rank_study`` and ``rank_trials`` give scripts the
+same order; the array functions are what the report builds its tables with).
 
 Ranked are the completed trials with finite values, best first:
 
@@ -22,6 +23,19 @@ import numpy.typing as npt
 import optuna
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
+
+__all__ = [
+    "RankedTrial",
+    "Ranking",
+    "direction_names",
+    "front_ranks",
+    "oriented",
+    "pareto_mask",
+    "rank_rows",
+    "rank_study",
+    "rank_trials",
+    "violation",
+]
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]

@@ -9,10 +9,15 @@ from pathlib import Path
 from typing import Any
 
 from .._checks import check_seed, check_study_name, replicates_expected, seed_expected
-from ..optimize import NoiseHandling, Objective, OptunaOptimizer
-from ..optimize._arguments import check_arguments, check_warm_start
-from ..optimize._noise import default_sampler
-from ..optimize._space import SearchSpace
+from ..optimize import (
+    NoiseHandling,
+    Objective,
+    OptunaOptimizer,
+    SearchSpace,
+    check_arguments,
+    check_warm_start,
+    default_sampler,
+)
 from ..treatment import Treatment
 from ._errors import describe, names_list, relabelled, suggestion
 from ._noise import parse_noise
