@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -25,16 +26,58 @@ from optuna.exceptions import UpdateFinishedTrialError
 from optuna.storages import BaseStorage, RDBStorage
 from optuna.trial import FrozenTrial
 
+from .exceptions import OptimizationError
+
 # --- studies and trials: the storage and ids Optuna keeps private -------------------------------
+
+
+#: The storage each study crystallize-opt opened was opened on (the fallback of study_storage).
+_STORAGE_OF: weakref.WeakKeyDictionary[optuna.Study, BaseStorage] = weakref.WeakKeyDictionary()
+
+
+def load_study(name: str, storage: BaseStorage, **kwargs: Any) -> optuna.Study:
+    """``optuna.load_study`` that remembers the storage (see :func:`study_storage`).
+
+    Raises:
+        KeyError: as Optuna does, when ``storage`` has no study ``name``.
+    """
+    study = optuna.load_study(study_name=name, storage=storage, **kwargs)
+    _STORAGE_OF[study] = storage
+    return study
+
+
+def create_study(name: str, storage: BaseStorage, **kwargs: Any) -> optuna.Study:
+    """``optuna.create_study`` that remembers the storage (see :func:`study_storage`).
+
+    Raises:
+        optuna.exceptions.DuplicatedStudyError: as Optuna does, when the study exists.
+    """
+    study = optuna.create_study(study_name=name, storage=storage, **kwargs)
+    _STORAGE_OF[study] = storage
+    return study
 
 
 def study_storage(study: optuna.Study) -> BaseStorage:
     """The storage ``study`` reads and writes (Optuna wraps an RDB storage in its cache).
 
-    Fast path (Optuna 5.0 and 5.1): ``study._storage``. Optuna has no public equivalent, so
-    there is no fallback: a later Optuna without it fails here with ``AttributeError``.
+    Fast path (Optuna 5.0 and 5.1): ``study._storage``. Optuna names no public storage of a
+    study, so the fallback is the storage the study was opened on by :func:`load_study` or
+    :func:`create_study` (every study crystallize-opt opens itself goes through them).
+
+    Raises:
+        OptimizationError: without ``_storage``, for a study opened elsewhere (a caller's own
+            ``optuna.load_study``): its storage is nowhere to be read.
     """
-    storage: BaseStorage = study._storage
+    try:
+        storage: BaseStorage = study._storage
+    except AttributeError:
+        remembered = _STORAGE_OF.get(study)
+        if remembered is None:
+            raise OptimizationError(
+                f"study {study.study_name!r} was not opened by crystallize-opt, and this Optuna keeps no "
+                "storage on the Study: open it with crystallize-opt (OptunaOptimizer(storage=...).study)"
+            ) from None
+        return remembered
     return storage
 
 
@@ -233,8 +276,10 @@ __all__ = [
     "SchemaChanged",
     "TellSteps",
     "cached_storage_calls",
+    "create_study",
     "is_finished_trial_error",
     "is_stop_outside_optimize",
+    "load_study",
     "rdb_internals",
     "sqlite_file_holds_study",
     "sqlite_holds_study",

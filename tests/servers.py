@@ -40,6 +40,8 @@ from crystallize_opt import (
     pipeline_step,
 )
 
+from .stored import record_of
+
 REPO = Path(__file__).resolve().parent.parent
 
 #: Environment variable -> the server it names, and an example URL.
@@ -237,7 +239,7 @@ def assert_consistent(trials: Sequence[FrozenTrial], target: int) -> None:
 
 def worker_pids(trials: Sequence[FrozenTrial]) -> set[int]:
     """The process ids that ran complete trials (the study folders' step records ``pid``)."""
-    return {int(v) for t in complete(trials) for v in t.user_attrs["crystallize"]["values"].get("pid", [])}
+    return {int(v) for t in complete(trials) for v in record_of(t).values.get("pid", [])}
 
 
 def wait_for(predicate: Callable[[], T], timeout: float, what: str, interval: float = 0.05) -> T:

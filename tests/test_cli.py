@@ -18,6 +18,7 @@ import yaml
 from optuna.trial import TrialState
 
 from .servers import REPO, write_study
+from .stored import record_of
 
 STUDIES = REPO / "studies"
 
@@ -272,7 +273,7 @@ def test_trials_top_ranks_as_best_and_the_report_do_with_several_objectives_and_
     }
     by_number = {t.number: t for t in complete}
     for row in rows:  # each metric's column is that metric's replicate mean
-        stats = by_number[int(row["trial"])].user_attrs["crystallize"]["stats"]
+        stats = record_of(by_number[int(row["trial"])]).stats
         assert float(row["loss"]) == pytest.approx(stats["loss"]["mean"], rel=1e-5)
         assert float(row["size"]) == pytest.approx(stats["size"]["mean"], rel=1e-5)
 

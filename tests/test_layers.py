@@ -43,11 +43,18 @@ UPWARD = {
 #: other test goes through the public API, the records, and the packages' interfaces.
 WHITE_BOX_TESTS = {
     "test_optuna_compat": (
-        {"crystallize_opt._optuna_compat", "crystallize_opt.optimize._tell", "crystallize_opt.config._storage"},
+        {
+            "crystallize_opt._optuna_compat",
+            "crystallize_opt.optimize._tell",
+            "crystallize_opt.config._storage",
+        },
         "the compatibility module's fast paths and fallbacks, which the issue asks to test directly",
     ),
     "test_noise": (
-        {f"crystallize_opt.optimize._noise._{m}" for m in ("policy", "pool", "sampler", "gp", "encoding", "selection")},
+        {
+            f"crystallize_opt.optimize._noise._{m}"
+            for m in ("policy", "pool", "sampler", "gp", "encoding", "selection")
+        },
         "the noise model's parts (seed-effect GP, pooled replicates, the racing policy) on hand-made data",
     ),
     "test_noise_config": ({"crystallize_opt.config._noise"}, "the table of noise keys is complete"),

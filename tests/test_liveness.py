@@ -40,6 +40,7 @@ from crystallize_opt.records import RetryRecord
 
 from . import servers
 from .fake_clock import FakeClock
+from .stored import record_of as stored_record
 
 GRACE = 120.0
 #: ``optimize:`` lines: a grace period no test here may wait out, and frequent stale checks.
@@ -139,7 +140,7 @@ def test_a_running_trial_of_a_dead_process_is_failed_and_retried_at_once(
     mine = running_with_owner(study, this_process())
     assert fail_stale_trials(study, GRACE, 1) == [dead.number]
     trials = study.trials
-    assert "no longer exists" in trials[dead.number].user_attrs["crystallize"]["failure"]
+    assert "no longer exists" in stored_record(trials[dead.number]).failure
     assert {t.number for t in trials if t.state == TrialState.RUNNING} == {
         elsewhere.number,
         legacy.number,
@@ -211,7 +212,7 @@ def test_a_trial_is_stale_once_silent_for_longer_than_the_grace_period(study: op
     assert fail_stale_trials(study, GRACE, 1, clock=clock) == []
     clock.advance(0.001)  # just over the grace period after the start
     assert fail_stale_trials(study, GRACE, 1, clock=clock) == [silent.number]
-    assert "no heartbeat" in study.trials[silent.number].user_attrs["crystallize"]["failure"]
+    assert "no heartbeat" in stored_record(study.trials[silent.number]).failure
     clock.advance(GRACE - 0.001)  # the grace period after the heartbeat: still live
     assert fail_stale_trials(study, GRACE, 1, clock=clock) == []
     clock.advance(0.001)

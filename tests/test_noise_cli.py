@@ -4,7 +4,6 @@ chosen and its test against the baseline; the example study ``studies/noisy_quad
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import optuna
@@ -21,21 +20,19 @@ EXAMPLE = STUDIES / "noisy_quadratic"
 
 
 @pytest.fixture(scope="module")
-def example_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str, Path, float]:
-    """The example study run in full by ``crystallize-opt optimize``: stdout, the storage URL,
-    the report path and the wall time."""
+def example_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str, Path]:
+    """The example study run in full by ``crystallize-opt optimize``: stdout, the storage URL
+    and the report path."""
     folder = tmp_path_factory.mktemp("noisy_quadratic")
     storage = f"sqlite:///{folder / 'study.db'}"
     report = folder / "report.html"
-    start = time.monotonic()
     result = cli("optimize", str(EXAMPLE), "--storage", storage, "--report", str(report), "-q", cwd=folder)
-    elapsed = time.monotonic() - start
     assert result.returncode == 0, result.stderr
-    return result.stdout, storage, report, elapsed
+    return result.stdout, storage, report
 
 
-def test_optimize_ends_with_the_selection_summary(example_run: tuple[str, str, Path, float]) -> None:
-    stdout, storage, report, elapsed = example_run
+def test_optimize_ends_with_the_selection_summary(example_run: tuple[str, str, Path]) -> None:
+    stdout, storage, report = example_run
     study = optuna.load_study(study_name="noisy_quadratic", storage=storage)
     selection = stored_selection(study)
     assert selection is not None and selection.comparison is not None
@@ -53,12 +50,10 @@ def test_optimize_ends_with_the_selection_summary(example_run: tuple[str, str, P
     )
     assert f"report: {report}" in lines
     assert "Winner and baseline" in report.read_text(encoding="utf-8")
-    # The example is a quick demonstration (about 10 s on an idle machine, imports included).
-    assert elapsed < 60, f"{elapsed:.1f} s"
 
 
-def test_best_prints_the_winner_with_the_selection(example_run: tuple[str, str, Path, float]) -> None:
-    _, storage, _, _ = example_run
+def test_best_prints_the_winner_with_the_selection(example_run: tuple[str, str, Path]) -> None:
+    _, storage, _ = example_run
     study = optuna.load_study(study_name="noisy_quadratic", storage=storage)
     selection = stored_selection(study)
     assert selection is not None

@@ -28,6 +28,7 @@ from crystallize_opt.optimize import treatment_of
 
 from . import optimize_fixtures as fx
 from .optional import require_package
+from .stored import record_of
 
 SPACE = {"x": FloatDistribution(-5, 5), "kind": CategoricalDistribution(["a", "b"])}
 
@@ -86,7 +87,7 @@ def test_replicate_r_of_every_trial_uses_the_same_seed_as_replicate_r_of_run() -
     exp.optimize(optimizer, num_trials=4, replicates_per_trial=3)
     expected = [derive_seed(11, r) for r in range(3)]
     for trial in optimizer.study.trials:
-        assert trial.user_attrs["crystallize"]["seeds"] == expected
+        assert record_of(trial).seeds == expected
     run_seeds = exp.run(replicates=3).metrics.baseline.seeds
     assert [run_seeds[r] for r in range(3)] == expected
 
@@ -95,7 +96,7 @@ def test_independent_seeds_differ_between_trials() -> None:
     exp = fx.quadratic_experiment()
     optimizer = make_optimizer(common_random_numbers=False)
     exp.optimize(optimizer, num_trials=3, replicates_per_trial=2)
-    seeds = [tuple(t.user_attrs["crystallize"]["seeds"]) for t in optimizer.study.trials]
+    seeds = [tuple(record_of(t).seeds) for t in optimizer.study.trials]
     assert len(set(seeds)) == 3
     assert all(len(set(s)) == 2 for s in seeds)
 
@@ -142,7 +143,7 @@ def test_rerun_after_an_interrupted_run_reaches_exactly_the_target(tmp_path: Pat
     study = optuna.load_study(study_name="quad", storage=storage)
     states = [t.state for t in study.trials]
     assert states == [TrialState.COMPLETE] * 3 + [TrialState.FAIL]
-    assert "interrupted" in study.trials[3].user_attrs["crystallize"]["failure"]
+    assert "interrupted" in record_of(study.trials[3]).failure
     assert TrialState.RUNNING not in states
     best = exp.optimize(make_optimizer(storage), num_trials=10, replicates_per_trial=2)
     study = optuna.load_study(study_name="quad", storage=storage)
@@ -172,8 +173,8 @@ def test_a_failing_replicate_fails_the_trial_with_its_reason_and_the_study_goes_
     assert failed, "the seeded sampler proposes x > 2 at least once in 25 trials"
     for trial in failed:
         assert trial.params["x"] > 2.0
-        assert "ValueError" in trial.user_attrs["crystallize"]["failure"]
-        assert "above 2.0" in trial.user_attrs["crystallize"]["failure"]
+        assert "ValueError" in record_of(trial).failure
+        assert "above 2.0" in record_of(trial).failure
     assert best.params["x"] <= 2.0
     complete = optimizer.study.get_trials(states=(TrialState.COMPLETE,))
     assert len(complete) + len(failed) == len(optimizer.study.trials) == 25
@@ -186,7 +187,7 @@ def test_a_nan_objective_fails_the_trial() -> None:
     exp.optimize(optimizer, num_trials=10)
     failed = optimizer.study.get_trials(states=(TrialState.FAIL,))
     assert failed and all(t.params["x"] > 0 for t in failed)
-    assert all("not a finite number" in t.user_attrs["crystallize"]["failure"] for t in failed)
+    assert all("not a finite number" in record_of(t).failure for t in failed)
 
 
 def test_when_every_trial_fails_optimize_raises_quoting_the_first_failures() -> None:
@@ -282,7 +283,7 @@ def test_conditional_search_space_from_a_callable() -> None:
     best = exp.optimize(optimizer, num_trials=30)
     assert set(best.params) == {"kind", "x"}
     for trial in optimizer.study.trials:
-        params = trial.user_attrs["crystallize"]["treatment"]["params"]
+        params = record_of(trial).treatment_params
         assert (params["x"] >= 0) == (params["kind"] == "a")
     assert best.params["kind"] == "a"
 
@@ -322,8 +323,8 @@ def test_parallel_replicates_give_results_identical_to_serial(executor_type: str
     parallel = make_optimizer()
     plugins = [ParallelExecution(executor_type=executor_type, max_workers=2)]
     fx.quadratic_experiment(plugins=plugins).optimize(parallel, num_trials=5, replicates_per_trial=3)
-    assert [t.user_attrs["crystallize"]["values"] for t in parallel.study.trials] == [
-        t.user_attrs["crystallize"]["values"] for t in serial.study.trials
+    assert [record_of(t).values for t in parallel.study.trials] == [
+        record_of(t).values for t in serial.study.trials
     ]
     assert [t.params for t in parallel.study.trials] == [t.params for t in serial.study.trials]
 
@@ -465,7 +466,7 @@ def test_a_pruner_stops_a_clearly_worse_trial_early() -> None:
     exp.optimize(optimizer, num_trials=3, replicates_per_trial=4)
     states = [t.state for t in optimizer.study.trials]
     assert states == [TrialState.COMPLETE, TrialState.COMPLETE, TrialState.PRUNED]
-    assert len(optimizer.study.trials[2].user_attrs["crystallize"]["values"]["loss"]) == 1
+    assert len(record_of(optimizer.study.trials[2]).values["loss"]) == 1
     assert len(fx.EXECUTIONS) == 4 + 4 + 1
 
 
@@ -478,7 +479,7 @@ def test_objective_aggregates(aggregate: object, reduce: object) -> None:
     optimizer = make_optimizer(objective=Objective("loss", aggregate=aggregate))  # type: ignore[arg-type]
     fx.quadratic_experiment().optimize(optimizer, num_trials=3, replicates_per_trial=5)
     for trial in optimizer.study.trials:
-        assert trial.value == pytest.approx(reduce(trial.user_attrs["crystallize"]["values"]["loss"]))  # type: ignore[operator]
+        assert trial.value == pytest.approx(reduce(record_of(trial).values["loss"]))  # type: ignore[operator]
 
 
 @pytest.mark.parametrize(

@@ -21,7 +21,7 @@ from optuna.samplers import GridSampler
 from optuna.storages import RDBStorage
 from optuna.trial import TrialState
 
-from crystallize_opt import StorageFileError
+from crystallize_opt import OptimizationError, StorageFileError
 from crystallize_opt import _optuna_compat as compat
 from crystallize_opt.config import load_study
 from crystallize_opt.optimize._tell import tell_trial
@@ -105,11 +105,25 @@ def test_without_private_ids_they_are_looked_up_in_the_storage(
     assert len(by_number) == 2
 
 
-def test_a_study_without_its_storage_attribute_is_an_error_not_a_guess(storage: RetryingRDBStorage) -> None:
-    """Optuna names no public storage of a study: there is no fallback, and none is invented."""
+def test_the_study_storage_is_optunas_own_and_without_it_the_one_the_study_was_opened_on(
+    storage: RetryingRDBStorage,
+) -> None:
+    opened = compat.create_study("remembered", storage)
+    assert compat.study_storage(opened) is opened._storage  # the fast path: Optuna's cached wrapper
+    del opened._storage
+    assert compat.study_storage(opened) is storage
+    loaded = compat.load_study("remembered", storage)
+    del loaded._storage
+    assert compat.study_storage(loaded) is storage
+
+
+def test_a_foreign_study_without_its_storage_attribute_is_an_error_not_a_guess(
+    storage: RetryingRDBStorage,
+) -> None:
+    """Optuna names no public storage of a study: one crystallize-opt did not open has none to find."""
     study = new_study(storage)
     del study._storage
-    with pytest.raises(AttributeError):
+    with pytest.raises(OptimizationError, match="was not opened by crystallize-opt"):
         compat.study_storage(study)
 
 

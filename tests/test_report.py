@@ -28,6 +28,7 @@ from crystallize_opt.report._style import Section, subsample
 from . import optimize_fixtures as fx
 from . import report_browser
 from .report_browser import need
+from .stored import record_of
 
 SPACE = {"x": FloatDistribution(-5, 5), "kind": CategoricalDistribution(["a", "b"])}
 
@@ -196,7 +197,7 @@ def _trace(fig: Any, name_prefix: str) -> Any:
 def test_extracted_means_sems_and_counts_are_the_stored_statistics(single_study: optuna.Study) -> None:
     data = extract(single_study)
     for row, trial in enumerate(sorted(single_study.trials, key=lambda t: t.number)):
-        stats = trial.user_attrs["crystallize"]["stats"].get("loss")
+        stats = record_of(trial).stats.get("loss")
         assert data.number[row] == trial.number
         if stats is None:  # failed before recording anything
             assert trial.state == TrialState.FAIL and math.isnan(data.mean[row, 0])
@@ -212,8 +213,8 @@ def test_history_error_bars_are_the_stored_sems(single_study: optuna.Study) -> N
     fig = build_figures(single_study)["history"]
     complete = _trace(fig, "complete")
     by_number = {t.number: t for t in single_study.trials}
-    sems = [by_number[int(n)].user_attrs["crystallize"]["stats"]["loss"]["sem"] for n in complete.x]
-    means = [by_number[int(n)].user_attrs["crystallize"]["stats"]["loss"]["mean"] for n in complete.x]
+    sems = [record_of(by_number[int(n)]).stats["loss"]["sem"] for n in complete.x]
+    means = [record_of(by_number[int(n)]).stats["loss"]["mean"] for n in complete.x]
     np.testing.assert_array_equal(np.asarray(complete.error_y.array), sems)
     np.testing.assert_array_equal(np.asarray(complete.y), means)
     assert _trace(fig, "pruned").x.size == sum(t.state == TrialState.PRUNED for t in single_study.trials)

@@ -28,7 +28,7 @@ def test_each_storage_kind_round_trips_a_small_optimization(place: servers.Study
         optimizer_for(place.url, place.name, run_baseline=True), num_trials=2, replicates_per_trial=2
     )
 
-    study = place.load()  # a fresh storage object, as another process would open it
+    study = place.load()  # a fresh storage object, as another process (or plain Optuna) opens it
     settings = study.user_attrs["crystallize"]
     assert settings["objective"]["metrics"] == ["loss"] and settings["replicates_per_trial"] == 2
     assert settings["master_seed"] == exp.master_seed

@@ -16,6 +16,7 @@ from crystallize_opt import derive_seed
 
 from . import servers
 from .servers import optimizer_for
+from .stored import record_of
 
 # Every test starts worker processes; none may hang the suite (cleanup still runs on timeout).
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(150)]
@@ -41,7 +42,7 @@ def assert_seeded_as_serial(place: servers.StudyPlace, master_seed: int) -> None
     exp = servers.tiny_experiment()
     optimizer = optimizer_for(place.url, place.name)
     for trial in servers.complete(place.trials()):
-        assert trial.user_attrs["crystallize"]["seeds"] == expected_seeds, trial.number
+        assert record_of(trial).seeds == expected_seeds, trial.number
         report = exp.replay_trial(optimizer, trial.number)  # ("pid" names the worker: it differs)
         assert report.replayed.values["loss"] == report.stored["loss"], trial.number
 
@@ -88,7 +89,7 @@ def test_independent_seeds_follow_the_global_trial_number(tmp_path: Path) -> Non
         servers.assert_consistent(trials, 8)
         for trial in (t for t in trials if t.state == TrialState.COMPLETE):  # as a serial run seeds it
             expected = [derive_seed(exp.master_seed, r, trial.number + 1) for r in range(REPLICATES)]
-            assert trial.user_attrs["crystallize"]["seeds"] == expected, trial.number
+            assert record_of(trial).seeds == expected, trial.number
 
 
 def test_workers_need_a_storage_that_processes_can_share() -> None:

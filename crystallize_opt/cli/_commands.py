@@ -16,6 +16,7 @@ import yaml
 from optuna.trial import FrozenTrial, TrialState
 
 from .._checks import check_count, check_replicates, check_seed, check_study_name
+from .._optuna_compat import load_study
 from .._paths import file_stem
 from ..exceptions import ConfigurationError
 from ..optimize import WorkerRole, best_trial, stored_selection, treatment_of
@@ -84,7 +85,7 @@ def _open_study(args: argparse.Namespace) -> optuna.Study:
     url, name = _study_location(args)
     storage = open_existing_storage(url)  # journal:/// and redis:// URLs too, which plain Optuna cannot open
     try:
-        return optuna.load_study(study_name=name, storage=storage)
+        return load_study(name, storage)
     except KeyError:
         known = optuna.get_all_study_names(storage=storage)
         raise ConfigurationError(
@@ -279,7 +280,7 @@ def cmd_studies(args: argparse.Namespace) -> int:
     summaries = optuna.get_all_study_summaries(storage=storage)
     rows = []
     for summary in summaries:
-        study = optuna.load_study(study_name=summary.study_name, storage=storage)
+        study = load_study(summary.study_name, storage)
         counts = {state: 0 for state in TrialState}
         for trial in study.get_trials(deepcopy=False):
             counts[trial.state] += 1

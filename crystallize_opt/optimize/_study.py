@@ -16,6 +16,7 @@ from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
 from .._logging import get_logger
+from .._optuna_compat import create_study, load_study
 from ..exceptions import ConfigurationError, OptimizationError
 from ..ranking import rank_study
 from ..records import RecordError, StudySettings, TrialRecord
@@ -45,11 +46,11 @@ def open_study(
     (``"minimize"``/``"maximize"``) when it does not exist (``sampler`` None: Optuna's default
     until the caller sets ``study.sampler``)."""
     try:
-        return optuna.load_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner)
+        return load_study(name, storage, sampler=sampler, pruner=pruner)
     except KeyError:
-        return optuna.create_study(
-            study_name=name,
-            storage=storage,
+        return create_study(
+            name,
+            storage,
             sampler=sampler,
             pruner=pruner,
             directions=[
@@ -99,7 +100,7 @@ def store_or_check_settings(study: optuna.Study, storage: BaseStorage, settings:
     """
     stored = StudySettings.from_study(study)
     if stored is None and study.trials:  # another worker may have just set the study up
-        stored = StudySettings.from_study(optuna.load_study(study_name=study.study_name, storage=storage))
+        stored = StudySettings.from_study(load_study(study.study_name, storage))
     if stored is None:
         if study.trials:
             raise ConfigurationError(

@@ -122,5 +122,10 @@ def give_up(study: optuna.Study, trial: optuna.Trial, reason: str) -> None:
     fixed = study_storage(study).get_trial_system_attrs(trial_id(study, trial)).get("fixed_params")
     if fixed:
         study.enqueue_trial(dict(fixed), user_attrs=dict(trial.user_attrs))
-    TrialRecord(failure=reason).store(trial)
-    tell_trial(study, trial, state=TrialState.FAIL)
+    # The record goes with the state, in one write (see tell_trial).
+    tell_trial(
+        study,
+        trial,
+        state=TrialState.FAIL,
+        user_attrs={TrialRecord.ATTR: TrialRecord(failure=reason).to_json()},
+    )
