@@ -58,6 +58,10 @@ WHITE_BOX_TESTS = {
         "the noise model's parts (seed-effect GP, pooled replicates, the racing policy) on hand-made data",
     ),
     "test_noise_config": ({"crystallize_opt.config._noise"}, "the table of noise keys is complete"),
+    "bench_noise_scale": (
+        {"crystallize_opt.optimize._noise._search"},
+        "the benchmark times and traces the winner's selection alone (it wraps select_winner)",
+    ),
     "test_settings_once": (
         {"crystallize_opt.config._optimize_section", "crystallize_opt.config._modules"},
         "every YAML key maps to one constructor argument; the import hook is installed only on load",

@@ -442,6 +442,151 @@ def test_model_minima_decode_to_readable_values_within_the_space():
     assert FloatDistribution(0.0, 1.0, step=0.1)._contains(params["step"])
 
 
+# -- bounded at scale --------------------------------------------------------------------------
+
+
+def _long_search(entries: int, replicates: int, seed: int = 0) -> NoisePolicy:
+    """A policy that has observed ``entries`` parameter sets on ``replicates`` seeds each."""
+    rng = np.random.default_rng(seed)
+    policy = NoisePolicy(NoiseHandling(intensify=False), budget=10 * entries * replicates, minimize=True)
+    offsets = rng.normal(0.0, 0.5, replicates)
+    for number, (x, y) in enumerate(rng.uniform(-3.0, 3.0, size=(entries, 2))):
+        params = {"x": float(x), "y": float(y)}
+        true = (x - 0.5) ** 2 + (y + 1.0) ** 2
+        values = {r: float(true + offsets[r] + rng.normal(0.0, 0.3)) for r in range(replicates)}
+        policy.observe(number, params, params, values, replicates, {"target": replicates})
+    return policy
+
+
+def test_the_noise_estimate_is_refitted_a_bounded_number_of_times_as_the_pool_grows():
+    from crystallize_opt.optimize._noise._policy import NOISE_REFIT_ALWAYS, NOISE_REFIT_GROWTH
+
+    fits = []
+    for trials in (500, 3000):
+
+        class CountingPool(Pool):
+            count = 0
+
+            def residual_sd(self) -> float | None:
+                CountingPool.count += 1
+                return super().residual_sd()
+
+        policy = NoisePolicy(NoiseHandling(intensify=False), budget=100_000, minimize=True)
+        policy.pool = CountingPool()
+        rng = np.random.default_rng(1)
+        for number in range(trials):
+            params = {"x": float(number)}
+            values = {r: float(rng.normal()) for r in (0, 1)}
+            policy.observe(number, params, params, values, 2, {"target": 2})
+        bound = (
+            NOISE_REFIT_ALWAYS + math.log(2 * trials / NOISE_REFIT_ALWAYS) / math.log(NOISE_REFIT_GROWTH) + 1
+        )
+        assert CountingPool.count <= bound, (trials, CountingPool.count, bound)
+        fits.append(CountingPool.count)
+    # Six times the replicates: a few dozen more estimates, not six times as many.
+    assert fits[1] - fits[0] < 50
+
+
+def test_the_model_conditions_on_a_bounded_number_of_observations_best_pooled_means_first():
+    from crystallize_opt.optimize._noise._encoding import UnitCube
+    from crystallize_opt.optimize._noise._selection import (
+        MAX_MODEL_ENTRIES,
+        MAX_MODEL_OBSERVATIONS,
+        _Candidate,
+        _model_data,
+    )
+
+    cube = UnitCube(SPACE)
+    for entries, replicates in (
+        (100, 3),
+        (MAX_MODEL_OBSERVATIONS // 3 + 50, 3),
+        (MAX_MODEL_ENTRIES + 300, 1),
+    ):
+        policy = _long_search(entries, replicates)
+        pool = list(policy.entries())
+        inputs, values, groups = _model_data(cube, pool, [])
+        expected = min(entries * replicates, MAX_MODEL_OBSERVATIONS, MAX_MODEL_ENTRIES * replicates)
+        assert len(values) == len(inputs) == len(groups) == expected
+        # the observations kept are those of the best pooled means, in that order
+        best = sorted(pool, key=lambda e: (e.mean(), e.first_trial))
+        kept = [v for e in best for v in e.values.values()][:expected]
+        assert list(values) == kept
+    # A confirmation round larger than half the cap keeps the same first seeds of every candidate.
+    pool = list(_long_search(400, 3).entries())
+    confirmed = []
+    for i, entry in enumerate(pool[:4]):
+        candidate = _Candidate(f"trial-{i}", entry.params, entry, entry.mean())
+        candidate.confirmed = [float(j) for j in range(MAX_MODEL_OBSERVATIONS)]
+        confirmed.append(candidate)
+    inputs, values, groups = _model_data(cube, pool, confirmed)
+    assert len(values) == MAX_MODEL_OBSERVATIONS
+    per_candidate = MAX_MODEL_OBSERVATIONS // 2 // 4
+    confirmation_groups = groups[groups < 0]
+    assert len(confirmation_groups) == 4 * per_candidate
+    assert sorted(set(confirmation_groups.tolist())) == list(range(-per_candidate, 0))
+
+
+def test_the_winner_s_ranking_uses_only_the_model_s_observations(monkeypatch):
+    # With a small cap, a long search is ranked by a model of the best parameter sets only.
+    import crystallize_opt.optimize._noise._selection as _selection
+    from crystallize_opt.optimize._noise._encoding import UnitCube
+
+    monkeypatch.setattr(_selection, "MAX_MODEL_OBSERVATIONS", 60)
+    policy = _long_search(150, 2)
+    ranked, model = _selection._rank(policy, list(policy.entries()), UnitCube(SPACE))
+    assert model is not None and model.n == 60
+    best = sorted(policy.entries(), key=lambda e: (e.mean(), e.first_trial))[:30]
+    assert {c.entry.first_trial for c in ranked if c.entry is not None} == {e.first_trial for e in best}
+
+
+def test_the_model_runs_with_one_blas_thread(monkeypatch):
+    import threadpoolctl
+
+    from crystallize_opt.optimize._noise._gp import SeedEffectGP
+
+    threads: list[int] = []
+    original = SeedEffectGP._condition
+
+    def spying_condition(self, theta):
+        threads.extend(i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas")
+        return original(self, theta)
+
+    monkeypatch.setattr(SeedEffectGP, "_condition", spying_condition)
+    opt = optimizer(noise=NoiseHandling())
+    noisy_experiment(noise_sd=0.3, own_sd=0.1).optimize(opt, num_trials=60, replicates_per_trial=1)
+    assert opt.selection is not None and opt.selection.rule == "model"
+    assert threads and set(threads) == {1}
+
+
+def test_predictions_in_blocks_are_the_numbers_of_one_computation(monkeypatch):
+    import crystallize_opt.optimize._noise._gp as _gp
+    from crystallize_opt.optimize._noise._gp import SeedEffectGP
+
+    rng = np.random.default_rng(2)
+    inputs = rng.uniform(size=(60, 3))
+    groups = np.arange(60) % 4
+    values = (
+        np.sin(3 * inputs[:, 0])
+        + inputs[:, 1] ** 2
+        + rng.normal(0.0, 0.1, 4)[groups]
+        + rng.normal(0.0, 0.05, 60)
+    )
+    model = SeedEffectGP(inputs, values, groups).fit()
+    points = rng.uniform(size=(500, 3))
+    whole_mean, whole_sd = model.predict(points)
+    assert np.array_equal(model.mean(points), whole_mean)
+    monkeypatch.setattr(_gp, "BLOCK_ELEMENTS", 7 * 60 * 3)  # blocks of 7 points
+    block_mean, block_sd = model.predict(points)
+    np.testing.assert_allclose(block_mean, whole_mean, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(block_sd, whole_sd, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(model.mean(points), whole_mean, rtol=1e-12, atol=1e-12)
+    # Conditioning on more than MAX_FIT_POINTS observations builds the covariance in blocks: the
+    # same matrix as the one-piece computation that fits use.
+    monkeypatch.setattr(_gp, "MAX_FIT_POINTS", 20)
+    assert model.theta is not None
+    assert np.array_equal(model._posterior_covariance(model.theta), model._covariance(model.theta)[0])
+
+
 # -- the default sampler -----------------------------------------------------------------------
 
 

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
 import scipy.linalg
 import scipy.optimize
+from threadpoolctl import threadpool_limits
 
 _SQRT5 = math.sqrt(5.0)
 #: Prior on log length scales (unit-cube inputs): weak, centred on half the range.
@@ -18,6 +21,28 @@ THETA_STEP = 0.01
 #: Hyperparameters are fitted on at most this many observations (the first ones given: callers
 #: put the most relevant first); the cost of a fit grows with the cube of the count.
 MAX_FIT_POINTS = 300
+#: Largest block of pairwise terms (rows x observations x dimensions) computed at once: the model's
+#: memory grows with the square of its observations, not with that times the dimensions, nor with
+#: the number of points predicted at.
+BLOCK_ELEMENTS = 2**21
+
+
+@contextmanager
+def single_threaded_blas() -> Iterator[None]:
+    """BLAS (and OpenMP) limited to one thread inside the block: the model's matrices are a few
+    hundred to a few thousand rows, where threads cost more than they save, and on a busy machine
+    an oversubscribed OpenBLAS is 10-100 times slower (``cho_factor`` of 1000 rows on a loaded
+    2-core machine: ~1 s with its default threads, 11 ms with one). Restores the limits after."""
+    with threadpool_limits(limits=1):
+        yield
+
+
+def _row_blocks(rows: int, columns: int, dimension: int) -> Iterator[slice]:
+    """Slices of ``range(rows)`` whose pairwise blocks with ``columns`` points stay within
+    :data:`BLOCK_ELEMENTS` (one slice when everything fits)."""
+    step = max(1, BLOCK_ELEMENTS // max(1, columns * max(1, dimension)))
+    for start in range(0, rows, step):
+        yield slice(start, min(rows, start + step))
 
 
 def snap_to_grid(point: np.ndarray, step: float, low: np.ndarray, high: np.ndarray) -> np.ndarray:
@@ -46,7 +71,11 @@ class SeedEffectGP:
         groups: ``n`` seed labels; observations with equal labels share a seed effect.
 
     With more than :data:`MAX_FIT_POINTS` observations, the hyperparameters are fitted on the
-    first :data:`MAX_FIT_POINTS` and the posterior conditions on all of them.
+    first :data:`MAX_FIT_POINTS` and the posterior conditions on all of them. Memory is of the
+    order of ``n**2`` numbers (the covariance and its factor); pairwise terms are computed in
+    blocks of at most :data:`BLOCK_ELEMENTS` numbers. Callers bound ``n`` (the winner's selection
+    conditions on at most ``MAX_MODEL_OBSERVATIONS``) and run the model inside
+    :func:`single_threaded_blas`.
     """
 
     def __init__(self, inputs: np.ndarray, values: np.ndarray, groups: np.ndarray):
@@ -58,18 +87,49 @@ class SeedEffectGP:
         self.offset = float(values.mean())
         self.scale = float(values.std()) or 1.0
         self._targets = (values - self.offset) / self.scale
-        self._sq_dist = (self.inputs[:, None, :] - self.inputs[None, :, :]) ** 2
-        groups = np.asarray(groups)
-        self._same_seed = (groups[:, None] == groups[None, :]).astype(float)
+        self._pairs: tuple[np.ndarray, np.ndarray] | None = None  # (sq_dist, same_seed), fit only
         self.theta: np.ndarray | None = None
         self._chol: Any = None
         self._alpha: np.ndarray | None = None
 
+    @property
+    def _sq_dist(self) -> np.ndarray:
+        """``(n, n, d)`` squared coordinate differences: what fitting needs for its gradient
+        (built on first use; fits see at most :data:`MAX_FIT_POINTS` observations)."""
+        return self._pair_terms()[0]
+
+    @property
+    def _same_seed(self) -> np.ndarray:
+        return self._pair_terms()[1]
+
+    def _pair_terms(self) -> tuple[np.ndarray, np.ndarray]:
+        if self._pairs is None:
+            groups = self._groups
+            self._pairs = (
+                (self.inputs[:, None, :] - self.inputs[None, :, :]) ** 2,
+                (groups[:, None] == groups[None, :]).astype(float),
+            )
+        return self._pairs
+
+    @staticmethod
+    def _kernel(sq_dist: np.ndarray, lengthscales: np.ndarray) -> np.ndarray:
+        """The Matern-5/2 correlation of squared coordinate differences (last axis)."""
+        r = np.sqrt(np.maximum((sq_dist / lengthscales**2).sum(-1), 1e-300))
+        kernel: np.ndarray = (1 + _SQRT5 * r + 5.0 / 3.0 * r**2) * np.exp(-_SQRT5 * r)
+        return kernel
+
     @staticmethod
     def _matern(sq_dist: np.ndarray, lengthscales: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The correlation and its slope (what the gradient of a fit needs)."""
         r = np.sqrt(np.maximum((sq_dist / lengthscales**2).sum(-1), 1e-300))
         decay = np.exp(-_SQRT5 * r)
         return (1 + _SQRT5 * r + 5.0 / 3.0 * r**2) * decay, 5.0 / 3.0 * (1 + _SQRT5 * r) * decay
+
+    def _cross(self, points: np.ndarray, lengthscales: np.ndarray) -> Iterator[tuple[slice, np.ndarray]]:
+        """The correlations of ``points`` with every observation, in blocks of rows: the same
+        numbers as one ``(len(points), n, d)`` computation, without that array."""
+        for rows in _row_blocks(len(points), self.n, self.d):
+            yield rows, self._kernel((points[rows, None, :] - self.inputs[None, :, :]) ** 2, lengthscales)
 
     def _covariance(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         lengthscales = np.exp(theta[: self.d])
@@ -77,6 +137,21 @@ class SeedEffectGP:
         matern, slope = self._matern(self._sq_dist, lengthscales)
         cov = signal * matern + seed * self._same_seed + (noise + _JITTER) * np.eye(self.n)
         return cov, matern, slope
+
+    def _posterior_covariance(self, theta: np.ndarray) -> np.ndarray:
+        """The covariance of the observations at ``theta`` (the numbers :meth:`_covariance`
+        gives), built block by block for more than :data:`MAX_FIT_POINTS` observations."""
+        if self.n <= MAX_FIT_POINTS:
+            return self._covariance(theta)[0]
+        lengthscales = np.exp(theta[: self.d])
+        signal, seed, noise = np.exp(theta[self.d :])
+        cov = np.empty((self.n, self.n))
+        for rows, kernel in self._cross(self.inputs, lengthscales):
+            block = signal * kernel
+            block += seed * (self._groups[rows, None] == self._groups[None, :])
+            cov[rows] = block
+        cov[np.diag_indices(self.n)] += noise + _JITTER
+        return cov
 
     def _neg_log_posterior(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
         d = self.d
@@ -146,7 +221,7 @@ class SeedEffectGP:
 
     def _condition(self, theta: np.ndarray) -> SeedEffectGP:
         self.theta = theta
-        cov, _, _ = self._covariance(theta)
+        cov = self._posterior_covariance(theta)
         self._chol = scipy.linalg.cho_factor(cov, lower=True, check_finite=False)
         self._alpha = scipy.linalg.cho_solve(self._chol, self._targets, check_finite=False)
         return self
@@ -165,16 +240,31 @@ class SeedEffectGP:
         }
 
     def predict(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Posterior mean and sd of the seed-free response at ``points`` (in value units)."""
+        """Posterior mean and sd of the seed-free response at ``points`` (in value units).
+
+        The sd costs ``n**2`` per point (a triangular solve); :meth:`mean` skips it. Points are
+        taken in blocks (see :data:`BLOCK_ELEMENTS`), so memory does not grow with their number.
+        """
+        return self._posterior(points, with_sd=True)
+
+    def mean(self, points: np.ndarray) -> np.ndarray:
+        """Posterior mean of the seed-free response at ``points``: the first result of
+        :meth:`predict`, the same numbers, without the sd."""
+        return self._posterior(points, with_sd=False)[0]
+
+    def _posterior(self, points: np.ndarray, with_sd: bool) -> tuple[np.ndarray, np.ndarray]:
         assert self.theta is not None and self._alpha is not None, "fit() first"
         lengthscales = np.exp(self.theta[: self.d])
         signal = math.exp(self.theta[self.d])
-        points = np.atleast_2d(points)
-        cross, _ = self._matern((points[:, None, :] - self.inputs[None, :, :]) ** 2, lengthscales)
-        cross = signal * cross
-        mean = cross @ self._alpha
-        solved = scipy.linalg.cho_solve(self._chol, cross.T, check_finite=False)
-        var = np.maximum(signal - np.sum(cross * solved.T, axis=1), 1e-12)
+        points = np.atleast_2d(np.asarray(points, float))
+        mean = np.empty(len(points))
+        var = np.empty(len(points) if with_sd else 0)
+        for rows, kernel in self._cross(points, lengthscales):
+            cross = signal * kernel
+            mean[rows] = cross @ self._alpha
+            if with_sd:
+                solved = scipy.linalg.cho_solve(self._chol, cross.T, check_finite=False)
+                var[rows] = np.maximum(signal - np.sum(cross * solved.T, axis=1), 1e-12)
         return self.offset + self.scale * mean, self.scale * np.sqrt(var)
 
     def difference(self, first: np.ndarray, second: np.ndarray) -> tuple[float, float]:
@@ -184,8 +274,8 @@ class SeedEffectGP:
         lengthscales = np.exp(self.theta[: self.d])
         signal = math.exp(self.theta[self.d])
         points = np.stack([np.asarray(first, float), np.asarray(second, float)])
-        cross, _ = self._matern((points[:, None, :] - self.inputs[None, :, :]) ** 2, lengthscales)
-        between, _ = self._matern(((points[0] - points[1]) ** 2)[None, :], lengthscales)
+        cross = self._kernel((points[:, None, :] - self.inputs[None, :, :]) ** 2, lengthscales)
+        between = self._kernel(((points[0] - points[1]) ** 2)[None, :], lengthscales)
         weights = signal * (cross[0] - cross[1])
         solved = scipy.linalg.cho_solve(self._chol, weights, check_finite=False)
         var = max(2.0 * signal * (1.0 - float(between[0])) - float(weights @ solved), 1e-12)

@@ -10,11 +10,14 @@ from typing import Any
 from ._pool import Entry, Pool
 from ._settings import BudgetPlan, NoiseHandling
 
-#: Up to this many pooled replicates the noise sd is re-estimated after every trial; beyond it,
-#: once the pool has grown by :data:`_NOISE_REFIT_GROWTH`. The estimate reads every replicate, so
-#: re-estimating after each trial would make a long search quadratic, and by then it moves little.
-_NOISE_REFIT_ALWAYS = 2000
-_NOISE_REFIT_GROWTH = 1.05
+#: Up to this many pooled replicates (the reference budget of the defaults) the noise sd is
+#: re-estimated after every trial; beyond it, once the pool has grown by
+#: :data:`NOISE_REFIT_GROWTH` (5%) since the last estimate. The estimate reads every replicate, so
+#: re-estimating after each trial would make a long search quadratic, and by then it moves little:
+#: a search of ``N`` replicates re-estimates at most ``300 + log(N / 300) / log(1.05) + 1`` times
+#: (373 at 10,000). Searches of at most 300 replicates re-estimate after every trial, as before.
+NOISE_REFIT_ALWAYS = 300
+NOISE_REFIT_GROWTH = 1.05
 
 
 @dataclass(frozen=True)
@@ -115,7 +118,7 @@ class NoisePolicy:
         if kept_up and self._paired_difference(entry) < 0:
             self.incumbent = entry
         replicates = self.pool.replicates
-        if replicates <= _NOISE_REFIT_ALWAYS or replicates >= _NOISE_REFIT_GROWTH * self._noise_estimated_at:
+        if replicates <= NOISE_REFIT_ALWAYS or replicates >= NOISE_REFIT_GROWTH * self._noise_estimated_at:
             self.noise_sd = self.pool.residual_sd() or self.noise_sd
             self._noise_estimated_at = replicates
         return self._wants_more(entry, kept_up)

@@ -16,7 +16,7 @@ from ...treatment import Treatment
 from ...verifiers import paired_t_test
 from .._base import EvaluateReplicates
 from ._encoding import UnitCube
-from ._gp import SeedEffectGP, snap_to_grid
+from ._gp import SeedEffectGP, single_threaded_blas, snap_to_grid
 from ._policy import NoisePolicy
 from ._pool import Entry
 
@@ -35,7 +35,12 @@ _MIN_MODEL_POINTS = 4
 #: units) before they become candidates (see :func:`~._gp.snap_to_grid`).
 _MINIMUM_STEP = 1e-3
 #: Parameter sets (best pooled means first) the model conditions on: bounds its cost on long searches.
-_MAX_MODEL_ENTRIES = 1000
+MAX_MODEL_ENTRIES = 1000
+#: Observations the model conditions on, at most: its memory grows with their square (~8 bytes x
+#: 3 x their square: 100 MB at 2000) and its time with their cube, whatever the budget. Taken in
+#: the order of :func:`_fit` (confirmations, then parameter sets by pooled mean), so the ones cut
+#: are replicates of the parameter sets with the worst pooled means.
+MAX_MODEL_OBSERVATIONS = 2000
 
 
 def phase_seeds(master_seed: int, stream: int, count: int) -> dict[int, int]:
@@ -82,7 +87,8 @@ async def select_winner(
         candidates = [_Candidate(f"trial-{best.first_trial}", best.params, best, best.mean())]
         rule = "best observed"
     else:
-        candidates, model = _rank(policy, entries, unit_cube)
+        with single_threaded_blas():
+            candidates, model = _rank(policy, entries, unit_cube)
         rule = "model" if model is not None else "mean"
         if model is not None:
             noise["model"] = model.hyperparameters
@@ -98,7 +104,8 @@ async def select_winner(
             confirmation += len(seeds)
             candidate.confirmed = [] if values is None else [sign * v for v in values]
         top = [c for c in top if c.confirmed] or top[:1]
-        candidates = _rank_confirmed(policy, top, unit_cube, noise)
+        with single_threaded_blas():
+            candidates = _rank_confirmed(policy, top, unit_cube, noise)
     winner = candidates[0]
     selection = WinnerSelection(
         winner=Treatment(winner.name, winner.params),
@@ -122,7 +129,11 @@ async def select_winner(
 def _rank(
     policy: NoisePolicy, entries: Sequence[Entry], unit_cube: UnitCube | None
 ) -> tuple[list[_Candidate], SeedEffectGP | None]:
-    """Candidates best first: by the model's mean (plus local minima of it) or by pooled mean."""
+    """Candidates best first: by the model's mean (plus local minima of it) or by pooled mean.
+
+    The model ranks the parameter sets it conditions on (see :func:`_model_data`): on a long
+    search, those with the best pooled means; the others are no candidates.
+    """
     observations = sum(e.n for e in entries)
     if (
         policy.settings.select == "model"
@@ -135,15 +146,21 @@ def _rank(
         except (np.linalg.LinAlgError, ValueError, FloatingPointError) as exc:
             _log.warning("the response model could not be fitted (%s); ranking by pooled means", exc)
         else:
-            points = np.array([unit_cube.encode(e.params) for e in entries])
-            means, _ = model.predict(points)
+            modelled = set(map(id, _model_entries(entries, MAX_MODEL_OBSERVATIONS)))
+            known = [e for e in entries if id(e) in modelled]  # in the pool's order, as before
+            means = model.mean(np.array([unit_cube.encode(e.params) for e in known]))
             ranked = [
                 _Candidate(f"trial-{e.first_trial}", e.params, e, float(m))
-                for e, m in zip(entries, means, strict=True)
+                for e, m in zip(known, means, strict=True)
             ]
             if policy.settings.model_candidates:
                 ranked += _model_minima(
-                    model, unit_cube, ranked, policy.settings.radius, policy.settings.minima_z
+                    model,
+                    unit_cube,
+                    ranked,
+                    policy.settings.radius,
+                    policy.settings.minima_z,
+                    evaluated=[unit_cube.encode(e.params) for e in entries],
                 )
             ranked.sort(key=lambda c: (c.estimate, c.name))
             return ranked, model
@@ -158,34 +175,73 @@ def _fit(
     confirmed: Sequence[_Candidate],
     start: np.ndarray | None = None,
 ) -> SeedEffectGP:
-    """The model of every observation, most relevant first (confirmations, then parameter sets
-    by pooled mean): large searches fit hyperparameters on the first ones only."""
+    """The model of the observations, most relevant first (confirmations, then parameter sets
+    by pooled mean): large searches fit hyperparameters on the first ones only. See
+    :func:`_model_data` for which observations a long search leaves out."""
+    inputs, values, groups = _model_data(unit_cube, entries, confirmed)
+    return SeedEffectGP(inputs, values, groups).fit(start)
+
+
+def _model_data(
+    unit_cube: UnitCube, entries: Sequence[Entry], confirmed: Sequence[_Candidate]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Inputs, values and seed labels the model conditions on, at most
+    :data:`MAX_MODEL_OBSERVATIONS`: every candidate's confirmations (when they alone would
+    exceed half the cap, each candidate's first seeds, the same ones for all), then the
+    replicates of the :data:`MAX_MODEL_ENTRIES` parameter sets with the best pooled means, best
+    first, up to the cap (the last one taken may keep only its first replicates). Searches with
+    fewer observations and parameter sets condition on all of them."""
     inputs, values, groups = [], [], []
+    with_values = [c for c in confirmed if c.confirmed]
+    per_candidate = max((len(c.confirmed) for c in with_values), default=0)
+    if len(with_values) * per_candidate > MAX_MODEL_OBSERVATIONS // 2:
+        per_candidate = max(1, MAX_MODEL_OBSERVATIONS // 2 // max(1, len(with_values)))
     for candidate in confirmed:
         point = unit_cube.encode(candidate.params)
-        for j, value in enumerate(candidate.confirmed):
+        for j, value in enumerate(candidate.confirmed[:per_candidate]):
             inputs.append(point)
             values.append(value)
             groups.append(-1 - j)  # confirmation seeds: their own seed effects
-    for entry in sorted(entries, key=lambda e: (e.mean(), e.first_trial))[:_MAX_MODEL_ENTRIES]:
+    left = MAX_MODEL_OBSERVATIONS - len(values)
+    for entry in _model_entries(entries, left):
         point = unit_cube.encode(entry.params)
-        for replicate, value in entry.values.items():
+        for replicate, value in list(entry.values.items())[:left]:
             inputs.append(point)
             values.append(value)
             groups.append(replicate)
-    return SeedEffectGP(np.array(inputs), np.array(values), np.array(groups)).fit(start)
+            left -= 1
+    return np.array(inputs), np.array(values), np.array(groups)
+
+
+def _model_entries(entries: Sequence[Entry], observations: int) -> list[Entry]:
+    """The parameter sets the model conditions on (best pooled mean first), when
+    ``observations`` search replicates at most are left for it."""
+    chosen: list[Entry] = []
+    for entry in sorted(entries, key=lambda e: (e.mean(), e.first_trial))[:MAX_MODEL_ENTRIES]:
+        if observations <= 0:
+            break
+        chosen.append(entry)
+        observations -= entry.n
+    return chosen
 
 
 def _model_minima(
-    model: SeedEffectGP, unit_cube: UnitCube, ranked: Sequence[_Candidate], radius: float, z: float = 0.0
+    model: SeedEffectGP,
+    unit_cube: UnitCube,
+    ranked: Sequence[_Candidate],
+    radius: float,
+    z: float = 0.0,
+    evaluated: Sequence[np.ndarray] = (),
 ) -> list[_Candidate]:
     """Minima of the model's mean within ``radius`` of the best evaluated parameter sets, each
-    kept only when the model expects it to beat its starting point by ``z`` posterior sds."""
+    kept only when the model expects it to beat its starting point by ``z`` posterior sds and
+    it is none of the ``ranked`` or ``evaluated`` points (nor another minimum)."""
 
     def mean_at(point: np.ndarray) -> float:
-        return float(model.predict(point[None, :])[0][0])
+        return float(model.mean(point[None, :])[0])
 
     known = [unit_cube.encode(c.params) for c in ranked]
+    known += list(evaluated)
     found: list[_Candidate] = []
     for start in sorted(ranked, key=lambda c: c.estimate)[:_MODEL_STARTS]:
         origin = unit_cube.encode(start.params)
@@ -200,7 +256,7 @@ def _model_minima(
             gain, gain_sd = model.difference(origin, point)
             if gain < z * gain_sd:
                 continue
-        if all(np.max(np.abs(point - other)) > 1e-3 for other in known):
+        if np.all(np.max(np.abs(np.asarray(known) - point), axis=1) > 1e-3):
             known.append(point)
             found.append(_Candidate(f"model-{len(found) + 1}", params, None, mean_at(point)))
     return found
@@ -218,7 +274,7 @@ def _rank_confirmed(
             _log.warning("the response model could not be refitted (%s); ranking by confirmation means", exc)
         else:
             noise["model"] = model.hyperparameters
-            means, _ = model.predict(np.array([unit_cube.encode(c.params) for c in top]))
+            means = model.mean(np.array([unit_cube.encode(c.params) for c in top]))
             for candidate, mean in zip(top, means, strict=True):
                 candidate.estimate = float(mean)
             return sorted(top, key=lambda c: (c.estimate, c.name))

@@ -59,6 +59,17 @@ class NoiseHandling:
     CPUs, does not change the choice. Where numpy itself runs other vector loops (another CPU
     family), Optuna's samplers already propose other points and results agree only statistically.
 
+    Long searches stay bounded: the model conditions on at most 2,000 observations of at most
+    1,000 parameter sets (the confirmations, then the parameter sets with the best pooled means;
+    a confirmation round of more than 1,000 keeps the same first seeds of every candidate) and
+    ranks only those parameter sets; its hyperparameters are fitted on the first 300. The noise
+    sd is re-estimated after every trial up to 300 pooled replicates, then each time the pool
+    has grown by 5%. BLAS runs on one thread while the model is fitted and asked. The
+    selection's memory (about 100 MB) and model time therefore do not grow with the budget
+    (``benchmarks/bench_noise_scale.py``). Searches below these sizes choose as an uncapped model
+    would; above them, the parameter sets left out and a noise estimate up to 5% older can
+    change the ranking.
+
     The defaults were chosen by ``benchmarks/bench_noise.py`` (see ``benchmarks/README.md``).
     ``confirm_seeds`` and ``holdout_seeds`` default to 8 per 300 executions of budget (at least
     3); confirmation and held-out runs together take at most 30% of the budget: confirmation is
