@@ -27,7 +27,7 @@ class FrozenContext(Mapping[str, Any]):
     Despite its name it is not frozen: keys can be added (``ctx.add(key, value)`` or
     ``ctx[key] = value``) but never overwritten or deleted, so what one step wrote cannot be
     silently changed by a later one. The name is kept from crystallize-ml for compatibility
-    (``docs/migration.md``, "Context values").
+    (``docs/migrating-from-crystallize.md``, "Context values").
 
     Values are isolated as in the reference (crystallize-ml 0.27): every read (``ctx[key]``,
     ``ctx.get``, ``values()``, ``items()``, ``as_dict()`` and the parameters injected into steps
