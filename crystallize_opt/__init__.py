@@ -10,15 +10,18 @@ so the command line starts and parses its arguments without them.
 from __future__ import annotations
 
 import importlib
+import sys
+import types
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, for type checkers, without importing typing
 if TYPE_CHECKING:
     from typing import Any
 
     from ._constants import BASELINE_CONDITION, CONDITION_KEY, METADATA_FILENAME, REPLICATE_KEY, SEED_USED_KEY
+    from ._paths import find_experiments_root
     from ._version import __version__
     from .artifacts import Artifact
-    from .context import ContextMetrics, FrozenContext
+    from .context import ContextMetrics, FrozenContext, LoggingContext, standalone_context
     from .exceptions import (
         ConfigurationError,
         ContextMutationError,
@@ -26,12 +29,14 @@ if TYPE_CHECKING:
         EventLoopError,
         ExperimentRunError,
         JournalFileError,
+        MissingMetricError,
         OptimizationError,
+        PipelineExecutionError,
         StorageError,
         StorageFileError,
     )
-    from .experiment import Experiment, ExperimentBuilder
-    from .hypothesis import Hypothesis
+    from .experiment import Experiment, ExperimentBuilder, quick_experiment
+    from .hypothesis import Hypothesis, hypothesis
     from .optimize import (
         BaseOptimizer,
         NoiseHandling,
@@ -42,7 +47,21 @@ if TYPE_CHECKING:
         TrialEvaluation,
         WinnerSelection,
     )
-    from .pipeline import DataSource, Pipeline, PipelineStep, data_source, pipeline_step
+    from .pipeline import (
+        DataSource,
+        Pipeline,
+        PipelineStep,
+        clear_registry,
+        data_source,
+        get_datasource,
+        inject_from_ctx,
+        list_datasources,
+        pipeline,
+        pipeline_step,
+        register_datasource,
+        resource_factory,
+        unregister_datasource,
+    )
     from .plugins import (
         ArtifactPlugin,
         BasePlugin,
@@ -62,8 +81,8 @@ if TYPE_CHECKING:
         ReplicateError,
         Result,
     )
-    from .treatment import Treatment
-    from .verifiers import mann_whitney_u, paired_t_test, welch_t_test, wilcoxon_signed_rank
+    from .treatment import Treatment, treatment
+    from .verifiers import mann_whitney_u, paired_t_test, verifier, welch_t_test, wilcoxon_signed_rank
 
 #: Where each public name lives: module (relative to this package) -> names.
 _EXPORTS: dict[str, tuple[str, ...]] = {
@@ -74,9 +93,10 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "REPLICATE_KEY",
         "SEED_USED_KEY",
     ),
+    "._paths": ("find_experiments_root",),
     "._version": ("__version__",),
     ".artifacts": ("Artifact",),
-    ".context": ("ContextMetrics", "FrozenContext"),
+    ".context": ("ContextMetrics", "FrozenContext", "LoggingContext", "standalone_context"),
     ".exceptions": (
         "ConfigurationError",
         "ContextMutationError",
@@ -84,12 +104,14 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "EventLoopError",
         "ExperimentRunError",
         "JournalFileError",
+        "MissingMetricError",
         "OptimizationError",
+        "PipelineExecutionError",
         "StorageError",
         "StorageFileError",
     ),
-    ".experiment": ("Experiment", "ExperimentBuilder"),
-    ".hypothesis": ("Hypothesis",),
+    ".experiment": ("Experiment", "ExperimentBuilder", "quick_experiment"),
+    ".hypothesis": ("Hypothesis", "hypothesis"),
     ".optimize": (
         "BaseOptimizer",
         "NoiseHandling",
@@ -100,7 +122,21 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "TrialEvaluation",
         "WinnerSelection",
     ),
-    ".pipeline": ("DataSource", "Pipeline", "PipelineStep", "data_source", "pipeline_step"),
+    ".pipeline": (
+        "DataSource",
+        "Pipeline",
+        "PipelineStep",
+        "clear_registry",
+        "data_source",
+        "get_datasource",
+        "inject_from_ctx",
+        "list_datasources",
+        "pipeline",
+        "pipeline_step",
+        "register_datasource",
+        "resource_factory",
+        "unregister_datasource",
+    ),
     ".plugins": (
         "ArtifactPlugin",
         "BasePlugin",
@@ -120,8 +156,8 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "ReplicateError",
         "Result",
     ),
-    ".treatment": ("Treatment",),
-    ".verifiers": ("mann_whitney_u", "paired_t_test", "welch_t_test", "wilcoxon_signed_rank"),
+    ".treatment": ("Treatment", "treatment"),
+    ".verifiers": ("mann_whitney_u", "paired_t_test", "verifier", "welch_t_test", "wilcoxon_signed_rank"),
 }
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 
@@ -142,6 +178,26 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted({*globals(), *__all__})
+
+
+#: Public functions named like a module of this package: crystallize-ml's decorators
+#: ``pipeline``, ``treatment`` and ``hypothesis`` beside the modules ``crystallize_opt.pipeline``,
+#: ``.treatment`` and ``.hypothesis``. Python's import sets a package's attribute to each
+#: submodule it imports, which would hide the function once the module is imported (and make
+#: ``from crystallize_opt import pipeline`` depend on what was imported before). The package
+#: refuses that binding, so these names are always the functions; the modules are imported by
+#: their full name as before (``from crystallize_opt.pipeline import Pipeline``).
+_FUNCTIONS_NAMED_LIKE_MODULES = frozenset({"hypothesis", "pipeline", "treatment"})
+
+
+class _Package(types.ModuleType):
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _FUNCTIONS_NAMED_LIKE_MODULES and isinstance(value, types.ModuleType):
+            return  # a submodule import; the module stays in sys.modules
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
 
 
 __all__ = [
@@ -171,7 +227,9 @@ __all__ = [
     "Hypothesis",
     "HypothesisResult",
     "JournalFileError",
+    "LoggingContext",
     "LoggingPlugin",
+    "MissingMetricError",
     "NoiseHandling",
     "Objective",
     "OptimizationError",
@@ -179,6 +237,7 @@ __all__ = [
     "OptunaOptimizer",
     "ParallelExecution",
     "Pipeline",
+    "PipelineExecutionError",
     "PipelineStep",
     "RankedTrial",
     "RecordError",
@@ -196,13 +255,27 @@ __all__ = [
     "TrialRecord",
     "WinnerSelection",
     "__version__",
+    "clear_registry",
     "data_source",
     "derive_seed",
+    "find_experiments_root",
+    "get_datasource",
+    "hypothesis",
+    "inject_from_ctx",
+    "list_datasources",
     "mann_whitney_u",
     "paired_t_test",
+    "pipeline",
     "pipeline_step",
+    "quick_experiment",
     "rank_study",
     "rank_trials",
+    "register_datasource",
+    "resource_factory",
+    "standalone_context",
+    "treatment",
+    "unregister_datasource",
+    "verifier",
     "welch_t_test",
     "wilcoxon_signed_rank",
 ]

@@ -94,3 +94,22 @@ def ensure_directory(folder: Path, purpose: str) -> None:
             f"cannot create directory {str(folder)!r} for {purpose}: {exc.strerror or exc}"
         ) from exc
     _log.warning("created directory %s for %s", folder, purpose)
+
+
+def find_experiments_root(start: str | Path | None = None) -> Path:
+    """Return the folder of experiments above ``start`` (a file or folder; default: the
+    current directory): the nearest folder, from ``start`` upwards, that is named
+    ``experiments`` or holds a folder ``experiments`` (then that folder is returned).
+
+    Raises:
+        FileNotFoundError: if no such folder is found up to the filesystem's root.
+    """
+    origin = Path.cwd() if start is None else Path(start).resolve()
+    if origin.is_file():
+        origin = origin.parent
+    for folder in (origin, *origin.parents):
+        if folder.name == "experiments":
+            return folder
+        if (folder / "experiments").is_dir():
+            return folder / "experiments"
+    raise FileNotFoundError(f"no folder named 'experiments' at or above {origin}")

@@ -6,6 +6,8 @@ caller can catch the package's errors without catching programming errors.
 
 from __future__ import annotations
 
+from typing import Any
+
 from ._text import one_line
 
 
@@ -74,3 +76,37 @@ class JournalFileError(ConfigurationError):
     """Raised when a journal file (``study.log``) holds a line that is no journal record
     (damage before its last line, which is mended when torn); the message names the file, the
     line and what to do. The file is left as it was."""
+
+
+class MissingMetricError(CrystallizeError, KeyError):
+    """Raised when a metric that was asked for was never recorded.
+
+    It is also a :class:`KeyError` (what crystallize-ml's documentation promised), so code
+    catching either name catches it. :meth:`Hypothesis.verify` does not raise it: a hypothesis
+    reports a missing metric in its result's ``errors``.
+    """
+
+    def __str__(self) -> str:  # KeyError quotes its message; we want it readable.
+        return str(self.args[0]) if self.args else ""
+
+
+class PipelineExecutionError(CrystallizeError, RuntimeError):
+    """A pipeline step failed: ``PipelineExecutionError(step_name, exc)``.
+
+    ``step_name`` names the step and ``original_exception`` is what it raised (also the
+    ``__cause__`` when raised with ``from``); the message reads ``Step 'name' failed: <exc>``.
+    Unlike crystallize-ml's, it survives pickling (a worker process can send it back).
+
+    The engine records a failed step in the Result's ``errors`` as a
+    :class:`~crystallize_opt.ReplicateError` naming the step and the step's own exception type
+    (``docs/migrating-from-crystallize.md``), and :meth:`Experiment.apply` raises the step's own
+    exception; this class is for code that raises or catches the reference's name.
+    """
+
+    def __init__(self, step_name: str, exc: BaseException) -> None:
+        super().__init__(f"Step {step_name!r} failed: {type(exc).__name__}: {exc}")
+        self.step_name = step_name
+        self.original_exception = exc
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.step_name, self.original_exception))

@@ -10,7 +10,7 @@ from ._logging import get_logger
 from .exceptions import ConfigurationError
 from .result import ConditionMetrics, HypothesisResult
 
-__all__ = ["Hypothesis", "Ranker", "Verifier", "p_value_ranker"]
+__all__ = ["Hypothesis", "Ranker", "Verifier", "hypothesis", "p_value_ranker"]
 
 logger = get_logger("hypothesis")
 
@@ -210,16 +210,60 @@ class Hypothesis:
                 treat_in[metric] = list(treat.values())
         return base_in, treat_in
 
-    def _rank(self, result: HypothesisResult) -> dict[str, Any]:
+    def rank_treatments(self, verifier_results: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+        """Score each treatment's verifier output with the ranker and sort, lowest score first.
+
+        Args:
+            verifier_results: treatment name -> that treatment's verifier output.
+
+        Returns:
+            ``{"best": name or None, "ranked": [(name, score), ...]}``, best first, as in
+            crystallize-ml; ties keep the order of ``verifier_results``. A ranker that raises or
+            returns NaN scores that treatment +inf (ranked last; the failure is logged), so one bad
+            output never hides the others' ranking.
+        """
+        scores = self._scores(verifier_results, {})
+        ranked = sorted(scores.items(), key=lambda item: item[1])  # stable: ties keep order
+        return {"best": ranked[0][0] if ranked else None, "ranked": ranked}
+
+    def _scores(self, results: Mapping[str, Mapping[str, Any]], errors: dict[str, str]) -> dict[str, float]:
+        """Treatment -> the ranker's score (+inf when it failed; the failure goes to ``errors``)."""
         scores: dict[str, float] = {}
-        for name, out in result.results.items():
+        for name, out in results.items():
             try:
                 score = float(self.ranker(out))
             except Exception as exc:
                 message = f"ranker failed ({type(exc).__name__}: {exc}); ranked last"
-                result.errors[name] = message
+                errors[name] = message
                 logger.warning("hypothesis %r, treatment %r: %s", self.name, name, message)
                 score = math.inf
             scores[name] = math.inf if math.isnan(score) else score
+        return scores
+
+    def _rank(self, result: HypothesisResult) -> dict[str, Any]:
+        scores = self._scores(result.results, result.errors)
         ranked = sorted(scores, key=scores.__getitem__)  # stable: ties keep treatment order
         return {"ranked": ranked, "best": ranked[0] if ranked else None, "scores": scores}
+
+
+def hypothesis(
+    *,
+    verifier: Verifier,
+    metrics: str | Sequence[str],
+    name: str | None = None,
+) -> Callable[[Ranker], Hypothesis]:
+    """Decorate a ranker ``fn(verifier_output) -> float`` (lower is better) into a :class:`Hypothesis`.
+
+    ``@hypothesis(verifier=welch_t_test(), metrics="accuracy")`` over ``def by_p(result): ...``
+    makes ``by_p`` the Hypothesis ``Hypothesis(verifier, metrics, ranker=by_p, name=name or
+    "by_p")`` (an instance, not a factory), as in crystallize-ml.
+
+    Raises:
+        ConfigurationError: as :class:`Hypothesis` does, when the decorator is applied (e.g.
+            ``metrics`` empty, or the verifier or the decorated object not callable).
+    """
+
+    def decorate(fn: Ranker) -> Hypothesis:
+        return Hypothesis(verifier, metrics, ranker=fn, name=name or _callable_name(fn))
+
+    return decorate

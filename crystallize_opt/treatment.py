@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, overload
 
 from ._constants import BASELINE_CONDITION, RESERVED_CONTEXT_KEYS
 from ._fingerprint import source_fingerprint
@@ -99,3 +100,47 @@ class Treatment:
             self._apply if isinstance(self._apply, dict) else getattr(self._apply, "__name__", "<callable>")
         )
         return f"Treatment({self.name!r}, {body!r})"
+
+
+TreatmentFunction = Callable[[FrozenContext], Any]
+
+
+@overload
+def treatment(name: str, apply: Mapping[str, Any] | TreatmentFunction) -> Treatment: ...
+@overload
+def treatment(name: str, apply: None = None) -> Callable[[TreatmentFunction], Callable[[], Treatment]]: ...
+
+
+def treatment(
+    name: str, apply: Mapping[str, Any] | TreatmentFunction | None = None
+) -> Treatment | Callable[[TreatmentFunction], Callable[[], Treatment]]:
+    """Make a :class:`Treatment` named ``name``, directly or by decorating its function.
+
+    ``treatment("x2", {"factor": 2})`` (or with a callable ``apply``) returns
+    ``Treatment("x2", {"factor": 2})``. ``treatment("x2")`` returns a decorator: applied to a
+    function ``fn(ctx)``, it gives a factory taking no arguments that returns
+    ``Treatment("x2", fn)``, as in crystallize-ml::
+
+        @treatment("double")
+        def double(ctx):
+            ctx.add("factor", 2)
+
+        experiment.run(treatments=[double()])
+
+    Raises:
+        ConfigurationError: as :class:`Treatment` does (a reserved or invalid name, an ``apply``
+            that is neither a mapping nor callable); for the decorator form, when the factory is
+            called.
+    """
+    if apply is not None:
+        return Treatment(name, apply)
+    check_name(name, "Treatment name")  # fail at decoration, not at the first call
+
+    def decorate(fn: TreatmentFunction) -> Callable[[], Treatment]:
+        @functools.wraps(fn)
+        def factory() -> Treatment:
+            return Treatment(name, fn)
+
+        return factory
+
+    return decorate

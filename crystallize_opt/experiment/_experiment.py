@@ -25,6 +25,7 @@ from ..plugins import (
 from ..result import Result
 from ..treatment import Treatment
 from ._aggregate import build_result
+from ._debug import debug_run, experiment_id
 from ._dispatch import execute, overrides_run_loop
 from ._optimization import optimize_experiment, replay_stored_trial
 from ._runner import ReplicateTask, steps_set_up
@@ -267,6 +268,28 @@ class Experiment:
         for plugin in run.plugins:
             plugin.after_run(run, result)
         return result
+
+    def debug(self, treatment: str | Treatment | None = None, *, verbose: bool = True) -> Result:
+        """Run one replicate of the baseline and ``treatment`` (a name of one of the
+        experiment's treatments, a Treatment, or None), serially and without hypotheses.
+
+        Execution plugins other than :class:`SerialExecution` are left out and, with
+        ``verbose``, the :class:`LoggingPlugin` logs every step at INFO; the experiment and its
+        plugins are unchanged afterwards. Results and artifacts are stored as for any run.
+
+        Raises:
+            ConfigurationError: if ``treatment`` names none of the experiment's treatments.
+            EventLoopError: inside a running event loop.
+        """
+        return debug_run(self, treatment, verbose)
+
+    @property
+    def id(self) -> str:
+        """The experiment's identity: the sha256 (hex) of its pipeline's signature (each step's
+        code and explicit parameters, in order) and its datasource's fingerprint (code and
+        explicit parameters). Treatments, replicates, plugins and the name are not part of it;
+        it is computed when read. crystallize-ml hashes the pipeline alone."""
+        return experiment_id(self)
 
     def apply(
         self, treatment: Treatment | None = None, data: Any | None = None, seed: int | None = None

@@ -9,8 +9,12 @@ from collections.abc import Callable
 from typing import Any, TypeVar, overload
 
 from .._fingerprint import source_fingerprint
+from .._logging import get_logger
 from ..context import FrozenContext
 from ._injection import DECORATORS, InjectedCallable, InjectedSignature
+from ._registry import register_datasource
+
+_log = get_logger("pipeline")
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -46,33 +50,65 @@ class _FunctionDataSource(InjectedCallable, DataSource):
 
 
 @overload
-def data_source(fn: F) -> Callable[..., DataSource]: ...
+def data_source(fn: F, /) -> Callable[..., DataSource]: ...
 @overload
-def data_source(fn: None = None) -> Callable[[F], Callable[..., DataSource]]: ...
+def data_source(
+    name: str | None = None, /, *, register: bool = False
+) -> Callable[[F], Callable[..., DataSource]]: ...
 
 
-def data_source(fn: Callable[..., Any] | None = None) -> Any:
+def data_source(target: Callable[..., Any] | str | None = None, /, *, register: bool = False) -> Any:
     """Turn ``fn(ctx, **params)`` into a factory of :class:`DataSource` objects.
 
-    Parameters resolve like those of :func:`pipeline_step`: explicit argument to the factory,
-    output artifact, context key, default. Works as ``@data_source`` and ``@data_source()``.
+    Written ``@data_source``, ``@data_source()``, ``@data_source("name", register=True)`` or
+    ``@data_source(register=True)``. Calling the factory with keyword arguments fixes those
+    parameters; a parameter without default must be given there (``TypeError`` at once
+    otherwise, as in crystallize-ml). A parameter with a default is, at fetch time, taken like a
+    :func:`pipeline_step`'s: explicit argument, output artifact, context key (so a treatment can
+    set it), default.
+
+    With ``register=True`` the datasource ``factory()`` is registered under ``name`` (default:
+    the function's name) for :func:`get_datasource`; a factory that cannot be called without
+    arguments is not registered (logged as a warning). Decorating again the same function (a
+    module reload) replaces its registration instead of raising.
 
     Raises:
         TypeError: at decoration if ``fn`` does not take ``ctx`` first; at factory call for an
-            argument ``fn`` does not accept.
+            argument ``fn`` does not accept or a required parameter not given.
+        ValueError: at decoration with ``register=True``, if ``name`` is registered by another
+            datasource.
     """
 
-    def decorate(func: Callable[..., Any]) -> Callable[..., DataSource]:
+    def decorate(func: Callable[..., Any], name: str | None) -> Callable[..., DataSource]:
         signature = InjectedSignature(func, ("ctx",), "data source")
 
         @functools.wraps(func)
         def factory(**explicit: Any) -> DataSource:
             signature.check_explicit(explicit)
+            missing = [n for n in signature.required() if n not in explicit]
+            if missing:
+                raise TypeError(
+                    f"data source {signature.name!r} is missing required parameter(s) {missing}: "
+                    f"pass them ({signature.name}({missing[0]}=...))"
+                )
             return _FunctionDataSource(func, signature, explicit)
 
+        if register:
+            if signature.required():
+                _log.warning(
+                    "data source %r not registered: it needs parameter(s) %s",
+                    name or func.__name__,
+                    signature.required(),
+                )
+            else:
+                register_datasource(name or func.__name__, factory())
         return factory
 
-    return decorate(fn) if fn is not None else decorate
+    if callable(target):
+        return decorate(target, None)
+    if target is not None and not isinstance(target, str):
+        raise TypeError(f"data_source name must be a string, got {type(target).__name__}")
+    return functools.partial(decorate, name=target)
 
 
 DECORATORS["data source"] = data_source

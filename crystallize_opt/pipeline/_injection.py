@@ -7,12 +7,14 @@ name, then the context key of that name, then the function's default.
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from .._fingerprint import source_fingerprint
 from ..context import FrozenContext, isolated
+from ._resources import ResourceFactory
 
 _MISSING = inspect.Parameter.empty
 
@@ -63,20 +65,72 @@ class InjectedSignature:
         kwargs: dict[str, Any] = (
             {name: isolated(value) for name, value in explicit.items()} if explicit else {}
         )
-        outputs = ctx.outputs
         for name, param in self.injected.items():
             if name in kwargs:
                 continue
-            if name in outputs:
-                kwargs[name] = outputs[name]
-            elif name in ctx:
-                kwargs[name] = ctx[name]
+            found, value = lookup(ctx, name)
+            if found:
+                kwargs[name] = value
             elif param.default is _MISSING:
                 raise TypeError(
                     f"{self.kind} {self.name!r} needs parameter {name!r}: pass it explicitly "
                     f"({self.name}({name}=...)), or set context key {name!r} through initial_ctx or a treatment"
                 )
         return kwargs
+
+
+def lookup(ctx: Mapping[str, Any], name: str) -> tuple[bool, Any]:
+    """Find parameter ``name``: ``(True, value)`` from the context's outputs or keys, else
+    ``(False, None)``. A :func:`~crystallize_opt.resource_factory` found in the context gives
+    its resource for this context."""
+    outputs = getattr(ctx, "outputs", None)
+    if outputs and name in outputs:
+        return True, outputs[name]
+    if name not in ctx:
+        return False, None
+    value = ctx[name]
+    if isinstance(value, ResourceFactory):
+        value = value(ctx if isinstance(ctx, FrozenContext) else FrozenContext(ctx))
+    return True, value
+
+
+def inject_from_ctx(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Decorate ``fn`` so that parameters not passed explicitly are filled from its ``ctx``.
+
+    Each call must pass ``ctx`` (by position or name). Every other parameter not passed (except
+    ``data``) is looked up by name, by the rule steps use: an output artifact of the context,
+    then the context key (a :func:`~crystallize_opt.resource_factory` gives its resource), then
+    the function's default. :func:`~crystallize_opt.pipeline_step` and
+    :func:`~crystallize_opt.data_source` already do this; use it for helpers called from steps.
+
+    Raises:
+        TypeError: at the call, when ``ctx`` is not passed or is not a mapping, or a parameter
+            without default is not in the context (naming it).
+    """
+    signature = inspect.signature(fn)
+    name_of = getattr(fn, "__name__", type(fn).__name__)
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        bound = signature.bind_partial(*args, **kwargs)
+        ctx = bound.arguments.get("ctx")
+        if not isinstance(ctx, Mapping):
+            raise TypeError(
+                f"{name_of!r} decorated with inject_from_ctx must be called with ctx (a FrozenContext)"
+            )
+        for name, param in signature.parameters.items():
+            if name in bound.arguments or name in ("ctx", "data"):
+                continue
+            if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+                continue
+            found, value = lookup(ctx, name)
+            if found:
+                bound.arguments[name] = value
+            elif param.default is _MISSING:
+                raise TypeError(f"{name_of!r} needs parameter {name!r}: pass it, or set context key {name!r}")
+        return fn(*bound.args, **bound.kwargs)
+
+    return wrapper
 
 
 class InjectedCallable:

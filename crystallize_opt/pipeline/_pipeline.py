@@ -68,3 +68,12 @@ class Pipeline:
 
     def __repr__(self) -> str:
         return f"Pipeline({self.steps!r})"
+
+
+def pipeline(*steps: PipelineStep) -> Pipeline:
+    """Return ``Pipeline(list(steps))``: ``pipeline(load(), train(), score())``.
+
+    Raises:
+        TypeError, ValueError: as :class:`Pipeline` does (no steps, or an entry that is no step).
+    """
+    return Pipeline(list(steps))

@@ -48,18 +48,21 @@ or values so large that the statistics overflow raise :class:`ValueError` naming
 from __future__ import annotations
 
 from ._base import ALTERNATIVES, ci_text, holm_adjust
+from ._decorator import VerifierCallable, verifier
 from ._tests import MannWhitneyU, PairedTTest, WelchTTest, WilcoxonSignedRank
 
 __all__ = [
     "ALTERNATIVES",
     "MannWhitneyU",
     "PairedTTest",
+    "VerifierCallable",
     "WelchTTest",
     "WilcoxonSignedRank",
     "ci_text",
     "holm_adjust",
     "mann_whitney_u",
     "paired_t_test",
+    "verifier",
     "welch_t_test",
     "wilcoxon_signed_rank",
 ]

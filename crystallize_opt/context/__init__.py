@@ -1,0 +1,20 @@
+"""The per-run context: the add-only mapping steps read and write (:class:`FrozenContext`), the
+metrics a run records, the artifacts a step writes, how values are isolated, and the contexts
+for looking inside a step (:class:`LoggingContext`, :func:`standalone_context`)."""
+
+from ._artifact_log import ArtifactLog, ArtifactRecord
+from ._frozen import FrozenContext
+from ._isolation import is_immutable, isolated
+from ._metrics import ContextMetrics
+from ._reads import LoggingContext, standalone_context
+
+__all__ = [
+    "ArtifactLog",
+    "ArtifactRecord",
+    "ContextMetrics",
+    "FrozenContext",
+    "LoggingContext",
+    "is_immutable",
+    "isolated",
+    "standalone_context",
+]

@@ -1,0 +1,174 @@
+"""The per-run context: an add-only mapping with the run's metrics, artifacts, logger and rng."""
+
+from __future__ import annotations
+
+import logging
+import reprlib
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import numpy as np
+
+from .._logging import get_logger
+from ..exceptions import ContextMutationError
+from ._artifact_log import ArtifactLog
+from ._isolation import isolated
+from ._metrics import ContextMetrics
+
+_STEP_LOGGER = get_logger("steps")
+_ABSENT = object()
+_PREVIEW = reprlib.Repr()
+_PREVIEW.maxstring = _PREVIEW.maxother = 120
+
+
+class FrozenContext(Mapping[str, Any]):
+    """An add-only mapping handed to the datasource and every pipeline step of one run.
+
+    Despite its name it is not frozen: keys can be added (``ctx.add(key, value)`` or
+    ``ctx[key] = value``) but never overwritten or deleted, so what one step wrote cannot be
+    silently changed by a later one. The name is kept from crystallize-ml for compatibility
+    (``docs/migrating-from-crystallize.md``, "Context values").
+
+    Values are isolated as in the reference (crystallize-ml 0.27): every read (``ctx[key]``,
+    ``ctx.get``, ``values()``, ``items()``, ``as_dict()`` and the parameters injected into steps
+    and datasources) of a mutable value returns a deep copy of its own, and the value is copied
+    when it enters (the initial mapping, ``ctx.add``). So a step mutating ``ctx["cfg"]["lr"]``
+    changes only its copy: not what later steps or other replicates read, not the caller's
+    ``initial_ctx`` or :class:`~crystallize_opt.Treatment`, and a writer cannot change a value
+    after adding it (the reference stores a live reference there, one of its listed bugs). A step
+    that adds an object for a later step hands it over this way: the later step gets an equal
+    copy. Immutable values (numbers, strings, tuples of them, see :func:`is_immutable`) are never
+    copied; values that cannot be copied are shared (see :func:`isolated`). Copying on read, not
+    once per replicate, costs nothing for the values a run does not read and keeps even the
+    steps of one replicate apart (``benchmarks/bench_overhead.py`` measures it). Besides the keys
+    it carries:
+
+    * ``metrics``: a :class:`ContextMetrics` the steps record into;
+    * ``rng``: a :class:`numpy.random.Generator` seeded for this replicate and condition. Code
+      that draws only from it is reproducible in threads and processes alike;
+    * ``artifacts``: the :class:`ArtifactLog` of the current step;
+    * ``outputs``: the experiment's output :class:`~crystallize_opt.Artifact` objects bound to
+      this run (steps receive them as parameters by name);
+    * ``logger``: a :class:`logging.Logger` for the steps' messages (the one given, else
+      ``crystallize_opt.steps``, which the :class:`~crystallize_opt.LoggingPlugin` shows).
+
+    ``FrozenContext(initial, logger=...)`` is also how a step is tested on its own (see
+    :func:`~crystallize_opt.standalone_context`).
+    """
+
+    __slots__ = ("_data", "_logger", "_rng", "artifacts", "metrics", "outputs", "scope")
+
+    def __init__(
+        self,
+        initial: Mapping[str, Any] | None = None,
+        logger: logging.Logger | None = None,
+        *,
+        rng: np.random.Generator | None = None,
+    ):
+        self._data: dict[str, Any] = {key: isolated(value) for key, value in (initial or {}).items()}
+        self.metrics = ContextMetrics()
+        self.artifacts = ArtifactLog()
+        self._rng = rng
+        self._logger = logger
+        #: Output artifacts bound to this run, injectable into steps by name.
+        self.outputs: dict[str, Any] = {}
+        #: Where this run's artifacts go below the experiment's version folder: "" for a run,
+        #: "apply" for :meth:`Experiment.apply`, "trials/<n>" for optimization trials.
+        self.scope = ""
+
+    @classmethod
+    def _adopting(cls, values: dict[str, Any]) -> FrozenContext:
+        """A context holding ``values`` (taken over, not copied) for the engine's per-replicate runs.
+
+        Their values are the user's objects, but reads hand out copies, so nothing done through
+        the context can change them; skipping the copy on entry saves a deep copy per replicate.
+        """
+        ctx = cls()
+        ctx._data = values
+        return ctx
+
+    @property
+    def logger(self) -> logging.Logger:
+        """The logger steps write to: the one given to the constructor, else ``crystallize_opt.steps``."""
+        return self._logger if self._logger is not None else _STEP_LOGGER
+
+    @logger.setter
+    def logger(self, logger: logging.Logger) -> None:
+        self._logger = logger
+
+    def record(self, name: str, value: Any, tags: Mapping[str, Any] | None = None) -> None:
+        """Record a metric value: the same as ``ctx.metrics.add(name, value, tags)``.
+
+        Raises:
+            TypeError: if ``name`` is not a non-empty string or ``tags`` is not a mapping.
+        """
+        self.metrics.add(name, value, tags)
+
+    @property
+    def rng(self) -> np.random.Generator:
+        """This run's random generator (seeded from ``seed_used`` when first needed, if not set)."""
+        if self._rng is None:
+            self._rng = np.random.default_rng(int(self._data.get("seed_used", 0)))
+        return self._rng
+
+    @rng.setter
+    def rng(self, generator: np.random.Generator) -> None:
+        self._rng = generator
+
+    def add(self, key: str, value: Any) -> None:
+        """Add ``key`` with ``value`` (a copy of it, when it is mutable: see :class:`FrozenContext`).
+
+        Raises:
+            ContextMutationError: if ``key`` is already present (its name is in the message).
+        """
+        if key in self._data:
+            raise ContextMutationError(
+                f"context key {key!r} is already set (to {self._data[key]!r}); "
+                "context keys can be added but never overwritten"
+            )
+        self._data[key] = isolated(value)
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self.add(key, value)
+
+    def __delitem__(self, key: str) -> None:
+        raise ContextMutationError(f"context key {key!r} cannot be deleted")
+
+    def __getitem__(self, key: str) -> Any:
+        """Return the value of ``key``: a copy of its own when it is mutable.
+
+        Raises:
+            KeyError: if ``key`` is not set.
+        """
+        return isolated(self._data[key])
+
+    # Mapping's own ``in`` and ``get`` go through __getitem__ and, for a missing key, a raised
+    # KeyError; the engine and plugins ask several times per replicate.
+    def __contains__(self, key: object) -> bool:
+        return key in self._data
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """Return the value of ``key`` (a copy, when mutable), or ``default`` (as given) when it is not set."""
+        value = self._data.get(key, _ABSENT)
+        return default if value is _ABSENT else isolated(value)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the keys and values (copies of the mutable ones), without metrics."""
+        return {key: isolated(value) for key, value in self._data.items()}
+
+    def preview(self, key: str) -> str:
+        """Return a short ``repr`` of the value of ``key`` (for provenance and logs; no copy made).
+
+        Raises:
+            KeyError: if ``key`` is not set.
+        """
+        return _PREVIEW.repr(self._data[key])
+
+    def __repr__(self) -> str:
+        return f"FrozenContext({self._data!r}, metrics={self.metrics.as_dict()!r})"
