@@ -18,8 +18,8 @@ _PRIOR_MEAN, _PRIOR_SD = math.log(0.5), 1.5
 _JITTER = 1e-8
 #: Fitted log-hyperparameters are rounded to this step (1% relative): see :func:`snap_to_grid`.
 THETA_STEP = 0.01
-#: Hyperparameters are fitted on at most this many observations (the first ones given: callers
-#: put the most relevant first); the cost of a fit grows with the cube of the count.
+#: Hyperparameters are fitted on at most this many observations (an even spread over those the
+#: model conditions on); the cost of a fit grows with the cube of the count.
 MAX_FIT_POINTS = 300
 #: Largest block of pairwise terms (rows x observations x dimensions) computed at once: the model's
 #: memory grows with the square of its observations, not with that times the dimensions, nor with
@@ -70,8 +70,12 @@ class SeedEffectGP:
         values: ``n`` observed values.
         groups: ``n`` seed labels; observations with equal labels share a seed effect.
 
-    With more than :data:`MAX_FIT_POINTS` observations, the hyperparameters are fitted on the
-    first :data:`MAX_FIT_POINTS` and the posterior conditions on all of them. Memory is of the
+    With more than :data:`MAX_FIT_POINTS` observations, the hyperparameters are fitted on
+    :data:`MAX_FIT_POINTS` of them spread evenly over the order given, and the posterior
+    conditions on all of them. The spread matters: hyperparameters fitted on a part of the data
+    that is not like the whole (the best observations only: a narrow range of values) give the
+    whole data a model that cannot follow it, whose means can lie far outside every observed
+    value. Memory is of the
     order of ``n**2`` numbers (the covariance and its factor); pairwise terms are computed in
     blocks of at most :data:`BLOCK_ELEMENTS` numbers. Callers bound ``n`` (the winner's selection
     conditions on at most ``MAX_MODEL_OBSERVATIONS``) and run the model inside
@@ -181,7 +185,7 @@ class SeedEffectGP:
         """Fit the hyperparameters from ``restarts`` default starting points (or warm from
         ``start``, e.g. a previous fit's :attr:`theta`) and return ``self``."""
         if self.n > MAX_FIT_POINTS:
-            head = slice(0, MAX_FIT_POINTS)
+            head = np.unique(np.linspace(0, self.n - 1, MAX_FIT_POINTS).round().astype(np.int64))
             subset = SeedEffectGP(self.inputs[head], self._values[head], self._groups[head]).fit(
                 start, restarts
             )
