@@ -44,7 +44,7 @@ class NoiseHandling:
        local minima of its mean near the best of them (those it expects to beat their evaluated
        neighbour by ``minima_z`` posterior sds); the ``confirm_candidates`` best are
        re-evaluated on ``confirm_seeds`` fresh seeds the search never used, the model is
-       refit with those, and the best confirmed candidate wins. For conditional (callable)
+       refit with those, and the candidate with the best refitted model estimate wins. For conditional (callable)
        search spaces, the pooled mean replaces the model.
     5. *Held-out estimate and baseline test*: the winner and the baseline (the run without a
        treatment) run on ``holdout_seeds`` further fresh seeds. Their paired difference gives
