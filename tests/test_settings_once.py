@@ -132,7 +132,9 @@ def test_every_optimize_key_defaults_to_the_constructors_default(tmp_path: Path)
             continue
         argument = ARGUMENTS[key]
         if key == "warm_start":
-            assert config.warm_start == () and from_yaml._warm_start == plain._warm_start == []
+            assert (
+                config.warm_start == () and from_yaml._session.warm_start == plain._session.warm_start == []
+            )
         elif key == "sampler":
             # The same default_sampler: the config builds it from the config's seed, the optimizer
             # from the run's master seed when the run prepares it (nothing before).

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from ._finalize import BaselineReference, Finalizer
 from ._plan import ReplicatePlan
-from ._recorder import TrialRecorder
+from ._recorder import TellRecorder, TrialRecorder
 from ._schedule import FixedRounds, TrialSchedule
 
 if TYPE_CHECKING:
@@ -48,4 +48,4 @@ def collaborators_of(optimizer: BaseOptimizer) -> LoopCollaborators:
     (ask ``num_trials`` rounds, every replicate, results to :meth:`BaseOptimizer.tell`)."""
     if isinstance(optimizer, ProvidesCollaborators):
         return optimizer.loop_collaborators()
-    return LoopCollaborators(schedule=FixedRounds(), recorder=TrialRecorder(optimizer))
+    return LoopCollaborators(schedule=FixedRounds(), recorder=TellRecorder(optimizer))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import asdict
+from functools import cached_property
 from typing import Any
 
 import optuna
@@ -12,40 +12,21 @@ from optuna.samplers import BaseSampler
 from optuna.storages import BaseStorage
 from optuna.trial import FrozenTrial
 
-from .._logging import get_logger
-from ..exceptions import ConfigurationError, OptimizationError
+from ..exceptions import OptimizationError
 from ..ranking import rank_study
 from ..records import TrialRecord
-from ..storage import DEFAULT_OUTAGE_TIMEOUT, DEFAULT_STORAGE, resolve_storage
+from ..storage import DEFAULT_OUTAGE_TIMEOUT
 from ..treatment import Treatment
 from ._arguments import check_arguments, check_warm_start
 from ._base import BaseOptimizer, OptimizationRun
 from ._collaborators import LoopCollaborators
 from ._dependencies import check_sampler_dependencies
-from ._noise import (
-    NoiseAwareTPE,
-    NoiseHandling,
-    NoiseSearch,
-    WinnerSelection,
-    default_sampler,
-    stored_selection,
-)
+from ._noise import NoiseHandling, WinnerSelection
 from ._objective import Objective
-from ._optuna_finalize import StudyFinalizer
-from ._optuna_plan import StudyReplicatePlan
-from ._optuna_recorder import StudyBaseline, StudyRecorder
-from ._optuna_schedule import StudySchedule
+from ._optuna_collaborators import StudyCollaborators, study_collaborators
+from ._optuna_session import StudySession
 from ._space import SearchSpace, SearchSpaceSpec
-from ._study import (
-    best_trial,
-    open_study,
-    store_or_check_settings,
-    study_settings,
-    treatment_of,
-)
-from ._target import TrialTarget, count_finished
-
-_log = get_logger("optimize")
+from ._study import best_trial, treatment_of
 
 
 class OptunaOptimizer(BaseOptimizer):
@@ -159,40 +140,48 @@ class OptunaOptimizer(BaseOptimizer):
         self.max_retries = checked.max_retries
         self.poll_interval = checked.poll_interval
         self.outage_timeout = checked.outage_timeout
-        self._target = TrialTarget(self.poll_interval, self.grace_period, self.max_retries)
         self.space = SearchSpace(search_space)
-        self.sampler = sampler
         self.pruner = pruner
-        # Worker processes reopen the storage from its URL: the default is a URL too.
-        self.storage_url = (
-            DEFAULT_STORAGE if storage is None else storage if isinstance(storage, str) else None
-        )
-        self.storage = resolve_storage(storage, outage_timeout=self.outage_timeout)
-        self.study_name = checked.study_name
         self.run_baseline = checked.run_baseline
         self.common_random_numbers = checked.common_random_numbers
         self.noise = checked.noise
-        self._noise_search: NoiseSearch | None = None
-        self._selection: WinnerSelection | None = None
-        self._warm_start: list[Treatment] = []
-        self._study: optuna.Study | None = None
-        self._pending: dict[str, optuna.Trial] = {}
-        self._run: OptimizationRun | None = None
-        self._exhausted = False
-        # The loop's collaborators, each one concept in its own module; they read this
-        # optimizer's state (its study, pending trials, target, noise search) and hold none.
-        self._recorder = StudyRecorder(self)
-        self._schedule = StudySchedule(self)
-        self._parts = LoopCollaborators(
-            schedule=self._schedule,
-            recorder=self._recorder,
-            plan=StudyReplicatePlan(self),
-            baseline=StudyBaseline(self),
-            finalizer=StudyFinalizer(self),
+        # The study and the state of the run it serves (storage, sampler, pending trials, noise
+        # search, selection, target) live in the session, which the collaborators are given.
+        self._session = StudySession(
+            storage, checked, sampler=sampler, pruner=pruner, objective=objective, space=self.space
         )
+        self._arguments = checked  # the collaborators' settings (built again in a worker)
         self.enqueue(warm_start)
 
     # -- the study ---------------------------------------------------------------------------
+
+    @property
+    def storage(self) -> BaseStorage:
+        """The Optuna storage the study is kept in."""
+        return self._session.storage
+
+    @property
+    def storage_url(self) -> str | None:
+        """The storage's URL (None for a storage object): worker processes reopen it from there."""
+        return self._session.storage_url
+
+    @property
+    def study_name(self) -> str | None:
+        """The study's name (None until :meth:`prepare` names it after the experiment)."""
+        return self._session.study_name
+
+    @study_name.setter
+    def study_name(self, name: str | None) -> None:
+        self._session.study_name = name
+
+    @property
+    def sampler(self) -> BaseSampler | None:
+        """The study's sampler (None until :meth:`prepare` builds the default one)."""
+        return self._session.sampler
+
+    @sampler.setter
+    def sampler(self, sampler: BaseSampler | None) -> None:
+        self._session.sampler = sampler
 
     @property
     def study(self) -> optuna.Study:
@@ -201,19 +190,7 @@ class OptunaOptimizer(BaseOptimizer):
         Its sampler is set by :meth:`prepare` when none was given (the default is seeded with the
         experiment's master seed), so reading the study earlier changes nothing the search does.
         """
-        if self._study is None:
-            if self.study_name is None:
-                raise OptimizationError(
-                    "the study is opened by Experiment.optimize (it is named after the experiment); "
-                    "pass study_name= to OptunaOptimizer to open it before"
-                )
-            # Before prepare() the default sampler is not built yet (it is seeded from the
-            # experiment, see _configure_sampler): the study is open for reading, with Optuna's
-            # sampler until then, and ask() refuses to propose.
-            self._study = open_study(
-                self.study_name, self.storage, self.sampler, self.pruner, self.objective.directions
-            )
-        return self._study
+        return self._session.study
 
     def prepare(self, run: OptimizationRun) -> None:
         """Create or continue the study and check that a continued study is compatible.
@@ -223,46 +200,7 @@ class OptunaOptimizer(BaseOptimizer):
                 message lists each difference), or the study was not made by crystallize-opt
                 and already has trials.
         """
-        self._run = run
-        if self.study_name is None:
-            self.study_name = run.experiment_name
-        study = self.study
-        self._configure_sampler(study, run)
-        settings = study_settings(
-            run,
-            self.objective,
-            self.space,
-            self.sampler,
-            self.pruner,
-            common_random_numbers=self.common_random_numbers,
-            noise=None if self.noise is None else asdict(self.noise),
-        )
-        store_or_check_settings(study, self.storage, settings)
-        for treatment in self._warm_start:
-            study.enqueue_trial(treatment.params, skip_if_exists=True)
-        self._warm_start.clear()
-        if self.noise is not None:
-            self._noise_search = NoiseSearch(
-                self.noise, self.objective, self.space, run.num_trials * run.replicates_per_trial
-            )
-            self._noise_search.sync(study)
-            if isinstance(self.sampler, NoiseAwareTPE):
-                search = self._noise_search
-                self.sampler.follow(lambda: search.noisy)
-
-    def _configure_sampler(self, study: optuna.Study, run: OptimizationRun) -> None:
-        """Build the default sampler from the run's master seed (once: a later run of the same
-        optimizer goes on with it), give it to the study, and, with noise handling, let the
-        noise-aware TPE follow the search's finding whether the pipeline is noisy.
-
-        One of several workers reseeds its sampler from the system's entropy: workers seeded
-        alike would propose the same points.
-        """
-        if self.sampler is None:
-            self.sampler = default_sampler(run.master_seed, noise=self.noise is not None)
-        if run.worker is not None:
-            self.sampler.reseed_rng()
-        study.sampler = self.sampler
+        self._session.open(run)
 
     def enqueue(self, treatments: Treatment | Iterable[Treatment]) -> None:
         """Evaluate these treatments first (warm start); each is enqueued once per study.
@@ -271,52 +209,31 @@ class OptunaOptimizer(BaseOptimizer):
             ConfigurationError: if a treatment is callable or sets a parameter outside a dict
                 search space.
         """
-        items = check_warm_start(treatments, self.space.names)
-        self._warm_start.extend(items)
-        if self._study is not None and self._run is not None:
-            for treatment in items:
-                self._study.enqueue_trial(treatment.params, skip_if_exists=True)
-            self._warm_start.clear()
+        self._session.enqueue(check_warm_start(treatments, self.space.names))
 
     def finished_trials(self) -> int:
         """Number of complete or pruned trials in the study."""
-        return count_finished(self.study, self.storage)
+        return self._parts.schedule.finished_count()
 
     def __getstate__(self) -> dict[str, Any]:
-        """Worker processes rebuild the storage from its URL and open the study themselves."""
-        if self.storage_url is None or self.storage_url == ":memory:":
-            raise ConfigurationError(
-                "parallel workers share the study through its storage: give OptunaOptimizer a storage URL "
-                "(e.g. sqlite:///study.db or postgresql+psycopg://...), not an in-memory storage or object"
-            )
-        state = dict(self.__dict__)
-        state.update(
-            storage=None,
-            _study=None,
-            _pending={},
-            _target=TrialTarget(self.poll_interval, self.grace_period, self.max_retries),
-            _noise_search=None,
-            _selection=None,
+        """Worker processes rebuild the storage from its URL and open the study themselves (see
+        :class:`StudySession`); the collaborators, which hold the storage, are built again."""
+        return {key: value for key, value in self.__dict__.items() if key != "_parts"}
+
+    @cached_property
+    def _parts(self) -> StudyCollaborators:
+        """The loop's collaborators, built on the session and its storage on first use."""
+        return study_collaborators(
+            self._session, self.objective, self._arguments, reports_to_pruner=self.reports_to_pruner
         )
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self.storage = resolve_storage(self.storage_url, outage_timeout=self.outage_timeout)
-        if self.sampler is not None:
-            self.sampler.reseed_rng()  # workers sharing a seeded sampler would propose the same points
-
-    @property
-    def _worker_tag(self) -> str | None:
-        """The tag naming this process's trials when it is one of several workers, else None."""
-        return None if self._run is None or self._run.worker is None else self._run.worker.tag
 
     def loop_collaborators(self) -> LoopCollaborators:
         """What the optimization loop uses beside ask/tell (see ``_collaborators``): the study's
         target of finished trials (:class:`StudySchedule`), replicates reported to the pruner or
         the racing rule (:class:`StudyReplicatePlan`), trials and the baseline stored in the study
         (:class:`StudyRecorder`, :class:`StudyBaseline`), and the winner of a noise-aware search
-        chosen once per study (:class:`StudyFinalizer`)."""
+        chosen once per study (:class:`StudyFinalizer`); each is given the optimizer's
+        :class:`StudySession` and the settings it needs."""
         return self._parts
 
     def end_run(self) -> None:
@@ -342,10 +259,10 @@ class OptunaOptimizer(BaseOptimizer):
                 "or pass sampler= to OptunaOptimizer to ask before"
             )
         trial, params = self.space.ask(self.study)
-        if self._schedule.give_up_if_surplus(trial):
+        if self._parts.schedule.give_up_if_surplus(trial):
             return []
         treatment = Treatment(f"trial-{trial.number}", params)
-        self._pending[treatment.name] = trial
+        self._session.pending[treatment.name] = trial
         return [treatment]
 
     @property
@@ -355,10 +272,12 @@ class OptunaOptimizer(BaseOptimizer):
 
     def tell(self, objective_values: dict[str, float]) -> None:
         """Finish the oldest pending trial with these aggregated values (for manual ask/tell use)."""
-        if not self._pending:
+        pending = self._session.pending
+        if not pending:
             raise OptimizationError("tell() called without a pending trial; call ask() first")
-        name = next(iter(self._pending))
-        self._recorder.finish(name, objective_values, TrialRecord(), failure=None, pruned=False)
+        self._parts.recorder.finish(
+            next(iter(pending)), objective_values, TrialRecord(), failure=None, pruned=False
+        )
 
     # -- results -----------------------------------------------------------------------------
 
@@ -370,9 +289,7 @@ class OptunaOptimizer(BaseOptimizer):
     def selection(self) -> WinnerSelection | None:
         """How a noise-aware optimization chose its winner (None without noise handling, or
         before the search ended); read from the study when it was made by an earlier run."""
-        if self._selection is None and self.noise is not None and self.study_name is not None:
-            self._selection = stored_selection(self.study)
-        return self._selection
+        return self._session.selection
 
     def get_best_treatment(self) -> Treatment:
         """The best trial's treatment (with noise handling: the selected winner, see :attr:`selection`).
