@@ -66,6 +66,10 @@ WHITE_BOX_TESTS = {
         {"crystallize_opt.config._optimize_section", "crystallize_opt.config._modules"},
         "every YAML key maps to one constructor argument; the import hook is installed only on load",
     ),
+    "test_target": (
+        {"crystallize_opt.optimize._target"},
+        "a worker with stale counts and a trial beyond the target: multi-process runs reach it only by timing",
+    ),
     "test_hostile_input": ({"crystallize_opt.config._errors"}, "describing a huge hostile value stays short"),
     "test_report": (
         {f"crystallize_opt.report._{m}" for m in ("contour", "data", "history", "html", "style")},

@@ -106,7 +106,10 @@ class TrialTarget:
         """Near the target of a shared study, two workers may ask at the same moment for the
         last missing trial: the one whose trial got the higher number stores it as FAIL ("not
         needed"), re-queueing queued parameters, and gets True."""
-        if not storage_is_shared(storage) or target - self._estimate() > NEAR_TARGET:
+        # Fewer lower-numbered trials than the target exist at all: nothing to read. (Not the
+        # count estimate: a worker whose last read is older than its poll interval would skip
+        # the check while the others finished the study, and run a trial beyond the target.)
+        if not storage_is_shared(storage) or trial.number < target:
             return False
         live = study.get_trials(deepcopy=False, states=(*FINISHED_STATES, TrialState.RUNNING))
         if sum(1 for other in live if other.number < trial.number) < target:
