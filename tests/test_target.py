@@ -36,3 +36,19 @@ def test_a_trial_below_the_target_runs(tmp_path: Path) -> None:
     study = optuna.create_study(study_name="s", storage=storage)
     target = TrialTarget(poll_interval=60.0, grace_period=120.0, max_retries=1)
     assert not target.give_up_if_surplus(study, storage, study.ask(), 1)
+
+
+def test_after_giving_up_the_worker_waits_instead_of_asking_again(tmp_path: Path) -> None:
+    storage = resolve_storage(f"sqlite:///{tmp_path / 'study.db'}")
+    study = optuna.create_study(study_name="s", storage=storage)
+    target = TrialTarget(poll_interval=60.0, grace_period=120.0, max_retries=1)
+    assert target.next_action(study, storage, 12, rounds_done=0) == "ask"  # reads: 0 finished
+    for _ in range(11):
+        study.tell(study.ask(), 1.0)
+    running = study.ask()  # another worker's trial 11, still running
+    late = study.ask()
+    assert target.give_up_if_surplus(study, storage, late, 12)
+    # Its last read said 0 finished, within the poll interval; the give-up's read says 11 + 1 running.
+    assert target.next_action(study, storage, 12, rounds_done=1) == "wait"
+    study.tell(running, 1.0)
+    assert target.next_action(study, storage, 12, rounds_done=2) == "stop"

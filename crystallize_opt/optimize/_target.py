@@ -112,6 +112,10 @@ class TrialTarget:
         if not storage_is_shared(storage) or trial.number < target:
             return False
         live = study.get_trials(deepcopy=False, states=(*FINISHED_STATES, TrialState.RUNNING))
+        # A fresh count: the next next_action sees the study near its target and waits or stops
+        # instead of asking again from a stale estimate (and giving up trial after trial).
+        self._shared_finished = sum(1 for other in live if other.state in FINISHED_STATES)
+        self._here_at_read = self.finished_here
         if sum(1 for other in live if other.number < trial.number) < target:
             return False
         give_up(study, trial, "not needed: lower-numbered trials reach the study's target")
