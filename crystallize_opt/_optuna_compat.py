@@ -15,6 +15,7 @@ Nothing outside this module names a private Optuna attribute or module.
 from __future__ import annotations
 
 import contextlib
+import functools
 import sqlite3
 import weakref
 from collections.abc import Callable
@@ -140,11 +141,14 @@ class TellSteps:
     pruner_study: Callable[[optuna.Study, FrozenTrial], optuna.Study]
 
 
+@functools.cache
 def tell_steps() -> TellSteps | None:
     """The steps of :class:`TellSteps`, or None where Optuna moved one of them.
 
     Fast path (Optuna 5.0 and 5.1): both found. Fallback (None): the caller tells the trial with
     the public ``Study.tell`` (which stores the trial's record in a transaction of its own).
+    Resolved once per process (it is on every trial's path); ``tell_steps.cache_clear()``
+    resolves it again.
     """
     try:
         from optuna.pruners import _filter_study

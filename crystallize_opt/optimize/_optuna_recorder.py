@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import replace
+from typing import Any
 
 from optuna.storages import BaseStorage
 
@@ -131,12 +132,11 @@ class StudyRecorder(TrialRecorder):
         session = self._session
         trial = session.pending[name]  # removed only once stored, so an interrupt here can still fail it
         run = session.run
+        changes: dict[str, Any] = {} if failure is None else {"failure": failure}
         if run is not None:
-            record = replace(
-                record, pipeline_signature=run.pipeline_signature, package_version=run.package_version
-            )
-        if failure is not None:
-            record = replace(record, failure=failure)
+            changes.update(pipeline_signature=run.pipeline_signature, package_version=run.package_version)
+        if changes:
+            record = replace(record, **changes)
         try:
             end = store_trial_end(
                 session.study,

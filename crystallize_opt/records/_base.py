@@ -69,6 +69,18 @@ CHECKS: dict[str, tuple[Any, str]] = {
 }
 
 
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _field_names(cls: type) -> tuple[str, ...]:
+    """A record class's field names, looked up once per class (``dataclasses.fields`` on every
+    trial costs more than the rest of writing its record)."""
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = tuple(f.name for f in fields(cls))
+    return names
+
+
 @dataclass(frozen=True)
 class Record:
     """Fields map one to one to keys of the stored JSON object; ``KINDS`` names each field's
@@ -83,7 +95,7 @@ class Record:
 
     def to_json(self) -> dict[str, Any]:
         """The stored form: a JSON-compatible dict with :data:`SCHEMA_KEY`, None fields left out."""
-        out = {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None}
+        out = {name: value for name in _field_names(type(self)) if (value := getattr(self, name)) is not None}
         out[SCHEMA_KEY] = SCHEMA_VERSION
         return out
 
