@@ -14,7 +14,6 @@ from optuna.trial import FrozenTrial
 
 from ..exceptions import OptimizationError
 from ..ranking import rank_study
-from ..records import TrialRecord
 from ..storage import DEFAULT_OUTAGE_TIMEOUT
 from ..treatment import Treatment
 from ._arguments import check_arguments, check_warm_start
@@ -275,9 +274,7 @@ class OptunaOptimizer(BaseOptimizer):
         pending = self._session.pending
         if not pending:
             raise OptimizationError("tell() called without a pending trial; call ask() first")
-        self._parts.recorder.finish(
-            next(iter(pending)), objective_values, TrialRecord(), failure=None, pruned=False
-        )
+        self._parts.recorder.finish(next(iter(pending)), objective_values, {}, failure=None, pruned=False)
 
     # -- results -----------------------------------------------------------------------------
 

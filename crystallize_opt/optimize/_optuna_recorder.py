@@ -4,8 +4,8 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import replace
 from typing import Any
 
 from optuna.storages import BaseStorage
@@ -84,7 +84,7 @@ class StudyRecorder(TrialRecorder):
         trial = self._session.pending[evaluation.treatment.name]
         # What ran, also where it differs from Optuna's params (constants, a callable space's output).
         treatment = {"name": evaluation.treatment.name, "params": evaluation.treatment.params}
-        record = TrialRecord(**evaluation.to_dict(), treatment=treatment)
+        record: dict[str, Any] = {**evaluation.to_dict(), "treatment": treatment}
         queue = None
         search = self._session.noise_search
         if search is not None and self._noise is not None:
@@ -92,7 +92,7 @@ class StudyRecorder(TrialRecorder):
             pooled, queue, facts = search.finish(
                 trial.number, trial.params, evaluation, stopped=pruned, failed=failure is not None
             )
-            record = replace(record, noise=facts)
+            record["noise"] = facts
             if failure is None:
                 values = {objective.metrics[0]: pooled}
             pruned = pruned and self._noise.stopped_trials == "pruned"
@@ -103,14 +103,14 @@ class StudyRecorder(TrialRecorder):
     def abort(self, treatment: Treatment, reason: str) -> None:
         """Store the trial as FAIL with ``reason`` (it never stays RUNNING)."""
         if treatment.name in self._session.pending:
-            self.finish(treatment.name, {}, TrialRecord(), failure=reason, pruned=False)
+            self.finish(treatment.name, {}, {}, failure=reason, pruned=False)
 
     def abort_pending(self, reason: str) -> None:
         """Store every trial asked but not told yet as FAIL with ``reason``."""
         pending = self._session.pending
         for name, trial in list(pending.items()):
             try:
-                self.finish(name, {}, TrialRecord(), failure=reason, pruned=False)
+                self.finish(name, {}, {}, failure=reason, pruned=False)
             except StorageError as exc:  # the storage is gone too: leave it to the stale-trial check
                 _log.warning("could not store trial %d as failed: %s", trial.number, exc)
                 pending.pop(name, None)
@@ -122,27 +122,27 @@ class StudyRecorder(TrialRecorder):
         self,
         name: str,
         values: dict[str, float],
-        record: TrialRecord,
+        record: Mapping[str, Any],
         *,
         failure: str | None,
         pruned: bool,
     ) -> None:
-        """Store how the pending trial ``name`` ended (see :func:`store_trial_end`), stop tracking
-        it, and count it towards the target when it finished."""
+        """Store how the pending trial ``name`` ended (see :func:`store_trial_end`) with a
+        :class:`TrialRecord` of ``record``'s fields, the failure and the run's pipeline signature
+        and package version; stop tracking it, and count it towards the target when it finished."""
         session = self._session
         trial = session.pending[name]  # removed only once stored, so an interrupt here can still fail it
         run = session.run
-        changes: dict[str, Any] = {} if failure is None else {"failure": failure}
+        fields = dict(record, failure=failure)
         if run is not None:
-            changes.update(pipeline_signature=run.pipeline_signature, package_version=run.package_version)
-        if changes:
-            record = replace(record, **changes)
+            fields.update(pipeline_signature=run.pipeline_signature, package_version=run.package_version)
+        stored = TrialRecord(**fields)
         try:
             end = store_trial_end(
                 session.study,
                 self._storage,
                 trial,
-                record,
+                stored,
                 values,
                 self._objective,
                 failure=failure,
