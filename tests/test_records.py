@@ -169,6 +169,13 @@ def test_each_record_round_trips_through_json_with_its_version(record: Any) -> N
     assert type(record).from_json(_unversioned(dict(stored))).to_json() == again.to_json()
 
 
+def test_a_records_stored_form_from_its_fields_is_its_to_json() -> None:
+    fields = {**EVALUATION, "treatment": {"name": "trial-1", "params": {"x": 1.0}}, "failure": None}
+    assert TrialRecord.json_of(**fields) == TrialRecord(**fields).to_json()
+    with pytest.raises(TypeError, match="no field"):
+        TrialRecord.json_of(seed=3)
+
+
 def test_a_winner_selection_round_trips_and_an_unversioned_one_reads() -> None:
     selection = WinnerSelection(
         Treatment("trial-2", {"x": 0.5}),

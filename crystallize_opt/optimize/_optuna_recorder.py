@@ -136,7 +136,7 @@ class StudyRecorder(TrialRecorder):
         fields = dict(record, failure=failure)
         if run is not None:
             fields.update(pipeline_signature=run.pipeline_signature, package_version=run.package_version)
-        stored = TrialRecord(**fields)
+        stored = TrialRecord.json_of(**fields)
         try:
             end = store_trial_end(
                 session.study,

@@ -130,7 +130,7 @@ def store_trial_end(
     study: optuna.Study,
     storage: BaseStorage,
     trial: optuna.Trial,
-    record: TrialRecord,
+    record: dict[str, Any],
     values: dict[str, float],
     objective: Objective,
     *,
@@ -138,7 +138,8 @@ def store_trial_end(
     pruned: bool,
     grace_period: float,
 ) -> TrialEnd:
-    """Store ``record`` (its :meth:`~TrialRecord.to_json`) with ``trial`` and finish ``trial``:
+    """Store ``record`` (a :class:`TrialRecord`'s stored form, from ``to_json`` or ``json_of``)
+    with ``trial`` and finish ``trial``:
     FAIL when ``failure`` is given, else PRUNED or COMPLETE with the objective's ``values`` (and
     its constraints).
 
@@ -148,7 +149,7 @@ def store_trial_end(
         Exception: whatever the storage raised, other than for a stale trial or an exhausted
             sampler.
     """
-    attrs = {TrialRecord.ATTR: record.to_json()}  # written with the state (see tell_trial)
+    attrs = {TrialRecord.ATTR: record}  # written with the state (see tell_trial)
     try:
         if failure is not None:
             _log.warning("trial %d failed: %s", trial.number, failure)

@@ -100,6 +100,20 @@ class Record:
         return out
 
     @classmethod
+    def json_of(cls, **fields: Any) -> dict[str, Any]:
+        """``cls(**fields).to_json()`` without building the record (it is on every trial's path).
+
+        Raises:
+            TypeError: for a name that is not one of the record's fields, as the constructor.
+        """
+        unknown = fields.keys() - set(_field_names(cls))
+        if unknown:
+            raise TypeError(f"{cls.__name__} has no field(s) {', '.join(sorted(unknown))}")
+        out = {name: value for name, value in fields.items() if value is not None}
+        out[SCHEMA_KEY] = SCHEMA_VERSION
+        return out
+
+    @classmethod
     def from_json(cls: type[_R], data: object, where: str | None = None) -> _R:
         """Read a stored record (any schema version up to :data:`SCHEMA_VERSION`; none means 1).
         Unknown keys are ignored (a newer release of the same version may add some).
