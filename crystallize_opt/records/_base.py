@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any, ClassVar, TypeVar
 
@@ -81,6 +81,14 @@ def _field_names(cls: type) -> tuple[str, ...]:
     return names
 
 
+def _stored_form(items: Iterable[tuple[str, Any]]) -> dict[str, Any]:
+    """A record's stored form from its (field, value) pairs: None values left out, the schema
+    version added."""
+    out = {name: value for name, value in items if value is not None}
+    out[SCHEMA_KEY] = SCHEMA_VERSION
+    return out
+
+
 @dataclass(frozen=True)
 class Record:
     """Fields map one to one to keys of the stored JSON object; ``KINDS`` names each field's
@@ -95,9 +103,7 @@ class Record:
 
     def to_json(self) -> dict[str, Any]:
         """The stored form: a JSON-compatible dict with :data:`SCHEMA_KEY`, None fields left out."""
-        out = {name: value for name in _field_names(type(self)) if (value := getattr(self, name)) is not None}
-        out[SCHEMA_KEY] = SCHEMA_VERSION
-        return out
+        return _stored_form((name, getattr(self, name)) for name in _field_names(type(self)))
 
     @classmethod
     def json_of(cls, **fields: Any) -> dict[str, Any]:
@@ -106,12 +112,10 @@ class Record:
         Raises:
             TypeError: for a name that is not one of the record's fields, as the constructor.
         """
-        unknown = fields.keys() - set(_field_names(cls))
+        unknown = fields.keys() - _field_names(cls)
         if unknown:
             raise TypeError(f"{cls.__name__} has no field(s) {', '.join(sorted(unknown))}")
-        out = {name: value for name, value in fields.items() if value is not None}
-        out[SCHEMA_KEY] = SCHEMA_VERSION
-        return out
+        return _stored_form(fields.items())
 
     @classmethod
     def from_json(cls: type[_R], data: object, where: str | None = None) -> _R:
