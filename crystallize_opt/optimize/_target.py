@@ -96,9 +96,13 @@ class TrialTarget:
             fail_stale_trials(study, self.grace_period, self.max_retries)
         self._last_read = now
         counts = count_states(study, storage)
-        self._shared_finished = sum(counts.get(state, 0) for state in FINISHED_STATES)
-        self._here_at_read = self.finished_here
+        self._remember_read(sum(counts.get(state, 0) for state in FINISHED_STATES))
         return self._shared_finished, counts.get(TrialState.RUNNING, 0)
+
+    def _remember_read(self, finished: int) -> None:
+        """The study's finished trials as just read: what :meth:`_estimate` counts on from."""
+        self._shared_finished = finished
+        self._here_at_read = self.finished_here
 
     def give_up_if_surplus(
         self, study: optuna.Study, storage: BaseStorage, trial: optuna.Trial, target: int
@@ -114,8 +118,7 @@ class TrialTarget:
         live = study.get_trials(deepcopy=False, states=(*FINISHED_STATES, TrialState.RUNNING))
         # A fresh count: the next next_action sees the study near its target and waits or stops
         # instead of asking again from a stale estimate (and giving up trial after trial).
-        self._shared_finished = sum(1 for other in live if other.state in FINISHED_STATES)
-        self._here_at_read = self.finished_here
+        self._remember_read(sum(1 for other in live if other.state in FINISHED_STATES))
         if sum(1 for other in live if other.number < trial.number) < target:
             return False
         give_up(study, trial, "not needed: lower-numbered trials reach the study's target")
