@@ -466,6 +466,15 @@ def _trials_owned_running(url: str, study_name: str, pid: int) -> list[FrozenTri
     ]
 
 
+def _holds_a_flock(pid: int) -> bool:
+    """Whether process ``pid`` holds an ``flock`` lock now (``/proc/locks``; waiters excluded)."""
+    for line in Path("/proc/locks").read_text().splitlines():
+        fields = line.split()
+        if len(fields) > 4 and fields[1] == "FLOCK" and fields[4] == str(pid):
+            return True
+    return False
+
+
 def _state_of(pid: int) -> str:
     stat = Path(f"/proc/{pid}/stat").read_text()
     return stat[stat.rindex(")") + 2]
@@ -484,10 +493,13 @@ def stop_mid_trial(
         if len(complete(trials)) >= min_complete and _trials_owned_running(url, study_name, pid):
             os.kill(pid, signal.SIGSTOP)
             wait_for(lambda: _state_of(pid) == "T", timeout=10, what=f"process {pid} to stop", interval=0.01)
-            # Stopped: what the storage holds now is what it holds when the process is killed.
-            owned = _trials_owned_running(url, study_name, pid)
-            if owned:
-                return owned[0]
+            # Stopped while holding the journal's flock: a read would wait for a process that
+            # never goes on, so let it go and try again (SQLite's lock: the read fails, below).
+            if not _holds_a_flock(pid):
+                # Stopped: what the storage holds now is what it holds when the process is killed.
+                owned = _trials_owned_running(url, study_name, pid)
+                if owned:
+                    return owned[0]
             os.kill(pid, signal.SIGCONT)  # it finished that trial before it stopped
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:g} s waiting for process {pid} to be mid-trial")
