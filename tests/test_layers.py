@@ -81,6 +81,7 @@ WHITE_BOX_TESTS = {
     ),
     "test_records": ({"crystallize_opt.report._data"}, "the report reads the v1 fixture through the records"),
     "test_journal": ({"crystallize_opt._signals"}, "a journal lock wait ended by a deferred signal"),
+    "test_signals": ({"crystallize_opt._signals"}, "signals held back around stored trials (internal)"),
     "test_outage": (
         {"crystallize_opt._signals", "crystallize_opt.storage._open", "crystallize_opt.storage._outage"},
         "a deferred signal ends an outage wait; connect timeouts shortened so the test is quick",
