@@ -322,6 +322,16 @@ def test_storage_urls_and_overrides(tmp_path: Path) -> None:
         config.optimize.make_optimizer(seed=-1)
 
 
+def test_deterministic_key_makes_the_seed_plugin_deterministic(tmp_path: Path) -> None:
+    experiment = load_study(study_with(tmp_path, deterministic=True, seed=4)).experiment
+    plugin = experiment.get_plugin(SeedPlugin)
+    assert plugin is not None and plugin.deterministic and plugin.seed == 4
+    plain = load_study(write_study(tmp_path, BASE, name="plain")).experiment.get_plugin(SeedPlugin)
+    assert plain is not None and not plain.deterministic
+    message = error_of(write_study(tmp_path, {**BASE, "deterministic": "yes"}, name="bad"))
+    assert_in(message, "config.yaml", "deterministic", "true or false", "'yes'")
+
+
 # --- defaults and the forms of each key ----------------------------------------------------
 
 
@@ -1000,6 +1010,7 @@ _top_keys = st.sampled_from(
         "name",
         "replicates",
         "seed",
+        "deterministic",
         "datasource",
         "steps",
         "treatments",
@@ -1013,6 +1024,7 @@ _VALID: dict[str, Any] = {
     **BASE,
     "replicates": 2,
     "seed": 3,
+    "deterministic": False,
     "treatments": {"up": {"delta": 1.0}},
     "hypotheses": [{"verifier": "welch_t_test", "metrics": "mean", "params": {"alpha": 0.1}}],
     "outputs": ["out.txt"],
@@ -1033,6 +1045,7 @@ _PATHS = [
     ("name",),
     ("replicates",),
     ("seed",),
+    ("deterministic",),
     ("datasource",),
     ("steps",),
     ("steps", 0),

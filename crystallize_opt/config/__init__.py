@@ -56,6 +56,10 @@ Top-level keys (a key set to ``null`` counts as absent)
 ``seed`` (integer from 0 to 2**32 - 1, default: the package's fixed master seed)
     ``SeedPlugin(seed=...)``; also the sampler's default seed (Optuna's samplers and NumPy take
     32-bit seeds).
+``deterministic`` (true or false, default false)
+    ``SeedPlugin(deterministic=...)``: PyTorch (and TensorFlow) use deterministic algorithms, so
+    the same seed gives the same metrics on a GPU too, at some cost in speed (not in
+    crystallize-ml).
 ``datasource`` (required)
     ``name`` or ``{name: {argument: value, ...}}``: a ``@data_source`` factory (or a
     ``DataSource`` subclass, or any function returning a ``DataSource``) defined in

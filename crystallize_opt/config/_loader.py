@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .._checks import replicates_expected, seed_expected
+from .._checks import boolean_expected, replicates_expected, seed_expected
 from .._constants import DEFAULT_MASTER_SEED
 from ..exceptions import ConfigurationError
 from ..pipeline import Pipeline
@@ -35,6 +35,7 @@ TOP_LEVEL_KEYS = (
     "description",
     "replicates",
     "seed",
+    "deterministic",
     "datasource",
     "steps",
     "treatments",
@@ -116,7 +117,13 @@ def load_study(path: str | Path, experiment_cls: type[Experiment] | None = None)
         "initial_ctx": {} if context_field is None else context_values(context_field, "initial_ctx"),
         "treatments": [] if treatments_field is None else build_treatments(treatments_field),
     }
-    plugins: list[BasePlugin] = [] if seed_field is None else [SeedPlugin(seed=seed)]
+    deterministic_field = get("deterministic")
+    deterministic = deterministic_field is not None and deterministic_field.check(boolean_expected)
+    plugins: list[BasePlugin] = (
+        []
+        if seed_field is None and not deterministic
+        else [SeedPlugin(seed=seed, deterministic=deterministic)]
+    )
     if execution_field is not None:
         plugins += build_execution(execution_field)
     kwargs["datasource"] = build_datasource(root.at("datasource", values["datasource"]), files)
