@@ -320,7 +320,23 @@ def test_to_parquet_writes_a_row_per_condition_and_metric(tmp_path):
     frame = pandas.read_parquet(tmp_path / "r.parquet")
     assert list(frame["condition"]) == ["baseline", "t1", "t2"]
     assert list(frame["mean"][:2]) == [1.5, 3.5] and pandas.isna(frame["mean"][2])  # "x" has no mean
-    assert list(frame["values"][0]) == [1.0, 2.0]
+    # one non-number: every value is stored as its JSON text, so the column has one type
+    assert [json.loads(v) for v in frame["values"][2]] == ["x"]
+    assert [json.loads(v) for v in frame["values"][0]] == [1.0, 2.0]
+
+
+@pytest.mark.skipif(
+    not (HAS_PANDAS and HAS_PYARROW), reason=NO_PANDAS.replace("pandas", "pandas or pyarrow", 1)
+)
+def test_to_parquet_keeps_numbers_as_floats(workdir):
+    import pandas
+
+    result = demo_experiment(replicates=2).run()
+    result.to_parquet(workdir / "r.parquet")
+    frame = pandas.read_parquet(workdir / "r.parquet")
+    assert list(frame["condition"]) == ["baseline", "plus_one"] and set(frame["metric"]) == {"mean"}
+    assert list(frame["values"][1]) == result.metrics.treatments["plus_one"].metrics["mean"]
+    assert frame["mean"][1] == pytest.approx(sum(frame["values"][1]) / 2)
 
 
 @pytest.mark.skipif(HAS_PANDAS, reason="pandas is installed: the methods work (tested above)")

@@ -8,6 +8,7 @@ from numbers import Real
 from pathlib import Path
 from typing import Any
 
+from .._constants import BASELINE_CONDITION
 from ._errors import ReplicateErrors
 from ._frames import require_module, require_pandas
 from ._metrics import ConditionMetrics, ExperimentMetrics, HypothesisResult
@@ -103,23 +104,32 @@ class Result:
     def to_parquet(self, path: str | Path) -> None:
         """Write the metrics to a Parquet file, one row per condition and metric.
 
-        Columns: ``condition``, ``metric``, ``values`` (every value, in replicate order) and
-        ``mean`` (the mean of the values, or None when a value is not a number or there are
-        none; crystallize-ml fails on such values).
+        Columns: ``condition`` (``"baseline"`` first, then the treatments), ``metric``,
+        ``values`` (every value, in replicate order) and ``mean`` (the mean of the values, or
+        null when one is not a number or there are none; crystallize-ml fails on such values).
+        ``values`` holds floats when every value of every metric is a number; otherwise, so
+        that the column has one type, each value is stored as its JSON text (``json.loads``
+        reads it back).
 
         Raises:
             ImportError: naming the ``dataframes`` extra, when pandas or pyarrow is not installed.
         """
         pandas = require_pandas("Result.to_parquet()")
         require_module("pyarrow", "Result.to_parquet()")
-        rows = []
-        conditions = {self.metrics.baseline.name or "baseline": self.metrics.baseline}
-        conditions.update(self.metrics.treatments)
-        for condition, metrics in conditions.items():
-            for metric, values in metrics.metrics.items():
-                rows.append(
-                    {"condition": condition, "metric": metric, "values": list(values), "mean": _mean(values)}
-                )
+        conditions = {BASELINE_CONDITION: self.metrics.baseline, **self.metrics.treatments}
+        table = [(c, m, list(v)) for c, metrics in conditions.items() for m, v in metrics.metrics.items()]
+        numeric = all(_mean(values) is not None for _, _, values in table)
+        rows = [
+            {
+                "condition": condition,
+                "metric": metric,
+                "values": [float(v) for v in values]
+                if numeric
+                else [json.dumps(to_jsonable(v)) for v in values],
+                "mean": _mean(values),
+            }
+            for condition, metric, values in table
+        ]
         frame = pandas.DataFrame(rows, columns=["condition", "metric", "values", "mean"])
         frame.to_parquet(Path(path), engine="pyarrow")
 
