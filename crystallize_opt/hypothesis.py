@@ -157,9 +157,14 @@ class Hypothesis:
     def _verify_conditions(
         self, baseline: ConditionMetrics, treatments: Mapping[str, ConditionMetrics]
     ) -> HypothesisResult:
-        groups = self._groups_for(list(baseline.metrics))
+        groups = self._groups_for([m for m, values in baseline.metrics.items() if values])
         tested = list(dict.fromkeys(m for g in groups for m in g))
         result = HypothesisResult(name=self.name, metrics=tested)
+        if not tested:  # metrics=None and a baseline that recorded nothing
+            message = f"hypothesis {self.name!r}: the baseline recorded no metric to test"
+            logger.error("%s", message)
+            result.errors = dict.fromkeys(treatments, message)
+            return result
         problems = self._missing_metrics(baseline, treatments, tested)
         for treatment_name, treatment in treatments.items():
             if treatment_name in problems:

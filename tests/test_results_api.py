@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import pickle
 from pathlib import Path
 
 import pytest
@@ -104,6 +105,7 @@ def test_errors_survive_the_json_round_trip_with_their_keys(workdir):
     loaded = Result.from_json(result.to_json())
     assert loaded.errors == result.errors
     assert loaded.errors["plus_one_rep_1"].message == result.errors["plus_one_rep_1"].message
+    assert pickle.loads(pickle.dumps(result.errors)) == result.errors
 
 
 # --- TreatmentMetrics -------------------------------------------------------------------------
@@ -379,6 +381,17 @@ def test_metrics_none_means_every_baseline_metric():
     hyp = Hypothesis(verifier=keys)
     assert hyp.metrics == [] and hyp.name == "keys:*"
     assert hyp.verify({"a": [1], "b": [2]}, {"a": [3], "b": [4], "c": [5]}) == {"keys": ["a", "b"]}
+
+
+def test_metrics_none_in_a_run_reports_a_baseline_without_metrics(workdir):
+    exp = demo_experiment(
+        pipeline=Pipeline([fail_on(fail_replicates=(0, 1), fail_condition="baseline"), shift(), score()]),
+        replicates=2,
+        hypotheses=[Hypothesis(welch_t_test(), name="all")],
+    )
+    hyp = exp.run().get_hypothesis("all")
+    assert hyp.results == {} and hyp.ranking["best"] is None
+    assert hyp.errors == {"plus_one": "hypothesis 'all': the baseline recorded no metric to test"}
 
 
 def test_default_name_follows_the_ranker_when_one_is_given():
