@@ -96,6 +96,7 @@ def test_errors_given_as_crystallize_ml_mapping_are_kept_as_given():
     result = Result(metrics=ExperimentMetrics(baseline=TreatmentMetrics({"a": [1]})), errors={"run": exc})
     assert result.errors == {"run": exc}
     assert result.errors["run"] is exc and list(result.errors) == [exc]
+    assert Result(result.metrics, None, {"run": exc}).errors["run"] is exc  # its positional order
     loaded = Result.from_json(result.to_json())  # survives JSON as a record
     assert loaded.errors[0].message == "fail" and loaded.errors[0].error_type == "RuntimeError"
 
@@ -127,7 +128,7 @@ def test_hand_built_experiment_metrics_read_like_crystallize_ml():
         treatments={"t1": TreatmentMetrics({"a": [3, 4]})},
         hypotheses=[hyp],
     )
-    result = Result(metrics=metrics, artifacts={"model": "weights.bin"})
+    result = Result(metrics, {"model": "weights.bin"})  # crystallize-ml's order: metrics, artifacts
     assert result.metrics.baseline.metrics["a"] == [1, 2]
     assert result.metrics.treatments["t1"].metrics == {"a": [3, 4]}
     assert result.get_hypothesis("h") is hyp and hyp.get_for_treatment("t1") == {"p_value": 0.05}

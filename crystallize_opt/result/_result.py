@@ -51,13 +51,13 @@ class Result:
             changes, the master seed and the package version.
         artifacts: artifact name -> condition -> list of written file paths (one per replicate).
 
-    Args:
+    Args (in crystallize-ml's order):
         metrics: the metrics.
+        artifacts: name -> condition -> paths (copied into lists); a value that is not such a
+            mapping (crystallize-ml's ``Result(artifacts={"model": obj})``) is kept as given.
         errors: records, or crystallize-ml's mapping ``{"<condition>_rep_<i>": error}`` (whose
             values are kept as given).
         provenance: the provenance mapping (copied).
-        artifacts: name -> condition -> paths (copied into lists); a value that is not such a
-            mapping (crystallize-ml's ``Result(artifacts={"model": obj})``) is kept as given.
 
     Raises:
         ValueError: if two error records have the same condition and replicate.
@@ -66,9 +66,9 @@ class Result:
     def __init__(
         self,
         metrics: ExperimentMetrics,
+        artifacts: Mapping[str, Any] | None = None,
         errors: Iterable[ReplicateError] | Mapping[str, Any] | None = None,
         provenance: Mapping[str, Any] | None = None,
-        artifacts: Mapping[str, Any] | None = None,
     ):
         self.metrics = metrics
         self.errors: ReplicateErrors = ReplicateErrors(errors if errors is not None else ())
@@ -89,8 +89,9 @@ class Result:
         """Print what each step did, as a tree under "Experiment Summary", as crystallize-ml does.
 
         ``fmt`` orders the levels: ``treatment``, ``replicate`` and ``step``, each once, in any
-        order, optionally followed by ``action`` (the step's context writes and metrics, with
-        their values). Steps that changed nothing are left out. Reads the step records of
+        order, optionally followed by ``action``. Under the last level come the step's actions
+        (the context keys it added and the metric values it recorded), with or without
+        ``action``, as in crystallize-ml. Steps that changed nothing are left out. Reads the step records of
         ``provenance["ctx_changes"]``, crystallize-opt's (``ctx_added``, ``metrics_added``) or
         crystallize-ml's (``ctx_changes``: ``reads``, ``wrote``, ``metrics``). Prints plain text
         to standard output (crystallize-ml uses rich when it is installed).
@@ -177,7 +178,11 @@ class Result:
             errors=[_error_from_json(e) for e in data.get("errors", [])],
             provenance=_provenance_from_json(data.get("provenance", {})),
             artifacts={
-                name: {cond: [Path(p) for p in paths] for cond, paths in by_cond.items()}
+                name: (
+                    {cond: [Path(p) for p in paths] for cond, paths in by_cond.items()}
+                    if isinstance(by_cond, Mapping)
+                    else by_cond  # a hand-built Result's object, stored as its repr
+                )
                 for name, by_cond in data.get("artifacts", {}).items()
             },
         )
