@@ -14,6 +14,7 @@ import pytest
 
 from crystallize_opt import (
     AggregateData,
+    ArtifactPlugin,
     ConditionMetrics,
     ExperimentMetrics,
     Hypothesis,
@@ -25,6 +26,7 @@ from crystallize_opt import (
     ReplicateResult,
     Result,
     ResultAggregator,
+    Treatment,
     TreatmentMetrics,
     load_all_metrics,
     load_metrics,
@@ -199,6 +201,25 @@ def test_load_metrics_reads_what_a_run_stored(workdir):
     assert version == 0
     assert baseline == result.metrics.baseline.metrics
     assert treatments == {"plus_one": result.metrics.treatments["plus_one"].metrics}
+
+
+def test_apply_leaves_the_stored_metrics_alone(workdir):
+    exp = demo_experiment(replicates=3)
+    exp.run()
+    stored = load_metrics(workdir / "data" / "demo")
+    exp.apply()
+    assert load_metrics(workdir / "data" / "demo") == stored
+    assert not list((workdir / "data" / "demo").glob("**/apply/**/results.json"))
+
+
+def test_versioned_runs_keep_each_version_metrics(workdir):
+    exp = demo_experiment(replicates=2, treatments=[], plugins=[ArtifactPlugin(versioned=True)])
+    first = exp.run()
+    second = exp.run(treatments=[Treatment("plus_two", {"delta": 2.0})])
+    version, baseline, treatments = load_all_metrics(workdir / "data" / "demo")
+    assert version == 1 and baseline == second.metrics.baseline.metrics
+    assert treatments == {"plus_two": (1, second.metrics.treatments["plus_two"].metrics)}
+    assert load_metrics(workdir / "data" / "demo", version=0)[1] == first.metrics.baseline.metrics
 
 
 def write_results(path: Path, metrics: dict) -> None:
