@@ -82,6 +82,14 @@ def test_no_errors_equals_empty_list_and_empty_dict(workdir):
     assert result.errors == [] and result.errors == {} and not result.errors
 
 
+def test_assigned_errors_stay_both_list_and_mapping(workdir):
+    result = failing_run()
+    result.errors = [e for e in result.errors if e.condition == "baseline"]
+    assert isinstance(result.errors, ReplicateErrors) and list(result.errors.keys()) == ["baseline_rep_1"]
+    result.errors = {}
+    assert result.errors == [] and "baseline_rep_1" not in result.errors
+
+
 def test_unknown_error_key_names_the_keys():
     errors = ReplicateErrors([record("baseline", 0)])
     with pytest.raises(KeyError, match="baseline_rep_0"):

@@ -71,11 +71,25 @@ class Result:
         provenance: Mapping[str, Any] | None = None,
     ):
         self.metrics = metrics
-        self.errors: ReplicateErrors = ReplicateErrors(errors if errors is not None else ())
+        self.errors = errors if errors is not None else ()
         self.provenance: dict[str, Any] = dict(provenance or {})
         self.artifacts: dict[str, dict[str, list[Path]]] = {
             name: _artifact_paths(by_cond) for name, by_cond in (artifacts or {}).items()
         }
+
+    @property
+    def errors(self) -> ReplicateErrors:
+        """The failures, as a list of :class:`ReplicateError` and keyed ``"<condition>_rep_<i>"``."""
+        return self._errors
+
+    @errors.setter
+    def errors(self, errors: Iterable[ReplicateError] | Mapping[str, Any]) -> None:
+        """Replace the failures (records, or a mapping by key), kept as a :class:`ReplicateErrors`.
+
+        Raises:
+            ValueError: if two records have the same condition and replicate.
+        """
+        self._errors = errors if isinstance(errors, ReplicateErrors) else ReplicateErrors(errors)
 
     def errors_for(self, condition: str, replicate: int | None = None) -> list[ReplicateError]:
         """Return the errors of ``condition``, optionally only those of one replicate."""
