@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, overload
 
 from ._logging import get_logger
-from .exceptions import ConfigurationError
+from .exceptions import ConfigurationError, MissingMetricError
 from .result import ConditionMetrics, HypothesisResult
 
-__all__ = ["Hypothesis", "Ranker", "Verifier", "hypothesis", "p_value_ranker"]
+__all__ = ["Hypothesis", "Ranker", "Verifier", "hypothesis", "p_value_ranker", "rank_by_p_value"]
 
 logger = get_logger("hypothesis")
 
@@ -25,6 +25,11 @@ def p_value_ranker(result: Mapping[str, Any]) -> float:
     except (KeyError, TypeError, ValueError):
         return math.inf
     return math.inf if math.isnan(score) else score
+
+
+#: crystallize-ml's name for the default ranker (the same function: a missing p-value scores
+#: +inf here, 1.0 there).
+rank_by_p_value = p_value_ranker
 
 
 def _callable_name(obj: object) -> str:
@@ -44,39 +49,30 @@ class Hypothesis:
         verifier: ``verifier(baseline_metrics, treatment_metrics) -> mapping``, each argument
             mapping metric -> one value per replicate (the replicate means). If the verifier has
             a true ``paired`` attribute, both sides hold the same replicates in the same order.
-        metrics: one metric name or a sequence of distinct names.
+        metrics: one metric name, a sequence of distinct names (one verifier call gets them
+            all), a sequence of such sequences (groups: one verifier call per group, the
+            result a list of outputs), or None: every metric the baseline recorded.
         ranker: ``ranker(result) -> float``, lower is better; defaults to :func:`p_value_ranker`.
-        name: defaults to ``"<verifier name>:<metric>+<metric>..."``.
+        name: defaults to the ranker's ``__name__`` when a ranker is given (``"hypothesis"``
+            when it has none), as in crystallize-ml; without a ranker, to
+            ``"<verifier name>:<metric>+<metric>..."`` (``"<verifier name>:*"`` for every metric).
 
     Raises:
         ConfigurationError: naming the argument, if ``verifier`` or ``ranker`` is not callable,
-            ``metrics`` is empty, not strings, or repeats a name, or ``name`` is not a non-empty string.
+            ``metrics`` (or a group) is empty, not strings, or repeats a name, or ``name`` is not
+            a non-empty string.
     """
 
     def __init__(
         self,
         verifier: Verifier,
-        metrics: str | Sequence[str],
+        metrics: str | Sequence[str] | Sequence[Sequence[str]] | None = None,
         ranker: Ranker | None = None,
         name: str | None = None,
     ) -> None:
         if not callable(verifier):
             raise ConfigurationError(f"Hypothesis: verifier={verifier!r} is not callable")
-        if isinstance(metrics, str):
-            metrics = [metrics]
-        if not isinstance(metrics, Sequence) or not metrics:
-            raise ConfigurationError(
-                f"Hypothesis: metrics={metrics!r} is invalid; expected a metric name or a non-empty "
-                "sequence of metric names"
-            )
-        bad = [m for m in metrics if not isinstance(m, str) or not m]
-        if bad:
-            raise ConfigurationError(
-                f"Hypothesis: metrics contains {bad!r}; every metric must be a non-empty string"
-            )
-        repeated = sorted({m for m in metrics if list(metrics).count(m) > 1})
-        if repeated:
-            raise ConfigurationError(f"Hypothesis: metrics repeats {repeated}; give each metric once")
+        groups = None if metrics is None else _metric_groups(metrics)
         if ranker is not None and not callable(ranker):
             raise ConfigurationError(f"Hypothesis: ranker={ranker!r} is not callable (or None)")
         if name is not None and (not isinstance(name, str) or not name):
@@ -84,9 +80,15 @@ class Hypothesis:
                 f"Hypothesis: name={name!r} is invalid; expected a non-empty string or None"
             )
         self.verifier = verifier
-        self.metrics: list[str] = list(metrics)
+        #: The metric groups when ``metrics`` was a list of lists; None otherwise.
+        self.groups: list[list[str]] | None = groups if groups is not None and _is_grouped(metrics) else None
+        #: Every metric tested, in order, each once; empty when ``metrics`` was None (every metric).
+        self.metrics: list[str] = list(dict.fromkeys(m for g in groups or () for m in g))
         self.ranker: Ranker = p_value_ranker if ranker is None else ranker
-        self.name: str = name or f"{_callable_name(verifier)}:{'+'.join(self.metrics)}"
+        if name is None and ranker is not None:
+            ranker_name = getattr(ranker, "__name__", None)
+            name = ranker_name if isinstance(ranker_name, str) and ranker_name else "hypothesis"
+        self.name: str = name or f"{_callable_name(verifier)}:{'+'.join(self.metrics) or '*'}"
 
     def __repr__(self) -> str:
         return f"Hypothesis(name={self.name!r}, verifier={self.verifier!r}, metrics={self.metrics!r})"
@@ -96,67 +98,131 @@ class Hypothesis:
         """Whether the verifier wants values paired by replicate index."""
         return bool(getattr(self.verifier, "paired", False))
 
+    @overload
     def verify(
         self, baseline: ConditionMetrics, treatments: Mapping[str, ConditionMetrics]
-    ) -> HypothesisResult:
-        """Run the verifier for every treatment against ``baseline`` and rank the treatments.
+    ) -> HypothesisResult: ...
+    @overload
+    def verify(
+        self, baseline: Mapping[str, Sequence[Any]], treatments: Mapping[str, Sequence[Any]]
+    ) -> Any: ...
+    def verify(self, baseline: Any, treatments: Any) -> Any:
+        """Test the treatments against the baseline; two forms, told apart by ``baseline``'s type.
 
-        Each metric contributes one value per complete replicate (the replicate's mean). For a
-        paired verifier only replicates complete on both sides are used, in replicate order.
+        **A condition** (crystallize-opt's form, what a run calls): ``verify(baseline:
+        ConditionMetrics, treatments: {name: ConditionMetrics})`` runs the verifier for every
+        treatment and ranks them. Each metric contributes one value per complete replicate (the
+        replicate's mean); for a paired verifier only replicates complete on both sides are
+        used, in replicate order. Returns a :class:`HypothesisResult` whose
+        ``results[treatment]`` is the verifier's output as a dict (a list of them for grouped
+        metrics), ``errors[treatment]`` why a treatment could not be tested (a metric missing on
+        a side or everywhere, a verifier exception), and ``ranking`` is ``{"best": name or None,
+        "ranked": [(name, score), ...] best first, "scores": {name: score}}``. Never raises for
+        missing metrics, verifier errors or ranker errors; those are reported in ``errors`` and
+        logged. A treatment whose ranker call failed keeps its result, gets an ``errors`` entry
+        too, and is ranked last with score +inf (as is a NaN score). Each message in a result's
+        ``warnings`` list is logged as a warning.
 
-        Returns:
-            A :class:`HypothesisResult` whose ``results[treatment]`` is the verifier's output as a
-            dict, ``errors[treatment]`` why a treatment could not be tested (a metric missing on
-            a side or everywhere, a verifier exception), and ``ranking`` is ``{"ranked": [names,
-            best first], "best": name or None, "scores": {name: score}}``.
+        **Two dicts** (crystallize-ml's form): ``verify(baseline_metrics, treatment_metrics)``,
+        each metric -> values, calls the verifier on the chosen metrics of each side (every
+        baseline metric when ``metrics`` is None) and returns its output, or a list of outputs,
+        one per group, for grouped metrics.
 
-        Never raises for missing metrics, verifier errors or ranker errors; those are reported
-        in ``errors`` and logged. A treatment whose ranker call failed keeps its result, gets an
-        ``errors`` entry too, and is ranked last with score +inf (as is a NaN score). Each
-        message in a result's ``warnings`` list (the ready verifiers' way to say, e.g., that the
-        test cannot reach its ``alpha`` with these replicates) is logged as a warning.
+        Raises:
+            MissingMetricError: (two-dict form) naming the metric and the side lacking it.
+            Exception: (two-dict form) whatever the verifier raises.
         """
-        result = HypothesisResult(name=self.name, metrics=list(self.metrics))
-        problems = self._missing_metrics(baseline, treatments)
+        if isinstance(baseline, ConditionMetrics):
+            return self._verify_conditions(baseline, treatments)
+        groups = self._groups_for(list(baseline))
+        outputs = []
+        for group in groups:
+            subsets = []
+            for side, values in (("baseline", baseline), ("treatment", treatments)):
+                missing = [m for m in group if m not in values]
+                if missing:
+                    raise MissingMetricError(
+                        f"hypothesis {self.name!r}: the {side} has no metric {missing[0]!r}; it has {sorted(values)}"
+                    )
+                subsets.append({m: values[m] for m in group})
+            outputs.append(self.verifier(subsets[0], subsets[1]))
+        return outputs if self.groups is not None else outputs[0]
+
+    def _groups_for(self, recorded: Sequence[str]) -> list[list[str]]:
+        """The metric groups to test; with ``metrics=None`` one group of ``recorded``."""
+        if self.groups is not None:
+            return self.groups
+        return [list(self.metrics) if self.metrics else list(recorded)]
+
+    def _verify_conditions(
+        self, baseline: ConditionMetrics, treatments: Mapping[str, ConditionMetrics]
+    ) -> HypothesisResult:
+        groups = self._groups_for([m for m, values in baseline.metrics.items() if values])
+        tested = list(dict.fromkeys(m for g in groups for m in g))
+        result = HypothesisResult(name=self.name, metrics=tested)
+        if not tested:  # metrics=None and a baseline that recorded nothing
+            message = f"hypothesis {self.name!r}: the baseline recorded no metric to test"
+            logger.error("%s", message)
+            result.errors = dict.fromkeys(treatments, message)
+            return result
+        problems = self._missing_metrics(baseline, treatments, tested)
         for treatment_name, treatment in treatments.items():
             if treatment_name in problems:
                 result.errors[treatment_name] = problems[treatment_name]
                 continue
-            try:
-                base_in, treat_in = self._inputs(baseline, treatment, treatment_name)
-            except (TypeError, ValueError) as exc:  # a recorded value that is not a number
-                message = f"cannot average the replicate values: {type(exc).__name__}: {exc}"
-                result.errors[treatment_name] = message
-                logger.warning("hypothesis %r, treatment %r: %s", self.name, treatment_name, message)
-                continue
-            try:
-                out = self.verifier(base_in, treat_in)
-            except Exception as exc:
-                message = f"{type(exc).__name__}: {exc}"
-                result.errors[treatment_name] = message
-                logger.warning(
-                    "hypothesis %r: verifier failed for treatment %r: %s", self.name, treatment_name, message
-                )
-                continue
-            if not isinstance(out, Mapping):
-                message = f"verifier returned {type(out).__name__}, expected a mapping"
-                result.errors[treatment_name] = message
-                logger.warning("hypothesis %r, treatment %r: %s", self.name, treatment_name, message)
-                continue
-            result.results[treatment_name] = dict(out)
-            for note in out.get("warnings") or ():  # e.g. a test that cannot reach its alpha
-                logger.warning("hypothesis %r, treatment %r: %s", self.name, treatment_name, note)
+            outputs: list[dict[str, Any]] = []
+            for group in groups:
+                out = self._run_group(result, group, baseline, treatment, treatment_name)
+                if out is None:
+                    break
+                outputs.append(out)
+            else:
+                result.results[treatment_name] = outputs if self.groups is not None else outputs[0]
         result.ranking = self._rank(result)
         return result
 
+    def _run_group(
+        self,
+        result: HypothesisResult,
+        group: list[str],
+        baseline: ConditionMetrics,
+        treatment: ConditionMetrics,
+        treatment_name: str,
+    ) -> dict[str, Any] | None:
+        """The verifier's output for one group, or None after recording why there is none."""
+        try:
+            base_in, treat_in = self._inputs(group, baseline, treatment, treatment_name)
+        except (TypeError, ValueError) as exc:  # a recorded value that is not a number
+            message = f"cannot average the replicate values: {type(exc).__name__}: {exc}"
+            result.errors[treatment_name] = message
+            logger.warning("hypothesis %r, treatment %r: %s", self.name, treatment_name, message)
+            return None
+        try:
+            out = self.verifier(base_in, treat_in)
+        except Exception as exc:
+            message = f"{type(exc).__name__}: {exc}"
+            result.errors[treatment_name] = message
+            logger.warning(
+                "hypothesis %r: verifier failed for treatment %r: %s", self.name, treatment_name, message
+            )
+            return None
+        if not isinstance(out, Mapping):
+            message = f"verifier returned {type(out).__name__}, expected a mapping"
+            result.errors[treatment_name] = message
+            logger.warning("hypothesis %r, treatment %r: %s", self.name, treatment_name, message)
+            return None
+        for note in out.get("warnings") or ():  # e.g. a test that cannot reach its alpha
+            logger.warning("hypothesis %r, treatment %r: %s", self.name, treatment_name, note)
+        return dict(out)
+
     def _missing_metrics(
-        self, baseline: ConditionMetrics, treatments: Mapping[str, ConditionMetrics]
+        self, baseline: ConditionMetrics, treatments: Mapping[str, ConditionMetrics], metrics: list[str]
     ) -> dict[str, str]:
         """Treatment -> message, for treatments that lack a metric on either side."""
         base_recorded = _recorded(baseline)
         treat_recorded = {name: _recorded(t) for name, t in treatments.items()}
         everywhere = base_recorded.union(*treat_recorded.values())
-        nowhere = [m for m in self.metrics if m not in everywhere]
+        nowhere = [m for m in metrics if m not in everywhere]
         global_message = ""
         if nowhere:
             global_message = (
@@ -167,7 +233,7 @@ class Hypothesis:
         problems: dict[str, str] = {}
         for name, recorded in treat_recorded.items():
             parts = [global_message] if global_message else []
-            for metric in self.metrics:
+            for metric in metrics:
                 if metric in nowhere:
                     continue
                 if metric not in base_recorded:
@@ -183,11 +249,11 @@ class Hypothesis:
         return problems
 
     def _inputs(
-        self, baseline: ConditionMetrics, treatment: ConditionMetrics, treatment_name: str
+        self, metrics: list[str], baseline: ConditionMetrics, treatment: ConditionMetrics, treatment_name: str
     ) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
         base_in: dict[str, list[float]] = {}
         treat_in: dict[str, list[float]] = {}
-        for metric in self.metrics:
+        for metric in metrics:
             base = baseline.per_replicate(metric)
             treat = treatment.per_replicate(metric)
             if self.paired:
@@ -242,14 +308,57 @@ class Hypothesis:
 
     def _rank(self, result: HypothesisResult) -> dict[str, Any]:
         scores = self._scores(result.results, result.errors)
-        ranked = sorted(scores, key=scores.__getitem__)  # stable: ties keep treatment order
-        return {"ranked": ranked, "best": ranked[0] if ranked else None, "scores": scores}
+        ranked = sorted(scores.items(), key=lambda item: item[1])  # stable: ties keep treatment order
+        return {"best": ranked[0][0] if ranked else None, "ranked": ranked, "scores": scores}
+
+
+def _is_grouped(metrics: object) -> bool:
+    """Whether ``metrics`` is a list of lists (groups), not a name or a list of names."""
+    return (
+        isinstance(metrics, Sequence)
+        and not isinstance(metrics, str)
+        and not all(isinstance(m, str) for m in metrics)
+    )
+
+
+def _metric_groups(metrics: object) -> list[list[str]]:
+    """``metrics`` as a list of groups (one group unless it is a list of lists), checked.
+
+    Raises:
+        ConfigurationError: naming what is wrong.
+    """
+    if isinstance(metrics, str):
+        metrics = [metrics]
+    if not isinstance(metrics, Sequence) or not metrics:
+        raise ConfigurationError(
+            f"Hypothesis: metrics={metrics!r} is invalid; expected a metric name, a non-empty "
+            "sequence of metric names, a sequence of such sequences, or None"
+        )
+    if all(not isinstance(m, Sequence) or isinstance(m, str) for m in metrics):
+        groups = [list(metrics)]
+    elif all(isinstance(m, Sequence) and not isinstance(m, str) and m for m in metrics):
+        groups = [list(m) for m in metrics]
+    else:
+        raise ConfigurationError(
+            f"Hypothesis: metrics={metrics!r} mixes names and groups (or has an empty group); "
+            "give names, or non-empty lists of names"
+        )
+    for group in groups:
+        bad = [m for m in group if not isinstance(m, str) or not m]
+        if bad:
+            raise ConfigurationError(
+                f"Hypothesis: metrics contains {bad!r}; every metric must be a non-empty string"
+            )
+        repeated = sorted({m for m in group if group.count(m) > 1})
+        if repeated:
+            raise ConfigurationError(f"Hypothesis: metrics repeats {repeated}; give each metric once")
+    return groups
 
 
 def hypothesis(
     *,
     verifier: Verifier,
-    metrics: str | Sequence[str],
+    metrics: str | Sequence[str] | Sequence[Sequence[str]] | None = None,
     name: str | None = None,
 ) -> Callable[[Ranker], Hypothesis]:
     """Decorate a ranker ``fn(verifier_output) -> float`` (lower is better) into a :class:`Hypothesis`.

@@ -167,7 +167,7 @@ def test_verifier_error_is_reported_not_raised(caplog):
         res = Hypothesis(welch_t_test(), "m").verify(base, treats)
     assert res.errors["one"].startswith("ValueError: metric 'm'")
     assert "got 3 baseline and 1 treatment" in res.errors["one"]
-    assert list(res.results) == ["good"] and res.ranking["ranked"] == ["good"]
+    assert list(res.results) == ["good"] and [name for name, _ in res.ranking["ranked"]] == ["good"]
     assert any("one" in r.getMessage() and r.levelno == logging.WARNING for r in caplog.records)
     res = Hypothesis(boom, "m").verify(base, treats)
     assert res.errors == {"one": "RuntimeError: kaboom", "good": "RuntimeError: kaboom"}
@@ -204,19 +204,21 @@ def ranked_setup():
 def test_default_ranking_by_p_value():
     base, treats = ranked_setup()
     res = Hypothesis(welch_t_test(), "m").verify(base, treats)
-    assert res.ranking["ranked"] == ["big", "small", "none"]
+    assert [name for name, _ in res.ranking["ranked"]] == ["big", "small", "none"]
     assert res.ranking["best"] == "big"
     assert set(res.ranking["scores"]) == {"big", "small", "none"}
     assert res.ranking["scores"]["none"] == 1.0
     assert res.ranking["scores"]["big"] == res.results["big"]["p_value"]
+    # crystallize-ml's shape: (name, score) pairs, best first
+    assert res.ranking["ranked"][0] == ("big", res.results["big"]["p_value"])
 
 
 def test_custom_ranker_and_stable_ties():
     base, treats = ranked_setup()
     res = Hypothesis(mann_whitney_u(), "m", ranker=first_metric_mean).verify(base, treats)
-    assert res.ranking["ranked"] == ["big", "small", "none"]
+    assert [name for name, _ in res.ranking["ranked"]] == ["big", "small", "none"]
     res = Hypothesis(Recorder(), "m").verify(base, treats)  # every p_value is 0.5: a tie
-    assert res.ranking["ranked"] == ["small", "broken", "big", "none"]
+    assert [name for name, _ in res.ranking["ranked"]] == ["small", "broken", "big", "none"]
 
 
 def test_p_value_ranker():
@@ -236,7 +238,7 @@ def test_failing_or_nan_ranker_ranks_last():
         return math.nan if result["treatment_mean"] < 1.05 else 0.1
 
     res = Hypothesis(welch_t_test(), "m", ranker=ranker).verify(base, treats)
-    assert res.ranking["ranked"] == ["small", "big", "none"]
+    assert [name for name, _ in res.ranking["ranked"]] == ["small", "big", "none"]
     assert res.ranking["scores"] == {"small": 0.1, "big": math.inf, "none": math.inf}
     assert "ranker failed" in res.errors["big"] and "big" in res.results
 

@@ -155,7 +155,7 @@ def test_hypothesis_results_are_ranked_best_first(workdir):
         hypotheses=[Hypothesis(verifier=welch_t_test(), metrics="mean", name="mean_shift")],
     )
     hypothesis = exp.run().get_hypothesis("mean_shift")
-    assert hypothesis.ranking["ranked"] == ["big", "medium", "tiny"]
+    assert [name for name, _ in hypothesis.ranking["ranked"]] == ["big", "medium", "tiny"]
     assert hypothesis.ranking["best"] == "big"
     assert hypothesis.results["big"]["significant"] is True
     assert hypothesis.results["tiny"]["significant"] is False

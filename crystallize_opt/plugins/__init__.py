@@ -4,6 +4,7 @@ from ._artifacts import ArtifactPlugin
 from ._base import BasePlugin, plugins_with_hook
 from ._execution import ParallelExecution, SerialExecution
 from ._logging import LoggingPlugin
+from ._metrics_files import load_all_metrics, load_metrics
 from ._seed import SeedPlugin, default_seed_function, derive_seed
 
 __all__ = [
@@ -15,6 +16,8 @@ __all__ = [
     "SerialExecution",
     "default_seed_function",
     "derive_seed",
+    "load_all_metrics",
+    "load_metrics",
     # For the experiment engine (not re-exported by crystallize_opt).
     "plugins_with_hook",
 ]

@@ -15,6 +15,7 @@ from .._logging import get_logger
 from .._paths import check_name
 from ..result import to_jsonable
 from ._base import BasePlugin
+from ._metrics_files import RESULTS_FILE
 
 if TYPE_CHECKING:
     from ..context import FrozenContext
@@ -47,6 +48,9 @@ class ArtifactPlugin(BasePlugin):
     * After every condition of every replicate of a run, a small record of its metrics
       (``_result.json``), from which ``strategy="resume"`` continues an interrupted run.
     * ``metadata.json`` with the replicate count, conditions, seed and pipeline signature.
+    * After a run, ``<condition>/results.json`` for every condition: ``{"metrics": {name:
+      [values of every replicate, in replicate order]}}``, crystallize-ml's file, which
+      :func:`load_metrics` and :func:`load_all_metrics` read.
 
     Args:
         root_dir: folder below which experiments are stored.
@@ -143,6 +147,12 @@ class ArtifactPlugin(BasePlugin):
         write_atomic(
             self.version_dir(experiment) / METADATA_FILENAME, json.dumps(to_jsonable(meta), indent=2)
         )
+        conditions = {BASELINE_CONDITION: result.metrics.baseline, **result.metrics.treatments}
+        for condition, metrics in conditions.items():
+            folder = self.version_dir(experiment) / check_name(condition, "condition")
+            write_atomic(
+                folder / RESULTS_FILE, json.dumps({"metrics": to_jsonable(metrics.metrics)}, indent=2)
+            )
 
     def _condition_dir(self, experiment: Experiment, ctx: FrozenContext) -> Path:
         base = self.version_dir(experiment)
