@@ -24,6 +24,7 @@ from ..ranking import rank_study
 from ..records import BaselineRecord, StudySettings, TrialRecord
 from ..result import Result
 from ..treatment import Treatment
+from ._gpus import gpus_option, use_gpus_in_this_process
 from ._tables import fmt, selection_text, table
 
 
@@ -165,8 +166,15 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_optimize(args: argparse.Namespace) -> int:
+    gpus = gpus_option(args)
+    if gpus is not None and args.workers == 1:
+        use_gpus_in_this_process(gpus, "--gpus")  # before the study's code is imported
     study_config = _load(args.config)
     settings = _require_optimize(study_config)
+    if gpus is None and settings.gpus is not None:
+        gpus = settings.gpus
+        if args.workers == 1:
+            use_gpus_in_this_process(gpus, f"{study_config.path}: optimize.gpus")
     report_path: Path | None = None
     if not args.no_report:  # the worker command never writes the report
         from .._paths import ensure_directory
@@ -196,6 +204,7 @@ def cmd_optimize(args: argparse.Namespace) -> int:
             replicates_per_trial=replicates,
             progress=not args.quiet,
             workers=args.workers,
+            gpus=gpus if args.workers > 1 else None,
         )
     study = optimizer.study
     metric = settings.objective.metrics[0]

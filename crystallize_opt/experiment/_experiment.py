@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -301,6 +302,7 @@ class Experiment:
         *,
         progress: bool = False,
         workers: int = 1,
+        gpus: Sequence[int] | None = None,
     ) -> Treatment:
         """Synchronous wrapper for :meth:`aoptimize`, with the same arguments and result.
 
@@ -309,7 +311,9 @@ class Experiment:
         """
         ensure_no_running_loop("optimize", "aoptimize")
         return run_sync(
-            self.aoptimize(optimizer, num_trials, replicates_per_trial, progress=progress, workers=workers)
+            self.aoptimize(
+                optimizer, num_trials, replicates_per_trial, progress=progress, workers=workers, gpus=gpus
+            )
         )
 
     async def aoptimize(
@@ -320,6 +324,7 @@ class Experiment:
         *,
         progress: bool = False,
         workers: int = 1,
+        gpus: Sequence[int] | None = None,
     ) -> Treatment:
         """Search for the best treatment with ``optimizer`` and return it.
 
@@ -336,16 +341,20 @@ class Experiment:
                 storage (a URL; SQLite is made safe for this). They stop at the target; trials
                 in flight then finish, so up to ``workers - 1`` extra trials may complete.
                 Not :class:`ParallelExecution`'s ``max_workers``, which run the replicates of
-                one trial (inside each of these processes). ``progress`` and ``workers`` go
-                beyond the reference API.
+                one trial (inside each of these processes).
+            gpus: GPU indices the ``workers`` share: each worker process sees its own through
+                ``CUDA_VISIBLE_DEVICES``, round robin when there are more workers than GPUs
+                (with fewer, each gets several). Indices count the GPUs this process sees.
+                ``progress``, ``workers`` and ``gpus`` go beyond the reference API.
 
         Raises:
-            ConfigurationError: for invalid arguments, or an objective metric the pipeline never
+            ConfigurationError: for invalid arguments (``gpus`` with one worker, or on a machine
+                showing fewer GPUs than asked), or an objective metric the pipeline never
                 records (raised at the first trial; the error lists the recorded metrics).
             OptimizationError: when every trial failed (the first failures are quoted).
         """
         return await optimize_experiment(
-            self, optimizer, num_trials, replicates_per_trial, progress=progress, workers=workers
+            self, optimizer, num_trials, replicates_per_trial, progress=progress, workers=workers, gpus=gpus
         )
 
     def _optimize_as_worker(
