@@ -71,7 +71,7 @@ if TYPE_CHECKING:
         SerialExecution,
         derive_seed,
     )
-    from .ranking import RankedTrial, rank_study, rank_trials
+    from .ranking import RankedTrial, StudyBest, rank_study, rank_trials, study_best
     from .records import BaselineRecord, RecordError, RetryRecord, StudySettings, TrialRecord
     from .result import (
         ConditionMetrics,
@@ -146,7 +146,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "SerialExecution",
         "derive_seed",
     ),
-    ".ranking": ("RankedTrial", "rank_study", "rank_trials"),
+    ".ranking": ("RankedTrial", "StudyBest", "rank_study", "rank_trials", "study_best"),
     ".records": ("BaselineRecord", "RecordError", "RetryRecord", "StudySettings", "TrialRecord"),
     ".result": (
         "ConditionMetrics",
@@ -249,6 +249,7 @@ __all__ = [
     "SerialExecution",
     "StorageError",
     "StorageFileError",
+    "StudyBest",
     "StudySettings",
     "Treatment",
     "TrialEvaluation",
@@ -273,6 +274,7 @@ __all__ = [
     "register_datasource",
     "resource_factory",
     "standalone_context",
+    "study_best",
     "treatment",
     "unregister_datasource",
     "verifier",

@@ -22,7 +22,7 @@ from ._objective import Objective
 from ._optuna import OptunaOptimizer
 from ._replay import ReplayReport, replay_trial
 from ._space import SearchSpace
-from ._study import best_trial, treatment_of
+from ._study import best_of, treatment_of
 from ._workers import run_workers
 
 __all__ = [
@@ -37,7 +37,7 @@ __all__ = [
     "TrialEvaluation",
     "WinnerSelection",
     "WorkerRole",
-    "best_trial",
+    "best_of",
     "check_arguments",
     "check_warm_start",
     "collaborators_of",

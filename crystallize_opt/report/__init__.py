@@ -64,13 +64,19 @@ def _sections(data: ReportData) -> list[Section]:
     table = Section(
         "top", f"Top {min(data.top_k, int(data.ranking.size))} trials" if data.ranking.size else "Top trials"
     )
-    table.caption = (
-        "The best completed feasible trials, best first"
-        + (
-            ": by non-domination front (Pareto-optimal first), each front by distance to the ideal point."
-            if data.is_multi_objective
-            else "."
+    if data.selection is not None:
+        order = (
+            ", ranked as the winner was chosen: the winner selection's candidates first, in its order "
+            f"({data.selection.rule}; the winner first), then the other trials by the value told to Optuna "
+            "(their parameters' pooled mean over the search's replicates)."
         )
+    elif data.is_multi_objective:
+        order = ", best first: by non-domination front (Pareto-optimal first), each front by distance to the ideal point."
+    else:
+        order = ", best first."
+    table.caption = (
+        "The completed feasible trials"
+        + order
         + (" Mean, SEM and n are over each trial's replicates." if bool((data.n[data.top] > 0).any()) else "")
     )
     table.html = top_table_html(data)
