@@ -112,7 +112,9 @@ def selection_html(data: ReportData) -> str:
             f"; its trial's own replicates: {estimate(float(data.mean[best, 0]), float(data.sem[best, 0]), int(data.n[best, 0]))}"
             " (mean ± SEM)"
         )
-    params = ", ".join(f"{k}={v!r}" for k, v in selection.winner.params.items())
+    params = ", ".join(
+        f"{k}={fmt(v, 6) if isinstance(v, float) else v}" for k, v in selection.winner.params.items()
+    )
     return text + " (see <a href='#selection'>Winner and baseline</a>)" + f"<br><small>{e(params)}</small>"
 
 
