@@ -22,7 +22,10 @@ plots and the contour use the first objective; parallel coordinates have an axis
 importances are PED-ANOVA's for reaching the Pareto front. "Best" and the ranking of top trials
 follow the one rule of ``crystallize_opt.ranking`` (as ``OptunaOptimizer.get_best_treatment``
 and ``crystallize-opt best``/``trials``): non-domination fronts, Pareto front first, each by distance
-to the ideal point.
+to the ideal point. In a noise-aware study the best is the chosen winner (``study_best``): the
+header shows it with its search and held-out estimates (and, apart, the best observed trial,
+which Optuna's tools show as best), the stars mark its trial, the replicate plot highlights its
+box, and the table ranks the selection's candidates first (the winner first).
 
 Values: the history, the header and the table show each trial's mean ± SEM over its replicates
 from the stored statistics; the best-so-far line, the ranking, slices, contour, parallel
