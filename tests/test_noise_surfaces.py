@@ -95,6 +95,30 @@ def test_the_progress_bar_counts_search_confirmation_and_held_out_executions(
     assert (done, total) == (120, 120), line
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(150)
+def test_with_workers_the_bar_counts_every_worker_s_executions_and_the_winner_s_choice(
+    capfd: pytest.CaptureFixture[str], tmp_path, monkeypatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    optimizer = noise_optimizer(f"sqlite:///{tmp_path / 'study.db'}", "workers")
+    noisy_experiment(noise_sd=0.3, own_sd=0.1).optimize(
+        optimizer, num_trials=60, replicates_per_trial=1, workers=2, progress=True
+    )
+    selection = optimizer.selection
+    assert selection is not None
+    executions = selection.executions
+    stderr = capfd.readouterr().err
+    search_bar = stderr.split("choosing the winner")[0]
+    done, total, line = last_bar(search_bar)
+    assert (done, total) == (executions["search"], 60), line
+    done, total, line = last_bar(stderr)
+    assert "choosing the winner" in line
+    assert (done, total) == (executions["search"] + executions["confirmation"] + executions["holdout"], 60), (
+        line
+    )
+
+
 def test_a_plain_study_s_bar_still_counts_trials(capfd: pytest.CaptureFixture[str]) -> None:
     optimizer = OptunaOptimizer(
         SPACE, Objective("loss"), sampler=optuna.samplers.TPESampler(seed=3), storage=":memory:"

@@ -18,7 +18,7 @@ from ..treatment import Treatment
 from ._base import BaseOptimizer, OptimizationRun, WorkerRole
 from ._collaborators import LoopCollaborators, collaborators_of
 from ._evaluation import TrialEvaluation
-from ._progress import TrialProgress
+from ._progress import TrialProgress, execution_bar
 
 if TYPE_CHECKING:
     from ..result import ConditionOutcome
@@ -211,15 +211,8 @@ async def run_optimization(
         TrialProgress(
             progress, total=num_trials, initial=min(already or 0, num_trials), description=run.experiment_name
         )
-        if budget is None
-        else TrialProgress(
-            progress,
-            total=budget[1],
-            initial=budget[0],
-            description=run.experiment_name,
-            unit="execution",
-            best_label="best observed",
-        )
+        if budget is None or not progress
+        else execution_bar(run.experiment_name, budget)
     )
     best_value: float | None = None
     failures: list[str] = []
@@ -259,7 +252,7 @@ async def run_optimization(
         best = await finish_optimization(
             optimizer, evaluate, failures, executed=None if budget is None else bar.add
         )
-        if budget is not None:  # a selection stored before this run ran nothing here: count it
+        if budget is not None and progress:  # a selection stored before this run ran nothing: count it
             spent = schedule.budget_progress()
             bar.advance(best_value, to=None if spent is None else spent[0])
         return best

@@ -214,6 +214,17 @@ class OptunaOptimizer(BaseOptimizer):
         """Number of complete or pruned trials in the study."""
         return self._parts.schedule.finished_count()
 
+    def execution_progress(self) -> tuple[int, int] | None:
+        """With noise handling, ``(spent, budget)`` pipeline executions of the study: every
+        worker's search executions and, once a winner is chosen for them, its confirmation and
+        held-out runs (see :meth:`NoiseSearch.progress`); None without noise handling (or before
+        :meth:`prepare`). Reads the study's trials (the progress bar of ``workers=N`` polls it)."""
+        search = self._session.noise_search
+        if search is None:
+            return None
+        search.sync(self.study)
+        return search.progress(self.study)
+
     def __getstate__(self) -> dict[str, Any]:
         """Worker processes rebuild the storage from its URL and open the study themselves (see
         :class:`StudySession`); the collaborators, which hold the storage, are built again."""

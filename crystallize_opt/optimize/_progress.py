@@ -47,3 +47,17 @@ class TrialProgress:
     def close(self) -> None:
         if self._bar is not None:
             self._bar.close()
+
+
+def execution_bar(description: str, progress: tuple[int, int]) -> TrialProgress:
+    """A shown bar of pipeline executions from ``progress`` = ``(spent, budget)`` (a noise-aware
+    search's budget), its value named ``best observed``."""
+    spent, budget = progress
+    return TrialProgress(
+        True,
+        total=budget,
+        initial=spent,
+        description=description,
+        unit="execution",
+        best_label="best observed",
+    )
