@@ -260,7 +260,9 @@ def test_optuna_s_own_tools_see_the_winner_in_the_study_s_user_attributes(lucky:
     )
     assert label["holdout_estimate"] == selection.holdout_estimate
     assert label["holdout_estimate_is"] == "its mean on 4 held-out seed(s)"
-    assert label["search_estimate_is"] == "the response model's posterior mean"
+    assert label["search_estimate_is"] == (
+        "the response model's posterior mean, refitted with the confirmation replicates"
+    )
     best_trial = optuna_cli("best-trial", "--study-name", lucky.name)
     assert best_trial["number"] != label["trial"], "what `optuna best-trial` shows is not the winner"
     assert "Optuna's best_trial" in label["note"] and "lucky draw" in label["note"]
@@ -291,3 +293,32 @@ def test_a_plain_study_s_best_is_the_best_trial_everywhere(capsys, tmp_path: Pat
     assert "<th>selection</th>" not in page
     boxes = build_figures(study)["replicates"].data
     assert boxes[0].name == f"#1: trial {number}"
+
+
+@pytest.mark.parametrize(
+    ("rule", "confirmed", "said"),
+    [
+        ("model", [], "the response model's posterior mean"),
+        ("mean", [], "its pooled mean"),
+        ("mean", [11, 12], "its mean on the confirmation seeds"),
+        ("best observed", [], "the mean of its replicates"),
+    ],
+)
+def test_a_selection_stored_before_estimates_were_labelled_still_says_what_its_estimate_is(
+    rule: str, confirmed: list[int], said: str
+) -> None:
+    stored = {
+        "winner": {"name": "trial-4", "params": {"x": 1.0}},
+        "rule": rule,
+        "search_estimate": 0.5,
+        "holdout_estimate": 0.7,
+        "holdout": {"seeds": [1, 2], "winner": [0.6, 0.8], "baseline": [1.0, 1.1]},
+        "confirmation_seeds": confirmed,
+    }
+    selection = WinnerSelection.from_json(stored)
+    assert selection.search_estimate_is == said
+    assert selection.holdout_estimate_is == "its mean on 2 held-out seed(s)"
+    assert selection.summary("loss").splitlines()[1] == (
+        f"loss: search estimate 0.5 ({said}), held-out estimate 0.7 (its mean on 2 held-out seed(s))"
+    )
+    assert selection.winner_trial == 4 and selection.candidate_trials == [4]

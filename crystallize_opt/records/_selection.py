@@ -26,6 +26,8 @@ class WinnerSelection:
         rule: how it was chosen (``"model"``, ``"mean"`` or ``"best observed"``).
         search_estimate: the winner's objective value as estimated from the seeds used to
             choose it (model mean or pooled mean): optimistic under noise.
+        search_estimate_kind: what ``search_estimate`` is, in words, as the selection stored it
+            (None in selections of earlier releases: :attr:`search_estimate_is` derives it).
         holdout_estimate: the winner's mean over held-out seeds that played no part in
             choosing it (unbiased); None without held-out seeds.
         holdout: winner's and baseline's values and the seeds (``{"seeds", "winner", "baseline"}``).
@@ -44,6 +46,7 @@ class WinnerSelection:
     winner: Treatment
     rule: str
     search_estimate: float
+    search_estimate_kind: str | None = None
     holdout_estimate: float | None = None
     holdout: dict[str, Any] = field(default_factory=dict)
     comparison: dict[str, Any] | None = None
@@ -86,6 +89,7 @@ class WinnerSelection:
         if not is_number(data.get("search_estimate")):
             raise fail(where, "search_estimate", data.get("search_estimate"), "a number")
         for key, kind in (
+            ("search_estimate_kind", "str"),
             ("holdout", "dict"),
             ("comparison", "dict"),
             ("candidates", "list"),
@@ -127,7 +131,10 @@ class WinnerSelection:
 
     @property
     def search_estimate_is(self) -> str:
-        """What :attr:`search_estimate` is, in words (it depends on the rule)."""
+        """What :attr:`search_estimate` is, in words: as stored (:attr:`search_estimate_kind`), else
+        (a selection of an earlier release) derived from the rule."""
+        if self.search_estimate_kind:
+            return self.search_estimate_kind
         if self.rule == "model":
             return "the response model's posterior mean"
         if self.rule == "mean":
@@ -162,11 +169,16 @@ class WinnerSelection:
         }
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-compatible copy (what the study stores)."""
+        """A JSON-compatible copy (what the study stores; ``search_estimate_kind`` only when set,
+        so a selection of an earlier release is stored again as it was)."""
+        kind = (
+            {} if self.search_estimate_kind is None else {"search_estimate_kind": self.search_estimate_kind}
+        )
         return {
             "winner": {"name": self.winner.name, "params": dict(self.winner.params)},
             "rule": self.rule,
             "search_estimate": self.search_estimate,
+            **kind,
             "holdout_estimate": self.holdout_estimate,
             "holdout": self.holdout,
             "comparison": self.comparison,
@@ -185,6 +197,7 @@ class WinnerSelection:
             winner=Treatment(winner["name"], dict(winner["params"])),
             rule=data["rule"],
             search_estimate=data["search_estimate"],
+            search_estimate_kind=data.get("search_estimate_kind"),
             holdout_estimate=data.get("holdout_estimate"),
             holdout=dict(data.get("holdout") or {}),
             comparison=data.get("comparison"),
