@@ -331,9 +331,13 @@ def extract(study: optuna.Study, *, top_k: int = 10) -> ReportData:
         if selection is None
         else rank_rows(value, directions, state == "COMPLETE", violations, numbers)
     )
-    best = best_among(trials, directions, selection)
-    row_of = {int(n): i for i, n in enumerate(numbers)}
-    best_row = None if best is None or best.trial is None else row_of[best.trial.number]
+    # The study's best (ranking.best_among): a selection's winner, else the first ranked row
+    # (best_among's own rule, read from the ranking made above rather than ranking again).
+    best_row = ranked.best
+    if selection is not None:
+        winner = best_among(trials, directions, selection)
+        row_of = {int(n): i for i, n in enumerate(numbers)}
+        best_row = None if winner is None or winner.trial is None else row_of[winner.trial.number]
     n_complete = int(np.count_nonzero((state == "COMPLETE") & np.all(np.isfinite(value), axis=1)))
     params = _param_columns(trials)
     replicates = {}
