@@ -221,6 +221,7 @@ def test_every_surface_shows_the_winner_as_best(lucky: NoisyStudy, capsys, tmp_p
     assert f"({selection.holdout_estimate_is}, unbiased)" in header
     observed = header.split("<dt>Best observed</dt><dd>")[1]
     assert observed.startswith(f"trial {study.best_trial.number}: ") and "not the winner" in observed
+    assert f"told to Optuna {study.best_trial.value:.4g} (its parameters' pooled mean)" in observed
     table = page.split("<table class='data top'>")[1].split("</table>")[0]
     body = table.split("<tbody>")[1].split("</tr>")[:-1]
     numbers = [int(re.findall(r"<td>(\d+)</td>", row)[1]) for row in body]

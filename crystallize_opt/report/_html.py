@@ -133,8 +133,8 @@ def observed_html(data: ReportData) -> str:
     )
     return (
         f"trial {data.number[row]}: {html.escape(data.metrics[0])} = {value} (mean ± SEM of its replicates); "
-        "the best value told to Optuna (its parameters' pooled mean), which Optuna's best_trial, "
-        f"<code>optuna best-trial</code> and optuna-dashboard show as best{same}"
+        f"told to Optuna {fmt(float(data.value[row, j]))} (its parameters' pooled mean), the best value told, "
+        f"which Optuna's best_trial, <code>optuna best-trial</code> and optuna-dashboard show as best{same}"
     )
 
 
