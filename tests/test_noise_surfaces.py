@@ -109,14 +109,15 @@ def test_with_workers_the_bar_counts_every_worker_s_executions_and_the_winner_s_
     assert selection is not None
     executions = selection.executions
     stderr = capfd.readouterr().err
+    ran = executions["search"] + executions["confirmation"] + executions["holdout"]
     search_bar = stderr.split("choosing the winner")[0]
     done, total, line = last_bar(search_bar)
-    assert (done, total) == (executions["search"], 60), line
+    assert (done, total) == (executions["search"], max(60, executions["search"])), line
     done, total, line = last_bar(stderr)
     assert "choosing the winner" in line
-    assert (done, total) == (executions["search"] + executions["confirmation"] + executions["holdout"], 60), (
-        line
-    )
+    # Workers' trials in flight may spend a few executions beyond the budget: the bar then ends
+    # full at what ran.
+    assert done == ran and total == max(60, ran), line
 
 
 def test_a_plain_study_s_bar_still_counts_trials(capfd: pytest.CaptureFixture[str]) -> None:

@@ -29,20 +29,30 @@ class TrialProgress:
         if enabled:
             from tqdm.auto import tqdm
 
-            self._bar = tqdm(total=total, initial=initial, desc=description, unit=unit, dynamic_ncols=True)
+            self._bar = tqdm(
+                total=max(total, initial), initial=initial, desc=description, unit=unit, dynamic_ncols=True
+            )
 
     def advance(self, best: float | None, to: int | None = None) -> None:
         """One more trial done (or, with ``to``, that many units done in all)."""
         if self._bar is None:
             return
-        self._bar.update(1 if to is None else max(0, to - self._bar.n))
         if best is not None and math.isfinite(best):
             self._bar.set_postfix_str(f"{self._best_label}={best:.6g}", refresh=False)
+        self._update(1 if to is None else max(0, to - self._bar.n))
 
     def add(self, count: int) -> None:
         """``count`` more units done (e.g. the executions of a confirmation or held-out round)."""
         if self._bar is not None and count > 0:
-            self._bar.update(count)
+            self._update(count)
+
+    def _update(self, count: int) -> None:
+        """Count ``count`` more; a total overshot (workers' trials in flight can spend a few
+        executions beyond a noise-aware budget) becomes what ran, so the bar ends full at it."""
+        bar = self._bar
+        if bar.total is not None and bar.n + count > bar.total:
+            bar.total = bar.n + count
+        bar.update(count)
 
     def close(self) -> None:
         if self._bar is not None:
