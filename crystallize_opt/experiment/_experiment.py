@@ -336,7 +336,13 @@ class Experiment:
         study's target of finished trials, so rerunning a study continues it.
 
         Args:
-            progress: show a progress bar (trials done of target, best so far) on stderr.
+            progress: show a progress bar on stderr: trials done of target and the best value
+                so far; with noise handling, every pipeline execution of the budget (search,
+                confirmation, held-out runs of winner and baseline) and the best value observed
+                so far (a search figure: the winner is chosen after the search). With
+                ``workers > 1`` this process's bar follows the study (finished trials; with noise
+                handling, every worker's executions, then a second bar goes on to the budget
+                while this process chooses the winner).
             workers: run this many worker processes sharing the study through the optimizer's
                 storage (a URL; SQLite is made safe for this). They stop at the target; trials
                 in flight then finish, so up to ``workers - 1`` extra trials may complete.

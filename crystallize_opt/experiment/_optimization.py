@@ -17,6 +17,7 @@ from ..optimize import (
     OptunaOptimizer,
     WorkerRole,
     collaborators_of,
+    execution_bar,
     finish_optimization,
     replay_trial,
     run_optimization,
@@ -94,8 +95,22 @@ async def _search(
         best = run_workers(experiment, optimizer, num_trials, replicates_per_trial, workers, progress, gpus)
         if optimizer.noise is None:
             return best
-        with trial_session(experiment) as trials:  # the winner of a noise-aware search is chosen here, once
-            return await finish_optimization(optimizer, trials.evaluate)
+        # The winner of a noise-aware search is chosen here, once; the bar goes on from the
+        # workers' search to the budget with the confirmation and held-out runs.
+        spent = optimizer.execution_progress() if progress else None
+        bar = (
+            None
+            if spent is None
+            else execution_bar(f"{optimizer.study.study_name}: choosing the winner", spent)
+        )
+        try:
+            with trial_session(experiment) as trials:
+                return await finish_optimization(
+                    optimizer, trials.evaluate, executed=None if bar is None else bar.add
+                )
+        finally:
+            if bar is not None:
+                bar.close()
     with trial_session(experiment) as trials:
         return await run_optimization(
             experiment,

@@ -28,7 +28,7 @@ from ..treatment import Treatment
 from ._base import WorkerRole
 from ._loop import make_run
 from ._optuna import OptunaOptimizer
-from ._progress import TrialProgress
+from ._progress import TrialProgress, execution_bar
 
 if TYPE_CHECKING:
     from multiprocessing.process import BaseProcess
@@ -248,11 +248,16 @@ def run_workers(
         )
         for index in range(workers)
     ]
-    bar = TrialProgress(
-        progress,
-        total=num_trials,
-        initial=min(optimizer.finished_trials(), num_trials),
-        description=optimizer.study.study_name,
+    budget = optimizer.execution_progress() if progress else None  # noise handling: executions
+    bar = (
+        TrialProgress(
+            progress,
+            total=num_trials,
+            initial=min(optimizer.finished_trials(), num_trials),
+            description=optimizer.study.study_name,
+        )
+        if budget is None
+        else execution_bar(optimizer.study.study_name, budget)
     )
     stopped = False
     try:
@@ -273,7 +278,9 @@ def run_workers(
                 # Wake when a worker ends. Without a progress bar the study is never read here:
                 # each read costs CPU that CPU-bound workers would otherwise get.
                 multiprocessing.connection.wait(living, timeout=PROGRESS_INTERVAL)
-                if progress:
+                if budget is not None:
+                    bar.advance(None, to=(optimizer.execution_progress() or budget)[0])
+                elif progress:
                     done = min(optimizer.finished_trials(), num_trials)
                     for _ in range(done - shown):
                         bar.advance(None)
