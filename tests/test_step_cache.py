@@ -24,6 +24,7 @@ from crystallize_opt import (
     FrozenContext,
     Objective,
     OptunaOptimizer,
+    ParallelExecution,
     Pipeline,
     StepCache,
     Treatment,
@@ -124,13 +125,24 @@ def branches(data, ctx):
     return data + (ctx["b"] if ctx["a"] > 0 else -1)
 
 
-def experiment(*steps, datasource=None, treatments=None, replicates=1) -> Experiment:
+@pipeline_step(cacheable=True)
+def noisy_logged(data, ctx, run_log: str = ""):
+    """``noisy``, counting its runs in the file ``run_log`` (it runs in worker processes)."""
+    with open(run_log, "a") as log:
+        log.write("run\n")
+    noise = float(ctx.rng.normal())
+    ctx.metrics.add("noise", noise)
+    return data + noise
+
+
+def experiment(*steps, datasource=None, treatments=None, replicates=1, **kwargs) -> Experiment:
     return Experiment(
         datasource=datasource if datasource is not None else constant(),
         pipeline=Pipeline(list(steps)),
         treatments=treatments,
         replicates=replicates,
         name="cache",
+        **kwargs,
     )
 
 
@@ -354,6 +366,30 @@ def test_the_disk_cache_survives_a_new_process(tmp_path: Path) -> None:
     assert run_count(tmp_path) == 4
     assert second == first
     assert first["baseline"] != first["x2"]
+
+
+@pytest.mark.slow  # worker processes
+def test_worker_processes_share_the_disk_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = tmp_path / "shared"
+    monkeypatch.setenv("CRYSTALLIZE_CACHE_DIR", str(folder))  # what the workers read
+    run_log = tmp_path / "runs.txt"
+
+    def run() -> list[float]:
+        set_step_cache(StepCache(folder))  # this process's memory starts empty
+        exp = experiment(
+            noisy_logged(),
+            replicates=4,
+            plugins=[ParallelExecution(executor_type="process", max_workers=2)],
+            initial_ctx={"run_log": str(run_log)},
+        )
+        return metric_values(exp.run(), "baseline", "noise")
+
+    first = run()
+    assert len(run_log.read_text().splitlines()) == 4
+    assert run() == first
+    assert len(run_log.read_text().splitlines()) == 4
+    expected = metric_values(experiment(noisy_uncached(), replicates=4).run(), "baseline", "noise")
+    assert first == expected
 
 
 @pytest.mark.parametrize("damage", ["garbage", "truncated"])

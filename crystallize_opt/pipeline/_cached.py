@@ -51,7 +51,8 @@ class _RecordingContext(LoggingContext):
     __slots__ = ("rng_used",)
 
     def __init__(self, ctx: FrozenContext) -> None:
-        super().__init__(ctx)
+        # Reads are logged (at DEBUG) on crystallize_opt.cache, not among the steps' messages.
+        super().__init__(ctx, _log)
         self.rng_used = False
 
     @property

@@ -11,7 +11,7 @@ from typing import Any, TypeVar, overload
 
 from .._fingerprint import source_fingerprint
 from ..context import FrozenContext
-from ._injection import DECORATORS, InjectedCallable, InjectedSignature
+from ._injection import DECORATORS, InjectedCallable, InjectedSignature, _rebuild_injected
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -93,6 +93,18 @@ class _FunctionStep(InjectedCallable, PipelineStep):
 
     def _code(self) -> Any:
         return self._fn
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Rebuilt through the factory (see InjectedCallable), which does not know whether the
+        # step was made cacheable when the module holds the plain function: carry the flag.
+        _, args = super().__reduce__()
+        return (_rebuild_step, (args, self.cacheable))
+
+
+def _rebuild_step(args: tuple[Any, ...], cacheable: bool) -> PipelineStep:
+    step: PipelineStep = _rebuild_injected(*args)
+    step.cacheable = cacheable
+    return step
 
 
 @overload
