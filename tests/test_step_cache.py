@@ -4,6 +4,7 @@ runs a step that reads no search parameter once per replicate seed."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -238,6 +239,20 @@ def test_a_cached_output_is_a_copy_the_next_step_may_change() -> None:
     assert RUNS == ["writes_everything"]
     # What the next step changed reached neither the cache nor a later hit.
     assert Pipeline([writes_everything()]).run("input", FrozenContext())["data"] == "input"
+
+
+@pipeline_step(cacheable=True)
+async def async_scaled(data, ctx, scale: float = 1.0):
+    RUNS.append("async_scaled")
+    await asyncio.sleep(0)
+    return data * scale
+
+
+def test_an_async_cacheable_step_is_awaited_and_cached() -> None:
+    pipe = Pipeline([async_scaled()])
+    outputs = [pipe.run(2.0, FrozenContext({"scale": s})) for s in (3.0, 3.0, 4.0)]
+    assert outputs == [6.0, 6.0, 8.0]
+    assert RUNS == ["async_scaled", "async_scaled"]
 
 
 def test_a_step_whose_reads_depend_on_values_is_keyed_by_what_it_read() -> None:

@@ -151,7 +151,7 @@ async def _store_run(
         "added": [(key, ctx.get(key)) for key in added],
         "metrics": metrics,
         "artifacts": [(record.name, record.data) for record in list(ctx.artifacts)[artifact_count:]],
-        "rng_state": ctx.rng.bit_generator.state if view.rng_used else None,
+        "rng": ctx.rng if view.rng_used else None,
     }
     try:
         key = _entry_key(base, read_set, ctx, present, rng_before)
@@ -203,8 +203,12 @@ def _replay(entry: dict[str, Any], ctx: FrozenContext) -> None:
             ctx.metrics.add(name, value, tag)
     for name, data in entry["artifacts"]:
         ctx.artifacts.add(name, data)
-    if entry["rng_state"] is not None:
-        ctx.rng.bit_generator.state = entry["rng_state"]
+    generator = entry["rng"]
+    if generator is not None:
+        if type(generator.bit_generator) is type(ctx.rng.bit_generator):
+            ctx.rng.bit_generator.state = generator.bit_generator.state  # the same object advanced
+        else:  # the step replaced ctx.rng with another kind of generator
+            ctx.rng = generator
 
 
 def _warn_once(step: PipelineStep, why: str) -> None:

@@ -1,4 +1,5 @@
-"""The :class:`Pipeline`: an ordered list of steps with a signature for reproducibility checks."""
+"""The :class:`Pipeline`: an ordered list of steps with a signature for reproducibility checks,
+runnable by hand (``run``) with per-step provenance."""
 
 from __future__ import annotations
 
@@ -19,7 +20,8 @@ from ._step import PipelineStep
 class Pipeline:
     """An ordered sequence of :class:`PipelineStep` objects applied to one datasource's output.
 
-    The experiment runs it; ``Pipeline`` itself only holds the steps and identifies them.
+    The experiment runs it; :meth:`run` runs it by hand (crystallize-ml's API), with the
+    provenance of the last run in :meth:`get_provenance`.
 
     Raises:
         TypeError: if ``steps`` is not a list of :class:`PipelineStep` (the message names the
