@@ -247,6 +247,19 @@ def set_step_cache(cache: StepCache | None) -> None:
         _default = cache
 
 
+def _after_fork_in_child() -> None:
+    # A forked worker inherits the parent's cache; a lock another parent thread held at the
+    # fork would never be released in the child.
+    global _default_lock
+    _default_lock = threading.Lock()
+    if _default is not None:
+        _default._lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):  # not on Windows
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def dumps(entry: Any) -> bytes:
     """Pickle ``entry`` for the cache (protocol 5)."""
     return pickle.dumps(entry, protocol=5)
