@@ -23,6 +23,7 @@ from .._constants import (
 from .._logging import get_logger
 from ..context import FrozenContext
 from ..exceptions import ExperimentRunError
+from ..pipeline import call_cached
 from ..plugins import ArtifactPlugin, BasePlugin, derive_seed, plugins_with_hook
 from ..result import ConditionOutcome, ReplicateError, to_jsonable
 from ..treatment import Treatment
@@ -211,12 +212,18 @@ class ReplicateTask:
                     keys_before = len(ctx)
                     counts = ctx.metrics.lengths()
                     step_started = time.perf_counter()
-                data = step(data, ctx)
-                if inspect.isawaitable(data):
-                    data = await data
+                cache_hit = False
+                if step.cacheable:
+                    data, cache_hit, _ = await call_cached(step, data, ctx)
+                else:
+                    data = step(data, ctx)
+                    if inspect.isawaitable(data):
+                        data = await data
                 if self.record_steps:
                     steps.append(
-                        _step_record(step.name, ctx, keys_before, counts, time.perf_counter() - step_started)
+                        _step_record(
+                            step.name, ctx, keys_before, counts, time.perf_counter() - step_started, cache_hit
+                        )
                     )
                 for plugin in self._after_step:
                     plugin.after_step(exp, step, data, ctx)
@@ -261,15 +268,17 @@ def _name(treatment: Treatment | None) -> str:
 
 
 def _step_record(
-    step: str, ctx: FrozenContext, keys_before: int, counts: dict[str, int], duration: float
+    step: str, ctx: FrozenContext, keys_before: int, counts: dict[str, int], duration: float, cache_hit: bool
 ) -> dict[str, Any]:
-    """Provenance of one step: the context keys it added and the metric values it recorded."""
+    """Provenance of one step: the context keys it added, the metric values it recorded, and
+    whether its result came from the step cache."""
     added = list(ctx)[keys_before:] if len(ctx) > keys_before else []
     return {
         "step": step,
         "ctx_added": {key: ctx.preview(key) for key in added},
         "metrics_added": to_jsonable(ctx.metrics.added_since(counts)),
         "duration": duration,
+        "cache_hit": cache_hit,
     }
 
 

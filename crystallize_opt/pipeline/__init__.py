@@ -1,7 +1,10 @@
 """Datasources and their registry, pipeline steps, the pipeline that chains them, parameter
-injection and shared resources."""
+injection and shared resources, and the cache of cacheable steps."""
 
+from ._cache import StepCache, get_step_cache, set_step_cache
+from ._cached import CachedCall, call_cached
 from ._datasource import DataSource, data_source
+from ._hashing import compute_hash
 from ._injection import inject_from_ctx
 from ._pipeline import Pipeline, pipeline
 from ._registry import (
@@ -15,18 +18,25 @@ from ._resources import ResourceFactory, resource_factory
 from ._step import PipelineStep, pipeline_step
 
 __all__ = [
+    # CachedCall and call_cached are for the engine (experiment/_runner.py), not user API.
+    "CachedCall",
     "DataSource",
     "Pipeline",
     "PipelineStep",
     "ResourceFactory",
+    "StepCache",
+    "call_cached",
     "clear_registry",
+    "compute_hash",
     "data_source",
     "get_datasource",
+    "get_step_cache",
     "inject_from_ctx",
     "list_datasources",
     "pipeline",
     "pipeline_step",
     "register_datasource",
     "resource_factory",
+    "set_step_cache",
     "unregister_datasource",
 ]
