@@ -257,8 +257,9 @@ class OptunaOptimizer(BaseOptimizer):
                 "the default sampler is seeded from the experiment in prepare(): run Experiment.optimize, "
                 "or pass sampler= to OptunaOptimizer to ask before"
             )
-        trial, params = self.space.ask(self.study)
+        trial, params = self._session.ask(self.space)
         if self._parts.schedule.give_up_if_surplus(trial):
+            self._session.given_up(trial)
             return []
         treatment = Treatment(f"trial-{trial.number}", params)
         self._session.pending[treatment.name] = trial

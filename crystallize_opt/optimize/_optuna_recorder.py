@@ -154,7 +154,7 @@ class StudyRecorder(TrialRecorder):
             raise
         # Ctrl+C or SIGTERM while storing (not an Exception) skips this: the trial stays pending,
         # and abort_pending fails it.
-        session.ended(name, end)
+        session.ended(name, end, ran=fields.get("replicates") is not None)
 
 
 class StudyBaseline(BaselineReference):
