@@ -20,7 +20,7 @@ from crystallize_opt import (
     derive_seed,
     paired_t_test,
 )
-from crystallize_opt.optimize import NoiseAwareTPE
+from crystallize_opt.optimize import NoiseAwareTPE, TrialSeeding
 from crystallize_opt.optimize._noise._policy import NoisePolicy
 from crystallize_opt.optimize._noise._pool import Pool
 from crystallize_opt.optimize._noise._sampler import NOISY_SAMPLER_STREAM
@@ -633,7 +633,8 @@ def test_without_a_sampler_a_deterministic_pipeline_is_searched_as_by_plain_tpe(
 
 def test_without_a_sampler_a_noisy_pipeline_is_searched_by_univariate_tpe():
     """After the noise check, every proposal is the one a univariate TPE seeded from the master
-    seed's sampler stream makes from the same history (replayed trial by trial); queued
+    seed's sampler stream makes from the same history (replayed trial by trial, reseeded before
+    each trial by the optimizer's rule: from the trials the sampler proposed before); queued
     intensification trials are not proposed by the sampler."""
     default = default_sampler_optimizer()
     experiment = noisy_experiment(noise_sd=0.3, own_sd=0.2)
@@ -642,12 +643,15 @@ def test_without_a_sampler_a_noisy_pipeline_is_searched_by_univariate_tpe():
     univariate = optuna.samplers.TPESampler(
         seed=derive_seed(experiment.master_seed, 0, 0, NOISY_SAMPLER_STREAM), multivariate=False
     )
+    seeding = TrialSeeding.of(univariate)
+    assert seeding is not None
     replay = optuna.create_study(sampler=univariate)
     trials = default.study.trials
     replay.add_trial(trials[0])  # the noise check, proposed by the multivariate TPE
     proposed = 0
     for trial in trials[1:]:
         if "fixed_params" not in trial.system_attrs:  # not an intensification trial
+            seeding.reseed(1 + proposed)  # the noise check and the proposals before
             asked = replay.ask(SPACE)
             assert asked.params == trial.params, trial.number
             replay.tell(asked, state=optuna.trial.TrialState.FAIL)  # TPE ignores failed trials

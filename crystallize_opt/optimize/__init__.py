@@ -7,6 +7,9 @@ Two kinds of names live here:
 - the engine interface, for the packages above this one (``experiment`` runs the loop and the
   worker processes, ``config`` checks a study file's settings with the constructors' own rules,
   ``cli`` reads a stored study). These are not for users and may change between releases.
+  :class:`TrialSeeding` and :func:`proposed_trials` are the rule by which a seeded sampler draws
+  each trial's randomness, for a bare Optuna loop that must propose the same trials (the
+  overhead benchmark, a replay in the tests).
 
 Other packages import from here, never from this package's ``_private`` modules
 (``tests/test_layers.py`` checks it).
@@ -23,6 +26,7 @@ from ._optuna import OptunaOptimizer
 from ._replay import ReplayReport, replay_trial
 from ._space import SearchSpace
 from ._study import best_trial, treatment_of
+from ._trial_seeds import TrialSeeding, proposed_trials
 from ._workers import run_workers
 
 __all__ = [
@@ -35,6 +39,7 @@ __all__ = [
     "ReplayReport",
     "SearchSpace",
     "TrialEvaluation",
+    "TrialSeeding",
     "WinnerSelection",
     "WorkerRole",
     "best_trial",
@@ -43,6 +48,7 @@ __all__ = [
     "collaborators_of",
     "default_sampler",
     "finish_optimization",
+    "proposed_trials",
     "replay_trial",
     "run_optimization",
     "run_workers",
