@@ -18,7 +18,7 @@ import contextlib
 import functools
 import sqlite3
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -268,8 +268,8 @@ class SamplerGenerators:
             out.append(int(copy.randint(0, 2**31 - 1)))
         return out
 
-    def seed(self, seeds: list[int]) -> None:
-        """Reseed generator ``k`` with ``seeds[k]`` (in place)."""
+    def seed(self, seeds: Sequence[int]) -> None:
+        """Reseed generator ``k`` with ``seeds[k]`` (an integer from 0 to 2**32 - 1), in place."""
         for state, seed in zip(self.lazy, seeds, strict=True):
             state.rng.seed(seed)
 
