@@ -102,10 +102,14 @@ def straight(tmp_path: Path, noise: bool, sampler: MakeSampler) -> tuple[str, Tr
 def assert_same_search(url: str, winner: Treatment, reference_url: str, reference: Treatment) -> None:
     assert what_ran(url) == what_ran(reference_url)
     assert winner.params == reference.params
-    # Each interrupted trial's proposal is the one the next sampled trial runs.
+    # Each interrupted trial's parameters are the next trial's of its kind: a queued trial's are
+    # queued again, and the sampler proposes a sampled trial's again.
     trials = trials_of(url)
     for trial in (t for t in trials if interrupted(t)):
-        following = [t for t in trials if t.number > trial.number and "fixed_params" not in t.system_attrs]
+        queued = "fixed_params" in trial.system_attrs
+        following = [
+            t for t in trials if t.number > trial.number and ("fixed_params" in t.system_attrs) == queued
+        ]
         assert following and following[0].params == trial.params, trial.number
     study, reference_study = (optuna.load_study(study_name="s", storage=u) for u in (url, reference_url))
     selection, reference_selection = stored_selection(study), stored_selection(reference_study)
@@ -155,6 +159,23 @@ def test_a_noise_aware_search_interrupted_while_choosing_its_winner_chooses_the_
     # The search's executions, then one into the winner's confirmation or held-out test.
     winner = run_with_interrupts(tmp_path, url, [selection.executions["search"] + 1], True, default)
     assert_same_search(url, winner, reference_url, reference)
+
+
+def test_an_interrupted_intensification_trial_is_queued_again(tmp_path: Path) -> None:
+    """The incumbent's extra replicate is a queued trial: interrupted, it is queued again (a
+    rerun would otherwise lose it and search elsewhere)."""
+    reference_url, reference = straight(tmp_path, True, default)
+    spent, starts = 0, []
+    for trial in trials_of(reference_url):
+        if "fixed_params" in trial.system_attrs:
+            starts.append(spent)
+        record = TrialRecord.from_trial(trial)
+        spent += len(record.replicates or []) if record else 0
+    assert starts, "the search intensified"
+    url = f"sqlite:///{tmp_path / 'resumed.db'}"
+    winner = run_with_interrupts(tmp_path, url, [starts[0]], True, default)
+    assert_same_search(url, winner, reference_url, reference)
+    assert any(interrupted(t) and "fixed_params" in t.system_attrs for t in trials_of(url))
 
 
 @pytest.mark.parametrize("first", [1, pytest.param(5, marks=pytest.mark.slow), 11])

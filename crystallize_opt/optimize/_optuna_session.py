@@ -72,6 +72,8 @@ class StudySession:
         self._outage_timeout = settings.outage_timeout
         self.storage: BaseStorage = resolve_storage(storage, outage_timeout=self._outage_timeout)
         self.study_name = settings.study_name
+        self._sampler: BaseSampler | None = None
+        self._seeding: TrialSeeding | None = None
         self.sampler = sampler
         self._pruner = pruner
         self._objective = objective
@@ -89,12 +91,21 @@ class StudySession:
         self._run: OptimizationRun | None = None
         self._noise_search: NoiseSearch | None = None
         self._selection: WinnerSelection | None = None
-        # A given sampler's seeding is read now, before it draws anything (see TrialSeeding.of).
-        self._seeding = None if sampler is None else TrialSeeding.of(sampler)
         #: Trials the sampler proposed that the study holds as run (None: not counted yet).
         self._proposed: int | None = None
         #: Numbers of this process's pending trials that the sampler proposed.
         self._sampled: set[int] = set()
+
+    @property
+    def sampler(self) -> BaseSampler | None:
+        """The study's sampler (None until :meth:`open` builds the default one)."""
+        return self._sampler
+
+    @sampler.setter
+    def sampler(self, sampler: BaseSampler | None) -> None:
+        # Its trial seeding is read now, before it draws anything (see TrialSeeding.of).
+        self._sampler = sampler
+        self._seeding = None if sampler is None else TrialSeeding.of(sampler)
 
     @property
     def study(self) -> optuna.Study:
@@ -190,7 +201,6 @@ class StudySession:
         """
         if self.sampler is None:
             self.sampler = default_sampler(run.master_seed, noise=self._noise is not None)
-            self._seeding = TrialSeeding.of(self.sampler)
         if run.worker is not None:
             self.sampler.reseed_rng()
         study.sampler = self.sampler
