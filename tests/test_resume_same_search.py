@@ -298,3 +298,34 @@ def test_a_noise_aware_study_resumed_by_a_new_process_goes_on_as_if_uninterrupte
     assert selection.comparison == reference.comparison
     # The first line names the winner: its parameters are the same (its trial number is shifted).
     assert resumed.stdout.splitlines()[0].split(": ", 1)[1] == done.stdout.splitlines()[0].split(": ", 1)[1]
+
+
+class Delegating(optuna.samplers.BaseSampler):
+    """A sampler of another package: its generator is where crystallize-opt does not look."""
+
+    def __init__(self) -> None:
+        self.inner = optuna.samplers.RandomSampler(seed=1)
+
+    def infer_relative_search_space(self, study: Any, trial: Any) -> dict[str, Any]:
+        return {}
+
+    def sample_relative(self, study: Any, trial: Any, search_space: Any) -> dict[str, Any]:
+        return {}
+
+    def sample_independent(self, study: Any, trial: Any, param_name: str, param_distribution: Any) -> Any:
+        return self.inner.sample_independent(study, trial, param_name, param_distribution)
+
+
+def test_a_sampler_whose_generators_are_not_found_is_used_as_it_is_and_said_so_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("INFO", logger="crystallize_opt")
+    for name in ("first", "second"):
+        sampler = Delegating()
+        expected = optuna.samplers.RandomSampler(seed=1)
+        opt = optimizer(f"sqlite:///{tmp_path / f'{name}.db'}", False, lambda sampler=sampler: sampler)
+        experiment().optimize(opt, 3, 1)
+        study = optuna.create_study(sampler=expected)
+        assert [t.params for t in opt.study.trials] == [study.ask(SPACE).params for _ in range(3)]
+    said = [r for r in caplog.records if "Delegating keeps no random generator" in r.getMessage()]
+    assert len(said) == 1

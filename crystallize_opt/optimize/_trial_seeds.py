@@ -11,16 +11,15 @@ number is the same at the same point of the search however often the run was int
 
 from __future__ import annotations
 
-import logging
-
 import optuna
 from optuna.trial import TrialState
 
+from .._logging import get_logger
 from .._optuna_compat import SamplerGenerators, sampler_generators
 from ..records import TrialRecord
 from ._noise import NoiseAwareTPE
 
-_log = logging.getLogger(__name__)
+_log = get_logger("optimize")
 
 #: Last word of the key hashed into a generator's seed before a trial (see :func:`trial_seed`),
 #: as the noise-aware search's seed streams 1 to 3 are of its seeds.
