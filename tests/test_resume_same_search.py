@@ -14,6 +14,8 @@ fresh ``crystallize-opt optimize`` process."""
 from __future__ import annotations
 
 import math
+import os
+import signal
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -30,7 +32,7 @@ from crystallize_opt.records import TrialRecord
 
 from . import noise_fixtures as nf
 from .optimize_fixtures import interrupt_after
-from .servers import cli_command, process_env, write_study
+from .servers import Processes, cli_command, process_env, wait_for, write_study
 
 SPACE = {"x": FloatDistribution(-3.0, 3.0), "y": FloatDistribution(-3.0, 3.0)}
 TRIALS = 12
@@ -238,21 +240,33 @@ def test_the_samplers_draws_differ_from_trial_to_trial(tmp_path: Path) -> None:
 # -- a fresh process: the command line --------------------------------------------------------
 
 #: The study folder's step: interrupts the run (KeyboardInterrupt, as Ctrl+C does) at execution
-#: ``c`` of the process when the file ``interrupt`` beside it holds ``c``.
+#: ``c`` of the process when the file ``interrupt`` beside it holds ``c``; with the file ``hang``
+#: holding ``c``, it writes the file ``hanging`` at execution ``c`` and sleeps (to be killed).
 INTERRUPTING_STEP = """
+import time
 from pathlib import Path
 from crystallize_opt import pipeline_step
 
-FLAG = Path(__file__).with_name("interrupt")
+HERE = Path(__file__).parent
+
+def due(name):
+    flag = HERE / name
+    if not flag.exists():
+        return False
+    count = int(flag.read_text())
+    if count <= 0:
+        flag.unlink()
+        return True
+    flag.write_text(str(count - 1))
+    return False
 
 @pipeline_step()
 def loss(noise, ctx, x: float = 0.0):
-    if FLAG.exists():
-        count = int(FLAG.read_text())
-        if count <= 0:
-            FLAG.unlink()
-            raise KeyboardInterrupt
-        FLAG.write_text(str(count - 1))
+    if due("interrupt"):
+        raise KeyboardInterrupt
+    if due("hang"):
+        (HERE / "hanging").write_text("")
+        time.sleep(120)
     ctx.metrics.add("loss", (x - 1.0) ** 2 + noise)
     return noise
 """
@@ -329,3 +343,30 @@ def test_a_sampler_whose_generators_are_not_found_is_used_as_it_is_and_said_so_o
         assert [t.params for t in opt.study.trials] == [study.ask(SPACE).params for _ in range(3)]
     said = [r for r in caplog.records if "Delegating keeps no random generator" in r.getMessage()]
     assert len(said) == 1
+
+
+@pytest.mark.slow
+def test_a_noise_aware_study_killed_mid_trial_and_rerun_goes_on_as_if_uninterrupted(tmp_path: Path) -> None:
+    """``kill -9`` leaves the trial RUNNING: the rerun fails it and queues its parameters again
+    (a retry), and the search goes on as the uninterrupted one."""
+    folder = noisy_folder(tmp_path / "tiny")
+    reference_url = f"sqlite:///{tmp_path / 'straight.db'}"
+    done = optimize_in_a_process(folder, reference_url)
+    assert done.returncode == 0, done.stderr
+    url = f"sqlite:///{tmp_path / 'resumed.db'}"
+    (folder / "hang").write_text("5")
+    command = cli_command("optimize", str(folder), "--storage", url, "--study", "s", "--no-report", "-q")
+    with Processes(tmp_path) as processes:
+        victim = processes.start(command)
+        wait_for(lambda: (folder / "hanging").exists(), 60, "the trial to hang")
+        os.killpg(victim.pid, signal.SIGKILL)
+        processes.finish(victim, timeout=30)
+    assert [t.state for t in trials_of(url)][-1] == TrialState.RUNNING
+    resumed = optimize_in_a_process(folder, url)
+    assert resumed.returncode == 0, resumed.stderr
+    assert what_ran(url) == what_ran(reference_url)
+    selection = stored_selection(optuna.load_study(study_name="s", storage=url))
+    reference = stored_selection(optuna.load_study(study_name="s", storage=reference_url))
+    assert selection is not None and reference is not None
+    assert selection.winner.params == reference.winner.params
+    assert selection.comparison == reference.comparison

@@ -244,11 +244,16 @@ class StudySession:
         """Stop tracking the pending trial ``name``; count it towards the target when ``end`` is
         ``"finished"`` or ``"exhausted"`` (the sampler has then proposed its whole space), and
         among the sampler's proposals (see :func:`proposed_trials`) when it was one and it
-        finished, or failed after it ``ran`` its replicates."""
+        finished, or failed after it ``ran`` its replicates (read again from the study when
+        another process failed it, or how it ended is unknown)."""
         trial = self.pending.pop(name, None)
         if trial is not None and trial.number in self._sampled:
             self._sampled.discard(trial.number)
-            if self._proposed is not None and (end in ("finished", "exhausted") or (end == "failed" and ran)):
+            if end == "stale" or end is None:  # failed by another process (and maybe retried), or unknown
+                self._proposed = None  # counted again from the study
+            elif self._proposed is not None and (
+                end in ("finished", "exhausted") or (end == "failed" and ran)
+            ):
                 self._proposed += 1
         if end in ("finished", "exhausted"):
             self.target.trial_finished()

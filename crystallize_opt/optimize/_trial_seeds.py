@@ -16,7 +16,7 @@ from optuna.trial import TrialState
 
 from .._logging import get_logger
 from .._optuna_compat import SamplerGenerators, sampler_generators
-from ..records import TrialRecord
+from ..records import RetryRecord, TrialRecord
 from ._noise import NoiseAwareTPE
 
 _log = get_logger("optimize")
@@ -26,6 +26,7 @@ _log = get_logger("optimize")
 TRIAL_SEED_STREAM = 4
 
 _MASK64 = (1 << 64) - 1
+_ENDED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 
 
 def trial_seed(base: int, proposed: int, generator: int) -> int:
@@ -101,24 +102,31 @@ class TrialSeeding:
 
 
 def proposed_trials(study: optuna.Study) -> int:
-    """The trials of ``study`` that its sampler proposed and that ran: finished (complete,
-    pruned, or failed after running its replicates) and not taken from the study's queue.
+    """The trials of ``study`` that its sampler proposed and whose proposal ran: finished
+    (complete, pruned, or failed after running its replicates), or failed before that and
+    queued again as a retry (a trial whose process died: the retry runs the proposal).
 
     Left out: queued trials (a warm start, a retry, an intensification: their parameters were
-    fixed), trials still running or waiting, and failed trials that never ran to an end (an
-    interrupted trial, one whose worker died, one given up as not needed): such a trial's
-    proposal is proposed again by the next trial, as the run would have without the interruption.
+    fixed), trials still running or waiting, and failed trials that never ran to an end and were
+    not retried (one interrupted by Ctrl+C, one given up as not needed): the next trial the
+    sampler proposes proposes such a trial's parameters again, as the run would have without
+    the interruption.
 
     Raises:
-        RecordError: if a failed trial's record is malformed.
+        RecordError: if a failed trial's record or a retry mark is malformed.
     """
+    trials = study.get_trials(deepcopy=False)
+    retried = set()
+    for trial in trials:
+        if RetryRecord.ATTR in trial.user_attrs:
+            retry = RetryRecord.from_trial(trial)
+            if retry is not None and retry.of is not None:
+                retried.add(retry.of)
     count = 0
-    for trial in study.get_trials(
-        deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
-    ):
-        if trial.system_attrs.get("fixed_params"):
+    for trial in trials:
+        if trial.state not in _ENDED or trial.system_attrs.get("fixed_params"):
             continue
-        if trial.state == TrialState.FAIL:
+        if trial.state == TrialState.FAIL and trial.number not in retried:
             record = TrialRecord.from_trial(trial)
             if record is None or record.replicates is None:
                 continue
