@@ -118,10 +118,9 @@ def proposed_trials(study: optuna.Study) -> int:
     trials = study.get_trials(deepcopy=False)
     retried = set()
     for trial in trials:
-        if RetryRecord.ATTR in trial.user_attrs:
-            retry = RetryRecord.from_trial(trial)
-            if retry is not None and retry.of is not None:
-                retried.add(retry.of)
+        retry = RetryRecord.from_trial(trial)
+        if retry is not None and retry.of is not None:
+            retried.add(retry.of)
     count = 0
     for trial in trials:
         if trial.state not in _ENDED or trial.system_attrs.get("fixed_params"):
