@@ -18,10 +18,11 @@ import contextlib
 import functools
 import sqlite3
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import optuna
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.storages import BaseStorage, RDBStorage
@@ -228,6 +229,104 @@ def cached_storage_calls() -> tuple[str, ...]:
     return tuple(name for name in CACHED_STORAGE_CALLS if hasattr(RDBStorage, name))
 
 
+# --- samplers: the random generators they draw from --------------------------------------------
+
+#: Where Optuna's samplers (5.0 and 5.1) keep their ``LazyRandomState`` generators: ``_rng``
+#: (TPE, random, GP, NSGA-II/III, grid, brute force) and ``_cma_rng`` (CMA-ES).
+_GENERATOR_ATTRS = ("_rng", "_cma_rng")
+#: Where they keep the samplers they delegate to: TPE's and NSGA's random sampler, GP's, CMA-ES's
+#: and QMC's independent sampler, the base sampler of ``PartialFixedSampler``.
+_NESTED_SAMPLER_ATTRS = ("_random_sampler", "_independent_sampler", "_base_sampler")
+
+
+@dataclass(frozen=True)
+class SamplerGenerators:
+    """The random generators one Optuna sampler (and the samplers it delegates to) draws from,
+    in a fixed order: Optuna's ``LazyRandomState`` objects, each reseeded in place (other parts
+    of a sampler, such as NSGA-II's strategies, hold the same object).
+
+    Attributes:
+        lazy: the ``LazyRandomState`` objects.
+    """
+
+    lazy: tuple[Any, ...]
+
+    @property
+    def seeded(self) -> bool:
+        """True when every generator already exists: a ``LazyRandomState`` makes its generator at
+        construction only when given a seed (else at first use, from the system's entropy), so
+        on a fresh sampler this says whether it was seeded."""
+        return all(state._rng is not None for state in self.lazy)
+
+    def fingerprints(self) -> list[int]:
+        """One number per generator, fixed by its current state (drawn from a copy, so the
+        generator itself does not move): equal for samplers made alike with the same seed."""
+        out = []
+        for state in self.lazy:
+            copy = np.random.RandomState()
+            copy.set_state(state.rng.get_state())
+            out.append(int(copy.randint(0, 2**31 - 1)))
+        return out
+
+    def seed(self, seeds: Sequence[int]) -> None:
+        """Reseed generator ``k`` with ``seeds[k]`` (an integer from 0 to 2**32 - 1), in place."""
+        for state, seed in zip(self.lazy, seeds, strict=True):
+            state.rng.seed(seed)
+
+
+def sampler_generators(sampler: object) -> SamplerGenerators | None:
+    """The generators ``sampler`` draws from (see :class:`SamplerGenerators`), or None when none
+    is found where Optuna keeps them.
+
+    Fast path (Optuna 5.0 and 5.1): the ``LazyRandomState`` objects at ``_rng`` and ``_cma_rng``
+    of the sampler and, recursively, of the samplers at ``_random_sampler``,
+    ``_independent_sampler`` and ``_base_sampler``. Fallback (None): a sampler whose generators
+    this module cannot find (a later Optuna moved them, or a sampler of another package): the
+    caller leaves it as it is.
+    """
+    try:
+        from optuna.samplers._lazy_random_state import LazyRandomState
+    except ImportError:
+        return None
+    if not hasattr(LazyRandomState(None), "_rng"):  # what SamplerGenerators.seeded reads
+        return None
+    found: list[Any] = []
+    seen: set[int] = set()
+
+    def walk(current: object) -> None:
+        if id(current) in seen:
+            return
+        seen.add(id(current))
+        for name in _GENERATOR_ATTRS:
+            state = getattr(current, name, None)
+            if isinstance(state, LazyRandomState) and id(state) not in seen:
+                seen.add(id(state))
+                found.append(state)
+        for name in _NESTED_SAMPLER_ATTRS:
+            nested = getattr(current, name, None)
+            if isinstance(nested, optuna.samplers.BaseSampler):
+                walk(nested)
+
+    walk(sampler)
+    return SamplerGenerators(tuple(found)) if found else None
+
+
+def trial_is_enqueued(trial: optuna.Trial) -> bool:
+    """True when ``trial`` was created from the study's queue (``Study.enqueue_trial``: a warm
+    start, a retry, an intensification), so its parameters were fixed rather than sampled.
+
+    Fast path (Optuna 5.0 and 5.1): ``trial._fixed_params``, read from the stored trial when
+    it was created. Fallback: its system attribute ``fixed_params``, read from the storage (one
+    query; Optuna 5 names no public system attributes of a live trial).
+    """
+    try:
+        fixed = trial._fixed_params
+    except AttributeError:
+        study = trial.study
+        fixed = study_storage(study).get_trial_system_attrs(trial_id(study, trial)).get("fixed_params")
+    return bool(fixed)
+
+
 # --- SQLite files: which one holds a study -----------------------------------------------------
 
 #: Tables every database of Optuna's RDB storage has (Optuna 5.0 and 5.1 name them so): a
@@ -277,6 +376,7 @@ __all__ = [
     "CACHED_STORAGE_CALLS",
     "OPTUNA_TABLES",
     "RDBInternals",
+    "SamplerGenerators",
     "SchemaChanged",
     "TellSteps",
     "cached_storage_calls",
@@ -285,10 +385,12 @@ __all__ = [
     "is_stop_outside_optimize",
     "load_study",
     "rdb_internals",
+    "sampler_generators",
     "sqlite_file_holds_study",
     "sqlite_holds_study",
     "study_id",
     "study_storage",
     "tell_steps",
     "trial_id",
+    "trial_is_enqueued",
 ]

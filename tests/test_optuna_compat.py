@@ -16,6 +16,7 @@ from typing import Any
 import optuna
 import pytest
 import sqlalchemy
+from optuna.distributions import FloatDistribution
 from optuna.exceptions import StorageInternalError, UpdateFinishedTrialError
 from optuna.samplers import GridSampler
 from optuna.storages import RDBStorage
@@ -438,3 +439,68 @@ def test_a_count_the_database_refuses_is_an_error_not_a_fallback(
         count_states(study, storage)
     assert "no such table: trials" in f"{raised.value} {raised.value.__cause__}"
     assert read == []  # not counted some other way
+
+
+# -- samplers: their random generators, and queued trials ---------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("make", "count"),
+    [
+        (lambda seed: optuna.samplers.TPESampler(seed=seed), 2),  # its own and its random sampler's
+        (lambda seed: optuna.samplers.RandomSampler(seed=seed), 1),
+        (lambda seed: optuna.samplers.NSGAIISampler(seed=seed), 2),
+        (lambda seed: optuna.samplers.PartialFixedSampler({}, optuna.samplers.RandomSampler(seed=seed)), 1),
+    ],
+    ids=["tpe", "random", "nsga2", "partial-fixed"],
+)
+def test_a_samplers_generators_are_found_and_reseeding_them_repeats_its_draws(
+    make: Callable[[int | None], optuna.samplers.BaseSampler], count: int
+) -> None:
+    sampler = make(5)
+    generators = compat.sampler_generators(sampler)
+    assert generators is not None and len(generators.lazy) == count  # the fast path
+    assert generators.seeded
+    assert generators.fingerprints() == compat.sampler_generators(make(5)).fingerprints()  # type: ignore[union-attr]
+    assert generators.fingerprints() != compat.sampler_generators(make(6)).fingerprints()  # type: ignore[union-attr]
+    distribution = FloatDistribution(0.0, 1.0)
+    study = optuna.create_study(sampler=sampler)
+
+    def draws() -> list[float]:
+        generators.seed(list(range(count)))
+        return [study.ask({"x": distribution}).params["x"] for _ in range(3)]
+
+    assert draws() == draws()
+    unseeded = compat.sampler_generators(make(None))
+    assert unseeded is not None and not unseeded.seeded
+
+
+def test_without_optunas_lazy_random_state_a_sampler_has_no_generators(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "optuna.samplers._lazy_random_state", None)
+    assert compat.sampler_generators(optuna.samplers.TPESampler(seed=1)) is None
+
+
+def test_a_sampler_that_keeps_no_generator_where_optuna_does_has_none() -> None:
+    class Fixed(optuna.samplers.RandomSampler):
+        def __init__(self) -> None:
+            pass  # no _rng
+
+    assert compat.sampler_generators(Fixed()) is None
+
+
+def test_a_queued_trial_is_recognised_without_a_query_and_without_the_private_name_with_one(
+    storage: RetryingRDBStorage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    study = new_study(storage)
+    study.enqueue_trial({"x": 0.5})
+    queued = study.ask({"x": FloatDistribution(0.0, 1.0)})
+    sampled = study.ask({"x": FloatDistribution(0.0, 1.0)})
+    reads = spy(monkeypatch, compat.study_storage(study), "get_trial_system_attrs")
+    assert compat.trial_is_enqueued(queued) and not compat.trial_is_enqueued(sampled)
+    assert reads == []  # the fast path asks the storage nothing
+    for trial in (queued, sampled):
+        monkeypatch.delattr(trial, "_fixed_params")
+    assert compat.trial_is_enqueued(queued) and not compat.trial_is_enqueued(sampled)
+    assert len(reads) == 2

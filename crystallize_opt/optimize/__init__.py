@@ -7,6 +7,9 @@ Two kinds of names live here:
 - the engine interface, for the packages above this one (``experiment`` runs the loop and the
   worker processes, ``config`` checks a study file's settings with the constructors' own rules,
   ``cli`` reads a stored study). These are not for users and may change between releases.
+  :class:`TrialSeeding` and :func:`proposed_trials` are the rule by which a seeded sampler draws
+  each trial's randomness, for a bare Optuna loop that must propose the same trials (the
+  overhead benchmark, a replay in the tests).
 
 Other packages import from here, never from this package's ``_private`` modules
 (``tests/test_layers.py`` checks it).
@@ -24,6 +27,7 @@ from ._progress import execution_bar
 from ._replay import ReplayReport, replay_trial
 from ._space import SearchSpace
 from ._study import best_of, treatment_of
+from ._trial_seeds import TrialSeeding, proposed_trials
 from ._workers import run_workers
 
 __all__ = [
@@ -36,6 +40,7 @@ __all__ = [
     "ReplayReport",
     "SearchSpace",
     "TrialEvaluation",
+    "TrialSeeding",
     "WinnerSelection",
     "WorkerRole",
     "best_of",
@@ -45,6 +50,7 @@ __all__ = [
     "default_sampler",
     "execution_bar",
     "finish_optimization",
+    "proposed_trials",
     "replay_trial",
     "run_optimization",
     "run_workers",

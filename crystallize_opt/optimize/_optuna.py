@@ -39,8 +39,9 @@ class OptunaOptimizer(BaseOptimizer):
     ``"crystallize"``.
 
     A study that already exists in ``storage`` is continued: ``num_trials`` is its target of
-    finished (complete or pruned) trials, so a rerun after a crash runs only the missing ones.
-    Continuing a study whose objective or search space differs is refused.
+    finished (complete or pruned) trials, so a rerun after a crash runs only the missing ones,
+    and with a seeded sampler it runs the trials an uninterrupted run would have (see
+    ``sampler``). Continuing a study whose objective or search space differs is refused.
 
     Args:
         search_space: a dict of parameter name -> Optuna distribution (or a constant), or a
@@ -48,9 +49,14 @@ class OptunaOptimizer(BaseOptimizer):
         objective: the metric(s) to optimize.
         sampler: any Optuna sampler; default ``TPESampler(seed=<experiment master seed>)``,
             and with noise handling the same TPE until the pipeline shows noise, univariate TPE
-            after (see ``NoiseHandling``). In each process of several workers the default is
-            reseeded from the system's entropy, like a given sampler: workers seeded alike
-            would propose the same parameters.
+            after (see ``NoiseHandling``). A seeded sampler (the default, or an Optuna sampler
+            made with ``seed=``) is reseeded before each trial it proposes from its seed and the
+            number of trials it proposed that the study holds as run, so a study interrupted
+            at any point and continued proposes the same trials as one run straight through
+            (a sampler made without a seed stays random; one whose generators are not found,
+            such as another package's, is used as it is). In each process of several workers
+            the sampler, default or given, is reseeded from the system's entropy instead:
+            workers seeded alike would propose the same parameters.
         pruner: any Optuna pruner; when given, each replicate's value is reported as an
             intermediate value (step = replicate index) and the trial stops early when the
             pruner says so (it is then stored as PRUNED).
@@ -268,8 +274,9 @@ class OptunaOptimizer(BaseOptimizer):
                 "the default sampler is seeded from the experiment in prepare(): run Experiment.optimize, "
                 "or pass sampler= to OptunaOptimizer to ask before"
             )
-        trial, params = self.space.ask(self.study)
+        trial, params = self._session.ask(self.space)
         if self._parts.schedule.give_up_if_surplus(trial):
+            self._session.given_up(trial)
             return []
         treatment = Treatment(f"trial-{trial.number}", params)
         self._session.pending[treatment.name] = trial

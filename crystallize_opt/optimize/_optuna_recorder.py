@@ -12,6 +12,7 @@ from optuna.storages import BaseStorage
 
 from .._logging import get_logger
 from .._optuna_compat import trial_id
+from .._signals import deferred_signals
 from ..coordination import TrialHeartbeat, storage_is_shared
 from ..exceptions import StorageError
 from ..records import BaselineRecord, TrialRecord
@@ -22,6 +23,7 @@ from ._noise import NoiseHandling
 from ._objective import Objective
 from ._optuna_session import StudySession
 from ._recorder import TrialRecorder
+from ._target import queued_params
 from ._tell import store_trial_end
 
 _log = get_logger("optimize")
@@ -96,9 +98,15 @@ class StudyRecorder(TrialRecorder):
             if failure is None:
                 values = {objective.metrics[0]: pooled}
             pruned = pruned and self._noise.stopped_trials == "pruned"
-        self.finish(evaluation.treatment.name, values, record, failure=failure, pruned=pruned)
-        if queue is not None:  # intensification: the incumbent earns one more replicate
-            self._session.study.enqueue_trial(queue)
+        if search is None:
+            self.finish(evaluation.treatment.name, values, record, failure=failure, pruned=pruned)
+            return
+        # A Ctrl+C between storing the trial and queueing the intensification would lose the
+        # latter (a rerun replays the trial, and queues nothing): held back until both are stored.
+        with deferred_signals():
+            self.finish(evaluation.treatment.name, values, record, failure=failure, pruned=pruned)
+            if queue is not None:  # intensification: the incumbent earns one more replicate
+                self._session.study.enqueue_trial(queue)
 
     def abort(self, treatment: Treatment, reason: str) -> None:
         """Store the trial as FAIL with ``reason`` (it never stays RUNNING)."""
@@ -106,11 +114,17 @@ class StudyRecorder(TrialRecorder):
             self.finish(treatment.name, {}, {}, failure=reason, pruned=False)
 
     def abort_pending(self, reason: str) -> None:
-        """Store every trial asked but not told yet as FAIL with ``reason``."""
+        """Store every trial asked but not told yet as FAIL with ``reason``, queueing again the
+        parameters of those that were queued trials (an intensification, a warm start, a
+        retry): a rerun runs them, as the interrupted run would have. A trial the sampler
+        proposed is proposed again by the rerun's sampler (see ``TrialSeeding``)."""
         pending = self._session.pending
         for name, trial in list(pending.items()):
             try:
+                queued = queued_params(self._session.study, trial)
                 self.finish(name, {}, {}, failure=reason, pruned=False)
+                if queued is not None:
+                    self._session.study.enqueue_trial(queued[0], user_attrs=queued[1])
             except StorageError as exc:  # the storage is gone too: leave it to the stale-trial check
                 _log.warning("could not store trial %d as failed: %s", trial.number, exc)
                 pending.pop(name, None)
@@ -154,7 +168,7 @@ class StudyRecorder(TrialRecorder):
             raise
         # Ctrl+C or SIGTERM while storing (not an Exception) skips this: the trial stays pending,
         # and abort_pending fails it.
-        session.ended(name, end)
+        session.ended(name, end, ran=fields.get("replicates") is not None)
 
 
 class StudyBaseline(BaselineReference):

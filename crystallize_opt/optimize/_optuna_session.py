@@ -11,6 +11,7 @@ from optuna.pruners import BasePruner
 from optuna.samplers import BaseSampler
 from optuna.storages import BaseStorage
 
+from .._optuna_compat import trial_is_enqueued
 from ..exceptions import ConfigurationError, OptimizationError
 from ..storage import DEFAULT_STORAGE, resolve_storage
 from ..treatment import Treatment
@@ -28,6 +29,7 @@ from ._space import SearchSpace
 from ._study import open_study, store_or_check_settings, study_settings
 from ._target import TrialTarget
 from ._tell import TrialEnd
+from ._trial_seeds import TrialSeeding, proposed_trials
 
 
 class StudySession:
@@ -70,6 +72,8 @@ class StudySession:
         self._outage_timeout = settings.outage_timeout
         self.storage: BaseStorage = resolve_storage(storage, outage_timeout=self._outage_timeout)
         self.study_name = settings.study_name
+        self._sampler: BaseSampler | None = None
+        self._seeding: TrialSeeding | None = None
         self.sampler = sampler
         self._pruner = pruner
         self._objective = objective
@@ -87,6 +91,21 @@ class StudySession:
         self._run: OptimizationRun | None = None
         self._noise_search: NoiseSearch | None = None
         self._selection: WinnerSelection | None = None
+        #: Trials the sampler proposed that the study holds as run (None: not counted yet).
+        self._proposed: int | None = None
+        #: Numbers of this process's pending trials that the sampler proposed.
+        self._sampled: set[int] = set()
+
+    @property
+    def sampler(self) -> BaseSampler | None:
+        """The study's sampler (None until :meth:`open` builds the default one)."""
+        return self._sampler
+
+    @sampler.setter
+    def sampler(self, sampler: BaseSampler | None) -> None:
+        # Its trial seeding is read now, before it draws anything (see TrialSeeding.of).
+        self._sampler = sampler
+        self._seeding = None if sampler is None else TrialSeeding.of(sampler)
 
     @property
     def study(self) -> optuna.Study:
@@ -146,6 +165,7 @@ class StudySession:
                 study was not made by crystallize-opt and already has trials.
         """
         self._run = run
+        self._proposed = None  # counted again from the study at the first ask
         if self.study_name is None:
             self.study_name = run.experiment_name
         study = self.study
@@ -185,6 +205,32 @@ class StudySession:
             self.sampler.reseed_rng()
         study.sampler = self.sampler
 
+    def ask(self, space: SearchSpace) -> tuple[optuna.Trial, dict[str, Any]]:
+        """Create the next trial in the study (see :meth:`SearchSpace.ask`), with a seeded
+        sampler reseeded first from its seed and the trials it proposed so far (see
+        :class:`TrialSeeding`): what a trial proposes then depends only on what the study holds,
+        so a resumed study goes on as an uninterrupted one would have. Not in one of several
+        workers, whose samplers draw from the system's entropy.
+
+        Raises:
+            ConfigurationError: if a callable space returns something other than a mapping.
+        """
+        seeding = self._seeding if self._run is None or self._run.worker is None else None
+        if seeding is None:
+            return space.ask(self.study)
+        if self._proposed is None:
+            self._proposed = proposed_trials(self.study)
+        # This process's own pending proposals count too (several asks before a tell).
+        seeding.reseed(self._proposed + len(self._sampled))
+        trial, params = space.ask(self.study)
+        if not trial_is_enqueued(trial):
+            self._sampled.add(trial.number)
+        return trial, params
+
+    def given_up(self, trial: optuna.Trial) -> None:
+        """Forget ``trial``, asked and then given up before it ran (it proposed nothing that ran)."""
+        self._sampled.discard(trial.number)
+
     def enqueue(self, treatments: list[Treatment]) -> None:
         """Enqueue checked treatments once per study: now when the study is open for a run, else
         when :meth:`open` opens it."""
@@ -194,10 +240,21 @@ class StudySession:
                 self._study.enqueue_trial(treatment.params, skip_if_exists=True)
             self.warm_start.clear()
 
-    def ended(self, name: str, end: TrialEnd | None) -> None:
+    def ended(self, name: str, end: TrialEnd | None, *, ran: bool = False) -> None:
         """Stop tracking the pending trial ``name``; count it towards the target when ``end`` is
-        ``"finished"`` or ``"exhausted"`` (the sampler has then proposed its whole space)."""
-        self.pending.pop(name, None)
+        ``"finished"`` or ``"exhausted"`` (the sampler has then proposed its whole space), and
+        among the sampler's proposals (see :func:`proposed_trials`) when it was one and it
+        finished, or failed after it ``ran`` its replicates (read again from the study when
+        another process failed it, or how it ended is unknown)."""
+        trial = self.pending.pop(name, None)
+        if trial is not None and trial.number in self._sampled:
+            self._sampled.discard(trial.number)
+            if end == "stale" or end is None:  # failed by another process (and maybe retried), or unknown
+                self._proposed = None  # counted again from the study
+            elif self._proposed is not None and (
+                end in ("finished", "exhausted") or (end == "failed" and ran)
+            ):
+                self._proposed += 1
         if end in ("finished", "exhausted"):
             self.target.trial_finished()
         if end == "exhausted":
@@ -224,6 +281,8 @@ class StudySession:
             target=TrialTarget(target.poll_interval, target.grace_period, target.max_retries),
             _noise_search=None,
             _selection=None,
+            _proposed=None,
+            _sampled=set(),
         )
         return state
 

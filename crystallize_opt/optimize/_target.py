@@ -4,12 +4,13 @@ the study with other workers."""
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import optuna
 from optuna.storages import BaseStorage
 from optuna.trial import TrialState
 
-from .._optuna_compat import study_storage, trial_id
+from .._optuna_compat import study_storage, trial_id, trial_is_enqueued
 from ..coordination import fail_stale_trials, storage_is_shared
 from ..records import TrialRecord
 from ..storage import count_states
@@ -125,13 +126,23 @@ class TrialTarget:
         return True
 
 
+def queued_params(study: optuna.Study, trial: optuna.Trial) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """The parameters and user attributes (a retry's count) to queue ``trial`` again with, when
+    it was a queued trial (a retry, a warm start, an intensification); None for a trial its
+    sampler proposed. Read before the trial's end is stored (its record is not copied)."""
+    if not trial_is_enqueued(trial):
+        return None
+    fixed = study_storage(study).get_trial_system_attrs(trial_id(study, trial)).get("fixed_params")
+    return (dict(fixed), dict(trial.user_attrs)) if fixed else None
+
+
 def give_up(study: optuna.Study, trial: optuna.Trial, reason: str) -> None:
     """Store ``trial``, asked but not run, as FAIL with ``reason`` (it ran no execution),
     re-queueing its parameters when it was a queued trial (a retry, a warm start, an
     intensification), so a later run of the study still runs them."""
-    fixed = study_storage(study).get_trial_system_attrs(trial_id(study, trial)).get("fixed_params")
-    if fixed:
-        study.enqueue_trial(dict(fixed), user_attrs=dict(trial.user_attrs))
+    queued = queued_params(study, trial)
+    if queued is not None:
+        study.enqueue_trial(queued[0], user_attrs=queued[1])
     # The record goes with the state, in one write (see tell_trial).
     tell_trial(
         study,

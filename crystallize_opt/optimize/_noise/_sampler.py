@@ -55,6 +55,12 @@ class NoiseAwareTPE(BaseSampler):
         self._is_noisy = is_noisy
 
     @property
+    def parts(self) -> tuple[TPESampler, TPESampler]:
+        """The two TPEs (multivariate, univariate): what the optimizer reseeds before each trial
+        (both, whichever proposes, so the choice between them never shifts a random stream)."""
+        return self._exact, self._univariate
+
+    @property
     def noisy(self) -> bool:
         """True once the univariate TPE proposes (after the noise check, see :meth:`follow`)."""
         return self._active is self._univariate
