@@ -156,7 +156,7 @@ def lucky(tmp_path_factory: pytest.TempPathFactory) -> NoisyStudy:
     optimizer = OptunaOptimizer(
         SPACE,
         Objective("loss"),
-        sampler=optuna.samplers.TPESampler(seed=1),
+        sampler=optuna.samplers.TPESampler(seed=2),
         storage=storage,
         study_name="lucky",
         noise=NoiseHandling(model_candidates=False, confirm_candidates=3, confirm_seeds=3, holdout_seeds=4),
