@@ -104,10 +104,14 @@ class Experiment:
         self.name = name if name is not None else "experiment"
         self.initial_ctx: dict[str, Any] = dict(initial_ctx or {})
         self.outputs: list[Artifact] = list(outputs or [])
+        #: False when no name was given (an ExperimentGraph needs named experiments).
+        self.named = name is not None
         self.treatments = treatment_list(treatments)
         self.hypotheses = hypothesis_list(hypotheses)
         self.replicates = check_replicates(replicates, "replicates")
         check_structure(self)
+        for artifact in self.outputs:
+            artifact._producer = self
         self.plugins: list[BasePlugin] = typed_list(plugins, BasePlugin, "plugins")
         for plugin in self.plugins:
             plugin.init_hook(self)

@@ -1,6 +1,6 @@
 """Plugins: hooks into the experiment lifecycle (seeding, logging, artifacts, execution)."""
 
-from ._artifacts import ArtifactPlugin
+from ._artifacts import MANIFEST_FILE, ArtifactPlugin
 from ._base import BasePlugin, plugins_with_hook
 from ._execution import ParallelExecution, SerialExecution
 from ._logging import LoggingPlugin
@@ -8,6 +8,7 @@ from ._metrics_files import load_all_metrics, load_metrics
 from ._seed import SeedPlugin, default_seed_function, derive_seed
 
 __all__ = [
+    "MANIFEST_FILE",  # for crystallize_opt.artifacts (not re-exported by crystallize_opt)
     "ArtifactPlugin",
     "BasePlugin",
     "LoggingPlugin",
@@ -18,6 +19,6 @@ __all__ = [
     "derive_seed",
     "load_all_metrics",
     "load_metrics",
-    # For the experiment engine (not re-exported by crystallize_opt).
+    # For the experiment engine and artifacts (not re-exported by crystallize_opt).
     "plugins_with_hook",
 ]
