@@ -209,8 +209,9 @@ name, so steps and datasources pickle. A ``datasources.py``, ``steps.py``, ``ver
 modules it imports are not).
 """
 
+from ._graph import load_experiment_graph
 from ._loader import StudyConfig, load_study
 from ._optimize_section import OptimizeConfig
 from ._space import compile_search_space
 
-__all__ = ["OptimizeConfig", "StudyConfig", "compile_search_space", "load_study"]
+__all__ = ["OptimizeConfig", "StudyConfig", "compile_search_space", "load_experiment_graph", "load_study"]
