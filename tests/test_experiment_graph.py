@@ -175,6 +175,22 @@ def test_edges_are_inferred_from_artifacts_whatever_the_order_given(workdir):
     assert ExperimentGraph.from_experiments([prod, cons]).order() == ["prod", "cons"]
 
 
+def test_builder_outputs_declare_what_a_graph_links(workdir):
+    table = Artifact("table.json")
+    prod = (
+        Experiment.builder("prod")
+        .datasource(replicate_number())
+        .add_step(produce())
+        .outputs([Artifact("other.json")])
+        .outputs([table])
+        .build()
+    )
+    assert prod.outputs == [table]
+    cons = Experiment.builder("cons").datasource(table).add_step(consume()).build()
+    results = ExperimentGraph(cons, prod).run()
+    assert results["cons"].metrics.baseline.metrics == {"got": [0]}
+
+
 def test_a_consumer_of_an_artifact_datasource_runs_after_its_producer(workdir):
     prod, _, _ = pair()
     reader = Experiment(

@@ -7,7 +7,7 @@ A study is a folder::
         datasources.py    # @data_source factories (or DataSource subclasses)
         steps.py          # @pipeline_step() factories (or PipelineStep subclasses)
         verifiers.py      # optional: verifier factories
-        outputs.py        # optional: artifact loader functions
+        outputs.py        # optional: artifact loader and writer functions
 
 ``Experiment.from_yaml("studies/demo")`` returns the experiment;
 ``load_study("studies/demo")`` returns a :class:`StudyConfig` with the experiment and the parsed
@@ -63,7 +63,15 @@ Top-level keys (a key set to ``null`` counts as absent)
 ``datasource`` (required)
     ``name`` or ``{name: {argument: value, ...}}``: a ``@data_source`` factory (or a
     ``DataSource`` subclass, or any function returning a ``DataSource``) defined in
-    ``datasources.py``, called with the arguments.
+    ``datasources.py``, called with the arguments. Or crystallize-ml's alias mapping
+    ``{alias: name, other: "experiment#artifact", ...}`` (also written as a list of one-key
+    mappings, merged; an alias may appear once): each ``name`` is such a factory called without
+    arguments, each ``"experiment#artifact"`` the output ``artifact`` (alias or file name) of the
+    experiment in folder ``experiment`` beside this one, which
+    :meth:`ExperimentGraph.from_yaml <crystallize_opt.ExperimentGraph.from_yaml>` loads and runs
+    first. One alias naming a factory gives that datasource; several aliases, or any reference,
+    give an :class:`~crystallize_opt.ExperimentInput` whose data is ``{alias: value}``. A
+    one-key mapping whose value is a mapping (or null) is the ``{name: {arguments}}`` form.
 ``steps`` (required, non-empty list)
     Each item is ``name`` or ``{name: {argument: value, ...}}``: a ``@pipeline_step()`` factory
     (or a ``PipelineStep`` subclass, or any function returning one) defined in ``steps.py``.
@@ -81,9 +89,13 @@ Top-level keys (a key set to ``null`` counts as absent)
     ``verifier(baseline_metrics, treatment_metrics) -> dict``. With process execution the
     verifier travels to worker processes, so build it from module-level functions or classes
     (e.g. ``functools.partial``), not closures.
-``outputs`` (list, optional)
-    Each item is an artifact file name (``summary.txt``) or ``{file name: loader}``, where
-    ``loader`` is a function ``loader(path)`` defined in ``outputs.py``.
+``outputs`` (list or mapping, optional)
+    A list: each item is an artifact file name (``summary.txt``) or ``{file name: loader}``,
+    where ``loader`` is a function ``loader(path)`` defined in ``outputs.py``. A mapping
+    (crystallize-ml's form): ``alias: {file_name: ..., loader: ..., writer: ...}``, each key
+    optional (``file_name`` defaults to the alias; ``loader(path)`` and ``writer(value) ->
+    bytes`` are functions in ``outputs.py``); steps receive the artifact as a parameter named
+    like the alias, the file name or its stem.
 ``initial_ctx`` (mapping, optional)
     Context values every run starts with (reserved context keys refused).
 ``execution`` (optional; default serial)
