@@ -163,6 +163,19 @@ def test_artifact_writer_and_loader_are_used(workdir):
         default_writer([1])
 
 
+def test_experiment_outputs_are_a_list_and_a_mapping_by_file_name():
+    table, chart = Artifact("table.json"), Artifact("chart.png")
+    exp = plain("p", outputs=[table, chart])
+    assert exp.outputs == [table, chart] and exp.outputs[1] is chart
+    assert exp.outputs["chart.png"] is chart and exp.outputs.get("none.txt") is None
+    assert exp.outputs.keys() == ["table.json", "chart.png"] and list(exp.outputs.values()) == [table, chart]
+    assert "table.json" in exp.outputs and table in exp.outputs and "x" not in exp.outputs
+    with pytest.raises(
+        KeyError, match=r"no output artifact 'x'; the experiment declares \['table.json', 'chart.png'\]"
+    ):
+        exp.outputs["x"]
+
+
 # --- building a graph -----------------------------------------------------------------------
 
 

@@ -28,6 +28,7 @@ from ._aggregate import build_result
 from ._debug import debug_run, experiment_id
 from ._dispatch import execute, overrides_run_loop
 from ._optimization import optimize_experiment, replay_stored_trial
+from ._outputs import ArtifactOutputs
 from ._runner import ReplicateTask, steps_set_up
 from ._sync import ensure_no_running_loop, run_sync
 from ._validation import (
@@ -62,7 +63,8 @@ class Experiment:
             name of its artifacts, so it must be a plain file name (no ``/``, ``\\``, control
             characters or leading ``.``).
         initial_ctx: context values every run starts with; a treatment's values replace them.
-        outputs: artifacts steps may write.
+        outputs: artifacts steps may write; ``outputs`` is kept as a list that is also
+            crystallize-ml's mapping of file name to artifact (``exp.outputs["model.json"]``).
         treatments: the conditions compared with the baseline.
         hypotheses: statistical tests of treatments against the baseline.
         replicates: seeded repetitions of every condition: 1 to 10,000
@@ -103,7 +105,7 @@ class Experiment:
         self.description = description
         self.name = name if name is not None else "experiment"
         self.initial_ctx: dict[str, Any] = dict(initial_ctx or {})
-        self.outputs: list[Artifact] = list(outputs or [])
+        self.outputs: list[Artifact] = ArtifactOutputs(outputs or [])
         #: False when no name was given (an ExperimentGraph needs named experiments).
         self.named = name is not None
         self.treatments = treatment_list(treatments)
