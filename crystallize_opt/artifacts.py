@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from ._constants import BASELINE_CONDITION, CONDITION_KEY, METADATA_FILENAME, REPLICATE_KEY
 from ._logging import get_logger
 from ._paths import check_name
-from .context import FrozenContext
+from .context import FrozenContext, current_context
 from .exceptions import ConfigurationError
 from .pipeline import DataSource
 from .plugins import MANIFEST_FILE, ArtifactPlugin
@@ -103,18 +103,22 @@ class Artifact(DataSource):
     def write(self, data: Any) -> None:
         """Queue ``writer(data)`` to be stored as this artifact for the current step.
 
+        The artifact a step receives as a parameter is bound to its run; one the step object
+        holds (``MyStep(out=artifact)``, as crystallize-ml's step classes do) writes into the
+        run of the step being executed in this thread or task.
+
         Raises:
-            RuntimeError: if the artifact is not bound to a run (declare it in ``outputs`` and
-                take it as a step parameter).
+            RuntimeError: if the artifact is not bound to a run and no step is running.
             TypeError: if the writer does not return bytes (the default writer takes bytes or str).
             ContextMutationError: if the step already wrote this artifact.
         """
-        if self._ctx is None:
+        ctx = self._ctx if self._ctx is not None else current_context()
+        if ctx is None:
             raise RuntimeError(
                 f"Artifact {self.name!r} is not bound to a run: declare it in Experiment(outputs=[...]) "
-                "and receive it as a step parameter"
+                "and write it from a step (as a step parameter, or held by the step object)"
             )
-        self._ctx.artifacts.add(self.name, self.writer(data))
+        ctx.artifacts.add(self.name, self.writer(data))
 
     def __deepcopy__(self, memo: dict[int, Any]) -> Artifact:
         # A handle on a run's output, not a value: a copy (e.g. of a context value holding it)

@@ -19,7 +19,9 @@ from crystallize_opt import (
     ExperimentInput,
     FrozenContext,
     MultiArtifactDataSource,
+    ParallelExecution,
     Pipeline,
+    PipelineStep,
     Treatment,
     data_source,
     default_writer,
@@ -144,6 +146,41 @@ def test_artifact_fetch_errors_name_what_is_missing(workdir):
         table.fetch(FrozenContext({"replicate": 0}))
     with pytest.raises(RuntimeError, match="no producing experiment"):
         Artifact("loose.json").fetch(FrozenContext({"replicate": 0}))
+
+
+class HoldingStep(PipelineStep):
+    """crystallize-ml's way: the step object holds the Artifact it writes."""
+
+    def __init__(self, out: Artifact):
+        self.out = out
+
+    @property
+    def params(self) -> dict[str, object]:
+        return {}
+
+    def __call__(self, data, ctx):
+        self.out.write(f"{ctx['condition']}-{ctx['replicate']}")
+        return data
+
+
+@pytest.mark.parametrize("execution", ["serial", "thread", "process"])
+def test_an_artifact_held_by_a_step_object_writes_into_the_running_replicate(workdir, execution):
+    out = Artifact("held.txt")
+    plugins = [] if execution == "serial" else [ParallelExecution(max_workers=2, executor_type=execution)]
+    prod = Experiment(
+        replicate_number(),
+        Pipeline([HoldingStep(out)]),
+        plugins=plugins,
+        name="holder",
+        outputs=[out],
+        replicates=2,
+        treatments=[Treatment("t", {"x": 1})],
+    )
+    result = prod.run()
+    assert not result.errors
+    assert [out.fetch(FrozenContext({"replicate": r, "condition": "t"})) for r in (0, 1)] == [b"t-0", b"t-1"]
+    with pytest.raises(RuntimeError, match="not bound to a run"):
+        out.write(b"outside a run")
 
 
 def test_artifact_writer_and_loader_are_used(workdir):

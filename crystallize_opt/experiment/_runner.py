@@ -21,7 +21,7 @@ from .._constants import (
     SEED_USED_KEY,
 )
 from .._logging import get_logger
-from ..context import FrozenContext
+from ..context import FrozenContext, running_in
 from ..exceptions import ExperimentRunError
 from ..plugins import ArtifactPlugin, BasePlugin, derive_seed, plugins_with_hook
 from ..result import ConditionOutcome, ReplicateError, to_jsonable
@@ -211,9 +211,10 @@ class ReplicateTask:
                     keys_before = len(ctx)
                     counts = ctx.metrics.lengths()
                     step_started = time.perf_counter()
-                data = step(data, ctx)
-                if inspect.isawaitable(data):
-                    data = await data
+                with running_in(ctx):  # an Artifact a step object holds writes into this run
+                    data = step(data, ctx)
+                    if inspect.isawaitable(data):
+                        data = await data
                 if self.record_steps:
                     steps.append(
                         _step_record(step.name, ctx, keys_before, counts, time.perf_counter() - step_started)
