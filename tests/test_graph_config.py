@@ -35,7 +35,13 @@ def constant(ctx):
 """
 
 STEPS = """
-from crystallize_opt import pipeline_step
+from crystallize_opt import Artifact, pipeline_step
+
+
+@pipeline_step()
+def produce_to(data, ctx, target: Artifact):
+    target.write({"v": data})
+    return data
 
 
 @pipeline_step()
@@ -131,6 +137,18 @@ def test_the_outputs_mapping_names_files_and_gives_steps_the_alias(experiments):
     (table,) = exp.outputs
     assert table.name == "table.json" and "table" in table.injection_names
     assert table.writer({"a": 1}) == b'{"a": 1}'
+
+
+def test_a_step_argument_annotated_artifact_names_an_output_by_alias(workdir):
+    config = {
+        "replicates": 2,
+        "datasource": "numbers",
+        "steps": [{"produce_to": {"target": "table"}}],
+        "outputs": {"table": {"file_name": "t.json", "writer": "to_json", "loader": "from_json"}},
+    }
+    exp = Experiment.from_yaml(experiment_folder(workdir, "named", config))
+    assert not exp.run().errors
+    assert exp.outputs["t.json"].fetch(FrozenContext({"replicate": 1})) == {"v": 1}
 
 
 def test_one_plain_alias_is_the_datasource_itself_and_several_are_bundled(workdir):

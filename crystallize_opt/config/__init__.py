@@ -75,7 +75,9 @@ Top-level keys (a key set to ``null`` counts as absent)
 ``steps`` (required, non-empty list)
     Each item is ``name`` or ``{name: {argument: value, ...}}``: a ``@pipeline_step()`` factory
     (or a ``PipelineStep`` subclass, or any function returning one) defined in ``steps.py``.
-    Arguments are checked against the function's parameters (after ``data, ctx``).
+    Arguments are checked against the function's parameters (after ``data, ctx``). An argument
+    of a parameter annotated ``Artifact`` whose value names an output (its alias or file name)
+    receives that output artifact.
 ``treatments`` (mapping, optional)
     ``treatment name: {context key: value, ...}``. A name may appear once and must be a plain
     file name (see ``name``); ``baseline`` and the reserved context keys ``replicate``,

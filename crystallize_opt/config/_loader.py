@@ -127,8 +127,6 @@ def load_study(path: str | Path, experiment_cls: type[Experiment] | None = None)
     if execution_field is not None:
         plugins += build_execution(execution_field)
     kwargs["datasource"] = build_datasource_section(root.at("datasource", values["datasource"]), files)
-    kwargs["pipeline"] = Pipeline(build_steps(root.at("steps", values["steps"]), files))
-    kwargs["hypotheses"] = [] if hypotheses_field is None else build_hypotheses(hypotheses_field, files)
     kwargs["outputs"] = (
         []
         if outputs_field is None
@@ -136,6 +134,8 @@ def load_study(path: str | Path, experiment_cls: type[Experiment] | None = None)
         if isinstance(outputs_field.value, dict)
         else build_outputs(outputs_field, files)
     )
+    kwargs["pipeline"] = Pipeline(build_steps(root.at("steps", values["steps"]), files, kwargs["outputs"]))
+    kwargs["hypotheses"] = [] if hypotheses_field is None else build_hypotheses(hypotheses_field, files)
     optimize_field = get("optimize")
     optimize = None
     if optimize_field is not None:
