@@ -409,3 +409,21 @@ def test_resume_reruns_a_producer_when_a_consumer_needs_an_artifact_it_did_not_s
     assert runs_of(workdir) == ["baseline 0", "baseline 0"]
     assert results["cons"].metrics.baseline.metrics == {"inputs": [2]}
     assert not results["cons"].errors
+
+
+def test_resume_reruns_the_consumers_of_an_experiment_that_ran_anew(workdir):
+    prod, cons, _ = pair()
+    ExperimentGraph(prod, cons).run()
+    table = Artifact("table.json")
+    changed = Experiment(
+        replicate_number(),
+        Pipeline([produce(scale=2)]),  # another pipeline: its stored results do not match
+        name="prod",
+        outputs=[table],
+        replicates=2,
+    )
+    cons = Experiment(ExperimentInput(table=table, k=constant()), Pipeline([consume()]), name="cons")
+    results = ExperimentGraph(changed, cons).run(strategy="resume")
+    assert results["cons"].metrics.baseline.metrics == {"got": [1, 21]}  # read the new tables
+    again = ExperimentGraph(changed, cons).run(strategy="resume")
+    assert again["cons"].provenance["reused"] == {"baseline": [0, 1]}  # nothing changed upstream now

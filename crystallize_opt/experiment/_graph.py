@@ -6,7 +6,6 @@ import asyncio
 from collections.abc import Awaitable, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
 from .._logging import get_logger
 from ..artifacts import Artifact, ArtifactDataSource
@@ -15,6 +14,7 @@ from ..plugins import ArtifactPlugin
 from ..result import Result
 from ..treatment import Treatment
 from ._experiment import Experiment
+from ._graph_links import needed_outputs, ran_anew, sources
 from ._sync import ensure_no_running_loop, run_sync
 from ._validation import treatment_list
 
@@ -197,7 +197,7 @@ class ExperimentGraph:
     def _inferred_parents(self, name: str) -> list[str]:
         producers = self._producers()
         parents: list[str] = []
-        for source in _sources(self._nodes[name].datasource):
+        for source in sources(self._nodes[name].datasource):
             if isinstance(source, Artifact):
                 parent = producers.get(id(source))
                 if parent is None:
@@ -267,7 +267,7 @@ class ExperimentGraph:
         does) or its own. ``strategy`` (default: each experiment's ``strategy``) ``"resume"``
         continues each experiment from its stored records (see :meth:`Experiment.arun`), but
         reruns an experiment afresh when an artifact a later experiment reads from it is not
-        stored. ``progress_callback(status, name)`` is awaited with ``"running"`` before and
+        stored, or when an experiment it depends on ran anything anew. ``progress_callback(status, name)`` is awaited with ``"running"`` before and
         ``"completed"`` after each experiment.
 
         Args:
@@ -290,9 +290,8 @@ class ExperimentGraph:
         results: dict[str, Result] = {}
         if max_workers == 1:
             for name in order:
-                results[name] = await self._run_node(
-                    name, plan[name], replicates, strategy, progress_callback
-                )
+                chosen = self._strategy_for(name, strategy, results)
+                results[name] = await self._run_node(name, plan[name], replicates, chosen, progress_callback)
             return results
         loop = asyncio.get_running_loop()
         parents = {name: set(self.parents(name)) for name in order}
@@ -306,7 +305,8 @@ class ExperimentGraph:
                         if not started and parents[name].issubset(results):
                             if progress_callback is not None:
                                 await progress_callback("running", name)
-                            job = self._node_job(name, plan[name], replicates, strategy)
+                            chosen = self._strategy_for(name, strategy, results)
+                            job = self._node_job(name, plan[name], replicates, chosen)
                             running[loop.run_in_executor(pool, job)] = name
                 finished, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
                 for future in finished:
@@ -326,26 +326,23 @@ class ExperimentGraph:
         name: str,
         treatments: list[Treatment],
         replicates: int | None,
-        strategy: str | None,
+        strategy: str,
         progress_callback: ProgressCallback | None,
     ) -> Result:
         if progress_callback is not None:
             await progress_callback("running", name)
         experiment = self._nodes[name]
-        result = await experiment.arun(
-            treatments, None, self._replicates_for(name, replicates), self._strategy_for(name, strategy)
-        )
+        result = await experiment.arun(treatments, None, self._replicates_for(name, replicates), strategy)
         if progress_callback is not None:
             await progress_callback("completed", name)
         return result
 
     def _node_job(
-        self, name: str, treatments: list[Treatment], replicates: int | None, strategy: str | None
+        self, name: str, treatments: list[Treatment], replicates: int | None, strategy: str
     ) -> Callable[[], Result]:
         experiment = self._nodes[name]
         count = self._replicates_for(name, replicates)
-        chosen = self._strategy_for(name, strategy)
-        return lambda: run_sync(experiment.arun(treatments, None, count, chosen))
+        return lambda: run_sync(experiment.arun(treatments, None, count, strategy))
 
     def _replicates_for(self, name: str, replicates: int | None) -> int | None:
         if replicates is not None:
@@ -355,17 +352,24 @@ class ExperimentGraph:
             return stated
         return None
 
-    def _strategy_for(self, name: str, strategy: str | None) -> str:
+    def _strategy_for(self, name: str, strategy: str | None, done: dict[str, Result]) -> str:
+        """``"resume"`` only when asked for, stored, no parent ran anything anew (its artifacts
+        may differ from those the stored results read) and every artifact a later experiment
+        reads from this one is stored; else ``"rerun"``."""
         experiment = self._nodes[name]
         chosen = strategy or getattr(experiment, "strategy", None) or "rerun"
         if chosen != "resume":
             return chosen
+        changed = [p for p in self.parents(name) if p in done and ran_anew(done[p])]
+        if changed:
+            _log.info("resume: rerunning %s: %s ran anew", name, ", ".join(changed))
+            return "rerun"
         plugin = experiment.get_plugin(ArtifactPlugin)
         if plugin is None or not plugin.existing_versions(experiment):
             return "rerun"
         versions = plugin.existing_versions(experiment)
         stored = plugin.version_dir(experiment, versions[-1])
-        for needed in self._needed_outputs(name):
+        for needed in needed_outputs(experiment, self._nodes.values()):
             if not any(stored.glob(f"replicate_*/*/*/{needed}")):
                 _log.info(
                     "resume: rerunning %s: %r, which a later experiment reads, is not stored", name, needed
@@ -373,26 +377,5 @@ class ExperimentGraph:
                 return "rerun"
         return "resume"
 
-    def _needed_outputs(self, name: str) -> set[str]:
-        """File names of ``name``'s artifacts that experiments depending on it read."""
-        experiment = self._nodes[name]
-        own = {id(a) for a in experiment.outputs}
-        needed: set[str] = set()
-        for other in self._nodes.values():
-            for source in _sources(other.datasource):
-                if isinstance(source, Artifact) and id(source) in own:
-                    needed.add(source.name)
-                elif isinstance(source, ArtifactDataSource) and source.producer is experiment:
-                    needed.add(source.artifact_name)
-        return needed
-
     def __repr__(self) -> str:
         return f"ExperimentGraph(name={self.name!r}, experiments={list(self._nodes)})"
-
-
-def _sources(datasource: Any) -> list[Any]:
-    """The datasource itself, or the inputs of an :class:`ExperimentInput`."""
-    inputs = getattr(datasource, "_inputs", None)
-    if isinstance(inputs, dict):
-        return list(inputs.values())
-    return [datasource]
