@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -79,6 +80,7 @@ class Artifact(DataSource):
         self._ctx: FrozenContext | None = None
         #: The experiment declaring it in ``outputs`` (set by :class:`Experiment`).
         self._producer: Experiment | None = None
+        self._replicates: int | None = None
 
     @property
     def name(self) -> str:
@@ -150,10 +152,16 @@ class Artifact(DataSource):
     @property
     def replicates(self) -> int | None:
         """The producer's replicate count in its latest stored run (``metadata.json``), or
-        None when it has no producer or has not run yet."""
+        None when it has no producer or has not run yet; a count assigned to it wins."""
+        if self._replicates is not None:
+            return self._replicates
         if self._producer is None or self._producer.get_plugin(ArtifactPlugin) is None:
             return None
         return _stored_replicates(self._version_dir())
+
+    @replicates.setter
+    def replicates(self, count: int | None) -> None:
+        self._replicates = count
 
     def fetch(self, ctx: FrozenContext) -> Any:
         """Load the producer's stored copy for ``ctx``'s replicate and condition.
@@ -336,15 +344,28 @@ class ExperimentInput(DataSource):
             raise ConfigurationError(f"ExperimentInput: the inputs' replicate counts differ ({found})")
         return next(iter(counts.values()), None)
 
-    def fetch(self, ctx: FrozenContext) -> dict[str, Any]:
-        """Return ``{alias: input.fetch(ctx)}`` in the order the inputs were given."""
-        return {alias: source.fetch(ctx) for alias, source in self._inputs.items()}
+    @property
+    def is_async(self) -> bool:
+        """True when an input's ``fetch`` is asynchronous."""
+        return any(source.is_async for source in self._inputs.values())
+
+    def fetch(self, ctx: FrozenContext) -> Any:
+        """Return ``{alias: input.fetch(ctx)}`` in the order the inputs were given (an awaitable
+        of it when an input's ``fetch`` returned an awaitable)."""
+        values = {alias: source.fetch(ctx) for alias, source in self._inputs.items()}
+        if any(inspect.isawaitable(value) for value in values.values()):
+            return _awaited(values)
+        return values
 
     def fingerprint(self) -> str:
         return "input(" + ",".join(f"{a}={s.fingerprint()}" for a, s in self._inputs.items()) + ")"
 
     def __repr__(self) -> str:
         return f"ExperimentInput({', '.join(f'{a}={s!r}' for a, s in self._inputs.items())})"
+
+
+async def _awaited(values: dict[str, Any]) -> dict[str, Any]:
+    return {alias: await value if inspect.isawaitable(value) else value for alias, value in values.items()}
 
 
 #: crystallize-ml's earlier name of :class:`ExperimentInput`.

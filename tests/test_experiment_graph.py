@@ -107,6 +107,25 @@ def test_experiment_input_lists_its_artifacts_as_required_outputs():
     bundle = ExperimentInput(a=art, other=constant())
     assert bundle.required_outputs == [art]
     assert bundle.replicates is None  # the artifact's producer has not run
+    art.replicates = 4  # as crystallize-ml's attribute, a count may be set
+    assert bundle.replicates == 4
+
+
+def test_experiment_input_awaits_asynchronous_inputs(workdir):
+    @data_source
+    async def later(ctx):
+        return ctx["replicate"] + 100
+
+    bundle = ExperimentInput(a=later(), b=constant())
+    assert bundle.is_async
+    result = Experiment(bundle, Pipeline([record_sum()]), name="async_input", replicates=2).run()
+    assert result.metrics.baseline.metrics == {"sum": [101, 102]}
+
+
+@pipeline_step()
+def record_sum(data, ctx):
+    ctx.metrics.add("sum", data["a"] + data["b"])
+    return data
 
 
 def test_experiment_input_refuses_conflicting_replicates_empty_and_foreign_inputs():
@@ -399,6 +418,17 @@ def test_resume_skips_experiments_whose_results_and_artifacts_are_stored(workdir
     results = ExperimentGraph(prod, cons).run(strategy="resume")
     assert runs_of(workdir) == ["baseline 0"]  # nothing ran again
     assert results["cons"].metrics.baseline.metrics == {"inputs": [1]}
+
+
+def test_an_experiments_own_strategy_is_the_graphs_default(workdir):
+    prod, cons = counted_pair(workdir, [Artifact("one.txt")])
+    ExperimentGraph(prod, cons).run()
+    prod, cons = counted_pair(workdir, [Artifact("one.txt")])
+    prod.strategy = "resume"
+    ExperimentGraph(prod, cons).run()
+    assert runs_of(workdir) == ["baseline 0"]  # prod resumed; cons reran (no strategy of its own)
+    prod.run()
+    assert runs_of(workdir) == ["baseline 0"]  # Experiment.run's default is the experiment's too
 
 
 def test_resume_reruns_a_producer_when_a_consumer_needs_an_artifact_it_did_not_store(workdir):

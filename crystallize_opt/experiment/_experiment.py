@@ -86,6 +86,10 @@ class Experiment:
     #: ArtifactPlugin does in ``before_run``/``after_run``) leave them alone then. A class default,
     #: so experiments made without ``__init__`` (subclasses, old pickles) have it too.
     applying: bool = False
+    #: The strategy of :meth:`run` and :meth:`arun` (and of an :class:`ExperimentGraph`'s run of
+    #: this experiment) when none is passed: ``"rerun"`` or ``"resume"``; set it on a class or an
+    #: instance, as in crystallize-ml.
+    strategy: str = "rerun"
 
     def __init__(
         self,
@@ -224,7 +228,7 @@ class Experiment:
         before it are in the Result.
 
         Args:
-            strategy: ``"rerun"`` (default) starts afresh; ``"resume"`` reuses what the
+            strategy: ``"rerun"`` (default: :attr:`strategy`) starts afresh; ``"resume"`` reuses what the
                 ArtifactPlugin stored for each condition and replicate when the pipeline,
                 treatment, replicate count and seed still match, and reruns the rest.
 
@@ -240,7 +244,7 @@ class Experiment:
                 replicates' records are stored; ``strategy="resume"`` reuses them).
             Exception: what a ``before_run`` hook or a step's ``setup`` raised.
         """
-        strategy = strategy or "rerun"
+        strategy = strategy or self.strategy
         if strategy not in _STRATEGIES:
             raise ConfigurationError(f"strategy must be one of {list(_STRATEGIES)}, got {strategy!r}")
         active_treatments = self.treatments if treatments is None else treatment_list(treatments)
