@@ -12,6 +12,7 @@ import pytest
 
 from crystallize_opt import (
     Artifact,
+    ArtifactPlugin,
     ConfigurationError,
     DataSource,
     Experiment,
@@ -457,3 +458,32 @@ def test_resume_reruns_the_consumers_of_an_experiment_that_ran_anew(workdir):
     assert results["cons"].metrics.baseline.metrics == {"got": [1, 21]}  # read the new tables
     again = ExperimentGraph(changed, cons).run(strategy="resume")
     assert again["cons"].provenance["reused"] == {"baseline": [0, 1]}  # nothing changed upstream now
+
+
+@pipeline_step()
+def timed(data, ctx, log_dir: str, label: str):
+    """Append this run's start and end times to ``log_dir/<label>.txt``, 0.2 s apart."""
+    import time
+
+    start = time.monotonic()
+    time.sleep(0.2)
+    with open(Path(log_dir) / f"{label}.txt", "a", encoding="utf-8") as fh:
+        fh.write(f"{start} {time.monotonic()}\n")
+    return data
+
+
+def test_experiments_sharing_a_plugin_object_never_run_at_once(workdir):
+    shared = ArtifactPlugin(root_dir=str(workdir / "arts"), versioned=True)
+    one = Experiment(
+        replicate_number(), Pipeline([timed(log_dir=str(workdir), label="one")]), plugins=[shared], name="one"
+    )
+    two = Experiment(
+        replicate_number(), Pipeline([timed(log_dir=str(workdir), label="two")]), plugins=[shared], name="two"
+    )
+    ExperimentGraph(one, two).run(max_workers=2)
+    (a_start, a_end), (b_start, b_end) = (
+        tuple(map(float, (workdir / f"{label}.txt").read_text().split())) for label in ("one", "two")
+    )
+    assert a_end <= b_start or b_end <= a_start
+    for name in ("one", "two"):  # each run stored under its own experiment's first version
+        assert json.loads((workdir / "arts" / name / "v0" / "metadata.json").read_text())["name"] == name

@@ -272,7 +272,8 @@ class ExperimentGraph:
 
         Args:
             max_workers: experiments of independent branches run at once in this many threads
-                (beyond the reference API; default 1, one after the other). Runs are as
+                (beyond the reference API; default 1, one after the other); experiments sharing a
+                plugin object never run at once. Runs are as
                 reproducible as serial ones when steps draw from ``ctx.rng``; the global
                 ``random``/``numpy.random`` state the default seed function sets is shared
                 by the threads.
@@ -302,7 +303,11 @@ class ExperimentGraph:
                 if failure is None:
                     for name in order:
                         started = name in results or name in running.values()
-                        if not started and parents[name].issubset(results):
+                        # Plugins hold a run's state (the ArtifactPlugin its version): an experiment
+                        # sharing a plugin object with a running one waits for it.
+                        busy = {id(p) for n in running.values() for p in self._nodes[n].plugins}
+                        shares = any(id(p) in busy for p in self._nodes[name].plugins)
+                        if not started and not shares and parents[name].issubset(results):
                             if progress_callback is not None:
                                 await progress_callback("running", name)
                             chosen = self._strategy_for(name, strategy, results)
