@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 import inspect
 import json
 from collections.abc import Callable
@@ -224,7 +225,7 @@ def _locate(version_dir: Path, replicate: int, condition: str, name: str) -> Pat
     step = manifest.get(name) if isinstance(manifest, dict) else None
     if isinstance(step, str) and (folder / step / name).is_file():
         return folder / step / name
-    found = sorted(p for p in folder.glob(f"*/{name}") if p.is_file()) if folder.is_dir() else []
+    found = sorted(p for p in folder.glob(f"*/{glob.escape(name)}") if p.is_file()) if folder.is_dir() else []
     return found[0] if found else None
 
 

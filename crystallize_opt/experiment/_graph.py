@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import glob
 from collections.abc import Awaitable, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -375,7 +376,7 @@ class ExperimentGraph:
         versions = plugin.existing_versions(experiment)
         stored = plugin.version_dir(experiment, versions[-1])
         for needed in needed_outputs(experiment, self._nodes.values()):
-            if not any(stored.glob(f"replicate_*/*/*/{needed}")):
+            if not any(stored.glob(f"replicate_*/*/*/{glob.escape(needed)}")):
                 _log.info(
                     "resume: rerunning %s: %r, which a later experiment reads, is not stored", name, needed
                 )
