@@ -73,7 +73,7 @@ if TYPE_CHECKING:
         load_all_metrics,
         load_metrics,
     )
-    from .ranking import RankedTrial, rank_study, rank_trials
+    from .ranking import RankedTrial, StudyBest, rank_study, rank_trials, study_best
     from .records import BaselineRecord, RecordError, RetryRecord, StudySettings, TrialRecord
     from .result import (
         AggregateData,
@@ -155,7 +155,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "load_all_metrics",
         "load_metrics",
     ),
-    ".ranking": ("RankedTrial", "rank_study", "rank_trials"),
+    ".ranking": ("RankedTrial", "StudyBest", "rank_study", "rank_trials", "study_best"),
     ".records": ("BaselineRecord", "RecordError", "RetryRecord", "StudySettings", "TrialRecord"),
     ".result": (
         "AggregateData",
@@ -270,6 +270,7 @@ __all__ = [
     "SerialExecution",
     "StorageError",
     "StorageFileError",
+    "StudyBest",
     "StudySettings",
     "Treatment",
     "TreatmentMetrics",
@@ -298,6 +299,7 @@ __all__ = [
     "register_datasource",
     "resource_factory",
     "standalone_context",
+    "study_best",
     "treatment",
     "unregister_datasource",
     "verifier",

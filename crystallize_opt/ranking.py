@@ -1,15 +1,25 @@
-"""The one ranking of a study's trials, used by the optimizer's best trial, the ``best`` and
-``trials`` commands and the report (public: ``rank_study`` and ``rank_trials`` give scripts the
-same order; the array functions are what the report builds its tables with).
+"""The one ranking of a study's trials and the one answer to "what is the study's best", used by
+the optimizer's ``get_best_treatment``, the ``best``, ``trials`` and ``optimize`` commands and
+the report (public: ``study_best``, ``rank_study`` and ``rank_trials`` give scripts the same
+answers; the array functions are what the report builds its tables with).
 
 Ranked are the completed trials with finite values, best first:
 
+0. in a noise-aware study that stored its winner selection, the trials of the selection's
+   candidates first, in the selection's order (the winner first): the rule that chose the
+   winner ranks them (see ``WinnerSelection``); the other trials follow by the rules below;
 1. feasible trials (every constraint ``<= 0``, as in Optuna) before infeasible ones;
 2. feasible trials by non-domination front (front 0 is the Pareto front; one objective: by value);
 3. within a front, by distance to the ideal point once each objective is scaled to [0, 1] over
    the Pareto front (0 best), so the first trial is the Pareto trial closest to the ideal point;
 4. infeasible trials by their total constraint violation (sum of the positive constraint values);
 5. ties by trial number (the earlier trial first).
+
+The best of a study (:func:`study_best`) is a stored selection's winner, else the first trial of
+this ranking when it is feasible. Optuna's own ``study.best_trial`` is the trial with the best
+value told to Optuna: the same trial in a study without a selection, often another one (a lucky
+draw) in a noise-aware study, whose study user attribute ``"crystallize_winner"`` names the
+winner for Optuna's tools (``WinnerSelection.winner_label``).
 """
 
 from __future__ import annotations
@@ -24,9 +34,14 @@ import optuna
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
+from .records import TrialRecord, WinnerSelection
+from .treatment import Treatment
+
 __all__ = [
     "RankedTrial",
     "Ranking",
+    "StudyBest",
+    "best_among",
     "direction_names",
     "front_ranks",
     "oriented",
@@ -34,6 +49,7 @@ __all__ = [
     "rank_rows",
     "rank_study",
     "rank_trials",
+    "study_best",
     "violation",
 ]
 
@@ -159,6 +175,7 @@ def rank_rows(
     complete: BoolArray,
     violations: FloatArray,
     numbers: IntArray,
+    first: Sequence[int] = (),
 ) -> Ranking:
     """Rank trial rows by the rule of this module.
 
@@ -168,6 +185,8 @@ def rank_rows(
         complete: per row, whether the trial completed (only those with finite values are ranked).
         violations: per row, the total constraint violation (see :func:`violation`).
         numbers: per row, the trial number (ties go to the lower one).
+        first: trial numbers ranked first, in this order, when they are ranked feasible rows (a
+            noise-aware study's candidates, :attr:`WinnerSelection.candidate_trials`).
     """
     values = np.asarray(values, dtype=float)
     feasible = np.asarray(violations <= 0, dtype=bool)
@@ -182,6 +201,10 @@ def rank_rows(
     else:
         distance = np.zeros(good.size)
     good_order = good[np.lexsort((numbers[good], distance, front[good]))]
+    if len(first):
+        position = {int(n): i for i, n in enumerate(dict.fromkeys(first))}
+        rank_of = np.array([position.get(int(n), len(position)) for n in numbers[good_order]])
+        good_order = good_order[np.argsort(rank_of, kind="stable")]
     bad_order = bad[np.lexsort((numbers[bad], violations[bad]))]
     order = np.concatenate([good_order, bad_order]).astype(np.int64)
     return Ranking(order=order, feasible=feasible, front=front)
@@ -197,9 +220,11 @@ class RankedTrial:
     front: int
 
 
-def rank_trials(trials: Sequence[FrozenTrial], directions: Sequence[str]) -> list[RankedTrial]:
+def rank_trials(
+    trials: Sequence[FrozenTrial], directions: Sequence[str], first: Sequence[int] = ()
+) -> list[RankedTrial]:
     """The completed trials with finite values among ``trials``, best first (see the module's
-    docstring); the others are left out."""
+    docstring; ``first`` as in :func:`rank_rows`); the others are left out."""
     k = len(directions)
     values = np.full((len(trials), k), np.nan)
     for i, trial in enumerate(trials):
@@ -211,6 +236,7 @@ def rank_trials(trials: Sequence[FrozenTrial], directions: Sequence[str]) -> lis
         np.array([t.state == TrialState.COMPLETE for t in trials], dtype=bool),
         np.array([violation(t) for t in trials], dtype=float),
         np.array([t.number for t in trials], dtype=np.int64),
+        first,
     )
     return [
         RankedTrial(trials[row], rank, bool(ranking.feasible[row]), int(ranking.front[row]))
@@ -219,5 +245,69 @@ def rank_trials(trials: Sequence[FrozenTrial], directions: Sequence[str]) -> lis
 
 
 def rank_study(study: optuna.Study) -> list[RankedTrial]:
-    """:func:`rank_trials` over all of ``study``'s trials."""
-    return rank_trials(study.get_trials(deepcopy=False), direction_names(study))
+    """:func:`rank_trials` over all of ``study``'s trials, the candidates of its stored winner
+    selection first (a noise-aware study; see the module's docstring).
+
+    Raises:
+        RecordError: if the stored selection is malformed.
+    """
+    selection = WinnerSelection.from_study(study)
+    first = () if selection is None else selection.candidate_trials
+    return rank_trials(study.get_trials(deepcopy=False), direction_names(study), first)
+
+
+@dataclass(frozen=True)
+class StudyBest:
+    """The best of a study, as every surface shows it (see :func:`study_best`).
+
+    Attributes:
+        trial: the trial :attr:`treatment` names; None for a ``model-<i>`` winner.
+        selection: the noise-aware selection that chose the winner; None when the ranking did.
+    """
+
+    trial: FrozenTrial | None
+    selection: WinnerSelection | None
+
+    @property
+    def treatment(self) -> Treatment:
+        """The best treatment: ``trial-<n>`` with the parameters trial ``n`` evaluated
+        (constants included), or a noise-aware study's winner, ``trial-<n>`` (``n`` is the first
+        trial that ran its parameters) or ``model-<i>`` (a minimum of the response model's mean
+        that no trial ran).
+
+        Raises:
+            RecordError: if the trial's record is malformed.
+        """
+        if self.selection is not None:
+            return self.selection.winner
+        assert self.trial is not None
+        return Treatment(f"trial-{self.trial.number}", TrialRecord.params_of(self.trial))
+
+
+def best_among(
+    trials: Sequence[FrozenTrial], directions: Sequence[str], selection: WinnerSelection | None
+) -> StudyBest | None:
+    """The best of a study with these ``trials`` and stored ``selection``: the selection's
+    winner (with the trial it names, when it is one of ``trials``), else the first trial of
+    :func:`rank_trials` when it is feasible; None when there is neither."""
+    if selection is not None:
+        number = selection.winner_trial
+        trial = next((t for t in trials if t.number == number), None) if number is not None else None
+        return StudyBest(trial, selection)
+    ranked = rank_trials(trials, directions)
+    if not ranked or not ranked[0].feasible:
+        return None
+    return StudyBest(ranked[0].trial, None)
+
+
+def study_best(study: optuna.Study, selection: WinnerSelection | None = None) -> StudyBest | None:
+    """The best of ``study``: its winner selection's winner when it stored one (noise-aware
+    optimization; ``selection`` given: that one), else the first trial of :func:`rank_study` when
+    it is feasible; None when there is neither (no trial completed feasibly). See
+    :func:`best_among`.
+
+    Raises:
+        RecordError: if the stored selection is malformed.
+    """
+    selection = WinnerSelection.from_study(study) if selection is None else selection
+    return best_among(study.get_trials(deepcopy=False), direction_names(study), selection)

@@ -4,6 +4,7 @@ chosen and its test against the baseline; the example study ``studies/noisy_quad
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import optuna
@@ -20,15 +21,40 @@ EXAMPLE = STUDIES / "noisy_quadratic"
 
 
 @pytest.fixture(scope="module")
-def example_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str, Path]:
-    """The example study run in full by ``crystallize-opt optimize``: stdout, the storage URL
-    and the report path."""
+def example_process(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[subprocess.CompletedProcess[str], str, Path]:
+    """The example study run in full by ``crystallize-opt optimize``, with its progress bar:
+    the finished process, the storage URL and the report path."""
     folder = tmp_path_factory.mktemp("noisy_quadratic")
     storage = f"sqlite:///{folder / 'study.db'}"
     report = folder / "report.html"
-    result = cli("optimize", str(EXAMPLE), "--storage", storage, "--report", str(report), "-q", cwd=folder)
+    result = cli("optimize", str(EXAMPLE), "--storage", storage, "--report", str(report), cwd=folder)
     assert result.returncode == 0, result.stderr
+    return result, storage, report
+
+
+@pytest.fixture(scope="module")
+def example_run(
+    example_process: tuple[subprocess.CompletedProcess[str], str, Path],
+) -> tuple[str, str, Path]:
+    """The example's run: stdout, the storage URL and the report path."""
+    result, storage, report = example_process
     return result.stdout, storage, report
+
+
+def test_optimize_s_progress_bar_ends_at_the_budget(
+    example_process: tuple[subprocess.CompletedProcess[str], str, Path],
+) -> None:
+    """It counts every execution: search, confirmation, and winner's and baseline's held-out runs."""
+    result, storage, _ = example_process
+    selection = stored_selection(optuna.load_study(study_name="noisy_quadratic", storage=storage))
+    assert selection is not None
+    executions = selection.executions
+    drawn = [line for line in result.stderr.replace("\r", "\n").splitlines() if "execution" in line]
+    assert drawn, result.stderr[-500:]
+    assert "150/150 [" in drawn[-1] and "best observed=" in drawn[-1], drawn[-1]
+    assert executions["search"] + executions["confirmation"] + executions["holdout"] == 150
 
 
 def test_optimize_ends_with_the_selection_summary(example_run: tuple[str, str, Path]) -> None:

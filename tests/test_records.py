@@ -259,7 +259,13 @@ def test_a_hand_edited_study_gives_a_clear_error_not_a_key_error(
 
 
 #: The user attributes the records module owns.
-RECORD_ATTRS = {"crystallize", "crystallize_baseline", "crystallize_selection", "crystallize_retry"}
+RECORD_ATTRS = {
+    "crystallize",
+    "crystallize_baseline",
+    "crystallize_selection",
+    "crystallize_winner",
+    "crystallize_retry",
+}
 
 
 def _touches_user_attrs(node: ast.AST) -> bool:

@@ -98,8 +98,14 @@ def test_the_section_shows_winner_rule_estimates_and_the_test(
     )
     assert html.escape(compared) in page
     assert f">{html.escape(selection.winner.name)}<br>" in page
-    assert f"Chosen winner</dt><dd>{html.escape(selection.winner.name)} (chosen by {selection.rule})" in page
-    assert f"{selection.search_estimate:.4g} (from the seeds that chose it" in page
+    assert (
+        f"Best: the chosen winner</dt><dd>{html.escape(selection.winner.name)} (chosen by {selection.rule})"
+        in page
+    )
+    assert (
+        f"{selection.search_estimate:.4g} ({html.escape(selection.search_estimate_is)}, from the seeds that chose it"
+        in page
+    )
     assert f"{selection.holdout_estimate:.4g} (mean over 5 fresh seed(s)" in page
     rows = page.split("<table class='data candidates'>")[1].split("</table>")[0].count("<tr>") - 1
     assert rows == min(len(selection.candidates), MAX_CANDIDATES) and rows >= 2

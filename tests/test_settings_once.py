@@ -88,7 +88,8 @@ DOCUMENTED_DIFFERENCES = {
     "study_name": "the folder name, not the experiment name",
 }
 #: Keys the config reads for itself: no OptunaOptimizer argument has them.
-NOT_ARGUMENTS = {"trials", "replicates_per_trial"}
+#: Keys the config reads itself: the run's size, and the GPUs of its worker processes (Experiment.optimize's).
+NOT_ARGUMENTS = {"trials", "replicates_per_trial", "gpus"}
 
 
 def study(folder: Path, **optimize: Any) -> Path:

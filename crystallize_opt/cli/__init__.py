@@ -96,6 +96,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=1,
         help="worker processes sharing the study (default 1); see --storage for where they keep it",
     )
+    optimize.add_argument(
+        "--gpus",
+        help="GPU indices the workers share, e.g. 0,1,2,3: each worker process sees its own through "
+        "CUDA_VISIBLE_DEVICES, round robin when there are more workers than GPUs (default: the config's "
+        "optimize.gpus, else every GPU for every worker)",
+    )
     optimize.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     optimize.set_defaults(func="cmd_optimize")
 
@@ -107,6 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--study", help="study name (default: the config's, else the folder name)")
     worker.add_argument("--trials", type=int, help="target number of finished trials")
     worker.add_argument("--replicates", type=int, help="replicates per trial")
+    worker.add_argument("--gpus", help="GPU indices this worker uses, e.g. 0 (sets CUDA_VISIBLE_DEVICES)")
     worker.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     worker.set_defaults(func="cmd_worker", seed=None, report=None, no_report=True, workers=1)
 

@@ -19,12 +19,13 @@ from .._checks import check_count, check_replicates, check_seed, check_study_nam
 from .._optuna_compat import load_study
 from .._paths import file_stem
 from ..exceptions import ConfigurationError
-from ..optimize import WorkerRole, best_trial, stored_selection, treatment_of
-from ..ranking import rank_study
+from ..optimize import WorkerRole, best_of
+from ..ranking import rank_study, study_best
 from ..records import BaselineRecord, StudySettings, TrialRecord
 from ..result import Result
 from ..treatment import Treatment
-from ._tables import fmt, selection_text, table
+from ._gpus import gpus_option, use_gpus_in_this_process
+from ._tables import WINNER_MARK, best_cell, fmt, selection_text, table
 
 
 def check_options(args: argparse.Namespace) -> None:
@@ -165,8 +166,15 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_optimize(args: argparse.Namespace) -> int:
+    gpus = gpus_option(args)
+    if gpus is not None and args.workers == 1:
+        use_gpus_in_this_process(gpus, "--gpus")  # before the study's code is imported
     study_config = _load(args.config)
     settings = _require_optimize(study_config)
+    if gpus is None and settings.gpus is not None:
+        gpus = settings.gpus
+        if args.workers == 1:
+            use_gpus_in_this_process(gpus, f"{study_config.path}: optimize.gpus")
     report_path: Path | None = None
     if not args.no_report:  # the worker command never writes the report
         from .._paths import ensure_directory
@@ -196,6 +204,7 @@ def cmd_optimize(args: argparse.Namespace) -> int:
             replicates_per_trial=replicates,
             progress=not args.quiet,
             workers=args.workers,
+            gpus=gpus if args.workers > 1 else None,
         )
     study = optimizer.study
     metric = settings.objective.metrics[0]
@@ -258,8 +267,8 @@ def cmd_best(args: argparse.Namespace) -> int:
     is ``trial-<n>`` or ``model-<i>``) and YAML adds its summary as comments, so both stay ready to
     paste into ``treatments:``."""
     study = _open_study(args)
-    selection = stored_selection(study)
-    treatment = treatment_of(best_trial(study)) if selection is None else selection.winner
+    best = best_of(study)  # what every surface shows as best
+    treatment, selection = best.treatment, best.selection
     document: dict[str, Any] = {treatment.name: treatment.params}
     if args.format == "json":
         if selection is not None:
@@ -279,15 +288,17 @@ def cmd_studies(args: argparse.Namespace) -> int:
     storage = open_existing_storage(args.storage)
     summaries = optuna.get_all_study_summaries(storage=storage)
     rows = []
+    noisy = False
     for summary in summaries:
         study = load_study(summary.study_name, storage)
         counts = {state: 0 for state in TrialState}
         for trial in study.get_trials(deepcopy=False):
             counts[trial.state] += 1
         try:
-            best: Any = best_trial(study).values
-        except Exception:
+            best = best_cell(study_best(study))
+        except Exception:  # a study whose records cannot be read still gets its row
             best = None
+        noisy = noisy or (best is not None and best[1])
         rows.append(
             [
                 summary.study_name,
@@ -296,10 +307,14 @@ def cmd_studies(args: argparse.Namespace) -> int:
                 counts[TrialState.PRUNED],
                 counts[TrialState.FAIL],
                 counts[TrialState.RUNNING],
-                None if best is None else ", ".join(fmt(v) for v in best),
+                None if best is None else best[0],
             ]
         )
     print(table(["study", "direction", "complete", "pruned", "failed", "running", "best"], rows))
+    if noisy:
+        print(
+            f"\n{WINNER_MARK}: a noise-aware study's best is its chosen winner, shown by its held-out estimate"
+        )
     return 0
 
 
@@ -317,12 +332,9 @@ def cmd_trials(args: argparse.Namespace) -> int:
         trials = [t for t in trials if t.state.name.lower() == args.state]
     if args.top:
         trials = trials[: args.top]
-    selection = stored_selection(study)
-    chosen: Treatment | None = None  # what `best` returns: a noise-aware study's selected winner
-    if selection is not None:
-        chosen = selection.winner
-    elif ranked and ranked[0].feasible:
-        chosen = treatment_of(ranked[0].trial)
+    best = study_best(study)  # what `best` returns: a noise-aware study's selected winner
+    selection = None if best is None else best.selection
+    chosen: Treatment | None = None if best is None else best.treatment
     constrained = any(t.constraints for t in study.get_trials(deepcopy=False))
     multi = len(study.directions) > 1
     headers = (["rank"] if args.top else []) + ["trial", "state"] + (["feasible"] if constrained else [])
@@ -351,15 +363,20 @@ def cmd_trials(args: argparse.Namespace) -> int:
     print(table(headers, rows))
     notes = ["front: 1 = Pareto-optimal among the feasible trials"] if multi else []
     if selection is not None:
-        if selection.winner.name.startswith("trial-"):
-            found = rank_of.get(int(selection.winner.name.split("-")[1]))
-            what = f" (rank {found.rank} by search estimate)" if found is not None else ""
-        else:
+        if selection.winner_trial is None:
             what = f" {json.dumps(selection.winner.params, default=repr)} (a point no trial evaluated)"
+        else:
+            found = rank_of.get(selection.winner_trial)
+            what = f" (rank {found.rank})" if found is not None else ""
         notes.append(
             f"*: `crystallize-opt best` returns {selection.winner.name}{what}, the noise-aware selection's "
             f"winner (chosen by {selection.rule}, confirmed on fresh seeds)"
         )
+        if args.top:
+            notes.append(
+                "rank: the selection's candidates first, in its order (the winner first), then the other "
+                "trials by the value told to Optuna (their parameters' pooled mean over the search's replicates)"
+            )
     elif chosen is not None:
         notes.append(f"*: `crystallize-opt best` returns {chosen.name}, the first of this ranking")
     if notes:

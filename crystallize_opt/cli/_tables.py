@@ -7,6 +7,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..optimize import WinnerSelection
+from ..ranking import StudyBest
+
+#: Marks a noise-aware study's best value in ``studies``: the winner's held-out estimate.
+WINNER_MARK = "(winner, held-out)"
 
 
 def fmt(value: Any, digits: int = 6) -> str:
@@ -47,3 +51,18 @@ def selection_text(selection: WinnerSelection, metric: str) -> str:
             f"confirmation, {executions.get('holdout', 0)} held-out (budget {executions.get('budget', '-')})"
         )
     return "\n".join(lines)
+
+
+def best_cell(best: StudyBest | None) -> tuple[str, bool] | None:
+    """The ``best`` column of ``studies`` and whether it is a noise-aware winner's: the best
+    trial's values; for a winner, its held-out estimate (mean on held-out seeds, marked
+    :data:`WINNER_MARK`), else its search estimate (marked so); None when there is no best."""
+    if best is None:
+        return None
+    selection = best.selection
+    if selection is None:
+        values = best.trial.values if best.trial is not None else None
+        return (", ".join(fmt(v) for v in values), False) if values else None
+    if selection.holdout_estimate is not None:
+        return f"{fmt(selection.holdout_estimate)} {WINNER_MARK}", True
+    return f"{fmt(selection.search_estimate)} (winner, search estimate)", True

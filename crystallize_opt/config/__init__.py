@@ -162,6 +162,10 @@ wait for a database that stops answering or stays locked before the run fails; d
 ``warm_start`` (treatment name or list of names, optional)
     Treatments of the config evaluated first; their context keys must be search-space
     parameters.
+``gpus`` (list of distinct GPU indices, optional)
+    The GPUs that the worker processes of ``--workers N`` share, each seeing its own through
+    ``CUDA_VISIBLE_DEVICES`` (round robin when there are more workers than GPUs); with one
+    process, the GPUs it uses. ``--gpus`` overrides it. Not in crystallize-ml.
 ``noise`` (``true``, ``false`` or a mapping; default ``false``)
     Noise-aware optimization (:class:`~crystallize_opt.NoiseHandling`), for pipelines whose
     score changes from seed to seed. ``true`` uses the defaults, which suit most studies: no

@@ -18,6 +18,7 @@ from ..optimize import (
     check_warm_start,
     default_sampler,
 )
+from ..plugins import gpus_expected
 from ..treatment import Treatment
 from ._errors import describe, names_list, relabelled, suggestion
 from ._noise import parse_noise
@@ -43,6 +44,7 @@ OPTIMIZE_KEYS = (
     "max_retries",
     "outage_timeout",
     "noise",
+    "gpus",
 )
 OBJECTIVE_KEYS = ("metric", "metrics", "direction", "aggregate", "constraints")
 DIRECTIONS = ("minimize", "maximize")
@@ -109,6 +111,8 @@ class OptimizeConfig:
         storage_is_default: True when the config names no storage: :meth:`storage_for` then
             chooses between the folder's ``study.db`` and ``study.log``.
         sampler_is_default: True when the config names no sampler (see :meth:`make_sampler`).
+        gpus: GPU indices the worker processes of ``--workers N`` share (each sees its own
+            through ``CUDA_VISIBLE_DEVICES``), or None.
     """
 
     objective: Objective
@@ -133,6 +137,7 @@ class OptimizeConfig:
     noise: NoiseHandling | None
     storage_is_default: bool = False
     sampler_is_default: bool = False
+    gpus: tuple[int, ...] | None = None
 
     def storage_for(self, *, workers: int = 1, study_name: str | None = None) -> str:
         """The storage URL of the study ``study_name`` (default :attr:`study_name`).
@@ -264,6 +269,7 @@ def parse_optimize(
         **{key: getattr(checked, ARGUMENTS[key]) for key in TAKEN_AS_THEY_ARE},
         storage_is_default=get("storage") is None,
         sampler_is_default=get("sampler") is None,
+        gpus=_gpus(get("gpus")),
     )
 
 
@@ -275,6 +281,10 @@ def optimizer_defaults() -> dict[str, Any]:
         for name, parameter in inspect.signature(OptunaOptimizer).parameters.items()
         if parameter.default is not inspect.Parameter.empty
     }
+
+
+def _gpus(field: Field | None) -> tuple[int, ...] | None:
+    return None if field is None else tuple(field.check(gpus_expected))
 
 
 def _replicates(field: Field) -> int:

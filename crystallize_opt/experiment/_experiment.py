@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import copy
-import hashlib
-import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -12,7 +10,6 @@ from .. import _constants as C
 from .._checks import check_replicates
 from .._logging import get_logger
 from ..artifacts import Artifact, ArtifactDataSource
-from ..exceptions import ConfigurationError
 from ..hypothesis import Hypothesis
 from ..pipeline import DataSource, Pipeline
 from ..plugins import (
@@ -24,12 +21,11 @@ from ..plugins import (
 )
 from ..result import Result
 from ..treatment import Treatment
-from ._aggregate import build_result
 from ._debug import debug_run, experiment_id
-from ._dispatch import execute, overrides_run_loop
+from ._dispatch import overrides_run_loop
+from ._lifecycle import apply_once, run_experiment
 from ._optimization import optimize_experiment, replay_stored_trial
 from ._outputs import ArtifactOutputs
-from ._runner import ReplicateTask, steps_set_up
 from ._sync import ensure_no_running_loop, run_sync
 from ._validation import (
     check_runnable,
@@ -44,7 +40,6 @@ if TYPE_CHECKING:
     from ._builder import ExperimentBuilder
 
 _log = get_logger("experiment")
-_STRATEGIES = ("rerun", "resume")
 PluginT = TypeVar("PluginT", bound=BasePlugin)
 
 
@@ -86,9 +81,7 @@ class Experiment:
     #: ArtifactPlugin does in ``before_run``/``after_run``) leave them alone then. A class default,
     #: so experiments made without ``__init__`` (subclasses, old pickles) have it too.
     applying: bool = False
-    #: The strategy of :meth:`run` and :meth:`arun` (and of an :class:`ExperimentGraph`'s run of
-    #: this experiment) when none is passed: ``"rerun"`` or ``"resume"``; set it on a class or an
-    #: instance, as in crystallize-ml.
+    #: The default strategy of run/arun and of graphs (``"rerun"`` or ``"resume"``), as in crystallize-ml.
     strategy: str = "rerun"
 
     def __init__(
@@ -244,40 +237,7 @@ class Experiment:
                 replicates' records are stored; ``strategy="resume"`` reuses them).
             Exception: what a ``before_run`` hook or a step's ``setup`` raised.
         """
-        strategy = strategy or self.strategy
-        if strategy not in _STRATEGIES:
-            raise ConfigurationError(f"strategy must be one of {list(_STRATEGIES)}, got {strategy!r}")
-        active_treatments = self.treatments if treatments is None else treatment_list(treatments)
-        active_hypotheses = self.hypotheses if hypotheses is None else hypothesis_list(hypotheses)
-        count = self.replicates if replicates is None else check_replicates(replicates, "replicates")
-        # The run's overrides go to a view of this experiment, never into it: plugins read
-        # experiment.replicates etc. of the run, and the experiment object stays as the user built it.
-        run = self._run_view(active_treatments, active_hypotheses, count)
-        run.validate()
-        if strategy == "resume":
-            artifact_plugin = run.get_plugin(ArtifactPlugin)
-            if artifact_plugin is None:
-                raise ConfigurationError(
-                    'strategy="resume" needs an ArtifactPlugin to read stored results from'
-                )
-            artifact_plugin.prepare_resume()
-        for plugin in run.plugins:
-            plugin.before_run(run)
-        conditions: list[Treatment | None] = [None, *active_treatments]
-        task = ReplicateTask(
-            run,
-            conditions,
-            range(count),
-            fingerprints={run._condition_name(t): run._fingerprint(t) for t in conditions},
-            resume=strategy == "resume",
-        )
-        outcomes = await execute(run, task)
-        result = build_result(
-            run, outcomes, [run._condition_name(t) for t in conditions], active_hypotheses, strategy
-        )
-        for plugin in run.plugins:
-            plugin.after_run(run, result)
-        return result
+        return await run_experiment(self, treatments, hypotheses, replicates, strategy)
 
     def debug(self, treatment: str | Treatment | None = None, *, verbose: bool = True) -> Result:
         """Run one replicate of the baseline and ``treatment`` (a name of one of the
@@ -325,34 +285,7 @@ class Experiment:
             ExperimentRunError: when only a step's ``teardown`` failed (see :meth:`arun`).
             EventLoopError: for an asynchronous pipeline inside a running event loop.
         """
-        if treatment is not None and not isinstance(treatment, Treatment):
-            raise ConfigurationError(f"apply() expects a Treatment or None, got {type(treatment).__name__}")
-        check_structure(self)
-        conditions: list[Treatment | None] = [None] if treatment is None else [None, treatment]
-        run = self._run_view([] if treatment is None else [treatment], [], 1, applying=True)
-        task = ReplicateTask(
-            run,
-            [treatment],
-            [0],
-            seeds=None if seed is None else {0: int(seed)},
-            scope="apply",
-            keep_output=True,
-            data=data,
-            data_given=data is not None,
-        )
-        if task.is_async:
-            ensure_no_running_loop("apply", "arun")
-        for plugin in run.plugins:
-            plugin.before_run(run)
-        with steps_set_up(run):
-            outcome = task(0)[0]
-        names = [run._condition_name(t) for t in conditions]
-        result = build_result(run, [[outcome]], names, [], "apply")
-        for plugin in run.plugins:
-            plugin.after_run(run, result)
-        if outcome.exception is not None:
-            raise outcome.exception
-        return outcome.output
+        return apply_once(self, treatment, data, seed)
 
     def artifact_datasource(
         self, step: str, name: str = "data.json", condition: str = "baseline", require_metadata: bool = False
@@ -377,6 +310,7 @@ class Experiment:
         *,
         progress: bool = False,
         workers: int = 1,
+        gpus: Sequence[int] | None = None,
     ) -> Treatment:
         """Synchronous wrapper for :meth:`aoptimize`, with the same arguments and result.
 
@@ -385,7 +319,9 @@ class Experiment:
         """
         ensure_no_running_loop("optimize", "aoptimize")
         return run_sync(
-            self.aoptimize(optimizer, num_trials, replicates_per_trial, progress=progress, workers=workers)
+            self.aoptimize(
+                optimizer, num_trials, replicates_per_trial, progress=progress, workers=workers, gpus=gpus
+            )
         )
 
     async def aoptimize(
@@ -396,6 +332,7 @@ class Experiment:
         *,
         progress: bool = False,
         workers: int = 1,
+        gpus: Sequence[int] | None = None,
     ) -> Treatment:
         """Search for the best treatment with ``optimizer`` and return it.
 
@@ -407,21 +344,31 @@ class Experiment:
         study's target of finished trials, so rerunning a study continues it.
 
         Args:
-            progress: show a progress bar (trials done of target, best so far) on stderr.
+            progress: show a progress bar on stderr: trials done of target and the best value
+                so far; with noise handling, every pipeline execution of the budget (search,
+                confirmation, held-out runs of winner and baseline) and the best value observed
+                so far (a search figure: the winner is chosen after the search). With
+                ``workers > 1`` this process's bar follows the study (finished trials; with noise
+                handling, every worker's executions, then a second bar goes on to the budget
+                while this process chooses the winner).
             workers: run this many worker processes sharing the study through the optimizer's
                 storage (a URL; SQLite is made safe for this). They stop at the target; trials
                 in flight then finish, so up to ``workers - 1`` extra trials may complete.
                 Not :class:`ParallelExecution`'s ``max_workers``, which run the replicates of
-                one trial (inside each of these processes). ``progress`` and ``workers`` go
-                beyond the reference API.
+                one trial (inside each of these processes).
+            gpus: GPU indices the ``workers`` share: each worker process sees its own through
+                ``CUDA_VISIBLE_DEVICES``, round robin when there are more workers than GPUs
+                (with fewer, each gets several). Indices count the GPUs this process sees.
+                ``progress``, ``workers`` and ``gpus`` go beyond the reference API.
 
         Raises:
-            ConfigurationError: for invalid arguments, or an objective metric the pipeline never
+            ConfigurationError: for invalid arguments (``gpus`` with one worker, or on a machine
+                showing fewer GPUs than asked), or an objective metric the pipeline never
                 records (raised at the first trial; the error lists the recorded metrics).
             OptimizationError: when every trial failed (the first failures are quoted).
         """
         return await optimize_experiment(
-            self, optimizer, num_trials, replicates_per_trial, progress=progress, workers=workers
+            self, optimizer, num_trials, replicates_per_trial, progress=progress, workers=workers, gpus=gpus
         )
 
     def _optimize_as_worker(
@@ -458,41 +405,8 @@ class Experiment:
 
     # -- internals -------------------------------------------------------------------------
 
-    @staticmethod
-    def _condition_name(treatment: Treatment | None) -> str:
-        return C.BASELINE_CONDITION if treatment is None else treatment.name
-
-    def _fingerprint(self, treatment: Treatment | None) -> str:
-        """Identify what a stored result of ``treatment`` depends on (code, params, seed, count)."""
-        parts = [
-            self.pipeline.signature(),
-            self.datasource.fingerprint(),
-            C.BASELINE_CONDITION if treatment is None else treatment.fingerprint(),
-            str(self.replicates),
-            str(self.master_seed),
-            json.dumps(self.initial_ctx, sort_keys=True, default=repr),
-        ]
-        return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
-
     def _pipeline_signature(self) -> str:
         return self.pipeline.signature()
-
-    def _run_view(
-        self,
-        treatments: list[Treatment],
-        hypotheses: list[Hypothesis],
-        replicates: int,
-        *,
-        applying: bool = False,
-    ) -> Experiment:
-        """A shallow copy of this experiment carrying one run's overrides, which its plugins read
-        (``experiment.replicates``, ``treatments``, ``hypotheses``, ``applying``); this experiment
-        is left unchanged, during the run and after it. The copy shares the pipeline, the
-        datasource and the plugins (same objects); only the overridden fields differ."""
-        view = copy.copy(self)
-        view.treatments, view.hypotheses, view.replicates = treatments, hypotheses, replicates
-        view.applying = applying
-        return view
 
     def __repr__(self) -> str:
         return (

@@ -7,6 +7,7 @@ only through here; the optimize package never imports the experiment.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from .._checks import check_count
@@ -16,11 +17,13 @@ from ..optimize import (
     OptunaOptimizer,
     WorkerRole,
     collaborators_of,
+    execution_bar,
     finish_optimization,
     replay_trial,
     run_optimization,
     run_workers,
 )
+from ..plugins import check_gpus
 from ..treatment import Treatment
 from ._dispatch import trial_session
 from ._validation import check_structure
@@ -39,6 +42,7 @@ async def optimize_experiment(
     progress: bool,
     workers: int,
     worker: WorkerRole | None = None,
+    gpus: Sequence[int] | None = None,
 ) -> Treatment:
     """Run the search of :meth:`Experiment.aoptimize` and return the best treatment.
 
@@ -50,15 +54,23 @@ async def optimize_experiment(
 
     Raises:
         ConfigurationError: if ``workers`` is not a positive integer, several workers are asked
-            of an optimizer other than :class:`OptunaOptimizer`, or as :meth:`Experiment.aoptimize`.
+            of an optimizer other than :class:`OptunaOptimizer`, ``gpus`` is given without
+            several workers, or as :meth:`Experiment.aoptimize`.
         OptimizationError: as :meth:`Experiment.aoptimize`.
     """
     # Not validate(): trials take their parameters from the optimizer, not from initial_ctx.
     check_structure(experiment)
     check_count(workers, "workers")
+    devices = None if gpus is None else check_gpus(gpus, "gpus")
+    if devices is not None and workers == 1:
+        raise ConfigurationError(
+            f"gpus={list(devices)} gives each of several worker processes its GPUs: it needs workers >= 2. "
+            "For one process, set CUDA_VISIBLE_DEVICES before Python starts (the command line's "
+            "--gpus does that for --workers 1), or spread replicates with ParallelExecution(gpus=...)"
+        )
     try:
         return await _search(
-            experiment, optimizer, num_trials, replicates_per_trial, progress, workers, worker
+            experiment, optimizer, num_trials, replicates_per_trial, progress, workers, worker, devices
         )
     finally:
         if isinstance(optimizer, BaseOptimizer):  # anything else was refused above: nothing to end
@@ -73,17 +85,32 @@ async def _search(
     progress: bool,
     workers: int,
     worker: WorkerRole | None,
+    gpus: tuple[int, ...] | None,
 ) -> Treatment:
     if workers > 1:
         if not isinstance(optimizer, OptunaOptimizer):
             raise ConfigurationError(
                 f"parallel workers need an OptunaOptimizer, got {type(optimizer).__name__}"
             )
-        best = run_workers(experiment, optimizer, num_trials, replicates_per_trial, workers, progress)
+        best = run_workers(experiment, optimizer, num_trials, replicates_per_trial, workers, progress, gpus)
         if optimizer.noise is None:
             return best
-        with trial_session(experiment) as trials:  # the winner of a noise-aware search is chosen here, once
-            return await finish_optimization(optimizer, trials.evaluate)
+        # The winner of a noise-aware search is chosen here, once; the bar goes on from the
+        # workers' search to the budget with the confirmation and held-out runs.
+        spent = optimizer.execution_progress() if progress else None
+        bar = (
+            None
+            if spent is None
+            else execution_bar(f"{optimizer.study.study_name}: choosing the winner", spent)
+        )
+        try:
+            with trial_session(experiment) as trials:
+                return await finish_optimization(
+                    optimizer, trials.evaluate, executed=None if bar is None else bar.add
+                )
+        finally:
+            if bar is not None:
+                bar.close()
     with trial_session(experiment) as trials:
         return await run_optimization(
             experiment,

@@ -20,9 +20,10 @@ from ._loop import finish_optimization, run_optimization
 from ._noise import NoiseAwareTPE, NoiseHandling, WinnerSelection, default_sampler, stored_selection
 from ._objective import Objective
 from ._optuna import OptunaOptimizer
+from ._progress import execution_bar
 from ._replay import ReplayReport, replay_trial
 from ._space import SearchSpace
-from ._study import best_trial, treatment_of
+from ._study import best_of, treatment_of
 from ._workers import run_workers
 
 __all__ = [
@@ -37,11 +38,12 @@ __all__ = [
     "TrialEvaluation",
     "WinnerSelection",
     "WorkerRole",
-    "best_trial",
+    "best_of",
     "check_arguments",
     "check_warm_start",
     "collaborators_of",
     "default_sampler",
+    "execution_bar",
     "finish_optimization",
     "replay_trial",
     "run_optimization",

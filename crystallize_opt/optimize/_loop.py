@@ -18,7 +18,7 @@ from ..treatment import Treatment
 from ._base import BaseOptimizer, OptimizationRun, WorkerRole
 from ._collaborators import LoopCollaborators, collaborators_of
 from ._evaluation import TrialEvaluation
-from ._progress import TrialProgress
+from ._progress import TrialProgress, execution_bar
 
 if TYPE_CHECKING:
     from ..result import ConditionOutcome
@@ -211,10 +211,8 @@ async def run_optimization(
         TrialProgress(
             progress, total=num_trials, initial=min(already or 0, num_trials), description=run.experiment_name
         )
-        if budget is None
-        else TrialProgress(
-            progress, total=budget[1], initial=budget[0], description=run.experiment_name, unit="execution"
-        )
+        if budget is None or not progress
+        else execution_bar(run.experiment_name, budget)
     )
     best_value: float | None = None
     failures: list[str] = []
@@ -249,16 +247,29 @@ async def run_optimization(
             if schedule.is_exhausted:
                 _log.info("the optimizer has explored its whole search space; stopping")
                 break
+        # The bar stays open while the winner is chosen: with a budget of executions, the
+        # confirmation and held-out runs are part of it (a budget's bar ends at the budget).
+        best = await finish_optimization(
+            optimizer, evaluate, failures, executed=None if budget is None else bar.add
+        )
+        if budget is not None and progress:  # a selection stored before this run ran nothing: count it
+            spent = schedule.budget_progress()
+            bar.advance(best_value, to=None if spent is None else spent[0])
+        return best
     finally:
         bar.close()
-    return await finish_optimization(optimizer, evaluate, failures)
 
 
 async def finish_optimization(
-    optimizer: BaseOptimizer, evaluate: Evaluate, failures: Sequence[str] = ()
+    optimizer: BaseOptimizer,
+    evaluate: Evaluate,
+    failures: Sequence[str] = (),
+    *,
+    executed: Callable[[int], None] | None = None,
 ) -> Treatment:
     """Let ``optimizer``'s finalizer end its search (e.g. choose the winner of a noise-aware
-    search), then return its best treatment.
+    search), then return its best treatment. ``executed(n)`` is called after each evaluation
+    the finalizer runs, with its number of pipeline executions (the progress bar counts them).
 
     Raises:
         OptimizationError: when nothing succeeded (quoting ``failures``, the first trials' reasons).
@@ -269,6 +280,8 @@ async def finish_optimization(
     ) -> TrialEvaluation:
         started = time.perf_counter()
         outcomes = await evaluate(treatment, seeds, scope)
+        if executed is not None:
+            executed(len(seeds))
         return to_evaluation(treatment, outcomes, time.perf_counter() - started)
 
     await collaborators_of(optimizer).finalizer.finalize(evaluate_replicates)

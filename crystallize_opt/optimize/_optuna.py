@@ -25,7 +25,7 @@ from ._objective import Objective
 from ._optuna_collaborators import StudyCollaborators, study_collaborators
 from ._optuna_session import StudySession
 from ._space import SearchSpace, SearchSpaceSpec
-from ._study import best_trial, treatment_of
+from ._study import best_of, treatment_of
 
 
 class OptunaOptimizer(BaseOptimizer):
@@ -214,6 +214,17 @@ class OptunaOptimizer(BaseOptimizer):
         """Number of complete or pruned trials in the study."""
         return self._parts.schedule.finished_count()
 
+    def execution_progress(self) -> tuple[int, int] | None:
+        """With noise handling, ``(spent, budget)`` pipeline executions of the study: every
+        worker's search executions and, once a winner is chosen for them, its confirmation and
+        held-out runs (see :meth:`NoiseSearch.progress`); None without noise handling (or before
+        :meth:`prepare`). Reads the study's trials (the progress bar of ``workers=N`` polls it)."""
+        search = self._session.noise_search
+        if search is None:
+            return None
+        search.sync(self.study)
+        return search.progress(self.study)
+
     def __getstate__(self) -> dict[str, Any]:
         """Worker processes rebuild the storage from its URL and open the study themselves (see
         :class:`StudySession`); the collaborators, which hold the storage, are built again."""
@@ -289,21 +300,21 @@ class OptunaOptimizer(BaseOptimizer):
         return self._session.selection
 
     def get_best_treatment(self) -> Treatment:
-        """The best trial's treatment (with noise handling: the selected winner, see :attr:`selection`).
+        """The study's best treatment, as every surface shows it
+        (:func:`crystallize_opt.ranking.study_best`): with noise handling, the selected winner
+        (see :attr:`selection`); else the best trial's.
 
         Single objective: the best feasible trial. Multi-objective: among the feasible
         Pareto-optimal trials, each objective is scaled to [0, 1] over the Pareto set (0 best)
         and the trial closest to the ideal point (all zeros) wins; ties go to the earlier trial.
         This is the first trial of the ranking that ``crystallize-opt trials --top`` and the
-        report's top-trials table show (``crystallize_opt.ranking``).
+        report's top-trials table show (``crystallize_opt.ranking``), and what
+        ``crystallize-opt best`` prints.
 
         Raises:
             OptimizationError: quoting the first failures, when no trial completed feasibly.
         """
-        selection = self.selection
-        if selection is not None:
-            return selection.winner
-        return treatment_of(best_trial(self.study))
+        return best_of(self.study, self.selection).treatment
 
     def pareto_treatments(self) -> list[Treatment]:
         """Every feasible Pareto-optimal trial's treatment, by trial number."""

@@ -60,9 +60,11 @@ class StudySchedule(TrialSchedule):
         return count_finished(self._session.study, self._storage)
 
     def budget_progress(self) -> tuple[int, int] | None:
-        """With noise handling, executions spent by the search and its share of the budget."""
+        """With noise handling, the pipeline executions spent (search, and once the winner is
+        chosen, confirmation and held-out runs) and the whole budget (see
+        :meth:`NoiseSearch.progress`)."""
         search = self._session.noise_search
-        return None if search is None else search.progress()
+        return None if search is None else search.progress(self._session.study)
 
     def give_up_if_surplus(self, trial: optuna.Trial) -> bool:
         """Give ``trial`` up when lower-numbered live trials already make up the target; with

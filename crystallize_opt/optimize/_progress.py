@@ -1,5 +1,5 @@
-"""A progress bar for optimizations (trials done of target, or executions of a budget; best so
-far), off unless asked for."""
+"""A progress bar for optimizations (trials done of target, or pipeline executions of a noise-aware
+search's budget, confirmation and held-out runs included; best so far), off unless asked for."""
 
 from __future__ import annotations
 
@@ -8,23 +8,66 @@ from typing import Any
 
 
 class TrialProgress:
-    """Wraps :mod:`tqdm` when ``enabled``; otherwise every method does nothing."""
+    """Wraps :mod:`tqdm` when ``enabled``; otherwise every method does nothing.
 
-    def __init__(self, enabled: bool, total: int, initial: int, description: str, unit: str = "trial"):
+    ``best_label`` names the best value shown after the bar: ``best`` by default; a noise-aware
+    search shows ``best observed`` (the best value told to Optuna so far, a search figure; the
+    winner is chosen after the search, see ``OptunaOptimizer.selection``).
+    """
+
+    def __init__(
+        self,
+        enabled: bool,
+        total: int,
+        initial: int,
+        description: str,
+        unit: str = "trial",
+        best_label: str = "best",
+    ):
         self._bar: Any = None
+        self._best_label = best_label
         if enabled:
             from tqdm.auto import tqdm
 
-            self._bar = tqdm(total=total, initial=initial, desc=description, unit=unit, dynamic_ncols=True)
+            self._bar = tqdm(
+                total=max(total, initial), initial=initial, desc=description, unit=unit, dynamic_ncols=True
+            )
 
     def advance(self, best: float | None, to: int | None = None) -> None:
         """One more trial done (or, with ``to``, that many units done in all)."""
         if self._bar is None:
             return
-        self._bar.update(1 if to is None else max(0, to - self._bar.n))
         if best is not None and math.isfinite(best):
-            self._bar.set_postfix_str(f"best={best:.6g}", refresh=False)
+            self._bar.set_postfix_str(f"{self._best_label}={best:.6g}", refresh=False)
+        self._update(1 if to is None else max(0, to - self._bar.n))
+
+    def add(self, count: int) -> None:
+        """``count`` more units done (e.g. the executions of a confirmation or held-out round)."""
+        if self._bar is not None and count > 0:
+            self._update(count)
+
+    def _update(self, count: int) -> None:
+        """Count ``count`` more; a total overshot (workers' trials in flight can spend a few
+        executions beyond a noise-aware budget) becomes what ran, so the bar ends full at it."""
+        bar = self._bar
+        if bar.total is not None and bar.n + count > bar.total:
+            bar.total = bar.n + count
+        bar.update(count)
 
     def close(self) -> None:
         if self._bar is not None:
             self._bar.close()
+
+
+def execution_bar(description: str, progress: tuple[int, int]) -> TrialProgress:
+    """A shown bar of pipeline executions from ``progress`` = ``(spent, budget)`` (a noise-aware
+    search's budget), its value named ``best observed``."""
+    spent, budget = progress
+    return TrialProgress(
+        True,
+        total=budget,
+        initial=spent,
+        description=description,
+        unit="execution",
+        best_label="best observed",
+    )

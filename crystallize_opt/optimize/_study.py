@@ -1,6 +1,6 @@
 """The Optuna study as crystallize-opt keeps it: opening it, the settings record stored with it
-(and checked when it is continued), and reading results back (the best trial, the Pareto
-compromise, treatments of trials)."""
+(and checked when it is continued), and reading results back (the best of the study,
+treatments of trials)."""
 
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ from optuna.trial import FrozenTrial, TrialState
 from .._logging import get_logger
 from .._optuna_compat import create_study, load_study
 from ..exceptions import ConfigurationError, OptimizationError
-from ..ranking import rank_study
-from ..records import RecordError, StudySettings, TrialRecord
+from ..ranking import StudyBest, study_best
+from ..records import RecordError, StudySettings, TrialRecord, WinnerSelection
 from ..treatment import Treatment
 from ._base import OptimizationRun
 from ._objective import Objective
@@ -154,9 +154,7 @@ def treatment_params(trial: FrozenTrial) -> dict[str, Any]:
     Raises:
         RecordError: if the trial's record is malformed.
     """
-    record = TrialRecord.from_trial(trial)
-    params = None if record is None else record.treatment_params
-    return dict(trial.params) if params is None else params
+    return TrialRecord.params_of(trial)
 
 
 def treatment_of(trial: FrozenTrial) -> Treatment:
@@ -164,18 +162,22 @@ def treatment_of(trial: FrozenTrial) -> Treatment:
     return Treatment(f"trial-{trial.number}", treatment_params(trial))
 
 
-def best_trial(study: optuna.Study) -> FrozenTrial:
-    """The study's best trial: the first of :func:`~crystallize_opt.ranking.rank_study` (single objective: the best
-    feasible value; several objectives: the feasible Pareto trial closest to the ideal point once
-    each objective is scaled to [0, 1] over the Pareto front; ties: the earlier trial).
+def best_of(study: optuna.Study, selection: WinnerSelection | None = None) -> StudyBest:
+    """The study's best, as every surface shows it (:func:`~crystallize_opt.ranking.study_best`):
+    a noise-aware study's winner (``selection``, else the one stored), else the first trial of
+    :func:`~crystallize_opt.ranking.rank_study` (single objective: the best feasible value;
+    several objectives: the feasible Pareto trial closest to the ideal point once each objective
+    is scaled to [0, 1] over the Pareto front; ties: the earlier trial).
 
     Raises:
-        OptimizationError: quoting the first failures, when no trial completed feasibly.
+        OptimizationError: quoting the first failures, when there is no winner and no trial
+            completed feasibly.
+        RecordError: if the stored selection or the best trial's record is malformed.
     """
-    ranked = rank_study(study)
-    if not ranked or not ranked[0].feasible:
+    best = study_best(study, selection)
+    if best is None:
         raise _no_result_error(study)
-    return ranked[0].trial
+    return best
 
 
 def _no_result_error(study: optuna.Study) -> OptimizationError:

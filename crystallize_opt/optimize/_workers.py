@@ -22,12 +22,13 @@ from .._logging import get_logger
 from .._signals import Terminated, deferred_signals, sigterm_raises
 from ..coordination import fail_trials_of_workers
 from ..exceptions import ConfigurationError, OptimizationError, StorageError
+from ..plugins import device_plan, use_devices
 from ..storage import without_waiting
 from ..treatment import Treatment
 from ._base import WorkerRole
 from ._loop import make_run
 from ._optuna import OptunaOptimizer
-from ._progress import TrialProgress
+from ._progress import TrialProgress, execution_bar
 
 if TYPE_CHECKING:
     from multiprocessing.process import BaseProcess
@@ -129,12 +130,16 @@ def _worker_main(
     levels: tuple[int, int],
     errors: Queue[str],
     run_id: str,
+    devices: str | None = None,
 ) -> None:
     """Entry point of one worker process: run the shared study until its target is reached.
 
     ``levels``: the starting process's level of the ``crystallize_opt`` logger and Optuna's
     verbosity, which the worker takes over (the command line keeps Optuna's INFO lines out).
+    ``devices``: the worker's ``CUDA_VISIBLE_DEVICES`` (None: the parent's).
     """
+    if devices is not None:
+        use_devices(devices)  # before the study's code is unpickled and can start CUDA
     logging.basicConfig(level=levels[0], format=f"%(levelname)s worker-{index} %(name)s: %(message)s")
     optuna.logging.set_verbosity(levels[1])
     with sigterm_raises():
@@ -169,8 +174,13 @@ def run_workers(
     replicates: int,
     workers: int,
     progress: bool,
+    gpus: tuple[int, ...] | None = None,
 ) -> Treatment:
     """Run ``workers`` processes that share ``optimizer``'s study; return the best treatment.
+
+    ``gpus``: GPU indices the workers share, each worker seeing its own through
+    ``CUDA_VISIBLE_DEVICES`` (:func:`~crystallize_opt.plugins.device_plan`: round robin when
+    there are more workers than GPUs).
 
     The study is created (and checked) here first, so the workers never race to create it.
     Each worker runs the ordinary loop and stops once the study has ``num_trials`` finished
@@ -212,6 +222,7 @@ def run_workers(
         os._exit(_UNGUARDED_MAIN_EXIT)
     if not isinstance(optimizer, OptunaOptimizer):
         raise ConfigurationError(f"parallel workers need an OptunaOptimizer, got {type(optimizer).__name__}")
+    devices: list[str | None] = [None] * workers if gpus is None else [*device_plan(gpus, workers, "gpus")]
     try:
         payload, payload_modules = _pickle_payload(experiment, optimizer)
     except ConfigurationError:
@@ -232,16 +243,21 @@ def run_workers(
     processes: list[BaseProcess] = [
         context.Process(
             target=_worker_main,
-            args=(payload, num_trials, replicates, index, levels, errors, run_id),
+            args=(payload, num_trials, replicates, index, levels, errors, run_id, devices[index]),
             name=f"crystallize-worker-{index}",
         )
         for index in range(workers)
     ]
-    bar = TrialProgress(
-        progress,
-        total=num_trials,
-        initial=min(optimizer.finished_trials(), num_trials),
-        description=optimizer.study.study_name,
+    budget = optimizer.execution_progress() if progress else None  # noise handling: executions
+    bar = (
+        TrialProgress(
+            progress,
+            total=num_trials,
+            initial=min(optimizer.finished_trials(), num_trials),
+            description=optimizer.study.study_name,
+        )
+        if budget is None
+        else execution_bar(optimizer.study.study_name, budget)
     )
     stopped = False
     try:
@@ -255,12 +271,16 @@ def run_workers(
                 for process in processes:
                     process.start()
             _log.info("started %d workers on study %r", workers, optimizer.study.study_name)
+            if gpus is not None:
+                _log.info("GPUs of the workers (CUDA_VISIBLE_DEVICES): %s", ", ".join(map(str, devices)))
             shown = optimizer.finished_trials() if progress else 0
             while living := [p.sentinel for p in processes if p.is_alive()]:
                 # Wake when a worker ends. Without a progress bar the study is never read here:
                 # each read costs CPU that CPU-bound workers would otherwise get.
                 multiprocessing.connection.wait(living, timeout=PROGRESS_INTERVAL)
-                if progress:
+                if budget is not None:
+                    bar.advance(None, to=(optimizer.execution_progress() or budget)[0])
+                elif progress:
                     done = min(optimizer.finished_trials(), num_trials)
                     for _ in range(done - shown):
                         bar.advance(None)

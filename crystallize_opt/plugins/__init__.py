@@ -2,6 +2,7 @@
 
 from ._artifacts import MANIFEST_FILE, ArtifactPlugin
 from ._base import BasePlugin, plugins_with_hook
+from ._devices import check_gpus, device_plan, gpus_expected, use_devices
 from ._execution import ParallelExecution, SerialExecution
 from ._logging import LoggingPlugin
 from ._metrics_files import load_all_metrics, load_metrics
@@ -17,8 +18,9 @@ __all__ = [
     "SerialExecution",
     "default_seed_function",
     "derive_seed",
+    "device_plan",
     "load_all_metrics",
     "load_metrics",
-    # For the experiment engine and artifacts (not re-exported by crystallize_opt).
-    "plugins_with_hook",
 ]
+# For the experiment engine and the layers above (not re-exported by crystallize_opt).
+__all__ += ["check_gpus", "gpus_expected", "plugins_with_hook", "use_devices"]

@@ -14,6 +14,7 @@ from .._constants import VALID_EXECUTOR_TYPES
 from .._signals import leave_termination_signals_to_main_thread
 from ..exceptions import ConfigurationError
 from ._base import BasePlugin
+from ._devices import check_gpus, device_plan, use_devices
 
 if TYPE_CHECKING:
     from ..experiment import Experiment
@@ -66,11 +67,18 @@ class ParallelExecution(BasePlugin):
         start_method: multiprocessing start method for processes (default ``"forkserver"``
             where available, else ``"spawn"``: forking a process that runs threads, as Optuna's
             storages do, can deadlock).
+        gpus: GPU indices to spread the pool's processes over (``executor_type="process"``
+            only): each process sees its own GPU(s) through ``CUDA_VISIBLE_DEVICES``, round
+            robin when there are more processes than GPUs, so a step's ``"cuda"`` device is the
+            process's GPU (see :func:`crystallize_opt.plugins.device_plan`; beyond the
+            reference API). Checked when the pool starts: a machine showing no GPU, or fewer
+            than asked, is a :class:`ConfigurationError`.
     """
 
     max_workers: int | None = None
     executor_type: str = "thread"
     start_method: str | None = None
+    gpus: Sequence[int] | None = None
     _pool: cf.Executor | None = field(default=None, init=False, repr=False, compare=False)
 
     def __getstate__(self) -> dict[str, Any]:
@@ -106,6 +114,13 @@ class ParallelExecution(BasePlugin):
             raise ConfigurationError(
                 f"ParallelExecution max_workers must be a positive integer or None, got {self.max_workers!r}"
             )
+        if self.gpus is not None:
+            self.gpus = check_gpus(self.gpus, "ParallelExecution gpus")
+            if self.executor_type != "process":
+                raise ConfigurationError(
+                    "ParallelExecution gpus needs executor_type='process': threads share one process, "
+                    "and with it one CUDA_VISIBLE_DEVICES"
+                )
         methods = multiprocessing.get_all_start_methods()
         if self.start_method is not None and self.start_method not in methods:
             raise ConfigurationError(
@@ -123,7 +138,17 @@ class ParallelExecution(BasePlugin):
         method = self.start_method or (
             "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
         )
-        return cf.ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(method))
+        context = multiprocessing.get_context(method)
+        if self.gpus is None:
+            return cf.ProcessPoolExecutor(max_workers=workers, mp_context=context)
+        # Each process takes the next share of the GPUs as it starts (the pool starts them
+        # one by one, on demand), before the replicates it runs can start CUDA.
+        shares = context.Queue()
+        for devices in device_plan(self.gpus, workers, "ParallelExecution gpus"):
+            shares.put(devices)
+        return cf.ProcessPoolExecutor(
+            max_workers=workers, mp_context=context, initializer=_take_devices, initargs=(shares,)
+        )
 
     def run_experiment_loop(self, experiment: Experiment, replicate_fn: Callable[[int], Any]) -> list[Any]:
         indices = list(replicate_indices(experiment, replicate_fn))
@@ -156,3 +181,8 @@ class ParallelExecution(BasePlugin):
                 future.cancel()
             raise
         return results
+
+
+def _take_devices(shares: Any) -> None:
+    """Initializer of a pool process: see its share of the GPUs (``ParallelExecution(gpus=)``)."""
+    use_devices(shares.get(timeout=60))

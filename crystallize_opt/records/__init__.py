@@ -117,6 +117,19 @@ class TrialRecord(_EvaluationRecord):
         """Write the record into the running ``trial``."""
         trial.set_user_attr(self.ATTR, self.to_json())
 
+    @classmethod
+    def params_of(cls, trial: FrozenTrial) -> dict[str, Any]:
+        """The parameters ``trial`` evaluated (constants and a callable space's output included):
+        its record's :attr:`treatment_params`, else (a record of an earlier version that did not
+        store them, or no record) Optuna's ``trial.params``.
+
+        Raises:
+            RecordError: as :meth:`from_json`.
+        """
+        record = cls.from_trial(trial)
+        params = None if record is None else record.treatment_params
+        return dict(trial.params) if params is None else params
+
     @property
     def treatment_params(self) -> dict[str, Any] | None:
         """The parameters the trial evaluated, or None when the record does not say (then

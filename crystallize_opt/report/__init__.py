@@ -22,7 +22,10 @@ plots and the contour use the first objective; parallel coordinates have an axis
 importances are PED-ANOVA's for reaching the Pareto front. "Best" and the ranking of top trials
 follow the one rule of ``crystallize_opt.ranking`` (as ``OptunaOptimizer.get_best_treatment``
 and ``crystallize-opt best``/``trials``): non-domination fronts, Pareto front first, each by distance
-to the ideal point.
+to the ideal point. In a noise-aware study the best is the chosen winner (``study_best``): the
+header shows it with its search and held-out estimates (and, apart, the best observed trial,
+which Optuna's tools show as best), the stars mark its trial, the replicate plot highlights its
+box, and the table ranks the selection's candidates first (the winner first).
 
 Values: the history, the header and the table show each trial's mean ± SEM over its replicates
 from the stored statistics; the best-so-far line, the ranking, slices, contour, parallel
@@ -64,13 +67,19 @@ def _sections(data: ReportData) -> list[Section]:
     table = Section(
         "top", f"Top {min(data.top_k, int(data.ranking.size))} trials" if data.ranking.size else "Top trials"
     )
-    table.caption = (
-        "The best completed feasible trials, best first"
-        + (
-            ": by non-domination front (Pareto-optimal first), each front by distance to the ideal point."
-            if data.is_multi_objective
-            else "."
+    if data.selection is not None:
+        order = (
+            ", ranked as the winner was chosen: the winner selection's candidates first, in its order "
+            f"({data.selection.rule}; the winner first), then the other trials by the value told to Optuna "
+            "(their parameters' pooled mean over the search's replicates)."
         )
+    elif data.is_multi_objective:
+        order = ", best first: by non-domination front (Pareto-optimal first), each front by distance to the ideal point."
+    else:
+        order = ", best first."
+    table.caption = (
+        "The completed feasible trials"
+        + order
         + (" Mean, SEM and n are over each trial's replicates." if bool((data.n[data.top] > 0).any()) else "")
     )
     table.html = top_table_html(data)

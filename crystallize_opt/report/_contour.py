@@ -147,7 +147,7 @@ def contour_section(data: ReportData) -> Section:
                 x=np.array([a.values[data.best]]),
                 y=np.array([b.values[data.best]]),
                 mode="markers",
-                name=f"best trial ({data.number[data.best]})",
+                name=data.best_name(data.best),
                 marker={
                     "symbol": "star",
                     "size": 15,
@@ -164,7 +164,7 @@ def contour_section(data: ReportData) -> Section:
     section.caption = (
         f"Kernel-smoothed mean of {which}{data.metrics[0]} over {a.name} and {b.name} (Gaussian kernel, bandwidth "
         f"{BANDWIDTH:.0%} of each axis' range, on a fixed grid; blank farther than {MAX_GAP:g} bandwidths from every trial), yellow is best. "
-        "Dots are completed feasible trials; the star is the best trial."
+        f"Dots are completed feasible trials; the star is {data.best_words}."
         + sampled_note(shown.size, both.size)
     )
     section.figure = fig

@@ -14,7 +14,7 @@ from optuna.distributions import BaseDistribution, CategoricalDistribution, Floa
 from optuna.trial import FrozenTrial, TrialState
 
 from ..optimize import WinnerSelection
-from ..ranking import rank_rows, violation
+from ..ranking import best_among, rank_rows, violation
 from ..records import BaselineRecord, RecordError, StudySettings, TrialRecord
 from ._importance import Importances, compute_importances
 
@@ -69,10 +69,15 @@ class ReportData:
     and ``n`` come from the stored replicate statistics of each objective metric, falling back
     to ``value``, NaN and 0 for trials without them (e.g. studies not made by crystallize-opt).
     ``ranking`` lists the rows of the usable trials (complete, feasible, finite values), best
-    first by the rule of :mod:`crystallize_opt.ranking` (as ``best`` and ``trials``);
+    first by the rule of :mod:`crystallize_opt.ranking` (as ``best`` and ``trials``: in a
+    noise-aware study the selection's candidates first, the winner first);
     ``replicates[row]`` holds per-replicate values (one array per objective) of the first
     ``top_k`` ranked rows that stored them. ``selection`` is how a noise-aware
-    optimization chose its winner (None for other studies).
+    optimization chose its winner (None for other studies); ``best_row`` is the row of the
+    study's best (:func:`~crystallize_opt.ranking.best_among`: the winner's trial, None for a
+    winner no trial ran; else the first ranked row); ``observed_best_row`` is the row with the
+    best value told to Optuna (Optuna's ``best_trial``; the ranking's first row without a
+    selection).
     """
 
     study_name: str
@@ -98,6 +103,8 @@ class ReportData:
     importances: Importances
     top_k: int
     selection: WinnerSelection | None = None
+    best_row: int | None = None
+    observed_best_row: int | None = None
 
     @property
     def n_trials(self) -> int:
@@ -116,8 +123,21 @@ class ReportData:
 
     @property
     def best(self) -> int | None:
-        """Row of the best trial (multi-objective: the Pareto trial closest to the ideal point)."""
-        return int(self.ranking[0]) if self.ranking.size else None
+        """Row of the best trial, as every surface shows it: a noise-aware study's winner (None
+        when no trial ran the winner's parameters), else the first ranked row (multi-objective:
+        the Pareto trial closest to the ideal point)."""
+        return self.best_row
+
+    @property
+    def best_words(self) -> str:
+        """What the best trial is, in words: ``"the winner"`` of a noise-aware study, else
+        ``"the best trial"``."""
+        return "the winner" if self.selection is not None else "the best trial"
+
+    def best_name(self, row: int) -> str:
+        """The legend of the best trial's marker: ``winner (trial n)`` or ``best trial (n)``."""
+        number = int(self.number[row])
+        return f"winner (trial {number})" if self.selection is not None else f"best trial ({number})"
 
     @property
     def top(self) -> IntArray:
@@ -230,7 +250,7 @@ def _selection(study: optuna.Study) -> WinnerSelection | None:
     works with any study, so a malformed attribute is left out rather than fatal)."""
     try:
         return WinnerSelection.from_study(study)
-    except (KeyError, TypeError, ValueError, AttributeError):
+    except (KeyError, TypeError, ValueError, AttributeError):  # RecordError is a ValueError
         return None
 
 
@@ -294,18 +314,34 @@ def extract(study: optuna.Study, *, top_k: int = 10) -> ReportData:
         if trial.state == TrialState.FAIL:
             failures.append((trial.number, str(record.get("failure") or "no reason stored")))
     state = np.array([t.state.name for t in trials], dtype=str) if trials else np.empty(0, dtype=str)
+    selection = _selection(study)
+    violations = np.array([violation(t) for t in trials], dtype=float)
+    numbers = np.array([t.number for t in trials], dtype=np.int64)
     ranked = rank_rows(
         value,
         directions,
         state == "COMPLETE",
-        np.array([violation(t) for t in trials], dtype=float),
-        np.array([t.number for t in trials], dtype=np.int64),
+        violations,
+        numbers,
+        () if selection is None else selection.candidate_trials,
     )
     ranking, pareto = ranked.ranked_feasible, ranked.pareto
+    observed = (
+        ranked
+        if selection is None
+        else rank_rows(value, directions, state == "COMPLETE", violations, numbers)
+    )
+    # The study's best (ranking.best_among): a selection's winner, else the first ranked row
+    # (best_among's own rule, read from the ranking made above rather than ranking again).
+    best_row = ranked.best
+    if selection is not None:
+        winner = best_among(trials, directions, selection)
+        row_of = {int(n): i for i, n in enumerate(numbers)}
+        best_row = None if winner is None or winner.trial is None else row_of[winner.trial.number]
     n_complete = int(np.count_nonzero((state == "COMPLETE") & np.all(np.isfinite(value), axis=1)))
     params = _param_columns(trials)
     replicates = {}
-    for row in ranking[:top_k]:
+    for row in [*ranking[:top_k], *([] if best_row is None else [best_row])]:
         found = _replicate_values(records[row], metrics)
         if found is not None:
             replicates[int(row)] = found
@@ -332,5 +368,7 @@ def extract(study: optuna.Study, *, top_k: int = 10) -> ReportData:
         baseline=_baseline(study, metrics),
         importances=compute_importances(study, n_complete=n_complete, param_names=[p.name for p in params]),
         top_k=top_k,
-        selection=_selection(study),
+        selection=selection,
+        best_row=best_row,
+        observed_best_row=observed.best,
     )

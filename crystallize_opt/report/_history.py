@@ -148,7 +148,7 @@ def history_section(data: ReportData) -> Section:
                     x=np.array([data.number[b]], dtype=np.int32),
                     y=np.array([data.mean[b, j]]),
                     mode="markers",
-                    name=f"best trial ({data.number[b]})",
+                    name=data.best_name(b),
                     legendgroup="best",
                     showlegend=first,
                     marker={
@@ -157,7 +157,7 @@ def history_section(data: ReportData) -> Section:
                         "color": COLORS["best"],
                         "line": {"width": 1, "color": "white"},
                     },
-                    hovertemplate="best trial %{x}: %{y:.4g}<extra></extra>",
+                    hovertemplate=f"{data.best_words} (trial %{{x}}): %{{y:.4g}}<extra></extra>",
                 ),
                 row=row,
                 col=1,
@@ -207,7 +207,12 @@ def _caption(data: ReportData) -> str:
         )
     else:
         parts.append(
-            f"The green step line is the best value so far ({data.directions[0]}); the star is the best trial."
+            f"The green step line is the best value so far ({data.directions[0]}); the star is {data.best_words}"
+            + (
+                ", chosen after the search (see Winner and baseline): the best value so far is a search figure."
+                if data.selection is not None
+                else "."
+            )
         )
     if data.baseline is not None:
         parts.append("The dashed line and grey band are the baseline's mean ± SEM.")

@@ -61,9 +61,11 @@ def header_html(data: ReportData, title: str) -> str:
     if infeasible:
         trials += f" ({infeasible:,} complete but infeasible)"
     items = [("Study", e(data.study_name)), ("Objective", objectives), ("Trials", trials)]
-    items.append(("Best trial", best_html(data)))
-    if data.selection is not None:  # under noise the best trial is often a lucky draw: say what won
-        items.append(("Chosen winner", selection_html(data)))
+    if data.selection is None:
+        items.append(("Best trial", best_html(data)))
+    else:  # under noise the best observed trial is often a lucky draw: the winner is the best
+        items.append(("Best: the chosen winner", selection_html(data)))
+        items.append(("Best observed", observed_html(data)))
     if data.is_multi_objective:
         items.append(("Pareto front", f"{int(np.count_nonzero(data.pareto)):,} trial(s)"))
     if data.baseline is not None:
@@ -90,15 +92,50 @@ def header_html(data: ReportData, title: str) -> str:
 
 
 def selection_html(data: ReportData) -> str:
-    """``name (chosen by rule): held-out estimate ...``, pointing to the Winner and baseline section."""
+    """The winner of a noise-aware study: name and parameters, the rule, its search and held-out
+    estimates (each saying what it is), its trial's replicates, and a link to the section."""
     selection = data.selection
     if selection is None:
         return ""
     e = html.escape
+    metric = e(data.metrics[0])
     text = f"{e(selection.winner.name)} (chosen by {e(selection.rule)})"
+    text += f": {metric} search estimate = {fmt(float(selection.search_estimate))} ({e(selection.search_estimate_is)})"
     if selection.holdout_estimate is not None:
-        text += f": {e(data.metrics[0])} = {fmt(float(selection.holdout_estimate))} on held-out seeds"
-    return text + " (see <a href='#selection'>Winner and baseline</a>)"
+        text += (
+            f"; held-out estimate = {fmt(float(selection.holdout_estimate))} "
+            f"({e(selection.holdout_estimate_is)}, unbiased)"
+        )
+    best = data.best
+    if best is not None and int(data.n[best, 0]) > 0:
+        text += (
+            f"; its trial's own replicates: {estimate(float(data.mean[best, 0]), float(data.sem[best, 0]), int(data.n[best, 0]))}"
+            " (mean ± SEM)"
+        )
+    params = ", ".join(
+        f"{k}={fmt(v, 6) if isinstance(v, float) else v}" for k, v in selection.winner.params.items()
+    )
+    return text + " (see <a href='#selection'>Winner and baseline</a>)" + f"<br><small>{e(params)}</small>"
+
+
+def observed_html(data: ReportData) -> str:
+    """The trial with the best value told to Optuna (Optuna's ``best_trial``), said to be no
+    winner unless it is the winner's trial."""
+    row = data.observed_best_row
+    if row is None:
+        return "none: no trial completed yet"
+    j = 0
+    value = estimate(float(data.mean[row, j]), float(data.sem[row, j]), int(data.n[row, j]))
+    same = (
+        " (the winner's trial too)"
+        if row == data.best
+        else ": not the winner, under noise often a lucky draw"
+    )
+    return (
+        f"trial {data.number[row]}: {html.escape(data.metrics[0])} = {value} (mean ± SEM of its replicates); "
+        f"told to Optuna {fmt(float(data.value[row, j]))} (its parameters' pooled mean), the best value told, "
+        f"which Optuna's best_trial, <code>optuna best-trial</code> and optuna-dashboard show as best{same}"
+    )
 
 
 def best_html(data: ReportData) -> str:
@@ -152,6 +189,9 @@ def top_table_html(data: ReportData) -> str:
         head += [e(m) if not has_stats else f"{e(m)} ({e(str(data.aggregate))})"] if show_value else []
     if data.is_multi_objective:
         head.append("Pareto")
+    candidates = [] if data.selection is None else data.selection.candidate_trials
+    if data.selection is not None:
+        head.append("selection")
     body = []
     for rank, row in enumerate(rows, start=1):
         cells = [str(rank), str(data.number[row])]
@@ -168,6 +208,10 @@ def top_table_html(data: ReportData) -> str:
                 cells.append(fmt(float(data.value[row, j])))
         if data.is_multi_objective:
             cells.append("yes" if data.pareto[row] else "")
+        if data.selection is not None:
+            number = int(data.number[row])
+            mark = "winner" if row == data.best else "candidate" if number in candidates else ""
+            cells.append(f"<td class='text'>{mark}</td>")
         body.append("<tr>" + "".join(c if c.startswith("<td") else f"<td>{c}</td>" for c in cells) + "</tr>")
     thead = "".join(f"<th>{h}</th>" for h in head)
     return f"<div class='scroll'><table class='data top'><thead><tr>{thead}</tr></thead><tbody>{''.join(body)}</tbody></table></div>"

@@ -121,7 +121,7 @@ def slice_section(data: ReportData) -> Section:
                     x=np.array([param.values[best]]),
                     y=np.array([data.value[best, 0]]),
                     mode="markers",
-                    name=f"best trial ({data.number[best]})",
+                    name=data.best_name(best),
                     legendgroup="best",
                     showlegend=i == 0,
                     marker={
@@ -130,7 +130,7 @@ def slice_section(data: ReportData) -> Section:
                         "color": COLORS["best"],
                         "line": {"width": 1, "color": "white"},
                     },
-                    hovertemplate=f"best trial {data.number[best]}<br>%{{y:.4g}}<extra></extra>",
+                    hovertemplate=f"{data.best_name(best)}<br>%{{y:.4g}}<extra></extra>",
                 ),
                 row=r + 1,
                 col=c + 1,
@@ -148,7 +148,7 @@ def slice_section(data: ReportData) -> Section:
     which = "the first objective, " if data.is_multi_objective else ""
     section.caption = (
         f"The value of {which}{data.metrics[0]} ({data.directions[0]}) against each parameter, one point per completed "
-        "feasible trial, colored by trial number (darker is later); the star is the best trial. "
+        f"feasible trial, colored by trial number (darker is later); the star is {data.best_words}. "
         "Categorical values are spread sideways to show how many trials share them."
         + sampled_note(rows.size, data.ranking.size)
     )

@@ -14,6 +14,9 @@ def replicates_section(data: ReportData) -> Section:
     """Box plots with every replicate's value, one box per top trial (best first), one row per objective."""
     section = Section("replicates", f"Replicates of the top {data.top_k} trials")
     rows = [int(r) for r in data.top if int(r) in data.replicates]
+    best = data.best
+    if best is not None and best not in rows and best in data.replicates:  # a winner ranked lower
+        rows.insert(0, best)
     if not rows:
         section.note = (
             "No completed feasible trial yet."
@@ -45,12 +48,14 @@ def replicates_section(data: ReportData) -> Section:
         for rank, row in enumerate(rows, start=1):
             values = data.replicates[row][j]
             label = f"#{rank}: trial {data.number[row]}"
+            if data.selection is not None and row == best:
+                label += " (winner)"
             fig.add_trace(
                 go.Box(
                     y=values,
                     x=np.full(values.size, label),
                     name=label,
-                    marker={"color": COLORS["best"] if rank == 1 else COLORS["complete"], "size": 5},
+                    marker={"color": COLORS["best"] if row == best else COLORS["complete"], "size": 5},
                     boxpoints="all",
                     jitter=0.35,
                     pointpos=0,
@@ -67,10 +72,17 @@ def replicates_section(data: ReportData) -> Section:
     fig.update_layout(margin={"t": 20, "b": 80})
     which = "objective" if k == 1 else "objectives (one row each)"
     baseline_text = " The grey box on the left is the baseline." if baseline is not None else ""
+    order = (
+        "ranked as the winner was chosen (the selection's candidates first, the winner first, then the "
+        "value told to Optuna)"
+        if data.selection is not None
+        else "best first"
+    )
+    highlight = f" The red box is {data.best_words}." if best is not None and best in rows else ""
     section.caption = (
-        f"Every replicate's value of the {which} for the top trials, best first (rank: trial number); the box "
+        f"Every replicate's value of the {which} for the top trials, {order} (rank: trial number); the box "
         "spans the quartiles, the solid line is the median and the dashed line the mean. Overlapping boxes mean "
-        "the ranking among them is within the noise." + baseline_text
+        "the ranking among them is within the noise." + highlight + baseline_text
     )
     section.figure = fig
     return section

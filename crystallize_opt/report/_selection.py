@@ -57,7 +57,8 @@ def _summary_html(selection: WinnerSelection, metric: str) -> str:
         ("Chosen by", e(_rule_words(selection.rule))),
         (
             f"{e(metric)}: search estimate",
-            f"{fmt(_number(selection.search_estimate))} (from the seeds that chose it: optimistic under noise)",
+            f"{fmt(_number(selection.search_estimate))} ({e(selection.search_estimate_is)}, from the seeds "
+            "that chose it: optimistic under noise)",
         ),
     ]
     if selection.holdout_estimate is not None:

@@ -179,9 +179,22 @@ class NoiseSearch:
     def search_done(self) -> bool:
         return self.policy.search_left <= 0
 
-    def progress(self) -> tuple[int, int]:
-        """Pipeline executions spent by the search, and the search's share of the budget."""
-        return self.policy.spent, self.policy.plan.search
+    def progress(self, study: optuna.Study) -> tuple[int, int]:
+        """Pipeline executions spent, and the budget (``num_trials * replicates_per_trial``).
+
+        Spent are the search's executions (every observed trial's, failed ones included) and,
+        once the search is over and ``study`` holds the selection made from exactly these
+        trials (see :meth:`settled`), its confirmation and held-out executions (the winner's and
+        the baseline's): a run that chose its winner ends at the budget, unless the selection
+        needed fewer executions than the plan kept for it (no confirmation round with a single
+        candidate). The study is read only once the search is over."""
+        spent = self.policy.spent
+        if self.search_done:
+            _, selection = self.settled(study)
+            if selection is not None:
+                executions = selection.executions
+                spent += int(executions.get("confirmation", 0)) + int(executions.get("holdout", 0))
+        return spent, self.policy.plan.budget
 
     def settled(self, study: optuna.Study) -> tuple[bool, WinnerSelection | None]:
         """``(True, selection)`` when the study already holds the selection made from exactly

@@ -86,10 +86,12 @@ async def select_winner(
         best = min(entries, key=lambda e: (e.mean(), e.first_trial))
         candidates = [_Candidate(f"trial-{best.first_trial}", best.params, best, best.mean())]
         rule = "best observed"
+        estimate_is = "the mean of its replicates"
     else:
         with single_threaded_blas():
             candidates, model = _rank(policy, entries, unit_cube)
         rule = "model" if model is not None else "mean"
+        estimate_is = "the response model's posterior mean" if model is not None else "its pooled mean"
         if model is not None:
             noise["model"] = model.hyperparameters
     confirmation = 0
@@ -105,12 +107,17 @@ async def select_winner(
             candidate.confirmed = [] if values is None else [sign * v for v in values]
         top = [c for c in top if c.confirmed] or top[:1]
         with single_threaded_blas():
-            candidates = _rank_confirmed(policy, top, unit_cube, noise)
+            candidates, by_model = _rank_confirmed(policy, top, unit_cube, noise)
+        if by_model:
+            estimate_is = "the response model's posterior mean, refitted with the confirmation replicates"
+        elif candidates[0].confirmed:
+            estimate_is = "its mean on the confirmation seeds"
     winner = candidates[0]
     selection = WinnerSelection(
         winner=Treatment(winner.name, winner.params),
         rule=rule,
         search_estimate=sign * winner.estimate,
+        search_estimate_kind=estimate_is,
         candidates=[_describe(c, sign) for c in candidates],
         confirmation_seeds=list(confirmation_seeds.values()),
         noise=noise,
@@ -264,9 +271,9 @@ def _model_minima(
 
 def _rank_confirmed(
     policy: NoisePolicy, top: list[_Candidate], unit_cube: UnitCube | None, noise: dict[str, Any]
-) -> list[_Candidate]:
+) -> tuple[list[_Candidate], bool]:
     """Confirmed candidates best first: by the model refitted with the confirmation data, or by
-    their confirmation means."""
+    their confirmation means; and whether the model ranked them."""
     if "model" in noise and unit_cube is not None:
         try:
             model = _fit(unit_cube, list(policy.entries()), top)
@@ -277,11 +284,11 @@ def _rank_confirmed(
             means = model.mean(np.array([unit_cube.encode(c.params) for c in top]))
             for candidate, mean in zip(top, means, strict=True):
                 candidate.estimate = float(mean)
-            return sorted(top, key=lambda c: (c.estimate, c.name))
+            return sorted(top, key=lambda c: (c.estimate, c.name)), True
     for candidate in top:
         if candidate.confirmed:
             candidate.estimate = math.fsum(candidate.confirmed) / len(candidate.confirmed)
-    return sorted(top, key=lambda c: (c.estimate, c.name))
+    return sorted(top, key=lambda c: (c.estimate, c.name)), False
 
 
 def _describe(candidate: _Candidate, sign: float) -> dict[str, Any]:
