@@ -104,7 +104,7 @@ class Experiment:
         self.initial_ctx: dict[str, Any] = dict(initial_ctx or {})
         self.outputs: list[Artifact] = ArtifactOutputs(outputs or [])
         #: False when no name was given (an ExperimentGraph needs named experiments).
-        self.named = name is not None
+        self._named = name is not None
         self.treatments = treatment_list(treatments)
         self.hypotheses = hypothesis_list(hypotheses)
         self.replicates = check_replicates(replicates, "replicates")

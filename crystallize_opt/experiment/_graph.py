@@ -103,7 +103,7 @@ class ExperimentGraph:
         """
         if not isinstance(experiment, Experiment):
             raise ConfigurationError(f"ExperimentGraph takes Experiments, got {type(experiment).__name__}")
-        if not getattr(experiment, "named", True):
+        if not getattr(experiment, "_named", True):
             raise ConfigurationError(
                 "an experiment of an ExperimentGraph needs a name: Experiment(..., name='...')"
             )
