@@ -13,6 +13,7 @@ import pytest
 from crystallize_opt import (
     Artifact,
     ArtifactPlugin,
+    BasePlugin,
     ConfigurationError,
     DataSource,
     Experiment,
@@ -487,3 +488,24 @@ def test_experiments_sharing_a_plugin_object_never_run_at_once(workdir):
     assert a_end <= b_start or b_end <= a_start
     for name in ("one", "two"):  # each run stored under its own experiment's first version
         assert json.loads((workdir / "arts" / name / "v0" / "metadata.json").read_text())["name"] == name
+
+
+class RefusingPlugin(BasePlugin):
+    def before_run(self, experiment):
+        raise RuntimeError(f"{experiment.name} refuses to run")
+
+
+@pytest.mark.parametrize("max_workers", [1, 2])
+def test_an_error_raised_by_an_experiments_run_ends_the_graph_run(workdir, max_workers):
+    seen: list[tuple[str, str]] = []
+
+    async def progress(status: str, name: str) -> None:
+        seen.append((status, name))
+
+    bad = plain("bad", plugins=[RefusingPlugin()])
+    after = plain("after")
+    graph = ExperimentGraph(bad, after, plain("alone"))
+    graph.add_dependency(after, bad)
+    with pytest.raises(RuntimeError, match="bad refuses to run"):
+        asyncio.run(graph.arun(progress_callback=progress, max_workers=max_workers))
+    assert ("running", "after") not in seen  # nothing downstream of the failure started
