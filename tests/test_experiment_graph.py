@@ -16,6 +16,7 @@ from crystallize_opt import (
     BasePlugin,
     ConfigurationError,
     DataSource,
+    EventLoopError,
     Experiment,
     ExperimentGraph,
     ExperimentInput,
@@ -367,6 +368,16 @@ def test_independent_branches_run_in_threads_with_the_serial_results(workdir):
         assert threaded[name].metrics.baseline.metrics == serial[name].metrics.baseline.metrics
     with pytest.raises(ValueError, match="max_workers must be a positive integer"):
         build().run(max_workers=0)
+
+
+def test_run_inside_an_event_loop_points_to_arun(workdir):
+    async def inside() -> None:
+        ExperimentGraph(plain("a")).run()
+
+    with pytest.raises(
+        EventLoopError, match=r"ExperimentGraph\.run\(\) cannot .* `await graph\.arun\(\.\.\.\)`"
+    ):
+        asyncio.run(inside())
 
 
 def test_arun_reports_progress_in_dependency_order(workdir):

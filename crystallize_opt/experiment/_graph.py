@@ -248,7 +248,7 @@ class ExperimentGraph:
         Raises:
             EventLoopError: inside a running event loop (use ``await graph.arun()``).
         """
-        ensure_no_running_loop("run", "arun")
+        ensure_no_running_loop("run", "arun", "ExperimentGraph", "graph")
         return run_sync(self.arun(treatments, replicates, strategy, max_workers=max_workers))
 
     async def arun(
