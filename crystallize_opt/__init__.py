@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from ._constants import BASELINE_CONDITION, CONDITION_KEY, METADATA_FILENAME, REPLICATE_KEY, SEED_USED_KEY
     from ._paths import find_experiments_root
     from ._version import __version__
-    from .artifacts import Artifact
+    from .artifacts import Artifact, ExperimentInput, MultiArtifactDataSource, default_writer
     from .context import ContextMetrics, FrozenContext, LoggingContext, standalone_context
     from .exceptions import (
         ConfigurationError,
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
         StorageError,
         StorageFileError,
     )
-    from .experiment import Experiment, ExperimentBuilder, quick_experiment
+    from .experiment import Experiment, ExperimentBuilder, ExperimentGraph, quick_experiment
     from .hypothesis import Hypothesis, hypothesis
     from .optimize import (
         BaseOptimizer,
@@ -106,7 +106,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     ),
     "._paths": ("find_experiments_root",),
     "._version": ("__version__",),
-    ".artifacts": ("Artifact",),
+    ".artifacts": ("Artifact", "ExperimentInput", "MultiArtifactDataSource", "default_writer"),
     ".context": ("ContextMetrics", "FrozenContext", "LoggingContext", "standalone_context"),
     ".exceptions": (
         "ConfigurationError",
@@ -121,7 +121,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "StorageError",
         "StorageFileError",
     ),
-    ".experiment": ("Experiment", "ExperimentBuilder", "quick_experiment"),
+    ".experiment": ("Experiment", "ExperimentBuilder", "ExperimentGraph", "quick_experiment"),
     ".hypothesis": ("Hypothesis", "hypothesis"),
     ".optimize": (
         "BaseOptimizer",
@@ -244,6 +244,8 @@ __all__ = [
     "EventLoopError",
     "Experiment",
     "ExperimentBuilder",
+    "ExperimentGraph",
+    "ExperimentInput",
     "ExperimentMetrics",
     "ExperimentRunError",
     "FrozenContext",
@@ -253,6 +255,7 @@ __all__ = [
     "LoggingContext",
     "LoggingPlugin",
     "MissingMetricError",
+    "MultiArtifactDataSource",
     "NoiseHandling",
     "Objective",
     "OptimizationError",
@@ -287,6 +290,7 @@ __all__ = [
     "clear_registry",
     "compute_hash",
     "data_source",
+    "default_writer",
     "derive_seed",
     "find_experiments_root",
     "get_datasource",

@@ -96,13 +96,16 @@ def ensure_directory(folder: Path, purpose: str) -> None:
     _log.warning("created directory %s for %s", folder, purpose)
 
 
-def find_experiments_root(start: str | Path | None = None) -> Path:
+def find_experiments_root(start: str | Path | None = None, *, strict: bool = True) -> Path:
     """Return the folder of experiments above ``start`` (a file or folder; default: the
     current directory): the nearest folder, from ``start`` upwards, that is named
     ``experiments`` or holds a folder ``experiments`` (then that folder is returned).
 
+    With ``strict=False`` a ``start`` without such a folder above it is returned itself (its
+    folder when it is a file), with a warning.
+
     Raises:
-        FileNotFoundError: if no such folder is found up to the filesystem's root.
+        FileNotFoundError: if ``strict`` and no such folder is found up to the filesystem's root.
     """
     origin = Path.cwd() if start is None else Path(start).resolve()
     if origin.is_file():
@@ -112,4 +115,7 @@ def find_experiments_root(start: str | Path | None = None) -> Path:
             return folder
         if (folder / "experiments").is_dir():
             return folder / "experiments"
+    if not strict:
+        _log.warning("no folder named 'experiments' at or above %s; using %s", origin, origin)
+        return origin
     raise FileNotFoundError(f"no folder named 'experiments' at or above {origin}")

@@ -2,67 +2,126 @@
 
 from __future__ import annotations
 
+import glob
+import inspect
 import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ._constants import BASELINE_CONDITION, METADATA_FILENAME, REPLICATE_KEY
+from ._constants import BASELINE_CONDITION, CONDITION_KEY, METADATA_FILENAME, REPLICATE_KEY
+from ._logging import get_logger
 from ._paths import check_name
-from .context import FrozenContext
+from .context import FrozenContext, current_context
 from .exceptions import ConfigurationError
 from .pipeline import DataSource
-from .plugins import ArtifactPlugin
+from .plugins import MANIFEST_FILE, ArtifactPlugin
 
 if TYPE_CHECKING:
     from .experiment import Experiment
 
+_log = get_logger("artifacts")
 
-class Artifact:
+
+def default_writer(data: Any) -> bytes:
+    """Turn what a step passes to :meth:`Artifact.write` into the bytes stored: bytes as they
+    are, a string as UTF-8.
+
+    Raises:
+        TypeError: for any other type, naming it (give the Artifact a ``writer``).
+    """
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        return bytes(data)
+    if isinstance(data, str):
+        return data.encode("utf-8")
+    raise TypeError(
+        f"the default artifact writer takes bytes or str, got {type(data).__name__}; "
+        "pass Artifact(name, writer=...) turning it into bytes"
+    )
+
+
+def default_loader(path: Path) -> bytes:
+    """Read a stored artifact back: its bytes."""
+    return path.read_bytes()
+
+
+class Artifact(DataSource):
     """A named output file that steps write; declare it in ``Experiment(outputs=[...])``.
 
     A step receives the artifact bound to its run as a parameter named like the artifact (its
     file name, or the file name without extension: ``Artifact("model.json")`` is injected as
-    ``model`` or ``model.json``), and calls ``write(data: bytes)``. The
+    ``model`` or ``model.json``), and calls ``write(data)``. The
     :class:`~crystallize_opt.ArtifactPlugin` stores it under the run's replicate, condition and
     step, and lists the path in ``Result.artifacts``.
+
+    An artifact is also a :class:`DataSource`: an experiment whose ``datasource`` is another
+    experiment's output artifact (or an :class:`ExperimentInput` holding it) reads what that
+    experiment stored (see :meth:`fetch`), and :class:`ExperimentGraph` runs the producer first.
 
     Args:
         name: the file name: 1 to 255 bytes, without ``/``, ``\\``, control characters or a
             leading ``.``.
-        loader: how :meth:`load` turns a stored path into data (default: the raw bytes).
+        loader: how :meth:`load` and :meth:`fetch` turn a stored path into data (default: the
+            raw bytes).
+        writer: how :meth:`write` turns a step's value into bytes (default:
+            :func:`default_writer`, bytes or str).
     """
 
-    def __init__(self, name: str, loader: Callable[[Path], Any] | None = None):
-        self.name = check_name(name, "Artifact name")
-        self.loader = loader
+    def __init__(
+        self,
+        name: str,
+        loader: Callable[[Path], Any] | None = None,
+        writer: Callable[[Any], bytes] | None = None,
+    ):
+        self._name = check_name(name, "Artifact name")
+        self.loader: Callable[[Path], Any] = loader if loader is not None else default_loader
+        self.writer: Callable[[Any], bytes] = writer if writer is not None else default_writer
+        #: Extra parameter names steps receive it under (a config's output alias).
+        self.aliases: tuple[str, ...] = ()
         self._ctx: FrozenContext | None = None
+        #: The experiment declaring it in ``outputs`` (set by :class:`Experiment`).
+        self._producer: Experiment | None = None
+        self._replicates: int | None = None
+
+    @property
+    def name(self) -> str:
+        """The artifact's file name."""
+        return self._name
 
     @property
     def injection_names(self) -> tuple[str, ...]:
         """The parameter names under which steps receive this artifact."""
         stem = Path(self.name).stem
-        return (self.name,) if stem == self.name else (self.name, stem)
+        names = (self.name,) if stem == self.name else (self.name, stem)
+        return names + tuple(a for a in self.aliases if a not in names)
 
     def bind(self, ctx: FrozenContext) -> Artifact:
         """Return a copy of this artifact that writes into ``ctx``'s run."""
-        bound = Artifact(self.name, self.loader)
+        bound = Artifact(self.name, self.loader, self.writer)
+        bound.aliases = self.aliases
+        bound._producer = self._producer
         bound._ctx = ctx
         return bound
 
-    def write(self, data: bytes) -> None:
-        """Queue ``data`` to be stored as this artifact for the current step.
+    def write(self, data: Any) -> None:
+        """Queue ``writer(data)`` to be stored as this artifact for the current step.
+
+        The artifact a step receives as a parameter is bound to its run; one the step object
+        holds (``MyStep(out=artifact)``, as crystallize-ml's step classes do) writes into the
+        run of the step being executed in this thread or task.
 
         Raises:
-            RuntimeError: if the artifact is not bound to a run (declare it in ``outputs`` and
-                take it as a step parameter).
+            RuntimeError: if the artifact is not bound to a run and no step is running.
+            TypeError: if the writer does not return bytes (the default writer takes bytes or str).
+            ContextMutationError: if the step already wrote this artifact.
         """
-        if self._ctx is None:
+        ctx = self._ctx if self._ctx is not None else current_context()
+        if ctx is None:
             raise RuntimeError(
                 f"Artifact {self.name!r} is not bound to a run: declare it in Experiment(outputs=[...]) "
-                "and receive it as a step parameter"
+                "and write it from a step (as a step parameter, or held by the step object)"
             )
-        self._ctx.artifacts.add(self.name, data)
+        ctx.artifacts.add(self.name, self.writer(data))
 
     def __deepcopy__(self, memo: dict[int, Any]) -> Artifact:
         # A handle on a run's output, not a value: a copy (e.g. of a context value holding it)
@@ -71,10 +130,103 @@ class Artifact:
 
     def load(self, path: Path) -> Any:
         """Read a stored copy of this artifact with the loader (bytes by default)."""
-        return self.loader(path) if self.loader is not None else path.read_bytes()
+        return self.loader(path)
+
+    # -- reading what the producer stored --------------------------------------------------
+
+    def _version_dir(self) -> Path:
+        producer = self._producer
+        if producer is None:
+            raise RuntimeError(
+                f"Artifact {self.name!r} has no producing experiment: declare it in the outputs of the "
+                "experiment that writes it (Experiment(outputs=[...])) before reading it"
+            )
+        plugin = producer.get_plugin(ArtifactPlugin)
+        if plugin is None:
+            raise RuntimeError(
+                f"Artifact {self.name!r}: experiment {producer.name!r} has no ArtifactPlugin, "
+                "so it stores no artifacts to read"
+            )
+        versions = plugin.existing_versions(producer)
+        return plugin.version_dir(producer, versions[-1] if versions else None)
+
+    @property
+    def replicates(self) -> int | None:
+        """The producer's replicate count in its latest stored run (``metadata.json``), or
+        None when it has no producer or has not run yet; a count assigned to it wins."""
+        if self._replicates is not None:
+            return self._replicates
+        if self._producer is None or self._producer.get_plugin(ArtifactPlugin) is None:
+            return None
+        return _stored_replicates(self._version_dir())
+
+    @replicates.setter
+    def replicates(self, count: int | None) -> None:
+        self._replicates = count
+
+    def fetch(self, ctx: FrozenContext) -> Any:
+        """Load the producer's stored copy for ``ctx``'s replicate and condition.
+
+        Reads the producer's latest version: replicate ``replicate % producer's replicates``
+        (so a consumer with more replicates cycles through the producer's), condition
+        ``ctx["condition"]``; when the producer has no file for that condition, the baseline's
+        file is read and a warning logged. The file goes through the loader.
+
+        Raises:
+            RuntimeError: if the artifact has no producer, or the producer no ArtifactPlugin.
+            FileNotFoundError: naming the folder searched, if the producer stored no such file.
+        """
+        version_dir = self._version_dir()
+        count = _stored_replicates(version_dir) or (self._producer.replicates if self._producer else 1)
+        replicate = int(ctx.get(REPLICATE_KEY, 0)) % max(1, count)
+        condition = str(ctx.get(CONDITION_KEY, BASELINE_CONDITION))
+        path = _locate(version_dir, replicate, condition, self.name)
+        if path is None and condition != BASELINE_CONDITION:
+            path = _locate(version_dir, replicate, BASELINE_CONDITION, self.name)
+            if path is not None:
+                _log.warning(
+                    "artifact %r: the producer stored none for condition %r; reading the baseline's",
+                    self.name,
+                    condition,
+                )
+        if path is None:
+            raise FileNotFoundError(
+                f"artifact {self.name!r} of condition {condition!r}, replicate {replicate} not found "
+                f"below {version_dir} (has experiment "
+                f"{self._producer.name if self._producer else '?'!r} run and written it?)"
+            )
+        return self.load(path)
+
+    def fingerprint(self) -> str:
+        producer = self._producer.name if self._producer is not None else ""
+        return f"artifact:{producer}:{self.name}"
 
     def __repr__(self) -> str:
         return f"Artifact({self.name!r})"
+
+
+def _stored_replicates(version_dir: Path) -> int | None:
+    meta_path = version_dir / METADATA_FILENAME
+    try:
+        count = json.loads(meta_path.read_text(encoding="utf-8")).get("replicates")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return count if isinstance(count, int) and not isinstance(count, bool) and count > 0 else None
+
+
+def _locate(version_dir: Path, replicate: int, condition: str, name: str) -> Path | None:
+    """The stored file ``name`` of ``condition`` in ``replicate``: in the step folder the
+    manifest names, else in any step folder."""
+    folder = version_dir / f"replicate_{replicate}" / check_name(condition, "condition")
+    try:
+        manifest = json.loads((version_dir / MANIFEST_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        manifest = {}
+    step = manifest.get(name) if isinstance(manifest, dict) else None
+    if isinstance(step, str) and (folder / step / name).is_file():
+        return folder / step / name
+    found = sorted(p for p in folder.glob(f"*/{glob.escape(name)}") if p.is_file()) if folder.is_dir() else []
+    return found[0] if found else None
 
 
 class ArtifactDataSource(DataSource):
@@ -139,3 +291,83 @@ class ArtifactDataSource(DataSource):
 
     def fingerprint(self) -> str:
         return f"artifact:{self.producer.name}:{self.step}:{self.artifact_name}:{self.condition}"
+
+
+class ExperimentInput(DataSource):
+    """Several named datasources and artifacts as one datasource (alias ``MultiArtifactDataSource``).
+
+    ``ExperimentInput(train=producer_artifact, labels=labels_source())``: :meth:`fetch` returns
+    ``{"train": ..., "labels": ...}``, each input fetched with the run's context. The
+    :class:`Artifact` inputs are the experiment's :attr:`required_outputs`, from which
+    :class:`ExperimentGraph` infers which experiments must run first.
+
+    Raises:
+        ConfigurationError: (a ``ValueError``) if no input is given, an input is not a
+            DataSource or Artifact (naming its alias), or the inputs' replicate counts differ.
+    """
+
+    def __init__(self, **inputs: DataSource) -> None:
+        if not inputs:
+            raise ConfigurationError(
+                "ExperimentInput needs at least one input: ExperimentInput(alias=source, ...)"
+            )
+        for alias, source in inputs.items():
+            if not isinstance(source, DataSource):
+                raise ConfigurationError(
+                    f"ExperimentInput input {alias!r} must be a DataSource or an Artifact, "
+                    f"got {type(source).__name__}"
+                )
+        self._inputs: dict[str, DataSource] = dict(inputs)
+        #: The Artifact inputs: outputs of other experiments this one reads.
+        self.required_outputs: list[Artifact] = [s for s in inputs.values() if isinstance(s, Artifact)]
+        _ = self.replicates  # refuse conflicting counts now
+
+    @property
+    def inputs(self) -> dict[str, DataSource]:
+        """Alias -> input (a copy of the mapping)."""
+        return dict(self._inputs)
+
+    @property
+    def replicates(self) -> int | None:
+        """The replicate count the inputs agree on (those that state one, e.g. an artifact whose
+        producer has run), or None when none states one.
+
+        Raises:
+            ConfigurationError: (a ``ValueError``) naming each input's count when they differ.
+        """
+        counts: dict[str, int] = {}
+        for alias, source in self._inputs.items():
+            count = getattr(source, "replicates", None)
+            if isinstance(count, int) and not isinstance(count, bool) and count > 0:
+                counts[alias] = count
+        if len(set(counts.values())) > 1:
+            found = ", ".join(f"{alias}={count}" for alias, count in counts.items())
+            raise ConfigurationError(f"ExperimentInput: the inputs' replicate counts differ ({found})")
+        return next(iter(counts.values()), None)
+
+    @property
+    def is_async(self) -> bool:
+        """True when an input's ``fetch`` is asynchronous."""
+        return any(source.is_async for source in self._inputs.values())
+
+    def fetch(self, ctx: FrozenContext) -> Any:
+        """Return ``{alias: input.fetch(ctx)}`` in the order the inputs were given (an awaitable
+        of it when an input's ``fetch`` returned an awaitable)."""
+        values = {alias: source.fetch(ctx) for alias, source in self._inputs.items()}
+        if any(inspect.isawaitable(value) for value in values.values()):
+            return _awaited(values)
+        return values
+
+    def fingerprint(self) -> str:
+        return "input(" + ",".join(f"{a}={s.fingerprint()}" for a, s in self._inputs.items()) + ")"
+
+    def __repr__(self) -> str:
+        return f"ExperimentInput({', '.join(f'{a}={s!r}' for a, s in self._inputs.items())})"
+
+
+async def _awaited(values: dict[str, Any]) -> dict[str, Any]:
+    return {alias: await value if inspect.isawaitable(value) else value for alias, value in values.items()}
+
+
+#: crystallize-ml's earlier name of :class:`ExperimentInput`.
+MultiArtifactDataSource = ExperimentInput

@@ -31,7 +31,7 @@ def save_twice(data, ctx, out):
 
 @pipeline_step()
 def save_text(data, ctx, out):
-    out.write("not bytes")
+    out.write({"not": "bytes"})
     return data
 
 
@@ -89,10 +89,10 @@ def test_artifact_written_twice_in_one_step_fails_the_run(workdir):
     assert error.error_type == "ContextMutationError" and "out.json" in error.message
 
 
-def test_artifact_data_must_be_bytes(workdir):
+def test_artifact_data_must_be_bytes_or_text_without_a_writer(workdir):
     result = producer(pipeline=Pipeline([save_text()]), replicates=1, treatments=[]).run()
     (error,) = result.errors
-    assert error.error_type == "TypeError" and "must be bytes" in error.message
+    assert error.error_type == "TypeError" and "bytes or str, got dict" in error.message
 
 
 def test_unbound_artifact_cannot_be_written():

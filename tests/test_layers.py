@@ -37,6 +37,9 @@ UPWARD = {
     ("crystallize_opt.experiment._experiment", "crystallize_opt.config"): (
         "Experiment.from_yaml (crystallize-ml's API) is config.load_study(...).experiment"
     ),
+    ("crystallize_opt.experiment._graph", "crystallize_opt.config"): (
+        "ExperimentGraph.from_yaml (crystallize-ml's API) loads experiment folders through config"
+    ),
 }
 
 

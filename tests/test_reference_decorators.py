@@ -321,6 +321,16 @@ def test_find_experiments_root(tmp_path):
         find_experiments_root("/")
 
 
+def test_find_experiments_root_not_strict_falls_back_to_the_start(tmp_path, caplog):
+    lone = tmp_path / "lone"
+    lone.mkdir()
+    if find_experiments_root(lone, strict=False) != lone.resolve():  # an experiments folder above tmp
+        pytest.skip("the temporary folder lies below a folder named experiments")
+    assert "no folder named 'experiments'" in caplog.text
+    (lone / "config.yaml").write_text("name: lone\n")
+    assert find_experiments_root(lone / "config.yaml", strict=False) == lone.resolve()
+
+
 # --- exceptions --------------------------------------------------------------------------------
 
 

@@ -7,7 +7,7 @@ A study is a folder::
         datasources.py    # @data_source factories (or DataSource subclasses)
         steps.py          # @pipeline_step() factories (or PipelineStep subclasses)
         verifiers.py      # optional: verifier factories
-        outputs.py        # optional: artifact loader functions
+        outputs.py        # optional: artifact loader and writer functions
 
 ``Experiment.from_yaml("studies/demo")`` returns the experiment;
 ``load_study("studies/demo")`` returns a :class:`StudyConfig` with the experiment and the parsed
@@ -63,11 +63,21 @@ Top-level keys (a key set to ``null`` counts as absent)
 ``datasource`` (required)
     ``name`` or ``{name: {argument: value, ...}}``: a ``@data_source`` factory (or a
     ``DataSource`` subclass, or any function returning a ``DataSource``) defined in
-    ``datasources.py``, called with the arguments.
+    ``datasources.py``, called with the arguments. Or crystallize-ml's alias mapping
+    ``{alias: name, other: "experiment#artifact", ...}`` (also written as a list of one-key
+    mappings, merged; an alias may appear once): each ``name`` is such a factory called without
+    arguments, each ``"experiment#artifact"`` the output ``artifact`` (alias or file name) of the
+    experiment in folder ``experiment`` beside this one, which
+    :meth:`ExperimentGraph.from_yaml <crystallize_opt.ExperimentGraph.from_yaml>` loads and runs
+    first. One alias naming a factory gives that datasource; several aliases, or any reference,
+    give an :class:`~crystallize_opt.ExperimentInput` whose data is ``{alias: value}``. A
+    one-key mapping whose value is a mapping (or null) is the ``{name: {arguments}}`` form.
 ``steps`` (required, non-empty list)
     Each item is ``name`` or ``{name: {argument: value, ...}}``: a ``@pipeline_step()`` factory
     (or a ``PipelineStep`` subclass, or any function returning one) defined in ``steps.py``.
-    Arguments are checked against the function's parameters (after ``data, ctx``).
+    Arguments are checked against the function's parameters (after ``data, ctx``). An argument
+    of a parameter annotated ``Artifact`` whose value names an output (its alias or file name)
+    receives that output artifact.
 ``treatments`` (mapping, optional)
     ``treatment name: {context key: value, ...}``. A name may appear once and must be a plain
     file name (see ``name``); ``baseline`` and the reserved context keys ``replicate``,
@@ -81,9 +91,13 @@ Top-level keys (a key set to ``null`` counts as absent)
     ``verifier(baseline_metrics, treatment_metrics) -> dict``. With process execution the
     verifier travels to worker processes, so build it from module-level functions or classes
     (e.g. ``functools.partial``), not closures.
-``outputs`` (list, optional)
-    Each item is an artifact file name (``summary.txt``) or ``{file name: loader}``, where
-    ``loader`` is a function ``loader(path)`` defined in ``outputs.py``.
+``outputs`` (list or mapping, optional)
+    A list: each item is an artifact file name (``summary.txt``) or ``{file name: loader}``,
+    where ``loader`` is a function ``loader(path)`` defined in ``outputs.py``. A mapping
+    (crystallize-ml's form): ``alias: {file_name: ..., loader: ..., writer: ...}``, each key
+    optional (``file_name`` defaults to the alias; ``loader(path)`` and ``writer(value) ->
+    bytes`` are functions in ``outputs.py``); steps receive the artifact as a parameter named
+    like the alias, the file name or its stem.
 ``initial_ctx`` (mapping, optional)
     Context values every run starts with (reserved context keys refused).
 ``execution`` (optional; default serial)
@@ -213,8 +227,9 @@ name, so steps and datasources pickle. A ``datasources.py``, ``steps.py``, ``ver
 modules it imports are not).
 """
 
+from ._graph import load_experiment_graph
 from ._loader import StudyConfig, load_study
 from ._optimize_section import OptimizeConfig
 from ._space import compile_search_space
 
-__all__ = ["OptimizeConfig", "StudyConfig", "compile_search_space", "load_study"]
+__all__ = ["OptimizeConfig", "StudyConfig", "compile_search_space", "load_experiment_graph", "load_study"]

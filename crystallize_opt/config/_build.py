@@ -142,7 +142,9 @@ def build_datasource(field: Field, files: StudyFiles) -> DataSource:
     return datasource
 
 
-def build_steps(field: Field, files: StudyFiles) -> list[PipelineStep]:
+def build_steps(field: Field, files: StudyFiles, outputs: list[Artifact] | None = None) -> list[PipelineStep]:
+    """The ``steps:`` list. A step argument annotated ``Artifact`` whose value names one of
+    ``outputs`` (by alias or file name) receives that artifact, as in crystallize-ml."""
     items = field.sequence()
     if not items:
         raise field.error("expected a non-empty list of steps, got an empty list")
@@ -151,8 +153,29 @@ def build_steps(field: Field, files: StudyFiles) -> list[PipelineStep]:
     for item in items:
         name, kwargs = _named_entry(item, "step")
         obj = files.lookup("steps", name, item, "step", exclude=(DataSource,))
+        kwargs = _with_artifacts(obj, kwargs, outputs or [])
         steps.append(instantiate(obj, name, kwargs, PipelineStep, "step", ("data", "ctx"), hint))
     return steps
+
+
+def _with_artifacts(obj: Any, kwargs: Field, outputs: list[Artifact]) -> Field:
+    """``kwargs`` with each string value naming an output, given to a parameter annotated
+    ``Artifact``, replaced by that output."""
+    if not outputs or not isinstance(kwargs.value, dict):
+        return kwargs
+    try:
+        params = inspect.signature(getattr(obj, "__wrapped__", obj)).parameters
+    except (TypeError, ValueError):
+        return kwargs
+    replaced = dict(kwargs.value)
+    for key, value in kwargs.value.items():
+        param = params.get(key) if isinstance(key, str) else None
+        if param is None or not isinstance(value, str) or "Artifact" not in str(param.annotation):
+            continue
+        match = next((a for a in outputs if value in (*a.aliases, a.name)), None)
+        if match is not None:
+            replaced[key] = match
+    return Field(replaced, kwargs.path, kwargs.source)
 
 
 def context_values(field: Field, what: str) -> dict[str, Any]:

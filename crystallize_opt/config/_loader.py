@@ -13,7 +13,6 @@ from ..pipeline import Pipeline
 from ..plugins import BasePlugin, SeedPlugin
 from ._build import (
     StudyFiles,
-    build_datasource,
     build_execution,
     build_hypotheses,
     build_outputs,
@@ -22,6 +21,7 @@ from ._build import (
     context_values,
 )
 from ._errors import config_error, describe
+from ._inputs import build_datasource_section, build_output_mapping
 from ._optimize_section import OptimizeConfig, parse_optimize
 from ._schema import Field
 from ._yaml import read_yaml
@@ -126,10 +126,16 @@ def load_study(path: str | Path, experiment_cls: type[Experiment] | None = None)
     )
     if execution_field is not None:
         plugins += build_execution(execution_field)
-    kwargs["datasource"] = build_datasource(root.at("datasource", values["datasource"]), files)
-    kwargs["pipeline"] = Pipeline(build_steps(root.at("steps", values["steps"]), files))
+    kwargs["datasource"] = build_datasource_section(root.at("datasource", values["datasource"]), files)
+    kwargs["outputs"] = (
+        []
+        if outputs_field is None
+        else build_output_mapping(outputs_field, files)
+        if isinstance(outputs_field.value, dict)
+        else build_outputs(outputs_field, files)
+    )
+    kwargs["pipeline"] = Pipeline(build_steps(root.at("steps", values["steps"]), files, kwargs["outputs"]))
     kwargs["hypotheses"] = [] if hypotheses_field is None else build_hypotheses(hypotheses_field, files)
-    kwargs["outputs"] = [] if outputs_field is None else build_outputs(outputs_field, files)
     optimize_field = get("optimize")
     optimize = None
     if optimize_field is not None:

@@ -3,6 +3,7 @@ metrics a run records, the artifacts a step writes, how values are isolated, and
 for looking inside a step (:class:`LoggingContext`, :func:`standalone_context`)."""
 
 from ._artifact_log import ArtifactLog, ArtifactRecord
+from ._current import current_context, running_in
 from ._frozen import FrozenContext
 from ._isolation import is_immutable, isolated
 from ._metrics import ContextMetrics
@@ -14,7 +15,9 @@ __all__ = [
     "ContextMetrics",
     "FrozenContext",
     "LoggingContext",
+    "current_context",
     "is_immutable",
     "isolated",
+    "running_in",
     "standalone_context",
 ]

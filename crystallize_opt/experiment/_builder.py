@@ -75,6 +75,11 @@ class ExperimentBuilder:
         self._outputs.append(artifact)
         return self
 
+    def outputs(self, outputs: list[Artifact]) -> ExperimentBuilder:
+        """Replace the output artifacts added so far with ``outputs``."""
+        self._outputs = list(outputs)
+        return self
+
     def initial_ctx(self, values: dict[str, Any]) -> ExperimentBuilder:
         self._initial_ctx.update(values)
         return self

@@ -25,6 +25,7 @@ from ._debug import debug_run, experiment_id
 from ._dispatch import overrides_run_loop
 from ._lifecycle import apply_once, run_experiment
 from ._optimization import optimize_experiment, replay_stored_trial
+from ._outputs import ArtifactOutputs
 from ._sync import ensure_no_running_loop, run_sync
 from ._validation import (
     check_runnable,
@@ -57,7 +58,8 @@ class Experiment:
             name of its artifacts, so it must be a plain file name (no ``/``, ``\\``, control
             characters or leading ``.``).
         initial_ctx: context values every run starts with; a treatment's values replace them.
-        outputs: artifacts steps may write.
+        outputs: artifacts steps may write; ``outputs`` is kept as a list that is also
+            crystallize-ml's mapping of file name to artifact (``exp.outputs["model.json"]``).
         treatments: the conditions compared with the baseline.
         hypotheses: statistical tests of treatments against the baseline.
         replicates: seeded repetitions of every condition: 1 to 10,000
@@ -79,6 +81,8 @@ class Experiment:
     #: ArtifactPlugin does in ``before_run``/``after_run``) leave them alone then. A class default,
     #: so experiments made without ``__init__`` (subclasses, old pickles) have it too.
     applying: bool = False
+    #: The default strategy of run/arun and of graphs (``"rerun"`` or ``"resume"``), as in crystallize-ml.
+    strategy: str = "rerun"
 
     def __init__(
         self,
@@ -98,11 +102,15 @@ class Experiment:
         self.description = description
         self.name = name if name is not None else "experiment"
         self.initial_ctx: dict[str, Any] = dict(initial_ctx or {})
-        self.outputs: list[Artifact] = list(outputs or [])
+        self.outputs: list[Artifact] = ArtifactOutputs(outputs or [])
+        #: False when no name was given (an ExperimentGraph needs named experiments).
+        self._named = name is not None
         self.treatments = treatment_list(treatments)
         self.hypotheses = hypothesis_list(hypotheses)
         self.replicates = check_replicates(replicates, "replicates")
         check_structure(self)
+        for artifact in self.outputs:
+            artifact._producer = self
         self.plugins: list[BasePlugin] = typed_list(plugins, BasePlugin, "plugins")
         for plugin in self.plugins:
             plugin.init_hook(self)
@@ -213,7 +221,7 @@ class Experiment:
         before it are in the Result.
 
         Args:
-            strategy: ``"rerun"`` (default) starts afresh; ``"resume"`` reuses what the
+            strategy: ``"rerun"`` (default: :attr:`strategy`) starts afresh; ``"resume"`` reuses what the
                 ArtifactPlugin stored for each condition and replicate when the pipeline,
                 treatment, replicate count and seed still match, and reruns the rest.
 

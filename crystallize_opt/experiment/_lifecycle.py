@@ -38,7 +38,7 @@ async def run_experiment(
     strategy: str | None,
 ) -> Result:
     """:meth:`Experiment.arun` (its docstring states the behaviour)."""
-    strategy = strategy or "rerun"
+    strategy = strategy or getattr(experiment, "strategy", None) or "rerun"
     if strategy not in STRATEGIES:
         raise ConfigurationError(f"strategy must be one of {list(STRATEGIES)}, got {strategy!r}")
     active_treatments = experiment.treatments if treatments is None else treatment_list(treatments)

@@ -21,7 +21,7 @@ from .._constants import (
     SEED_USED_KEY,
 )
 from .._logging import get_logger
-from ..context import FrozenContext
+from ..context import FrozenContext, running_in
 from ..exceptions import ExperimentRunError
 from ..pipeline import call_cached
 from ..plugins import ArtifactPlugin, BasePlugin, derive_seed, plugins_with_hook
@@ -213,12 +213,13 @@ class ReplicateTask:
                     counts = ctx.metrics.lengths()
                     step_started = time.perf_counter()
                 cache_hit = False
-                if step.cacheable:
-                    data, cache_hit, _ = await call_cached(step, data, ctx)
-                else:
-                    data = step(data, ctx)
-                    if inspect.isawaitable(data):
-                        data = await data
+                with running_in(ctx):  # an Artifact a step object holds writes into this run
+                    if step.cacheable:
+                        data, cache_hit, _ = await call_cached(step, data, ctx)
+                    else:
+                        data = step(data, ctx)
+                        if inspect.isawaitable(data):
+                            data = await data
                 if self.record_steps:
                     steps.append(
                         _step_record(

@@ -11,14 +11,16 @@ from ..exceptions import EventLoopError
 ResultT = TypeVar("ResultT")
 
 
-def ensure_no_running_loop(method: str, async_method: str) -> None:
+def ensure_no_running_loop(
+    method: str, async_method: str, owner: str = "Experiment", variable: str = "experiment"
+) -> None:
     try:
         asyncio.get_running_loop()
     except RuntimeError:
         return
     raise EventLoopError(
-        f"Experiment.{method}() cannot be called inside a running event loop (for example in Jupyter); "
-        f"use `await experiment.{async_method}(...)` instead"
+        f"{owner}.{method}() cannot be called inside a running event loop (for example in Jupyter); "
+        f"use `await {variable}.{async_method}(...)` instead"
     )
 
 

@@ -1,6 +1,6 @@
 """Plugins: hooks into the experiment lifecycle (seeding, logging, artifacts, execution)."""
 
-from ._artifacts import ArtifactPlugin
+from ._artifacts import MANIFEST_FILE, ArtifactPlugin
 from ._base import BasePlugin, plugins_with_hook
 from ._devices import check_gpus, device_plan, gpus_expected, use_devices
 from ._execution import ParallelExecution, SerialExecution
@@ -9,6 +9,7 @@ from ._metrics_files import load_all_metrics, load_metrics
 from ._seed import SeedPlugin, default_seed_function, derive_seed
 
 __all__ = [
+    "MANIFEST_FILE",  # for crystallize_opt.artifacts (not re-exported by crystallize_opt)
     "ArtifactPlugin",
     "BasePlugin",
     "LoggingPlugin",

@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 
 _log = get_logger("artifacts")
 RESULT_RECORD = "_result.json"
+#: ``v<n>/_manifest.json``: artifact name -> the step folder it is stored in (as crystallize-ml).
+MANIFEST_FILE = "_manifest.json"
 _VERSION_DIR = re.compile(r"^v(\d+)$")
 
 
@@ -147,12 +149,30 @@ class ArtifactPlugin(BasePlugin):
         write_atomic(
             self.version_dir(experiment) / METADATA_FILENAME, json.dumps(to_jsonable(meta), indent=2)
         )
+        self._write_manifest(experiment, result)
         conditions = {BASELINE_CONDITION: result.metrics.baseline, **result.metrics.treatments}
         for condition, metrics in conditions.items():
             folder = self.version_dir(experiment) / check_name(condition, "condition")
             write_atomic(
                 folder / RESULTS_FILE, json.dumps({"metrics": to_jsonable(metrics.metrics)}, indent=2)
             )
+
+    def _write_manifest(self, experiment: Experiment, result: Result) -> None:
+        """Add the step folder of every artifact the run stored to ``_manifest.json`` (kept
+        entries: a resumed run that rewrote nothing keeps what the earlier run listed)."""
+        path = self.version_dir(experiment) / MANIFEST_FILE
+        try:
+            manifest = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            manifest = {}
+        if not isinstance(manifest, dict):
+            manifest = {}
+        for name, by_condition in result.artifacts.items():
+            paths = [p for ps in by_condition.values() if isinstance(ps, list) for p in ps]
+            if paths:
+                manifest[name] = Path(paths[0]).parent.name
+        if manifest:
+            write_atomic(path, json.dumps(manifest, indent=2, sort_keys=True))
 
     def _condition_dir(self, experiment: Experiment, ctx: FrozenContext) -> Path:
         base = self.version_dir(experiment)
