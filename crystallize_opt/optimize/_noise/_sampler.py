@@ -24,7 +24,9 @@ class NoiseAwareTPE(BaseSampler):
     :class:`OptunaOptimizer` uses it when noise handling is on and no sampler is given; the
     adapter sets :attr:`noisy` after the first trial's noise check (every worker, and a resumed
     study, reaches the same state from the stored trials). A deterministic pipeline is thus
-    searched exactly as by ``TPESampler(seed=seed)``.
+    searched exactly as by ``TPESampler(seed=seed)`` given to the optimizer (both reseeded before
+    each trial by the same rule, ``optimize._trial_seeds``), though not as by a bare Optuna loop
+    with that sampler, which never reseeds.
 
     Why univariate under noise (``benchmarks/bench_noise.py``, tuning seeds 1000-1099): the
     multivariate TPE draws near the joint good set, which under noise is mostly lucky draws, and
