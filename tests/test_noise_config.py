@@ -16,7 +16,6 @@ from hypothesis import strategies as st
 from crystallize_opt import ConfigurationError, NoiseHandling
 from crystallize_opt.config import load_study
 from crystallize_opt.config._noise import NOISE_KEYS
-from crystallize_opt.optimize import NoiseAwareTPE
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "studies" / "noisy_quadratic"
 
@@ -128,7 +127,7 @@ def test_the_optimizer_gets_the_settings_and_the_example_study_uses_noise(tmp_pa
 
 
 def test_without_a_sampler_the_config_gets_the_noise_aware_default(tmp_path: Path) -> None:
-    """A config that names no sampler gets NoiseAwareTPE seeded with the study's seed (the
+    """A config that names no sampler gets TPE seeded with the study's seed (the
     command line's ``--seed`` overrides it); a named sampler, or no noise handling, gets TPE."""
     unnamed = {key: value for key, value in OPTIMIZE.items() if key != "sampler"}
     folder = write(tmp_path / "default", True)
@@ -138,9 +137,16 @@ def test_without_a_sampler_the_config_gets_the_noise_aware_default(tmp_path: Pat
     (folder / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     section = load_study(folder).optimize
     assert section is not None
-    sampler = section.make_optimizer(storage=":memory:").sampler
-    assert isinstance(sampler, NoiseAwareTPE) and sampler.seed == 11
-    assert section.make_optimizer(storage=":memory:", seed=4).sampler.seed == 4  # type: ignore[union-attr]
+
+    def first_point(sampler: object) -> dict[str, object]:
+        assert type(sampler) is optuna.samplers.TPESampler
+        space = {"x": optuna.distributions.FloatDistribution(0.0, 1.0)}
+        return optuna.create_study(sampler=sampler).ask(space).params
+
+    first = first_point(section.make_optimizer(storage=":memory:").sampler)
+    assert first == first_point(optuna.samplers.TPESampler(seed=11))
+    overridden = first_point(section.make_optimizer(storage=":memory:", seed=4).sampler)
+    assert overridden == first_point(optuna.samplers.TPESampler(seed=4)) != first
     named = load_study(write(tmp_path / "named", True)).optimize
     assert named is not None
     assert type(named.make_optimizer(storage=":memory:").sampler) is optuna.samplers.TPESampler

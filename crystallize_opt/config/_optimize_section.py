@@ -171,11 +171,10 @@ class OptimizeConfig:
 
     def make_sampler(self, seed: int | None = None) -> Any:
         """A new sampler instance (``seed`` overrides :attr:`seed`). A config that names no
-        sampler gets the optimizer's default: TPE, and with noise handling ``NoiseAwareTPE``
-        (TPE until the pipeline shows noise, univariate TPE after)."""
+        sampler gets the optimizer's default, Optuna's TPE, with or without noise handling."""
         derived: dict[str, Any] = {"seed": self.seed if seed is None else seed}
         if self.sampler_is_default:
-            return default_sampler(derived["seed"], noise=self.noise is not None)
+            return default_sampler(derived["seed"])
         if self.sampler_name == "grid":
             derived["search_space"] = compile_grid(self.search_space, Field(None, "optimize.search_space"))
         return build("sampler", self.sampler_name, self.sampler_settings, **derived)

@@ -20,11 +20,12 @@ from ._base import BaseOptimizer, OptimizationRun, WorkerRole
 from ._collaborators import collaborators_of
 from ._evaluation import TrialEvaluation
 from ._loop import finish_optimization, run_optimization
-from ._noise import NoiseAwareTPE, NoiseHandling, WinnerSelection, default_sampler, stored_selection
+from ._noise import NoiseHandling, WinnerSelection, stored_selection
 from ._objective import Objective
 from ._optuna import OptunaOptimizer
 from ._progress import execution_bar
 from ._replay import ReplayReport, replay_trial
+from ._sampler import default_sampler
 from ._space import SearchSpace
 from ._study import best_of, treatment_of
 from ._trial_seeds import TrialSeeding, proposed_trials
@@ -32,7 +33,6 @@ from ._workers import run_workers
 
 __all__ = [
     "BaseOptimizer",
-    "NoiseAwareTPE",
     "NoiseHandling",
     "Objective",
     "OptimizationRun",

@@ -48,8 +48,7 @@ class OptunaOptimizer(BaseOptimizer):
             callable ``space(trial) -> dict`` for conditional spaces.
         objective: the metric(s) to optimize.
         sampler: any Optuna sampler; default ``TPESampler(seed=<experiment master seed>)``,
-            and with noise handling the same TPE until the pipeline shows noise, univariate TPE
-            after (see ``NoiseHandling``). A seeded sampler (the default, or an Optuna sampler
+            with or without noise handling. A seeded sampler (the default, or an Optuna sampler
             made with ``seed=``) is reseeded before each trial it proposes from its seed and the
             number of trials it proposed that the study holds as run, so a study interrupted
             at any point and continued proposes the same trials as one run straight through

@@ -17,14 +17,9 @@ from ..storage import DEFAULT_STORAGE, resolve_storage
 from ..treatment import Treatment
 from ._arguments import CheckedArguments
 from ._base import OptimizationRun
-from ._noise import (
-    NoiseAwareTPE,
-    NoiseSearch,
-    WinnerSelection,
-    default_sampler,
-    stored_selection,
-)
+from ._noise import NoiseSearch, WinnerSelection, stored_selection
 from ._objective import Objective
+from ._sampler import default_sampler
 from ._space import SearchSpace
 from ._study import open_study, store_or_check_settings, study_settings
 from ._target import TrialTarget
@@ -188,9 +183,6 @@ class StudySession:
                 self._noise, self._objective, self._space, run.num_trials * run.replicates_per_trial
             )
             self._noise_search.sync(study)
-            if isinstance(self.sampler, NoiseAwareTPE):
-                search = self._noise_search
-                self.sampler.follow(lambda: search.noisy)
 
     def _configure_sampler(self, study: optuna.Study, run: OptimizationRun) -> None:
         """Build the default sampler from the run's master seed (once: a later run of the same
@@ -200,7 +192,7 @@ class StudySession:
         alike would propose the same points.
         """
         if self.sampler is None:
-            self.sampler = default_sampler(run.master_seed, noise=self._noise is not None)
+            self.sampler = default_sampler(run.master_seed)
         if run.worker is not None:
             self.sampler.reseed_rng()
         study.sampler = self.sampler

@@ -17,7 +17,6 @@ from optuna.trial import TrialState
 from .._logging import get_logger
 from .._optuna_compat import SamplerGenerators, sampler_generators
 from ..records import RetryRecord, TrialRecord
-from ._noise import NoiseAwareTPE
 
 _log = get_logger("optimize")
 
@@ -58,9 +57,7 @@ class TrialSeeding:
     :func:`~crystallize_opt._optuna_compat.sampler_generators` finds them) is seeded with
     :func:`trial_seed` ``(base_k, proposed, k)``, where ``base_k`` is fixed by the
     generator's state when the sampler was given (a function of the sampler's seed) and
-    ``proposed`` is the number of trials the sampler proposed before. The two TPEs of a
-    :class:`NoiseAwareTPE` are reseeded each so, as if each were the sampler: a TPE seeded alike
-    and reseeded by this rule proposes what it does.
+    ``proposed`` is the number of trials the sampler proposed before.
 
     Build it with :meth:`of`.
     """
@@ -78,8 +75,7 @@ class TrialSeeding:
         as asked) and for one whose generators are not found (a sampler of another package, or
         a later Optuna: logged once per class).
         """
-        parts = sampler.parts if isinstance(sampler, NoiseAwareTPE) else (sampler,)
-        found = [sampler_generators(part) for part in parts]
+        found = [sampler_generators(sampler)]
         generators = [g for g in found if g is not None]
         if len(generators) < len(found):
             name = type(sampler).__name__

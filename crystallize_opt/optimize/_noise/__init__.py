@@ -2,16 +2,13 @@
 choice of the winner confirmed on fresh seeds, and a held-out test against the baseline."""
 
 from ...records import WinnerSelection
-from ._sampler import NoiseAwareTPE, default_sampler
 from ._search import NoiseSearch, check_noise_settings, stored_selection
 from ._settings import NoiseHandling
 
 __all__ = [
-    "NoiseAwareTPE",
     "NoiseHandling",
     "NoiseSearch",
     "WinnerSelection",
     "check_noise_settings",
-    "default_sampler",
     "stored_selection",
 ]

@@ -24,10 +24,8 @@ class NoiseHandling:
     1. *Noise check*: the first trial runs two replicates. When they are identical the
        pipeline is taken as deterministic: every trial then runs one replicate, there is no
        racing and no confirmation, and the best observed value wins. When no sampler is
-       given, the search uses ``TPESampler(seed=<master seed>)`` for a deterministic pipeline
-       and univariate TPE once it is known to be noisy (``NoiseAwareTPE``: the multivariate
-       TPE follows lucky draws and is more often trapped in a flat region); a given sampler
-       is used as given.
+       given, the search uses ``TPESampler(seed=<master seed>)`` (Optuna's multivariate TPE),
+       noisy or not; a given sampler is used as given.
     2. *Racing*: a new trial aims at as many replicates as the incumbent (the best parameters
        so far) has, at most ``max_replicates``. Replicate ``r`` of every trial uses the same
        seed, so after each replicate the trial is compared with the incumbent on the seeds
