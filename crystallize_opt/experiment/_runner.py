@@ -23,7 +23,7 @@ from .._constants import (
 from .._logging import get_logger
 from ..context import FrozenContext, running_in
 from ..exceptions import ExperimentRunError
-from ..pipeline import call_cached
+from ..pipeline import call_cached, drive_synchronously
 from ..plugins import ArtifactPlugin, BasePlugin, derive_seed, plugins_with_hook
 from ..result import ConditionOutcome, ReplicateError, to_jsonable
 from ..treatment import Treatment
@@ -33,16 +33,6 @@ if TYPE_CHECKING:
     from ._experiment import Experiment
 
 _log = get_logger("experiment")
-
-
-def _drive(coro: Any) -> Any:
-    """Run a coroutine that never suspends (a fully synchronous pipeline) without an event loop."""
-    try:
-        coro.send(None)
-    except StopIteration as stop:
-        return stop.value
-    coro.close()
-    raise RuntimeError("a step returned an awaitable it did not declare; mark the step `async def`")
 
 
 class ReplicateTask:
@@ -120,7 +110,7 @@ class ReplicateTask:
     def __call__(self, replicate: int) -> list[ConditionOutcome]:
         if self.is_async:
             return asyncio.run(self.acall(replicate))
-        result: list[ConditionOutcome] = _drive(self.acall(replicate))
+        result: list[ConditionOutcome] = drive_synchronously(self.acall(replicate))
         return result
 
     async def acall(self, replicate: int) -> list[ConditionOutcome]:

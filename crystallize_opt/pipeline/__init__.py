@@ -6,7 +6,7 @@ from ._cached import CachedCall, call_cached
 from ._datasource import DataSource, data_source
 from ._hashing import compute_hash
 from ._injection import inject_from_ctx
-from ._pipeline import Pipeline, pipeline
+from ._pipeline import Pipeline, drive_synchronously, pipeline
 from ._registry import (
     clear_registry,
     get_datasource,
@@ -18,7 +18,7 @@ from ._resources import ResourceFactory, resource_factory
 from ._step import PipelineStep, pipeline_step
 
 __all__ = [
-    # CachedCall and call_cached are for the engine (experiment/_runner.py), not user API.
+    # CachedCall, call_cached and drive_synchronously are for the engine (experiment/_runner.py), not user API.
     "CachedCall",
     "DataSource",
     "Pipeline",
@@ -29,6 +29,7 @@ __all__ = [
     "clear_registry",
     "compute_hash",
     "data_source",
+    "drive_synchronously",
     "get_datasource",
     "get_step_cache",
     "inject_from_ctx",

@@ -95,13 +95,7 @@ class Pipeline:
             Exception: what a step raises, unchanged.
         """
         if not self.is_async:
-            coro = self.arun(data, ctx)
-            try:
-                coro.send(None)
-            except StopIteration as stop:
-                return stop.value
-            coro.close()
-            raise RuntimeError("a step returned an awaitable it did not declare; mark the step `async def`")
+            return drive_synchronously(self.arun(data, ctx))
         try:
             asyncio.get_running_loop()
         except RuntimeError:
@@ -186,3 +180,18 @@ def pipeline(*steps: PipelineStep) -> Pipeline:
         TypeError, ValueError: as :class:`Pipeline` does (no steps, or an entry that is no step).
     """
     return Pipeline(list(steps))
+
+
+def drive_synchronously(coro: Any) -> Any:
+    """Run a coroutine that never suspends (a fully synchronous pipeline) without an event loop,
+    and return its result.
+
+    Raises:
+        RuntimeError: if it suspends (a step returned an awaitable it did not declare).
+    """
+    try:
+        coro.send(None)
+    except StopIteration as stop:
+        return stop.value
+    coro.close()
+    raise RuntimeError("a step returned an awaitable it did not declare; mark the step `async def`")
