@@ -240,7 +240,8 @@ def smac(
     problem: Problem, sd: float, seed: int, budget: int = 300, rho: float = 0.5, shape: str = "normal"
 ) -> dict[str, Any]:
     """SMAC3 (2.x) ``HyperparameterOptimizationFacade`` with its own defaults (random forest,
-    log EI, Sobol initial design, an intensifier of at most 3 instances per configuration) and
+    log EI, Sobol initial design, an intensifier of at most 3 instances per configuration; the
+    random forest with ``n_jobs=1`` instead of all cores, nothing else changed) and
     ``instances`` = the INSTANCES replicate seeds, ``deterministic=True`` (the instance is the
     only source of noise: it is the seed). Driven by ask/tell, one execution per trial, budget
     trials; returns SMAC's incumbent (its best mean over the instances it shares with the other
@@ -249,6 +250,7 @@ def smac(
 
     from ConfigSpace import Categorical, ConfigurationSpace, Float, Integer
     from smac import HyperparameterOptimizationFacade, Scenario
+    from smac.model.random_forest import RandomForest
     from smac.runhistory.dataclasses import TrialValue
 
     noisy = NoisyProblem(problem, sd, seed, rho, shape)
@@ -279,7 +281,24 @@ def smac(
             instance_features={k: [float(k)] for k in instances},
             output_directory=Path(out) / "smac",
         )
-        optimizer = HyperparameterOptimizationFacade(scenario, target, overwrite=True, logging_level=40)
+        # The facade's own model (get_model's defaults) with one job: its default n_jobs=-1 runs
+        # threads on every core, against the benchmark's one process per core.
+        model = RandomForest(
+            log_y=True,
+            n_trees=10,
+            bootstrapping=True,
+            ratio_features=1.0,
+            min_samples_split=2,
+            min_samples_leaf=1,
+            max_depth=2**20,
+            configspace=scenario.configspace,
+            instance_features=scenario.instance_features,
+            seed=scenario.seed,
+            n_jobs=1,
+        )
+        optimizer = HyperparameterOptimizationFacade(
+            scenario, target, model=model, overwrite=True, logging_level=40
+        )
         for _ in range(budget):
             info = optimizer.ask()
             value = noisy.evaluate(point(info.config), search_seed(seed, int(info.instance)))
