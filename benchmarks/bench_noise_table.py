@@ -1,0 +1,70 @@
+"""One compact Markdown table from ``bench_noise.py --dump`` files (several runs, one per cell).
+
+    python benchmarks/bench_noise_table.py /tmp/bench/tuning_*.jsonl --ref ours
+
+Per cell and method: the seeds, the median inference regret and its IQR, and the two-sided paired
+Wilcoxon p-value against the method ``--ref`` (paired by seed) with the pairs it wins, ties and
+loses; per cell, the method with the lowest median is in bold.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_noise import iqr, markdown_table, wilcoxon_p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("dumps", nargs="+")
+    parser.add_argument("--ref", default="ours", help="the method the others are tested against")
+    args = parser.parse_args(argv)
+    runs: dict[str, dict[str, dict[int, float]]] = defaultdict(lambda: defaultdict(dict))
+    sets: dict[str, str] = {}
+    for path in args.dumps:
+        for line in Path(path).read_text().splitlines():
+            item = json.loads(line)
+            runs[item["cell"]][item["method"]][item["seed"]] = item["inference"]
+            sets[item["cell"]] = item.get("set", "?")
+    rows = []
+    for cell, by_method in runs.items():
+        medians = {m: float(np.median(list(v.values()))) for m, v in by_method.items()}
+        best = min(medians.values())
+        for m, values in by_method.items():
+            seeds = sorted(values)
+            a = np.array([values[s] for s in seeds])
+            p = wins = ""
+            if m != args.ref and args.ref in by_method:
+                ref = np.array([by_method[args.ref][s] for s in seeds])
+                p = f"{wilcoxon_p(ref, a):.2g}"
+                wins = f"{int(np.sum(ref < a))}/{int(np.sum(ref == a))}/{int(np.sum(ref > a))}"
+            median = f"{medians[m]:.4g}"
+            rows.append(
+                [
+                    cell,
+                    sets[cell],
+                    m,
+                    str(len(seeds)),
+                    f"**{median}**" if medians[m] == best else median,
+                    iqr(a),
+                    p,
+                    wins,
+                ]
+            )
+    header = ["cell", "set", "method", "seeds", "median inference regret", "IQR", f"p vs {args.ref}"]
+    header.append(f"{args.ref} wins/ties/losses")
+    print(markdown_table(header, rows))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
