@@ -7,6 +7,13 @@ One command; prints how it measured, one table per cell and a PASS/FAIL summary 
     python benchmarks/bench_noise.py --rho 0         # the same under independent noise
     python benchmarks/bench_noise.py --quick         # CI smoke run: 2 cells, 3 seeds, budget 100
     python benchmarks/bench_noise.py --seeds 50 --cells hartmann3/sd=1 --methods tpe_1x300,ours
+    python benchmarks/bench_noise.py --set tuning --seeds 20 --budget 200 --processes 1 \
+        --methods tpe_top10,ours,ours:multivariate        # the univariate question (issue 15)
+    python benchmarks/bench_noise.py --set test --seeds 30 --processes 1 --methods all   # the test set
+
+Cells (``_noise_problems.py``): ``--set issue`` (the default: the original 9 cells), ``--set tuning``
+(those 9 and 6 more: defaults may be chosen on them) and ``--set test`` (11 cells reported and never
+tuned on); ``--cells`` names any of them.
 
 Problems and noise model: see ``_noise_problems.py``. Every method gets the same budget of
 pipeline executions (every replicate counts, including confirmation and held-out evaluations,
@@ -24,11 +31,16 @@ Methods (plain Optuna = ``TPESampler(seed=s)`` with Optuna 5 defaults, in-memory
 * ``tpe_5x60``: five replicates (0-4) per trial, budget/5 trials, best observed mean.
 * ``tpe_top10``: budget-50 trials x 1 (replicate 0), then its 10 best observed points
   re-evaluated on replicates 1-5 (common to the 10); the best mean of those 5 is returned.
+* ``wilcoxon``: Optuna's WilcoxonPruner recipe (its documentation's example), see :func:`wilcoxon`.
+* ``smac``: SMAC3 2.x's hyperparameter-optimization facade with the replicate seeds as
+  instances, see :func:`smac` (a benchmark-only dependency: skipped with a note without it).
 * ``ours``: crystallize-opt's own code path: ``Experiment.optimize`` with
   ``OptunaOptimizer(..., noise=True)`` and the package's default sampler (``TPESampler(seed=s)``
   until the noise check, univariate TPE once the pipeline is noisy) on an experiment whose
   pipeline evaluates the problem (see :func:`ours`); variants set :class:`~crystallize_opt.NoiseHandling` fields
-  (``ours:NAME`` from ``VARIANTS`` or ``ours:field=value;field=value``).
+  (``ours:NAME`` from ``VARIANTS`` or ``ours:field=value;field=value``); ``ours:multivariate``
+  (or ``sampler=multivariate`` among the fields) passes ``TPESampler(seed=s, multivariate=True)``
+  instead of the default sampler, so the search stays multivariate after the noise check.
 """
 
 from __future__ import annotations
