@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_noise import iqr, markdown_table, wilcoxon_p
+from bench_noise import PLAIN, iqr, markdown_table, wilcoxon_one_sided, wilcoxon_p
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -63,6 +63,48 @@ def main(argv: list[str] | None = None) -> int:
     header = ["cell", "set", "method", "seeds", "median inference regret", "IQR", f"p vs {args.ref}"]
     header.append(f"{args.ref} wins/ties/losses")
     print(markdown_table(header, rows))
+    print()
+    summary = []
+    for cell, by_method in runs.items():
+        if args.ref not in by_method or len(by_method) < 2:
+            continue
+        seeds = sorted(by_method[args.ref])
+        ref = np.array([by_method[args.ref][s] for s in seeds])
+        others = {
+            m: np.array([v[s] for s in seeds])
+            for m, v in by_method.items()
+            if m != args.ref and set(seeds) <= set(v)
+        }
+        if "/sd=0" in cell:
+            base = others.get("tpe_1x300")
+            ok = base is not None and np.median(ref) <= 1.1 * np.median(base)
+            summary.append(
+                [cell, sets[cell], "PASS" if ok else "FAIL", "noise-free: median <= 1.1 x tpe_1x300", ""]
+            )
+            continue
+        worse = {m: wilcoxon_one_sided(ref, a, "greater") for m, a in others.items()}
+        better = {m: wilcoxon_one_sided(ref, a, "less") for m, a in others.items() if m in PLAIN}
+        summary.append(
+            [
+                cell,
+                sets[cell],
+                "PASS" if all(p >= 0.05 for p in worse.values()) else "FAIL",
+                ", ".join(f"{m} {p:.2g}" for m, p in worse.items()),
+                ", ".join(f"{m} {'yes' if p < 0.05 else 'no'}" for m, p in better.items()),
+            ]
+        )
+    print(
+        markdown_table(
+            [
+                "cell",
+                "set",
+                f"bar: {args.ref} never significantly worse",
+                f"one-sided p ({args.ref} worse than m)",
+                f"{args.ref} significantly better (p<0.05) than",
+            ],
+            summary,
+        )
+    )
     return 0
 
 
