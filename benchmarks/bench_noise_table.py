@@ -3,7 +3,7 @@
     python benchmarks/bench_noise_table.py /tmp/bench/tuning_*.jsonl --ref ours
 
 Per cell and method: the seeds, the median inference regret and its IQR, and the two-sided paired
-Wilcoxon p-value against the method ``--ref`` (paired by seed) with the pairs it wins, ties and
+Wilcoxon p-value against the method ``--ref`` (paired by seed, on the seeds both ran) with the pairs it wins, ties and
 loses; per cell, the method with the lowest median is in bold.
 """
 
@@ -43,10 +43,12 @@ def main(argv: list[str] | None = None) -> int:
             seeds = sorted(values)
             a = np.array([values[s] for s in seeds])
             p = wins = ""
-            if m != args.ref and args.ref in by_method:
-                ref = np.array([by_method[args.ref][s] for s in seeds])
-                p = f"{wilcoxon_p(ref, a):.2g}"
-                wins = f"{int(np.sum(ref < a))}/{int(np.sum(ref == a))}/{int(np.sum(ref > a))}"
+            if m != args.ref and args.ref in by_method:  # paired on the seeds both ran
+                common = sorted(set(values) & set(by_method[args.ref]))
+                ref = np.array([by_method[args.ref][s] for s in common])
+                b = np.array([values[s] for s in common])
+                p = f"{wilcoxon_p(ref, b):.2g}"
+                wins = f"{int(np.sum(ref < b))}/{int(np.sum(ref == b))}/{int(np.sum(ref > b))}"
             median = f"{medians[m]:.4g}"
             rows.append(
                 [
