@@ -108,7 +108,7 @@ def test_ours_and_the_plain_recipes_meet_the_same_seeds(
             return float(super().evaluate(x, r, candidate=candidate))
 
     monkeypatch.setattr(bench, "NoisyProblem", Recording)
-    problem = bench.PROBLEMS["hartmann3"]
+    problem = bench.get_problem("hartmann3")
     seed = 3
     for name in ("ours", "tpe_5x60"):
         running["method"] = name
@@ -129,7 +129,101 @@ def test_variants_are_noise_handling_settings(bench: ModuleType) -> None:
         "max_replicates": 2,
         "intensify": False,
     }
+    assert bench.method_settings("ours:multivariate") == {"sampler": "multivariate"}
+    assert bench.method_settings("ours:sampler=multivariate;max_replicates=2") == {
+        "sampler": "multivariate",
+        "max_replicates": 2,
+    }
     for name in bench.VARIANTS:
-        bench.noise_settings(**bench.method_settings(f"ours:{name}"))
+        settings = bench.method_settings(f"ours:{name}")
+        settings.pop("sampler", None)
+        bench.noise_settings(**settings)
     with pytest.raises(KeyError):
         bench.method_settings("ours:kappa=1")
+    with pytest.raises(KeyError):
+        bench.method_settings("ours:sampler=cmaes")
+
+
+# -- the suite (issue 15): problems, noise shapes, the tuning/test split, the other methods ------
+
+
+def test_the_suite_splits_tuning_and_test_and_holds_out_the_independent_checks(bench: ModuleType) -> None:
+    tuning = {c.name for c in bench.SETS["tuning"]}
+    test = {c.name for c in bench.SETS["test"]}
+    assert tuning and test and not tuning & test
+    assert {c.name for c in bench.SETS["issue"]} <= tuning  # the old tuning problems stay in tuning
+    assert not {c.problem for c in bench.SETS["tuning"]} & {c.problem for c in bench.SETS["test"]}
+    names = " ".join(tuning | test).lower()
+    for held_out in ("levy", "parkinsons", "cifar100", "nas"):
+        assert held_out not in names
+    shapes = {(c.shape, c.rho) for c in bench.SETS["test"] if c.sd > 0 or c.shape == "real"}
+    assert {"normal", "hetero", "t3", "real"} <= {shape for shape, _ in shapes}
+    assert {0.0, 0.5} <= {rho for _, rho in shapes if rho is not None}
+    dims = {bench.get_problem(c.problem).dim for c in bench.SUITE.values()}
+    assert min(dims) == 2 and max(dims) == 10
+
+
+def test_every_problem_has_its_optimum_at_its_argmin_and_above_it_elsewhere(bench: ModuleType) -> None:
+    for cell in bench.SUITE.values():
+        problem = bench.get_problem(cell.problem)
+        if problem.argmin is not None:
+            assert problem.f(np.array(problem.argmin)) == pytest.approx(problem.optimum, abs=1e-5), cell.name
+        points = problem.uniform(np.random.default_rng(1), 50)
+        assert min(problem.f(x) for x in points) >= problem.optimum - 1e-9, cell.name
+
+
+def test_noise_shapes_repeat_per_seed_and_have_their_scale(bench: ModuleType) -> None:
+    problem = bench.get_problem("styblinski_tang4")
+    x = np.array(problem.argmin)
+    for shape in ("normal", "hetero", "t3"):
+        noisy = bench.NoisyProblem(problem, 10.0, seed=5, rho=0.0, shape=shape)
+        assert noisy.evaluate(x, 7) == noisy.evaluate(x, 7)
+        draws = np.array([noisy.evaluate(x, r) for r in range(400)]) - problem.optimum
+        expected = 10.0 * (0.25 if shape == "hetero" else 1.0)  # hetero: a quarter of sd at the optimum
+        assert 0.7 * expected < draws.std() < 1.3 * expected, shape
+    worst = bench.NoisyProblem(problem, 10.0, seed=5, shape="hetero")
+    assert worst.sd_at(np.full(4, 5.0)) == pytest.approx(17.5)  # capped at 1.75 sd
+    with pytest.raises(ValueError):
+        bench.NoisyProblem(problem, 1.0, seed=0, shape="real")
+
+
+def test_tabular_problems_look_up_stored_runs(bench: ModuleType) -> None:
+    problem = bench.get_problem("sgd_digits")
+    assert problem.n_stored == 20 and problem.dim == 4
+    x = np.array(problem.argmin)
+    stored = [problem.per_seed(x, j) for j in range(problem.n_stored)]
+    assert problem.f(x) == pytest.approx(np.mean(stored)) == pytest.approx(problem.optimum)
+    noisy = bench.NoisyProblem(problem, 0.0, seed=1, shape="real")
+    assert {noisy.evaluate(x, r) for r in range(50)} <= set(stored)
+    assert len({noisy.evaluate(x, r) for r in range(50)}) > 3  # real noise: seeds differ
+    space = bench.space_of(problem)
+    assert [type(d).__name__ for d in space.values()] == [
+        "CategoricalDistribution",
+        "CategoricalDistribution",
+        "IntDistribution",
+        "CategoricalDistribution",
+    ]
+
+
+@pytest.mark.parametrize("method", ["tpe_top10", "wilcoxon", "ours", "ours:multivariate"])
+def test_methods_run_on_a_mixed_categorical_space_within_the_budget(bench: ModuleType, method: str) -> None:
+    key, run = bench.run_one(("catmix_a/sd=1/rho=0.5", method, 0, 60, 0.5))
+    assert key == ("catmix_a/sd=1/rho=0.5", method, 0)
+    assert run["evals"] <= 60 and math.isfinite(run["inference"]) and run["inference"] >= -1e-9
+
+
+def test_wilcoxon_reports_each_instance_and_prunes(bench: ModuleType) -> None:
+    run = bench.wilcoxon(bench.get_problem("hartmann3"), 1.0, 0, budget=60)
+    assert run["evals"] == 60
+    assert run["full"] >= 1 and run["stopped"] >= 1  # the first trial runs every instance
+
+
+def test_smac_runs_within_the_budget_or_is_skipped(bench: ModuleType) -> None:
+    if not bench.smac_available():
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            bench.main(["--quick", "--seeds", "1", "--budget", "6", "--processes", "1", "--methods", "smac"])
+        assert "smac skipped" in out.getvalue()
+        pytest.skip("SMAC3 is not installed (a benchmark-only dependency)")
+    run = bench.smac(bench.get_problem("catmix_b"), 1.0, 0, budget=15)
+    assert run["evals"] == 15 and math.isfinite(run["inference"])
