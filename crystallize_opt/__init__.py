@@ -68,6 +68,7 @@ if TYPE_CHECKING:
     )
     from .plugins import (
         ArtifactPlugin,
+        AsyncExecution,
         BasePlugin,
         LoggingPlugin,
         ParallelExecution,
@@ -154,6 +155,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     ),
     ".plugins": (
         "ArtifactPlugin",
+        "AsyncExecution",
         "BasePlugin",
         "LoggingPlugin",
         "ParallelExecution",
@@ -231,6 +233,7 @@ __all__ = [
     "AggregateData",
     "Artifact",
     "ArtifactPlugin",
+    "AsyncExecution",
     "BaseOptimizer",
     "BasePlugin",
     "BaselineRecord",

@@ -3,7 +3,7 @@
 from ._artifacts import MANIFEST_FILE, ArtifactPlugin
 from ._base import BasePlugin, plugins_with_hook
 from ._devices import check_gpus, device_plan, gpus_expected, use_devices
-from ._execution import ParallelExecution, SerialExecution
+from ._execution import AsyncExecution, ParallelExecution, SerialExecution
 from ._logging import LoggingPlugin
 from ._metrics_files import load_all_metrics, load_metrics
 from ._seed import SeedPlugin, default_seed_function, derive_seed
@@ -11,6 +11,7 @@ from ._seed import SeedPlugin, default_seed_function, derive_seed
 __all__ = [
     "MANIFEST_FILE",  # for crystallize_opt.artifacts (not re-exported by crystallize_opt)
     "ArtifactPlugin",
+    "AsyncExecution",
     "BasePlugin",
     "LoggingPlugin",
     "ParallelExecution",

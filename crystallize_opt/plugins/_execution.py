@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures as cf
 import multiprocessing
 import os
@@ -10,6 +11,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from .._checks import integer_expected
 from .._constants import VALID_EXECUTOR_TYPES
 from .._signals import leave_termination_signals_to_main_thread
 from ..exceptions import ConfigurationError
@@ -26,25 +28,120 @@ def replicate_indices(experiment: Experiment, replicate_fn: Callable[[int], Any]
     return indices if indices is not None else range(experiment.replicates)
 
 
+def replicate_bar(progress: bool, total: int) -> Any:
+    """A tqdm bar on stderr counting a run's replicates as they end (None without ``progress``)."""
+    if not progress:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc="replicates", unit="replicate", dynamic_ncols=True)
+
+
+def _advance(bar: Any) -> None:
+    if bar is not None:
+        bar.update(1)
+
+
+def _close(bar: Any) -> None:
+    if bar is not None:
+        bar.close()
+
+
 class SerialExecution(BasePlugin):
     """Run replicates one after another in this process (the default).
 
     Asynchronous pipelines are awaited on the caller's event loop, so ``arun`` works inside
     notebooks.
+
+    Args:
+        progress: show a bar on stderr counting the run's replicates (one bar per run: during
+            ``optimize``, one per trial; ``optimize(progress=True)`` shows the study's instead).
     """
+
+    def __init__(self, progress: bool = False) -> None:
+        self.progress = progress
 
     def run_experiment_loop(
         self, experiment: Experiment, replicate_fn: Callable[[int], Any]
     ) -> list[Any] | Coroutine[Any, Any, list[Any]]:
         indices = replicate_indices(experiment, replicate_fn)
         acall = getattr(replicate_fn, "acall", None)
+        bar = replicate_bar(self.progress, len(indices))
         if acall is not None and getattr(replicate_fn, "is_async", False):
 
             async def run_all() -> list[Any]:
-                return [await acall(i) for i in indices]
+                try:
+                    results = []
+                    for i in indices:
+                        results.append(await acall(i))
+                        _advance(bar)
+                    return results
+                finally:
+                    _close(bar)
 
             return run_all()
-        return [replicate_fn(i) for i in indices]
+        try:
+            results = []
+            for i in indices:
+                results.append(replicate_fn(i))
+                _advance(bar)
+            return results
+        finally:
+            _close(bar)
+
+
+@dataclass
+class AsyncExecution(BasePlugin):
+    """Run the replicates of an asynchronous pipeline concurrently on the event loop
+    (``asyncio.gather``), at most ``max_concurrency`` at a time.
+
+    Only ``async def`` steps and data sources overlap; a synchronous pipeline runs its replicates
+    one after another, as with :class:`SerialExecution` (in crystallize-ml too its synchronous
+    steps blocked the loop; use :class:`ParallelExecution` for synchronous work). Results come
+    back in replicate order, identical to a serial run for pipelines that draw from ``ctx.rng``;
+    global generators (``random``, ``np.random``) are shared by replicates running at once.
+
+    Args:
+        max_concurrency: replicates running at once (None: all; beyond the reference, which
+            had no limit).
+        progress: show a bar on stderr counting the run's replicates.
+
+    Raises:
+        ConfigurationError: if ``max_concurrency`` is not a positive integer or None.
+    """
+
+    max_concurrency: int | None = None
+    progress: bool = False
+
+    def __post_init__(self) -> None:
+        if self.max_concurrency is not None and integer_expected(self.max_concurrency, 1) is not None:
+            raise ConfigurationError(
+                f"AsyncExecution max_concurrency must be a positive integer or None, got {self.max_concurrency!r}"
+            )
+
+    def run_experiment_loop(
+        self, experiment: Experiment, replicate_fn: Callable[[int], Any]
+    ) -> list[Any] | Coroutine[Any, Any, list[Any]]:
+        acall = getattr(replicate_fn, "acall", None)
+        if acall is None or not getattr(replicate_fn, "is_async", False):
+            return SerialExecution(self.progress).run_experiment_loop(experiment, replicate_fn)
+        indices = list(replicate_indices(experiment, replicate_fn))
+        limit = asyncio.Semaphore(self.max_concurrency or max(len(indices), 1))
+        bar = replicate_bar(self.progress, len(indices))
+
+        async def one(index: int) -> Any:
+            async with limit:
+                result = await acall(index)
+            _advance(bar)
+            return result
+
+        async def run_all() -> list[Any]:
+            try:
+                return list(await asyncio.gather(*(one(i) for i in indices)))
+            finally:
+                _close(bar)
+
+        return run_all()
 
 
 @dataclass
@@ -73,12 +170,14 @@ class ParallelExecution(BasePlugin):
             process's GPU (see :func:`crystallize_opt.plugins.device_plan`; beyond the
             reference API). Checked when the pool starts: a machine showing no GPU, or fewer
             than asked, is a :class:`ConfigurationError`.
+        progress: show a bar on stderr counting the run's replicates as their results arrive.
     """
 
     max_workers: int | None = None
     executor_type: str = "thread"
     start_method: str | None = None
     gpus: Sequence[int] | None = None
+    progress: bool = False
     _pool: cf.Executor | None = field(default=None, init=False, repr=False, compare=False)
 
     def __getstate__(self) -> dict[str, Any]:
@@ -166,6 +265,7 @@ class ParallelExecution(BasePlugin):
         failure: Callable[[int, BaseException], Any] | None = getattr(replicate_fn, "failure", None)
         futures = [pool.submit(replicate_fn, i) for i in indices]
         results = []
+        bar = replicate_bar(self.progress, len(indices))
         try:
             for index, future in zip(indices, futures, strict=True):
                 try:
@@ -174,12 +274,15 @@ class ParallelExecution(BasePlugin):
                     if failure is None:
                         raise
                     results.append(failure(index, exc))
+                _advance(bar)
         except BaseException:
             # Ctrl-C (or an error we re-raise): do not start the replicates still queued; the
             # pool's shutdown would otherwise run them all before the interrupt got through.
             for future in futures:
                 future.cancel()
             raise
+        finally:
+            _close(bar)
         return results
 
 
