@@ -16,6 +16,7 @@ from .._paths import check_name
 from ..result import to_jsonable
 from ._base import BasePlugin
 from ._metrics_files import RESULTS_FILE
+from ._retention import DEFAULT_BIG_FILE_MB, prune_versions, retention_settings
 
 if TYPE_CHECKING:
     from ..context import FrozenContext
@@ -59,13 +60,34 @@ class ArtifactPlugin(BasePlugin):
         versioned: when True every fresh run gets a new ``v<n>`` folder; otherwise runs reuse
             ``v0`` (a fresh run first clears the resume records there).
         store_results: write the per-replicate records that resume needs.
+        artifact_retention: versioned mode: after each run, the newest version stays whole,
+            the others of the ``artifact_retention`` newest lose files larger than
+            ``big_file_threshold_mb``, and older ones keep only their small JSON files
+            (``results.json``, ``metadata.json``, ``_manifest.json``). None: the environment
+            variable ``CRYSTALLIZE_ARTIFACT_RETENTION``, else 0; 0 or less keeps everything.
+            crystallize-ml pruned by default (3); here nothing is deleted unless asked.
+        big_file_threshold_mb: see ``artifact_retention`` (None: the variable
+            ``CRYSTALLIZE_BIG_FILE_THRESHOLD_MB``, else 10).
+
+    Raises:
+        ConfigurationError: for a retention that is not an integer or a threshold that is not a
+            positive number (argument or environment variable, named).
     """
 
     root_dir: str | Path = "data"
     versioned: bool = False
     store_results: bool = True
+    artifact_retention: int | None = None
+    big_file_threshold_mb: float | None = None
     version: int = field(default=0, init=False)
     _resume_next: bool = field(default=False, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        # The arguments now; the environment variables when a run reads them.
+        retention_settings(
+            0 if self.artifact_retention is None else self.artifact_retention,
+            DEFAULT_BIG_FILE_MB if self.big_file_threshold_mb is None else self.big_file_threshold_mb,
+        )
 
     def experiment_dir(self, experiment: Experiment) -> Path:
         """Return ``root_dir/<experiment name>``.
@@ -156,6 +178,10 @@ class ArtifactPlugin(BasePlugin):
             write_atomic(
                 folder / RESULTS_FILE, json.dumps({"metrics": to_jsonable(metrics.metrics)}, indent=2)
             )
+        if self.versioned:
+            keep, threshold = retention_settings(self.artifact_retention, self.big_file_threshold_mb)
+            versions = [self.version_dir(experiment, v) for v in self.existing_versions(experiment)]
+            prune_versions(versions, keep, threshold)
 
     def _write_manifest(self, experiment: Experiment, result: Result) -> None:
         """Add the step folder of every artifact the run stored to ``_manifest.json`` (kept
