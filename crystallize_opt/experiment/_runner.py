@@ -23,7 +23,7 @@ from .._constants import (
 from .._logging import get_logger
 from ..context import FrozenContext, running_in
 from ..exceptions import ExperimentRunError
-from ..pipeline import call_cached, drive_synchronously
+from ..pipeline import call_cached, drive_synchronously, take_returned_metrics
 from ..plugins import ArtifactPlugin, BasePlugin, derive_seed, plugins_with_hook
 from ..result import ConditionOutcome, ReplicateError, to_jsonable
 from ..treatment import Treatment
@@ -210,6 +210,7 @@ class ReplicateTask:
                         data = step(data, ctx)
                         if inspect.isawaitable(data):
                             data = await data
+                    data = take_returned_metrics(data, ctx)
                 if self.record_steps:
                     steps.append(
                         _step_record(

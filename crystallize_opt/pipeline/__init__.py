@@ -15,10 +15,12 @@ from ._registry import (
     unregister_datasource,
 )
 from ._resources import ResourceFactory, resource_factory
+from ._returned import take_returned_metrics
 from ._step import PipelineStep, pipeline_step
 
 __all__ = [
-    # CachedCall, call_cached and drive_synchronously are for the engine (experiment/_runner.py), not user API.
+    # For the engine (experiment/_runner.py), not user API: CachedCall, call_cached,
+    # drive_synchronously, take_returned_metrics.
     "CachedCall",
     "DataSource",
     "Pipeline",
@@ -39,5 +41,6 @@ __all__ = [
     "register_datasource",
     "resource_factory",
     "set_step_cache",
+    "take_returned_metrics",
     "unregister_datasource",
 ]

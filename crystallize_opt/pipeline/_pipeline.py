@@ -14,6 +14,7 @@ from ..context import FrozenContext
 from ..exceptions import EventLoopError
 from ._cached import call_cached
 from ._hashing import compute_hash
+from ._returned import take_returned_metrics
 from ._step import PipelineStep
 
 
@@ -125,6 +126,7 @@ class Pipeline:
                 if inspect.isawaitable(data):
                     data = await data
                 cache_hit, input_hash = False, None
+            data = take_returned_metrics(data, ctx)
             records.append(
                 {
                     "step": step.name,
