@@ -62,9 +62,9 @@ class TrialSeeding:
     Build it with :meth:`of`.
     """
 
-    def __init__(self, generators: list[SamplerGenerators]):
+    def __init__(self, generators: SamplerGenerators):
         self._generators = generators
-        self._bases = [g.fingerprints() for g in generators]
+        self._bases = generators.fingerprints()
 
     @classmethod
     def of(cls, sampler: optuna.samplers.BaseSampler) -> TrialSeeding | None:
@@ -75,9 +75,8 @@ class TrialSeeding:
         as asked) and for one whose generators are not found (a sampler of another package, or
         a later Optuna: logged once per class).
         """
-        found = [sampler_generators(sampler)]
-        generators = [g for g in found if g is not None]
-        if len(generators) < len(found):
+        generators = sampler_generators(sampler)
+        if generators is None:
             name = type(sampler).__name__
             if name not in _REPORTED:
                 _REPORTED.add(name)
@@ -87,14 +86,11 @@ class TrialSeeding:
                     name,
                 )
             return None
-        if not all(g.seeded for g in generators):
-            return None
-        return cls(generators)
+        return cls(generators) if generators.seeded else None
 
     def reseed(self, proposed: int) -> None:
         """Seed every generator for the trial that follows ``proposed`` proposed trials."""
-        for generators, bases in zip(self._generators, self._bases, strict=True):
-            generators.seed([trial_seed(base, proposed, k) for k, base in enumerate(bases)])
+        self._generators.seed([trial_seed(base, proposed, k) for k, base in enumerate(self._bases)])
 
 
 def proposed_trials(study: optuna.Study) -> int:
