@@ -276,3 +276,15 @@ def test_an_artifact_with_a_lambda_loader_pickles_for_process_execution(tmp_path
     assert copy.load(tmp_path / "a.txt") == "hi!" and copy.writer("x") == b"x"
     plain = pickle.loads(pickle.dumps(Artifact("b.txt", loader=_upper)))
     assert plain.loader is _upper  # module-level functions still pickle by reference
+
+
+def test_an_unnamed_experiment_stores_under_its_id(workdir):
+    from .engine_fixtures import points
+
+    exp = Experiment(
+        datasource=points(), pipeline=Pipeline([shift(), score(), save()]), outputs=[Artifact("out.json")]
+    )
+    exp.run()
+    base = workdir / "data" / exp.id / "v0"  # crystallize-ml: <root>/<exp.name or exp.id>/v<N>
+    assert (base / "metadata.json").is_file()
+    assert (base / "replicate_0" / "baseline" / "save" / "out.json").is_file()
