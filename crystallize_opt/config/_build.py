@@ -206,7 +206,9 @@ def build_treatments(field: Field) -> list[Treatment]:
 def build_hypotheses(field: Field, files: StudyFiles) -> list[Hypothesis]:
     hypotheses = []
     for item in field.sequence():
-        values = item.mapping(HYPOTHESIS_KEYS, required=("verifier", "metrics"))
+        values = item.mapping(HYPOTHESIS_KEYS, required=("verifier",))
+        if "metrics" not in values:  # null is allowed (every metric), a forgotten key is not
+            raise item.error("missing required key 'metrics' (null for every metric)")
         verifier_field = item.at("verifier", values["verifier"])
         name = verifier_field.string()
         params = item.at("params", values.get("params"))
