@@ -7,5 +7,6 @@ New code imports from ``crystallize_opt`` directly.
 """
 
 from ..artifacts import Artifact, default_loader, default_writer
+from ..context import ArtifactLog
 
-__all__ = ["Artifact", "default_loader", "default_writer"]
+__all__ = ["Artifact", "ArtifactLog", "default_loader", "default_writer"]

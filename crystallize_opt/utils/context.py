@@ -6,7 +6,14 @@ user wrote ``from crystallize.utils.context import ...``; the objects are the on
 New code imports from ``crystallize_opt`` directly.
 """
 
-from ..context import ContextMetrics, FrozenContext, LoggingContext, standalone_context
+from ..context import ArtifactLog, ContextMetrics, FrozenContext, LoggingContext, standalone_context
 from ..exceptions import ContextMutationError
 
-__all__ = ["ContextMetrics", "ContextMutationError", "FrozenContext", "LoggingContext", "standalone_context"]
+__all__ = [
+    "ArtifactLog",
+    "ContextMetrics",
+    "ContextMutationError",
+    "FrozenContext",
+    "LoggingContext",
+    "standalone_context",
+]
