@@ -46,7 +46,7 @@ def test_record_is_metrics_add_and_keeps_tags():
     ctx.record("loss", 0.25)
     ctx.metrics.add("loss", 0.125, tags={"epoch": 3})
     assert ctx.metrics["loss"] == (0.5, 0.25, 0.125)
-    assert ctx.metrics.get_tags("loss") == ({"epoch": 1}, None, {"epoch": 3})
+    assert ctx.metrics.get_tags("loss") == ({"epoch": 1}, {}, {"epoch": 3})
     assert ctx.metrics.tags_as_dict() == {"loss": [{"epoch": 1}, None, {"epoch": 3}]}
     with pytest.raises(TypeError):
         ctx.record("loss", 1.0, tags=["not", "a", "mapping"])  # type: ignore[arg-type]
@@ -59,7 +59,7 @@ def test_metrics_item_is_a_tuple_and_empty_when_never_recorded():
     ctx.metrics.add("x", 1)
     assert isinstance(ctx.metrics["x"], tuple)
     assert ctx.metrics.get("x") == [1] and ctx.metrics.as_dict() == {"x": [1]}
-    assert ctx.metrics.get_tags("x") == (None,)
+    assert ctx.metrics.get_tags("x") == ({},)
 
 
 def test_tags_given_to_an_input_dict_are_copied():

@@ -48,7 +48,7 @@ def test_register_get_list_unregister():
 def test_get_unknown_name_lists_the_registered_ones():
     register_datasource("alpha", Constant())
     register_datasource("beta", Constant())
-    with pytest.raises(KeyError, match=r"'gamma'.*\['alpha', 'beta'\]"):
+    with pytest.raises(KeyError, match=r"No datasource registered as 'gamma'.*\['alpha', 'beta'\]"):
         get_datasource("gamma")
 
 

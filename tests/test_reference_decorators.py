@@ -255,6 +255,16 @@ def test_resource_factory_called_directly_and_its_checks():
 # --- quick_experiment --------------------------------------------------------------------------
 
 
+def test_quick_experiment_calls_a_function_without_parameters_with_nothing():
+    counter = {"value": 0}
+
+    def count() -> int:
+        counter["value"] += 1
+        return counter["value"]
+
+    assert quick_experiment(count, replicates=3) == {"baseline": [1, 2, 3]}
+
+
 def test_quick_experiment_runs_every_config_and_replicate_reproducibly():
     def draw(config):
         return random.random() + config.get("offset", 0)

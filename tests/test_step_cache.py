@@ -217,7 +217,7 @@ def test_a_hit_restores_context_writes_metrics_tags_and_the_generator() -> None:
     assert second_output == first_output
     assert second["features"] == {"label": "a", "rows": [1, 2, 3]}
     assert second.metrics.as_dict() == first.metrics.as_dict()
-    assert second.metrics.get_tags("prep_loss") == ({"epoch": 1}, None)
+    assert second.metrics.get_tags("prep_loss") == ({"epoch": 1}, {})
     # The next step draws from ctx.rng where the cached step left it.
     assert second.metrics["next_draw"] == first.metrics["next_draw"]
     records = pipe.get_provenance()

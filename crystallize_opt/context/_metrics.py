@@ -49,14 +49,15 @@ class ContextMetrics:
         """Return a copy of the values recorded under ``name`` (empty if none)."""
         return list(self._values.get(name, ()))
 
-    def get_tags(self, name: str) -> tuple[dict[str, Any] | None, ...]:
+    def get_tags(self, name: str) -> tuple[dict[str, Any], ...]:
         """Return the tags of each value of ``name``, aligned with :meth:`__getitem__`: a copy of
-        the dict given to :meth:`add`, or None for a value added without tags."""
+        the dict given to :meth:`add`, or ``{}`` for a value added without tags (as in
+        crystallize-ml)."""
         values = self._values.get(name, ())
         tags = self._tags.get(name)
         if tags is None:
-            return (None,) * len(values)
-        return tuple(None if t is None else dict(t) for t in tags)
+            return tuple({} for _ in values)
+        return tuple({} if t is None else dict(t) for t in tags)
 
     def as_dict(self) -> dict[str, list[Any]]:
         """Return a copy of every metric: name -> list of values."""

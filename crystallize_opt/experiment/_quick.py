@@ -18,13 +18,17 @@ from ..plugins import default_seed_function, derive_seed
 _log = get_logger("experiment")
 
 
-def _wants_ctx(fn: Callable[..., Any]) -> bool:
+def _arity(fn: Callable[..., Any]) -> int:
+    """How ``fn`` is called: 0 (no arguments), 1 (``fn(config)``) or 2 (``fn(config, ctx)``)."""
     try:
         params = list(inspect.signature(fn).parameters.values())
     except (TypeError, ValueError):  # a builtin without a signature: call it with the config
-        return False
+        return 1
     positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    return any(p.name == "ctx" for p in params) or len(positional) >= 2
+    if any(p.name == "ctx" for p in params) or len(positional) >= 2:
+        return 2
+    takes_any = positional or any(p.kind == p.VAR_POSITIONAL for p in params)
+    return 1 if takes_any else 0
 
 
 def quick_experiment(
@@ -42,7 +46,8 @@ def quick_experiment(
     :mod:`random` and NumPy's global generator with the seed replicate ``i`` of an
     :class:`Experiment` gets (``derive_seed(seed, i)``; ``seed`` defaults to the package's
     fixed master seed, so two calls agree), then calls ``fn(config)``, or ``fn(config, ctx)``
-    when ``fn`` has a ``ctx`` parameter or takes two positional ones. ``config`` is a copy of
+    when ``fn`` has a ``ctx`` parameter or takes two positional ones, or ``fn()`` when it takes
+    no argument. ``config`` is a copy of
     the parameters; ``ctx`` is a :class:`FrozenContext` holding them plus ``replicate``,
     ``condition`` (the configuration's name), ``seed_used`` and ``seed`` (both this replicate's
     seed; crystallize-ml put the master seed in ``seed``), with ``ctx.rng`` seeded by it. Every
@@ -68,7 +73,7 @@ def quick_experiment(
         raise ConfigurationError(
             f"quick_experiment: configs must map configuration names to parameter mappings, got {configs!r}"
         )
-    with_ctx = _wants_ctx(fn)
+    arity = _arity(fn)
     results: dict[str, list[Any]] = {}
     for name, params in table.items():
         outputs = results.setdefault(name, [])
@@ -76,7 +81,7 @@ def quick_experiment(
             replicate_seed = derive_seed(master, replicate)
             default_seed_function(replicate_seed)
             config = dict(params)
-            if with_ctx:
+            if arity == 2:
                 ctx = FrozenContext(
                     {
                         **config,
@@ -88,8 +93,10 @@ def quick_experiment(
                     rng=np.random.default_rng(replicate_seed),
                 )
                 outputs.append(fn(config, ctx))
-            else:
+            elif arity == 1:
                 outputs.append(fn(config))
+            else:
+                outputs.append(fn())
             if verbose:
                 _log.info("quick_experiment: %s replicate %d (seed %d) done", name, replicate, replicate_seed)
     return results

@@ -55,7 +55,7 @@ def get_datasource(name: str) -> DataSource:
         try:
             return _REGISTRY[name]
         except KeyError:
-            raise KeyError(f"no datasource registered as {name!r}; registered: {sorted(_REGISTRY)}") from None
+            raise KeyError(f"No datasource registered as {name!r}; registered: {sorted(_REGISTRY)}") from None
 
 
 def unregister_datasource(name: str) -> None:
@@ -66,7 +66,7 @@ def unregister_datasource(name: str) -> None:
     """
     with _LOCK:
         if _REGISTRY.pop(name, None) is None:
-            raise KeyError(f"no datasource registered as {name!r}; registered: {sorted(_REGISTRY)}")
+            raise KeyError(f"No datasource registered as {name!r}; registered: {sorted(_REGISTRY)}")
 
 
 def list_datasources() -> list[str]:
