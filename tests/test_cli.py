@@ -77,7 +77,8 @@ def test_run_prints_metrics_and_hypotheses(tmp_path: Path) -> None:
     assert any(line.startswith("one") for line in lines)
     assert "hypothesis welch_t_test:loss" in result.stdout
     saved = json.loads((tmp_path / "result.json").read_text())
-    assert len(saved["metrics"]["treatments"]["one"]["by_replicate"]) == 3
+    assert len(saved["conditions"]["treatments"]["one"]["by_replicate"]) == 3
+    assert len(saved["metrics"]["treatments"]["one"]["loss"]) == 3  # crystallize-ml's shape
 
 
 def test_optimize_then_inspect_the_study(tmp_path: Path) -> None:

@@ -461,3 +461,25 @@ def test_ranking_pairs_survive_the_json_round_trip(workdir):
     loaded = Result.from_json(result.to_json())
     assert loaded.metrics.hypotheses[0].ranking["ranked"] == result.metrics.hypotheses[0].ranking["ranked"]
     assert isinstance(loaded.metrics.hypotheses[0].ranking["ranked"][0], tuple)
+
+
+def test_to_dict_has_crystallize_mls_keys_and_shapes_and_still_round_trips():
+    baseline = TreatmentMetrics(metrics={"loss": [0.5, 0.4], "acc": [0.9, 0.92]})
+    treated = {"a": TreatmentMetrics(metrics={"loss": [0.3, 0.25], "acc": [0.95, 0.96]})}
+    hypotheses = [HypothesisResult(name="check", results={"a": {"improvement": 0.1}}, ranking={"a": 1})]
+    result = Result(
+        metrics=ExperimentMetrics(baseline=baseline, treatments=treated, hypotheses=hypotheses),
+        artifacts={"model": b"binary"},
+        errors={"a_rep_1": RuntimeError("boom")},
+        provenance={"pipeline_signature": "abc"},
+    )
+    data = result.to_dict()
+    assert {"timestamp", "metrics", "hypotheses", "artifacts", "provenance", "errors"} <= set(data)
+    assert data["metrics"]["baseline"]["loss"] == [0.5, 0.4]
+    assert data["metrics"]["treatments"]["a"]["acc"] == [0.95, 0.96]
+    assert data["hypotheses"][0]["name"] == "check" and data["artifacts"] == ["model"]
+    assert data["errors"] == {"a_rep_1": "boom"}
+    loaded = Result.from_json(result.to_json())
+    assert loaded.timestamp == result.timestamp and "a_rep_1" in loaded.errors
+    assert loaded.to_dict()["metrics"] == data["metrics"]
+    assert loaded.metrics.treatments["a"].metrics == {"loss": [0.3, 0.25], "acc": [0.95, 0.96]}

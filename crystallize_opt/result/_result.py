@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
+from datetime import datetime, timezone
 from numbers import Real
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,10 @@ from ._metrics import ConditionMetrics, ExperimentMetrics, HypothesisResult
 from ._paths import ReplicatePaths
 from ._tree import render_tree
 from ._values import ReplicateError, to_jsonable
+
+#: The format :meth:`Result.to_dict` writes, and the earlier one :meth:`Result.from_dict` still reads.
+_FORMAT = "crystallize-opt-result/2"
+_FORMAT_1 = "crystallize-opt-result/1"
 
 #: Provenance entries of the form condition -> replicate index -> value. JSON turns the
 #: integer replicate keys into strings; :meth:`Result.from_dict` turns them back.
@@ -60,6 +65,7 @@ class Result:
         errors: records, or crystallize-ml's mapping ``{"<condition>_rep_<i>": error}`` (whose
             values are kept as given).
         provenance: the provenance mapping (copied).
+        timestamp: when it was made (default: now).
 
     Raises:
         ValueError: if two error records have the same condition and replicate.
@@ -71,8 +77,12 @@ class Result:
         artifacts: Mapping[str, Any] | None = None,
         errors: Iterable[ReplicateError] | Mapping[str, Any] | None = None,
         provenance: Mapping[str, Any] | None = None,
+        *,
+        timestamp: str | None = None,
     ):
         self.metrics = metrics
+        #: When the result was made (UTC, ISO 8601); kept through :meth:`to_json`/:meth:`from_json`.
+        self.timestamp: str = timestamp or datetime.now(timezone.utc).isoformat()
         self.errors = errors if errors is not None else ()
         self.provenance: dict[str, Any] = dict(provenance or {})
         self.artifacts: dict[str, dict[str, ReplicatePaths]] = {
@@ -155,17 +165,33 @@ class Result:
         return next((h for h in self.metrics.hypotheses if h.name == name), None)
 
     def to_dict(self) -> dict[str, Any]:
-        """Return the whole result as JSON-compatible data (non-JSON values become their repr)."""
+        """Return the whole result as JSON-compatible data (non-JSON values become their repr).
+
+        The keys crystallize-ml's ``to_dict`` has, in its shapes: ``timestamp``, ``metrics``
+        (``{"baseline": {metric: values}, "treatments": {name: {metric: values}}}``, flat lists),
+        ``hypotheses`` (a list), ``errors`` (``{"<condition>_rep_<i>": message}``), ``artifacts``
+        (the names) and ``provenance``; plus what :meth:`from_dict` needs to rebuild the result
+        exactly: ``format``, ``conditions`` (the metrics per replicate), ``error_records`` and
+        ``artifact_paths``.
+        """
+        treatments = self.metrics.treatments
         return {
-            "format": "crystallize-opt-result/1",
+            "format": _FORMAT,
+            "timestamp": self.timestamp,
             "metrics": {
-                "baseline": self.metrics.baseline.to_dict(),
-                "treatments": {n: m.to_dict() for n, m in self.metrics.treatments.items()},
-                "hypotheses": [h.to_dict() for h in self.metrics.hypotheses],
+                "baseline": to_jsonable(self.metrics.baseline.metrics),
+                "treatments": {n: to_jsonable(m.metrics) for n, m in treatments.items()},
             },
-            "errors": [_error_json(key, e) for key, e in self.errors.items()],
+            "hypotheses": [h.to_dict() for h in self.metrics.hypotheses],
+            "errors": {key: str(error) for key, error in self.errors.items()},
+            "artifacts": list(self.artifacts),
             "provenance": to_jsonable(self.provenance),
-            "artifacts": to_jsonable(self.artifacts),
+            "conditions": {
+                "baseline": self.metrics.baseline.to_dict(),
+                "treatments": {n: m.to_dict() for n, m in treatments.items()},
+            },
+            "error_records": [_error_json(key, e) for key, e in self.errors.items()],
+            "artifact_paths": to_jsonable(self.artifacts),
         }
 
     def to_json(self, path: str | Path | None = None, *, indent: int | None = 2) -> str:
@@ -182,16 +208,22 @@ class Result:
         Raises:
             ValueError: if ``data`` is not a crystallize-opt result.
         """
-        if not isinstance(data, Mapping) or data.get("format") != "crystallize-opt-result/1":
-            raise ValueError("not a crystallize-opt result (missing format 'crystallize-opt-result/1')")
-        metrics = data["metrics"]
+        version = data.get("format") if isinstance(data, Mapping) else None
+        if version not in (_FORMAT, _FORMAT_1):
+            raise ValueError(f"not a crystallize-opt result (missing format {_FORMAT!r})")
+        if version == _FORMAT_1:  # written by earlier releases
+            conditions, hypotheses = data["metrics"], data["metrics"]["hypotheses"]
+            errors, artifacts = data.get("errors", []), data.get("artifacts", {})
+        else:
+            conditions, hypotheses = data["conditions"], data.get("hypotheses", [])
+            errors, artifacts = data.get("error_records", []), data.get("artifact_paths", {})
         return cls(
             metrics=ExperimentMetrics(
-                baseline=ConditionMetrics.from_dict(metrics["baseline"]),
-                treatments={n: ConditionMetrics.from_dict(m) for n, m in metrics["treatments"].items()},
-                hypotheses=[HypothesisResult.from_dict(h) for h in metrics["hypotheses"]],
+                baseline=ConditionMetrics.from_dict(conditions["baseline"]),
+                treatments={n: ConditionMetrics.from_dict(m) for n, m in conditions["treatments"].items()},
+                hypotheses=[HypothesisResult.from_dict(h) for h in hypotheses],
             ),
-            errors=[_error_from_json(e) for e in data.get("errors", [])],
+            errors=[_error_from_json(e) for e in errors],
             provenance=_provenance_from_json(data.get("provenance", {})),
             artifacts={
                 name: (
@@ -199,8 +231,9 @@ class Result:
                     if isinstance(by_cond, Mapping)
                     else by_cond  # a hand-built Result's object, stored as its repr
                 )
-                for name, by_cond in data.get("artifacts", {}).items()
+                for name, by_cond in artifacts.items()
             },
+            timestamp=data.get("timestamp"),
         )
 
     @classmethod
