@@ -5,6 +5,7 @@ from __future__ import annotations
 import glob
 import inspect
 import json
+import pickle
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -43,6 +44,33 @@ def default_writer(data: Any) -> bytes:
 def default_loader(path: Path) -> bytes:
     """Read a stored artifact back: its bytes."""
     return path.read_bytes()
+
+
+class _ByValue:
+    """A callable pickled by value with cloudpickle; unpickles as the callable itself."""
+
+    def __init__(self, payload: bytes) -> None:
+        self.payload = payload
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (pickle.loads, (self.payload,))
+
+
+def _portable(fn: Any, artifact: str, role: str) -> Any:
+    """``fn`` when pickle stores it by reference; otherwise a :class:`_ByValue` of it."""
+    try:
+        pickle.dumps(fn)
+        return fn
+    except (pickle.PicklingError, AttributeError, TypeError) as error:
+        try:
+            import cloudpickle
+        except ImportError:
+            raise TypeError(
+                f"Artifact {artifact!r}: its {role} {fn!r} cannot be pickled ({error}), which process "
+                "execution needs; define it at module level, or install cloudpickle "
+                "(pip install 'crystallize-opt[cloudpickle]') to pickle it by value"
+            ) from error
+        return _ByValue(cloudpickle.dumps(fn))
 
 
 class Artifact(DataSource):
@@ -122,6 +150,20 @@ class Artifact(DataSource):
                 "and write it from a step (as a step parameter, or held by the step object)"
             )
         ctx.artifacts.add(self.name, self.writer(data))
+
+    def __getstate__(self) -> dict[str, Any]:
+        """The pickled state, for process execution: a ``loader`` or ``writer`` pickle cannot
+        store by reference (a lambda, a local function) is stored by value with cloudpickle
+        (crystallize-ml uses dill), when it is installed.
+
+        Raises:
+            TypeError: naming the artifact and the callable, when it cannot be pickled and
+                cloudpickle is not installed.
+        """
+        state = dict(self.__dict__)
+        for key in ("loader", "writer"):
+            state[key] = _portable(state[key], self.name, key)
+        return state
 
     def __deepcopy__(self, memo: dict[int, Any]) -> Artifact:
         # A handle on a run's output, not a value: a copy (e.g. of a context value holding it)
@@ -229,6 +271,15 @@ def _locate(version_dir: Path, replicate: int, condition: str, name: str) -> Pat
     return found[0] if found else None
 
 
+def _stored_step_name(producer: Experiment, step: str) -> str:
+    """The folder name ``step`` is stored under: a decorated step's class name as crystallize-ml
+    spells it (``Add_OneStep`` for ``add_one``) gives the step's name (``add_one``)."""
+    for candidate in getattr(producer.pipeline, "steps", ()):
+        if type(candidate).__name__ == step and candidate.name != step:
+            return str(candidate.name)
+    return step
+
+
 class ArtifactDataSource(DataSource):
     """Yields the path of an artifact another experiment stored, for the replicate being run.
 
@@ -252,7 +303,7 @@ class ArtifactDataSource(DataSource):
         self.plugin = plugin
         self.producer = producer
         # Path components of the file it reads: held to the rule of the names it was written under.
-        self.step = check_name(step, "step name")
+        self.step = check_name(_stored_step_name(producer, step), "step name")
         self.artifact_name = check_name(name, "Artifact name")
         self.condition = check_name(condition, "condition")
         meta_path = self.version_dir / METADATA_FILENAME

@@ -234,3 +234,57 @@ def test_artifact_datasource_made_before_the_producer_runs_reads_its_latest_run(
         latest.metrics.baseline.metrics["mean"]
     )
     assert source.replicates == 2
+
+
+# --- crystallize-ml's shapes ---------------------------------------------------------------
+
+
+def test_result_artifact_paths_are_a_list_and_replicate_zeros_path(workdir):
+    result = producer(replicates=2).run()
+    paths = result.artifacts["out.json"]["baseline"]
+    first = paths[0]
+    assert len(paths) == 2 and paths[1] != first
+    # crystallize-ml's Result.artifacts[name][condition] was replicate 0's Path
+    assert paths == first and str(paths) == str(first) and Path(paths) == first
+    assert paths.read_bytes() == first.read_bytes() and paths.exists() and paths.name == "out.json"
+    with open(paths, "rb") as handle:
+        assert handle.read() == first.read_bytes()
+    assert paths / "x" == first / "x"
+    assert result.errors == {} and "baseline_rep_0" not in result.errors
+
+
+def test_a_decorated_steps_reference_class_name_reads_its_artifacts(workdir):
+    a = producer()
+    a.run()
+    step = a.pipeline.steps[-1]
+    assert type(step).__name__ == "SaveStep" and step.name == "save"  # crystallize-ml: "<Fn.title()>Step"
+    source = a.artifact_datasource(step="SaveStep", name="out.json")
+    assert source.fetch(FrozenContext({"replicate": 1})).parent.name == "save"
+
+
+def _upper(path: Path) -> str:
+    return path.read_text().upper()
+
+
+def test_an_artifact_with_a_lambda_loader_pickles_for_process_execution(tmp_path):
+    import pickle
+
+    pytest.importorskip("cloudpickle", reason="a lambda is pickled by value with cloudpickle")
+    artifact = Artifact("a.txt", loader=lambda p: p.read_text() + "!", writer=lambda d: d.encode())
+    copy = pickle.loads(pickle.dumps(artifact))
+    (tmp_path / "a.txt").write_text("hi")
+    assert copy.load(tmp_path / "a.txt") == "hi!" and copy.writer("x") == b"x"
+    plain = pickle.loads(pickle.dumps(Artifact("b.txt", loader=_upper)))
+    assert plain.loader is _upper  # module-level functions still pickle by reference
+
+
+def test_an_unnamed_experiment_stores_under_its_id(workdir):
+    from .engine_fixtures import points
+
+    exp = Experiment(
+        datasource=points(), pipeline=Pipeline([shift(), score(), save()]), outputs=[Artifact("out.json")]
+    )
+    exp.run()
+    base = workdir / "data" / exp.id / "v0"  # crystallize-ml: <root>/<exp.name or exp.id>/v<N>
+    assert (base / "metadata.json").is_file()
+    assert (base / "replicate_0" / "baseline" / "save" / "out.json").is_file()

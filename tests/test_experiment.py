@@ -355,6 +355,24 @@ def test_builder_without_datasource_or_steps_errors():
         Experiment.builder("x").datasource(points()).build()
 
 
+def test_builder_explicit_pipeline_is_used_as_given_and_later_steps_are_ignored(caplog):
+    # crystallize-ml: build() uses the given Pipeline, else Pipeline(added steps)
+    given = Pipeline([score()])
+    with caplog.at_level("WARNING", logger="crystallize_opt"):
+        exp = (
+            Experiment.builder()
+            .datasource(points())
+            .add_step(shift())
+            .pipeline(given)
+            .add_step(shift())
+            .build()
+        )
+    assert exp.pipeline is given and len(given.steps) == 1
+    assert "ignored" in caplog.text
+    listed = Experiment.builder().datasource(points()).pipeline([shift()]).add_step(score()).build()
+    assert [s.name for s in listed.pipeline.steps] == ["shift", "score"]
+
+
 def test_builder_seed_replaces_an_earlier_seed():
     exp = Experiment.builder().datasource(points()).add_step(score()).seed(1).seed(2).build()
     seeds = [p for p in exp.plugins if isinstance(p, SeedPlugin)]

@@ -26,6 +26,7 @@ LAYERS: list[set[str]] = [
     {"coordination"},
     {"optimize"},
     {"experiment"},
+    {"experiments", "pipelines", "datasources", "utils"},  # crystallize-ml's module paths (re-exports)
     {"config", "report"},
     {"cli"},
     {"__main__", "(root)"},

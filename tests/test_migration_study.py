@@ -37,3 +37,41 @@ def test_the_reference_format_study_runs_unchanged(tmp_path: Path) -> None:
     stored = sorted((tmp_path / "data" / "from_crystallize_ml").rglob("coefficients.json"))
     assert len(stored) == 8 * 3, "one file per replicate and condition"
     assert len(json.loads(stored[0].read_text())) == 8, "written by outputs.py's json_writer"
+
+
+def test_reference_hypothesis_metrics_forms_and_cacheable_steps_from_yaml(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """crystallize-ml's `metrics:` forms: a list of lists (one verifier output per group) and
+    null (every metric); `@pipeline_step(cacheable=True)` in steps.py stays cacheable."""
+    from crystallize_opt import Experiment
+
+    monkeypatch.chdir(tmp_path)
+    folder = tmp_path / "groups"
+    folder.mkdir()
+    (folder / "config.yaml").write_text(
+        "replicates: 2\ndatasource: {src: numbers}\nsteps: [add_delta, {measure: {scale: 2}}]\n"
+        "treatments: {bigger: {delta: 5}, same: null}\n"
+        "hypotheses:\n  - {name: grouped, verifier: diff, metrics: [[a], [b]]}\n"
+        "  - {verifier: diff, metrics: null}\n"
+    )
+    (folder / "datasources.py").write_text(
+        "from crystallize_opt import data_source\n@data_source\ndef numbers(ctx):\n    return ctx['replicate']\n"
+    )
+    (folder / "steps.py").write_text(
+        "from crystallize_opt import pipeline_step\n"
+        "@pipeline_step(cacheable=True)\ndef add_delta(data, ctx, delta=0):\n    return data + delta\n"
+        "@pipeline_step()\ndef measure(data, ctx, scale=1):\n"
+        "    ctx.metrics.add('a', data * scale)\n    ctx.metrics.add('b', data)\n    return data\n"
+    )
+    (folder / "verifiers.py").write_text(
+        "from crystallize_opt import verifier\n@verifier\ndef diff(baseline, treatment):\n"
+        "    return {'p_value': 0.5, 'd': sum(sum(treatment[k]) - sum(baseline[k]) for k in sorted(baseline))}\n"
+    )
+    exp = Experiment.from_yaml(folder / "config.yaml")
+    assert [s.cacheable for s in exp.pipeline.steps] == [True, False]
+    result = exp.run()
+    grouped = result.get_hypothesis("grouped")
+    assert [out["d"] for out in grouped.results["bigger"]] == [20.0, 10.0]  # groups a, b
+    every = result.get_hypothesis("diff:*")
+    assert every.results["bigger"]["d"] == 30.0 and every.results["same"]["d"] == 0.0

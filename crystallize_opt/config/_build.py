@@ -206,14 +206,21 @@ def build_treatments(field: Field) -> list[Treatment]:
 def build_hypotheses(field: Field, files: StudyFiles) -> list[Hypothesis]:
     hypotheses = []
     for item in field.sequence():
-        values = item.mapping(HYPOTHESIS_KEYS, required=("verifier", "metrics"))
+        values = item.mapping(HYPOTHESIS_KEYS, required=("verifier",))
+        if "metrics" not in values:  # null is allowed (every metric), a forgotten key is not
+            raise item.error("missing required key 'metrics' (null for every metric)")
         verifier_field = item.at("verifier", values["verifier"])
         name = verifier_field.string()
         params = item.at("params", values.get("params"))
         factory = _verifier_factory(name, verifier_field, files)
         verifier = instantiate_verifier(factory, name, params)
-        metrics = item.at("metrics", values["metrics"]).names("metric name")
-        default = f"{name}:{'+'.join(metrics)}"  # as Hypothesis names the built-in verifiers
+        metrics = _hypothesis_metrics(item.at("metrics", values.get("metrics")))
+        flat = (
+            [m for group in metrics for m in ([group] if isinstance(group, str) else group)]
+            if metrics
+            else []
+        )
+        default = f"{name}:{'+'.join(flat) or '*'}"  # as Hypothesis names the built-in verifiers
         label = default if item.child("name") is None else item.at("name", values["name"]).string()
         hypotheses.append(_wrap(item, partial(Hypothesis, verifier, metrics, name=label)))
     names = [h.name for h in hypotheses]
@@ -223,6 +230,18 @@ def build_hypotheses(field: Field, files: StudyFiles) -> list[Hypothesis]:
             f"hypothesis names repeat {names_list(repeated)}; give each hypothesis its own 'name'"
         )
     return hypotheses
+
+
+def _hypothesis_metrics(field: Field) -> list[str] | list[list[str]] | None:
+    """A hypothesis's ``metrics``, as crystallize-ml reads them: null or absent (every metric the
+    baseline recorded), a name or a list of names (one group), or a list of lists of names
+    (several groups: the verifier runs once per group)."""
+    value = field.value
+    if value is None:
+        return None
+    if isinstance(value, list) and value and all(isinstance(group, list) for group in value):
+        return [field.at(i, group).names("metric name") for i, group in enumerate(value)]
+    return field.names("metric name")
 
 
 def _verifier_factory(name: str, field: Field, files: StudyFiles) -> Any:

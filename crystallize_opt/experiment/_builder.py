@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .._logging import get_logger
 from ..artifacts import Artifact
 from ..exceptions import ConfigurationError
 from ..hypothesis import Hypothesis
@@ -11,6 +12,8 @@ from ..pipeline import DataSource, Pipeline, PipelineStep
 from ..plugins import BasePlugin, ParallelExecution, SeedPlugin
 from ..treatment import Treatment
 from ._experiment import Experiment
+
+_log = get_logger("experiment")
 
 
 class ExperimentBuilder:
@@ -26,6 +29,7 @@ class ExperimentBuilder:
         self._name = name
         self._datasource: DataSource | None = None
         self._steps: list[PipelineStep] = []
+        self._pipeline: Pipeline | None = None
         self._plugins: list[BasePlugin] = []
         self._treatments: list[Treatment] = []
         self._hypotheses: list[Hypothesis] = []
@@ -47,12 +51,28 @@ class ExperimentBuilder:
         return self
 
     def add_step(self, step: PipelineStep) -> ExperimentBuilder:
+        """Append ``step`` to the steps added so far. Ignored, with a warning, once an explicit
+        :class:`Pipeline` was given to :meth:`pipeline`: that pipeline is the experiment's, as in
+        crystallize-ml (whose builder ignores the added steps silently)."""
+        if self._pipeline is not None:
+            _log.warning(
+                "ExperimentBuilder: add_step(%s) after .pipeline(Pipeline(...)) is ignored; the given "
+                "pipeline is used as it is (add the step to it, or use add_step alone)",
+                getattr(step, "name", type(step).__name__),
+            )
+            return self
         self._steps.append(step)
         return self
 
     def pipeline(self, pipeline: Pipeline | list[PipelineStep]) -> ExperimentBuilder:
-        """Replace the steps added so far with ``pipeline``'s."""
-        self._steps = list(pipeline.steps if isinstance(pipeline, Pipeline) else pipeline)
+        """Use ``pipeline`` (a :class:`Pipeline`, the very object; or a list of steps, which
+        replaces the steps added so far). Steps added before it are dropped, as in crystallize-ml."""
+        if isinstance(pipeline, Pipeline):
+            self._pipeline = pipeline
+            self._steps = list(pipeline.steps)
+        else:
+            self._pipeline = None
+            self._steps = list(pipeline)
         return self
 
     def add_treatment(self, treatment: Treatment) -> ExperimentBuilder:
@@ -119,7 +139,7 @@ class ExperimentBuilder:
             raise ConfigurationError("ExperimentBuilder: add at least one step with .add_step(...)")
         return Experiment(
             datasource=self._datasource,
-            pipeline=Pipeline(self._steps),
+            pipeline=self._pipeline if self._pipeline is not None else Pipeline(self._steps),
             plugins=self._plugins,
             description=self._description,
             name=self._name,

@@ -54,8 +54,9 @@ class Experiment:
         plugins: plugins controlling seeding, logging, artifacts and execution; defaults are
             added for the kinds not given (see :meth:`set_default_plugins`).
         description: free text describing the experiment.
-        name: used for artifact storage and in studies (default ``"experiment"``); the folder
-            name of its artifacts, so it must be a plain file name (no ``/``, ``\\``, control
+        name: used for artifact storage and in studies (default ``"experiment"``; an unnamed
+            experiment's artifacts go to a folder named by its :attr:`id`, as in crystallize-ml);
+            the folder name of its artifacts, so it must be a plain file name (no ``/``, ``\\``, control
             characters or leading ``.``).
         initial_ctx: context values every run starts with; a treatment's values replace them.
         outputs: artifacts steps may write; ``outputs`` is kept as a list that is also

@@ -140,11 +140,16 @@ def pipeline_step(fn: Callable[..., Any] | None = None, *, cacheable: bool = Fal
 
     def decorate(func: Callable[..., Any]) -> Callable[..., PipelineStep]:
         signature = InjectedSignature(func, ("data", "ctx"), "pipeline step")
+        # crystallize-ml's class name for the step (``add_one`` -> ``Add_OneStep``); the step's
+        # ``name`` (artifact folders, provenance) stays the function's name.
+        step_class: type[_FunctionStep] = type(
+            f"{func.__name__.title()}Step", (_FunctionStep,), {"__module__": func.__module__}
+        )
 
         @functools.wraps(func)
         def factory(**explicit: Any) -> PipelineStep:
             signature.check_explicit(explicit)
-            step = _FunctionStep(func, signature, explicit)
+            step = step_class(func, signature, explicit)
             if cacheable:
                 step.cacheable = True
             return step

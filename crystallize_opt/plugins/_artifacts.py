@@ -90,13 +90,16 @@ class ArtifactPlugin(BasePlugin):
         )
 
     def experiment_dir(self, experiment: Experiment) -> Path:
-        """Return ``root_dir/<experiment name>``.
+        """Return ``root_dir/<experiment name>``; for an experiment made without a name,
+        ``root_dir/<experiment id>`` (as crystallize-ml), so unnamed experiments with different
+        pipelines or datasources do not share a folder.
 
         Raises:
             ConfigurationError: if the name is not a plain file name (see ``_paths.check_name``):
                 no name reaches a folder outside ``root_dir``.
         """
-        return Path(self.root_dir) / check_name(experiment.name or "experiment", "experiment name")
+        folder = experiment.name if getattr(experiment, "_named", True) else experiment.id
+        return Path(self.root_dir) / check_name(folder or "experiment", "experiment name")
 
     def version_dir(self, experiment: Experiment, version: int | None = None) -> Path:
         """Return the folder of ``version`` (default: the current one)."""

@@ -5,6 +5,7 @@ provenance; crystallize-ml's result classes (``TreatmentMetrics``, ``ResultAggre
 from ._aggregator import AggregateData, ReplicateResult, ResultAggregator
 from ._errors import ReplicateErrors
 from ._metrics import ConditionMetrics, ExperimentMetrics, HypothesisResult, TreatmentMetrics
+from ._paths import ReplicatePaths
 from ._result import Result
 from ._values import ConditionOutcome, ReplicateError, error_key, to_jsonable
 
@@ -16,6 +17,7 @@ __all__ = [
     "HypothesisResult",
     "ReplicateError",
     "ReplicateErrors",
+    "ReplicatePaths",
     "ReplicateResult",
     "Result",
     "ResultAggregator",

@@ -12,6 +12,7 @@ from .._constants import BASELINE_CONDITION
 from ._errors import ReplicateErrors
 from ._frames import require_module, require_pandas
 from ._metrics import ConditionMetrics, ExperimentMetrics, HypothesisResult
+from ._paths import ReplicatePaths
 from ._tree import render_tree
 from ._values import ReplicateError, to_jsonable
 
@@ -49,7 +50,8 @@ class Result:
             errors``, ``errors["baseline_rep_0"]``, ``errors.items()``).
         provenance: seeds per condition and replicate, the pipeline signature, per-step context
             changes, the master seed and the package version.
-        artifacts: artifact name -> condition -> list of written file paths (one per replicate).
+        artifacts: artifact name -> condition -> written file paths (one per replicate), a
+            :class:`ReplicatePaths`: a list that also acts as replicate 0's path, as in crystallize-ml.
 
     Args (in crystallize-ml's order):
         metrics: the metrics.
@@ -73,7 +75,7 @@ class Result:
         self.metrics = metrics
         self.errors = errors if errors is not None else ()
         self.provenance: dict[str, Any] = dict(provenance or {})
-        self.artifacts: dict[str, dict[str, list[Path]]] = {
+        self.artifacts: dict[str, dict[str, ReplicatePaths]] = {
             name: _artifact_paths(by_cond) for name, by_cond in (artifacts or {}).items()
         }
 
@@ -193,7 +195,7 @@ class Result:
             provenance=_provenance_from_json(data.get("provenance", {})),
             artifacts={
                 name: (
-                    {cond: [Path(p) for p in paths] for cond, paths in by_cond.items()}
+                    {cond: ReplicatePaths(Path(p) for p in paths) for cond, paths in by_cond.items()}
                     if isinstance(by_cond, Mapping)
                     else by_cond  # a hand-built Result's object, stored as its repr
                 )
@@ -225,7 +227,7 @@ def _artifact_paths(by_condition: Any) -> Any:
     if not isinstance(by_condition, Mapping):
         return by_condition
     return {
-        cond: list(paths) if isinstance(paths, (list, tuple)) else paths
+        cond: ReplicatePaths(paths) if isinstance(paths, (list, tuple)) else paths
         for cond, paths in by_condition.items()
     }
 

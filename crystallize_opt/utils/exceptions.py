@@ -1,0 +1,11 @@
+"""Compatibility path: crystallize-ml's ``crystallize.utils.exceptions`` (the exceptions).
+
+A thin re-export so ``from crystallize_opt.utils.exceptions import ...`` works where a crystallize-ml 0.27
+user wrote ``from crystallize.utils.exceptions import ...``; the objects are the ones
+``crystallize_opt`` exports (see docs/migrating-from-crystallize.md, "Module paths").
+New code imports from ``crystallize_opt`` directly.
+"""
+
+from ..exceptions import ContextMutationError, MissingMetricError, PipelineExecutionError
+
+__all__ = ["ContextMutationError", "MissingMetricError", "PipelineExecutionError"]
