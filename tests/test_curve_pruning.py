@@ -1,0 +1,119 @@
+"""Learning-curve pruning across replicates (issue 17): ``ctx.report`` records a replicate's
+curve in ``run()``; under ``optimize`` with a pruner a trial stops in the middle of a replicate,
+stored as PRUNED with where and why."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import optuna
+import pytest
+from optuna.distributions import FloatDistribution
+from optuna.trial import TrialState
+
+from crystallize_opt import ConfigurationError, NoiseHandling, Objective, OptunaOptimizer, TrialPruned
+from crystallize_opt.records import CurveLayout, StudySettings, TrialRecord
+
+from .curve_fixtures import EPOCHS, curve_experiment
+
+SPACE = {"lr": FloatDistribution(0.01, 0.6)}
+
+
+def _optimizer(storage: str = ":memory:", **kwargs: Any) -> OptunaOptimizer:
+    return OptunaOptimizer(
+        SPACE, Objective("loss"), sampler=optuna.samplers.RandomSampler(seed=3), storage=storage, **kwargs
+    )
+
+
+def _records(optimizer: OptunaOptimizer) -> list[tuple[optuna.trial.FrozenTrial, TrialRecord]]:
+    out = []
+    for trial in optimizer.study.trials:
+        record = TrialRecord.from_trial(trial)
+        assert record is not None
+        out.append((trial, record))
+    return out
+
+
+def test_run_records_each_replicates_curve_and_report_never_raises() -> None:
+    result = curve_experiment().run(replicates=2)
+    assert not result.errors
+    curves = result.provenance["curves"]["baseline"]
+    assert sorted(curves) == [0, 1]
+    assert [step for step, _ in curves[0]] == list(range(EPOCHS))
+    assert curves[0] != curves[1]  # each replicate's seed gives its own curve
+    assert curves[0][-1][1] == pytest.approx(result.metrics.baseline.metrics["loss"][0])
+
+
+def test_a_bad_step_number_is_a_clear_error() -> None:
+    from crystallize_opt import FrozenContext
+
+    ctx = FrozenContext({})
+    ctx.report(1.0, step=3)
+    with pytest.raises(ValueError, match="step 2 was reported after step 3"):
+        ctx.report(1.0, step=2)
+    with pytest.raises(TypeError, match="step must be an integer"):
+        ctx.report(1.0, step=1.5)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="value must be a real number"):
+        ctx.report("low", step=4)  # type: ignore[arg-type]
+    assert ctx.curve == [(3, 1.0)] and not ctx.should_prune()
+    assert issubclass(TrialPruned, optuna.TrialPruned)
+
+
+def test_median_pruner_stops_a_trial_mid_replicate_and_its_record_says_where_and_why() -> None:
+    optimizer = _optimizer(pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1))
+    curve_experiment().optimize(optimizer, 10, 3, curve_pruning="paired")
+    records = _records(optimizer)
+    pruned = [(t, r) for t, r in records if t.state == TrialState.PRUNED]
+    complete = [(t, r) for t, r in records if t.state == TrialState.COMPLETE]
+    assert pruned and complete
+    for trial, record in pruned:
+        where = record.pruned
+        assert where is not None and where["mode"] == "paired"
+        assert where["pruner"]["class"] == "MedianPruner"
+        assert where["step"] < EPOCHS - 1 or where["replicate"] < 2  # stopped inside the training
+        assert where["optuna_step"] == where["replicate"] * EPOCHS + where["step"]
+        assert where["compared"]["trials"] >= 2 and "median" in where["compared"]
+        assert where["value"] > where["compared"]["median"]  # worse than the median (minimized)
+        assert "MedianPruner stopped it at replicate" in where["reason"]
+        # the stopped replicate's curve is kept, its metrics are not a replicate's result
+        assert where["replicate"] not in (record.replicates or [])
+        assert len(record.curve_of(where["replicate"])) == where["step"] + 1
+        assert trial.last_step == where["optuna_step"]
+    for trial, record in complete:
+        assert record.replicates == [0, 1, 2] and record.pruned is None
+        assert [len(record.curve_of(r)) for r in range(3)] == [EPOCHS] * 3
+        assert trial.last_step == 3 * EPOCHS - 1
+    layout = CurveLayout.from_study(optimizer.study)
+    assert layout is not None and layout.steps_per_replicate == EPOCHS
+    settings = StudySettings.from_study(optimizer.study)
+    assert settings is not None and settings.curve_pruning == "paired"
+
+
+def test_pooled_reports_the_mean_over_the_replicates_run_so_far() -> None:
+    optimizer = _optimizer(pruner=optuna.pruners.MedianPruner(n_startup_trials=50))  # never prunes
+    curve_experiment().optimize(optimizer, 2, 3, curve_pruning="pooled")
+    paired = _optimizer(pruner=optuna.pruners.MedianPruner(n_startup_trials=50))
+    curve_experiment().optimize(paired, 2, 3, curve_pruning="paired")
+    for (trial, record), (paired_trial, _) in zip(_records(optimizer), _records(paired), strict=True):
+        for replicate in range(3):
+            for step, value in record.curve_of(replicate):
+                so_far = [record.curve_of(r)[step][1] for r in range(replicate + 1)]
+                assert trial.intermediate_values[replicate * EPOCHS + step] == pytest.approx(
+                    sum(so_far) / len(so_far)
+                )
+                assert paired_trial.intermediate_values[replicate * EPOCHS + step] == pytest.approx(value)
+
+
+def test_curve_pruning_with_noise_or_without_pruner_is_refused_with_what_to_do() -> None:
+    with pytest.raises(
+        ConfigurationError, match="curve_pruning='paired' cannot be combined with noise handling"
+    ):
+        _optimizer(pruner=optuna.pruners.MedianPruner(), noise=NoiseHandling(), curve_pruning="paired")
+    with pytest.raises(ConfigurationError, match="there is no pruner"):
+        _optimizer(curve_pruning="pooled")
+    with pytest.raises(ConfigurationError, match="curve_pruning must be one of"):
+        _optimizer(pruner=optuna.pruners.MedianPruner(), curve_pruning="epochs")
+    with pytest.raises(ConfigurationError, match="a pruner was given twice"):
+        curve_experiment().optimize(
+            _optimizer(pruner=optuna.pruners.MedianPruner()), 1, 1, pruner=optuna.pruners.HyperbandPruner()
+        )
