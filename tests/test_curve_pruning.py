@@ -4,6 +4,7 @@ stored as PRUNED with where and why."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import optuna
@@ -11,7 +12,15 @@ import pytest
 from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState
 
-from crystallize_opt import ConfigurationError, NoiseHandling, Objective, OptunaOptimizer, TrialPruned
+from crystallize_opt import (
+    ConfigurationError,
+    NoiseHandling,
+    Objective,
+    OptunaOptimizer,
+    ParallelExecution,
+    TrialPruned,
+)
+from crystallize_opt.config import load_study
 from crystallize_opt.records import CurveLayout, StudySettings, TrialRecord
 
 from .curve_fixtures import EPOCHS, curve_experiment
@@ -117,3 +126,101 @@ def test_curve_pruning_with_noise_or_without_pruner_is_refused_with_what_to_do()
         curve_experiment().optimize(
             _optimizer(pruner=optuna.pruners.MedianPruner()), 1, 1, pruner=optuna.pruners.HyperbandPruner()
         )
+
+
+STUDY_FILES = {
+    "datasources.py": "from tests.curve_fixtures import seeded_offset\n",
+    "steps.py": "from tests.curve_fixtures import train\n",
+}
+CONFIG = """\
+name: curves
+datasource: seeded_offset
+steps: [train]
+optimize:
+  objective: loss
+  trials: 12
+  replicates_per_trial: 3
+  sampler: {name: random, seed: 5}
+  pruner: {name: hyperband, min_resource: 1, max_resource: 18, reduction_factor: 3}
+  curve_pruning: paired
+  search_space:
+    lr: {type: float, low: 0.01, high: 0.6}
+"""
+
+
+def test_a_study_folder_prunes_with_hyperband_on_epochs_and_resumes(tmp_path: Path) -> None:
+    folder = tmp_path / "curves"
+    folder.mkdir()
+    for name, text in STUDY_FILES.items():
+        (folder / name).write_text(text)
+    (folder / "config.yaml").write_text(CONFIG)
+    study = load_study(folder / "config.yaml")
+    assert study.optimize is not None and study.optimize.curve_pruning == "paired"
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    optimizer = study.optimize.make_optimizer(storage=storage)
+    assert (
+        isinstance(optimizer.pruner, optuna.pruners.HyperbandPruner) and optimizer.curve_pruning == "paired"
+    )
+    study.experiment.optimize(optimizer, 8, 3)
+    records = _records(optimizer)
+    pruned = [(t, r) for t, r in records if t.state == TrialState.PRUNED]
+    assert pruned, [t.state for t, _ in records]
+    for _, record in pruned:
+        assert record.pruned is not None and record.pruned["pruner"]["class"] == "HyperbandPruner"
+        assert record.pruned["optuna_step"] == record.pruned["replicate"] * EPOCHS + record.pruned["step"]
+        assert "HyperbandPruner stopped it at replicate" in record.pruned["reason"]
+    # Resumed: the study goes on to its target, pruned trials counting as finished.
+    again = load_study(folder / "config.yaml").optimize
+    assert again is not None
+    resumed = again.make_optimizer(storage=storage)
+    study.experiment.optimize(resumed, 12, 3)
+    states = [t.state for t in resumed.study.trials]
+    assert len(states) == 12 and states.count(TrialState.PRUNED) >= len(pruned)
+    assert all(s in (TrialState.COMPLETE, TrialState.PRUNED) for s in states)
+    for trial, _ in _records(resumed)[8:]:
+        if trial.state == TrialState.COMPLETE:
+            assert trial.last_step == 3 * EPOCHS - 1  # the stored layout maps the resumed run's steps
+
+
+def test_noise_aware_search_records_curves_and_prunes_between_replicates_only() -> None:
+    optimizer = _optimizer(pruner=optuna.pruners.MedianPruner(n_startup_trials=1), noise=True)
+    assert optimizer.curve_pruning is None
+    curve_experiment().optimize(optimizer, 6, 2)
+    ran = [(t, r) for t, r in _records(optimizer) if r.replicates]
+    assert len(ran) >= 3
+    for trial, record in ran:
+        assert [len(record.curve_of(r)) for r in record.replicates] == [EPOCHS] * len(record.replicates)
+        # the pruner saw one value per replicate (step = replicate index), never the epochs
+        assert set(trial.intermediate_values) <= set(record.replicates)
+
+
+def test_workers_share_the_curve_layout_and_prune_on_one_sqlite_study(tmp_path: Path) -> None:
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    optimizer = _optimizer(storage, pruner=optuna.pruners.MedianPruner(n_startup_trials=2))
+    curve_experiment().optimize(optimizer, 10, 2, workers=2)
+    records = _records(optimizer)
+    finished = [t for t, _ in records if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
+    assert len(finished) == 10
+    assert any(t.state == TrialState.PRUNED for t in finished)
+    assert {r.pruned["mode"] for t, r in records if r.pruned} == {"pooled"}  # the default
+    layout = CurveLayout.from_study(optimizer.study)
+    assert layout is not None and layout.steps_per_replicate == EPOCHS
+    for trial in finished:
+        if trial.state == TrialState.COMPLETE:
+            assert sorted(trial.intermediate_values) == list(range(2 * EPOCHS))
+
+
+def test_replicates_in_worker_processes_are_pruned_between_replicates_on_their_curves() -> None:
+    """Process execution: the trial's pruner stays in this process, so a replicate's curve is
+    reported when it comes back, and the pruner asked once, at its last point."""
+    optimizer = _optimizer(pruner=optuna.pruners.MedianPruner(n_startup_trials=2))
+    experiment = curve_experiment(plugins=[ParallelExecution(executor_type="process", max_workers=1)])
+    experiment.optimize(optimizer, 8, 3)
+    records = _records(optimizer)
+    pruned = [r for t, r in records if t.state == TrialState.PRUNED]
+    assert pruned
+    for record in pruned:
+        assert record.pruned is not None and record.pruned["step"] == EPOCHS - 1
+        assert record.pruned["replicate"] in (record.replicates or [])  # it finished, then the trial stopped
+    for trial, record in records:
+        assert sorted(trial.intermediate_values) == list(range(len(record.replicates or []) * EPOCHS))
