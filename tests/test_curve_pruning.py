@@ -22,6 +22,7 @@ from crystallize_opt import (
 )
 from crystallize_opt.config import load_study
 from crystallize_opt.records import CurveLayout, StudySettings, TrialRecord
+from crystallize_opt.report import build_figures, write_report
 
 from .curve_fixtures import EPOCHS, curve_experiment
 
@@ -224,3 +225,19 @@ def test_replicates_in_worker_processes_are_pruned_between_replicates_on_their_c
         assert record.pruned["replicate"] in (record.replicates or [])  # it finished, then the trial stopped
     for trial, record in records:
         assert sorted(trial.intermediate_values) == list(range(len(record.replicates or []) * EPOCHS))
+
+
+def test_the_report_plots_each_trials_curves_and_marks_pruned_ones(tmp_path: Path) -> None:
+    optimizer = _optimizer(pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1))
+    curve_experiment().optimize(optimizer, 6, 2, curve_pruning="paired")
+    figures = build_figures(optimizer.study)
+    traces = figures["curves"].data
+    pruned = [t for t, _ in _records(optimizer) if t.state == TrialState.PRUNED]
+    assert pruned
+    means = [t for t in traces if t.showlegend is not False and t.mode == "lines"]
+    assert len(means) == 6  # one line per trial
+    assert {t.name for t in means if t.line.dash == "dash"} == {f"trial {t.number} (pruned)" for t in pruned}
+    marks = [t for t in traces if t.mode == "markers"]
+    assert len(marks) == len(pruned) and all("stopped it at replicate" in t.hovertext[0] for t in marks)
+    page = write_report(optimizer.study, tmp_path / "report.html").read_text()
+    assert "Learning curves" in page
