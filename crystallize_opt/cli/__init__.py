@@ -127,6 +127,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     report.set_defaults(func="cmd_report")
 
+    dashboard = add(
+        "dashboard",
+        "start optuna-dashboard on a study's storage (with the report's figures and the winner note)",
+    )
+    _add_study_selector(dashboard)
+    dashboard.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    dashboard.add_argument("--port", type=int, default=8080, help="port (default 8080)")
+    dashboard.set_defaults(func="cmd_dashboard")
+
     best = add(
         "best",
         "print the best treatment (of a noise-aware study: the chosen winner and its test against the "

@@ -8,6 +8,7 @@ import json
 import math
 import os
 import socket
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ import yaml
 from optuna.trial import FrozenTrial, TrialState
 
 from .._checks import check_count, check_replicates, check_seed, check_study_name
-from .._optuna_compat import load_study
+from .._optuna_compat import load_study, study_id
 from .._paths import file_stem
 from ..exceptions import ConfigurationError
 from ..optimize import WorkerRole, best_of
@@ -226,6 +227,7 @@ def cmd_optimize(args: argparse.Namespace) -> int:
 
         write_report(study, report_path)
         print(f"report: {report_path}")
+        _save_to_dashboard(study)
     if selection is not None:
         print("\n" + selection_text(selection, metric))
     return 0
@@ -252,6 +254,48 @@ def cmd_report(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise _unwritable_report(path, exc.strerror or str(exc)) from exc
     print(f"report: {path}")
+    return 0
+
+
+def _save_to_dashboard(study: optuna.Study) -> None:
+    """Store the figures and the winner note for optuna-dashboard when it is installed; a failure
+    is a warning (the dashboard is optional, the study and its report are done)."""
+    from ..report import save_to_dashboard
+
+    try:
+        if save_to_dashboard(study):
+            print("optuna-dashboard: figures and the winner note stored with the study")
+    except Exception as exc:  # never fails the command
+        from .._text import one_line
+
+        print(
+            f"warning: could not store the figures for optuna-dashboard: {one_line(str(exc))}",
+            file=sys.stderr,
+        )
+
+
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    """Start optuna-dashboard on the study's storage (storing the figures and note first), print
+    its URL, and serve until interrupted."""
+    from ..report import dashboard_available
+    from ..storage import display_storage
+
+    if not dashboard_available():
+        raise ConfigurationError(
+            "optuna-dashboard is not installed: pip install 'crystallize-opt[dashboard]' (or optuna-dashboard)"
+        )
+    import optuna_dashboard
+
+    from ..storage import resolve_storage
+
+    url, name = _study_location(args)
+    _open_study(args)  # the storage and the study exist: nothing is created below
+    storage = resolve_storage(url)  # writable: the dashboard saves notes too
+    study = load_study(name, storage)
+    _save_to_dashboard(study)
+    page = f"http://{args.host}:{args.port}/dashboard/studies/{study_id(study)}"
+    print(f"optuna-dashboard on {display_storage(url)}: {page} (Ctrl+C stops it)", flush=True)
+    optuna_dashboard.run_server(storage, host=args.host, port=args.port)
     return 0
 
 

@@ -136,6 +136,30 @@ class TrialRecord(_EvaluationRecord):
         trial.set_user_attr(self.ATTR, self.to_json())
 
     @classmethod
+    def user_attrs_of(cls, record: dict[str, Any], metrics: list[str] | tuple[str, ...]) -> dict[str, Any]:
+        """The user attributes a finished trial stores: the record (``record``, its stored form)
+        under :attr:`ATTR`, and beside it, for tables that show flat attributes (optuna-dashboard,
+        ``study.trials_dataframe()``), each objective metric's ``"<metric> mean"``, ``"<metric> sem"``
+        and ``"<metric> n"`` over the replicates (finite ones only). The flat ones are copies for
+        display; the record is what crystallize-opt reads back.
+
+        Beyond crystallize-ml's reference API.
+        """
+        attrs: dict[str, Any] = {cls.ATTR: record}
+        stats = record.get("stats")
+        if not isinstance(stats, dict):
+            return attrs
+        for metric in metrics:
+            entry = stats.get(metric)
+            if not isinstance(entry, dict):
+                continue
+            for key in ("mean", "sem", "n"):
+                value = entry.get(key)
+                if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+                    attrs[f"{metric} {key}"] = int(value) if key == "n" else float(value)
+        return attrs
+
+    @classmethod
     def params_of(cls, trial: FrozenTrial) -> dict[str, Any]:
         """The parameters ``trial`` evaluated (constants and a callable space's output included):
         its record's :attr:`treatment_params`, else (a record of an earlier version that did not

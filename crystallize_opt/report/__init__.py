@@ -34,6 +34,10 @@ Values: the history, the header and the table show each trial's mean ± SEM over
 from the stored statistics; the best-so-far line, the ranking, slices, contour, parallel
 coordinates and Pareto front use the value Optuna was told (the objective's aggregate, the mean
 by default). Studies without crystallize-opt's user attributes use Optuna's values throughout.
+optuna-dashboard: :func:`save_to_dashboard` stores the history, replicate and winner figures and a
+note naming the best with the study, for optuna-dashboard to show (``crystallize-opt optimize``
+and ``report`` do it when optuna-dashboard is installed).
+
 Large studies stay small: scatter plots are subsampled (the best trials are always kept), the
 contour is computed on a fixed grid, and numeric arrays are stored as base64 typed arrays.
 """
@@ -47,6 +51,7 @@ import plotly.graph_objects as go
 
 from ._contour import contour_section
 from ._curves import curves_section
+from ._dashboard import dashboard_available, save_to_dashboard
 from ._data import ReportData, extract
 from ._history import history_section
 from ._html import page_html, top_table_html
@@ -56,7 +61,7 @@ from ._replicates import replicates_section
 from ._selection import selection_section
 from ._style import Section
 
-__all__ = ["build_figures", "write_report"]
+__all__ = ["build_figures", "dashboard_available", "save_to_dashboard", "write_report"]
 
 
 def _sections(data: ReportData, study: optuna.Study) -> list[Section]:
