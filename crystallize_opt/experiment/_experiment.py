@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -311,6 +311,8 @@ class Experiment:
         progress: bool = False,
         workers: int = 1,
         gpus: Sequence[int] | None = None,
+        cluster: Any = None,
+        resources: Mapping[str, float] | None = None,
     ) -> Treatment:
         """Synchronous wrapper for :meth:`aoptimize`, with the same arguments and result.
 
@@ -320,7 +322,14 @@ class Experiment:
         ensure_no_running_loop("optimize", "aoptimize")
         return run_sync(
             self.aoptimize(
-                optimizer, num_trials, replicates_per_trial, progress=progress, workers=workers, gpus=gpus
+                optimizer,
+                num_trials,
+                replicates_per_trial,
+                progress=progress,
+                workers=workers,
+                gpus=gpus,
+                cluster=cluster,
+                resources=resources,
             )
         )
 
@@ -333,6 +342,8 @@ class Experiment:
         progress: bool = False,
         workers: int = 1,
         gpus: Sequence[int] | None = None,
+        cluster: Any = None,
+        resources: Mapping[str, float] | None = None,
     ) -> Treatment:
         """Search for the best treatment with ``optimizer`` and return it.
 
@@ -359,16 +370,34 @@ class Experiment:
             gpus: GPU indices the ``workers`` share: each worker process sees its own through
                 ``CUDA_VISIBLE_DEVICES``, round robin when there are more workers than GPUs
                 (with fewer, each gets several). Indices count the GPUs this process sees.
-                ``progress``, ``workers`` and ``gpus`` go beyond the reference API.
+            cluster: a ``distributed.Client`` or a Dask scheduler address (``"tcp://host:8786"``):
+                the ``workers`` then run as long-running tasks on that Dask cluster (needs
+                ``pip install crystallize-opt[dask]``), each joining the study like a
+                ``crystallize-opt worker``. The storage must be one every worker reaches: a
+                database server, or a SQLite/journal file only when every Dask worker runs on
+                this host. The study's files must be at the same path on every worker (see the
+                README, "Dask clusters").
+            resources: Dask worker resources each task needs (``{"GPU": 1}``), with ``cluster``.
+                ``progress``, ``workers``, ``gpus``, ``cluster`` and ``resources`` go beyond
+                the reference API.
 
         Raises:
-            ConfigurationError: for invalid arguments (``gpus`` with one worker, or on a machine
-                showing fewer GPUs than asked), or an objective metric the pipeline never
+            ConfigurationError: for invalid arguments (``gpus`` with one worker or with a
+                cluster, or on a machine showing fewer GPUs than asked; a storage the cluster's
+                workers cannot reach), or an objective metric the pipeline never
                 records (raised at the first trial; the error lists the recorded metrics).
             OptimizationError: when every trial failed (the first failures are quoted).
         """
         return await optimize_experiment(
-            self, optimizer, num_trials, replicates_per_trial, progress=progress, workers=workers, gpus=gpus
+            self,
+            optimizer,
+            num_trials,
+            replicates_per_trial,
+            progress=progress,
+            workers=workers,
+            gpus=gpus,
+            cluster=cluster,
+            resources=resources,
         )
 
     def _optimize_as_worker(
