@@ -166,13 +166,44 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 1 if result.errors and args.strict else 0
 
 
+def _resources(text: str | None, dask: str | None) -> dict[str, float] | None:
+    """``--resources GPU=1,MEM=2`` as a mapping (None when not given).
+
+    Raises:
+        ConfigurationError: without ``--dask``, or for an entry that is not NAME=NUMBER.
+    """
+    if text is None:
+        return None
+    if dask is None:
+        raise ConfigurationError(f"--resources {text} are Dask worker resources: they need --dask ADDRESS")
+    found: dict[str, float] = {}
+    for entry in text.split(","):
+        name, _, value = entry.partition("=")
+        try:
+            amount = float(value)
+        except ValueError:
+            amount = -1.0
+        if not name.strip() or not amount > 0:
+            raise ConfigurationError(
+                f"--resources must be NAME=NUMBER[,NAME=NUMBER...], e.g. GPU=1; got {text!r}"
+            )
+        found[name.strip()] = amount
+    return found
+
+
 def cmd_optimize(args: argparse.Namespace) -> int:
+    resources = _resources(args.resources, args.dask)
+    if args.dask is not None and args.gpus is not None:
+        raise ConfigurationError(
+            "--gpus names GPUs of this machine; on a Dask cluster ask for them with --resources GPU=1 "
+            "(start the Dask workers with --resources GPU=1)"
+        )
     gpus = gpus_option(args)
     if gpus is not None and args.workers == 1:
         use_gpus_in_this_process(gpus, "--gpus")  # before the study's code is imported
     study_config = _load(args.config)
     settings = _require_optimize(study_config)
-    if gpus is None and settings.gpus is not None:
+    if gpus is None and settings.gpus is not None and args.dask is None:
         gpus = settings.gpus
         if args.workers == 1:
             use_gpus_in_this_process(gpus, f"{study_config.path}: optimize.gpus")
@@ -205,7 +236,9 @@ def cmd_optimize(args: argparse.Namespace) -> int:
             replicates_per_trial=replicates,
             progress=not args.quiet,
             workers=args.workers,
-            gpus=gpus if args.workers > 1 else None,
+            gpus=gpus if args.workers > 1 and args.dask is None else None,
+            cluster=args.dask,
+            resources=resources,
         )
     study = optimizer.study
     metric = settings.objective.metrics[0]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -316,6 +316,8 @@ class Experiment:
         gpus: Sequence[int] | None = None,
         pruner: BasePruner | None = None,
         curve_pruning: str | None = None,
+        cluster: Any = None,
+        resources: Mapping[str, float] | None = None,
     ) -> Treatment:
         """Synchronous wrapper for :meth:`aoptimize`, with the same arguments and result.
 
@@ -333,6 +335,8 @@ class Experiment:
                 gpus=gpus,
                 pruner=pruner,
                 curve_pruning=curve_pruning,
+                cluster=cluster,
+                resources=resources,
             )
         )
 
@@ -347,6 +351,8 @@ class Experiment:
         gpus: Sequence[int] | None = None,
         pruner: BasePruner | None = None,
         curve_pruning: str | None = None,
+        cluster: Any = None,
+        resources: Mapping[str, float] | None = None,
     ) -> Treatment:
         """Search for the best treatment with ``optimizer`` and return it.
 
@@ -378,13 +384,22 @@ class Experiment:
                 replicate when its steps report a learning curve (``ctx.report(value, step)``).
             curve_pruning: how replicates and learning-curve steps combine for the pruner
                 (``"paired"``, ``"pooled"`` (default), ``"off"``; see :class:`OptunaOptimizer`).
-                ``progress``, ``workers``, ``gpus``, ``pruner`` and ``curve_pruning`` go beyond
-                the reference API.
+            cluster: a ``distributed.Client`` or a Dask scheduler address (``"tcp://host:8786"``):
+                the ``workers`` then run as long-running tasks on that Dask cluster (needs
+                ``pip install crystallize-opt[dask]``), each joining the study like a
+                ``crystallize-opt worker``. The storage must be one every worker reaches: a
+                database server, or a SQLite/journal file only when every Dask worker runs on
+                this host. The study's files must be at the same path on every worker (see the
+                README, "Dask clusters").
+            resources: Dask worker resources each task needs (``{"GPU": 1}``), with ``cluster``.
+                ``progress``, ``workers``, ``gpus``, ``pruner``, ``curve_pruning``, ``cluster``
+                and ``resources`` go beyond the reference API.
 
         Raises:
-            ConfigurationError: for invalid arguments (``gpus`` with one worker, or on a machine
-                showing fewer GPUs than asked; ``pruner`` or ``curve_pruning`` for an optimizer
-                other than :class:`OptunaOptimizer`, a pruner given here and to the optimizer,
+            ConfigurationError: for invalid arguments (``gpus`` with one worker or with a
+                cluster, or on a machine showing fewer GPUs than asked; a storage the cluster's
+                workers cannot reach; ``pruner`` or ``curve_pruning`` for an optimizer other
+                than :class:`OptunaOptimizer`, a pruner given here and to the optimizer,
                 ``curve_pruning`` without a pruner or with noise handling), or an objective metric the pipeline never
                 records (raised at the first trial; the error lists the recorded metrics).
             OptimizationError: when every trial failed (the first failures are quoted).
@@ -399,6 +414,8 @@ class Experiment:
             gpus=gpus,
             pruner=pruner,
             curve_pruning=curve_pruning,
+            cluster=cluster,
+            resources=resources,
         )
 
     def _optimize_as_worker(

@@ -7,8 +7,8 @@ only through here; the optimize package never imports the experiment.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from .._checks import check_count
 from ..exceptions import ConfigurationError
@@ -20,6 +20,7 @@ from ..optimize import (
     execution_bar,
     finish_optimization,
     replay_trial,
+    run_dask_workers,
     run_optimization,
     run_workers,
 )
@@ -47,12 +48,16 @@ async def optimize_experiment(
     gpus: Sequence[int] | None = None,
     pruner: BasePruner | None = None,
     curve_pruning: str | None = None,
+    cluster: Any = None,
+    resources: Mapping[str, float] | None = None,
 ) -> Treatment:
     """Run the search of :meth:`Experiment.aoptimize` and return the best treatment.
 
     With ``workers > 1`` the trials run in worker processes sharing the optimizer's study, and
     the winner of a noise-aware search is chosen here afterwards, once; otherwise they run in
     this process, in one trial session (steps set up once, the worker pool kept open).
+    ``cluster`` (a ``distributed.Client`` or a scheduler address): the ``workers`` run as tasks
+    on that Dask cluster instead of local processes, each needing ``resources`` of a worker.
     ``worker``: set when this process is itself one of the processes sharing a study (started by
     ``workers=N`` or the ``crystallize-opt worker`` command); it then runs its part alone.
 
@@ -68,6 +73,15 @@ async def optimize_experiment(
     if pruner is not None or curve_pruning is not None:
         _use_pruner(optimizer, pruner, curve_pruning)
     devices = None if gpus is None else check_gpus(gpus, "gpus")
+    if cluster is not None and devices is not None:
+        raise ConfigurationError(
+            f"gpus={list(devices)} names GPUs of this machine; on a Dask cluster ask for them as worker "
+            'resources instead: resources={"GPU": 1} (start the Dask workers with --resources GPU=1)'
+        )
+    if resources is not None and cluster is None:
+        raise ConfigurationError(
+            f"resources={dict(resources)!r} are Dask worker resources: they need cluster=..."
+        )
     if devices is not None and workers == 1:
         raise ConfigurationError(
             f"gpus={list(devices)} gives each of several worker processes its GPUs: it needs workers >= 2. "
@@ -76,7 +90,16 @@ async def optimize_experiment(
         )
     try:
         return await _search(
-            experiment, optimizer, num_trials, replicates_per_trial, progress, workers, worker, devices
+            experiment,
+            optimizer,
+            num_trials,
+            replicates_per_trial,
+            progress,
+            workers,
+            worker,
+            devices,
+            cluster,
+            resources,
         )
     finally:
         if isinstance(optimizer, BaseOptimizer):  # anything else was refused above: nothing to end
@@ -111,13 +134,22 @@ async def _search(
     workers: int,
     worker: WorkerRole | None,
     gpus: tuple[int, ...] | None,
+    cluster: Any = None,
+    resources: Mapping[str, float] | None = None,
 ) -> Treatment:
-    if workers > 1:
+    if workers > 1 or cluster is not None:
         if not isinstance(optimizer, OptunaOptimizer):
             raise ConfigurationError(
                 f"parallel workers need an OptunaOptimizer, got {type(optimizer).__name__}"
             )
-        best = run_workers(experiment, optimizer, num_trials, replicates_per_trial, workers, progress, gpus)
+        if cluster is not None:
+            best = run_dask_workers(
+                experiment, optimizer, num_trials, replicates_per_trial, workers, cluster, progress, resources
+            )
+        else:
+            best = run_workers(
+                experiment, optimizer, num_trials, replicates_per_trial, workers, progress, gpus
+            )
         if optimizer.noise is None:
             return best
         # The winner of a noise-aware search is chosen here, once; the bar goes on from the
