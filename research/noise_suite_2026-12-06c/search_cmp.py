@@ -1,21 +1,37 @@
-import sys, numpy as np, optuna
-sys.path.insert(0, 'benchmarks')
-from bench_noise import NoisyProblem, space_of, x_of, search_seed, new_study
-from _noise_problems import get_problem
-from crystallize_opt.optimize._trial_seeds import TrialSeeding
+"""Plain TPE on noisy Rastrigin with and without the package's per-trial reseeding (30 seeds).
+
+Run from the repository root: ``PYTHONPATH=. python research/noise_suite_2026-12-06c/search_cmp.py``.
+"""
+
+import sys
+
+import numpy as np
+import optuna
 from scipy.stats import wilcoxon
+
+sys.path.insert(0, "benchmarks")
+from _noise_problems import NoisyProblem, get_problem
+from bench_noise import new_study, search_seed, space_of, x_of
+
+from crystallize_opt.optimize._trial_seeds import TrialSeeding
+
 optuna.logging.set_verbosity(optuna.logging.WARNING)
-problem = get_problem('rastrigin3')
-def run(seed, reseed, n=140):
-    noisy = NoisyProblem(problem, 10.0, seed, 0.0, 't3')
-    study = new_study(seed); space = space_of(problem)
-    ts = TrialSeeding.of(study.sampler) if reseed else None
-    best = np.inf
-    for i in range(n):
-        if ts: ts.reseed(i) if hasattr(ts,'reseed') else None
-        t = study.ask(space); x = x_of(problem, t.params)
-        study.tell(t, noisy.evaluate(x, search_seed(seed, 0)))
-        pass
+problem = get_problem("rastrigin3")
+
+
+def search_regret(seed: int, reseed: bool, trials: int = 140) -> float:
+    noisy = NoisyProblem(problem, 10.0, seed, 0.0, "t3")
+    study = new_study(seed)
+    space = space_of(problem)
+    seeding = TrialSeeding.of(study.sampler) if reseed else None
+    for i in range(trials):
+        if seeding is not None:
+            seeding.reseed(i)
+        trial = study.ask(space)
+        study.tell(trial, noisy.evaluate(x_of(problem, trial.params), search_seed(seed, 0)))
     return noisy.search_regret()
-a=[run(s, False) for s in range(30)]; b=[run(s, True) for s in range(30)]
-print('plain', np.median(a), 'reseeded', np.median(b), wilcoxon(a,b).pvalue)
+
+
+plain = [search_regret(s, False) for s in range(30)]
+reseeded = [search_regret(s, True) for s in range(30)]
+print("plain", np.median(plain), "reseeded", np.median(reseeded), wilcoxon(plain, reseeded).pvalue)
