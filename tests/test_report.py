@@ -286,10 +286,11 @@ def test_three_objectives_get_pairwise_pareto_plots_and_conditional_parameters_a
     q = next(p for p in data.params if p.name == "q")
     assert q.log and np.isnan(q.values).any() and np.isfinite(q.values).any()
     dims = {d.label: d for d in figures["parallel"].data[0].dimensions}
-    assert (
-        "log10(q) (bottom: unset)" in dims
-        and np.isfinite(np.asarray(dims["log10(q) (bottom: unset)"].values)).all()
-    )
+    q_axis = dims["q (log scale) (bottom: unset)"]
+    assert np.isfinite(np.asarray(q_axis.values)).all()
+    # The axis runs over log10(q), its ticks are labelled in q's own units.
+    assert len(q_axis.ticktext) >= 2
+    assert np.allclose(np.log10([float(t) for t in q_axis.ticktext]), q_axis.tickvals)
     assert [d.label for d in figures["parallel"].data[0].dimensions][-3:] == [
         "objective 0",
         "objective 1",
@@ -401,7 +402,7 @@ def test_contour_size_does_not_grow_with_the_number_of_trials() -> None:
         fig = build_figures(synthetic_study(n))["contour"]
         assert np.asarray(fig.data[0].z).shape == (GRID, GRID)
         sizes.append(len(fig.to_json()))
-    assert abs(sizes[1] - sizes[0]) < 0.01 * sizes[0]
+    assert abs(sizes[1] - sizes[0]) < 0.02 * sizes[0]  # the surface is fixed; only the points vary
 
 
 def test_kernel_surface_follows_the_data_and_is_blank_far_from_it() -> None:

@@ -102,6 +102,16 @@ def build_parser() -> argparse.ArgumentParser:
         "CUDA_VISIBLE_DEVICES, round robin when there are more workers than GPUs (default: the config's "
         "optimize.gpus, else every GPU for every worker)",
     )
+    optimize.add_argument(
+        "--dask",
+        metavar="ADDRESS",
+        help="run the --workers as tasks on this Dask cluster (scheduler address, e.g. tcp://host:8786) "
+        "instead of local processes; needs crystallize-opt[dask] and a storage every worker reaches",
+    )
+    optimize.add_argument(
+        "--resources",
+        help="Dask worker resources each worker task needs, e.g. GPU=1 (with --dask)",
+    )
     optimize.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     optimize.set_defaults(func="cmd_optimize")
 
@@ -115,7 +125,9 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--replicates", type=int, help="replicates per trial")
     worker.add_argument("--gpus", help="GPU indices this worker uses, e.g. 0 (sets CUDA_VISIBLE_DEVICES)")
     worker.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    worker.set_defaults(func="cmd_worker", seed=None, report=None, no_report=True, workers=1)
+    worker.set_defaults(
+        func="cmd_worker", seed=None, report=None, no_report=True, workers=1, dask=None, resources=None
+    )
 
     report = add("report", "write the HTML report of a study")
     _add_study_selector(report)
@@ -126,6 +138,15 @@ def build_parser() -> argparse.ArgumentParser:
         "and no CONFIG, <study>-report.html in the working directory)",
     )
     report.set_defaults(func="cmd_report")
+
+    dashboard = add(
+        "dashboard",
+        "start optuna-dashboard on a study's storage (with the report's figures and the winner note)",
+    )
+    _add_study_selector(dashboard)
+    dashboard.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    dashboard.add_argument("--port", type=int, default=8080, help="port (default 8080)")
+    dashboard.set_defaults(func="cmd_dashboard")
 
     best = add(
         "best",

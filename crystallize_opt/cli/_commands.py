@@ -8,6 +8,7 @@ import json
 import math
 import os
 import socket
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ import yaml
 from optuna.trial import FrozenTrial, TrialState
 
 from .._checks import check_count, check_replicates, check_seed, check_study_name
-from .._optuna_compat import load_study
+from .._optuna_compat import load_study, study_id
 from .._paths import file_stem
 from ..exceptions import ConfigurationError
 from ..optimize import WorkerRole, best_of
@@ -165,13 +166,44 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 1 if result.errors and args.strict else 0
 
 
+def _resources(text: str | None, dask: str | None) -> dict[str, float] | None:
+    """``--resources GPU=1,MEM=2`` as a mapping (None when not given).
+
+    Raises:
+        ConfigurationError: without ``--dask``, or for an entry that is not NAME=NUMBER.
+    """
+    if text is None:
+        return None
+    if dask is None:
+        raise ConfigurationError(f"--resources {text} are Dask worker resources: they need --dask ADDRESS")
+    found: dict[str, float] = {}
+    for entry in text.split(","):
+        name, _, value = entry.partition("=")
+        try:
+            amount = float(value)
+        except ValueError:
+            amount = -1.0
+        if not name.strip() or not amount > 0:
+            raise ConfigurationError(
+                f"--resources must be NAME=NUMBER[,NAME=NUMBER...], e.g. GPU=1; got {text!r}"
+            )
+        found[name.strip()] = amount
+    return found
+
+
 def cmd_optimize(args: argparse.Namespace) -> int:
+    resources = _resources(args.resources, args.dask)
+    if args.dask is not None and args.gpus is not None:
+        raise ConfigurationError(
+            "--gpus names GPUs of this machine; on a Dask cluster ask for them with --resources GPU=1 "
+            "(start the Dask workers with --resources GPU=1)"
+        )
     gpus = gpus_option(args)
     if gpus is not None and args.workers == 1:
         use_gpus_in_this_process(gpus, "--gpus")  # before the study's code is imported
     study_config = _load(args.config)
     settings = _require_optimize(study_config)
-    if gpus is None and settings.gpus is not None:
+    if gpus is None and settings.gpus is not None and args.dask is None:
         gpus = settings.gpus
         if args.workers == 1:
             use_gpus_in_this_process(gpus, f"{study_config.path}: optimize.gpus")
@@ -204,7 +236,9 @@ def cmd_optimize(args: argparse.Namespace) -> int:
             replicates_per_trial=replicates,
             progress=not args.quiet,
             workers=args.workers,
-            gpus=gpus if args.workers > 1 else None,
+            gpus=gpus if args.workers > 1 and args.dask is None else None,
+            cluster=args.dask,
+            resources=resources,
         )
     study = optimizer.study
     metric = settings.objective.metrics[0]
@@ -226,6 +260,7 @@ def cmd_optimize(args: argparse.Namespace) -> int:
 
         write_report(study, report_path)
         print(f"report: {report_path}")
+        _save_to_dashboard(study)
     if selection is not None:
         print("\n" + selection_text(selection, metric))
     return 0
@@ -252,6 +287,48 @@ def cmd_report(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise _unwritable_report(path, exc.strerror or str(exc)) from exc
     print(f"report: {path}")
+    return 0
+
+
+def _save_to_dashboard(study: optuna.Study) -> None:
+    """Store the figures and the winner note for optuna-dashboard when it is installed; a failure
+    is a warning (the dashboard is optional, the study and its report are done)."""
+    from ..report import save_to_dashboard
+
+    try:
+        if save_to_dashboard(study):
+            print("optuna-dashboard: figures and the winner note stored with the study")
+    except Exception as exc:  # never fails the command
+        from .._text import one_line
+
+        print(
+            f"warning: could not store the figures for optuna-dashboard: {one_line(str(exc))}",
+            file=sys.stderr,
+        )
+
+
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    """Start optuna-dashboard on the study's storage (storing the figures and note first), print
+    its URL, and serve until interrupted."""
+    from ..report import dashboard_available
+    from ..storage import display_storage
+
+    if not dashboard_available():
+        raise ConfigurationError(
+            "optuna-dashboard is not installed: pip install 'crystallize-opt[dashboard]' (or optuna-dashboard)"
+        )
+    import optuna_dashboard
+
+    from ..storage import resolve_storage
+
+    url, name = _study_location(args)
+    _open_study(args)  # the storage and the study exist: nothing is created below
+    storage = resolve_storage(url)  # writable: the dashboard saves notes too
+    study = load_study(name, storage)
+    _save_to_dashboard(study)
+    page = f"http://{args.host}:{args.port}/dashboard/studies/{study_id(study)}"
+    print(f"optuna-dashboard on {display_storage(url)}: {page} (Ctrl+C stops it)", flush=True)
+    optuna_dashboard.run_server(storage, host=args.host, port=args.port)
     return 0
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -36,6 +36,8 @@ from ._validation import (
 )
 
 if TYPE_CHECKING:
+    from optuna.pruners import BasePruner
+
     from ..optimize import BaseOptimizer, OptunaOptimizer, ReplayReport, WorkerRole
     from ._builder import ExperimentBuilder
 
@@ -312,6 +314,10 @@ class Experiment:
         progress: bool = False,
         workers: int = 1,
         gpus: Sequence[int] | None = None,
+        pruner: BasePruner | None = None,
+        curve_pruning: str | None = None,
+        cluster: Any = None,
+        resources: Mapping[str, float] | None = None,
     ) -> Treatment:
         """Synchronous wrapper for :meth:`aoptimize`, with the same arguments and result.
 
@@ -321,7 +327,16 @@ class Experiment:
         ensure_no_running_loop("optimize", "aoptimize")
         return run_sync(
             self.aoptimize(
-                optimizer, num_trials, replicates_per_trial, progress=progress, workers=workers, gpus=gpus
+                optimizer,
+                num_trials,
+                replicates_per_trial,
+                progress=progress,
+                workers=workers,
+                gpus=gpus,
+                pruner=pruner,
+                curve_pruning=curve_pruning,
+                cluster=cluster,
+                resources=resources,
             )
         )
 
@@ -334,6 +349,10 @@ class Experiment:
         progress: bool = False,
         workers: int = 1,
         gpus: Sequence[int] | None = None,
+        pruner: BasePruner | None = None,
+        curve_pruning: str | None = None,
+        cluster: Any = None,
+        resources: Mapping[str, float] | None = None,
     ) -> Treatment:
         """Search for the best treatment with ``optimizer`` and return it.
 
@@ -360,16 +379,43 @@ class Experiment:
             gpus: GPU indices the ``workers`` share: each worker process sees its own through
                 ``CUDA_VISIBLE_DEVICES``, round robin when there are more workers than GPUs
                 (with fewer, each gets several). Indices count the GPUs this process sees.
-                ``progress``, ``workers`` and ``gpus`` go beyond the reference API.
+            pruner: an Optuna pruner for an :class:`OptunaOptimizer` that has none (the same as
+                ``OptunaOptimizer(pruner=...)``): trials stop early, in the middle of a
+                replicate when its steps report a learning curve (``ctx.report(value, step)``).
+            curve_pruning: how replicates and learning-curve steps combine for the pruner
+                (``"paired"``, ``"pooled"`` (default), ``"off"``; see :class:`OptunaOptimizer`).
+            cluster: a ``distributed.Client`` or a Dask scheduler address (``"tcp://host:8786"``):
+                the ``workers`` then run as long-running tasks on that Dask cluster (needs
+                ``pip install crystallize-opt[dask]``), each joining the study like a
+                ``crystallize-opt worker``. The storage must be one every worker reaches: a
+                database server, or a SQLite/journal file only when every Dask worker runs on
+                this host. The study's files must be at the same path on every worker (see the
+                README, "Dask clusters").
+            resources: Dask worker resources each task needs (``{"GPU": 1}``), with ``cluster``.
+                ``progress``, ``workers``, ``gpus``, ``pruner``, ``curve_pruning``, ``cluster``
+                and ``resources`` go beyond the reference API.
 
         Raises:
-            ConfigurationError: for invalid arguments (``gpus`` with one worker, or on a machine
-                showing fewer GPUs than asked), or an objective metric the pipeline never
+            ConfigurationError: for invalid arguments (``gpus`` with one worker or with a
+                cluster, or on a machine showing fewer GPUs than asked; a storage the cluster's
+                workers cannot reach; ``pruner`` or ``curve_pruning`` for an optimizer other
+                than :class:`OptunaOptimizer`, a pruner given here and to the optimizer,
+                ``curve_pruning`` without a pruner or with noise handling), or an objective metric the pipeline never
                 records (raised at the first trial; the error lists the recorded metrics).
             OptimizationError: when every trial failed (the first failures are quoted).
         """
         return await optimize_experiment(
-            self, optimizer, num_trials, replicates_per_trial, progress=progress, workers=workers, gpus=gpus
+            self,
+            optimizer,
+            num_trials,
+            replicates_per_trial,
+            progress=progress,
+            workers=workers,
+            gpus=gpus,
+            pruner=pruner,
+            curve_pruning=curve_pruning,
+            cluster=cluster,
+            resources=resources,
         )
 
     def _optimize_as_worker(

@@ -7,8 +7,8 @@ only through here; the optimize package never imports the experiment.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from .._checks import check_count
 from ..exceptions import ConfigurationError
@@ -20,6 +20,7 @@ from ..optimize import (
     execution_bar,
     finish_optimization,
     replay_trial,
+    run_dask_workers,
     run_optimization,
     run_workers,
 )
@@ -29,6 +30,8 @@ from ._dispatch import trial_session
 from ._validation import check_structure
 
 if TYPE_CHECKING:
+    from optuna.pruners import BasePruner
+
     from ..optimize import ReplayReport
     from ._experiment import Experiment
 
@@ -43,12 +46,18 @@ async def optimize_experiment(
     workers: int,
     worker: WorkerRole | None = None,
     gpus: Sequence[int] | None = None,
+    pruner: BasePruner | None = None,
+    curve_pruning: str | None = None,
+    cluster: Any = None,
+    resources: Mapping[str, float] | None = None,
 ) -> Treatment:
     """Run the search of :meth:`Experiment.aoptimize` and return the best treatment.
 
     With ``workers > 1`` the trials run in worker processes sharing the optimizer's study, and
     the winner of a noise-aware search is chosen here afterwards, once; otherwise they run in
     this process, in one trial session (steps set up once, the worker pool kept open).
+    ``cluster`` (a ``distributed.Client`` or a scheduler address): the ``workers`` run as tasks
+    on that Dask cluster instead of local processes, each needing ``resources`` of a worker.
     ``worker``: set when this process is itself one of the processes sharing a study (started by
     ``workers=N`` or the ``crystallize-opt worker`` command); it then runs its part alone.
 
@@ -61,7 +70,18 @@ async def optimize_experiment(
     # Not validate(): trials take their parameters from the optimizer, not from initial_ctx.
     check_structure(experiment)
     check_count(workers, "workers")
+    if pruner is not None or curve_pruning is not None:
+        _use_pruner(optimizer, pruner, curve_pruning)
     devices = None if gpus is None else check_gpus(gpus, "gpus")
+    if cluster is not None and devices is not None:
+        raise ConfigurationError(
+            f"gpus={list(devices)} names GPUs of this machine; on a Dask cluster ask for them as worker "
+            'resources instead: resources={"GPU": 1} (start the Dask workers with --resources GPU=1)'
+        )
+    if resources is not None and cluster is None:
+        raise ConfigurationError(
+            f"resources={dict(resources)!r} are Dask worker resources: they need cluster=..."
+        )
     if devices is not None and workers == 1:
         raise ConfigurationError(
             f"gpus={list(devices)} gives each of several worker processes its GPUs: it needs workers >= 2. "
@@ -70,11 +90,34 @@ async def optimize_experiment(
         )
     try:
         return await _search(
-            experiment, optimizer, num_trials, replicates_per_trial, progress, workers, worker, devices
+            experiment,
+            optimizer,
+            num_trials,
+            replicates_per_trial,
+            progress,
+            workers,
+            worker,
+            devices,
+            cluster,
+            resources,
         )
     finally:
         if isinstance(optimizer, BaseOptimizer):  # anything else was refused above: nothing to end
             collaborators_of(optimizer).finalizer.end_run()  # e.g. a SQLite study's file made complete
+
+
+def _use_pruner(optimizer: BaseOptimizer, pruner: BasePruner | None, curve_pruning: str | None) -> None:
+    """Give ``optimize(pruner=..., curve_pruning=...)`` to the optimizer.
+
+    Raises:
+        ConfigurationError: for an optimizer other than OptunaOptimizer, or as
+            :meth:`OptunaOptimizer.use_pruner` (e.g. a pruner other than the constructor's).
+    """
+    if not isinstance(optimizer, OptunaOptimizer):
+        raise ConfigurationError(
+            f"optimize(pruner=..., curve_pruning=...) needs an OptunaOptimizer, got {type(optimizer).__name__}"
+        )
+    optimizer.use_pruner(optimizer.pruner if pruner is None else pruner, curve_pruning)
 
 
 async def _search(
@@ -86,13 +129,22 @@ async def _search(
     workers: int,
     worker: WorkerRole | None,
     gpus: tuple[int, ...] | None,
+    cluster: Any = None,
+    resources: Mapping[str, float] | None = None,
 ) -> Treatment:
-    if workers > 1:
+    if workers > 1 or cluster is not None:
         if not isinstance(optimizer, OptunaOptimizer):
             raise ConfigurationError(
                 f"parallel workers need an OptunaOptimizer, got {type(optimizer).__name__}"
             )
-        best = run_workers(experiment, optimizer, num_trials, replicates_per_trial, workers, progress, gpus)
+        if cluster is not None:
+            best = run_dask_workers(
+                experiment, optimizer, num_trials, replicates_per_trial, workers, cluster, progress, resources
+            )
+        else:
+            best = run_workers(
+                experiment, optimizer, num_trials, replicates_per_trial, workers, progress, gpus
+            )
         if optimizer.noise is None:
             return best
         # The winner of a noise-aware search is chosen here, once; the bar goes on from the

@@ -18,6 +18,7 @@ Other packages import from here, never from this package's ``_private`` modules
 from ._arguments import check_arguments, check_warm_start
 from ._base import BaseOptimizer, OptimizationRun, WorkerRole
 from ._collaborators import collaborators_of
+from ._dask import run_dask_workers
 from ._evaluation import TrialEvaluation
 from ._loop import finish_optimization, run_optimization
 from ._noise import NoiseHandling, WinnerSelection, stored_selection
@@ -52,6 +53,7 @@ __all__ = [
     "finish_optimization",
     "proposed_trials",
     "replay_trial",
+    "run_dask_workers",
     "run_optimization",
     "run_workers",
     "stored_selection",

@@ -149,7 +149,8 @@ def store_trial_end(
         Exception: whatever the storage raised, other than for a stale trial or an exhausted
             sampler.
     """
-    attrs = {TrialRecord.ATTR: record}  # written with the state (see tell_trial)
+    # Written with the state (see tell_trial); the objective's mean, SEM and n also flat, for tables.
+    attrs = TrialRecord.user_attrs_of(record, tuple(objective.metrics))
     try:
         if failure is not None:
             _log.warning("trial %d failed: %s", trial.number, failure)

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import plotly.graph_objects as go
+from scipy.ndimage import distance_transform_edt
 from scipy.spatial import cKDTree
 
 from ._data import FloatArray, ParamColumn, ReportData
@@ -22,7 +23,10 @@ from ._style import (
     Section,
     colorscale_reversed,
     layout,
+    log_axis,
+    log_ticks,
     sampled_note,
+    spans_decades,
     subsample,
 )
 
@@ -30,8 +34,13 @@ from ._style import (
 GRID = 30
 #: Gaussian kernel bandwidth, as a fraction of each numeric axis' observed range.
 BANDWIDTH = 0.08
-#: Cells farther than this many bandwidths from every trial are left blank (nothing was measured there).
+#: Cells farther than this many bandwidths from every trial are veiled (nothing was measured there).
 MAX_GAP = 2.0
+#: The colors span the better part of the surface, up to this quantile of its cells (worse ones
+#: share the last color), so that the region that matters is not one flat blob.
+COLOR_QUANTILE = 0.6
+#: The veil over cells far from every trial.
+VEIL = "rgba(255, 255, 255, 0.6)"
 
 
 @dataclass(frozen=True)
@@ -94,7 +103,55 @@ def _axis_layout(param: ParamColumn) -> dict[str, Any]:
             "tickvals": list(range(len(param.choices))),
             "ticktext": list(param.choices),
         }
-    return {"title_text": param.name, "type": "log" if param.log else "linear"}
+    if param.log:
+        return {"title_text": param.name, **log_axis(param.values)}
+    return {"title_text": param.name, "type": "linear"}
+
+
+def filled(z: FloatArray) -> FloatArray:
+    """``z`` with each NaN cell given its nearest measured cell's value (a contour of a surface with
+    holes draws them as jagged diamonds; the holes are veiled instead, see :data:`VEIL`)."""
+    blank = ~np.isfinite(z)
+    if not blank.any() or blank.all():
+        return z
+    _, (rows, cols) = distance_transform_edt(blank, return_indices=True)
+    return np.asarray(z[rows, cols], dtype=float)
+
+
+def color_scale(z: FloatArray, direction: str, metric: str) -> tuple[FloatArray, dict[str, Any], str]:
+    """The values to color by, the trace's color settings, and a sentence for the caption.
+
+    Positive values spanning orders of magnitude are colored by their log10 (the colorbar labelled
+    in the metric's units); else the colors span the best values up to :data:`COLOR_QUANTILE` of
+    the cells (the worse ones share the last color)."""
+    finite = z[np.isfinite(z)]
+    style: dict[str, Any] = {
+        "colorscale": COLORSCALE,
+        "reversescale": colorscale_reversed(direction),
+        "colorbar": {"title": {"text": metric}, "thickness": 12},
+    }
+    if finite.size < 2:
+        return z, style, ""
+    if spans_decades(finite):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            logs = np.log10(z)
+        tickvals, ticktext = log_ticks(float(np.log10(finite.min())), float(np.log10(finite.max())))
+        style["colorbar"].update(tickvals=tickvals, ticktext=ticktext)
+        return logs, style, " Colors are on a log scale (the values span orders of magnitude)."
+    lo, hi = float(finite.min()), float(finite.max())
+    if direction == "minimize":
+        a, b = lo, float(np.quantile(finite, COLOR_QUANTILE))
+    else:
+        a, b = float(np.quantile(finite, 1 - COLOR_QUANTILE)), hi
+    if not b > a or (b - a) > 0.8 * (hi - lo):
+        return z, style, ""
+    style.update(zmin=a, zmax=b)
+    worse = "above" if direction == "minimize" else "below"
+    return (
+        z,
+        style,
+        f" Colors span the best {COLOR_QUANTILE:.0%} of the surface; values {worse} share the last color.",
+    )
 
 
 def contour_section(data: ReportData) -> Section:
@@ -112,20 +169,50 @@ def contour_section(data: ReportData) -> Section:
     if surface is None:
         section.note = f"Fewer than two completed feasible trials set both {a.name} and {b.name}: no contour."
         return section
-    surface_style = {
-        "colorscale": COLORSCALE,
-        "reversescale": colorscale_reversed(data.directions[0]),
-        "colorbar": {"title": {"text": data.metrics[0]}, "thickness": 12},
-        "hovertemplate": f"{a.name} = %{{x:.4g}}<br>{b.name} = %{{y:.4g}}<br>smoothed {data.metrics[0]} = %{{z:.4g}}<extra></extra>",
-    }
+    z, style, color_words = color_scale(surface.z, data.directions[0], data.metrics[0])
+    logged = z is not surface.z  # colored by log10: the hover shows the value itself
+    shown_z = "%{customdata:.4g}" if logged else "%{z:.4g}"
+    style["hovertemplate"] = (
+        f"{a.name} = %{{x:.4g}}<br>{b.name} = %{{y:.4g}}<br>smoothed {data.metrics[0]} = {shown_z}<extra></extra>"
+    )
     x, y = _display(a, surface.x), _display(b, surface.y)
-    if a.is_categorical or b.is_categorical or surface.x.size < 2 or surface.y.size < 2:
-        trace: Any = go.Heatmap(x=x, y=y, z=surface.z, **surface_style)
-    else:
-        trace = go.Contour(
-            x=x, y=y, z=surface.z, ncontours=14, line={"width": 0.5}, connectgaps=False, **surface_style
+    blank = ~np.isfinite(surface.z)
+    grid = a.is_categorical or b.is_categorical or surface.x.size < 2 or surface.y.size < 2
+    fig = go.Figure()
+    if grid:
+        fig.add_trace(go.Heatmap(x=x, y=y, z=z, customdata=surface.z if logged else None, **style))
+    else:  # a smooth image of the surface, the veil over what is far from every trial, the lines
+        fig.add_trace(
+            go.Heatmap(x=x, y=y, z=filled(z), customdata=filled(surface.z), zsmooth="best", **style)
         )
-    fig = go.Figure(trace)
+        if blank.any():
+            fig.add_trace(
+                go.Heatmap(
+                    x=x,
+                    y=y,
+                    z=np.where(blank, 1.0, np.nan),
+                    colorscale=[[0.0, VEIL], [1.0, VEIL]],
+                    showscale=False,
+                    hoverinfo="skip",
+                    name="no trial nearby",
+                )
+            )
+        contours: dict[str, Any] = {"coloring": "none"}
+        if "zmin" in style:
+            contours.update(start=style["zmin"], end=style["zmax"], size=(style["zmax"] - style["zmin"]) / 12)
+        fig.add_trace(
+            go.Contour(
+                x=x,
+                y=y,
+                z=filled(z),
+                contours=contours,
+                ncontours=14,
+                line={"width": 0.6, "color": "rgba(0, 0, 0, 0.35)"},
+                showscale=False,
+                showlegend=False,
+                hoverinfo="skip",
+            )
+        )
     both = rows[np.isfinite(a.values[rows]) & np.isfinite(b.values[rows])]
     shown = subsample(both, MAX_CONTOUR_POINTS, data.ranking)
     jitter = np.random.default_rng(2).uniform(-0.2, 0.2, shown.size)
@@ -161,9 +248,11 @@ def contour_section(data: ReportData) -> Section:
     fig.update_xaxes(**_axis_layout(a))
     fig.update_yaxes(**_axis_layout(b))
     which = "the first objective, " if data.is_multi_objective else ""
+    veiled = "pale" if not grid else "blank"
     section.caption = (
         f"Kernel-smoothed mean of {which}{data.metrics[0]} over {a.name} and {b.name} (Gaussian kernel, bandwidth "
-        f"{BANDWIDTH:.0%} of each axis' range, on a fixed grid; blank farther than {MAX_GAP:g} bandwidths from every trial), yellow is best. "
+        f"{BANDWIDTH:.0%} of each axis' range, on a fixed grid; {veiled} farther than {MAX_GAP:g} bandwidths from "
+        f"every trial, where nothing was measured), yellow is best.{color_words} "
         f"Dots are completed feasible trials; the star is {data.best_words}."
         + sampled_note(shown.size, both.size)
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -59,6 +59,8 @@ class Baseline:
     sem: FloatArray
     n: IntArray
     values: tuple[FloatArray, ...]
+    #: The seed of each of ``values``' entries, per objective (empty when not stored).
+    seeds: tuple[IntArray, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -105,6 +107,9 @@ class ReportData:
     selection: WinnerSelection | None = None
     best_row: int | None = None
     observed_best_row: int | None = None
+    #: ``replicate_seeds[row][j]``: the seed of each of ``replicates[row][j]``'s values (rows whose
+    #: record stores seeds).
+    replicate_seeds: Mapping[int, tuple[IntArray, ...]] = field(default_factory=dict)
 
     @property
     def n_trials(self) -> int:
@@ -209,15 +214,25 @@ def _stats_row(
     return means, sems, ns
 
 
-def _replicate_values(record: Mapping[str, Any], metrics: Sequence[str]) -> tuple[FloatArray, ...] | None:
+def _replicates_with_seeds(
+    record: Mapping[str, Any], metrics: Sequence[str]
+) -> tuple[tuple[FloatArray, ...], tuple[IntArray, ...] | None] | None:
+    """Per metric, the finite replicate values and (when the record stores a seed per replicate)
+    their seeds; None when no metric has a value."""
     values = record.get("values")
     if not isinstance(values, Mapping):
         return None
-    out = []
+    seeds = record.get("seeds")
+    out, seeds_out = [], []
     for metric in metrics:
-        column = values.get(metric) or []
-        out.append(np.array([v for v in (_float(x) for x in column) if math.isfinite(v)], dtype=float))
-    return tuple(out) if any(a.size for a in out) else None
+        column = [_float(x) for x in (values.get(metric) or [])]
+        keep = [i for i, v in enumerate(column) if math.isfinite(v)]
+        out.append(np.array([column[i] for i in keep], dtype=float))
+        if isinstance(seeds, Sequence) and len(seeds) == len(column):
+            seeds_out.append(np.array([int(seeds[i]) for i in keep], dtype=np.int64))
+    if not any(a.size for a in out):
+        return None
+    return tuple(out), (tuple(seeds_out) if len(seeds_out) == len(out) else None)
 
 
 def _stored(
@@ -241,8 +256,10 @@ def _baseline(study: optuna.Study, metrics: Sequence[str]) -> Baseline | None:
     means, sems, ns = _stats_row(record, metrics, fallback)
     if not any(math.isfinite(m) for m in means):
         return None
-    values = _replicate_values(record, metrics) or tuple(np.empty(0) for _ in metrics)
-    return Baseline(np.array(means), np.array(sems), np.array(ns, dtype=np.int64), values)
+    found = _replicates_with_seeds(record, metrics)
+    values = found[0] if found is not None else tuple(np.empty(0) for _ in metrics)
+    seeds = found[1] if found is not None and found[1] is not None else ()
+    return Baseline(np.array(means), np.array(sems), np.array(ns, dtype=np.int64), values, seeds)
 
 
 def _selection(study: optuna.Study) -> WinnerSelection | None:
@@ -340,11 +357,13 @@ def extract(study: optuna.Study, *, top_k: int = 10) -> ReportData:
         best_row = None if winner is None or winner.trial is None else row_of[winner.trial.number]
     n_complete = int(np.count_nonzero((state == "COMPLETE") & np.all(np.isfinite(value), axis=1)))
     params = _param_columns(trials)
-    replicates = {}
+    replicates, replicate_seeds = {}, {}
     for row in [*ranking[:top_k], *([] if best_row is None else [best_row])]:
-        found = _replicate_values(records[row], metrics)
+        found = _replicates_with_seeds(records[row], metrics)
         if found is not None:
-            replicates[int(row)] = found
+            replicates[int(row)] = found[0]
+            if found[1] is not None:
+                replicate_seeds[int(row)] = found[1]
     return ReportData(
         study_name=study.study_name,
         metrics=metrics,
@@ -371,4 +390,5 @@ def extract(study: optuna.Study, *, top_k: int = 10) -> ReportData:
         selection=selection,
         best_row=best_row,
         observed_best_row=observed.best,
+        replicate_seeds=replicate_seeds,
     )

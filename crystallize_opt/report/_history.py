@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import html
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import plotly.graph_objects as go
@@ -10,7 +12,12 @@ from plotly.subplots import make_subplots
 
 from ..ranking import oriented
 from ._data import BoolArray, FloatArray, ReportData
-from ._style import COLORS, Section, estimate, layout
+from ._style import COLORS, Section, estimate, layout, log_ticks, spans_decades
+
+#: The focused view of the history spans the best trials up to this quantile of their means.
+FOCUS_QUANTILE = 0.5
+#: The focused view is offered when it is at most this fraction of the whole range.
+FOCUS_SHRINK = 0.5
 
 #: Failed trials listed under the history (all of them are counted in the header).
 MAX_FAILURES_LISTED = 20
@@ -33,7 +40,7 @@ def best_so_far(data: ReportData, objective: int = 0) -> tuple[FloatArray, Float
 
 
 def _range(data: ReportData, j: int) -> tuple[float, float, float]:
-    """Lower and upper end of the y axis of objective ``j``, and the padding used."""
+    """Lower and upper end of the y axis of objective ``j`` over every trial, and the padding used."""
     mean, sem = data.mean[:, j], np.nan_to_num(data.sem[:, j])
     finite = np.isfinite(mean)
     lows, highs = [mean[finite] - sem[finite]], [mean[finite] + sem[finite]]
@@ -41,13 +48,109 @@ def _range(data: ReportData, j: int) -> tuple[float, float, float]:
         b, s = data.baseline.mean[j], np.nan_to_num(data.baseline.sem[j])
         lows.append(np.array([b - s]))
         highs.append(np.array([b + s]))
-    ends = np.concatenate(lows + highs)
+    return _padded(np.concatenate(lows + highs))
+
+
+def _padded(ends: FloatArray) -> tuple[float, float, float]:
     ends = ends[np.isfinite(ends)]
     if ends.size == 0:
         return 0.0, 1.0, 0.1
     lo, hi = float(ends.min()), float(ends.max())
     pad = 0.06 * (hi - lo) if hi > lo else max(abs(hi), 1.0) * 0.1
     return lo, hi, pad
+
+
+@dataclass(frozen=True)
+class View:
+    """One way to scale the y axis of an objective: its name (a button), the axis settings, and
+    how many trials' means fall outside it."""
+
+    label: str
+    axis: dict[str, Any]
+    hidden: int = 0
+
+
+def views(data: ReportData, j: int) -> list[View]:
+    """The y-axis views of objective ``j``, the one shown first first.
+
+    * Means that are all positive and span :data:`~._style.LOG_SPAN` or more: a log axis (every
+      trial), then the linear axis of every trial.
+    * Else, when the better :data:`FOCUS_QUANTILE` of the trials (with their SEM bars, the best so
+      far and the baseline when it is not among the worst tenth) needs at most
+      :data:`FOCUS_SHRINK` of the whole range: that focused range, then every trial.
+    * Else only every trial.
+    """
+    lo, hi, pad = _range(data, j)
+    everything = View("all trials", {"type": "linear", "range": [lo - 2 * pad, hi + pad]})
+    mean, sem = data.mean[:, j], np.nan_to_num(data.sem[:, j])
+    finite = np.isfinite(mean)
+    if np.count_nonzero(finite) < 4:
+        return [everything]
+    if spans_decades(mean[finite]):
+        logs = np.log10(mean[finite])
+        a, b = float(logs.min()), float(logs.max())
+        margin = 0.05 * (b - a)
+        ticks, labels = log_ticks(a, b)
+        axis = {
+            "type": "log",
+            "range": [a - margin, b + margin],
+            "tickvals": [10.0**t for t in ticks],
+            "ticktext": labels,
+        }
+        return [View("log scale", axis), View("linear scale", everything.axis)]
+    sign = 1.0 if data.directions[j] == "minimize" else -1.0
+    turned = sign * mean[finite]
+    cut = float(np.quantile(turned, FOCUS_QUANTILE))
+    inside = turned <= cut
+    ends = [turned[inside] - sem[finite][inside], turned[inside] + sem[finite][inside]]
+    if data.baseline is not None and np.isfinite(data.baseline.mean[j]):
+        b = sign * float(data.baseline.mean[j])
+        if b <= float(np.quantile(turned, 0.9)):
+            s = float(np.nan_to_num(data.baseline.sem[j]))
+            ends.append(np.array([b - s, b + s]))
+    f_lo, f_hi, f_pad = _padded(np.concatenate(ends))
+    if (f_hi - f_lo) > FOCUS_SHRINK * (hi - lo):
+        return [everything]
+    low, high = (f_lo - 2 * f_pad, f_hi + f_pad) if sign > 0 else (-f_hi - f_pad, -f_lo + 2 * f_pad)
+    hidden = int(np.count_nonzero((mean[finite] < low) | (mean[finite] > high)))
+    return [View("best trials", {"type": "linear", "range": [low, high]}, hidden), everything]
+
+
+def _buttons(fig: go.Figure, all_views: list[list[View]]) -> None:
+    """Buttons above the plot that switch every row between its views (when there is a choice)."""
+    count = max(len(v) for v in all_views)
+    if count < 2:
+        return
+    buttons = []
+    for i in range(count):
+        settings: dict[str, Any] = {}
+        for j, row_views in enumerate(all_views):
+            view = row_views[min(i, len(row_views) - 1)]
+            axis = "yaxis" if j == 0 else f"yaxis{j + 1}"
+            settings.update({f"{axis}.{key}": value for key, value in view.axis.items()})
+            for key in ("tickvals", "ticktext"):
+                settings.setdefault(f"{axis}.{key}", view.axis.get(key))
+        labels = {v[i].label for v in all_views if len(v) == count}
+        label = labels.pop() if len(labels) == 1 else ("focused" if i == 0 else "all trials")
+        buttons.append({"label": label, "method": "relayout", "args": [settings]})
+    fig.update_layout(
+        updatemenus=[
+            {
+                "type": "buttons",
+                "direction": "right",
+                "buttons": buttons,
+                "active": 0,
+                "showactive": True,
+                "x": 1.0,
+                "xanchor": "right",
+                "y": 1.01,
+                "yanchor": "bottom",
+                "pad": {"b": 0, "t": 0},
+                "font": {"size": 11},
+                "bgcolor": "#f3f3f3",
+            }
+        ]
+    )
 
 
 def _points(
@@ -94,33 +197,38 @@ def history_section(data: ReportData) -> Section:
             ("Pareto-optimal", data.pareto, {"color": COLORS["best"], "symbol": "diamond", "size": 8})
         )
     failed = np.flatnonzero(data.state == "FAIL")
+    all_views: list[list[View]] = []
     for j, metric in enumerate(data.metrics):
         first, row = j == 0, j + 1
         for name, mask, marker in groups:
             rows = np.flatnonzero(mask & np.isfinite(data.mean[:, j]))
             if rows.size:
                 fig.add_trace(_points(data, rows, j, name, marker, first), row=row, col=1)
-        lo, hi, pad = _range(data, j)
-        if failed.size:
-            fig.add_trace(
-                go.Scatter(
-                    x=data.number[failed].astype(np.int32),
-                    y=np.full(failed.size, lo - 1.4 * pad),
-                    mode="markers",
-                    name=f"failed ({failed.size:,})",
-                    legendgroup="failed",
-                    showlegend=first,
-                    marker={
-                        "symbol": "line-ns-open",
-                        "size": 10,
-                        "color": COLORS["failed"],
-                        "line": {"width": 2},
-                    },
-                    hovertemplate="trial %{x} failed<extra></extra>",
-                ),
-                row=row,
-                col=1,
+        if failed.size:  # ticks along the bottom, on a hidden axis of their own: in view at any scale
+            ticks = go.Scatter(
+                x=data.number[failed].astype(np.int32),
+                y=np.full(failed.size, 0.03),
+                mode="markers",
+                name=f"failed ({failed.size:,})",
+                legendgroup="failed",
+                showlegend=first,
+                marker={
+                    "symbol": "line-ns-open",
+                    "size": 10,
+                    "color": COLORS["failed"],
+                    "line": {"width": 2},
+                },
+                hovertemplate="trial %{x} failed<extra></extra>",
             )
+            overlay = k + 1 + j
+            ticks.update(xaxis="x" if row == 1 else f"x{row}", yaxis=f"y{overlay}")
+            fig.add_trace(ticks)
+            fig.layout[f"yaxis{overlay}"] = {
+                "overlaying": "y" if row == 1 else f"y{row}",
+                "range": [0, 1],
+                "visible": False,
+                "fixedrange": True,
+            }
         if not data.is_multi_objective:
             x, best = best_so_far(data, j)
             if x.size:
@@ -165,11 +273,16 @@ def history_section(data: ReportData) -> Section:
         _add_baseline(fig, data, j, row)
         axis = "yaxis" if row == 1 else f"yaxis{row}"
         label = f"{metric}<br>(mean ± SEM)" if np.any(data.n[:, j] > 0) else metric
-        fig.layout[axis].update(title_text=label, range=[lo - 2 * pad, hi + pad])
+        row_views = views(data, j)
+        all_views.append(row_views)
+        fig.layout[axis].update(title_text=label, **row_views[0].axis)
     fig.update_xaxes(title_text="trial number", row=k, col=1)
     fig.update_layout(**layout(140 + 300 * k))
+    _buttons(fig, all_views)
+    if len(all_views[0]) > 1:
+        fig.update_layout(margin={"t": 70})
     section.figure = fig
-    section.caption = _caption(data)
+    section.caption = _caption(data, all_views)
     return section
 
 
@@ -198,9 +311,26 @@ def _add_baseline(fig: go.Figure, data: ReportData, j: int, row: int) -> None:
     )
 
 
-def _caption(data: ReportData) -> str:
+def _caption(data: ReportData, all_views: list[list[View]]) -> str:
     stats = "its mean over replicates with ±1 SEM error bars" if np.any(data.n > 0) else "its value"
     parts = [f"Each point is a trial, at {stats}."]
+    first = all_views[0]
+    if first[0].label == "log scale":
+        parts.append(
+            'The values span orders of magnitude, so the axis is logarithmic; the "linear scale" button '
+            "above the plot shows them on a linear axis."
+        )
+    elif len(first) > 1:
+        hidden = sum(v[0].hidden for v in all_views)
+        parts.append(
+            "The axis is focused on the better half of the trials"
+            + (
+                f" ({hidden:,} worse {'mean is' if hidden == 1 else 'means are'} off the scale)"
+                if hidden
+                else ""
+            )
+            + '; the "all trials" button above the plot shows every trial.'
+        )
     if data.is_multi_objective:
         parts.append(
             "One row per objective; the Pareto-optimal trials are diamonds and the star is the trial closest to the ideal point."

@@ -16,8 +16,11 @@ from ._style import (
     MAX_LINES,
     MAX_PARAMS,
     MAX_POINTS,
+    TRIAL_COLORSCALE,
     Section,
     layout,
+    log_axis,
+    log_ticks,
     sampled_note,
     subsample,
 )
@@ -73,7 +76,7 @@ def _axis_for(param: ParamColumn) -> dict[str, Any]:
             "ticktext": list(param.choices),
             "range": [-0.5, len(param.choices) - 0.5],
         }
-    return {"type": "log"} if param.log else {}
+    return log_axis(param.values) if param.log else {}
 
 
 def slice_section(data: ReportData) -> Section:
@@ -109,7 +112,13 @@ def slice_section(data: ReportData) -> Section:
                 mode="markers",
                 showlegend=False,
                 name=param.name,
-                marker={"size": size, "color": numbers, "coloraxis": "coloraxis", "opacity": 0.75},
+                marker={
+                    "size": size,
+                    "color": numbers,
+                    "coloraxis": "coloraxis",
+                    "opacity": 0.85,
+                    "line": {"width": 0.5, "color": "rgba(0, 0, 0, 0.35)"},
+                },
                 hovertemplate=f"trial %{{marker.color}}<br>{param.name} = %{{x:.4g}}<br>%{{y:.4g}}<extra></extra>",
             ),
             row=r + 1,
@@ -141,14 +150,17 @@ def slice_section(data: ReportData) -> Section:
     fig.update_layout(
         **layout(
             90 + 290 * nrows,
-            coloraxis={"colorscale": "Blues", "colorbar": {"title": {"text": "trial"}, "thickness": 12}},
+            coloraxis={
+                "colorscale": TRIAL_COLORSCALE,
+                "colorbar": {"title": {"text": "trial"}, "thickness": 12},
+            },
         )
     )
     fig.update_layout(margin={"t": 60})
     which = "the first objective, " if data.is_multi_objective else ""
     section.caption = (
         f"The value of {which}{data.metrics[0]} ({data.directions[0]}) against each parameter, one point per completed "
-        f"feasible trial, colored by trial number (darker is later); the star is {data.best_words}. "
+        f"feasible trial, colored by trial number (light blue early, dark blue late); the star is {data.best_words}. "
         "Categorical values are spread sideways to show how many trials share them."
         + sampled_note(rows.size, data.ranking.size)
     )
@@ -168,14 +180,20 @@ def _dimension(param: ParamColumn, rows: np.ndarray) -> dict[str, Any]:
             "tickvals": list(range(len(param.choices))),
             "ticktext": list(param.choices),
         }
-    label = f"log10({param.name})" if param.log else param.name
+    label = f"{param.name} (log scale)" if param.log else param.name
+    ticks: dict[str, Any] = {}
+    if param.log:  # the axis runs over log10 of the values; its ticks say the values themselves
+        finite = values[np.isfinite(values)]
+        if finite.size:
+            tickvals, ticktext = log_ticks(float(finite.min()), float(finite.max()))
+            ticks = {"tickvals": tickvals, "ticktext": ticktext}
     missing = ~np.isfinite(values)
     if missing.any():  # a conditional parameter: trials without it sit just below the range
         finite = values[~missing]
         lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
         values = np.where(missing, lo - 0.1 * (hi - lo or 1.0), values)
         label += " (bottom: unset)"
-    return {"label": label, "values": values}
+    return {"label": label, "values": values, **ticks}
 
 
 def _line_colors(values: FloatArray, direction: str, metric: str) -> dict[str, Any]:

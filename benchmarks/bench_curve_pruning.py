@@ -1,0 +1,335 @@
+# ruff: noqa: E402  (BLAS threads are limited before numpy is imported)
+"""Learning-curve pruning on real training: regret of the returned configuration against epochs.
+
+One command; prints how it measured, a table per set and a PASS/FAIL line per bar (never fails):
+
+    python benchmarks/bench_curve_pruning.py --set tuning      # all variants of ours, tuning problems
+    python benchmarks/bench_curve_pruning.py --set test        # the chosen default, test problems
+    python benchmarks/bench_curve_pruning.py --quick           # smoke run: 1 problem, 2 seeds, small budget
+
+Problems (``_curve_problems.py``): classifiers trained epoch by epoch on datasets scikit-learn
+ships (SGD logistic regression, scikit-learn's MLP, a PyTorch MLP on CPU); a replicate's seed
+draws the train/validation split, the example order and the initialisation. The value is the
+validation error after each epoch; the objective is the error after the last epoch.
+
+Methods (all with ``TPESampler(seed=s)``, optimizer seed ``s``; the package's master seed is
+``s``, so replicate ``r`` trains on seed ``derive_seed(s, r)`` in every method):
+
+* ``noprune_r3``: the package, 3 replicates per trial, every trial trained for all epochs.
+* ``single_hyperband``: plain Optuna, one evaluation per trial (on seed ``derive_seed(s, 0)``,
+  the seed a one-replicate trial of the package gets), ``trial.report`` every epoch,
+  ``HyperbandPruner(min_resource=1, max_resource=EPOCHS, reduction_factor=3)``.
+* ``single_noprune``: plain Optuna, one evaluation per trial, no pruning (a reference).
+* ``ours_<mode>_<pruner>``: the package, 3 replicates per trial, ``ctx.report(error, step=epoch)``
+  every epoch, ``curve_pruning=<mode>`` (``paired`` or ``pooled``) with Optuna's
+  ``HyperbandPruner`` (as above) or ``MedianPruner(n_startup_trials=5, n_warmup_steps=2)``.
+
+Every method runs until it has spent the budget ``B`` = (trials of noprune_r3) x 3 x EPOCHS
+epochs (every epoch of every replicate counts, pruned ones included). The configuration a
+method returns after ``b`` epochs is its best completed trial (lowest told value) among the
+trials finished within ``b``; regret = its true value (``_curve_problems.true_values``: mean
+last-epoch error over fresh seeds) minus the best true value of the grid.
+"""
+
+from __future__ import annotations
+
+import os
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import argparse
+import dataclasses
+import inspect
+import logging
+import sys
+import time
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import optuna
+from optuna.distributions import IntDistribution
+from scipy import stats
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _curve_problems as cp
+
+import crystallize_opt as co
+
+R = 3
+FRACTIONS = (1 / 9, 1 / 3, 1.0)  # budgets at which the returned configuration is scored
+TUNING_SEEDS = tuple(range(0, 6))
+TEST_SEEDS = tuple(range(100, 110))
+DEFAULT_OURS = "ours_paired_hyperband"  # chosen on the tuning set (README, "Learning-curve pruning")
+
+
+def hyperband() -> optuna.pruners.BasePruner:
+    return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=cp.EPOCHS, reduction_factor=3)
+
+
+def median() -> optuna.pruners.BasePruner:
+    return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=2)
+
+
+PRUNERS: dict[str, Callable[[], optuna.pruners.BasePruner]] = {"hyperband": hyperband, "median": median}
+
+
+@dataclasses.dataclass
+class Run:
+    """What one method did on one (problem, seed): its trials in order."""
+
+    trials: list[tuple[int, float | None, cp.Config]]  # (epochs spent, told value or None, config)
+
+
+class Ledger:
+    """Epochs spent per trial (by the trial's condition name in the package, its number in Optuna)."""
+
+    def __init__(self) -> None:
+        self.epochs: dict[str, int] = defaultdict(int)
+
+    @property
+    def total(self) -> int:
+        return sum(self.epochs.values())
+
+
+def space(problem: cp.Problem) -> dict[str, IntDistribution]:
+    return {name: IntDistribution(lo, hi) for name, (lo, hi) in problem.space.items()}
+
+
+# --- the package -------------------------------------------------------------------------------
+
+
+def _package_run(problem: cp.Problem, seed: int, budget: int, pruner: str | None, mode: str | None) -> Run:
+    ledger = Ledger()
+    curve_pruning = pruner is not None
+
+    @co.data_source
+    def replicate_seed(ctx: co.FrozenContext) -> int:
+        return int(ctx["seed_used"])
+
+    @co.pipeline_step
+    def train(data: int, ctx: co.FrozenContext) -> None:
+        config = problem.config_of({k: ctx[k] for k in problem.space})
+        curve = cp.curve(problem.name, config, data)  # trained for real once per (config, seed)
+        name = str(ctx["condition"])
+        for epoch, value in enumerate(curve, start=1):
+            ledger.epochs[name] += 1
+            if curve_pruning:
+                ctx.report(value, step=epoch)  # type: ignore[attr-defined]
+        ctx.metrics.add("error", curve[-1])
+
+    experiment = co.Experiment(
+        datasource=replicate_seed(),
+        pipeline=co.Pipeline([train()]),
+        plugins=[co.SeedPlugin(seed=seed)],
+        name=f"bench-curve-{problem.name}",
+    )
+    kwargs: dict[str, Any] = {}
+    optimizer_kwargs: dict[str, Any] = {}
+    if curve_pruning:
+        assert pruner is not None and mode is not None
+        accepts = inspect.signature(co.Experiment.optimize).parameters
+        if "pruner" in accepts:
+            kwargs["pruner"] = PRUNERS[pruner]()
+        else:
+            optimizer_kwargs["pruner"] = PRUNERS[pruner]()
+        if "curve_pruning" in accepts:
+            kwargs["curve_pruning"] = mode
+        else:
+            optimizer_kwargs["curve_pruning"] = mode
+    optimizer = co.OptunaOptimizer(
+        space(problem),
+        co.Objective("error"),
+        sampler=optuna.samplers.TPESampler(seed=seed),
+        storage=":memory:",
+        **optimizer_kwargs,
+    )
+    target = 0
+    while ledger.total < budget:
+        target += 10
+        experiment.optimize(optimizer, num_trials=target, replicates_per_trial=R, **kwargs)
+    trials = []
+    for t in optimizer.study.get_trials(deepcopy=False):
+        value = t.value if t.state == optuna.trial.TrialState.COMPLETE else None
+        trials.append((ledger.epochs.get(f"trial-{t.number}", 0), value, problem.config_of(t.params)))
+    return Run(trials)
+
+
+# --- plain Optuna, one evaluation per trial ---------------------------------------------------
+
+
+def _single_run(problem: cp.Problem, seed: int, budget: int, prune: bool) -> Run:
+    ledger = Ledger()
+    train_seed = co.derive_seed(seed, 0)
+
+    def objective(trial: optuna.Trial) -> float:
+        params = {name: trial.suggest_int(name, lo, hi) for name, (lo, hi) in problem.space.items()}
+        curve = cp.curve(problem.name, problem.config_of(params), train_seed)
+        for epoch, value in enumerate(curve, start=1):
+            ledger.epochs[str(trial.number)] += 1
+            if prune:
+                trial.report(value, epoch)
+                if trial.should_prune():
+                    raise optuna.TrialPruned()
+        return curve[-1]
+
+    def stop(study: optuna.Study, _: optuna.trial.FrozenTrial) -> None:
+        if ledger.total >= budget:
+            study.stop()
+
+    study = optuna.create_study(
+        sampler=optuna.samplers.TPESampler(seed=seed),
+        pruner=hyperband() if prune else optuna.pruners.NopPruner(),
+    )
+    study.optimize(objective, callbacks=[stop])
+    trials = []
+    for t in study.get_trials(deepcopy=False):
+        value = t.value if t.state == optuna.trial.TrialState.COMPLETE else None
+        trials.append((ledger.epochs.get(str(t.number), 0), value, problem.config_of(t.params)))
+    return Run(trials)
+
+
+def method_runner(method: str) -> Callable[[cp.Problem, int, int], Run]:
+    if method == "noprune_r3":
+        return lambda p, s, b: _package_run(p, s, b, None, None)
+    if method == "single_hyperband":
+        return lambda p, s, b: _single_run(p, s, b, prune=True)
+    if method == "single_noprune":
+        return lambda p, s, b: _single_run(p, s, b, prune=False)
+    _, mode, pruner = method.split("_")
+    return lambda p, s, b: _package_run(p, s, b, pruner, mode)
+
+
+OURS = [f"ours_{m}_{p}" for m in ("paired", "pooled") for p in PRUNERS]
+
+
+def returned_at(run: Run, epochs: float) -> cp.Config | None:
+    """The best completed trial's configuration among those finished within ``epochs``."""
+    spent, best, config = 0, None, None
+    for used, value, cfg in run.trials:
+        spent += used
+        if spent > epochs:
+            break
+        if value is not None and (best is None or value < best):
+            best, config = value, cfg
+    return config
+
+
+def regret(truth: dict[cp.Config, float], config: cp.Config | None) -> float:
+    """Regret of ``config``; with no completed trial yet, that of a median configuration."""
+    optimum = min(truth.values())
+    value = truth[config] if config is not None else float(np.median(list(truth.values())))
+    return value - optimum
+
+
+def wilcoxon_less(a: Sequence[float], b: Sequence[float]) -> float:
+    """One-sided paired Wilcoxon p-value for "a is smaller than b" (1.0 when all pairs tie)."""
+    d = np.asarray(a) - np.asarray(b)
+    if np.all(d == 0):
+        return 1.0
+    return float(stats.wilcoxon(d, zero_method="zsplit", alternative="less").pvalue)
+
+
+def summary(values: Sequence[float]) -> str:
+    q1, q2, q3 = np.percentile(values, [25, 50, 75])
+    return f"{100 * q2:.2f} [{100 * q1:.2f}, {100 * q3:.2f}]"
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--set", choices=["tuning", "test"], default="test")
+    parser.add_argument("--quick", action="store_true", help="1 problem, 2 seeds, 9 trials of noprune_r3")
+    parser.add_argument("--problems", help="comma-separated problem names (default: the set's)")
+    parser.add_argument("--seeds", type=int, help="number of optimizer seeds (default: 6 tuning, 10 test)")
+    parser.add_argument("--trials", type=int, default=24, help="trials of noprune_r3; sets the budget")
+    parser.add_argument(
+        "--methods", help="comma-separated methods (default: all ours on tuning, default on test)"
+    )
+    args = parser.parse_args(argv)
+    logging.getLogger("crystallize_opt").setLevel(logging.WARNING)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+    names = (
+        args.problems.split(",") if args.problems else list(cp.TUNING if args.set == "tuning" else cp.TEST)
+    )
+    seeds = list(TUNING_SEEDS if args.set == "tuning" else TEST_SEEDS)
+    if args.seeds:
+        seeds = [seeds[0] + i for i in range(args.seeds)]
+    trials = args.trials
+    if args.quick:
+        names, seeds, trials = names[:1], seeds[:2], 9
+    ours = OURS if args.set == "tuning" else [DEFAULT_OURS]
+    methods = (
+        args.methods.split(",")
+        if args.methods
+        else ["noprune_r3", "single_noprune", "single_hyperband", *ours]
+    )
+    budget = trials * R * cp.EPOCHS
+    print(
+        f"Learning-curve pruning on real training: set {args.set}, problems {names}, optimizer seeds {seeds}"
+    )
+    print(
+        f"budget B = {trials} trials x {R} replicates x {cp.EPOCHS} epochs = {budget} epochs; regret in % error"
+    )
+
+    # results[method][fraction] = list over (problem, seed); rows in the same order for every method
+    results: dict[str, dict[float, list[float]]] = {m: {f: [] for f in FRACTIONS} for m in methods}
+    counts: dict[str, list[int]] = {m: [] for m in methods}
+    started = time.perf_counter()
+    for name in names:
+        problem = cp.PROBLEMS[name]
+        truth = cp.true_values(name)
+        noise = cp.noise_summary(name, truth)
+        print(
+            f"{name}: {problem.describe}; {len(truth)} configurations, optimum {100 * min(truth.values()):.2f}%, "
+            f"between-seed sd {100 * noise['noise_sd']:.2f}% vs spread of the 10 best {100 * noise['top10_spread']:.2f}%"
+            f" (ratio {noise['ratio']:.1f})",
+            flush=True,
+        )
+        for seed in seeds:
+            cp.curve.cache_clear()
+            for method in methods:
+                run = method_runner(method)(problem, seed, budget)
+                counts[method].append(len(run.trials))
+                for f in FRACTIONS:
+                    results[method][f].append(regret(truth, returned_at(run, f * budget)))
+            print(f"  seed {seed} done ({time.perf_counter() - started:.0f} s)", flush=True)
+
+    print()
+    header = f"{'method':24} {'trials':>7}" + "".join(
+        f" {'regret at B*' + f'{f:.2g}':>24}" for f in FRACTIONS
+    )
+    print(header)
+    for method in methods:
+        row = f"{method:24} {np.median(counts[method]):7.0f}"
+        row += "".join(f" {summary(results[method][f]):>24}" for f in FRACTIONS)
+        print(row)
+    print("(median [IQR] over problems x seeds, regret in percentage points of validation error)")
+    print()
+    third, full = FRACTIONS[1], FRACTIONS[2]
+    for method in [m for m in methods if m.startswith("ours")]:
+        if "noprune_r3" in results:
+            ours_third, base = results[method][third], results["noprune_r3"][full]
+            worse = wilcoxon_less(base, ours_third)
+            ok = np.median(ours_third) <= np.median(base) and worse >= 0.05
+            print(
+                f"bar 1 {method}: regret at B/3 {summary(ours_third)} vs noprune_r3 at B {summary(base)}; "
+                f"p(ours worse) = {worse:.3f} -> {'PASS' if ok else 'FAIL'}"
+            )
+        if "single_hyperband" in results:
+            for f in (third, full):
+                mine, theirs = results[method][f], results["single_hyperband"][f]
+                better = wilcoxon_less(mine, theirs)
+                ok = np.median(mine) <= np.median(theirs) and better < 0.05
+                print(
+                    f"bar 2 {method} vs single_hyperband at B*{f:.2g}: {summary(mine)} vs {summary(theirs)}; "
+                    f"p(ours better) = {better:.3f} -> {'PASS' if ok else 'FAIL'}"
+                )
+    print(f"total time {time.perf_counter() - started:.0f} s")
+
+
+if __name__ == "__main__":
+    main()

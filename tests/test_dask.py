@@ -1,0 +1,146 @@
+"""Studies run on a Dask cluster: one LocalCluster of worker processes shared by every test.
+
+Real processes, a real scheduler and PostgreSQL (skipped, saying which variable to set, without
+it); the kill and interrupt tests go through the command line, as a user would.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from optuna.trial import TrialState
+
+from crystallize_opt.exceptions import ConfigurationError
+
+from . import servers
+
+distributed = pytest.importorskip(
+    "distributed", reason="pip install 'crystallize-opt[dask]' to run the Dask tests"
+)
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
+
+FAULT_TOLERANCE = "  heartbeat_interval: 0.5\n  grace_period: 2.0\n"
+
+
+@pytest.fixture(scope="module")
+def client() -> Iterator[Any]:
+    """Two worker processes (one thread each), able to import ``tests`` and the worktree."""
+    env = servers.process_env()
+    previous = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = env["PYTHONPATH"]  # spawned worker processes inherit it
+    try:
+        cluster = distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        )
+    finally:
+        if previous is None:
+            os.environ.pop("PYTHONPATH", None)
+        else:
+            os.environ["PYTHONPATH"] = previous
+    with cluster, distributed.Client(cluster) as dask_client:
+        yield dask_client
+
+
+def _idle(client: Any) -> bool:
+    return not any(client.processing().values())
+
+
+def test_dask_workers_reach_the_exact_target_with_unique_reproducible_trials(
+    client: Any, tmp_path: Path
+) -> None:
+    with servers.study_place("postgres", tmp_path) as place:
+        experiment = servers.tiny_experiment(sleep=0.02)
+        optimizer = servers.optimizer_for(place.url, place.name)
+        best = experiment.optimize(optimizer, num_trials=8, replicates_per_trial=2, workers=2, cluster=client)
+        trials = place.trials()
+        servers.assert_consistent(trials, 8)
+        dask_pids = set(client.run(os.getpid).values())
+        assert servers.worker_pids(trials) == dask_pids, "both Dask worker processes ran trials, nothing else"
+        assert best.name.startswith("trial-")
+        for trial in servers.complete(trials)[:2]:
+            report = experiment.replay_trial(optimizer, trial.number)
+            # Every replicate's loss comes out as stored; only the pid (of the replaying process) differs.
+            assert [d for d in report.differences if "'pid'" not in d] == [], report.differences
+            assert report.replayed.complete_values("loss") == report.stored["loss"]
+        assert _idle(client)
+
+
+def test_a_storage_the_workers_cannot_share_is_refused(client: Any, tmp_path: Path) -> None:
+    experiment = servers.tiny_experiment()
+    with pytest.raises(ConfigurationError, match="storage URL every worker can reach"):
+        experiment.optimize(servers.optimizer_for(":memory:", "m"), num_trials=2, workers=2, cluster=client)
+
+
+def _optimize_command(folder: Path, place: servers.StudyPlace, client: Any) -> list[str]:
+    """``crystallize-opt optimize`` of the study folder on the test's cluster: two Dask workers."""
+    return servers.cli_command(
+        "optimize", str(folder), "--workers", "2", "--dask", client.scheduler.address,
+        "--storage", place.url, "--study", place.name, "--no-report", "-q",
+    )  # fmt: skip
+
+
+def test_a_dask_worker_killed_mid_trial_has_its_trial_retried_and_the_target_reached(
+    client: Any, tmp_path: Path
+) -> None:
+    # The study folder's steps.py reaches the workers by its path (one file system here).
+    target = 10
+    folder = servers.write_study(
+        tmp_path / "tiny", sleep=0.3, trials=target, replicates_per_trial=2, extra_yaml=FAULT_TOLERANCE
+    )
+    with servers.study_place("postgres", tmp_path) as place, servers.Processes(tmp_path) as processes:
+        victim = min(client.run(os.getpid).values())
+        run = processes.start(_optimize_command(folder, place, client))
+        try:
+            caught = servers.stop_mid_trial(victim, place.url, place.name, min_complete=0, timeout=60)
+        except AssertionError:
+            owners = [t.system_attrs.get("crystallize:owner") for t in place.trials()]
+            raise AssertionError((victim, owners[:3], processes.finish(run, timeout=5))) from None
+        os.kill(victim, signal.SIGKILL)  # its nanny starts a new worker process; Dask reruns the task
+        code, output = processes.finish(run, timeout=120)
+        assert code == 0, output
+        after = place.trials()
+        servers.assert_consistent(after, target)
+        stale = after[caught.number]
+        assert stale.state == TrialState.FAIL and "stale" in servers.failure_of(stale), stale.user_attrs
+        assert [t.number for t in servers.real_failures(after)] == [caught.number]
+        retried = [
+            t
+            for t in after
+            if t.params == caught.params and t.number != caught.number and not servers.given_up(t)
+        ]
+        waiting = [t for t in after if t.state == TrialState.WAITING]
+        assert len(retried) + len(waiting) == 1, "its parameters are tried again exactly once"
+        assert victim not in servers.worker_pids(after[caught.number + 1 :]), "the killed process ran no more"
+        servers.wait_for(lambda: _idle(client), timeout=20, what="the Dask workers to be idle")
+
+
+def test_ctrl_c_on_the_client_stops_the_dask_workers_and_leaves_no_running_trial(
+    client: Any, tmp_path: Path
+) -> None:
+    folder = servers.write_study(tmp_path / "tiny", sleep=0.3, trials=50, replicates_per_trial=2)
+    with servers.study_place("postgres", tmp_path) as place, servers.Processes(tmp_path) as processes:
+        run = processes.start(_optimize_command(folder, place, client))
+        servers.wait_for(
+            lambda: (
+                len(servers.complete(servers.trials_or_none(place.url, place.name) or [])) >= 1
+                and any(t.state == TrialState.RUNNING for t in place.trials())
+            ),
+            timeout=60,
+            what="a trial to run",
+        )
+        os.kill(run.pid, signal.SIGINT)
+        code, output = processes.finish(run, timeout=60)
+        assert code == 130, output
+        servers.wait_for(lambda: _idle(client), timeout=20, what="the Dask workers to stop")
+        trials = place.trials()
+        assert not [t.number for t in trials if t.state == TrialState.RUNNING]
+        assert len(servers.complete(trials)) < 50
+        time.sleep(1.0)  # nothing goes on behind the client's back
+        assert len(place.trials()) == len(trials)
