@@ -156,3 +156,15 @@ def test_ctrl_c_on_the_client_stops_the_dask_workers_and_leaves_no_running_trial
         assert len(servers.complete(trials)) < 50
         time.sleep(1.0)  # nothing goes on behind the client's back
         assert len(place.trials()) == len(trials)
+
+
+def test_local_gpu_indices_and_resources_without_a_cluster_are_refused(client: Any, tmp_path: Path) -> None:
+    experiment = servers.tiny_experiment()
+    optimizer = servers.optimizer_for(f"journal:///{tmp_path / 'study.log'}", "g")
+    with pytest.raises(ConfigurationError, match=r'resources=\{"GPU": 1\}'):
+        experiment.optimize(optimizer, num_trials=2, workers=2, cluster=client, gpus=[0])
+    with pytest.raises(ConfigurationError, match="need cluster"):
+        experiment.optimize(optimizer, num_trials=2, workers=2, resources={"GPU": 1})
+    from crystallize_opt.cli import main
+
+    assert main(["optimize", str(tmp_path), "--resources", "GPU=1"]) == 2  # needs --dask
