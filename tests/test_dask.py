@@ -168,3 +168,11 @@ def test_local_gpu_indices_and_resources_without_a_cluster_are_refused(client: A
     from crystallize_opt.cli import main
 
     assert main(["optimize", str(tmp_path), "--resources", "GPU=1"]) == 2  # needs --dask
+
+
+def test_a_journal_file_is_shared_when_every_dask_worker_is_on_this_host(client: Any, tmp_path: Path) -> None:
+    with servers.study_place("journal", tmp_path) as place:
+        servers.tiny_experiment().optimize(
+            servers.optimizer_for(place.url, place.name), num_trials=4, workers=2, cluster=client
+        )
+        servers.assert_consistent(place.trials(), 4)
