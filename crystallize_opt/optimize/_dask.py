@@ -151,12 +151,21 @@ class _Stopper:
 
 
 def dask_worker_main(
-    payload: bytes, num_trials: int, replicates: int, index: int, run_id: str, version: str, stop_name: str
+    payload: bytes,
+    num_trials: int,
+    replicates: int,
+    index: int,
+    run_id: str,
+    version: str,
+    stop_name: str,
+    file_host: tuple[str, str | None] | None = None,
 ) -> str:
     """One Dask task: join the shared study and work until it reaches its target.
 
     A task the scheduler starts again (its worker died) joins the study again under the same
-    tag and works toward the same study-wide target: nothing is counted twice. Returns
+    tag and works toward the same study-wide target: nothing is counted twice. ``file_host``:
+    for a SQLite or journal file, the client's host (see :func:`host_identity`); a task that
+    lands on another host (a worker that joined after the client's check) refuses to run. Returns
     ``"done"``, or ``"stopped"`` when the client asked the run to stop.
     """
     distributed = _distributed()
@@ -164,6 +173,13 @@ def dask_worker_main(
         raise ConfigurationError(
             f"crystallize-opt {__version__} on Dask worker {socket.gethostname()}, {version} on the client: "
             "install the same version everywhere"
+        )
+    if file_host is not None and host_identity() != file_host:
+        raise ConfigurationError(
+            f"the study's storage is a file on {file_host[0]!r}, and this Dask worker runs on "
+            f"{socket.gethostname()!r}: SQLite and journal files are shared only by processes of one machine. "
+            "Give a database server that every worker reaches (postgresql+psycopg://..., mysql+pymysql://... "
+            "or redis://...)"
         )
     stopper: _Stopper | None = None
     try:
@@ -276,6 +292,9 @@ def _supervise(
             run_id,
             __version__,
             stop.name,
+            None
+            if optimizer.storage_url is None or _file_of(optimizer.storage_url) is None
+            else host_identity(),
             key=f"crystallize-worker-{run_id}-{index}",
             pure=False,
             retries=0,
