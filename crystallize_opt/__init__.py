@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from ._paths import find_experiments_root
     from ._version import __version__
     from .artifacts import Artifact, ExperimentInput, MultiArtifactDataSource, default_writer
-    from .context import ContextMetrics, FrozenContext, LoggingContext, standalone_context
+    from .context import ContextMetrics, FrozenContext, LoggingContext, TrialPruned, standalone_context
     from .exceptions import (
         ConfigurationError,
         ContextMutationError,
@@ -79,7 +79,7 @@ if TYPE_CHECKING:
         load_metrics,
     )
     from .ranking import RankedTrial, StudyBest, rank_study, rank_trials, study_best
-    from .records import BaselineRecord, RecordError, RetryRecord, StudySettings, TrialRecord
+    from .records import BaselineRecord, CurveLayout, RecordError, RetryRecord, StudySettings, TrialRecord
     from .result import (
         AggregateData,
         ConditionMetrics,
@@ -108,7 +108,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "._paths": ("find_experiments_root",),
     "._version": ("__version__",),
     ".artifacts": ("Artifact", "ExperimentInput", "MultiArtifactDataSource", "default_writer"),
-    ".context": ("ContextMetrics", "FrozenContext", "LoggingContext", "standalone_context"),
+    ".context": ("ContextMetrics", "FrozenContext", "LoggingContext", "TrialPruned", "standalone_context"),
     ".exceptions": (
         "ConfigurationError",
         "ContextMutationError",
@@ -166,7 +166,14 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "load_metrics",
     ),
     ".ranking": ("RankedTrial", "StudyBest", "rank_study", "rank_trials", "study_best"),
-    ".records": ("BaselineRecord", "RecordError", "RetryRecord", "StudySettings", "TrialRecord"),
+    ".records": (
+        "BaselineRecord",
+        "CurveLayout",
+        "RecordError",
+        "RetryRecord",
+        "StudySettings",
+        "TrialRecord",
+    ),
     ".result": (
         "AggregateData",
         "ConditionMetrics",
@@ -243,6 +250,7 @@ __all__ = [
     "ContextMetrics",
     "ContextMutationError",
     "CrystallizeError",
+    "CurveLayout",
     "DataSource",
     "EventLoopError",
     "Experiment",
@@ -287,6 +295,7 @@ __all__ = [
     "Treatment",
     "TreatmentMetrics",
     "TrialEvaluation",
+    "TrialPruned",
     "TrialRecord",
     "WinnerSelection",
     "__version__",

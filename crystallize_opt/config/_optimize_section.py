@@ -45,6 +45,7 @@ OPTIMIZE_KEYS = (
     "outage_timeout",
     "noise",
     "gpus",
+    "curve_pruning",
 )
 OBJECTIVE_KEYS = ("metric", "metrics", "direction", "aggregate", "constraints")
 DIRECTIONS = ("minimize", "maximize")
@@ -69,6 +70,7 @@ ARGUMENTS = {
     "grace_period": "grace_period",
     "max_retries": "max_retries",
     "outage_timeout": "outage_timeout",
+    "curve_pruning": "curve_pruning",
 }
 #: The keys of :data:`ARGUMENTS` whose YAML value is the argument itself.
 TAKEN_AS_THEY_ARE = (
@@ -78,6 +80,7 @@ TAKEN_AS_THEY_ARE = (
     "grace_period",
     "max_retries",
     "outage_timeout",
+    "curve_pruning",
 )
 
 
@@ -106,6 +109,9 @@ class OptimizeConfig:
         max_retries: how often a stale trial's parameters are queued again.
         outage_timeout: seconds to wait for a database that stops answering, or stays
             locked, before the run fails (see :class:`~crystallize_opt.OptunaOptimizer`).
+        curve_pruning: how learning curves reach the pruner (``paired``, ``pooled``, ``off``;
+            see :class:`~crystallize_opt.OptunaOptimizer`), or None without a pruner or with
+            noise handling.
         noise: noise-aware optimization settings (with them, ``trials * replicates_per_trial``
             is a budget of pipeline executions), or None (off).
         storage_is_default: True when the config names no storage: :meth:`storage_for` then
@@ -134,6 +140,7 @@ class OptimizeConfig:
     grace_period: float
     max_retries: int
     outage_timeout: float
+    curve_pruning: str | None
     noise: NoiseHandling | None
     storage_is_default: bool = False
     sampler_is_default: bool = False

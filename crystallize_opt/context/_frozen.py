@@ -9,9 +9,11 @@ from typing import Any
 
 import numpy as np
 
+from .._constants import REPLICATE_KEY
 from .._logging import get_logger
 from ..exceptions import ContextMutationError
 from ._artifact_log import ArtifactLog
+from ._curve import CurveReporter, TrialPruned, check_point
 from ._isolation import isolated
 from ._metrics import ContextMetrics
 
@@ -50,13 +52,25 @@ class FrozenContext(Mapping[str, Any]):
     * ``outputs``: the experiment's output :class:`~crystallize_opt.Artifact` objects bound to
       this run (steps receive them as parameters by name);
     * ``logger``: a :class:`logging.Logger` for the steps' messages (the one given, else
-      ``crystallize_opt.steps``, which the :class:`~crystallize_opt.LoggingPlugin` shows).
+      ``crystallize_opt.steps``, which the :class:`~crystallize_opt.LoggingPlugin` shows);
+    * ``curve``: the learning curve the steps reported with :meth:`report`, ``[(step, value), ...]``.
 
     ``FrozenContext(initial, logger=...)`` is also how a step is tested on its own (see
     :func:`~crystallize_opt.standalone_context`).
     """
 
-    __slots__ = ("_data", "_logger", "_rng", "artifacts", "metrics", "outputs", "scope")
+    __slots__ = (
+        "_data",
+        "_decision",
+        "_logger",
+        "_reporter",
+        "_rng",
+        "artifacts",
+        "curve",
+        "metrics",
+        "outputs",
+        "scope",
+    )
 
     def __init__(
         self,
@@ -75,6 +89,10 @@ class FrozenContext(Mapping[str, Any]):
         #: Where this run's artifacts go below the experiment's version folder: "" for a run,
         #: "apply" for :meth:`Experiment.apply`, "trials/<n>" for optimization trials.
         self.scope = ""
+        #: The learning curve reported so far (:meth:`report`): ``(step, value)`` pairs.
+        self.curve: list[tuple[int, float]] = []
+        self._reporter: CurveReporter | None = None
+        self._decision: dict[str, Any] | None = None
 
     @classmethod
     def _adopting(cls, values: dict[str, Any]) -> FrozenContext:
@@ -103,6 +121,42 @@ class FrozenContext(Mapping[str, Any]):
             TypeError: if ``name`` is not a non-empty string or ``tags`` is not a mapping.
         """
         self.metrics.add(name, value, tags)
+
+    def report(self, value: float, step: int, *, prune: bool = True) -> None:
+        """Record ``value`` as the learning curve's point at ``step`` (e.g. the epoch).
+
+        Call it while a step trains, once per step, with increasing steps. The points are this
+        replicate's learning curve (:attr:`curve`): in :meth:`Experiment.run` they are kept in
+        ``result.provenance["curves"]``, under :meth:`Experiment.optimize` in the trial's record,
+        and the HTML report plots them. In ``run()`` and ``apply()`` that is all it does.
+
+        Under :meth:`Experiment.optimize` with a pruner (``OptunaOptimizer(pruner=...)``), the
+        point also goes to the pruner (see ``curve_pruning`` there for how replicates and steps
+        combine) and, when the pruner says the trial should stop, it raises
+        :class:`~crystallize_opt.TrialPruned`: the replicate and the trial stop and the trial is
+        stored as PRUNED, its record saying where and why. With ``prune=False`` it never raises:
+        ask :meth:`should_prune`, clean up, and raise :class:`~crystallize_opt.TrialPruned`
+        yourself. Beyond the reference API (crystallize-ml has no learning curves).
+
+        Raises:
+            TrialPruned: under ``optimize`` with a pruner, when the trial should stop (and
+                ``prune`` is True).
+            TypeError: if ``value`` is not a real number or ``step`` not an integer.
+            ValueError: if ``step`` is negative or not greater than the last step reported.
+        """
+        number, at = check_point(value, step, self.curve[-1][0] if self.curve else None)
+        self.curve.append((at, number))
+        if self._reporter is None:
+            return
+        self._decision = self._reporter.report(int(self._data.get(REPLICATE_KEY, 0)), at, number)
+        if self._decision is not None and prune:
+            raise TrialPruned(decision=self._decision)
+
+    def should_prune(self) -> bool:
+        """True when the pruner decided, at the last :meth:`report`, that the trial should stop
+        (always False outside :meth:`Experiment.optimize` or without a pruner). Beyond the
+        reference API."""
+        return self._decision is not None
 
     @property
     def rng(self) -> np.random.Generator:

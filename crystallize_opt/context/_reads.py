@@ -39,6 +39,9 @@ class LoggingContext(FrozenContext):
         self.artifacts = ctx.artifacts
         self.outputs = ctx.outputs
         self.scope = ctx.scope
+        self.curve = ctx.curve
+        self._reporter = None
+        self._decision = None
         self._read_logger = logger if logger is not None else ctx.logger
         #: Keys read that were set: key -> the value handed out.
         self.reads: dict[str, Any] = {}
@@ -55,6 +58,14 @@ class LoggingContext(FrozenContext):
         if isinstance(key, str):
             self.missing.add(key)
             self._read_logger.debug("read %s -> (not set)", key)
+
+    def report(self, value: float, step: int, *, prune: bool = True) -> None:
+        """:meth:`FrozenContext.report` on the context this view records."""
+        self._ctx.report(value, step, prune=prune)
+
+    def should_prune(self) -> bool:
+        """:meth:`FrozenContext.should_prune` of the context this view records."""
+        return self._ctx.should_prune()
 
     @property
     def rng(self) -> np.random.Generator:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._constants import BASELINE_CONDITION
 from .._version import __version__
+from ..context import curve_as_json
 from ..hypothesis import Hypothesis
 from ..result import ConditionMetrics, ConditionOutcome, ExperimentMetrics, ReplicateError, Result
 
@@ -29,6 +30,7 @@ def build_result(
     artifacts: dict[str, dict[str, list[Path]]] = {}
     ctx_changes: dict[str, dict[int, list[dict[str, Any]]]] = {name: {} for name in condition_names}
     reused: dict[str, list[int]] = {}
+    curves: dict[str, dict[int, list[list[Any]]]] = {}
     for replicate_outcomes in outcomes:
         for outcome in replicate_outcomes:
             metrics = by_condition[outcome.condition]
@@ -44,6 +46,8 @@ def build_result(
             ctx_changes[outcome.condition][outcome.replicate] = outcome.steps
             if outcome.reused:
                 reused.setdefault(outcome.condition, []).append(outcome.replicate)
+            if outcome.curve:
+                curves.setdefault(outcome.condition, {})[outcome.replicate] = curve_as_json(outcome.curve)
     baseline = by_condition[BASELINE_CONDITION]
     treatments = {name: m for name, m in by_condition.items() if name != BASELINE_CONDITION}
     provenance = {
@@ -60,6 +64,8 @@ def build_result(
         "reused": reused,
         "created_at": datetime.now(timezone.utc).isoformat(),
     }
+    if curves:  # condition -> replicate -> [[step, value], ...] (ctx.report)
+        provenance["curves"] = curves
     experiment_metrics = ExperimentMetrics(
         baseline=baseline,
         treatments=treatments,

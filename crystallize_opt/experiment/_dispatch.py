@@ -14,6 +14,7 @@ from ..treatment import Treatment
 from ._runner import ReplicateTask, steps_set_up
 
 if TYPE_CHECKING:
+    from ..context import CurveReporter
     from ._experiment import Experiment
 
 
@@ -61,9 +62,16 @@ class TrialEvaluator:
         self._template: ReplicateTask | None = None
 
     async def evaluate(
-        self, treatment: Treatment | None, seeds: Mapping[int, int], scope: str
+        self,
+        treatment: Treatment | None,
+        seeds: Mapping[int, int],
+        scope: str,
+        /,
+        *,
+        reporter: CurveReporter | None = None,
     ) -> list[ConditionOutcome]:
-        """Run ``treatment`` (None: the baseline) for ``{replicate: seed}``; outcomes by replicate."""
+        """Run ``treatment`` (None: the baseline) for ``{replicate: seed}``; outcomes by replicate.
+        ``reporter`` hears the replicates' learning curves as they run (in this process)."""
         # Trials keep no per-step provenance: nothing reads it and it costs time per replicate.
         task = ReplicateTask(
             self.experiment,
@@ -73,6 +81,7 @@ class TrialEvaluator:
             scope=scope,
             record_steps=False,
             like=self._template,
+            curve_reporter=reporter,
         )
         if self._template is None:
             self._template = task

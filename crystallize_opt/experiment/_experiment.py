@@ -36,6 +36,8 @@ from ._validation import (
 )
 
 if TYPE_CHECKING:
+    from optuna.pruners import BasePruner
+
     from ..optimize import BaseOptimizer, OptunaOptimizer, ReplayReport, WorkerRole
     from ._builder import ExperimentBuilder
 
@@ -311,6 +313,8 @@ class Experiment:
         progress: bool = False,
         workers: int = 1,
         gpus: Sequence[int] | None = None,
+        pruner: BasePruner | None = None,
+        curve_pruning: str | None = None,
     ) -> Treatment:
         """Synchronous wrapper for :meth:`aoptimize`, with the same arguments and result.
 
@@ -320,7 +324,14 @@ class Experiment:
         ensure_no_running_loop("optimize", "aoptimize")
         return run_sync(
             self.aoptimize(
-                optimizer, num_trials, replicates_per_trial, progress=progress, workers=workers, gpus=gpus
+                optimizer,
+                num_trials,
+                replicates_per_trial,
+                progress=progress,
+                workers=workers,
+                gpus=gpus,
+                pruner=pruner,
+                curve_pruning=curve_pruning,
             )
         )
 
@@ -333,6 +344,8 @@ class Experiment:
         progress: bool = False,
         workers: int = 1,
         gpus: Sequence[int] | None = None,
+        pruner: BasePruner | None = None,
+        curve_pruning: str | None = None,
     ) -> Treatment:
         """Search for the best treatment with ``optimizer`` and return it.
 
@@ -359,16 +372,32 @@ class Experiment:
             gpus: GPU indices the ``workers`` share: each worker process sees its own through
                 ``CUDA_VISIBLE_DEVICES``, round robin when there are more workers than GPUs
                 (with fewer, each gets several). Indices count the GPUs this process sees.
-                ``progress``, ``workers`` and ``gpus`` go beyond the reference API.
+            pruner: an Optuna pruner for an :class:`OptunaOptimizer` that has none (the same as
+                ``OptunaOptimizer(pruner=...)``): trials stop early, in the middle of a
+                replicate when its steps report a learning curve (``ctx.report(value, step)``).
+            curve_pruning: how replicates and learning-curve steps combine for the pruner
+                (``"paired"``, ``"pooled"`` (default), ``"off"``; see :class:`OptunaOptimizer`).
+                ``progress``, ``workers``, ``gpus``, ``pruner`` and ``curve_pruning`` go beyond
+                the reference API.
 
         Raises:
             ConfigurationError: for invalid arguments (``gpus`` with one worker, or on a machine
-                showing fewer GPUs than asked), or an objective metric the pipeline never
+                showing fewer GPUs than asked; ``pruner`` or ``curve_pruning`` for an optimizer
+                other than :class:`OptunaOptimizer`, a pruner given here and to the optimizer,
+                ``curve_pruning`` without a pruner or with noise handling), or an objective metric the pipeline never
                 records (raised at the first trial; the error lists the recorded metrics).
             OptimizationError: when every trial failed (the first failures are quoted).
         """
         return await optimize_experiment(
-            self, optimizer, num_trials, replicates_per_trial, progress=progress, workers=workers, gpus=gpus
+            self,
+            optimizer,
+            num_trials,
+            replicates_per_trial,
+            progress=progress,
+            workers=workers,
+            gpus=gpus,
+            pruner=pruner,
+            curve_pruning=curve_pruning,
         )
 
     def _optimize_as_worker(

@@ -29,6 +29,8 @@ from ._dispatch import trial_session
 from ._validation import check_structure
 
 if TYPE_CHECKING:
+    from optuna.pruners import BasePruner
+
     from ..optimize import ReplayReport
     from ._experiment import Experiment
 
@@ -43,6 +45,8 @@ async def optimize_experiment(
     workers: int,
     worker: WorkerRole | None = None,
     gpus: Sequence[int] | None = None,
+    pruner: BasePruner | None = None,
+    curve_pruning: str | None = None,
 ) -> Treatment:
     """Run the search of :meth:`Experiment.aoptimize` and return the best treatment.
 
@@ -61,6 +65,8 @@ async def optimize_experiment(
     # Not validate(): trials take their parameters from the optimizer, not from initial_ctx.
     check_structure(experiment)
     check_count(workers, "workers")
+    if pruner is not None or curve_pruning is not None:
+        _use_pruner(optimizer, pruner, curve_pruning)
     devices = None if gpus is None else check_gpus(gpus, "gpus")
     if devices is not None and workers == 1:
         raise ConfigurationError(
@@ -75,6 +81,25 @@ async def optimize_experiment(
     finally:
         if isinstance(optimizer, BaseOptimizer):  # anything else was refused above: nothing to end
             collaborators_of(optimizer).finalizer.end_run()  # e.g. a SQLite study's file made complete
+
+
+def _use_pruner(optimizer: BaseOptimizer, pruner: BasePruner | None, curve_pruning: str | None) -> None:
+    """Give ``optimize(pruner=..., curve_pruning=...)`` to the optimizer.
+
+    Raises:
+        ConfigurationError: for an optimizer other than OptunaOptimizer, a pruner it already has
+            (a different one), or as :meth:`OptunaOptimizer.use_pruner`.
+    """
+    if not isinstance(optimizer, OptunaOptimizer):
+        raise ConfigurationError(
+            f"optimize(pruner=..., curve_pruning=...) needs an OptunaOptimizer, got {type(optimizer).__name__}"
+        )
+    if pruner is not None and optimizer.pruner is not None and optimizer.pruner is not pruner:
+        raise ConfigurationError(
+            f"a pruner was given twice: {type(pruner).__name__} to optimize() and "
+            f"{type(optimizer.pruner).__name__} to OptunaOptimizer; give it in one place"
+        )
+    optimizer.use_pruner(optimizer.pruner if pruner is None else pruner, curve_pruning)
 
 
 async def _search(

@@ -21,7 +21,7 @@ from .._constants import (
     SEED_USED_KEY,
 )
 from .._logging import get_logger
-from ..context import FrozenContext, running_in
+from ..context import CurveReporter, FrozenContext, is_pruned_signal, running_in
 from ..exceptions import ExperimentRunError
 from ..pipeline import call_cached, drive_synchronously, take_returned_metrics
 from ..plugins import ArtifactPlugin, BasePlugin, derive_seed, plugins_with_hook
@@ -42,7 +42,9 @@ class ReplicateTask:
     readable as ``replicates``, the name execution plugins written for earlier releases read); ``seeds``
     optionally fixes the seed of each (otherwise the SeedPlugin derives them). ``like``: an
     earlier task of the same experiment, whose pipeline and plugins have not changed since; what
-    it found out about them is reused.
+    it found out about them is reused. ``curve_reporter``: hears each replicate's learning curve
+    as the steps report it (``ctx.report``) and may stop it (an optimizer's pruner); it stays in
+    this process (a copy for a worker process has none: there the curve is only recorded).
     """
 
     def __init__(
@@ -60,6 +62,7 @@ class ReplicateTask:
         data: Any = None,
         data_given: bool = False,
         like: ReplicateTask | None = None,
+        curve_reporter: CurveReporter | None = None,
     ):
         self.experiment = experiment
         self.conditions = list(conditions)
@@ -73,6 +76,7 @@ class ReplicateTask:
         self.data = data
         self.data_given = data_given
         self.setup_in_worker = False
+        self.curve_reporter = curve_reporter
         self.is_async: bool
         self._before_replicate: list[BasePlugin]
         self._before_step: list[BasePlugin]
@@ -105,6 +109,7 @@ class ReplicateTask:
         """Return a copy that sets the steps up and tears them down in the worker process."""
         clone = copy.copy(self)
         clone.setup_in_worker = True
+        clone.curve_reporter = None  # the optimizer's trial does not travel to another process
         return clone
 
     def __call__(self, replicate: int) -> list[ConditionOutcome]:
@@ -172,11 +177,13 @@ class ReplicateTask:
         # (treatment params, initial_ctx), so replicates cannot change them or each other's.
         ctx = FrozenContext._adopting(values)
         ctx.scope = self.scope
+        ctx._reporter = self.curve_reporter
         started = time.perf_counter()
         steps: list[dict[str, Any]] = []
         failed_step: str | None = None
         output: Any = None
         exception: BaseException | None = None
+        pruned: dict[str, Any] | None = None
         try:
             for plugin in self._before_replicate:
                 plugin.before_replicate(exp, ctx)
@@ -223,7 +230,11 @@ class ReplicateTask:
             if self.keep_output:
                 output = data
         except Exception as exc:
-            exception = exc
+            if ctx._reporter is not None and is_pruned_signal(exc):
+                # The optimizer's pruner stopped the trial: no error, the curve says how far it got.
+                pruned = dict(getattr(exc, "decision", None) or ctx._decision or _raised_by_step(ctx, exc))
+            else:
+                exception = exc
         outcome = ConditionOutcome(
             condition=condition,
             replicate=replicate,
@@ -246,6 +257,8 @@ class ReplicateTask:
             duration=time.perf_counter() - started,
             output=output,
             exception=exception,
+            curve=ctx.curve,
+            pruned=pruned,
         )
         for plugin in self._after_replicate:
             try:
@@ -257,6 +270,15 @@ class ReplicateTask:
 
 def _name(treatment: Treatment | None) -> str:
     return BASELINE_CONDITION if treatment is None else treatment.name
+
+
+def _raised_by_step(ctx: FrozenContext, exc: BaseException) -> dict[str, Any]:
+    """Where a replicate stopped whose step raised ``TrialPruned`` without the pruner's decision."""
+    return {
+        "replicate": ctx.get(REPLICATE_KEY),
+        "step": ctx.curve[-1][0] if ctx.curve else None,
+        "reason": f"a step raised {type(exc).__name__}: {exc}",
+    }
 
 
 def _step_record(

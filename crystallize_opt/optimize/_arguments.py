@@ -28,6 +28,10 @@ from ..treatment import Treatment
 from ._noise import NoiseHandling, check_noise_settings
 from ._objective import Objective
 
+#: How learning curves can reach a pruner (see ``OptunaOptimizer``'s ``curve_pruning``).
+CURVE_PRUNING_MODES = ("paired", "pooled", "off")
+#: The mode used when a pruner is given without ``curve_pruning``.
+DEFAULT_CURVE_PRUNING = "pooled"
 #: The shortest default grace period of a silent RUNNING trial, in seconds.
 MIN_DEFAULT_GRACE_PERIOD = 60.0
 #: Samplers that handle a single objective only (Optuna would say so at the first proposal).
@@ -54,6 +58,9 @@ class CheckedArguments:
     poll_interval: float
     outage_timeout: float
     noise: NoiseHandling | None
+    #: How learning curves reach the pruner (``"paired"``, ``"pooled"``, ``"off"``); None when
+    #: no pruner decides (no pruner, Optuna's NopPruner, or noise handling).
+    curve_pruning: str | None = None
 
 
 def check_arguments(
@@ -70,6 +77,7 @@ def check_arguments(
     poll_interval: Any,
     outage_timeout: Any,
     noise: Any,
+    curve_pruning: Any = None,
 ) -> CheckedArguments:
     """Check the settings of an :class:`OptunaOptimizer` (see there for each one).
 
@@ -85,14 +93,7 @@ def check_arguments(
             f"{type(sampler).__name__} handles a single objective only, but the objective has "
             f"{len(objective.metrics)} metrics; use TPE, NSGA-II, random, GP, QMC, grid or brute force",
         )
-    if pruner is not None and not isinstance(pruner, BasePruner):
-        raise SettingError("pruner", f"pruner must be an Optuna pruner, got {type(pruner).__name__}")
-    if pruner is not None and objective.is_multi_objective and not isinstance(pruner, NopPruner):
-        raise SettingError(
-            "pruner",
-            "pruning works with a single objective only, but the objective has "
-            f"{len(objective.metrics)} metrics; remove the pruner",
-        )
+    check_pruner(objective, pruner)
     if study_name is not None:
         refuse("study_name", name_expected(study_name), study_name)
     for name, value in (("run_baseline", run_baseline), ("common_random_numbers", common_random_numbers)):
@@ -112,6 +113,7 @@ def check_arguments(
             f"grace_period ({grace_period:g} s) must be longer than heartbeat_interval ({heartbeat_interval:g} s)",
         )
     refuse("max_retries", integer_expected(max_retries, 0), max_retries)
+    curve_mode = check_curve_pruning(curve_pruning, pruner, noise)
     return CheckedArguments(
         study_name=study_name,
         run_baseline=run_baseline,
@@ -122,7 +124,60 @@ def check_arguments(
         poll_interval=float(poll_interval),
         outage_timeout=float(outage_timeout),
         noise=_relabelled("noise", check_noise_settings, noise, objective, common_random_numbers),
+        curve_pruning=curve_mode,
     )
+
+
+def check_pruner(objective: Objective, pruner: Any) -> BasePruner | None:
+    """``pruner``, checked: None or an Optuna pruner, and only for a single objective.
+
+    Raises:
+        SettingError: about ``pruner``.
+    """
+    if pruner is not None and not isinstance(pruner, BasePruner):
+        raise SettingError("pruner", f"pruner must be an Optuna pruner, got {type(pruner).__name__}")
+    if pruner is not None and objective.is_multi_objective and not isinstance(pruner, NopPruner):
+        raise SettingError(
+            "pruner",
+            "pruning works with a single objective only, but the objective has "
+            f"{len(objective.metrics)} metrics; remove the pruner",
+        )
+    return pruner
+
+
+def check_curve_pruning(curve_pruning: Any, pruner: Any, noise: Any) -> str | None:
+    """The curve-pruning mode in effect: ``curve_pruning`` (default :data:`DEFAULT_CURVE_PRUNING`)
+    when a pruner decides and there is no noise handling, else None.
+
+    Raises:
+        SettingError: for a mode other than ``"paired"``, ``"pooled"`` or ``"off"``, or a mode
+            given without a pruner or with noise handling.
+    """
+    if curve_pruning is not None and curve_pruning not in CURVE_PRUNING_MODES:
+        raise SettingError(
+            "curve_pruning",
+            f"curve_pruning must be one of {', '.join(repr(m) for m in CURVE_PRUNING_MODES)} (or None for the "
+            f"default, {DEFAULT_CURVE_PRUNING!r}), got {curve_pruning!r}",
+        )
+    decides = pruner is not None and not isinstance(pruner, NopPruner)
+    with_noise = noise is not None and noise is not False
+    if curve_pruning is not None and not decides:
+        raise SettingError(
+            "curve_pruning",
+            f"curve_pruning={curve_pruning!r} tells a pruner how to read learning curves, but there is no pruner; "
+            "give one (e.g. pruner=optuna.pruners.MedianPruner()) or drop curve_pruning (ctx.report then only "
+            "records the curves)",
+        )
+    if curve_pruning is not None and with_noise:
+        raise SettingError(
+            "curve_pruning",
+            f"curve_pruning={curve_pruning!r} cannot be combined with noise handling: the noise-aware search "
+            "decides between replicates (its racing rule, or the pruner on one value per replicate), never "
+            "inside one; drop curve_pruning (learning curves are still recorded and plotted) or noise",
+        )
+    if not decides or with_noise:
+        return None
+    return DEFAULT_CURVE_PRUNING if curve_pruning is None else str(curve_pruning)
 
 
 def check_warm_start(treatments: Treatment | Iterable[Treatment], names: set[str] | None) -> list[Treatment]:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..context import curve_as_json
 from ..result import ReplicateError, to_jsonable
 from ..treatment import Treatment
 from ._objective import Objective
@@ -36,6 +37,11 @@ class TrialEvaluation:
     values: dict[str, list[float | None]]
     failures: list[ReplicateError] = field(default_factory=list)
     duration: float = 0.0
+    #: Each replicate's learning curve (``ctx.report``), ``[(step, value), ...]``, by replicate
+    #: index; a replicate a pruner stopped is here too (not in :attr:`replicates`).
+    curves: dict[int, list[tuple[int, float]]] = field(default_factory=dict)
+    #: Where and why a pruner stopped the trial (see :class:`~crystallize_opt.TrialPruned`).
+    pruned: dict[str, Any] | None = None
 
     @classmethod
     def from_metrics(
@@ -46,8 +52,12 @@ class TrialEvaluation:
         metrics: Sequence[dict[str, list[Any]]],
         failures: Sequence[ReplicateError] = (),
         duration: float = 0.0,
+        *,
+        curves: Mapping[int, Sequence[tuple[int, float]]] | None = None,
+        pruned: Mapping[str, Any] | None = None,
     ) -> TrialEvaluation:
-        """Build an evaluation from each replicate's recorded metrics (name -> values)."""
+        """Build an evaluation from each replicate's recorded metrics (name -> values), with the
+        replicates' learning ``curves`` and, for a pruned trial, where and why it stopped."""
         names = sorted({name for m in metrics for name in m})
         values: dict[str, list[float | None]] = {}
         for name in names:
@@ -56,7 +66,16 @@ class TrialEvaluation:
                 raw = recorded.get(name)
                 column.append(_replicate_value(raw))
             values[name] = column
-        return cls(treatment, list(replicates), list(seeds), values, list(failures), duration)
+        return cls(
+            treatment,
+            list(replicates),
+            list(seeds),
+            values,
+            list(failures),
+            duration,
+            {r: list(c) for r, c in (curves or {}).items()},
+            None if pruned is None else dict(pruned),
+        )
 
     @property
     def failed(self) -> bool:
@@ -99,6 +118,12 @@ class TrialEvaluation:
             "stats": {name: self.stats(name) for name in self.values},
             "failures": [str(f) for f in self.failures],
             "duration": self.duration,
+            **(
+                {"curves": {str(r): curve_as_json(c) for r, c in sorted(self.curves.items())}}
+                if self.curves
+                else {}
+            ),
+            **({"pruned": to_jsonable(self.pruned)} if self.pruned is not None else {}),
         }
 
 

@@ -21,11 +21,26 @@ from ._evaluation import TrialEvaluation
 from ._progress import TrialProgress, execution_bar
 
 if TYPE_CHECKING:
+    from ..context import CurveReporter
     from ..result import ConditionOutcome
 
 _log = get_logger("optimize")
 
-Evaluate = Callable[[Treatment | None, Mapping[int, int], str], Awaitable[Sequence["ConditionOutcome"]]]
+
+class Evaluate(Protocol):
+    """``evaluate(treatment, {replicate: seed}, scope)`` runs replicates through the experiment's
+    execution plugin and returns their outcomes; ``reporter``, when given, hears each replicate's
+    learning curve as its steps report it (and may stop it: see :class:`CurveReporter`)."""
+
+    def __call__(
+        self,
+        treatment: Treatment | None,
+        seeds: Mapping[int, int],
+        scope: str,
+        /,
+        *,
+        reporter: CurveReporter | None = None,
+    ) -> Awaitable[Sequence[ConditionOutcome]]: ...
 
 
 class OptimizableExperiment(Protocol):
@@ -55,14 +70,21 @@ def replicate_seeds(master_seed: int, replicates: int, trial_key: int | None) ->
 def to_evaluation(
     treatment: Treatment | None, outcomes: Sequence[ConditionOutcome], duration: float
 ) -> TrialEvaluation:
-    """Turn the outcomes of one treatment's replicates into a :class:`TrialEvaluation`."""
+    """Turn the outcomes of one treatment's replicates into a :class:`TrialEvaluation`.
+
+    A replicate a pruner stopped counts only with its learning curve and where it stopped
+    (``pruned``): its metrics are those of an unfinished training, not a replicate's result."""
+    pruned = next((o.pruned for o in outcomes if o.pruned is not None), None)
+    finished = [o for o in outcomes if o.pruned is None]
     return TrialEvaluation.from_metrics(
         treatment,
-        [o.replicate for o in outcomes],
-        [int(o.seed) if o.seed is not None else -1 for o in outcomes],
-        [o.metrics for o in outcomes],
-        [o.error for o in outcomes if o.error is not None],
+        [o.replicate for o in finished],
+        [int(o.seed) if o.seed is not None else -1 for o in finished],
+        [o.metrics for o in finished],
+        [o.error for o in finished if o.error is not None],
         duration,
+        curves={o.replicate: o.curve for o in outcomes if o.curve},
+        pruned=pruned,
     )
 
 
@@ -76,21 +98,28 @@ async def _evaluate_trial(
         return to_evaluation(treatment, outcomes, time.perf_counter() - started), False
     done: list[ConditionOutcome] = []
     last = len(seeds) - 1
+    reporter = parts.plan.curve_reporter(treatment)
     for position, (replicate, seed) in enumerate(seeds.items()):
-        done.extend(await evaluate(treatment, {replicate: seed}, scope))
+        if reporter is None:
+            done.extend(await evaluate(treatment, {replicate: seed}, scope))
+        else:
+            done.extend(await evaluate(treatment, {replicate: seed}, scope, reporter=reporter))
         evaluation = to_evaluation(treatment, done, time.perf_counter() - started)
+        if evaluation.pruned is not None:  # stopped inside the replicate, by its learning curve
+            return evaluation, True
         if evaluation.failed:
             return evaluation, False
         # Every replicate is reported (Optuna keeps it as an intermediate value); only a
         # trial with replicates left can stop early.
         if parts.plan.report_replicate(treatment, evaluation) and position < last:
+            evaluation.pruned = parts.plan.stop_reason(treatment)
             return evaluation, True
     return to_evaluation(treatment, done, time.perf_counter() - started), False
 
 
 def _check_metrics(optimizer: BaseOptimizer, parts: LoopCollaborators, evaluation: TrialEvaluation) -> None:
     """An objective metric that a cleanly finished trial never recorded is a configuration error."""
-    if evaluation.failed:
+    if evaluation.failed or (evaluation.pruned is not None and not evaluation.replicates):
         return
     missing = [m for m in optimizer.objective.required_metrics if not evaluation.complete_values(m)]
     if missing:

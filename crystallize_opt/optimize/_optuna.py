@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 from functools import cached_property
 from typing import Any
 
@@ -16,7 +17,7 @@ from ..exceptions import OptimizationError
 from ..ranking import rank_study
 from ..storage import DEFAULT_OUTAGE_TIMEOUT
 from ..treatment import Treatment
-from ._arguments import check_arguments, check_warm_start
+from ._arguments import check_arguments, check_curve_pruning, check_pruner, check_warm_start
 from ._base import BaseOptimizer, OptimizationRun
 from ._collaborators import LoopCollaborators
 from ._dependencies import check_sampler_dependencies
@@ -56,9 +57,23 @@ class OptunaOptimizer(BaseOptimizer):
             such as another package's, is used as it is). In each process of several workers
             the sampler, default or given, is reseeded from the system's entropy instead:
             workers seeded alike would propose the same parameters.
-        pruner: any Optuna pruner; when given, each replicate's value is reported as an
-            intermediate value (step = replicate index) and the trial stops early when the
-            pruner says so (it is then stored as PRUNED).
+        pruner: any Optuna pruner; when given, the trial stops early when the pruner says so
+            (it is then stored as PRUNED, its record saying where and why: the trial record's
+            ``pruned``). What the pruner sees: the learning curves the steps report
+            (``ctx.report(value, step)``, see ``curve_pruning``), so a trial can stop in the
+            middle of a replicate's training; for a pipeline that reports none, each replicate's
+            objective value (step = replicate index), so it stops between replicates.
+        curve_pruning: how replicates and learning-curve steps combine for the pruner (with a
+            pruner and without noise handling; default ``"pooled"``). Replicate ``r``'s step
+            ``e`` is Optuna step ``r * E + e``, ``E`` the steps per replicate (learned from the
+            first replicate, stored with the study), so the pruner compares trials at the same
+            replicate and step, and successive-halving and Hyperband budgets count the steps
+            (epochs) a trial trained. ``"paired"``: the value reported there is the replicate's
+            own (with common random numbers, replicate ``r`` of every trial runs on one seed);
+            ``"pooled"``: the trial's mean at step ``e`` over its replicates so far. ``"off"``:
+            the curves are only recorded; the pruner sees one value per replicate. Refused with
+            noise handling (whose search decides between replicates) and without a pruner.
+            Goes beyond the reference API.
         storage: an Optuna storage URL or object; default ``"sqlite:///crystallize-studies.db"``
             in the working directory; ``":memory:"`` for an in-memory study.
         study_name: default: the experiment's name.
@@ -120,6 +135,7 @@ class OptunaOptimizer(BaseOptimizer):
         poll_interval: float = 0.5,
         outage_timeout: float = DEFAULT_OUTAGE_TIMEOUT,
         noise: NoiseHandling | bool | None = None,
+        curve_pruning: str | None = None,
     ):
         super().__init__(objective)
         checked = check_arguments(
@@ -135,6 +151,7 @@ class OptunaOptimizer(BaseOptimizer):
             poll_interval=poll_interval,
             outage_timeout=outage_timeout,
             noise=noise,
+            curve_pruning=curve_pruning,
         )
         # Not a setting but this machine: a study config loads (for ``best``, ``report``)
         # without the sampler's optional package, and only an optimizer needs it.
@@ -239,7 +256,11 @@ class OptunaOptimizer(BaseOptimizer):
     def _parts(self) -> StudyCollaborators:
         """The loop's collaborators, built on the session and its storage on first use."""
         return study_collaborators(
-            self._session, self.objective, self._arguments, reports_to_pruner=self.reports_to_pruner
+            self._session,
+            self.objective,
+            self._arguments,
+            reports_to_pruner=self.reports_to_pruner,
+            pruner=self.pruner,
         )
 
     def loop_collaborators(self) -> LoopCollaborators:
@@ -255,6 +276,27 @@ class OptunaOptimizer(BaseOptimizer):
         """Checkpoint a SQLite storage's write-ahead log into its database file (see
         :meth:`StudyFinalizer.end_run`; ``Experiment.optimize`` calls it however it ends)."""
         self._parts.finalizer.end_run()
+
+    @property
+    def curve_pruning(self) -> str | None:
+        """The curve-pruning mode in effect: ``"paired"``, ``"pooled"`` or ``"off"`` with a
+        pruner and no noise handling, else None (see ``curve_pruning`` in the class docstring)."""
+        return self._arguments.curve_pruning
+
+    def use_pruner(self, pruner: BasePruner | None, curve_pruning: str | None = None) -> None:
+        """Set the pruner and the curve-pruning mode (what ``Experiment.optimize(pruner=...,
+        curve_pruning=...)`` does), as if given to the constructor. Beyond the reference API.
+
+        Raises:
+            ConfigurationError: as the constructor, for a pruner that is not an Optuna pruner or
+                with several objectives, and for ``curve_pruning``.
+        """
+        checked = check_pruner(self.objective, pruner)
+        mode = check_curve_pruning(curve_pruning, checked, self.noise)
+        self.pruner = checked
+        self._arguments = replace(self._arguments, curve_pruning=mode)
+        self._session.use_pruner(checked, mode)
+        self.__dict__.pop("_parts", None)  # built again with the new pruner
 
     # -- ask and tell ------------------------------------------------------------------------
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from optuna.pruners import BasePruner
+
 from ._arguments import CheckedArguments
 from ._collaborators import LoopCollaborators
 from ._objective import Objective
@@ -25,7 +27,12 @@ class StudyCollaborators(LoopCollaborators):
 
 
 def study_collaborators(
-    session: StudySession, objective: Objective, settings: CheckedArguments, *, reports_to_pruner: bool
+    session: StudySession,
+    objective: Objective,
+    settings: CheckedArguments,
+    *,
+    reports_to_pruner: bool,
+    pruner: BasePruner | None = None,
 ) -> StudyCollaborators:
     """Build the collaborators of an optimizer's run on ``session`` and its storage (once more in
     a worker process, whose storage is opened anew from its URL)."""
@@ -41,7 +48,12 @@ def study_collaborators(
             grace_period=settings.grace_period,
         ),
         plan=StudyReplicatePlan(
-            session, objective, noise_handling=settings.noise is not None, reports_to_pruner=reports_to_pruner
+            session,
+            objective,
+            noise_handling=settings.noise is not None,
+            reports_to_pruner=reports_to_pruner,
+            curve_pruning=settings.curve_pruning,
+            pruner=pruner,
         ),
         baseline=StudyBaseline(session, objective, run_baseline=settings.run_baseline),
         finalizer=StudyFinalizer(

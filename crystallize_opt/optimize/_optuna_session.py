@@ -75,6 +75,7 @@ class StudySession:
         self._space = space
         self._noise = settings.noise
         self._common_random_numbers = settings.common_random_numbers
+        self._curve_pruning = settings.curve_pruning
         self.target = TrialTarget(settings.poll_interval, settings.grace_period, settings.max_retries)
         #: Treatments to enqueue once the study is open for a run.
         self.warm_start: list[Treatment] = []
@@ -101,6 +102,14 @@ class StudySession:
         # Its trial seeding is read now, before it draws anything (see TrialSeeding.of).
         self._sampler = sampler
         self._seeding = None if sampler is None else TrialSeeding.of(sampler)
+
+    def use_pruner(self, pruner: BasePruner | None, curve_pruning: str | None) -> None:
+        """Make ``pruner`` the study's pruner (also of a study already open), with the
+        curve-pruning mode in effect (as checked by ``check_curve_pruning``)."""
+        self._pruner = pruner
+        self._curve_pruning = curve_pruning
+        if self._study is not None:
+            self._study.pruner = pruner if pruner is not None else optuna.pruners.NopPruner()
 
     @property
     def study(self) -> optuna.Study:
@@ -173,6 +182,7 @@ class StudySession:
             self._pruner,
             common_random_numbers=self._common_random_numbers,
             noise=None if self._noise is None else asdict(self._noise),
+            curve_pruning=self._curve_pruning,
         )
         store_or_check_settings(study, self.storage, settings)
         for treatment in self.warm_start:

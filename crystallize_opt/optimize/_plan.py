@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from ..treatment import Treatment
 from ._evaluation import TrialEvaluation
+
+if TYPE_CHECKING:
+    from ..context import CurveReporter
 
 
 class ReplicatePlan:
@@ -33,3 +37,15 @@ class ReplicatePlan:
     def report_replicate(self, treatment: Treatment, evaluation: TrialEvaluation) -> bool:
         """Receive the replicates of ``treatment`` finished so far; return True to stop it."""
         return False
+
+    def curve_reporter(self, treatment: Treatment) -> CurveReporter | None:
+        """What hears the learning curves ``treatment``'s replicates report (``ctx.report``) as
+        they run, and may stop the trial inside a replicate; None (the default): the curves are
+        only recorded. Asked once per trial, before its first replicate, when
+        :attr:`reports_replicates` is True."""
+        return None
+
+    def stop_reason(self, treatment: Treatment) -> dict[str, Any] | None:
+        """Where and why :meth:`report_replicate` stopped ``treatment``'s trial, for its record
+        (the layout of :attr:`TrialPruned.decision`); None (the default): not said."""
+        return None

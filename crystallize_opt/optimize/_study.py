@@ -32,7 +32,7 @@ _log = get_logger("optimize")
 SELECTION_LEASE_ATTR = "crystallize_selection_lease"
 #: Settings whose change is only warned about when a study is continued (its earlier trials are
 #: then not directly comparable); a changed objective or search space is refused.
-_WARNED_SETTINGS = ("replicates_per_trial", "master_seed", "pipeline_signature", "noise")
+_WARNED_SETTINGS = ("replicates_per_trial", "master_seed", "pipeline_signature", "noise", "curve_pruning")
 
 
 def open_study(
@@ -69,6 +69,7 @@ def study_settings(
     *,
     common_random_numbers: bool,
     noise: dict[str, Any] | None,
+    curve_pruning: str | None = None,
 ) -> StudySettings:
     """The settings record stored with a study; ``noise`` is the noise handling's settings as a
     dict, or None without noise handling."""
@@ -84,6 +85,7 @@ def study_settings(
         noise=noise,
         pipeline_signature=run.pipeline_signature,
         package_version=run.package_version,
+        curve_pruning=curve_pruning,
     )
 
 

@@ -4,7 +4,8 @@ Every reader and writer of crystallize-opt's user attributes goes through this m
 record (:class:`TrialRecord`, user attribute ``"crystallize"`` of the trial), the retry mark of a
 re-queued trial (:class:`RetryRecord`), and with the study its settings (:class:`StudySettings`),
 the baseline's evaluation (:class:`BaselineRecord`) and a noise-aware run's winner selection
-(:class:`WinnerSelection`). Each record's ``to_json()`` is what is stored (JSON-compatible, with
+(:class:`WinnerSelection`), and how learning curves map to Optuna steps (:class:`CurveLayout`).
+Each record's ``to_json()`` is what is stored (JSON-compatible, with
 ``"schema_version"``); ``from_json`` reads it back. Studies written before records had a version
 store the same layout without that key: it reads as version 1.
 
@@ -14,6 +15,7 @@ A stored value that does not have the expected layout (a hand-edited or foreign 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -28,6 +30,7 @@ __all__ = [
     "SCHEMA_KEY",
     "SCHEMA_VERSION",
     "BaselineRecord",
+    "CurveLayout",
     "RecordError",
     "RetryRecord",
     "StudySettings",
@@ -47,6 +50,7 @@ class _EvaluationRecord(Record):
         "stats": "stats",
         "failures": "str_list",
         "duration": "number",
+        "curves": "curves",
     }
 
     #: Replicate indices that ran, in order (their seeds follow from them).
@@ -61,6 +65,15 @@ class _EvaluationRecord(Record):
     failures: list[str] | None = None
     #: Seconds the replicates took.
     duration: float | None = None
+    #: Each replicate's learning curve (``ctx.report``), replicate index (as a string) ->
+    #: ``[[step, value], ...]``; a replicate a pruner stopped is here too (not in ``replicates``).
+    curves: dict[str, list[list[Any]]] | None = None
+
+    def curve_of(self, replicate: int) -> list[tuple[int, float]]:
+        """Replicate ``replicate``'s learning curve, ``[(step, value), ...]`` ([] when none;
+        a value stored as null, not finite, reads as NaN)."""
+        stored = (self.curves or {}).get(str(replicate)) or []
+        return [(int(step), math.nan if value is None else float(value)) for step, value in stored]
 
     def metric_stats(self, metric: str) -> dict[str, Any]:
         """``{"mean", "std", "sem", "n"}`` of ``metric`` as stored ({} when not stored)."""
@@ -84,6 +97,7 @@ class TrialRecord(_EvaluationRecord):
         "noise": "dict",
         "pipeline_signature": "str",
         "package_version": "str",
+        "pruned": "dict",
     }
 
     #: ``{"name", "params"}``: the treatment that ran, its parameters including constants and a
@@ -97,6 +111,10 @@ class TrialRecord(_EvaluationRecord):
     pipeline_signature: str | None = None
     #: crystallize-opt's version that ran the trial.
     package_version: str | None = None
+    #: Where and why a pruned trial stopped: ``replicate``, ``step`` (the step's own numbering),
+    #: ``optuna_step``, ``value`` (what the pruner saw), ``pruner``, ``mode``, ``reason`` (one
+    #: line), ``compared`` (the other trials' values at that step). None when it was not pruned.
+    pruned: dict[str, Any] | None = None
 
     @classmethod
     def from_trial(cls, trial: FrozenTrial) -> TrialRecord | None:
@@ -162,6 +180,10 @@ class BaselineRecord(_EvaluationRecord):
         study.set_user_attr(self.ATTR, self.to_json())
 
 
+#: Keys of :class:`StudySettings` added after the schema version: stored only when set.
+_ADDED_SETTINGS = frozenset({"curve_pruning"})
+
+
 @dataclass(frozen=True)
 class StudySettings(Record):
     """The settings a study was made with, checked when it is continued. Studies of earlier
@@ -181,6 +203,7 @@ class StudySettings(Record):
         "noise": "dict",
         "pipeline_signature": "str",
         "package_version": "str",
+        "curve_pruning": "str",
     }
 
     #: The experiment's name.
@@ -205,11 +228,19 @@ class StudySettings(Record):
     pipeline_signature: str | None = None
     #: crystallize-opt's version that made the study.
     package_version: str | None = None
+    #: How learning curves reach the pruner (``"paired"``, ``"pooled"``, ``"off"``); None
+    #: without curve pruning (no pruner, or noise handling).
+    curve_pruning: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """As the other records', but every key is stored, None ones included (as releases
-        before the schema version did)."""
-        return {**{f.name: getattr(self, f.name) for f in fields(self)}, SCHEMA_KEY: SCHEMA_VERSION}
+        before the schema version did), except keys added since, stored only when set."""
+        stored = {
+            f.name: getattr(self, f.name)
+            for f in fields(self)
+            if getattr(self, f.name) is not None or f.name not in _ADDED_SETTINGS
+        }
+        return {**stored, SCHEMA_KEY: SCHEMA_VERSION}
 
     @classmethod
     def from_study(cls, study: optuna.Study) -> StudySettings | None:
@@ -225,6 +256,30 @@ class StudySettings(Record):
         """The objective's metric names, or None when not stored."""
         stored = (self.objective or {}).get("metrics")
         return [str(m) for m in stored] if isinstance(stored, list) else None
+
+
+@dataclass(frozen=True)
+class CurveLayout(Record):
+    """How a study maps learning-curve points to Optuna steps: replicate ``r``'s step ``e`` is
+    Optuna step ``r * steps_per_replicate + e``. Written once, by the first process whose trial
+    goes on to a second replicate (from the steps its first replicate reported), so every
+    worker of a shared study maps alike."""
+
+    ATTR: ClassVar[str] = "crystallize_curves"
+    OWNER: ClassVar[str] = "study"
+    KINDS: ClassVar[dict[str, str]] = {"steps_per_replicate": "int"}
+
+    #: One more than the largest step a replicate reports (e.g. the number of epochs).
+    steps_per_replicate: int | None = None
+
+    @classmethod
+    def from_study(cls, study: optuna.Study) -> CurveLayout | None:
+        """The stored layout, or None. Raises :class:`RecordError` as :meth:`from_json`."""
+        stored = study.user_attrs.get(cls.ATTR)
+        return None if stored is None else cls.from_json(stored)
+
+    def store(self, study: optuna.Study) -> None:
+        study.set_user_attr(self.ATTR, self.to_json())
 
 
 @dataclass(frozen=True)

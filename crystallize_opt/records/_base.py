@@ -62,6 +62,24 @@ CHECKS: dict[str, tuple[Any, str]] = {
         lambda v: isinstance(v, dict) and all(isinstance(s, dict) for s in v.values()),
         'an object of metric -> {"mean", "std", "sem", "n"}',
     ),
+    "curves": (
+        lambda v: (
+            isinstance(v, dict)
+            and all(
+                isinstance(c, list)
+                and all(
+                    isinstance(p, list)
+                    and len(p) == 2
+                    and isinstance(p[0], int)
+                    and not isinstance(p[0], bool)
+                    and (p[1] is None or is_number(p[1]))
+                    for p in c
+                )
+                for c in v.values()
+            )
+        ),
+        "an object of replicate -> list of [step, value] pairs",
+    ),
     "numbers": (
         lambda v: isinstance(v, dict) and all(x is None or is_number(x) for x in v.values()),
         "an object of metric -> number",

@@ -15,6 +15,9 @@ summary header and these sections:
 5. a contour of the two most important parameters, on a fixed grid;
 6. the Pareto front (multi-objective studies only);
 7. every replicate's value for the top trials;
+7b. learning curves (only when steps reported them with ``ctx.report``): a line per trial (the
+   mean over its replicates), each replicate faint, pruned trials dashed and marked where they
+   stopped (``_curves``);
 8. a table of the top trials.
 
 Multi-objective studies: the history and the replicate plots have one row per objective; slice
@@ -43,6 +46,7 @@ import optuna
 import plotly.graph_objects as go
 
 from ._contour import contour_section
+from ._curves import curves_section
 from ._data import ReportData, extract
 from ._history import history_section
 from ._html import page_html, top_table_html
@@ -55,7 +59,7 @@ from ._style import Section
 __all__ = ["build_figures", "write_report"]
 
 
-def _sections(data: ReportData) -> list[Section]:
+def _sections(data: ReportData, study: optuna.Study) -> list[Section]:
     selection = selection_section(data)
     sections = [] if selection is None else [selection]  # first: it is the study's answer
     sections += [history_section(data), importance_section(data), slice_section(data), parallel_section(data)]
@@ -64,6 +68,9 @@ def _sections(data: ReportData) -> list[Section]:
     if pareto is not None:
         sections.append(pareto)
     sections.append(replicates_section(data))
+    curves = curves_section(study, data)  # only when steps reported learning curves (ctx.report)
+    if curves is not None:
+        sections.append(curves)
     table = Section(
         "top", f"Top {min(data.top_k, int(data.ranking.size))} trials" if data.ranking.size else "Top trials"
     )
@@ -91,14 +98,14 @@ def build_figures(study: optuna.Study, *, top_k: int = 10) -> dict[str, go.Figur
     """The report's plotly figures by name, for use in a notebook.
 
     Names: ``selection`` (studies made with noise handling only), ``history``, ``importance``, ``slice``, ``parallel``, ``contour``, ``pareto`` (multi-
-    objective only), ``replicates``; a figure that cannot be drawn (e.g. no completed trial,
+    objective only), ``replicates``, ``curves`` (when steps reported learning curves); a figure that cannot be drawn (e.g. no completed trial,
     fewer than two parameters for the contour) is left out.
 
     Raises:
         ValueError: if ``top_k`` is smaller than 1.
     """
     data = extract(study, top_k=top_k)
-    return {s.key: s.figure for s in _sections(data) if s.figure is not None}
+    return {s.key: s.figure for s in _sections(data, study) if s.figure is not None}
 
 
 def write_report(study: optuna.Study, path: str | Path, *, top_k: int = 10, title: str | None = None) -> Path:
@@ -124,7 +131,7 @@ def write_report(study: optuna.Study, path: str | Path, *, top_k: int = 10, titl
         OSError: if the file cannot be written.
     """
     data = extract(study, top_k=top_k)
-    page = page_html(data, _sections(data), title or f"Optimization report: {study.study_name}")
+    page = page_html(data, _sections(data, study), title or f"Optimization report: {study.study_name}")
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(page, encoding="utf-8")

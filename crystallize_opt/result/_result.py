@@ -17,7 +17,7 @@ from ._values import ReplicateError, to_jsonable
 
 #: Provenance entries of the form condition -> replicate index -> value. JSON turns the
 #: integer replicate keys into strings; :meth:`Result.from_dict` turns them back.
-_PER_REPLICATE_PROVENANCE = ("seeds", "ctx_changes")
+_PER_REPLICATE_PROVENANCE = ("seeds", "ctx_changes", "curves")
 
 
 def _provenance_from_json(provenance: Mapping[str, Any]) -> dict[str, Any]:
@@ -48,7 +48,8 @@ class Result:
             keyed ``"<condition>_rep_<i>"`` as in crystallize-ml (``"baseline_rep_0" in
             errors``, ``errors["baseline_rep_0"]``, ``errors.items()``).
         provenance: seeds per condition and replicate, the pipeline signature, per-step context
-            changes, the master seed and the package version.
+            changes, the master seed and the package version; when steps reported learning
+            curves (``ctx.report``), ``"curves"``: condition -> replicate -> ``[[step, value], ...]``.
         artifacts: artifact name -> condition -> list of written file paths (one per replicate).
 
     Args (in crystallize-ml's order):

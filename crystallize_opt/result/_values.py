@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -79,6 +80,10 @@ class ConditionOutcome:
     reused: bool = False
     output: Any = field(default=None, repr=False)
     exception: BaseException | None = field(default=None, repr=False)
+    #: The learning curve the steps reported (``ctx.report``): ``(step, value)`` pairs.
+    curve: list[tuple[int, float]] = field(default_factory=list)
+    #: Where and why the optimizer's pruner stopped this replicate (see ``TrialPruned``), or None.
+    pruned: dict[str, Any] | None = None
 
     def __getstate__(self) -> dict[str, Any]:
         # The output and the live exception stay in the process that made them.
@@ -99,6 +104,7 @@ class ConditionOutcome:
             "artifacts": [list(a) for a in self.artifacts],
             "fingerprint": self.fingerprint,
             "duration": self.duration,
+            **({"curve": to_jsonable([[step, value] for step, value in self.curve])} if self.curve else {}),
         }
 
     @classmethod
@@ -116,4 +122,8 @@ class ConditionOutcome:
             fingerprint=record.get("fingerprint"),
             duration=float(record.get("duration", 0.0)),
             reused=True,
+            curve=[
+                (int(step), math.nan if value is None else float(value))
+                for step, value in record.get("curve", [])
+            ],
         )
