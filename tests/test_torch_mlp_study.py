@@ -26,7 +26,7 @@ def test_the_torch_study_runs_with_curve_pruning(tmp_path: Path) -> None:
     folder = tmp_path / "torch_mlp"
     shutil.copytree(STUDY, folder, ignore=shutil.ignore_patterns("__pycache__"))
     config = yaml.safe_load((folder / "config.yaml").read_text())
-    config["steps"] = ["split", {"train": {"epochs": 3}}]
+    config["steps"] = ["split", {"train": {"epochs": 2}}]
     config["optimize"]["pruner"] = {"name": "median", "n_startup_trials": 2, "n_warmup_steps": 0}
     (folder / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     storage = f"sqlite:///{tmp_path / 'study.db'}"
@@ -47,5 +47,5 @@ def test_the_torch_study_runs_with_curve_pruning(tmp_path: Path) -> None:
     assert result.stdout.startswith("best trial-")
     study = optuna.load_study(study_name="torch_mlp", storage=storage)
     finished = study.get_trials(states=(TrialState.COMPLETE, TrialState.PRUNED))
-    assert len(finished) == 6
+    assert len(finished) == 4
     assert all(0.0 <= t.value <= 1.0 for t in study.get_trials(states=(TrialState.COMPLETE,)))
