@@ -64,7 +64,7 @@ R = 3
 FRACTIONS = (1 / 9, 1 / 3, 1.0)  # budgets at which the returned configuration is scored
 TUNING_SEEDS = tuple(range(0, 6))
 TEST_SEEDS = tuple(range(100, 110))
-DEFAULT_OURS = "ours_paired_hyperband"  # chosen on the tuning set (README, "Learning-curve pruning")
+DEFAULT_OURS = "ours_pooled_hyperband"  # chosen on the tuning set (README, "Learning-curve pruning")
 
 
 def hyperband(replicates: int = R) -> optuna.pruners.BasePruner:
