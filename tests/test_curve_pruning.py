@@ -241,3 +241,12 @@ def test_the_report_plots_each_trials_curves_and_marks_pruned_ones(tmp_path: Pat
     assert len(marks) == len(pruned) and all("stopped it at replicate" in t.hovertext[0] for t in marks)
     page = write_report(optimizer.study, tmp_path / "report.html").read_text()
     assert "Learning curves" in page
+
+
+def test_a_loop_extending_a_study_may_pass_a_new_pruner_to_each_optimize_call() -> None:
+    optimizer = _optimizer()
+    for target in (2, 4):
+        curve_experiment().optimize(
+            optimizer, target, 2, pruner=optuna.pruners.MedianPruner(), curve_pruning="paired"
+        )
+    assert len(optimizer.study.trials) == 4 and optimizer.curve_pruning == "paired"

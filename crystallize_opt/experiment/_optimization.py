@@ -87,17 +87,12 @@ def _use_pruner(optimizer: BaseOptimizer, pruner: BasePruner | None, curve_pruni
     """Give ``optimize(pruner=..., curve_pruning=...)`` to the optimizer.
 
     Raises:
-        ConfigurationError: for an optimizer other than OptunaOptimizer, a pruner it already has
-            (a different one), or as :meth:`OptunaOptimizer.use_pruner`.
+        ConfigurationError: for an optimizer other than OptunaOptimizer, or as
+            :meth:`OptunaOptimizer.use_pruner` (e.g. a pruner other than the constructor's).
     """
     if not isinstance(optimizer, OptunaOptimizer):
         raise ConfigurationError(
             f"optimize(pruner=..., curve_pruning=...) needs an OptunaOptimizer, got {type(optimizer).__name__}"
-        )
-    if pruner is not None and optimizer.pruner is not None and optimizer.pruner is not pruner:
-        raise ConfigurationError(
-            f"a pruner was given twice: {type(pruner).__name__} to optimize() and "
-            f"{type(optimizer.pruner).__name__} to OptunaOptimizer; give it in one place"
         )
     optimizer.use_pruner(optimizer.pruner if pruner is None else pruner, curve_pruning)
 

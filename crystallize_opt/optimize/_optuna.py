@@ -13,7 +13,7 @@ from optuna.samplers import BaseSampler
 from optuna.storages import BaseStorage
 from optuna.trial import FrozenTrial
 
-from ..exceptions import OptimizationError
+from ..exceptions import ConfigurationError, OptimizationError
 from ..ranking import rank_study
 from ..storage import DEFAULT_OUTAGE_TIMEOUT
 from ..treatment import Treatment
@@ -163,6 +163,7 @@ class OptunaOptimizer(BaseOptimizer):
         self.outage_timeout = checked.outage_timeout
         self.space = SearchSpace(search_space)
         self.pruner = pruner
+        self._constructor_pruner = pruner
         self.run_baseline = checked.run_baseline
         self.common_random_numbers = checked.common_random_numbers
         self.noise = checked.noise
@@ -287,11 +288,21 @@ class OptunaOptimizer(BaseOptimizer):
         """Set the pruner and the curve-pruning mode (what ``Experiment.optimize(pruner=...,
         curve_pruning=...)`` does), as if given to the constructor. Beyond the reference API.
 
+        A pruner set this way replaces the one an earlier call set (a loop calling
+        ``optimize(optimizer, ..., pruner=SomePruner())`` to extend a study is fine).
+
         Raises:
             ConfigurationError: as the constructor, for a pruner that is not an Optuna pruner or
-                with several objectives, and for ``curve_pruning``.
+                with several objectives, and for ``curve_pruning``; for a pruner other than the
+                one given to the constructor.
         """
         checked = check_pruner(self.objective, pruner)
+        given = self._constructor_pruner
+        if given is not None and checked is not None and checked is not given:
+            raise ConfigurationError(
+                f"a pruner was given twice: {type(checked).__name__} to optimize() and "
+                f"{type(given).__name__} to OptunaOptimizer; give it in one place"
+            )
         mode = check_curve_pruning(curve_pruning, checked, self.noise)
         self.pruner = checked
         self._arguments = replace(self._arguments, curve_pruning=mode)
