@@ -46,6 +46,7 @@ def test_the_torch_study_runs_with_curve_pruning(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("best trial-")
     study = optuna.load_study(study_name="torch_mlp", storage=storage)
-    finished = study.get_trials(states=(TrialState.COMPLETE, TrialState.PRUNED))
-    assert len(finished) == 4
-    assert all(0.0 <= t.value <= 1.0 for t in study.get_trials(states=(TrialState.COMPLETE,)))
+    complete = study.get_trials(states=(TrialState.COMPLETE,))
+    assert len(study.get_trials(states=(TrialState.COMPLETE, TrialState.PRUNED))) >= 4
+    assert complete
+    assert all(0.0 <= t.value <= 1.0 for t in complete)
