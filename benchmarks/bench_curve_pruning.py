@@ -19,6 +19,7 @@ Methods (all with ``TPESampler(seed=s)``, optimizer seed ``s``; the package's ma
 * ``single_hyperband``: plain Optuna, one evaluation per trial (on seed ``derive_seed(s, 0)``,
   the seed a one-replicate trial of the package gets), ``trial.report`` every epoch,
   ``HyperbandPruner(min_resource=1, max_resource=EPOCHS, reduction_factor=3)``.
+  (ours: ``max_resource=3 * EPOCHS``, the package's step ``r * EPOCHS + e``)
 * ``single_noprune``: plain Optuna, one evaluation per trial, no pruning (a reference).
 * ``ours_<mode>_<pruner>``: the package, 3 replicates per trial, ``ctx.report(error, step=epoch)``
   every epoch, ``curve_pruning=<mode>`` (``paired`` or ``pooled``) with Optuna's
@@ -63,11 +64,15 @@ R = 3
 FRACTIONS = (1 / 9, 1 / 3, 1.0)  # budgets at which the returned configuration is scored
 TUNING_SEEDS = tuple(range(0, 6))
 TEST_SEEDS = tuple(range(100, 110))
-DEFAULT_OURS = "ours_paired_hyperband"  # chosen on the tuning set (README, "Learning-curve pruning")
+DEFAULT_OURS = "ours_pooled_hyperband"  # chosen on the tuning set (README, "Learning-curve pruning")
 
 
-def hyperband() -> optuna.pruners.BasePruner:
-    return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=cp.EPOCHS, reduction_factor=3)
+def hyperband(replicates: int = R) -> optuna.pruners.BasePruner:
+    """Hyperband over the epochs a trial trains: the package numbers replicate r's epoch e as
+    Optuna step r * EPOCHS + e, so a trial's resource is replicates x EPOCHS."""
+    return optuna.pruners.HyperbandPruner(
+        min_resource=1, max_resource=replicates * cp.EPOCHS, reduction_factor=3
+    )
 
 
 def median() -> optuna.pruners.BasePruner:
@@ -182,7 +187,7 @@ def _single_run(problem: cp.Problem, seed: int, budget: int, prune: bool) -> Run
 
     study = optuna.create_study(
         sampler=optuna.samplers.TPESampler(seed=seed),
-        pruner=hyperband() if prune else optuna.pruners.NopPruner(),
+        pruner=hyperband(1) if prune else optuna.pruners.NopPruner(),
     )
     study.optimize(objective, callbacks=[stop])
     trials = []
