@@ -203,3 +203,22 @@ def test_browser_optuna_dashboard_shows_the_figures_and_the_winner(
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+def test_browser_shared_plotlyjs_writes_one_copy_per_folder_and_renders(
+    browser: report_browser.Browser | str, examples: dict[str, Path], tmp_path: Path
+) -> None:
+    from crystallize_opt.report import write_report
+
+    study = _study(examples["quickstart"])
+    inline = write_report(study, tmp_path / "inline.html")
+    first = write_report(study, tmp_path / "a.html", plotlyjs="shared")
+    write_report(study, tmp_path / "b.html", plotlyjs="shared")
+    library = tmp_path / "plotly.min.js"
+    assert library.is_file() and sorted(p.name for p in tmp_path.glob("*.js")) == ["plotly.min.js"]
+    assert first.stat().st_size + library.stat().st_size < inline.stat().st_size + 100_000
+    assert first.stat().st_size < inline.stat().st_size / 5
+    with pytest.raises(ValueError, match="plotlyjs must be one of inline, shared, got 'cdn'"):
+        write_report(study, tmp_path / "c.html", plotlyjs="cdn")
+    check = need(browser).inspect_report(first)
+    assert check.ready == "true" and check.errors == []
