@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import gc
+import gzip
 import math
 import os
 import platform
@@ -208,6 +209,26 @@ def main(argv: list[str] | None = None) -> int:
         print("| " + " | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) + " |")
     passed = sum(row[-1] == "PASS" for row in table)
     print(f"\nSummary: {passed} of {len(table)} sizes PASS")
+    print()
+    print(
+        "Size by how plotly.js is included (write_report(..., plotlyjs=...)); gzip: the inline file gzip -6"
+    )
+    print(
+        "| trials | inline (MB) | inline, gzip (MB) | shared: page (MB) | shared: plotly.min.js once per folder (MB) |"
+    )
+    print("|---|---|---|---|---|")
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in [100, *sizes[-1:]]:
+            study = synthetic_study(n)
+            inline = write_report(study, Path(tmp) / f"inline-{n}.html")
+            shared = write_report(study, Path(tmp) / f"shared-{n}.html", plotlyjs="shared")
+            library = Path(tmp) / "plotly.min.js"
+            zipped = len(gzip.compress(inline.read_bytes(), compresslevel=6))
+            mb = 2**20
+            print(
+                f"| {n:,} | {inline.stat().st_size / mb:.2f} | {zipped / mb:.2f} | {shared.stat().st_size / mb:.2f} "
+                f"| {library.stat().st_size / mb:.2f} |"
+            )
     return 0
 
 

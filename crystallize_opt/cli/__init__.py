@@ -91,6 +91,12 @@ def build_parser() -> argparse.ArgumentParser:
     optimize.add_argument("--report", help="report path (default: <folder>/<study>-report.html)")
     optimize.add_argument("--no-report", action="store_true", help="do not write the report")
     optimize.add_argument(
+        "--plotlyjs",
+        choices=["inline", "shared"],
+        default="inline",
+        help="inline (default: one offline file) or shared (one plotly.min.js beside the report)",
+    )
+    optimize.add_argument(
         "--workers",
         type=int,
         default=1,
@@ -126,7 +132,14 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--gpus", help="GPU indices this worker uses, e.g. 0 (sets CUDA_VISIBLE_DEVICES)")
     worker.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     worker.set_defaults(
-        func="cmd_worker", seed=None, report=None, no_report=True, workers=1, dask=None, resources=None
+        func="cmd_worker",
+        seed=None,
+        report=None,
+        no_report=True,
+        workers=1,
+        dask=None,
+        resources=None,
+        plotlyjs="inline",
     )
 
     report = add("report", "write the HTML report of a study")
@@ -136,6 +149,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--output",
         help="HTML file to write (default: <folder>/<study>-report.html beside the study; with --storage "
         "and no CONFIG, <study>-report.html in the working directory)",
+    )
+    report.add_argument(
+        "--plotlyjs",
+        choices=["inline", "shared"],
+        default="inline",
+        help="inline (default: one offline file) or shared (one plotly.min.js beside the report)",
     )
     report.set_defaults(func="cmd_report")
 

@@ -258,7 +258,7 @@ def cmd_optimize(args: argparse.Namespace) -> int:
     if report_path is not None:
         from ..report import write_report
 
-        write_report(study, report_path)
+        write_report(study, report_path, plotlyjs=args.plotlyjs)
         print(f"report: {report_path}")
         _save_to_dashboard(study)
     if selection is not None:
@@ -283,7 +283,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         read_only = on_read_only_file_system(path.parent)
         raise _unwritable_report(path, os.strerror(errno.EROFS if read_only else errno.EACCES))
     try:
-        write_report(study, path)
+        write_report(study, path, plotlyjs=args.plotlyjs)
     except OSError as exc:
         raise _unwritable_report(path, exc.strerror or str(exc)) from exc
     print(f"report: {path}")

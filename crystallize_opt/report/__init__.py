@@ -54,14 +54,14 @@ from ._curves import curves_section
 from ._dashboard import dashboard_available, save_to_dashboard
 from ._data import ReportData, extract
 from ._history import history_section
-from ._html import page_html, top_table_html
+from ._html import SHARED_PLOTLYJS, page_html, top_table_html
 from ._params import importance_section, parallel_section, slice_section
 from ._pareto import pareto_section
 from ._replicates import replicates_section
 from ._selection import selection_section
 from ._style import Section
 
-__all__ = ["build_figures", "dashboard_available", "save_to_dashboard", "write_report"]
+__all__ = ["PLOTLYJS_MODES", "build_figures", "dashboard_available", "save_to_dashboard", "write_report"]
 
 
 def _sections(data: ReportData, study: optuna.Study) -> list[Section]:
@@ -113,7 +113,18 @@ def build_figures(study: optuna.Study, *, top_k: int = 10) -> dict[str, go.Figur
     return {s.key: s.figure for s in _sections(data, study) if s.figure is not None}
 
 
-def write_report(study: optuna.Study, path: str | Path, *, top_k: int = 10, title: str | None = None) -> Path:
+#: How the report gets plotly.js: inlined (one offline file) or one shared file beside it.
+PLOTLYJS_MODES = ("inline", "shared")
+
+
+def write_report(
+    study: optuna.Study,
+    path: str | Path,
+    *,
+    top_k: int = 10,
+    title: str | None = None,
+    plotlyjs: str = "inline",
+) -> Path:
     """Write a self-contained HTML report of ``study`` to ``path`` and return the path.
 
     Works with any Optuna study, finished or still running, and crystallize-opt's user
@@ -127,17 +138,36 @@ def write_report(study: optuna.Study, path: str | Path, *, top_k: int = 10, titl
         path: the HTML file to write.
         top_k: how many of the best trials the replicate plot and the table show.
         title: the page title; default ``"Optimization report: <study name>"``.
+        plotlyjs: ``"inline"`` (default): plotly.js is inside the file (about 4.8 MB), which opens
+            offline on its own; ``"shared"``: the page loads ``plotly.min.js`` from its own folder,
+            written there once (rewritten only when it differs from the installed plotly's), so the
+            reports of a folder share one copy (beyond crystallize-ml's reference API).
 
     Returns:
         The path written, as a :class:`pathlib.Path`.
 
     Raises:
-        ValueError: if ``top_k`` is smaller than 1.
+        ValueError: if ``top_k`` is smaller than 1 or ``plotlyjs`` is not one of :data:`PLOTLYJS_MODES`.
         OSError: if the file cannot be written.
     """
+    if plotlyjs not in PLOTLYJS_MODES:
+        raise ValueError(f"plotlyjs must be one of {', '.join(PLOTLYJS_MODES)}, got {plotlyjs!r}")
     data = extract(study, top_k=top_k)
-    page = page_html(data, _sections(data, study), title or f"Optimization report: {study.study_name}")
+    shared = plotlyjs == "shared"
+    page = page_html(
+        data,
+        _sections(data, study),
+        title or f"Optimization report: {study.study_name}",
+        shared_plotlyjs=shared,
+    )
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
+    if shared:
+        import plotly.offline
+
+        library = target.parent / SHARED_PLOTLYJS
+        code = plotly.offline.get_plotlyjs()
+        if not library.is_file() or library.read_text(encoding="utf-8") != code:
+            library.write_text(code, encoding="utf-8")
     target.write_text(page, encoding="utf-8")
     return target

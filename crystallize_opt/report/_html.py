@@ -233,14 +233,26 @@ def _section_html(section: Section) -> str:
     return "".join(parts)
 
 
-def page_html(data: ReportData, sections: Sequence[Section], title: str) -> str:
-    """The whole page. plotly.js is inlined once, only when there is a figure; after every figure
+#: The file name of the shared copy of plotly.js (``write_report(..., plotlyjs="shared")``).
+SHARED_PLOTLYJS = "plotly.min.js"
+
+
+def page_html(
+    data: ReportData, sections: Sequence[Section], title: str, *, shared_plotlyjs: bool = False
+) -> str:
+    """The whole page. plotly.js is inlined once, only when there is a figure (or, with
+    ``shared_plotlyjs``, loaded from :data:`SHARED_PLOTLYJS` beside the page); after every figure
     has rendered, ``document.body.dataset.reportReady`` is ``"true"`` (``"error"`` if one failed)."""
     has_figures = any(s.figure is not None for s in sections)
     script = ""
     if has_figures:
+        library = (
+            f"<script src='{SHARED_PLOTLYJS}' charset='utf-8'></script>"
+            if shared_plotlyjs
+            else f"<script>{plotly.offline.get_plotlyjs()}</script>"
+        )
         script = (
-            f"<script>{plotly.offline.get_plotlyjs()}</script>\n"
+            f"{library}\n"
             "<script>window.crystallizeReport = {pending: []};\n"
             "function crystallizePlot(id, fig) {\n"
             f"  window.crystallizeReport.pending.push(Plotly.newPlot(id, fig.data, fig.layout, {CONFIG}));\n"
