@@ -29,7 +29,7 @@ from ..treatment import Treatment
 from ._base import WorkerRole
 from ._loop import make_run
 from ._optuna import OptunaOptimizer
-from ._progress import TrialProgress
+from ._progress import StudyProgress
 
 _log = get_logger("optimize")
 #: Seconds between a task's looks at the run's stop event, and the client's looks at the tasks.
@@ -303,22 +303,12 @@ def _supervise(
         for index in range(workers)
     ]
     _log.info("submitted %d workers of study %r to Dask", workers, optimizer.study.study_name)
-    bar = TrialProgress(
-        progress,
-        total=num_trials,
-        initial=min(optimizer.finished_trials(), num_trials),
-        description=optimizer.study.study_name,
-    )
+    bar = StudyProgress(optimizer, num_trials, progress)
     stopped = False
     try:
-        shown = optimizer.finished_trials() if progress else 0
         while not all(f.done() for f in futures):
             time.sleep(POLL_INTERVAL)
-            if progress:
-                done = min(optimizer.finished_trials(), num_trials)
-                for _ in range(done - shown):
-                    bar.advance(None)
-                shown = max(shown, done)
+            bar.refresh()
     except BaseException:
         stopped = True
         stop.set()

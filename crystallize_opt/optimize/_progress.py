@@ -4,7 +4,7 @@ search's budget, confirmation and held-out runs included; best so far), off unle
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Protocol
 
 
 class TrialProgress:
@@ -71,3 +71,54 @@ def execution_bar(description: str, progress: tuple[int, int]) -> TrialProgress:
         unit="execution",
         best_label="best observed",
     )
+
+
+class _FollowedStudy(Protocol):
+    """What :class:`StudyProgress` reads of an optimizer whose trials run elsewhere."""
+
+    @property
+    def study(self) -> Any: ...
+
+    def finished_trials(self) -> int: ...
+
+    def execution_progress(self) -> tuple[int, int] | None: ...
+
+
+class StudyProgress:
+    """The bar of a parent whose workers (processes or Dask tasks) run the study: it follows what
+    the study holds, as trials done of ``num_trials`` or, under noise handling, as pipeline
+    executions of the budget (the same count a single process shows). Off unless ``enabled``;
+    the study is read only when it is on (each read costs CPU the workers would otherwise get)."""
+
+    def __init__(self, optimizer: _FollowedStudy, num_trials: int, enabled: bool):
+        self._optimizer = optimizer
+        self._num_trials = num_trials
+        self._enabled = enabled
+        self._budget = optimizer.execution_progress() if enabled else None
+        name = optimizer.study.study_name
+        self._bar = (
+            TrialProgress(
+                enabled,
+                total=num_trials,
+                initial=min(optimizer.finished_trials(), num_trials) if enabled else 0,
+                description=name,
+            )
+            if self._budget is None
+            else execution_bar(name, self._budget)
+        )
+        self._shown = optimizer.finished_trials() if enabled else 0
+
+    def refresh(self) -> None:
+        """Bring the bar up to what the study holds now."""
+        if not self._enabled:
+            return
+        if self._budget is not None:
+            self._bar.advance(None, to=(self._optimizer.execution_progress() or self._budget)[0])
+            return
+        done = min(self._optimizer.finished_trials(), self._num_trials)
+        for _ in range(done - self._shown):
+            self._bar.advance(None)
+        self._shown = max(self._shown, done)
+
+    def close(self) -> None:
+        self._bar.close()

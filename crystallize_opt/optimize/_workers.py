@@ -28,7 +28,7 @@ from ..treatment import Treatment
 from ._base import WorkerRole
 from ._loop import make_run
 from ._optuna import OptunaOptimizer
-from ._progress import TrialProgress, execution_bar
+from ._progress import StudyProgress
 
 if TYPE_CHECKING:
     from multiprocessing.process import BaseProcess
@@ -248,17 +248,7 @@ def run_workers(
         )
         for index in range(workers)
     ]
-    budget = optimizer.execution_progress() if progress else None  # noise handling: executions
-    bar = (
-        TrialProgress(
-            progress,
-            total=num_trials,
-            initial=min(optimizer.finished_trials(), num_trials),
-            description=optimizer.study.study_name,
-        )
-        if budget is None
-        else execution_bar(optimizer.study.study_name, budget)
-    )
+    bar = StudyProgress(optimizer, num_trials, progress)
     stopped = False
     try:
         with sigterm_raises():
@@ -273,18 +263,11 @@ def run_workers(
             _log.info("started %d workers on study %r", workers, optimizer.study.study_name)
             if gpus is not None:
                 _log.info("GPUs of the workers (CUDA_VISIBLE_DEVICES): %s", ", ".join(map(str, devices)))
-            shown = optimizer.finished_trials() if progress else 0
             while living := [p.sentinel for p in processes if p.is_alive()]:
                 # Wake when a worker ends. Without a progress bar the study is never read here:
                 # each read costs CPU that CPU-bound workers would otherwise get.
                 multiprocessing.connection.wait(living, timeout=PROGRESS_INTERVAL)
-                if budget is not None:
-                    bar.advance(None, to=(optimizer.execution_progress() or budget)[0])
-                elif progress:
-                    done = min(optimizer.finished_trials(), num_trials)
-                    for _ in range(done - shown):
-                        bar.advance(None)
-                    shown = max(shown, done)
+                bar.refresh()
     except BaseException:
         stopped = True
         _stop(processes)
