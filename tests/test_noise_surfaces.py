@@ -230,9 +230,13 @@ def test_every_surface_shows_the_winner_as_best(lucky: NoisyStudy, capsys, tmp_p
     assert "<td class='text'>winner</td>" in body[0] and all("winner" not in row for row in body[1:])
     assert "ranked as the winner was chosen" in page
     figures = build_figures(study)
-    boxes = [t for t in figures["replicates"].data if t.name != "baseline"]
-    assert boxes[0].name == f"#1: trial {number} (winner)"
-    assert all(t.marker.color != boxes[0].marker.color for t in boxes[1:]), "only the winner is highlighted"
+    # Common random numbers: the replicate plot shows the other top trials' paired differences to
+    # the winner, which is its zero line.
+    replicates = figures["replicates"]
+    shown = [int(m) for t in replicates.data for m in re.findall(r"trial (\d+)", t.name or "")]
+    assert shown and number not in shown
+    zero_lines = [a.text for a in replicates.layout.annotations if a.text and a.text.startswith("#1: ")]
+    assert zero_lines and all(re.match(rf"#1: trial {number} \(winner\)", text) for text in zero_lines)
     stars = [t for t in figures["history"].data if t.name and t.name.startswith("winner")]
     assert [t.name for t in stars] == [f"winner (trial {number})"]
     assert list(stars[0].x) == [number]
@@ -293,8 +297,9 @@ def test_a_plain_study_s_best_is_the_best_trial_everywhere(capsys, tmp_path: Pat
     page = write_report(study, tmp_path / "plain.html").read_text(encoding="utf-8")
     assert f"<dt>Best trial</dt><dd>trial {number}: " in page and "Best observed" not in page
     assert "<th>selection</th>" not in page
-    boxes = build_figures(study)["replicates"].data
-    assert boxes[0].name == f"#1: trial {number}"
+    replicates = build_figures(study)["replicates"]
+    zero_lines = [a.text for a in replicates.layout.annotations if a.text and a.text.startswith("#1: ")]
+    assert zero_lines and all(re.match(rf"#1: trial {number}\b", text) for text in zero_lines)
 
 
 @pytest.mark.parametrize(

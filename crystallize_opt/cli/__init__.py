@@ -8,6 +8,7 @@ terminated (SIGTERM); an interrupted or terminated run stores its running trial 
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 
@@ -230,15 +231,24 @@ def main(argv: Sequence[str] | None = None) -> int:
             signal.signal(signal.SIGINT, previous)
 
 
+def _not_the_interrupt(record: logging.LogRecord) -> bool:
+    """False for a log record carrying a KeyboardInterrupt: a library that catches errors where
+    the interrupt landed (SQLAlchemy's pool closing a connection logs "Exception closing
+    connection" with its traceback) would print it before the one line that reports it."""
+    return not (record.exc_info and isinstance(record.exc_info[1], KeyboardInterrupt))
+
+
 def _run(args: argparse.Namespace, interrupted: Sequence[int]) -> int:
     """Run the parsed command; raise KeyboardInterrupt before it starts when an interrupt was
     noted (in ``interrupted``) while the modules it needs were imported."""
-    import logging
 
     from .._signals import sigterm_raises
 
     level = logging.DEBUG if args.debug else logging.INFO if args.verbose else logging.WARNING
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    if not args.debug:
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(_not_the_interrupt)
     import optuna  # with NumPy, SciPy, ...: only now, for a command that runs
 
     from . import _commands
