@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +17,10 @@ from typing import Any
 import pytest
 from optuna.trial import TrialState
 
+from crystallize_opt import Experiment, Pipeline, SeedPlugin, Treatment, data_source, pipeline_step
+from crystallize_opt.config import load_study
 from crystallize_opt.exceptions import ConfigurationError
+from crystallize_opt.plugins import ParallelExecution
 
 from . import servers
 
@@ -176,3 +180,97 @@ def test_a_journal_file_is_shared_when_every_dask_worker_is_on_this_host(client:
             servers.optimizer_for(place.url, place.name), num_trials=4, workers=2, cluster=client
         )
         servers.assert_consistent(place.trials(), 4)
+
+
+# -- a run's replicates as Dask tasks ----------------------------------------------------------
+
+
+@data_source
+def _offset(ctx: Any) -> float:
+    return float(ctx.get("offset", 0.0))
+
+
+@pipeline_step()
+def _draw(offset: float, ctx: Any) -> float:
+    """A seeded draw, the process that made it, and an error in replicate 2."""
+    if ctx["replicate"] == 2:
+        raise ValueError(f"replicate 2 of {ctx['condition']} fails")
+    ctx.metrics.add("draw", offset + float(ctx.rng.normal()))
+    ctx.metrics.add("pid", os.getpid())
+    return offset
+
+
+def _replicates_experiment(plugins: list[Any]) -> Experiment:
+    return Experiment(
+        datasource=_offset(),
+        pipeline=Pipeline([_draw()]),
+        plugins=[SeedPlugin(seed=11), *plugins],
+        treatments=[Treatment("shifted", {"offset": 5.0})],
+        replicates=4,
+    )
+
+
+def _without_pid(metrics: Any) -> dict[int, dict[str, list[float]]]:
+    return {r: {k: v for k, v in m.items() if k != "pid"} for r, m in metrics.by_replicate.items()}
+
+
+def test_dask_executor_runs_each_replicate_as_a_task_with_the_serial_results(client: Any) -> None:
+    serial = _replicates_experiment([]).run()
+    on_dask = _replicates_experiment([ParallelExecution(executor_type="dask", client=client)]).run()
+    for condition in ("baseline", "shifted"):
+        ours = on_dask.metrics.baseline if condition == "baseline" else on_dask.metrics.treatments["shifted"]
+        theirs = serial.metrics.baseline if condition == "baseline" else serial.metrics.treatments["shifted"]
+        assert _without_pid(ours) == _without_pid(theirs) and ours.seeds == theirs.seeds
+        assert len(_without_pid(ours)) == 3  # replicate 2 failed, as in the serial run
+        pids = {int(p) for m in ours.by_replicate.values() for p in m["pid"]}
+        assert pids <= set(client.run(os.getpid).values()), "the replicates ran on the Dask workers"
+        (error,) = on_dask.errors_for(condition)
+        (expected,) = serial.errors_for(condition)
+        assert (error.replicate, error.error_type, error.message) == (2, "ValueError", expected.message)
+    # Without client=, the client this process has open is used (as Dask finds it).
+    default = _replicates_experiment([ParallelExecution(executor_type="dask")]).run()
+    assert _without_pid(default.metrics.baseline) == _without_pid(serial.metrics.baseline)
+
+
+def test_dask_executor_arguments_that_do_not_apply_are_refused() -> None:
+    with pytest.raises(ConfigurationError, match=r"\['thread', 'process', 'dask'\], got 'gpu'"):
+        ParallelExecution(executor_type="gpu")
+    with pytest.raises(ConfigurationError, match="max_workers does not apply to executor_type='dask'"):
+        ParallelExecution(executor_type="dask", max_workers=2)
+
+
+# -- a study folder's code sent to workers that do not see it ------------------------------------
+
+
+def test_a_study_folder_the_workers_cannot_see_reaches_them_by_upload(client: Any, tmp_path: Path) -> None:
+    folder = servers.write_study(tmp_path / "only-here" / "tiny", trials=3, replicates_per_trial=2)
+    experiment = load_study(folder).experiment  # this process imports steps.py from the folder
+    folder.rename(tmp_path / "moved-away")  # now no process finds the folder at its path
+    with servers.study_place("journal", tmp_path) as place:
+        optimizer = servers.optimizer_for(place.url, place.name)
+        with pytest.raises(ConfigurationError, match="cannot import the study's code"):
+            experiment.optimize(optimizer, num_trials=3, workers=2, cluster=client, upload=False)
+        assert servers.complete(place.trials()) == []
+        # The default sends the files this process imported; the workers import them from there.
+        experiment.optimize(optimizer, num_trials=3, replicates_per_trial=2, workers=2, cluster=client)
+        trials = place.trials()
+        servers.assert_consistent(trials, 3)
+        assert servers.worker_pids(trials) <= set(client.run(os.getpid).values())
+    # A study the workers see at its own path is imported from there; upload=True: from the copy.
+    seen = servers.write_study(tmp_path / "shared" / "tiny", trials=2)
+    shared = load_study(seen).experiment
+    (module,) = [n for n, m in sys.modules.items() if str(seen / "steps.py") == getattr(m, "__file__", None)]
+    (place_dir := tmp_path / "second").mkdir()
+    with servers.study_place("journal", place_dir) as place:
+        optimizer = servers.optimizer_for(place.url, place.name)
+        shared.optimize(optimizer, num_trials=2, workers=2, cluster=client)
+        assert set(client.run(_file_of, module).values()) == {str(seen / "steps.py")}
+        shared.optimize(optimizer, num_trials=4, workers=2, cluster=client, upload=True)
+        servers.assert_consistent(place.trials(), 4)
+    copies = client.run(_file_of, module).values()
+    assert all(f.endswith("steps.py") and not f.startswith(str(seen)) for f in copies), copies
+
+
+def _file_of(module: str) -> str:
+    """On a worker: the file its module ``module`` was imported from."""
+    return str(sys.modules[module].__file__)

@@ -119,6 +119,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--resources",
         help="Dask worker resources each worker task needs, e.g. GPU=1 (with --dask)",
     )
+    optimize.add_argument(
+        "--dask-upload",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="with --dask: send the study folder's Python files to every Dask worker and import them from there; "
+        "--no-dask-upload: never (the code must be installed or on a shared file system); default: sent, and "
+        "used by a worker only where it does not see the same files at the folder's path",
+    )
     optimize.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     optimize.set_defaults(func="cmd_optimize")
 
@@ -140,6 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
         workers=1,
         dask=None,
         resources=None,
+        dask_upload=None,
         plotlyjs="inline",
     )
 

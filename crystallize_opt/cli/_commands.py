@@ -239,6 +239,7 @@ def cmd_optimize(args: argparse.Namespace) -> int:
             gpus=gpus if args.workers > 1 and args.dask is None else None,
             cluster=args.dask,
             resources=resources,
+            upload=args.dask_upload,
         )
     study = optimizer.study
     metric = settings.objective.metrics[0]

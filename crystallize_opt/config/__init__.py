@@ -101,9 +101,11 @@ Top-level keys (a key set to ``null`` counts as absent)
 ``initial_ctx`` (mapping, optional)
     Context values every run starts with (reserved context keys refused).
 ``execution`` (optional; default serial)
-    ``serial``, ``thread`` or ``process``, or ``{type: ..., workers: N, start_method: ...}``:
-    ``ParallelExecution(executor_type=type, max_workers=workers, start_method=...)``.
-    ``workers`` (positive integer) only with thread/process, ``start_method`` only with process.
+    ``serial``, ``thread``, ``process`` or ``dask``, or ``{type: ..., workers: N, start_method:
+    ..., address: ...}``: ``ParallelExecution(executor_type=type, max_workers=workers,
+    start_method=..., client=address)``. ``workers`` (positive integer) only with
+    thread/process, ``start_method`` only with process, ``address`` (a Dask scheduler's,
+    optional) only with dask, which needs ``pip install crystallize-opt[dask]``.
 ``optimize`` (mapping, optional): see below.
 
 The ``optimize:`` section

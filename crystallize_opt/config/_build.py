@@ -3,6 +3,7 @@ hypotheses, outputs, execution; user objects come from the study's Python files.
 
 from __future__ import annotations
 
+import importlib.util
 import inspect
 import multiprocessing
 from collections.abc import Callable
@@ -29,8 +30,8 @@ BUILTIN_VERIFIERS: dict[str, Callable[..., Any]] = {
     "wilcoxon_signed_rank": wilcoxon_signed_rank,
 }
 HYPOTHESIS_KEYS = ("name", "verifier", "metrics", "params")
-EXECUTION_KEYS = ("type", "workers", "start_method")
-EXECUTION_TYPES = ("serial", "thread", "process")
+EXECUTION_KEYS = ("type", "workers", "start_method", "address")
+EXECUTION_TYPES = ("serial", "thread", "process", "dask")
 T = TypeVar("T")
 
 
@@ -299,6 +300,10 @@ def build_outputs(field: Field, files: StudyFiles) -> list[Artifact]:
 
 
 def build_execution(field: Field) -> list[BasePlugin]:
+    """The ``execution:`` entry: a type name, or a mapping of ``type``, ``workers`` (thread,
+    process), ``start_method`` (process) and ``address`` (dask: the scheduler; without it, the
+    Dask client open in the process, or ``DASK_SCHEDULER_ADDRESS``)."""
+    address = None
     if isinstance(field.value, str):
         kind, workers, start_method = field.choice(EXECUTION_TYPES), None, None
     else:
@@ -306,17 +311,30 @@ def build_execution(field: Field) -> list[BasePlugin]:
         type_field = field.child("type")
         kind = "serial" if type_field is None else type_field.choice(EXECUTION_TYPES)
         workers_field, method_field = field.child("workers"), field.child("start_method")
-        if kind == "serial" and workers_field is not None:
+        address_field = field.child("address")
+        if kind in ("serial", "dask") and workers_field is not None:
             raise workers_field.error(
-                "applies to type thread or process only; serial execution uses one worker"
+                "applies to type thread or process only; serial execution uses one worker, "
+                "and the Dask cluster's workers run dask's"
             )
         if kind != "process" and method_field is not None:
             raise method_field.error("applies to type process only")
+        if address_field is not None:
+            if kind != "dask":
+                raise address_field.error("applies to type dask only (the Dask scheduler's address)")
+            address = address_field.string()
         workers = None if workers_field is None else workers_field.positive_int()
         methods = multiprocessing.get_all_start_methods()
         start_method = None if method_field is None else method_field.choice(methods)
     if kind == "serial":
         return []
+    if kind == "dask":
+        if importlib.util.find_spec("distributed") is None:
+            raise field.error(
+                "type dask runs replicates on a Dask cluster, which needs dask.distributed: "
+                "pip install 'crystallize-opt[dask]'"
+            )
+        return [ParallelExecution(executor_type="dask", client=address)]
     return [ParallelExecution(max_workers=workers, executor_type=kind, start_method=start_method)]
 
 

@@ -50,10 +50,16 @@ def _folder_of(package: str) -> Path | None:
 
 class _SourceLoader(importlib.machinery.SourceFileLoader):
     """Compiles a study file from its source every time: no ``__pycache__`` in study folders,
-    and never stale bytecode after a quick edit."""
+    and never stale bytecode after a quick edit. Keeps the source it compiled as
+    ``study_source``: what a Dask cluster's workers get when the study is uploaded to them is
+    the code this process runs, even if the file changed (or went) since it was imported."""
+
+    study_source: bytes | None = None
 
     def get_code(self, fullname: str) -> CodeType:
-        return self.source_to_code(self.get_data(self.path), self.path)
+        source = self.get_data(self.path)
+        self.study_source = source
+        return self.source_to_code(source, self.path)
 
 
 class _StudyFinder(importlib.abc.MetaPathFinder):
@@ -68,6 +74,10 @@ class _StudyFinder(importlib.abc.MetaPathFinder):
             return _package_spec(fullname, [str(folder)]) if folder.is_dir() else None
         parent, _, stem = fullname.rpartition(".")
         folder = _folder_of(parent)
+        if folder is not None and path:
+            # The package's own search location: the folder, or where a Dask worker put the
+            # study's uploaded files (which replaced the package's location there).
+            folder = Path(path[0])
         if folder is None or not (folder / f"{stem}.py").is_file():
             return None  # e.g. a sub-package of the study: the path finder handles it
         file = str(folder / f"{stem}.py")

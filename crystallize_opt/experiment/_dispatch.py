@@ -27,7 +27,7 @@ def runs_in_worker_processes(experiment: Experiment) -> bool:
     """True when replicates run in other processes (which set their steps up themselves)."""
     for plugin in experiment.plugins:
         if overrides_run_loop(plugin):
-            return isinstance(plugin, ParallelExecution) and plugin.executor_type == "process"
+            return isinstance(plugin, ParallelExecution) and plugin.in_other_processes
     return False
 
 

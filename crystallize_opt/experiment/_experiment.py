@@ -318,6 +318,7 @@ class Experiment:
         curve_pruning: str | None = None,
         cluster: Any = None,
         resources: Mapping[str, float] | None = None,
+        upload: bool | None = None,
     ) -> Treatment:
         """Synchronous wrapper for :meth:`aoptimize`, with the same arguments and result.
 
@@ -337,6 +338,7 @@ class Experiment:
                 curve_pruning=curve_pruning,
                 cluster=cluster,
                 resources=resources,
+                upload=upload,
             )
         )
 
@@ -353,6 +355,7 @@ class Experiment:
         curve_pruning: str | None = None,
         cluster: Any = None,
         resources: Mapping[str, float] | None = None,
+        upload: bool | None = None,
     ) -> Treatment:
         """Search for the best treatment with ``optimizer`` and return it.
 
@@ -389,16 +392,19 @@ class Experiment:
                 ``pip install crystallize-opt[dask]``), each joining the study like a
                 ``crystallize-opt worker``. The storage must be one every worker reaches: a
                 database server, or a SQLite/journal file only when every Dask worker runs on
-                this host. The study's files must be at the same path on every worker (see the
-                README, "Dask clusters").
+                this host (see the README, "Dask clusters").
             resources: Dask worker resources each task needs (``{"GPU": 1}``), with ``cluster``.
-                ``progress``, ``workers``, ``gpus``, ``pruner``, ``curve_pruning``, ``cluster``
-                and ``resources`` go beyond the reference API.
+            upload: with ``cluster``, a study folder's Python files go to every worker: None
+                (default) uses them on a worker only where it does not see the same files at
+                the folder's path; True: on every worker; False: never (the study's code must
+                be installed or on a shared file system). ``progress``, ``workers``, ``gpus``,
+                ``pruner``, ``curve_pruning``, ``cluster``, ``resources`` and ``upload`` go
+                beyond the reference API.
 
         Raises:
             ConfigurationError: for invalid arguments (``gpus`` with one worker or with a
-                cluster, or on a machine showing fewer GPUs than asked; a storage the cluster's
-                workers cannot reach; ``pruner`` or ``curve_pruning`` for an optimizer other
+                cluster, or on a machine showing fewer GPUs than asked; ``resources`` or
+                ``upload`` without a cluster; a storage the cluster's workers cannot reach; ``pruner`` or ``curve_pruning`` for an optimizer other
                 than :class:`OptunaOptimizer`, a pruner given here and to the optimizer,
                 ``curve_pruning`` without a pruner or with noise handling), or an objective metric the pipeline never
                 records (raised at the first trial; the error lists the recorded metrics).
@@ -416,6 +422,7 @@ class Experiment:
             curve_pruning=curve_pruning,
             cluster=cluster,
             resources=resources,
+            upload=upload,
         )
 
     def _optimize_as_worker(

@@ -50,6 +50,7 @@ async def optimize_experiment(
     curve_pruning: str | None = None,
     cluster: Any = None,
     resources: Mapping[str, float] | None = None,
+    upload: bool | None = None,
 ) -> Treatment:
     """Run the search of :meth:`Experiment.aoptimize` and return the best treatment.
 
@@ -57,7 +58,8 @@ async def optimize_experiment(
     the winner of a noise-aware search is chosen here afterwards, once; otherwise they run in
     this process, in one trial session (steps set up once, the worker pool kept open).
     ``cluster`` (a ``distributed.Client`` or a scheduler address): the ``workers`` run as tasks
-    on that Dask cluster instead of local processes, each needing ``resources`` of a worker.
+    on that Dask cluster instead of local processes, each needing ``resources`` of a worker;
+    ``upload`` says whether a study folder's files are sent to them (None: where needed).
     ``worker``: set when this process is itself one of the processes sharing a study (started by
     ``workers=N`` or the ``crystallize-opt worker`` command); it then runs its part alone.
 
@@ -82,6 +84,10 @@ async def optimize_experiment(
         raise ConfigurationError(
             f"resources={dict(resources)!r} are Dask worker resources: they need cluster=..."
         )
+    if upload is not None and cluster is None:
+        raise ConfigurationError(
+            f"upload={upload!r} sends the study's files to Dask workers: it needs cluster=..."
+        )
     if devices is not None and workers == 1:
         raise ConfigurationError(
             f"gpus={list(devices)} gives each of several worker processes its GPUs: it needs workers >= 2. "
@@ -100,6 +106,7 @@ async def optimize_experiment(
             devices,
             cluster,
             resources,
+            upload,
         )
     finally:
         if isinstance(optimizer, BaseOptimizer):  # anything else was refused above: nothing to end
@@ -131,6 +138,7 @@ async def _search(
     gpus: tuple[int, ...] | None,
     cluster: Any = None,
     resources: Mapping[str, float] | None = None,
+    upload: bool | None = None,
 ) -> Treatment:
     if workers > 1 or cluster is not None:
         if not isinstance(optimizer, OptunaOptimizer):
@@ -139,7 +147,15 @@ async def _search(
             )
         if cluster is not None:
             best = run_dask_workers(
-                experiment, optimizer, num_trials, replicates_per_trial, workers, cluster, progress, resources
+                experiment,
+                optimizer,
+                num_trials,
+                replicates_per_trial,
+                workers,
+                cluster,
+                progress,
+                resources,
+                upload,
             )
         else:
             best = run_workers(

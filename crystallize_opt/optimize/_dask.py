@@ -24,6 +24,7 @@ from .._logging import get_logger
 from .._version import __version__
 from ..coordination import fail_trials_of_workers
 from ..exceptions import ConfigurationError, OptimizationError, StorageError
+from ..plugins import ship_study_code
 from ..storage import display_storage, without_waiting
 from ..treatment import Treatment
 from ._base import WorkerRole
@@ -190,7 +191,8 @@ def dask_worker_main(
         except ImportError as exc:
             raise ConfigurationError(
                 f"Dask worker {socket.gethostname()} cannot import the study's code ({exc}): its files must "
-                "be at the same path on every worker (a shared file system) or installed as a package"
+                "be at the same path on every worker (a shared file system) or installed as a package, or "
+                "sent to the workers (upload=True, --dask-upload; the default sends a study folder's files)"
             ) from exc
         role = WorkerRole(f"{run_id}:{index}", selects_winner=False)
         experiment._optimize_as_worker(optimizer, num_trials, replicates, role)
@@ -213,6 +215,7 @@ def run_dask_workers(
     cluster: Any,
     progress: bool,
     resources: Mapping[str, float] | None = None,
+    upload: bool | None = None,
 ) -> Treatment:
     """Run ``workers`` long-running tasks on the Dask cluster ``cluster`` (a
     ``distributed.Client`` or a scheduler address) that share ``optimizer``'s study; return
@@ -221,14 +224,18 @@ def run_dask_workers(
     The study is created here first. Each task is submitted with ``pure=False`` and no retries
     (a failed trial is retried by the study's stale-trial retry, not by Dask) and with
     ``resources`` (e.g. ``{"GPU": 1}``: only workers started with that resource take it).
-    The experiment travels pickled with cloudpickle: what a study folder's files define is
-    imported on the worker from the same absolute path (a shared file system, or the same
-    checkout on every host); what a script's ``__main__`` defines travels by value.
+    The experiment travels pickled with cloudpickle: what a script's ``__main__`` defines
+    travels by value; what a study folder's files define is imported on the worker by module
+    name. ``upload``: None (default) sends the folder's Python files to every worker, which uses
+    them where it does not see the same files at the same path (a shared file system or the
+    same checkout keeps serving them); True: every worker uses the sent files; False: nothing is
+    sent (the code must be importable on the workers: installed, or at the same path).
 
     Raises:
         ConfigurationError: for a storage the workers cannot reach (see
-            :func:`check_cluster_storage`), an experiment that cannot be pickled, a missing
-            ``distributed``, or a configuration error met by a task.
+            :func:`check_cluster_storage`), an experiment that cannot be pickled, a study folder
+            too big to send, a missing ``distributed``, or a configuration error met by a task
+            (e.g. a worker that cannot import the study's code).
         StorageError: when a task's storage failed.
         OptimizationError: when a task failed otherwise.
         KeyboardInterrupt: after the tasks stopped and no trial of theirs is left RUNNING.
@@ -249,6 +256,7 @@ def run_dask_workers(
                 f"workers on a Dask cluster get the experiment pickled; pickling failed with "
                 f"{type(exc).__name__}: {exc}"
             ) from exc
+        ship_study_code(client, payload, upload)
         optimizer.prepare(make_run(experiment, num_trials, replicates))
         return _supervise(
             distributed,

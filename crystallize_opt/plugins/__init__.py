@@ -2,6 +2,7 @@
 
 from ._artifacts import MANIFEST_FILE, ArtifactPlugin
 from ._base import BasePlugin, plugins_with_hook
+from ._dask import ship_study_code
 from ._devices import check_gpus, device_plan, gpus_expected, use_devices
 from ._execution import AsyncExecution, ParallelExecution, SerialExecution
 from ._logging import LoggingPlugin
@@ -24,4 +25,4 @@ __all__ = [
     "load_metrics",
 ]
 # For the experiment engine and the layers above (not re-exported by crystallize_opt).
-__all__ += ["check_gpus", "gpus_expected", "plugins_with_hook", "use_devices"]
+__all__ += ["check_gpus", "gpus_expected", "plugins_with_hook", "ship_study_code", "use_devices"]

@@ -1,4 +1,5 @@
-"""Execution strategies: run a run's replicates one after another, or in threads or processes."""
+"""Execution strategies: run a run's replicates one after another, or in threads, processes or
+on a Dask cluster."""
 
 from __future__ import annotations
 
@@ -16,10 +17,14 @@ from .._constants import VALID_EXECUTOR_TYPES
 from .._signals import leave_termination_signals_to_main_thread
 from ..exceptions import ConfigurationError
 from ._base import BasePlugin
+from ._dask import dask_client, run_replicates_on_dask
 from ._devices import check_gpus, device_plan, use_devices
 
 if TYPE_CHECKING:
     from ..experiment import Experiment
+
+#: ``ParallelExecution``'s executor types: the reference's two, and Dask (beyond the reference).
+EXECUTOR_TYPES = (*sorted(VALID_EXECUTOR_TYPES, reverse=True), "dask")
 
 
 def replicate_indices(experiment: Experiment, replicate_fn: Callable[[int], Any]) -> Sequence[int]:
@@ -146,7 +151,7 @@ class AsyncExecution(BasePlugin):
 
 @dataclass
 class ParallelExecution(BasePlugin):
-    """Run replicates concurrently in a pool of threads or processes.
+    """Run replicates concurrently in a pool of threads or processes, or as Dask tasks.
 
     Results are identical to :class:`SerialExecution` for the same seed: every replicate has
     its own seeded ``ctx.rng`` and results come back in replicate order. Use processes for
@@ -160,7 +165,13 @@ class ParallelExecution(BasePlugin):
             These workers run the replicates of one run or trial; they are not the study-sharing
             worker processes of ``Experiment.optimize(workers=N)`` / ``--workers N``, each of
             which runs whole trials (and its replicates through this plugin).
-        executor_type: ``"thread"`` or ``"process"``.
+        executor_type: ``"thread"``, ``"process"`` or ``"dask"`` (beyond the reference API):
+            each replicate is a task on a Dask cluster (``pip install crystallize-opt[dask]``)
+            that unpickles its own copy of the experiment, as a pool process does; the cluster
+            decides how many run at once (``max_workers`` and ``start_method`` do not apply).
+            A study folder's own modules are sent to the workers (see the README, "Dask
+            clusters"); what steps write (artifacts, records) is written by the worker, at the
+            experiment's artifact path on its host.
         start_method: multiprocessing start method for processes (default ``"forkserver"``
             where available, else ``"spawn"``: forking a process that runs threads, as Optuna's
             storages do, can deadlock).
@@ -171,6 +182,17 @@ class ParallelExecution(BasePlugin):
             reference API). Checked when the pool starts: a machine showing no GPU, or fewer
             than asked, is a :class:`ConfigurationError`.
         progress: show a bar on stderr counting the run's replicates as their results arrive.
+        client: with ``executor_type="dask"``, the ``distributed.Client`` to submit to, or a
+            scheduler address (``"tcp://host:8786"``; connected once per process); None: inside
+            a Dask task the worker's client, else the client this process has open
+            (``distributed.get_client()``), else ``DASK_SCHEDULER_ADDRESS``. A Client is not
+            pickled (a copy sent to another process finds its own).
+
+    Raises:
+        ConfigurationError: for an ``executor_type`` not listed above, a ``max_workers`` that is
+            not a positive integer, ``gpus`` without processes, an unknown ``start_method``,
+            ``max_workers``/``start_method``/``gpus`` with ``"dask"``, or (when a run starts)
+            ``"dask"`` without ``distributed`` installed or without a client.
     """
 
     max_workers: int | None = None
@@ -178,18 +200,26 @@ class ParallelExecution(BasePlugin):
     start_method: str | None = None
     gpus: Sequence[int] | None = None
     progress: bool = False
+    client: Any = field(default=None, repr=False, compare=False)
     _pool: cf.Executor | None = field(default=None, init=False, repr=False, compare=False)
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         state["_pool"] = None  # a pool never travels to another process
+        if not isinstance(self.client, str):
+            state["client"] = None  # nor a connection to a Dask scheduler
         return state
+
+    @property
+    def in_other_processes(self) -> bool:
+        """True when replicates run in other processes (which set the steps up themselves)."""
+        return self.executor_type in ("process", "dask")
 
     @contextmanager
     def session(self) -> Iterator[None]:
         """Keep one pool open for every run inside the ``with`` block (used by optimization,
         which runs many small batches of replicates)."""
-        if self._pool is not None:
+        if self._pool is not None or self.executor_type == "dask":
             yield
             return
         self._pool = self._executor(self.max_workers or os.cpu_count() or 1)
@@ -200,11 +230,18 @@ class ParallelExecution(BasePlugin):
             pool.shutdown(wait=True, cancel_futures=True)
 
     def __post_init__(self) -> None:
-        if self.executor_type not in VALID_EXECUTOR_TYPES:
+        if self.executor_type not in EXECUTOR_TYPES:
             raise ConfigurationError(
-                f"ParallelExecution executor_type must be one of {sorted(VALID_EXECUTOR_TYPES)}, "
-                f"got {self.executor_type!r}"
+                f"ParallelExecution executor_type must be one of {list(EXECUTOR_TYPES)}, got {self.executor_type!r}"
             )
+        if self.executor_type == "dask":
+            given = [n for n in ("max_workers", "start_method", "gpus") if getattr(self, n) is not None]
+            if given:
+                raise ConfigurationError(
+                    f"ParallelExecution {' and '.join(given)} {'does' if len(given) == 1 else 'do'} not apply to "
+                    "executor_type='dask': the Dask "
+                    "cluster's workers run the replicates (start them with --resources GPU=1 for GPUs)"
+                )
         if self.max_workers is not None and (
             isinstance(self.max_workers, bool)
             or not isinstance(self.max_workers, int)
@@ -251,9 +288,16 @@ class ParallelExecution(BasePlugin):
 
     def run_experiment_loop(self, experiment: Experiment, replicate_fn: Callable[[int], Any]) -> list[Any]:
         indices = list(replicate_indices(experiment, replicate_fn))
-        if self.executor_type == "process":
+        if self.in_other_processes:
             # Each worker process sets its steps up around the replicates it runs.
             replicate_fn = getattr(replicate_fn, "for_worker_process", lambda: replicate_fn)()
+        if self.executor_type == "dask":
+            bar = replicate_bar(self.progress, len(indices))
+            try:
+                with dask_client(self.client, "ParallelExecution(executor_type='dask')") as client:
+                    return run_replicates_on_dask(client, replicate_fn, indices, lambda: _advance(bar))
+            finally:
+                _close(bar)
         if self._pool is not None:
             return self._collect(self._pool, replicate_fn, indices)
         with self._executor(len(indices)) as pool:
