@@ -366,6 +366,8 @@ def test_steps_and_datasources_in_every_form(tmp_path: Path) -> None:
         ("thread", ("thread", None, None)),
         ({"type": "thread", "workers": 3}, ("thread", 3, None)),
         ({"type": "process", "workers": 2, "start_method": "spawn"}, ("process", 2, "spawn")),
+        ("dask", ("dask", None, None)),  # the client open in the process, found when a run starts
+        ({"type": "dask", "address": "tcp://scheduler:8786"}, ("dask", None, None)),
     ],
 )
 def test_execution_forms(tmp_path: Path, execution: Any, expected: tuple[Any, ...] | None) -> None:
@@ -376,6 +378,8 @@ def test_execution_forms(tmp_path: Path, execution: Any, expected: tuple[Any, ..
     else:
         assert plugin is not None
         assert (plugin.executor_type, plugin.max_workers, plugin.start_method) == expected
+        address = execution.get("address") if isinstance(execution, dict) else None
+        assert plugin.client == address
 
 
 def test_threads_give_the_serial_metrics(workdir: Path, tmp_path: Path) -> None:
@@ -795,12 +799,14 @@ def test_top_level_errors(tmp_path: Path) -> None:
         ),
         ({"treatments": {"t": 5}}, ["treatments.t: expected a mapping, got 5"]),
         ({"initial_ctx": {"condition": "x"}}, ["initial_ctx.condition", "reserved context key"]),
-        ({"execution": "gpu"}, ["execution: expected one of [process, serial, thread], got 'gpu'"]),
+        ({"execution": "gpu"}, ["execution: expected one of [dask, process, serial, thread], got 'gpu'"]),
         (
             {"execution": {"type": "thread", "workers": 0}},
             ["execution.workers: expected a positive integer, got 0"],
         ),
         ({"execution": {"workers": 2}}, ["execution.workers", "thread or process only"]),
+        ({"execution": {"type": "dask", "workers": 2}}, ["execution.workers", "thread or process only"]),
+        ({"execution": {"type": "thread", "address": "tcp://h:8786"}}, ["execution.address", "dask only"]),
         (
             {"execution": {"type": "thread", "start_method": "spawn"}},
             ["execution.start_method", "process only"],
@@ -811,7 +817,7 @@ def test_top_level_errors(tmp_path: Path) -> None:
         ),
         (
             {"execution": {"type": "thread", "threads": 2}},
-            ["execution.threads: unknown key", "[start_method, type, workers]"],
+            ["execution.threads: unknown key", "[address, start_method, type, workers]"],
         ),
         ({"hypotheses": {"verifier": "welch_t_test"}}, ["hypotheses: expected a list"]),
         ({"hypotheses": [{"verifier": "welch_t_test"}]}, ["hypotheses[0]: missing required key 'metrics'"]),

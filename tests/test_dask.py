@@ -17,7 +17,16 @@ from typing import Any
 import pytest
 from optuna.trial import TrialState
 
-from crystallize_opt import Experiment, Pipeline, SeedPlugin, Treatment, data_source, pipeline_step
+from crystallize_opt import (
+    Artifact,
+    ArtifactPlugin,
+    Experiment,
+    Pipeline,
+    SeedPlugin,
+    Treatment,
+    data_source,
+    pipeline_step,
+)
 from crystallize_opt.config import load_study
 from crystallize_opt.exceptions import ConfigurationError
 from crystallize_opt.plugins import ParallelExecution
@@ -191,32 +200,44 @@ def _offset(ctx: Any) -> float:
 
 
 @pipeline_step()
-def _draw(offset: float, ctx: Any) -> float:
-    """A seeded draw, the process that made it, and an error in replicate 2."""
+def _draw(offset: float, ctx: Any, out: Artifact) -> float:
+    """A seeded draw (also written as an artifact), the process that made it, and an error in replicate 2."""
     if ctx["replicate"] == 2:
         raise ValueError(f"replicate 2 of {ctx['condition']} fails")
-    ctx.metrics.add("draw", offset + float(ctx.rng.normal()))
+    draw = offset + float(ctx.rng.normal())
+    ctx.metrics.add("draw", draw)
     ctx.metrics.add("pid", os.getpid())
+    out.write(repr(draw).encode())
     return offset
 
 
-def _replicates_experiment(plugins: list[Any]) -> Experiment:
+def _replicates_experiment(root: Path, plugins: list[Any]) -> Experiment:
+    out = Artifact("draw.txt")
     return Experiment(
         datasource=_offset(),
-        pipeline=Pipeline([_draw()]),
-        plugins=[SeedPlugin(seed=11), *plugins],
+        pipeline=Pipeline([_draw(out=out)]),
+        plugins=[SeedPlugin(seed=11), ArtifactPlugin(root_dir=str(root)), *plugins],
         treatments=[Treatment("shifted", {"offset": 5.0})],
+        outputs=[out],
         replicates=4,
+        name="draws",
     )
+
+
+def _artifacts(root: Path) -> dict[str, bytes]:
+    return {str(f.relative_to(root)): f.read_bytes() for f in sorted(root.rglob("draw.txt"))}
 
 
 def _without_pid(metrics: Any) -> dict[int, dict[str, list[float]]]:
     return {r: {k: v for k, v in m.items() if k != "pid"} for r, m in metrics.by_replicate.items()}
 
 
-def test_dask_executor_runs_each_replicate_as_a_task_with_the_serial_results(client: Any) -> None:
-    serial = _replicates_experiment([]).run()
-    on_dask = _replicates_experiment([ParallelExecution(executor_type="dask", client=client)]).run()
+def test_dask_executor_runs_each_replicate_as_a_task_with_the_serial_results(
+    client: Any, tmp_path: Path
+) -> None:
+    serial = _replicates_experiment(tmp_path / "serial", []).run()
+    dask_execution = ParallelExecution(executor_type="dask", client=client)
+    on_dask = _replicates_experiment(tmp_path / "dask", [dask_execution]).run()
     for condition in ("baseline", "shifted"):
         ours = on_dask.metrics.baseline if condition == "baseline" else on_dask.metrics.treatments["shifted"]
         theirs = serial.metrics.baseline if condition == "baseline" else serial.metrics.treatments["shifted"]
@@ -227,8 +248,13 @@ def test_dask_executor_runs_each_replicate_as_a_task_with_the_serial_results(cli
         (error,) = on_dask.errors_for(condition)
         (expected,) = serial.errors_for(condition)
         assert (error.replicate, error.error_type, error.message) == (2, "ValueError", expected.message)
+    # The workers wrote the same artifacts (each replicate's draw) where the serial run did.
+    assert (
+        _artifacts(tmp_path / "dask") == _artifacts(tmp_path / "serial")
+        and len(_artifacts(tmp_path / "dask")) == 6
+    )
     # Without client=, the client this process has open is used (as Dask finds it).
-    default = _replicates_experiment([ParallelExecution(executor_type="dask")]).run()
+    default = _replicates_experiment(tmp_path / "default", [ParallelExecution(executor_type="dask")]).run()
     assert _without_pid(default.metrics.baseline) == _without_pid(serial.metrics.baseline)
 
 
