@@ -86,7 +86,8 @@ async def optimize_experiment(
         )
     if upload is not None and cluster is None:
         raise ConfigurationError(
-            f"upload={upload!r} sends the study's files to Dask workers: it needs cluster=..."
+            f"upload={upload!r} (--dask-upload) is about sending the study's files to Dask workers: "
+            "it needs cluster=... (--dask ADDRESS)"
         )
     if devices is not None and workers == 1:
         raise ConfigurationError(

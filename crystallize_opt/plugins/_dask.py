@@ -10,6 +10,7 @@ import os
 import pickle
 import pickletools
 import sys
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -25,6 +26,9 @@ MAX_UPLOAD_FILES = 1000
 MAX_UPLOAD_BYTES = 50 * 2**20
 #: Clients this process opened to a scheduler address, kept for every later run.
 _opened: dict[str, Any] = {}
+#: Client -> study package -> (digest, force) last sent through it: a trial's run does not send
+#: the same code again (each sending has every worker set it up).
+_sent: weakref.WeakKeyDictionary[Any, dict[str, tuple[str, bool]]] = weakref.WeakKeyDictionary()
 
 
 def distributed_module(what: str) -> Any:
@@ -201,17 +205,20 @@ def ship_study_code(client: Any, payload: bytes, upload: bool | None) -> list[St
     if upload is False or in_dask_task():
         return []
     codes = study_code(payload)
-    if codes:
+    sent = _sent.setdefault(client, {})
+    for code in codes:
+        if sent.get(code.package) == (code.digest, bool(upload)):
+            continue
         from ._dask_upload import StudyUpload
 
-        for code in codes:
-            client.register_plugin(StudyUpload(code, force=bool(upload)))
-            _log.info(
-                "study code of %s (%d files) sent to the Dask workers%s",
-                code.folder,
-                len(code.files),
-                "" if upload else " (used where the folder is not the same)",
-            )
+        client.register_plugin(StudyUpload(code, force=bool(upload)))
+        sent[code.package] = (code.digest, bool(upload))
+        _log.info(
+            "study code of %s (%d files) sent to the Dask workers%s",
+            code.folder,
+            len(code.files),
+            "" if upload else " (used where the folder is not the same)",
+        )
     return codes
 
 
