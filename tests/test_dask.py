@@ -1,7 +1,9 @@
 """Studies run on a Dask cluster: one LocalCluster of worker processes shared by every test.
 
 Real processes, a real scheduler and PostgreSQL (skipped, saying which variable to set, without
-it); the kill and interrupt tests go through the command line, as a user would.
+it); the kill and interrupt tests go through the command line, as a user would. Also a run's
+replicates as Dask tasks (``ParallelExecution(executor_type="dask")``), and a study folder that
+the workers cannot see reaching them by upload.
 """
 
 from __future__ import annotations
