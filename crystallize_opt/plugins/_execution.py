@@ -239,8 +239,8 @@ class ParallelExecution(BasePlugin):
             if given:
                 raise ConfigurationError(
                     f"ParallelExecution {' and '.join(given)} {'does' if len(given) == 1 else 'do'} not apply to "
-                    "executor_type='dask': the Dask "
-                    "cluster's workers run the replicates (start them with --resources GPU=1 for GPUs)"
+                    "executor_type='dask': the Dask cluster's workers run the replicates, as many at once as "
+                    "they have threads"
                 )
         if self.max_workers is not None and (
             isinstance(self.max_workers, bool)
