@@ -8,6 +8,7 @@ only through here; the optimize package never imports the experiment.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .._checks import check_count
@@ -36,79 +37,83 @@ if TYPE_CHECKING:
     from ._experiment import Experiment
 
 
+@dataclass(frozen=True)
+class OptimizeOptions:
+    """How :meth:`Experiment.aoptimize` runs its search (its keyword arguments, one object from the
+    public methods down to the search). ``worker`` is set when this process is itself one of the
+    processes sharing a study (started by ``workers=N``, a Dask task or the ``crystallize-opt
+    worker`` command); it then runs its part alone."""
+
+    progress: bool = False
+    workers: int = 1
+    gpus: Sequence[int] | None = None
+    pruner: BasePruner | None = None
+    curve_pruning: str | None = None
+    cluster: Any = None
+    resources: Mapping[str, float] | None = None
+    upload: bool | None = None
+    worker: WorkerRole | None = None
+
+    def checked_gpus(self) -> tuple[int, ...] | None:
+        """The GPU indices, validated, after refusing combinations that cannot work.
+
+        Raises:
+            ConfigurationError: if ``workers`` is not a positive integer, ``gpus`` is given with
+                one worker or with a cluster (or names GPUs this machine lacks), ``resources``
+                or ``upload`` without a cluster.
+        """
+        check_count(self.workers, "workers")
+        devices = None if self.gpus is None else check_gpus(self.gpus, "gpus")
+        if self.cluster is not None and devices is not None:
+            raise ConfigurationError(
+                f"gpus={list(devices)} names GPUs of this machine; on a Dask cluster ask for them as worker "
+                'resources instead: resources={"GPU": 1} (start the Dask workers with --resources GPU=1)'
+            )
+        if self.resources is not None and self.cluster is None:
+            raise ConfigurationError(
+                f"resources={dict(self.resources)!r} are Dask worker resources: they need cluster=..."
+            )
+        if self.upload is not None and self.cluster is None:
+            raise ConfigurationError(
+                f"upload={self.upload!r} (--dask-upload) is about sending the study's files to Dask workers: "
+                "it needs cluster=... (--dask ADDRESS)"
+            )
+        if devices is not None and self.workers == 1:
+            raise ConfigurationError(
+                f"gpus={list(devices)} gives each of several worker processes its GPUs: it needs workers >= 2. "
+                "For one process, set CUDA_VISIBLE_DEVICES before Python starts (the command line's "
+                "--gpus does that for --workers 1), or spread replicates with ParallelExecution(gpus=...)"
+            )
+        return devices
+
+
 async def optimize_experiment(
     experiment: Experiment,
     optimizer: BaseOptimizer,
     num_trials: int,
     replicates_per_trial: int,
-    *,
-    progress: bool,
-    workers: int,
-    worker: WorkerRole | None = None,
-    gpus: Sequence[int] | None = None,
-    pruner: BasePruner | None = None,
-    curve_pruning: str | None = None,
-    cluster: Any = None,
-    resources: Mapping[str, float] | None = None,
-    upload: bool | None = None,
+    options: OptimizeOptions,
 ) -> Treatment:
     """Run the search of :meth:`Experiment.aoptimize` and return the best treatment.
 
-    With ``workers > 1`` the trials run in worker processes sharing the optimizer's study, and
-    the winner of a noise-aware search is chosen here afterwards, once; otherwise they run in
-    this process, in one trial session (steps set up once, the worker pool kept open).
-    ``cluster`` (a ``distributed.Client`` or a scheduler address): the ``workers`` run as tasks
-    on that Dask cluster instead of local processes, each needing ``resources`` of a worker;
-    ``upload`` says whether a study folder's files are sent to them (None: where needed).
-    ``worker``: set when this process is itself one of the processes sharing a study (started by
-    ``workers=N`` or the ``crystallize-opt worker`` command); it then runs its part alone.
+    With ``options.workers > 1`` the trials run in worker processes sharing the optimizer's
+    study (on a Dask cluster with ``options.cluster``), and the winner of a noise-aware search is
+    chosen here afterwards, once; otherwise they run in this process, in one trial session (steps
+    set up once, the worker pool kept open).
 
     Raises:
-        ConfigurationError: if ``workers`` is not a positive integer, several workers are asked
-            of an optimizer other than :class:`OptunaOptimizer`, ``gpus`` is given without
-            several workers, or as :meth:`Experiment.aoptimize`.
+        ConfigurationError: as :meth:`OptimizeOptions.checked_gpus`, if several workers are
+            asked of an optimizer other than :class:`OptunaOptimizer`, or as
+            :meth:`Experiment.aoptimize`.
         OptimizationError: as :meth:`Experiment.aoptimize`.
     """
     # Not validate(): trials take their parameters from the optimizer, not from initial_ctx.
     check_structure(experiment)
-    check_count(workers, "workers")
-    if pruner is not None or curve_pruning is not None:
-        _use_pruner(optimizer, pruner, curve_pruning)
-    devices = None if gpus is None else check_gpus(gpus, "gpus")
-    if cluster is not None and devices is not None:
-        raise ConfigurationError(
-            f"gpus={list(devices)} names GPUs of this machine; on a Dask cluster ask for them as worker "
-            'resources instead: resources={"GPU": 1} (start the Dask workers with --resources GPU=1)'
-        )
-    if resources is not None and cluster is None:
-        raise ConfigurationError(
-            f"resources={dict(resources)!r} are Dask worker resources: they need cluster=..."
-        )
-    if upload is not None and cluster is None:
-        raise ConfigurationError(
-            f"upload={upload!r} (--dask-upload) is about sending the study's files to Dask workers: "
-            "it needs cluster=... (--dask ADDRESS)"
-        )
-    if devices is not None and workers == 1:
-        raise ConfigurationError(
-            f"gpus={list(devices)} gives each of several worker processes its GPUs: it needs workers >= 2. "
-            "For one process, set CUDA_VISIBLE_DEVICES before Python starts (the command line's "
-            "--gpus does that for --workers 1), or spread replicates with ParallelExecution(gpus=...)"
-        )
+    devices = options.checked_gpus()
+    if options.pruner is not None or options.curve_pruning is not None:
+        _use_pruner(optimizer, options.pruner, options.curve_pruning)
     try:
-        return await _search(
-            experiment,
-            optimizer,
-            num_trials,
-            replicates_per_trial,
-            progress,
-            workers,
-            worker,
-            devices,
-            cluster,
-            resources,
-            upload,
-        )
+        return await _search(experiment, optimizer, num_trials, replicates_per_trial, options, devices)
     finally:
         if isinstance(optimizer, BaseOptimizer):  # anything else was refused above: nothing to end
             collaborators_of(optimizer).finalizer.end_run()  # e.g. a SQLite study's file made complete
@@ -133,14 +138,10 @@ async def _search(
     optimizer: BaseOptimizer,
     num_trials: int,
     replicates_per_trial: int,
-    progress: bool,
-    workers: int,
-    worker: WorkerRole | None,
+    options: OptimizeOptions,
     gpus: tuple[int, ...] | None,
-    cluster: Any = None,
-    resources: Mapping[str, float] | None = None,
-    upload: bool | None = None,
 ) -> Treatment:
+    progress, workers, cluster = options.progress, options.workers, options.cluster
     if workers > 1 or cluster is not None:
         if not isinstance(optimizer, OptunaOptimizer):
             raise ConfigurationError(
@@ -155,8 +156,8 @@ async def _search(
                 workers,
                 cluster,
                 progress,
-                resources,
-                upload,
+                options.resources,
+                options.upload,
             )
         else:
             best = run_workers(
@@ -188,7 +189,7 @@ async def _search(
             num_trials,
             replicates_per_trial,
             progress=progress,
-            worker=worker,
+            worker=options.worker,
         )
 
 
