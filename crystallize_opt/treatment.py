@@ -63,6 +63,11 @@ class Treatment:
         return dict(self._apply) if isinstance(self._apply, dict) else {}
 
     @property
+    def apply_map(self) -> dict[str, Any]:
+        """The context values this treatment sets, as in crystallize-ml (the same as :attr:`params`)."""
+        return self.params
+
+    @property
     def is_callable(self) -> bool:
         """True when the treatment applies itself through a callable rather than a mapping."""
         return not isinstance(self._apply, dict)
@@ -103,6 +108,23 @@ class Treatment:
 
 
 TreatmentFunction = Callable[[FrozenContext], Any]
+
+
+class _MappingApplier:
+    """A picklable ``apply(ctx)`` adding ``items`` to the context (crystallize-ml's helper of that
+    name, kept for code that built treatments with it)."""
+
+    def __init__(self, items: Mapping[str, Any]) -> None:
+        self.items = dict(items)
+
+    def __call__(self, ctx: FrozenContext) -> None:
+        """Add every item to ``ctx``.
+
+        Raises:
+            ContextMutationError: if a key is already in the context.
+        """
+        for key, value in self.items.items():
+            ctx.add(key, value)
 
 
 @overload

@@ -173,7 +173,7 @@ class Experiment:
     def master_seed(self) -> int:
         """The SeedPlugin's master seed (the package default when there is no SeedPlugin)."""
         plugin = self.get_plugin(SeedPlugin)
-        return plugin.seed if plugin is not None else C.DEFAULT_MASTER_SEED
+        return plugin.seed if plugin is not None and plugin.seed is not None else C.DEFAULT_MASTER_SEED
 
     # -- validation ------------------------------------------------------------------------
 

@@ -239,7 +239,7 @@ class ReplicateTask:
             condition=condition,
             replicate=replicate,
             seed=ctx.get(SEED_USED_KEY),
-            metrics=ctx.metrics.as_dict(),
+            metrics=ctx.metrics.lists(),
             error=None
             if exception is None
             else ReplicateError(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures as cf
+import inspect
 import multiprocessing
 import os
 from collections.abc import Callable, Coroutine, Iterator, Sequence
@@ -26,6 +27,16 @@ def replicate_indices(experiment: Experiment, replicate_fn: Callable[[int], Any]
     """The replicate indices ``replicate_fn`` asks for (all of the experiment's by default)."""
     indices: Sequence[int] | None = getattr(replicate_fn, "replicate_indices", None)
     return indices if indices is not None else range(experiment.replicates)
+
+
+def _async_caller(replicate_fn: Callable[[int], Any]) -> Callable[[int], Any] | None:
+    """The coroutine function running one replicate, when the replicates are asynchronous: the
+    engine's ``replicate_fn.acall``, or ``replicate_fn`` itself when it is an ``async def`` (as
+    crystallize-ml hands its loops)."""
+    acall = getattr(replicate_fn, "acall", None)
+    if acall is not None and getattr(replicate_fn, "is_async", False):
+        return acall  # type: ignore[no-any-return]
+    return replicate_fn if inspect.iscoroutinefunction(replicate_fn) else None
 
 
 def replicate_bar(progress: bool, total: int) -> Any:
@@ -65,9 +76,9 @@ class SerialExecution(BasePlugin):
         self, experiment: Experiment, replicate_fn: Callable[[int], Any]
     ) -> list[Any] | Coroutine[Any, Any, list[Any]]:
         indices = replicate_indices(experiment, replicate_fn)
-        acall = getattr(replicate_fn, "acall", None)
+        acall = _async_caller(replicate_fn)
         bar = replicate_bar(self.progress, len(indices))
-        if acall is not None and getattr(replicate_fn, "is_async", False):
+        if acall is not None:
 
             async def run_all() -> list[Any]:
                 try:
@@ -122,8 +133,8 @@ class AsyncExecution(BasePlugin):
     def run_experiment_loop(
         self, experiment: Experiment, replicate_fn: Callable[[int], Any]
     ) -> list[Any] | Coroutine[Any, Any, list[Any]]:
-        acall = getattr(replicate_fn, "acall", None)
-        if acall is None or not getattr(replicate_fn, "is_async", False):
+        acall = _async_caller(replicate_fn)
+        if acall is None:
             return SerialExecution(self.progress).run_experiment_loop(experiment, replicate_fn)
         indices = list(replicate_indices(experiment, replicate_fn))
         limit = asyncio.Semaphore(self.max_concurrency or max(len(indices), 1))
@@ -250,6 +261,11 @@ class ParallelExecution(BasePlugin):
         )
 
     def run_experiment_loop(self, experiment: Experiment, replicate_fn: Callable[[int], Any]) -> list[Any]:
+        if inspect.iscoroutinefunction(replicate_fn):
+            raise TypeError(
+                "ParallelExecution only supports synchronous tasks: replicate_fn is an async function; "
+                "use AsyncExecution for asynchronous replicates"
+            )
         indices = list(replicate_indices(experiment, replicate_fn))
         if self.executor_type == "process":
             # Each worker process sets its steps up around the replicates it runs.

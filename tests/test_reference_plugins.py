@@ -1,0 +1,99 @@
+"""crystallize-ml 0.27's plugin, treatment and cache-file API, written from its specification:
+``SeedPlugin(seed=None)``, ``ArtifactPlugin``'s retention helpers, execution plugins driven by
+hand with the reference's replicate functions, ``Treatment.apply_map`` and ``_MappingApplier``,
+and the ``crystallize.utils.cache`` file store."""
+
+from __future__ import annotations
+
+import asyncio
+import pickle
+from pathlib import Path
+from unittest.mock import patch
+
+import pytest
+
+from crystallize_opt import (
+    ArtifactPlugin,
+    AsyncExecution,
+    FrozenContext,
+    ParallelExecution,
+    SeedPlugin,
+    SerialExecution,
+    Treatment,
+)
+from crystallize_opt.experiments.treatment import _MappingApplier
+from crystallize_opt.utils import cache
+
+from .engine_fixtures import demo_experiment
+
+
+def test_seed_none_is_the_fixed_default_not_a_random_seed():
+    plugin = SeedPlugin(seed=None)
+    plugin.init_hook(demo_experiment(plugins=[plugin]))
+    assert plugin.seed == SeedPlugin().seed
+    late = SeedPlugin(seed=None)  # before_replicate without init_hook
+    ctx = FrozenContext({"replicate": 0})
+    late.before_replicate(demo_experiment(), ctx)
+    assert late.seed == SeedPlugin().seed and ctx["seed_used"] == SeedPlugin().replicate_seed(0)
+
+
+def test_retention_helpers_under_the_reference_names(tmp_path: Path):
+    plugin = ArtifactPlugin(root_dir=str(tmp_path), versioned=True, artifact_retention=2, big_file_threshold_mb=1)
+    base = tmp_path / "exp"
+    for v in range(4):
+        (base / f"v{v}" / "baseline").mkdir(parents=True)
+        (base / f"v{v}" / "baseline" / "results.json").write_text("{}")
+        (base / f"v{v}" / "baseline" / "model.bin").write_bytes(b"x" * (2 << 20))
+    plugin._prune_old_versions(base)
+    assert not (base / "v0" / "baseline" / "model.bin").exists()  # pruned to results
+    assert (base / "v0" / "baseline" / "results.json").exists()
+    assert not (base / "v2" / "baseline" / "model.bin").exists()  # kept, lost its big file
+    assert (base / "v3" / "baseline" / "model.bin").exists()  # newest: whole
+    small = base / "v3" / "baseline" / "small.txt"
+    small.write_text("s")
+    plugin._prune_large_files(base / "v3", 1 << 20)
+    assert small.exists() and not (base / "v3" / "baseline" / "model.bin").exists()
+    plugin._prune_to_metrics(base / "v3")
+    assert not small.exists() and (base / "v3" / "baseline" / "results.json").exists()
+
+
+def test_execution_plugins_take_the_reference_replicate_functions():
+    exp = demo_experiment(replicates=3)
+
+    async def replicate(rep: int) -> int:
+        await asyncio.sleep(0)
+        return rep * 10
+
+    assert asyncio.run(SerialExecution().run_experiment_loop(exp, replicate)) == [0, 10, 20]
+    assert asyncio.run(AsyncExecution().run_experiment_loop(exp, replicate)) == [0, 10, 20]
+    assert ParallelExecution(max_workers=2).run_experiment_loop(exp, lambda rep: rep) == [0, 1, 2]
+    with pytest.raises(TypeError, match="only supports synchronous tasks"):
+        ParallelExecution().run_experiment_loop(exp, replicate)
+
+
+def test_treatment_apply_map_and_mapping_applier():
+    assert Treatment("t", {"lr": 0.1}).apply_map == {"lr": 0.1}
+    assert Treatment("f", lambda ctx: None).apply_map == {}
+    applier = pickle.loads(pickle.dumps(_MappingApplier({"x": 1})))
+    ctx = FrozenContext({})
+    Treatment("m", applier).apply(ctx)
+    assert applier.items == {"x": 1} and ctx["x"] == 1
+
+
+def test_cache_file_store(tmp_path: Path):
+    with patch.object(cache, "CACHE_DIR", tmp_path / "cache"):
+        path = cache.cache_path("step", "input")
+        assert path == tmp_path / "cache" / "step" / "input.pkl" and path.parent.is_dir()
+        with pytest.raises(FileNotFoundError):
+            cache.load_cache("step", "input")
+        cache.store_cache("step", "input", {"v": 1})
+        cache.store_cache("step", "input", {"v": 2})  # the first write wins
+        assert cache.load_cache("step", "input") == {"v": 1}
+
+    def one(x):
+        return x
+
+    def two(x):
+        return x
+
+    assert len(cache._code_fingerprint(one)) == 64 and cache._code_fingerprint(one) != cache._code_fingerprint(two)
