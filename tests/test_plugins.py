@@ -249,8 +249,9 @@ def test_custom_seed_function_receives_each_replicate_seed(workdir):
 
 
 def test_parallel_execution_rejects_bad_arguments():
-    with pytest.raises(ConfigurationError, match="'fiber'"):
-        ParallelExecution(executor_type="fiber")
+    fiber = ParallelExecution(executor_type="fiber")  # checked when it runs, as in crystallize-ml
+    with pytest.raises(ConfigurationError, match="executor_type must be one of .*'fiber'"):
+        fiber.run_experiment_loop(demo_experiment(), lambda i: i)
     with pytest.raises(ConfigurationError, match="max_workers"):
         ParallelExecution(max_workers=0)
     with pytest.raises(ConfigurationError, match="start_method"):

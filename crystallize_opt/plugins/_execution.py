@@ -7,7 +7,7 @@ import concurrent.futures as cf
 import inspect
 import multiprocessing
 import os
-from collections.abc import Callable, Coroutine, Iterator, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -45,7 +45,17 @@ def replicate_bar(progress: bool, total: int) -> Any:
         return None
     from tqdm import tqdm
 
-    return tqdm(total=total, desc="replicates", unit="replicate", dynamic_ncols=True)
+    return tqdm(total=total, desc="Replicates", unit="replicate", dynamic_ncols=True)
+
+
+def replicate_progress(progress: bool, items: Sequence[Any], total: int) -> Iterable[Any]:
+    """``items``, counted on a tqdm bar on stderr as they are taken (``items`` as they are
+    without ``progress``). The bar is ``tqdm(items, desc="Replicates")``, as crystallize-ml's."""
+    if not progress:
+        return items
+    from tqdm import tqdm
+
+    return tqdm(items, total=total, desc="Replicates", unit="replicate", dynamic_ncols=True)  # type: ignore[no-any-return]
 
 
 def _advance(bar: Any) -> None:
@@ -77,28 +87,13 @@ class SerialExecution(BasePlugin):
     ) -> list[Any] | Coroutine[Any, Any, list[Any]]:
         indices = replicate_indices(experiment, replicate_fn)
         acall = _async_caller(replicate_fn)
-        bar = replicate_bar(self.progress, len(indices))
         if acall is not None:
 
             async def run_all() -> list[Any]:
-                try:
-                    results = []
-                    for i in indices:
-                        results.append(await acall(i))
-                        _advance(bar)
-                    return results
-                finally:
-                    _close(bar)
+                return [await acall(i) for i in replicate_progress(self.progress, indices, len(indices))]
 
             return run_all()
-        try:
-            results = []
-            for i in indices:
-                results.append(replicate_fn(i))
-                _advance(bar)
-            return results
-        finally:
-            _close(bar)
+        return [replicate_fn(i) for i in replicate_progress(self.progress, indices, len(indices))]
 
 
 @dataclass
@@ -211,11 +206,8 @@ class ParallelExecution(BasePlugin):
             pool.shutdown(wait=True, cancel_futures=True)
 
     def __post_init__(self) -> None:
-        if self.executor_type not in VALID_EXECUTOR_TYPES:
-            raise ConfigurationError(
-                f"ParallelExecution executor_type must be one of {sorted(VALID_EXECUTOR_TYPES)}, "
-                f"got {self.executor_type!r}"
-            )
+        # executor_type is checked when the plugin runs (_check_executor_type), as in
+        # crystallize-ml, whose users build the plugin before choosing where it runs.
         if self.max_workers is not None and (
             isinstance(self.max_workers, bool)
             or not isinstance(self.max_workers, int)
@@ -226,7 +218,7 @@ class ParallelExecution(BasePlugin):
             )
         if self.gpus is not None:
             self.gpus = check_gpus(self.gpus, "ParallelExecution gpus")
-            if self.executor_type != "process":
+            if self.executor_type == "thread":
                 raise ConfigurationError(
                     "ParallelExecution gpus needs executor_type='process': threads share one process, "
                     "and with it one CUDA_VISIBLE_DEVICES"
@@ -237,7 +229,15 @@ class ParallelExecution(BasePlugin):
                 f"ParallelExecution start_method must be one of {methods}, got {self.start_method!r}"
             )
 
+    def _check_executor_type(self) -> None:
+        if self.executor_type not in VALID_EXECUTOR_TYPES:
+            raise ConfigurationError(
+                f"ParallelExecution executor_type must be one of {sorted(VALID_EXECUTOR_TYPES)}, "
+                f"got {self.executor_type!r}"
+            )
+
     def _executor(self, n_tasks: int) -> cf.Executor:
+        self._check_executor_type()
         workers = min(self.max_workers or os.cpu_count() or 1, max(n_tasks, 1))
         if self.executor_type == "thread":
             return cf.ThreadPoolExecutor(
@@ -261,6 +261,7 @@ class ParallelExecution(BasePlugin):
         )
 
     def run_experiment_loop(self, experiment: Experiment, replicate_fn: Callable[[int], Any]) -> list[Any]:
+        self._check_executor_type()
         if inspect.iscoroutinefunction(replicate_fn):
             raise TypeError(
                 "ParallelExecution only supports synchronous tasks: replicate_fn is an async function; "
@@ -281,24 +282,21 @@ class ParallelExecution(BasePlugin):
         failure: Callable[[int, BaseException], Any] | None = getattr(replicate_fn, "failure", None)
         futures = [pool.submit(replicate_fn, i) for i in indices]
         results = []
-        bar = replicate_bar(self.progress, len(indices))
+        pending = list(zip(indices, futures, strict=True))
         try:
-            for index, future in zip(indices, futures, strict=True):
+            for index, future in replicate_progress(self.progress, pending, len(pending)):
                 try:
                     results.append(future.result())
                 except Exception as exc:  # a dead worker or an unpicklable result
                     if failure is None:
                         raise
                     results.append(failure(index, exc))
-                _advance(bar)
         except BaseException:
             # Ctrl-C (or an error we re-raise): do not start the replicates still queued; the
             # pool's shutdown would otherwise run them all before the interrupt got through.
             for future in futures:
                 future.cancel()
             raise
-        finally:
-            _close(bar)
         return results
 
 
