@@ -38,7 +38,9 @@ def test_seed_none_is_the_fixed_default_not_a_random_seed():
 
 
 def test_retention_helpers_under_the_reference_names(tmp_path: Path):
-    plugin = ArtifactPlugin(root_dir=str(tmp_path), versioned=True, artifact_retention=2, big_file_threshold_mb=1)
+    plugin = ArtifactPlugin(
+        root_dir=str(tmp_path), versioned=True, artifact_retention=2, big_file_threshold_mb=1
+    )
     base = tmp_path / "exp"
     for v in range(4):
         (base / f"v{v}" / "baseline").mkdir(parents=True)
@@ -96,4 +98,6 @@ def test_cache_file_store(tmp_path: Path):
     def two(x):
         return x
 
-    assert len(cache._code_fingerprint(one)) == 64 and cache._code_fingerprint(one) != cache._code_fingerprint(two)
+    assert len(cache._code_fingerprint(one)) == 64 and cache._code_fingerprint(
+        one
+    ) != cache._code_fingerprint(two)

@@ -55,7 +55,7 @@ def replicate_progress(progress: bool, items: Sequence[Any], total: int) -> Iter
         return items
     from tqdm import tqdm
 
-    return tqdm(items, total=total, desc="Replicates", unit="replicate", dynamic_ncols=True)  # type: ignore[no-any-return]
+    return tqdm(items, total=total, desc="Replicates", unit="replicate", dynamic_ncols=True)
 
 
 def _advance(bar: Any) -> None:

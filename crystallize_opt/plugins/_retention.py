@@ -75,7 +75,12 @@ def prune_large_files(version: Path, limit_bytes: float) -> int:
     and the folders left empty; log and return how many files went."""
     removed = _remove(version, lambda path: path.stat().st_size > limit_bytes)
     if removed:
-        _log.info("artifact retention: removed %d file(s) of %s (files over %g MB)", removed, version, limit_bytes / 2**20)
+        _log.info(
+            "artifact retention: removed %d file(s) of %s (files over %g MB)",
+            removed,
+            version,
+            limit_bytes / 2**20,
+        )
     return removed
 
 
@@ -84,7 +89,9 @@ def prune_to_results(version: Path) -> int:
     log and return how many files went."""
     removed = _remove(version, lambda path: True)
     if removed:
-        _log.info("artifact retention: removed %d file(s) of %s (everything but its results)", removed, version)
+        _log.info(
+            "artifact retention: removed %d file(s) of %s (everything but its results)", removed, version
+        )
     return removed
 
 
