@@ -335,6 +335,11 @@ def test_deterministic_key_makes_the_seed_plugin_deterministic(tmp_path: Path) -
 # --- defaults and the forms of each key ----------------------------------------------------
 
 
+def test_treatments_as_a_list_of_one_key_mappings_as_crystallize_ml_wrote_them(tmp_path: Path) -> None:
+    exp = load_study(study_with(tmp_path, treatments=[{"up": {"delta": 2}}, {"none": None}])).experiment
+    assert [(t.name, t.params) for t in exp.treatments] == [("up", {"delta": 2}), ("none", {})]
+
+
 def test_a_minimal_config_gets_the_documented_defaults(tmp_path: Path) -> None:
     study = load_study(study_with(tmp_path))
     exp = study.experiment
@@ -779,7 +784,8 @@ def test_top_level_errors(tmp_path: Path) -> None:
         ({"steps": [3]}, ["steps[0]: expected a step name or a mapping", "got 3"]),
         ({"steps": [{"score": [2]}]}, ["steps[0].score: expected a mapping, got a list [2]"]),
         ({"datasource": None}, ["missing required key 'datasource'"]),
-        ({"treatments": ["a"]}, ["treatments: expected a mapping of treatment name -> context values"]),
+        ({"treatments": ["a"]}, ["treatments[0]: expected a mapping with one key {name: values}"]),
+        ({"treatments": 3}, ["treatments: expected a mapping of treatment name -> context values"]),
         (
             {"treatments": {"t": {"replicate": 1}}},
             [

@@ -17,6 +17,7 @@ from crystallize_opt import (
     AsyncExecution,
     FrozenContext,
     ParallelExecution,
+    PipelineStep,
     SeedPlugin,
     SerialExecution,
     Treatment,
@@ -80,6 +81,27 @@ def test_treatment_apply_map_and_mapping_applier():
     ctx = FrozenContext({})
     Treatment("m", applier).apply(ctx)
     assert applier.items == {"x": 1} and ctx["x"] == 1
+
+
+def test_step_hash_follows_a_redefined_class_s_call():
+    def make(variant: int) -> PipelineStep:
+        # Two classes of one qualified name, as a class redefined in a file or a notebook.
+        if variant == 1:
+
+            class Adder(PipelineStep):
+                def __call__(self, data, ctx):
+                    return data + 1
+
+        else:
+
+            class Adder(PipelineStep):
+                def __call__(self, data, ctx):
+                    return data + 2
+
+        return Adder()
+
+    assert make(1).step_hash == make(1).step_hash
+    assert make(1).step_hash != make(2).step_hash
 
 
 def test_cache_file_store(tmp_path: Path):
