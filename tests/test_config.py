@@ -336,8 +336,8 @@ def test_deterministic_key_makes_the_seed_plugin_deterministic(tmp_path: Path) -
 
 
 def test_treatments_as_a_list_of_one_key_mappings_as_crystallize_ml_wrote_them(tmp_path: Path) -> None:
-    exp = load_study(study_with(tmp_path, treatments=[{"up": {"delta": 2}}, {"none": None}])).experiment
-    assert [(t.name, t.params) for t in exp.treatments] == [("up", {"delta": 2}), ("none", {})]
+    exp = load_study(study_with(tmp_path, treatments=[{"up": {"delta": 2}}, {"baseline": None}])).experiment
+    assert [(t.name, t.params) for t in exp.treatments] == [("up", {"delta": 2}), ("baseline", {})]
 
 
 def test_a_minimal_config_gets_the_documented_defaults(tmp_path: Path) -> None:
@@ -795,10 +795,6 @@ def test_top_level_errors(tmp_path: Path) -> None:
             ],
         ),
         ({"treatments": {"t": {"seed_used": 1}}}, ["treatments.t.seed_used", "reserved"]),
-        (
-            {"treatments": {"baseline": {"delta": 1}}},
-            ["treatments.baseline", "reserved for the run without a treatment"],
-        ),
         ({"treatments": {"t": 5}}, ["treatments.t: expected a mapping, got 5"]),
         ({"initial_ctx": {"condition": "x"}}, ["initial_ctx.condition", "reserved context key"]),
         ({"execution": "gpu"}, ["execution: expected one of [process, serial, thread], got 'gpu'"]),

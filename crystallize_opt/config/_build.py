@@ -11,7 +11,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, TypeVar
 
-from .._constants import BASELINE_CONDITION, RESERVED_CONTEXT_KEYS
+from .._constants import RESERVED_CONTEXT_KEYS
 from ..artifacts import Artifact
 from ..exceptions import ConfigurationError
 from ..hypothesis import Hypothesis
@@ -209,8 +209,6 @@ def build_treatments(field: Field) -> list[Treatment]:
         )
     treatments = []
     for name, params in entries:
-        if name == BASELINE_CONDITION:
-            raise params.error(f"the treatment name {name!r} is reserved for the run without a treatment")
         treatments.append(_wrap(params, partial(Treatment, name, context_values(params, "a treatment"))))
     return treatments
 
