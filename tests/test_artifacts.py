@@ -172,7 +172,10 @@ def test_artifact_datasource_requires_metadata_when_asked(workdir):
 def test_artifact_datasource_reports_a_missing_file_per_replicate(workdir):
     a = producer(replicates=2)
     a.run()
-    result = consumer(a.artifact_datasource(step="save", name="out.json"), replicates=3).run()
+    reader = consumer(a.artifact_datasource(step="save", name="out.json"), replicates=3)
+    # Without replicates=, the run takes the count its input states (2), as crystallize-ml's.
+    assert reader.run().metrics.baseline.metrics["stored_replicate"] == [0, 1]
+    result = reader.run(replicates=3)
     assert result.metrics.baseline.metrics["stored_replicate"] == [0, 1]
     (error,) = result.errors
     assert error.replicate == 2 and error.error_type == "FileNotFoundError"

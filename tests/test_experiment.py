@@ -212,7 +212,9 @@ def test_hypotheses_without_treatments_are_refused_before_the_run(workdir):
 
 def test_a_treatment_named_baseline_is_applied_to_the_baseline(workdir):
     # As in crystallize-ml: no condition of its own; its values go to the baseline run.
-    exp = demo_experiment(treatments=[Treatment("baseline", {"delta": 1.0}), Treatment("plus_two", {"delta": 2.0})])
+    exp = demo_experiment(
+        treatments=[Treatment("baseline", {"delta": 1.0}), Treatment("plus_two", {"delta": 2.0})]
+    )
     result = exp.run(replicates=2)
     shifted = demo_experiment(treatments=[Treatment("plus_one", {"delta": 1.0})]).run(replicates=2)
     assert list(result.metrics.treatments) == ["plus_two"]

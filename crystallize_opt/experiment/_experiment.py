@@ -220,7 +220,8 @@ class Experiment:
         ``run_experiment_loop`` (each replicate runs the baseline, then each treatment, with
         one seed); metrics are collated and hypotheses verified; ``after_run`` hooks.
         ``treatments``, ``hypotheses`` and ``replicates`` override the experiment's own for this
-        run only. A failing replicate never stops the run: its error and the metrics recorded
+        run only; without ``replicates``, a datasource stating a count (its ``replicates``, e.g.
+        an artifact's producer count) sets it, as in crystallize-ml. A failing replicate never stops the run: its error and the metrics recorded
         before it are in the Result.
 
         Args:

@@ -16,6 +16,7 @@ from ..result import Result
 from ..treatment import Treatment
 from ._experiment import Experiment
 from ._graph_links import needed_outputs, ran_anew, sources
+from ._lifecycle import stated_replicates
 from ._sync import ensure_no_running_loop, run_sync
 from ._validation import treatment_list
 
@@ -353,10 +354,7 @@ class ExperimentGraph:
     def _replicates_for(self, name: str, replicates: int | None) -> int | None:
         if replicates is not None:
             return replicates
-        stated = getattr(self._nodes[name].datasource, "replicates", None)
-        if isinstance(stated, int) and not isinstance(stated, bool) and stated > 0:
-            return stated
-        return None
+        return stated_replicates(self._nodes[name].datasource)
 
     def _strategy_for(self, name: str, strategy: str | None, done: dict[str, Result]) -> str:
         """``"resume"`` only when asked for, stored, no parent ran anything anew (its artifacts

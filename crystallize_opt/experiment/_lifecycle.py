@@ -44,7 +44,10 @@ async def run_experiment(
     active_treatments = experiment.treatments if treatments is None else treatment_list(treatments)
     baseline, active_treatments = split_baseline(active_treatments)
     active_hypotheses = experiment.hypotheses if hypotheses is None else hypothesis_list(hypotheses)
-    count = experiment.replicates if replicates is None else check_replicates(replicates, "replicates")
+    if replicates is None:
+        count = stated_replicates(experiment.datasource) or experiment.replicates
+    else:
+        count = check_replicates(replicates, "replicates")
     # The run's overrides go to a view of the experiment, never into it: plugins read
     # experiment.replicates etc. of the run, and the experiment object stays as the user built it.
     run = run_view(experiment, active_treatments, active_hypotheses, count)
@@ -104,6 +107,16 @@ def apply_once(
     if outcome.exception is not None:
         raise outcome.exception
     return outcome.output
+
+
+def stated_replicates(datasource: Any) -> int | None:
+    """The replicate count ``datasource`` states (its ``replicates``: e.g. an artifact's producer
+    count), when it is a positive integer; a run without ``replicates=`` uses it, as in
+    crystallize-ml."""
+    stated = getattr(datasource, "replicates", None)
+    if isinstance(stated, int) and not isinstance(stated, bool) and stated > 0:
+        return stated
+    return None
 
 
 def split_baseline(treatments: list[Treatment]) -> tuple[Treatment | None, list[Treatment]]:
