@@ -1,5 +1,5 @@
 """crystallize-ml 0.27's result helpers, written from its specification: the message of a
-missing table package."""
+missing table package, and ``Pipeline.get_provenance()`` after an experiment's run."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ from typing import Any
 
 import pytest
 
-from crystallize_opt import ExperimentMetrics, Result, TreatmentMetrics
+from crystallize_opt import ExperimentMetrics, Pipeline, Result, TreatmentMetrics
+
+from .engine_fixtures import demo_experiment, score, shift
 
 
 def test_to_parquet_without_pandas_says_pandas_is_required(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
@@ -29,3 +31,12 @@ def test_to_parquet_without_pandas_says_pandas_is_required(tmp_path: Path, monke
     ):
         result.to_parquet(tmp_path / "r.parquet")
     assert not (tmp_path / "r.parquet").exists()
+
+
+def test_pipeline_get_provenance_after_an_experiment_run_has_the_last_condition_s_steps(workdir):
+    pipeline = Pipeline([shift(), score()])
+    demo_experiment(pipeline=pipeline, replicates=2).run()
+    records = pipeline.get_provenance()
+    assert [r["step"] for r in records] == ["shift", "score"]
+    assert records[0]["step_hash"] == pipeline.steps[0].step_hash and records[0]["cache_hit"] is False
+    assert set(records[1]["ctx_changes"]["metrics"]) == {"mean"}
