@@ -6,6 +6,7 @@ and the ``crystallize.utils.cache`` file store."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import pickle
 from pathlib import Path
 from unittest.mock import patch
@@ -16,6 +17,7 @@ from crystallize_opt import (
     ArtifactPlugin,
     AsyncExecution,
     FrozenContext,
+    LoggingPlugin,
     ParallelExecution,
     PipelineStep,
     SeedPlugin,
@@ -123,3 +125,19 @@ def test_cache_file_store(tmp_path: Path):
     assert len(cache._code_fingerprint(one)) == 64 and cache._code_fingerprint(
         one
     ) != cache._code_fingerprint(two)
+
+
+def test_logging_plugin_called_by_hand_logs_the_reference_s_phrases(caplog, workdir, monkeypatch):
+    package_logger = logging.getLogger("crystallize_opt")
+    monkeypatch.setattr(package_logger, "level", package_logger.level)  # log_level sets it
+    plugin = LoggingPlugin(verbose=True, log_level="INFO")
+    exp = demo_experiment(plugins=[plugin])
+    with caplog.at_level(logging.INFO):
+        plugin.before_run(exp)
+        plugin.after_step(exp, exp.pipeline.steps[0], None, exp._setup_ctx)
+        plugin.after_run(exp, exp.run(replicates=1))
+    messages = [r.getMessage() for r in caplog.records]
+    assert any(m.startswith("Experiment:") for m in messages)
+    assert any("finished step shift" in m for m in messages)
+    assert any(m.startswith("Completed in") for m in messages)
+    assert exp._setup_ctx.as_dict() == exp.initial_ctx

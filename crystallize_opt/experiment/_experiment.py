@@ -10,6 +10,7 @@ from .. import _constants as C
 from .._checks import check_replicates
 from .._logging import get_logger
 from ..artifacts import Artifact, ArtifactDataSource
+from ..context import FrozenContext
 from ..hypothesis import Hypothesis
 from ..pipeline import DataSource, Pipeline
 from ..plugins import (
@@ -168,6 +169,13 @@ class Experiment:
     def get_plugin(self, plugin_class: type[PluginT]) -> PluginT | None:
         """Return the first plugin that is an instance of ``plugin_class``, or None."""
         return next((p for p in self.plugins if isinstance(p, plugin_class)), None)
+
+    @property
+    def _setup_ctx(self) -> FrozenContext:
+        """A fresh context holding ``initial_ctx``, as the one steps are set up with (each run
+        sets its steps up with a fresh one). crystallize-ml's attribute of that name, which its
+        users handed to hooks by hand; it kept one context across runs (a listed bug)."""
+        return FrozenContext(self.initial_ctx)
 
     @property
     def master_seed(self) -> int:
