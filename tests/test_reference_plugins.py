@@ -19,6 +19,7 @@ from crystallize_opt import (
     FrozenContext,
     LoggingPlugin,
     ParallelExecution,
+    Pipeline,
     PipelineStep,
     SeedPlugin,
     SerialExecution,
@@ -141,3 +142,42 @@ def test_logging_plugin_called_by_hand_logs_the_reference_s_phrases(caplog, work
     assert any("finished step shift" in m for m in messages)
     assert any(m.startswith("Completed in") for m in messages)
     assert exp._setup_ctx.as_dict() == exp.initial_ctx
+
+
+class _HoldsAFile(PipelineStep):
+    def __init__(self) -> None:
+        self.handle = open(__file__)  # noqa: SIM115 - an unpicklable resource, on purpose
+
+    def __call__(self, data, ctx):
+        return data
+
+
+def test_process_execution_refuses_an_unpicklable_step_before_starting_workers():
+    step = _HoldsAFile()
+    try:
+        exp = demo_experiment(pipeline=Pipeline([step]), name="held")
+        with pytest.raises(RuntimeError, match=r"'held'.*_HoldsAFile.*resource_factory"):
+            ParallelExecution(executor_type="process").run_experiment_loop(exp, lambda i: i)
+    finally:
+        step.handle.close()
+
+
+def test_async_execution_progress_uses_tqdm_gather_for_several_replicates(monkeypatch):
+    descriptions = []
+
+    async def gather(*tasks, **kwargs):
+        descriptions.append(kwargs.get("desc"))
+        return await asyncio.gather(*tasks)
+
+    monkeypatch.setattr("tqdm.asyncio.tqdm.gather", gather)
+
+    async def replicate(rep: int) -> int:
+        return rep
+
+    assert asyncio.run(
+        AsyncExecution(progress=True).run_experiment_loop(demo_experiment(replicates=3), replicate)
+    ) == [0, 1, 2]
+    assert asyncio.run(
+        AsyncExecution(progress=True).run_experiment_loop(demo_experiment(replicates=1), replicate)
+    ) == [0]
+    assert descriptions == ["Replicates"]  # one replicate: no bar

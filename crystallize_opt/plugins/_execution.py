@@ -7,6 +7,7 @@ import concurrent.futures as cf
 import inspect
 import multiprocessing
 import os
+import pickle
 from collections.abc import Callable, Coroutine, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -39,15 +40,6 @@ def _async_caller(replicate_fn: Callable[[int], Any]) -> Callable[[int], Any] | 
     return replicate_fn if inspect.iscoroutinefunction(replicate_fn) else None
 
 
-def replicate_bar(progress: bool, total: int) -> Any:
-    """A tqdm bar on stderr counting a run's replicates as they end (None without ``progress``)."""
-    if not progress:
-        return None
-    from tqdm import tqdm
-
-    return tqdm(total=total, desc="Replicates", unit="replicate", dynamic_ncols=True)
-
-
 def replicate_progress(progress: bool, items: Sequence[Any], total: int) -> Iterable[Any]:
     """``items``, counted on a tqdm bar on stderr as they are taken (``items`` as they are
     without ``progress``). The bar is ``tqdm(items, desc="Replicates")``, as crystallize-ml's."""
@@ -56,16 +48,6 @@ def replicate_progress(progress: bool, items: Sequence[Any], total: int) -> Iter
     from tqdm import tqdm
 
     return tqdm(items, total=total, desc="Replicates", unit="replicate", dynamic_ncols=True)
-
-
-def _advance(bar: Any) -> None:
-    if bar is not None:
-        bar.update(1)
-
-
-def _close(bar: Any) -> None:
-    if bar is not None:
-        bar.close()
 
 
 class SerialExecution(BasePlugin):
@@ -133,19 +115,19 @@ class AsyncExecution(BasePlugin):
             return SerialExecution(self.progress).run_experiment_loop(experiment, replicate_fn)
         indices = list(replicate_indices(experiment, replicate_fn))
         limit = asyncio.Semaphore(self.max_concurrency or max(len(indices), 1))
-        bar = replicate_bar(self.progress, len(indices))
 
         async def one(index: int) -> Any:
             async with limit:
-                result = await acall(index)
-            _advance(bar)
-            return result
+                return await acall(index)
 
         async def run_all() -> list[Any]:
-            try:
-                return list(await asyncio.gather(*(one(i) for i in indices)))
-            finally:
-                _close(bar)
+            if self.progress and len(indices) > 1:
+                # tqdm's gather draws the bar (as crystallize-ml's); one replicate needs none.
+                from tqdm.asyncio import tqdm as async_tqdm
+
+                bar_gather = async_tqdm.gather
+                return list(await bar_gather(*(one(i) for i in indices), desc="Replicates", unit="replicate"))
+            return list(await asyncio.gather(*(one(i) for i in indices)))
 
         return run_all()
 
@@ -271,6 +253,7 @@ class ParallelExecution(BasePlugin):
         if self.executor_type == "process":
             # Each worker process sets its steps up around the replicates it runs.
             replicate_fn = getattr(replicate_fn, "for_worker_process", lambda: replicate_fn)()
+            _check_picklable(experiment, replicate_fn)
         if self._pool is not None:
             return self._collect(self._pool, replicate_fn, indices)
         with self._executor(len(indices)) as pool:
@@ -298,6 +281,35 @@ class ParallelExecution(BasePlugin):
                 future.cancel()
             raise
         return results
+
+
+def _check_picklable(experiment: Any, replicate_fn: Callable[[int], Any]) -> None:
+    """Refuse, before any replicate starts, work that cannot be sent to worker processes.
+
+    Raises:
+        RuntimeError: naming the experiment, the steps that cannot be pickled, and the cures
+            (crystallize-ml's hints).
+    """
+    try:
+        pickle.dumps(replicate_fn)
+    except Exception as exc:
+        steps = getattr(getattr(experiment, "pipeline", None), "steps", [])
+        culprits = [getattr(step, "name", type(step).__name__) for step in steps if not _pickles(step)]
+        which = f"; steps that cannot be pickled: {culprits}" if culprits else ""
+        raise RuntimeError(
+            f"ParallelExecution(executor_type='process') cannot send experiment "
+            f"{getattr(experiment, 'name', None)!r} to worker processes: {type(exc).__name__}: {exc}{which}. "
+            "Make clients, open files and models in a step's setup() or with resource_factory, "
+            "or use executor_type='thread'"
+        ) from exc
+
+
+def _pickles(obj: Any) -> bool:
+    try:
+        pickle.dumps(obj)
+    except Exception:
+        return False
+    return True
 
 
 def _take_devices(shares: Any) -> None:
