@@ -169,6 +169,7 @@ class ArtifactPlugin(BasePlugin):
         if experiment.applying:  # the metadata describes the last run, not an apply() pass
             return
         meta = {
+            "id": experiment.id,  # crystallize-ml's key
             "name": experiment.name,
             "version": self.version,
             "replicates": experiment.replicates,
