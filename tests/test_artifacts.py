@@ -78,6 +78,7 @@ def test_metadata_describes_the_run(workdir):
     result = exp.run()
     meta = json.loads((workdir / "data" / "producer" / "v0" / Experiment.METADATA_FILENAME).read_text())
     assert meta["replicates"] == 3 and meta["id"] == exp.id  # the reference's keys too
+    assert (workdir / "data" / "producer" / "v0" / "baseline" / ".crystallize_complete").is_file()
     assert meta["conditions"] == ["baseline", "plus_one"]
     assert meta["pipeline_signature"] == exp.pipeline.signature() == result.provenance["pipeline_signature"]
     assert meta["master_seed"] == 0 and meta["name"] == "producer"

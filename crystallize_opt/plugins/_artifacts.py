@@ -37,6 +37,10 @@ MANIFEST_FILE = "_manifest.json"
 _VERSION_DIR = re.compile(r"^v(\d+)$")
 
 
+#: The empty file crystallize-ml writes beside each condition's results.json.
+COMPLETE_MARKER = ".crystallize_complete"
+
+
 def write_atomic(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` so that readers see the old file or the new one, never half."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -188,6 +192,9 @@ class ArtifactPlugin(BasePlugin):
             write_atomic(
                 folder / RESULTS_FILE, json.dumps({"metrics": to_jsonable(metrics.metrics)}, indent=2)
             )
+            # crystallize-ml's completion marker, for tools that look for it; resume here reads
+            # the per-replicate records instead.
+            (folder / COMPLETE_MARKER).touch()
         if self.versioned:
             keep, threshold = retention_settings(self.artifact_retention, self.big_file_threshold_mb)
             versions = [self.version_dir(experiment, v) for v in self.existing_versions(experiment)]
