@@ -335,6 +335,16 @@ def test_deterministic_key_makes_the_seed_plugin_deterministic(tmp_path: Path) -
 # --- defaults and the forms of each key ----------------------------------------------------
 
 
+def test_crystallize_ml_cli_section_is_accepted_and_checked(tmp_path: Path) -> None:
+    cli = {"group": "g", "priority": 1, "icon": "x", "color": "#fff", "hidden": False}
+    assert load_study(study_with(tmp_path, cli=cli)).experiment.name == "study"
+    assert_in(
+        error_of(write_study(tmp_path, {**BASE, "cli": {"colour": "red"}}, name="bad")),
+        "cli.colour",
+        "unknown key",
+    )
+
+
 def test_treatments_as_a_list_of_one_key_mappings_as_crystallize_ml_wrote_them(tmp_path: Path) -> None:
     exp = load_study(study_with(tmp_path, treatments=[{"up": {"delta": 2}}, {"baseline": None}])).experiment
     assert [(t.name, t.params) for t in exp.treatments] == [("up", {"delta": 2}), ("baseline", {})]
@@ -759,7 +769,11 @@ def test_top_level_errors(tmp_path: Path) -> None:
     cases: list[tuple[dict[str, Any], list[str]]] = [
         (
             {"replicate": 3},
-            ["replicate: unknown key", "did you mean 'replicates'", "allowed keys: [datasource, description"],
+            [
+                "replicate: unknown key",
+                "did you mean 'replicates'",
+                "allowed keys: [cli, datasource, description",
+            ],
         ),
         ({"replicates": 0}, ["replicates: expected a positive integer of at most 10,000, got 0"]),
         ({"replicates": "5"}, ["replicates: expected a positive integer of at most 10,000, got '5'"]),
