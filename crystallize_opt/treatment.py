@@ -8,7 +8,7 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any, overload
 
-from ._constants import BASELINE_CONDITION, RESERVED_CONTEXT_KEYS
+from ._constants import RESERVED_CONTEXT_KEYS
 from ._fingerprint import source_fingerprint
 from ._paths import check_name
 from .context import FrozenContext
@@ -22,12 +22,15 @@ class Treatment:
     optimizer produces) or a callable ``apply(ctx)`` that adds keys to the context itself.
     Mapping values take precedence over ``initial_ctx`` values of the same key.
 
+    A treatment named ``"baseline"`` is not a condition of its own: as in crystallize-ml, a run
+    applies it to the baseline (its values on top of ``initial_ctx``).
+
     Args:
-        name: the condition's name; it may not be ``"baseline"``.
+        name: the condition's name (``"baseline"``: see above).
         apply: a mapping of context values, or a callable receiving the context.
 
     Raises:
-        ConfigurationError: if ``name`` is ``"baseline"`` or not a plain file name (it names a
+        ConfigurationError: if ``name`` is not a plain file name (it names a
             folder: 1 to 255 bytes, no ``/``, ``\\``, control characters or leading ``.``), if
             ``apply`` is neither a mapping nor callable, or if the mapping sets a reserved key
             (``replicate``, ``condition``, ``seed_used``).
@@ -35,8 +38,6 @@ class Treatment:
 
     def __init__(self, name: str, apply: Mapping[str, Any] | Callable[[FrozenContext], Any] | None = None):
         check_name(name, "Treatment name")  # it names the condition's folder of artifacts
-        if name == BASELINE_CONDITION:
-            raise ConfigurationError(f"Treatment name {name!r} is reserved for the run without a treatment")
         if apply is None:
             apply = {}
         if not isinstance(apply, Mapping) and not callable(apply):
@@ -61,6 +62,11 @@ class Treatment:
     def params(self) -> dict[str, Any]:
         """The context values this treatment sets (empty for a callable treatment)."""
         return dict(self._apply) if isinstance(self._apply, dict) else {}
+
+    @property
+    def apply_map(self) -> dict[str, Any]:
+        """The context values this treatment sets, as in crystallize-ml (the same as :attr:`params`)."""
+        return self.params
 
     @property
     def is_callable(self) -> bool:
@@ -103,6 +109,23 @@ class Treatment:
 
 
 TreatmentFunction = Callable[[FrozenContext], Any]
+
+
+class _MappingApplier:
+    """A picklable ``apply(ctx)`` adding ``items`` to the context (crystallize-ml's helper of that
+    name, kept for code that built treatments with it)."""
+
+    def __init__(self, items: Mapping[str, Any]) -> None:
+        self.items = dict(items)
+
+    def __call__(self, ctx: FrozenContext) -> None:
+        """Add every item to ``ctx``.
+
+        Raises:
+            ContextMutationError: if a key is already in the context.
+        """
+        for key, value in self.items.items():
+            ctx.add(key, value)
 
 
 @overload

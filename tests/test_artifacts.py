@@ -77,7 +77,8 @@ def test_metadata_describes_the_run(workdir):
     exp = producer()
     result = exp.run()
     meta = json.loads((workdir / "data" / "producer" / "v0" / Experiment.METADATA_FILENAME).read_text())
-    assert meta["replicates"] == 3
+    assert meta["replicates"] == 3 and meta["id"] == exp.id  # the reference's keys too
+    assert (workdir / "data" / "producer" / "v0" / "baseline" / ".crystallize_complete").is_file()
     assert meta["conditions"] == ["baseline", "plus_one"]
     assert meta["pipeline_signature"] == exp.pipeline.signature() == result.provenance["pipeline_signature"]
     assert meta["master_seed"] == 0 and meta["name"] == "producer"
@@ -172,7 +173,10 @@ def test_artifact_datasource_requires_metadata_when_asked(workdir):
 def test_artifact_datasource_reports_a_missing_file_per_replicate(workdir):
     a = producer(replicates=2)
     a.run()
-    result = consumer(a.artifact_datasource(step="save", name="out.json"), replicates=3).run()
+    reader = consumer(a.artifact_datasource(step="save", name="out.json"), replicates=3)
+    # Without replicates=, the run takes the count its input states (2), as crystallize-ml's.
+    assert reader.run().metrics.baseline.metrics["stored_replicate"] == [0, 1]
+    result = reader.run(replicates=3)
     assert result.metrics.baseline.metrics["stored_replicate"] == [0, 1]
     (error,) = result.errors
     assert error.replicate == 2 and error.error_type == "FileNotFoundError"

@@ -84,4 +84,4 @@ def test_progress_counts_the_run_s_replicates(
 ) -> None:
     _run([plugin])
     err = capsys.readouterr().err
-    assert "replicates" in err and "6/6" in err, err
+    assert "Replicates" in err and "6/6" in err, err

@@ -335,6 +335,21 @@ def test_deterministic_key_makes_the_seed_plugin_deterministic(tmp_path: Path) -
 # --- defaults and the forms of each key ----------------------------------------------------
 
 
+def test_crystallize_ml_cli_section_is_accepted_and_checked(tmp_path: Path) -> None:
+    cli = {"group": "g", "priority": 1, "icon": "x", "color": "#fff", "hidden": False}
+    assert load_study(study_with(tmp_path, cli=cli)).experiment.name == "study"
+    assert_in(
+        error_of(write_study(tmp_path, {**BASE, "cli": {"colour": "red"}}, name="bad")),
+        "cli.colour",
+        "unknown key",
+    )
+
+
+def test_treatments_as_a_list_of_one_key_mappings_as_crystallize_ml_wrote_them(tmp_path: Path) -> None:
+    exp = load_study(study_with(tmp_path, treatments=[{"up": {"delta": 2}}, {"baseline": None}])).experiment
+    assert [(t.name, t.params) for t in exp.treatments] == [("up", {"delta": 2}), ("baseline", {})]
+
+
 def test_a_minimal_config_gets_the_documented_defaults(tmp_path: Path) -> None:
     study = load_study(study_with(tmp_path))
     exp = study.experiment
@@ -758,7 +773,11 @@ def test_top_level_errors(tmp_path: Path) -> None:
     cases: list[tuple[dict[str, Any], list[str]]] = [
         (
             {"replicate": 3},
-            ["replicate: unknown key", "did you mean 'replicates'", "allowed keys: [datasource, description"],
+            [
+                "replicate: unknown key",
+                "did you mean 'replicates'",
+                "allowed keys: [cli, datasource, description",
+            ],
         ),
         ({"replicates": 0}, ["replicates: expected a positive integer of at most 10,000, got 0"]),
         ({"replicates": "5"}, ["replicates: expected a positive integer of at most 10,000, got '5'"]),
@@ -783,7 +802,8 @@ def test_top_level_errors(tmp_path: Path) -> None:
         ({"steps": [3]}, ["steps[0]: expected a step name or a mapping", "got 3"]),
         ({"steps": [{"score": [2]}]}, ["steps[0].score: expected a mapping, got a list [2]"]),
         ({"datasource": None}, ["missing required key 'datasource'"]),
-        ({"treatments": ["a"]}, ["treatments: expected a mapping of treatment name -> context values"]),
+        ({"treatments": ["a"]}, ["treatments[0]: expected a mapping with one key {name: values}"]),
+        ({"treatments": 3}, ["treatments: expected a mapping of treatment name -> context values"]),
         (
             {"treatments": {"t": {"replicate": 1}}},
             [
@@ -793,10 +813,6 @@ def test_top_level_errors(tmp_path: Path) -> None:
             ],
         ),
         ({"treatments": {"t": {"seed_used": 1}}}, ["treatments.t.seed_used", "reserved"]),
-        (
-            {"treatments": {"baseline": {"delta": 1}}},
-            ["treatments.baseline", "reserved for the run without a treatment"],
-        ),
         ({"treatments": {"t": 5}}, ["treatments.t: expected a mapping, got 5"]),
         ({"initial_ctx": {"condition": "x"}}, ["initial_ctx.condition", "reserved context key"]),
         ({"execution": "gpu"}, ["execution: expected one of [dask, process, serial, thread], got 'gpu'"]),

@@ -89,7 +89,8 @@ def test_metrics_append_in_order_and_reject_bad_names():
     metrics.add("loss", 0.25)
     metrics.add("acc", 1.0)
     assert metrics.get("loss") == [0.5, 0.25]
-    assert metrics.as_dict() == {"loss": [0.5, 0.25], "acc": [1.0]}
+    assert metrics.lists() == {"loss": [0.5, 0.25], "acc": [1.0]}
+    assert metrics.as_dict() == {"loss": (0.5, 0.25), "acc": (1.0,)}
     assert metrics.get("missing") == []
     with pytest.raises(TypeError, match="non-empty string"):
         metrics.add("", 1.0)
@@ -199,7 +200,10 @@ def test_reads_of_mutable_values_are_copies_and_immutable_values_are_not():
     assert cfg == {"lr": 0.1, "layers": [8, 8]}  # the caller's object
     assert ctx["cfg"] is not ctx["cfg"]
     assert ctx["shape"] is shape  # immutable: handed out as it is, never copied
-    assert ctx.get("missing", cfg) is cfg  # the caller's own default comes back as given
+    default = ctx.get("missing", cfg)  # a container default is copied too, as in crystallize-ml
+    assert default == cfg and default is not cfg
+    marker = object()
+    assert ctx.get("missing", marker) is marker  # any other default keeps its identity
 
 
 def test_a_value_added_is_handed_to_later_readers_as_it_was_when_added():

@@ -203,9 +203,22 @@ def test_duplicate_treatment_names_are_rejected(workdir):
         exp.run(treatments=[Treatment("x", {}), Treatment("x", {})])
 
 
-def test_treatment_named_baseline_is_rejected():
-    with pytest.raises(ConfigurationError, match="baseline"):
-        Treatment("baseline", {"delta": 1})
+def test_hypotheses_without_treatments_are_refused_before_the_run(workdir):
+    exp = demo_experiment(treatments=[], hypotheses=[Hypothesis(verifier=welch_t_test(), metrics="mean")])
+    with pytest.raises(ConfigurationError, match="at least one treatment"):
+        exp.run()  # ValueError, as crystallize-ml's
+    assert exp.run(hypotheses=[]).metrics.hypotheses == []
+
+
+def test_a_treatment_named_baseline_is_applied_to_the_baseline(workdir):
+    # As in crystallize-ml: no condition of its own; its values go to the baseline run.
+    exp = demo_experiment(
+        treatments=[Treatment("baseline", {"delta": 1.0}), Treatment("plus_two", {"delta": 2.0})]
+    )
+    result = exp.run(replicates=2)
+    shifted = demo_experiment(treatments=[Treatment("plus_one", {"delta": 1.0})]).run(replicates=2)
+    assert list(result.metrics.treatments) == ["plus_two"]
+    assert result.metrics.baseline.metrics == shifted.metrics.treatments["plus_one"].metrics
 
 
 # --- bad input -----------------------------------------------------------------------------

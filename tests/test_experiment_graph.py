@@ -271,11 +271,20 @@ def test_a_consumer_of_an_artifact_datasource_runs_after_its_producer(workdir):
     assert ExperimentGraph(reader, prod).order() == ["prod", "reader"]
 
 
+def test_graph_as_networkx_digraph_for_reference_code():
+    pytest.importorskip("networkx")  # crystallize-ml's dependency, not ours
+    prod, reader, _ = pair()
+    graph = ExperimentGraph(prod, reader)._graph
+    assert set(graph.nodes) == {"prod", reader.name} and list(graph.successors("prod")) == [reader.name]
+
+
 def test_graph_refuses_two_producers_a_missing_producer_and_cycles():
     shared = Artifact("same.json")
     one = plain("one", outputs=[shared])
     two = plain("two", outputs=[shared])
-    with pytest.raises(ValueError, match=r"'same\.json' is produced by two experiments: 'one' and 'two'"):
+    with pytest.raises(
+        ValueError, match=r"'same\.json' is produced by multiple experiments: 'one' and 'two'"
+    ):
         ExperimentGraph(one, two)
     orphan = Experiment(Artifact("orphan.json"), Pipeline([record()]), name="orphan")
     with pytest.raises(ValueError, match=r"'orphan\.json' read by experiment 'orphan' has no producing"):

@@ -249,8 +249,9 @@ def test_custom_seed_function_receives_each_replicate_seed(workdir):
 
 
 def test_parallel_execution_rejects_bad_arguments():
-    with pytest.raises(ConfigurationError, match="'fiber'"):
-        ParallelExecution(executor_type="fiber")
+    fiber = ParallelExecution(executor_type="fiber")  # checked when it runs, as in crystallize-ml
+    with pytest.raises(ConfigurationError, match=r"executor_type must be one of .*'fiber'"):
+        fiber.run_experiment_loop(demo_experiment(), lambda i: i)
     with pytest.raises(ConfigurationError, match="max_workers"):
         ParallelExecution(max_workers=0)
     with pytest.raises(ConfigurationError, match="start_method"):
@@ -268,10 +269,10 @@ def test_logging_goes_through_the_package_logger_and_nothing_is_printed(workdir,
     assert records
     messages = [r.getMessage() for r in records]
     assert any("'demo'" in m and "2 replicate(s)" in m for m in messages)
-    assert any("finished" in m and "2 error(s)" in m for m in messages)
+    assert any(m.startswith("Completed in") and "2 error(s)" in m for m in messages)
     warnings = [r.getMessage() for r in records if r.levelno == logging.WARNING]
     assert any("replicate 1" in m and "fail_on" in m and "planned failure" in m for m in warnings)
-    assert any("step shift done" in m for m in messages)  # per-step detail at DEBUG
+    assert any("finished step shift" in m for m in messages)  # per-step detail at DEBUG
     captured = capsys.readouterr()
     assert captured.out == "" and captured.err == ""
 
@@ -279,14 +280,14 @@ def test_logging_goes_through_the_package_logger_and_nothing_is_printed(workdir,
 def test_verbose_logging_reports_steps_at_info(workdir, caplog):
     caplog.set_level(logging.INFO, logger="crystallize_opt")
     demo_experiment(plugins=[LoggingPlugin(verbose=True)], replicates=1).run()
-    assert any("step score done" in r.getMessage() and r.levelno == logging.INFO for r in caplog.records)
+    assert any("finished step score" in r.getMessage() and r.levelno == logging.INFO for r in caplog.records)
 
 
 def test_quiet_logging_keeps_step_details_out_of_info(workdir, caplog):
     caplog.set_level(logging.INFO, logger="crystallize_opt")
     demo_experiment(replicates=1).run()
-    assert not any("step score done" in r.getMessage() for r in caplog.records)
-    assert any("finished" in r.getMessage() for r in caplog.records)
+    assert not any("finished step score" in r.getMessage() for r in caplog.records)
+    assert any(r.getMessage().startswith("Completed in") for r in caplog.records)
 
 
 def test_bad_log_level_is_rejected():

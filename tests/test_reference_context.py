@@ -58,7 +58,7 @@ def test_metrics_item_is_a_tuple_and_empty_when_never_recorded():
     assert "nothing" not in ctx.metrics
     ctx.metrics.add("x", 1)
     assert isinstance(ctx.metrics["x"], tuple)
-    assert ctx.metrics.get("x") == [1] and ctx.metrics.as_dict() == {"x": [1]}
+    assert ctx.metrics.get("x") == [1] and ctx.metrics.as_dict() == {"x": (1,)}
     assert ctx.metrics.get_tags("x") == ({},)
 
 
@@ -87,13 +87,38 @@ def test_steps_record_and_log_in_a_run(workdir, caplog):
     ] * 2
 
 
-def test_as_dict_is_a_copy_that_changes_nothing():
+def test_as_dict_is_a_read_only_copy_that_changes_nothing():
     ctx = standalone_context({"cfg": {"lr": 0.1}})
     view = ctx.as_dict()
     view["cfg"]["lr"] = 5.0
-    view["new"] = 1
+    with pytest.raises(TypeError):  # read-only, as crystallize-ml's MappingProxyType
+        view["new"] = 1  # type: ignore[index]
     assert ctx["cfg"] == {"lr": 0.1} and "new" not in ctx
-    assert dict(view.items()) == view  # a plain dict: json.dumps and dict methods work
+    assert dict(view) == {"cfg": {"lr": 5.0}}  # dict() of it is a plain dict of the copies
+
+
+def test_get_copies_a_container_default_and_as_dict_of_metrics_is_read_only():
+    ctx = standalone_context()
+    default = {"a": [1, 2]}
+    ctx.get("missing", default)["a"].append(3)
+    assert default == {"a": [1, 2]}
+    ctx.metrics.add("m", 1)
+    view = ctx.metrics.as_dict()
+    assert view == {"m": (1,)}
+    with pytest.raises(TypeError):
+        view["b"] = (2,)  # type: ignore[index]
+
+
+def test_messages_and_attributes_as_in_the_reference(caplog):
+    ctx = standalone_context({"a": 1})
+    with pytest.raises(ContextMutationError, match="Cannot mutate existing key: 'a'"):
+        ctx["a"] = 2
+    ctx.custom = "mine"  # type: ignore[attr-defined]
+    view = LoggingContext(ctx, logger=logging.getLogger("reads"))
+    assert view.custom == "mine"
+    with caplog.at_level(logging.DEBUG, logger="reads"):
+        view["a"]
+    assert any(r.getMessage().startswith("Read key 'a'") for r in caplog.records)
 
 
 def test_logging_context_records_reads_and_misses(caplog):

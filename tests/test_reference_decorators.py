@@ -202,6 +202,8 @@ def test_inject_from_ctx_fills_parameters_from_the_context_then_defaults():
         helper("d", standalone_context())
     with pytest.raises(TypeError, match="ctx"):
         helper("d", None)
+    with pytest.raises(TypeError, match="FrozenContext"):
+        helper("d", {"lr": 0.1})  # a plain dict is no context, as in crystallize-ml
 
 
 # --- resource_factory --------------------------------------------------------------------------

@@ -117,6 +117,10 @@ def test_failing_step_keeps_earlier_metrics_marked_partial(workdir):
     assert base.partial == {1}
     assert base.per_replicate("before") == {0: 1.0, 2: 1.0}  # partial replicates left out
     assert base.per_replicate("before", complete_only=False) == {0: 1.0, 1: 1.0, 2: 1.0}
+    assert base.metrics == {
+        "before": [1.0, 1.0],
+        "after": [2.0, 2.0],
+    }  # flat lists: finished ones, as the reference
     assert result.errors[0].step == "record_then_fail"
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, TypeVar
 
-from .._constants import BASELINE_CONDITION, RESERVED_CONTEXT_KEYS
+from .._constants import RESERVED_CONTEXT_KEYS
 from ..artifacts import Artifact
 from ..exceptions import ConfigurationError
 from ..hypothesis import Hypothesis
@@ -192,14 +192,24 @@ def context_values(field: Field, what: str) -> dict[str, Any]:
 
 
 def build_treatments(field: Field) -> list[Treatment]:
-    if not isinstance(field.value, dict):
+    """``treatments:``: a mapping of name -> context values (null for none), or a list of
+    one-key such mappings (as crystallize-ml's older configs wrote them)."""
+    if isinstance(field.value, list):
+        entries = []
+        for entry in field.sequence():
+            if not isinstance(entry.value, dict) or len(entry.value) != 1:
+                raise entry.error(
+                    f"expected a mapping with one key {{name: values}}, got {describe(entry.value)}"
+                )
+            entries.append(entry.single_key("treatment name"))
+    elif isinstance(field.value, dict):
+        entries = field.items()
+    else:
         raise field.error(
             f"expected a mapping of treatment name -> context values, got {describe(field.value)}"
         )
     treatments = []
-    for name, params in field.items():
-        if name == BASELINE_CONDITION:
-            raise params.error(f"the treatment name {name!r} is reserved for the run without a treatment")
+    for name, params in entries:
         treatments.append(_wrap(params, partial(Treatment, name, context_values(params, "a treatment"))))
     return treatments
 

@@ -44,7 +44,10 @@ TOP_LEVEL_KEYS = (
     "initial_ctx",
     "execution",
     "optimize",
+    "cli",
 )
+#: crystallize-ml's ``cli:`` section (its terminal UI's display settings): checked, not used.
+CLI_KEYS = ("group", "priority", "icon", "color", "hidden")
 
 
 @dataclass(frozen=True)
@@ -117,6 +120,9 @@ def load_study(path: str | Path, experiment_cls: type[Experiment] | None = None)
         "initial_ctx": {} if context_field is None else context_values(context_field, "initial_ctx"),
         "treatments": [] if treatments_field is None else build_treatments(treatments_field),
     }
+    cli_field = get("cli")
+    if cli_field is not None:
+        cli_field.mapping(CLI_KEYS)
     deterministic_field = get("deterministic")
     deterministic = deterministic_field is not None and deterministic_field.check(boolean_expected)
     plugins: list[BasePlugin] = (

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 import reprlib
+import types
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -19,6 +21,7 @@ from ._metrics import ContextMetrics
 
 _STEP_LOGGER = get_logger("steps")
 _ABSENT = object()
+_COPIED_DEFAULTS = (dict, list, set)
 _PREVIEW = reprlib.Repr()
 _PREVIEW.maxstring = _PREVIEW.maxother = 120
 
@@ -60,6 +63,7 @@ class FrozenContext(Mapping[str, Any]):
     """
 
     __slots__ = (
+        "__dict__",  # attributes a user's code sets on a context (crystallize-ml's had no slots)
         "_data",
         "_decision",
         "_logger",
@@ -176,8 +180,9 @@ class FrozenContext(Mapping[str, Any]):
             ContextMutationError: if ``key`` is already present (its name is in the message).
         """
         if key in self._data:
+            # Begins as crystallize-ml's message, which user code and tests match.
             raise ContextMutationError(
-                f"context key {key!r} is already set (to {self._data[key]!r}); "
+                f"Cannot mutate existing key: {key!r} (already set to {self._data[key]!r}); "
                 "context keys can be added but never overwritten"
             )
         self._data[key] = isolated(value)
@@ -202,9 +207,16 @@ class FrozenContext(Mapping[str, Any]):
         return key in self._data
 
     def get(self, key: str, default: Any = None) -> Any:
-        """Return the value of ``key`` (a copy, when mutable), or ``default`` (as given) when it is not set."""
+        """Return the value of ``key`` (a copy, when mutable), or ``default`` when it is not set.
+
+        A default that is a dict, list or set is copied too, as in crystallize-ml, so changing
+        what is returned never changes the caller's default; any other default is returned as
+        given (a sentinel object keeps its identity).
+        """
         value = self._data.get(key, _ABSENT)
-        return default if value is _ABSENT else isolated(value)
+        if value is _ABSENT:
+            return copy.deepcopy(default) if type(default) in _COPIED_DEFAULTS else default
+        return isolated(value)
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._data)
@@ -212,9 +224,11 @@ class FrozenContext(Mapping[str, Any]):
     def __len__(self) -> int:
         return len(self._data)
 
-    def as_dict(self) -> dict[str, Any]:
-        """Return the keys and values (copies of the mutable ones), without metrics."""
-        return {key: isolated(value) for key, value in self._data.items()}
+    def as_dict(self) -> Mapping[str, Any]:
+        """Return the keys and values (copies of the mutable ones), without metrics, as a
+        read-only mapping (``types.MappingProxyType``, as in crystallize-ml): assigning to it
+        raises ``TypeError``; ``dict(ctx.as_dict())`` gives a plain dict."""
+        return types.MappingProxyType({key: isolated(value) for key, value in self._data.items()})
 
     def preview(self, key: str) -> str:
         """Return a short ``repr`` of the value of ``key`` (for provenance and logs; no copy made).
@@ -225,4 +239,4 @@ class FrozenContext(Mapping[str, Any]):
         return _PREVIEW.repr(self._data[key])
 
     def __repr__(self) -> str:
-        return f"FrozenContext({self._data!r}, metrics={self.metrics.as_dict()!r})"
+        return f"FrozenContext({self._data!r}, metrics={self.metrics.lists()!r})"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import types
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -14,8 +15,9 @@ class ContextMetrics:
     practice). Each value may carry a dict of tags (``add("loss", 0.3, tags={"epoch": 3})``),
     read back with :meth:`get_tags` and :meth:`tags_as_dict`.
 
-    ``metrics["loss"]`` returns the values as a tuple, as in crystallize-ml (an empty tuple for
-    a name never recorded); :meth:`get` and :meth:`as_dict` return lists.
+    ``metrics["loss"]`` returns the values as a tuple and :meth:`as_dict` a read-only mapping of
+    tuples, as in crystallize-ml (an empty tuple for a name never recorded); :meth:`get` and
+    :meth:`lists` return lists.
     """
 
     __slots__ = ("_tags", "_values")
@@ -59,7 +61,12 @@ class ContextMetrics:
             return tuple({} for _ in values)
         return tuple({} if t is None else dict(t) for t in tags)
 
-    def as_dict(self) -> dict[str, list[Any]]:
+    def as_dict(self) -> Mapping[str, tuple[Any, ...]]:
+        """Return every metric, name -> tuple of values, as a read-only mapping (as in
+        crystallize-ml; assigning to it raises ``TypeError``)."""
+        return types.MappingProxyType({name: tuple(values) for name, values in self._values.items()})
+
+    def lists(self) -> dict[str, list[Any]]:
         """Return a copy of every metric: name -> list of values."""
         return {name: list(values) for name, values in self._values.items()}
 

@@ -51,13 +51,13 @@ class LoggingContext(FrozenContext):
     def _note(self, key: str, value: Any) -> Any:
         self.reads[key] = value
         if self._read_logger.isEnabledFor(logging.DEBUG):
-            self._read_logger.debug("read %s -> %s", key, self.preview(key))
+            self._read_logger.debug("Read key %r: %s", key, self.preview(key))
         return value
 
     def _note_missing(self, key: object) -> None:
         if isinstance(key, str):
             self.missing.add(key)
-            self._read_logger.debug("read %s -> (not set)", key)
+            self._read_logger.debug("Read key %r: (not set)", key)
 
     def report(self, value: float, step: int, *, prune: bool = True) -> None:
         """:meth:`FrozenContext.report` on the context this view records."""
@@ -109,12 +109,19 @@ class LoggingContext(FrozenContext):
             self._note(key, super().__getitem__(key))
         return super().__iter__()
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> Mapping[str, Any]:
         """Return ``ctx.as_dict()``, noting every key as read."""
         values = super().as_dict()
         for key, value in values.items():
             self._note(key, value)
         return values
+
+    def __getattr__(self, name: str) -> Any:
+        # Attributes a user's code set on the recorded context (crystallize-ml's proxy fell
+        # back to it too); only reached for names this view does not have itself.
+        if name.startswith("__") or name == "_ctx":
+            raise AttributeError(name)
+        return getattr(self._ctx, name)
 
     def __repr__(self) -> str:
         return f"LoggingContext({self._ctx!r}, reads={sorted(self.reads)})"

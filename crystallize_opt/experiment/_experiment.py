@@ -9,6 +9,7 @@ from .. import _constants as C
 from .._checks import check_replicates
 from .._logging import get_logger
 from ..artifacts import Artifact, ArtifactDataSource
+from ..context import FrozenContext
 from ..hypothesis import Hypothesis
 from ..pipeline import DataSource, Pipeline
 from ..plugins import (
@@ -166,10 +167,17 @@ class Experiment(OptimizationMethods):
         return next((p for p in self.plugins if isinstance(p, plugin_class)), None)
 
     @property
+    def _setup_ctx(self) -> FrozenContext:
+        """A fresh context holding ``initial_ctx``, as the one steps are set up with (each run
+        sets its steps up with a fresh one). crystallize-ml's attribute of that name, which its
+        users handed to hooks by hand; it kept one context across runs (a listed bug)."""
+        return FrozenContext(self.initial_ctx)
+
+    @property
     def master_seed(self) -> int:
         """The SeedPlugin's master seed (the package default when there is no SeedPlugin)."""
         plugin = self.get_plugin(SeedPlugin)
-        return plugin.seed if plugin is not None else C.DEFAULT_MASTER_SEED
+        return plugin.seed if plugin is not None and plugin.seed is not None else C.DEFAULT_MASTER_SEED
 
     # -- validation ------------------------------------------------------------------------
 
@@ -216,7 +224,8 @@ class Experiment(OptimizationMethods):
         ``run_experiment_loop`` (each replicate runs the baseline, then each treatment, with
         one seed); metrics are collated and hypotheses verified; ``after_run`` hooks.
         ``treatments``, ``hypotheses`` and ``replicates`` override the experiment's own for this
-        run only. A failing replicate never stops the run: its error and the metrics recorded
+        run only; without ``replicates``, a datasource stating a count (its ``replicates``, e.g.
+        an artifact's producer count) sets it, as in crystallize-ml. A failing replicate never stops the run: its error and the metrics recorded
         before it are in the Result.
 
         Args:

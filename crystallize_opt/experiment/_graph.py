@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import glob
+import importlib
 from collections.abc import Awaitable, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 from .._logging import get_logger
 from ..artifacts import Artifact, ArtifactDataSource
@@ -16,6 +18,7 @@ from ..result import Result
 from ..treatment import Treatment
 from ._experiment import Experiment
 from ._graph_links import needed_outputs, ran_anew, sources
+from ._lifecycle import stated_replicates
 from ._sync import ensure_no_running_loop, run_sync
 from ._validation import treatment_list
 
@@ -156,6 +159,15 @@ class ExperimentGraph:
         """The (upstream, downstream) pairs, downstream in the order experiments were added."""
         return [(parent, name) for name in self._nodes for parent in self.parents(name)]
 
+    @property
+    def _graph(self) -> Any:
+        """The graph as a networkx ``DiGraph`` of names (crystallize-ml's attribute; the graph
+        does not use networkx itself, which this needs installed)."""
+        graph = importlib.import_module("networkx").DiGraph()
+        graph.add_nodes_from(self._nodes)
+        graph.add_edges_from(self.edges())
+        return graph
+
     def final_experiments(self) -> list[str]:
         """The experiments no other experiment of the graph depends on."""
         upstream = {parent for parent, _ in self.edges()}
@@ -190,7 +202,7 @@ class ExperimentGraph:
                 other = producers.get(id(artifact))
                 if other is not None and other != name:
                     raise ConfigurationError(
-                        f"Artifact {artifact.name!r} is produced by two experiments: {other!r} and {name!r}"
+                        f"Artifact {artifact.name!r} is produced by multiple experiments: {other!r} and {name!r}"
                     )
                 producers[id(artifact)] = name
         return producers
@@ -353,10 +365,7 @@ class ExperimentGraph:
     def _replicates_for(self, name: str, replicates: int | None) -> int | None:
         if replicates is not None:
             return replicates
-        stated = getattr(self._nodes[name].datasource, "replicates", None)
-        if isinstance(stated, int) and not isinstance(stated, bool) and stated > 0:
-            return stated
-        return None
+        return stated_replicates(self._nodes[name].datasource)
 
     def _strategy_for(self, name: str, strategy: str | None, done: dict[str, Result]) -> str:
         """``"resume"`` only when asked for, stored, no parent ran anything anew (its artifacts

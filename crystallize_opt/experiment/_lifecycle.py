@@ -42,8 +42,12 @@ async def run_experiment(
     if strategy not in STRATEGIES:
         raise ConfigurationError(f"strategy must be one of {list(STRATEGIES)}, got {strategy!r}")
     active_treatments = experiment.treatments if treatments is None else treatment_list(treatments)
+    baseline, active_treatments = split_baseline(active_treatments)
     active_hypotheses = experiment.hypotheses if hypotheses is None else hypothesis_list(hypotheses)
-    count = experiment.replicates if replicates is None else check_replicates(replicates, "replicates")
+    if replicates is None:
+        count = stated_replicates(experiment.datasource) or experiment.replicates
+    else:
+        count = check_replicates(replicates, "replicates")
     # The run's overrides go to a view of the experiment, never into it: plugins read
     # experiment.replicates etc. of the run, and the experiment object stays as the user built it.
     run = run_view(experiment, active_treatments, active_hypotheses, count)
@@ -55,7 +59,7 @@ async def run_experiment(
         artifact_plugin.prepare_resume()
     for plugin in run.plugins:
         plugin.before_run(run)
-    conditions: list[Treatment | None] = [None, *active_treatments]
+    conditions: list[Treatment | None] = [baseline, *active_treatments]
     task = ReplicateTask(
         run,
         conditions,
@@ -77,8 +81,9 @@ def apply_once(
     if treatment is not None and not isinstance(treatment, Treatment):
         raise ConfigurationError(f"apply() expects a Treatment or None, got {type(treatment).__name__}")
     check_structure(experiment)
-    conditions: list[Treatment | None] = [None] if treatment is None else [None, treatment]
-    run = run_view(experiment, [] if treatment is None else [treatment], [], 1, applying=True)
+    baseline, others = split_baseline([] if treatment is None else [treatment])
+    conditions: list[Treatment | None] = [baseline, *others]
+    run = run_view(experiment, others, [], 1, applying=True)
     task = ReplicateTask(
         run,
         [treatment],
@@ -102,6 +107,23 @@ def apply_once(
     if outcome.exception is not None:
         raise outcome.exception
     return outcome.output
+
+
+def stated_replicates(datasource: Any) -> int | None:
+    """The replicate count ``datasource`` states (its ``replicates``: e.g. an artifact's producer
+    count), when it is a positive integer; a run without ``replicates=`` uses it, as in
+    crystallize-ml."""
+    stated = getattr(datasource, "replicates", None)
+    if isinstance(stated, int) and not isinstance(stated, bool) and stated > 0:
+        return stated
+    return None
+
+
+def split_baseline(treatments: list[Treatment]) -> tuple[Treatment | None, list[Treatment]]:
+    """The treatment named ``"baseline"`` (None when there is none), which the baseline
+    condition applies (as in crystallize-ml), and the other treatments, in order."""
+    baseline = next((t for t in treatments if t.name == C.BASELINE_CONDITION), None)
+    return baseline, [t for t in treatments if t.name != C.BASELINE_CONDITION]
 
 
 def condition_name(treatment: Treatment | None) -> str:

@@ -77,6 +77,7 @@ class ReplicateTask:
         self.data_given = data_given
         self.setup_in_worker = False
         self.curve_reporter = curve_reporter
+        self._step_hashes: dict[int, str] = {}
         self.is_async: bool
         self._before_replicate: list[BasePlugin]
         self._before_step: list[BasePlugin]
@@ -180,6 +181,7 @@ class ReplicateTask:
         ctx._reporter = self.curve_reporter
         started = time.perf_counter()
         steps: list[dict[str, Any]] = []
+        done: list[PipelineStep] = []
         failed_step: str | None = None
         output: Any = None
         exception: BaseException | None = None
@@ -224,6 +226,7 @@ class ReplicateTask:
                             step.name, ctx, keys_before, counts, time.perf_counter() - step_started, cache_hit
                         )
                     )
+                    done.append(step)
                 for plugin in self._after_step:
                     plugin.after_step(exp, step, data, ctx)
             failed_step = None
@@ -235,11 +238,15 @@ class ReplicateTask:
                 pruned = dict(getattr(exc, "decision", None) or ctx._decision or _raised_by_step(ctx, exc))
             else:
                 exception = exc
+        if self.record_steps:
+            exp.pipeline.note_run(
+                [self._reference_record(st, record) for st, record in zip(done, steps, strict=True)]
+            )
         outcome = ConditionOutcome(
             condition=condition,
             replicate=replicate,
             seed=ctx.get(SEED_USED_KEY),
-            metrics=ctx.metrics.as_dict(),
+            metrics=ctx.metrics.lists(),
             error=None
             if exception is None
             else ReplicateError(
@@ -266,6 +273,28 @@ class ReplicateTask:
             except Exception:
                 _log.exception("plugin %s failed in after_replicate", type(plugin).__name__)
         return outcome
+
+    def _reference_record(self, step: PipelineStep, record: dict[str, Any]) -> dict[str, Any]:
+        """A step record in crystallize-ml's shape, for ``Pipeline.get_provenance()``."""
+        step_hash = self._step_hashes.get(id(step))
+        if step_hash is None:  # once per step and task: it reads the step's source
+            step_hash = self._step_hashes[id(step)] = step.step_hash
+        return {
+            "step": record["step"],
+            "params": step.params,
+            "step_hash": step_hash,
+            "input_hash": None,
+            "output_hash": None,
+            "cache_hit": record["cache_hit"],
+            "ctx_changes": {
+                "wrote": {
+                    key: {"before": None, "after": value} for key, value in record["ctx_added"].items()
+                },
+                "metrics": {
+                    name: {"before": None, "after": v} for name, v in record["metrics_added"].items()
+                },
+            },
+        }
 
 
 def _name(treatment: Treatment | None) -> str:

@@ -83,13 +83,19 @@ def check_runnable(experiment: Experiment) -> None:
 
     Raises:
         ConfigurationError: as :func:`check_structure` and for invalid replicates, treatments or
-            hypotheses; else listing every parameter a step or the datasource needs that some
+            hypotheses, or hypotheses without a treatment to compare; else listing every parameter a step or the datasource needs that some
             condition does not provide.
     """
     check_structure(experiment)
     check_replicates(experiment.replicates, "replicates")
-    treatment_list(experiment.treatments)
-    hypothesis_list(experiment.hypotheses)
+    treatments = treatment_list(experiment.treatments)
+    hypotheses = hypothesis_list(experiment.hypotheses)
+    if hypotheses and not any(t.name != C.BASELINE_CONDITION for t in treatments):
+        # As crystallize-ml: a hypothesis compares treatments with the baseline; none to compare.
+        raise ConfigurationError(
+            f"hypotheses {[h.name for h in hypotheses]} need at least one treatment to compare "
+            "with the baseline; give treatments (or run(hypotheses=[]))"
+        )
     provided = (
         set(experiment.initial_ctx)
         | C.RESERVED_CONTEXT_KEYS  # the engine sets these in every run

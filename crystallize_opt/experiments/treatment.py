@@ -6,6 +6,6 @@ user wrote ``from crystallize.experiments.treatment import ...``; the objects ar
 New code imports from ``crystallize_opt`` directly.
 """
 
-from ..treatment import Treatment
+from ..treatment import Treatment, _MappingApplier
 
-__all__ = ["Treatment"]
+__all__ = ["Treatment", "_MappingApplier"]

@@ -104,7 +104,7 @@ def inject_from_ctx(fn: Callable[..., Any]) -> Callable[..., Any]:
     :func:`~crystallize_opt.data_source` already do this; use it for helpers called from steps.
 
     Raises:
-        TypeError: at the call, when ``ctx`` is not passed or is not a mapping, or a parameter
+        TypeError: at the call, when ``ctx`` is not passed or is not a FrozenContext, or a parameter
             without default is not in the context (naming it).
     """
     signature = inspect.signature(fn)
@@ -114,9 +114,10 @@ def inject_from_ctx(fn: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         bound = signature.bind_partial(*args, **kwargs)
         ctx = bound.arguments.get("ctx")
-        if not isinstance(ctx, Mapping):
+        if not isinstance(ctx, FrozenContext):  # as crystallize-ml: a plain dict is refused too
             raise TypeError(
-                f"{name_of!r} decorated with inject_from_ctx must be called with ctx (a FrozenContext)"
+                f"{name_of!r} decorated with inject_from_ctx must be called with ctx (a FrozenContext), "
+                f"got {type(ctx).__name__}"
             )
         for name, param in signature.parameters.items():
             if name in bound.arguments or name in ("ctx", "data"):

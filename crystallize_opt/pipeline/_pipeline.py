@@ -47,10 +47,11 @@ class Pipeline:
                 )
                 raise TypeError(f"Pipeline step {index} is a {type(step).__name__}, not a PipelineStep{hint}")
         self._provenance: dict[int, list[dict[str, Any]]] = {}
+        self._last_provenance: list[dict[str, Any]] = []
 
     def __getstate__(self) -> dict[str, Any]:
         # The provenance of this process's last runs stays here (and is not picklable in general).
-        return {"steps": self.steps, "_provenance": {}}
+        return {"steps": self.steps, "_provenance": {}, "_last_provenance": []}
 
     def __iter__(self) -> Iterator[PipelineStep]:
         return iter(self.steps)
@@ -114,7 +115,7 @@ class Pipeline:
         """
         ctx = ctx if ctx is not None else FrozenContext()
         records: list[dict[str, Any]] = []
-        self._provenance[threading.get_ident()] = records
+        self.note_run(records)
         for step in self.steps:
             key_count = len(ctx)
             counts = ctx.metrics.lengths()
@@ -152,17 +153,25 @@ class Pipeline:
             )
         return data
 
+    def note_run(self, records: list[dict[str, Any]]) -> None:
+        """Keep ``records`` (filled as the steps run) as the calling thread's last run, for
+        :meth:`get_provenance`; the engine calls it for each condition of a replicate."""
+        self._provenance[threading.get_ident()] = records
+        self._last_provenance = records
+
     def get_provenance(self) -> list[dict[str, Any]]:
-        """Return the step records of this thread's last :meth:`run` (empty before any).
+        """Return the step records of this thread's last :meth:`run`, or of the last condition an
+        experiment ran in this process (in any thread) when this thread ran none; empty before any.
 
         Each record has crystallize-ml's fields: ``step``, ``params``, ``step_hash``,
         ``input_hash`` and ``output_hash`` (digests computed for cacheable steps only; None for
         the others, which are never hashed), ``cache_hit``, and ``ctx_changes`` with ``wrote``
         (key -> ``{"before": None, "after": preview}``) and ``metrics`` (name -> the values
-        before and after the step). Runs of an experiment record their steps in the
-        :class:`~crystallize_opt.Result` instead (``provenance["ctx_changes"]``).
+        before and after the step). For a run of an experiment, as in crystallize-ml, the last
+        condition's steps (its hashes of inputs and outputs are None, its ``before`` values None:
+        the :class:`~crystallize_opt.Result` has each condition's, ``provenance["ctx_changes"]``).
         """
-        return list(self._provenance.get(threading.get_ident(), []))
+        return list(self._provenance.get(threading.get_ident(), self._last_provenance))
 
     def __repr__(self) -> str:
         return f"Pipeline({self.steps!r})"

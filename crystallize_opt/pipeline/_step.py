@@ -70,7 +70,8 @@ class PipelineStep(ABC):
     @property
     def step_hash(self) -> str:
         """The sha256 hex digest of the step's identity: the module and qualified name of its
-        code, a digest of the code's source, and its explicit ``params`` (by content, see
+        code, a digest of the code's source (a class step's and its ``__call__``'s), and its
+        explicit ``params`` (by content, see
         :func:`~crystallize_opt.compute_hash`; by ``repr`` when they cannot be pickled). Two
         steps named alike in different modules have different hashes (in crystallize-ml they
         share artifact folders and signatures)."""
@@ -81,7 +82,12 @@ class PipelineStep(ABC):
             params = compute_hash(self.params)
         except TypeError:
             params = repr(sorted(self.params.items()))
-        identity = f"{code.__module__}.{code.__qualname__}\0{source_fingerprint(code)}\0{params}"
+        source = source_fingerprint(code)
+        if isinstance(code, type):
+            # Also the __call__ itself, found by its line: a class's source is found by name, so
+            # two classes of one name in a file (redefined in a test, a notebook) share it.
+            source += source_fingerprint(code.__call__)
+        identity = f"{code.__module__}.{code.__qualname__}\0{source}\0{params}"
         return hashlib.sha256(identity.encode("utf-8", "surrogatepass")).hexdigest()
 
 

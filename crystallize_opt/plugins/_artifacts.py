@@ -16,7 +16,13 @@ from .._paths import check_name
 from ..result import to_jsonable
 from ._base import BasePlugin
 from ._metrics_files import RESULTS_FILE
-from ._retention import DEFAULT_BIG_FILE_MB, prune_versions, retention_settings
+from ._retention import (
+    DEFAULT_BIG_FILE_MB,
+    prune_large_files,
+    prune_to_results,
+    prune_versions,
+    retention_settings,
+)
 
 if TYPE_CHECKING:
     from ..context import FrozenContext
@@ -29,6 +35,10 @@ RESULT_RECORD = "_result.json"
 #: ``v<n>/_manifest.json``: artifact name -> the step folder it is stored in (as crystallize-ml).
 MANIFEST_FILE = "_manifest.json"
 _VERSION_DIR = re.compile(r"^v(\d+)$")
+
+
+#: The empty file crystallize-ml writes beside each condition's results.json.
+COMPLETE_MARKER = ".crystallize_complete"
 
 
 def write_atomic(path: Path, text: str) -> None:
@@ -163,6 +173,7 @@ class ArtifactPlugin(BasePlugin):
         if experiment.applying:  # the metadata describes the last run, not an apply() pass
             return
         meta = {
+            "id": experiment.id,  # crystallize-ml's key
             "name": experiment.name,
             "version": self.version,
             "replicates": experiment.replicates,
@@ -181,10 +192,28 @@ class ArtifactPlugin(BasePlugin):
             write_atomic(
                 folder / RESULTS_FILE, json.dumps({"metrics": to_jsonable(metrics.metrics)}, indent=2)
             )
+            # crystallize-ml's completion marker, for tools that look for it; resume here reads
+            # the per-replicate records instead.
+            (folder / COMPLETE_MARKER).touch()
         if self.versioned:
             keep, threshold = retention_settings(self.artifact_retention, self.big_file_threshold_mb)
             versions = [self.version_dir(experiment, v) for v in self.existing_versions(experiment)]
             prune_versions(versions, keep, threshold)
+
+    # crystallize-ml's retention helpers, kept under its names for code that called them.
+    def _prune_old_versions(self, base: Path) -> None:
+        """Apply this plugin's retention to the version folders ``v<n>`` of ``base``."""
+        keep, threshold = retention_settings(self.artifact_retention, self.big_file_threshold_mb)
+        found = [(int(m.group(1)), p) for p in Path(base).iterdir() if (m := _VERSION_DIR.match(p.name))]
+        prune_versions([p for _, p in sorted(found)], keep, threshold)
+
+    def _prune_large_files(self, version_dir: Path, threshold_bytes: float) -> None:
+        """Remove the files of ``version_dir`` larger than ``threshold_bytes`` (not its JSON results)."""
+        prune_large_files(Path(version_dir), threshold_bytes)
+
+    def _prune_to_metrics(self, version_dir: Path) -> None:
+        """Remove every file of ``version_dir`` but its results, metadata and manifest."""
+        prune_to_results(Path(version_dir))
 
     def _write_manifest(self, experiment: Experiment, result: Result) -> None:
         """Add the step folder of every artifact the run stored to ``_manifest.json`` (kept

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures as cf
+import inspect
 import multiprocessing
 import os
-from collections.abc import Callable, Coroutine, Iterator, Sequence
+import pickle
+from collections.abc import Callable, Coroutine, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -33,23 +35,24 @@ def replicate_indices(experiment: Experiment, replicate_fn: Callable[[int], Any]
     return indices if indices is not None else range(experiment.replicates)
 
 
-def replicate_bar(progress: bool, total: int) -> Any:
-    """A tqdm bar on stderr counting a run's replicates as they end (None without ``progress``)."""
+def _async_caller(replicate_fn: Callable[[int], Any]) -> Callable[[int], Any] | None:
+    """The coroutine function running one replicate, when the replicates are asynchronous: the
+    engine's ``replicate_fn.acall``, or ``replicate_fn`` itself when it is an ``async def`` (as
+    crystallize-ml hands its loops)."""
+    acall = getattr(replicate_fn, "acall", None)
+    if acall is not None and getattr(replicate_fn, "is_async", False):
+        return acall  # type: ignore[no-any-return]
+    return replicate_fn if inspect.iscoroutinefunction(replicate_fn) else None
+
+
+def replicate_progress(progress: bool, items: Sequence[Any], total: int) -> Iterable[Any]:
+    """``items``, counted on a tqdm bar on stderr as they are taken (``items`` as they are
+    without ``progress``). The bar is ``tqdm(items, desc="Replicates")``, as crystallize-ml's."""
     if not progress:
-        return None
+        return items
     from tqdm import tqdm
 
-    return tqdm(total=total, desc="replicates", unit="replicate", dynamic_ncols=True)
-
-
-def _advance(bar: Any) -> None:
-    if bar is not None:
-        bar.update(1)
-
-
-def _close(bar: Any) -> None:
-    if bar is not None:
-        bar.close()
+    return tqdm(items, total=total, desc="Replicates", unit="replicate", dynamic_ncols=True)
 
 
 class SerialExecution(BasePlugin):
@@ -70,29 +73,14 @@ class SerialExecution(BasePlugin):
         self, experiment: Experiment, replicate_fn: Callable[[int], Any]
     ) -> list[Any] | Coroutine[Any, Any, list[Any]]:
         indices = replicate_indices(experiment, replicate_fn)
-        acall = getattr(replicate_fn, "acall", None)
-        bar = replicate_bar(self.progress, len(indices))
-        if acall is not None and getattr(replicate_fn, "is_async", False):
+        acall = _async_caller(replicate_fn)
+        if acall is not None:
 
             async def run_all() -> list[Any]:
-                try:
-                    results = []
-                    for i in indices:
-                        results.append(await acall(i))
-                        _advance(bar)
-                    return results
-                finally:
-                    _close(bar)
+                return [await acall(i) for i in replicate_progress(self.progress, indices, len(indices))]
 
             return run_all()
-        try:
-            results = []
-            for i in indices:
-                results.append(replicate_fn(i))
-                _advance(bar)
-            return results
-        finally:
-            _close(bar)
+        return [replicate_fn(i) for i in replicate_progress(self.progress, indices, len(indices))]
 
 
 @dataclass
@@ -127,24 +115,24 @@ class AsyncExecution(BasePlugin):
     def run_experiment_loop(
         self, experiment: Experiment, replicate_fn: Callable[[int], Any]
     ) -> list[Any] | Coroutine[Any, Any, list[Any]]:
-        acall = getattr(replicate_fn, "acall", None)
-        if acall is None or not getattr(replicate_fn, "is_async", False):
+        acall = _async_caller(replicate_fn)
+        if acall is None:
             return SerialExecution(self.progress).run_experiment_loop(experiment, replicate_fn)
         indices = list(replicate_indices(experiment, replicate_fn))
         limit = asyncio.Semaphore(self.max_concurrency or max(len(indices), 1))
-        bar = replicate_bar(self.progress, len(indices))
 
         async def one(index: int) -> Any:
             async with limit:
-                result = await acall(index)
-            _advance(bar)
-            return result
+                return await acall(index)
 
         async def run_all() -> list[Any]:
-            try:
-                return list(await asyncio.gather(*(one(i) for i in indices)))
-            finally:
-                _close(bar)
+            if self.progress and len(indices) > 1:
+                # tqdm's gather draws the bar (as crystallize-ml's); one replicate needs none.
+                from tqdm.asyncio import tqdm as async_tqdm
+
+                bar_gather = async_tqdm.gather
+                return list(await bar_gather(*(one(i) for i in indices), desc="Replicates", unit="replicate"))
+            return list(await asyncio.gather(*(one(i) for i in indices)))
 
         return run_all()
 
@@ -230,10 +218,8 @@ class ParallelExecution(BasePlugin):
             pool.shutdown(wait=True, cancel_futures=True)
 
     def __post_init__(self) -> None:
-        if self.executor_type not in EXECUTOR_TYPES:
-            raise ConfigurationError(
-                f"ParallelExecution executor_type must be one of {list(EXECUTOR_TYPES)}, got {self.executor_type!r}"
-            )
+        # executor_type is checked when the plugin runs (_check_executor_type), as in
+        # crystallize-ml, whose users build the plugin before choosing where it runs.
         if self.executor_type == "dask":
             given = [n for n in ("max_workers", "start_method", "gpus") if getattr(self, n) is not None]
             if given:
@@ -252,7 +238,7 @@ class ParallelExecution(BasePlugin):
             )
         if self.gpus is not None:
             self.gpus = check_gpus(self.gpus, "ParallelExecution gpus")
-            if self.executor_type != "process":
+            if self.executor_type == "thread":
                 raise ConfigurationError(
                     "ParallelExecution gpus needs executor_type='process': threads share one process, "
                     "and with it one CUDA_VISIBLE_DEVICES"
@@ -263,7 +249,14 @@ class ParallelExecution(BasePlugin):
                 f"ParallelExecution start_method must be one of {methods}, got {self.start_method!r}"
             )
 
+    def _check_executor_type(self) -> None:
+        if self.executor_type not in EXECUTOR_TYPES:
+            raise ConfigurationError(
+                f"ParallelExecution executor_type must be one of {list(EXECUTOR_TYPES)}, got {self.executor_type!r}"
+            )
+
     def _executor(self, n_tasks: int) -> cf.Executor:
+        self._check_executor_type()
         workers = min(self.max_workers or os.cpu_count() or 1, max(n_tasks, 1))
         if self.executor_type == "thread":
             return cf.ThreadPoolExecutor(
@@ -287,10 +280,17 @@ class ParallelExecution(BasePlugin):
         )
 
     def run_experiment_loop(self, experiment: Experiment, replicate_fn: Callable[[int], Any]) -> list[Any]:
+        self._check_executor_type()
+        if inspect.iscoroutinefunction(replicate_fn):
+            raise TypeError(
+                "ParallelExecution only supports synchronous tasks: replicate_fn is an async function; "
+                "use AsyncExecution for asynchronous replicates"
+            )
         indices = list(replicate_indices(experiment, replicate_fn))
         if self.in_other_processes:
             # Each worker process sets its steps up around the replicates it runs.
             replicate_fn = getattr(replicate_fn, "for_worker_process", lambda: replicate_fn)()
+            _check_picklable(experiment, replicate_fn)
         if self.executor_type == "dask":
             bar = replicate_bar(self.progress, len(indices))
             try:
@@ -309,25 +309,51 @@ class ParallelExecution(BasePlugin):
         failure: Callable[[int, BaseException], Any] | None = getattr(replicate_fn, "failure", None)
         futures = [pool.submit(replicate_fn, i) for i in indices]
         results = []
-        bar = replicate_bar(self.progress, len(indices))
+        pending = list(zip(indices, futures, strict=True))
         try:
-            for index, future in zip(indices, futures, strict=True):
+            for index, future in replicate_progress(self.progress, pending, len(pending)):
                 try:
                     results.append(future.result())
                 except Exception as exc:  # a dead worker or an unpicklable result
                     if failure is None:
                         raise
                     results.append(failure(index, exc))
-                _advance(bar)
         except BaseException:
             # Ctrl-C (or an error we re-raise): do not start the replicates still queued; the
             # pool's shutdown would otherwise run them all before the interrupt got through.
             for future in futures:
                 future.cancel()
             raise
-        finally:
-            _close(bar)
         return results
+
+
+def _check_picklable(experiment: Any, replicate_fn: Callable[[int], Any]) -> None:
+    """Refuse, before any replicate starts, work that cannot be sent to worker processes.
+
+    Raises:
+        RuntimeError: naming the experiment, the steps that cannot be pickled, and the cures
+            (crystallize-ml's hints).
+    """
+    try:
+        pickle.dumps(replicate_fn)
+    except Exception as exc:
+        steps = getattr(getattr(experiment, "pipeline", None), "steps", [])
+        culprits = [getattr(step, "name", type(step).__name__) for step in steps if not _pickles(step)]
+        which = f"; steps that cannot be pickled: {culprits}" if culprits else ""
+        raise RuntimeError(
+            f"ParallelExecution(executor_type='process') cannot send experiment "
+            f"{getattr(experiment, 'name', None)!r} to worker processes: {type(exc).__name__}: {exc}{which}. "
+            "Make clients, open files and models in a step's setup() or with resource_factory, "
+            "or use executor_type='thread'"
+        ) from exc
+
+
+def _pickles(obj: Any) -> bool:
+    try:
+        pickle.dumps(obj)
+    except Exception:
+        return False
+    return True
 
 
 def _take_devices(shares: Any) -> None:

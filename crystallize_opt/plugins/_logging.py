@@ -48,7 +48,7 @@ class LoggingPlugin(BasePlugin):
     def before_run(self, experiment: Experiment) -> None:
         self._started = time.perf_counter()
         _log.info(
-            "experiment %r: %d replicate(s) of baseline + %d treatment(s), %d hypothesis(es)",
+            "Experiment: %r: %d replicate(s) of baseline + %d treatment(s), %d hypothesis(es)",
             experiment.name,
             experiment.replicates,
             len(experiment.treatments),
@@ -60,7 +60,7 @@ class LoggingPlugin(BasePlugin):
         if _log.isEnabledFor(level):
             _log.log(
                 level,
-                "replicate %s %s: step %s done",
+                "replicate %s %s: finished step %s",
                 ctx.get(REPLICATE_KEY),
                 ctx.get(CONDITION_KEY),
                 step.name,
@@ -79,9 +79,9 @@ class LoggingPlugin(BasePlugin):
             f"{h.name}: {h.ranking.get('best')!r}" for h in result.metrics.hypotheses if h.ranking.get("best")
         ]
         _log.info(
-            "experiment %r finished in %.2fs with %d error(s)%s",
-            experiment.name,
+            "Completed in %.2fs: experiment %r, %d error(s)%s",
             time.perf_counter() - self._started,
+            experiment.name,
             len(result.errors),
             "; best " + ", ".join(best) if best else "",
         )

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from .._checks import integer_expected, number_expected
@@ -61,19 +62,46 @@ def prune_versions(versions: list[Path], keep: int, threshold_mb: float) -> None
     only :data:`KEPT_FILES`. Each removal is logged at INFO; ``keep`` 0 keeps everything."""
     if keep <= 0 or len(versions) <= 1:
         return
-    limit = threshold_mb * 1024 * 1024
     kept = versions[-keep:]
     for version in versions[:-1]:
-        pruned_whole = version not in kept
-        removed = 0
-        for path in sorted(version.rglob("*"), reverse=True):  # files before their folders
-            if path.is_file() or path.is_symlink():
-                small_json = path.name in KEPT_FILES
-                if (pruned_whole and not small_json) or (not pruned_whole and path.stat().st_size > limit):
-                    path.unlink()
-                    removed += 1
-            elif path.is_dir() and not any(path.iterdir()):
-                path.rmdir()
-        if removed:
-            what = "everything but its results" if pruned_whole else f"files over {threshold_mb:g} MB"
-            _log.info("artifact retention: removed %d file(s) of %s (%s)", removed, version, what)
+        if version in kept:
+            prune_large_files(version, threshold_mb * 1024 * 1024)
+        else:
+            prune_to_results(version)
+
+
+def prune_large_files(version: Path, limit_bytes: float) -> int:
+    """Remove the files below ``version`` larger than ``limit_bytes`` (never :data:`KEPT_FILES`)
+    and the folders left empty; log and return how many files went."""
+    removed = _remove(version, lambda path: path.stat().st_size > limit_bytes)
+    if removed:
+        _log.info(
+            "artifact retention: removed %d file(s) of %s (files over %g MB)",
+            removed,
+            version,
+            limit_bytes / 2**20,
+        )
+    return removed
+
+
+def prune_to_results(version: Path) -> int:
+    """Remove every file below ``version`` but :data:`KEPT_FILES`, and the folders left empty;
+    log and return how many files went."""
+    removed = _remove(version, lambda path: True)
+    if removed:
+        _log.info(
+            "artifact retention: removed %d file(s) of %s (everything but its results)", removed, version
+        )
+    return removed
+
+
+def _remove(version: Path, doomed: Callable[[Path], bool]) -> int:
+    removed = 0
+    for path in sorted(version.rglob("*"), reverse=True):  # files before their folders
+        if path.is_file() or path.is_symlink():
+            if path.name not in KEPT_FILES and doomed(path):
+                path.unlink()
+                removed += 1
+        elif path.is_dir() and not any(path.iterdir()):
+            path.rmdir()
+    return removed

@@ -83,7 +83,8 @@ class SeedPlugin(BasePlugin):
 
     Args:
         seed: the master seed, an integer from 0 to 2**32 - 1 (the seeds NumPy and Optuna take;
-            it is also an optimizer's default sampler seed).
+            it is also an optimizer's default sampler seed); None means the fixed default
+            (crystallize-ml drew a random one).
         auto_seed: when True, also seed the global generators with ``seed_fn`` before each
             replicate. Pipelines that draw only from ``ctx.rng`` can set False and save the
             re-seeding (about 10 microseconds per replicate).
@@ -100,7 +101,7 @@ class SeedPlugin(BasePlugin):
         SettingError: if ``deterministic`` is not a bool.
     """
 
-    seed: int = DEFAULT_MASTER_SEED
+    seed: int | None = DEFAULT_MASTER_SEED
     auto_seed: bool = True
     seed_fn: Callable[[int], None] | None = None
     deterministic: bool = False
@@ -108,11 +109,20 @@ class SeedPlugin(BasePlugin):
     def __post_init__(self) -> None:
         from .._checks import boolean_expected, check_seed, refuse
 
-        self.seed = check_seed(self.seed, "SeedPlugin seed")
+        if self.seed is not None:  # None: the fixed default, set by init_hook
+            self.seed = check_seed(self.seed, "SeedPlugin seed")
         refuse("SeedPlugin deterministic", boolean_expected(self.deterministic), self.deterministic)
+
+    def init_hook(self, experiment: Experiment) -> None:
+        # seed=None: crystallize-ml draws a random master seed here, so its runs were not
+        # reproducible; the fixed default is used instead.
+        if self.seed is None:
+            self.seed = DEFAULT_MASTER_SEED
 
     def replicate_seed(self, replicate: int) -> int:
         """Return the seed of replicate ``replicate``."""
+        if self.seed is None:
+            self.seed = DEFAULT_MASTER_SEED
         return derive_seed(self.seed, replicate)
 
     def before_replicate(self, experiment: Experiment, ctx: FrozenContext) -> None:

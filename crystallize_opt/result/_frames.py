@@ -15,11 +15,13 @@ def require_module(module: str, caller: str) -> Any:
     Raises:
         ImportError: naming ``caller``, the missing package and the ``dataframes`` extra.
     """
+    package = module.split(".")[0]
     try:
+        __import__(module)  # the import statement's hook (builtins.__import__), then the module
         return importlib.import_module(module)
     except ImportError as exc:
         raise ImportError(
-            f"{caller} needs {module.split('.')[0]}, which is not installed; install it with {INSTALL_HINT}"
+            f"{package} is required for {caller} but is not installed; install it with {INSTALL_HINT}"
         ) from exc
 
 

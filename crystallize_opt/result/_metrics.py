@@ -29,10 +29,13 @@ class ConditionMetrics:
 
     @property
     def metrics(self) -> dict[str, list[Any]]:
-        """Every metric's values over all replicates, in replicate order (replicate boundaries
-        are in :meth:`replicate`)."""
+        """Every metric's values over the replicates that finished, in replicate order, as
+        crystallize-ml's flat lists (replicate boundaries are in :meth:`replicate`; what a failed
+        replicate recorded before failing is there too, not here)."""
         merged: dict[str, list[Any]] = {}
         for rep in sorted(self.by_replicate):
+            if rep in self.partial:
+                continue
             for name, values in self.by_replicate[rep].items():
                 merged.setdefault(name, []).extend(values)
         return merged
