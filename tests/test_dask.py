@@ -263,8 +263,9 @@ def test_dask_executor_runs_each_replicate_as_a_task_with_the_serial_results(
 
 
 def test_dask_executor_arguments_that_do_not_apply_are_refused() -> None:
+    unknown = ParallelExecution(executor_type="gpu")  # checked when it runs, as in crystallize-ml
     with pytest.raises(ConfigurationError, match=r"\['thread', 'process', 'dask'\], got 'gpu'"):
-        ParallelExecution(executor_type="gpu")
+        unknown.run_experiment_loop(servers.tiny_experiment(), lambda i: i)
     with pytest.raises(ConfigurationError, match="max_workers does not apply to executor_type='dask'"):
         ParallelExecution(executor_type="dask", max_workers=2)
 

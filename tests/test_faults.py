@@ -61,7 +61,7 @@ def test_a_worker_killed_mid_trial_has_its_trial_failed_as_stale_and_retried_onc
         command = worker_command(folder, place)
         victim = processes.start(command)
         # Once it runs steadily, stop it in the middle of a trial and kill it there.
-        caught = servers.stop_mid_trial(victim.pid, place.url, place.name, min_complete=1, timeout=30)
+        caught = servers.stop_mid_trial(victim.pid, place.url, place.name, min_complete=1, timeout=90)
         os.kill(victim.pid, signal.SIGKILL)
         victim.wait(timeout=10)
         before = place.trials()
@@ -161,7 +161,7 @@ def test_a_signalled_worker_stores_its_trial_as_failed_and_a_rerun_resumes(
         command = worker_command(folder, place)
         worker = processes.start(command)
         # Stopped mid-trial, the signal waits for SIGCONT: it lands in that trial.
-        caught = servers.stop_mid_trial(worker.pid, place.url, place.name, timeout=30)
+        caught = servers.stop_mid_trial(worker.pid, place.url, place.name, timeout=90)
         worker.send_signal(signum)
         worker.send_signal(signal.SIGCONT)
         code, output = processes.finish(worker, timeout=30)

@@ -276,7 +276,7 @@ def test_a_serial_rerun_after_kill_9_retries_the_dead_trial_without_waiting(
     with servers.study_place("sqlite", tmp_path) as place, servers.Processes(tmp_path) as processes:
         command = optimize_command(folder, place)
         victim = processes.start(command)
-        caught = servers.stop_mid_trial(victim.pid, place.url, place.name, min_complete=1, timeout=30)
+        caught = servers.stop_mid_trial(victim.pid, place.url, place.name, min_complete=1, timeout=90)
         kill(victim.pid)
         victim.wait(timeout=10)
         elapsed = timed_rerun(processes, command)

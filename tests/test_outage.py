@@ -277,7 +277,11 @@ def test_a_full_disk_fails_at_once_saying_so_and_the_study_resumes_once_space_is
         )
         run = processes.start(command)
         servers.wait_for(lambda: complete_trials(url, "s") >= 2, timeout=60, what="two trials")
+        # Stopped while the disk fills, so that the run cannot finish its few trials first
+        # (however loaded the machine); it meets the full disk at its next write.
+        os.kill(run.pid, signal.SIGSTOP)
         _fill(disk / "filler")
+        os.kill(run.pid, signal.SIGCONT)
         filled = time.monotonic()
         code, output = processes.finish(run, timeout=60)
         assert time.monotonic() - filled < 5, "a full disk is not waited for"

@@ -59,3 +59,41 @@ def test_a_user_handler_is_called_after_the_block_and_stays_in_place() -> None:
         assert signal.getsignal(signal.SIGINT) is mine
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+FINALIZER_INTERRUPTED = """
+import os, signal, sys, time
+from crystallize_opt.cli import interrupt_handler
+
+interrupted = []
+signal.signal(signal.SIGINT, interrupt_handler(interrupted))
+
+
+class Finalized:
+    def __del__(self):
+        os.kill(os.getpid(), signal.SIGINT)
+        for _ in range(10_000):  # the handler runs here, inside __del__
+            pass
+
+
+try:
+    Finalized()  # collected at once: its __del__ runs
+    time.sleep(10)
+    print("not interrupted")
+except KeyboardInterrupt:
+    print(f"interrupted, handler called {len(interrupted)} times")
+"""
+
+
+def test_a_ctrl_c_landing_in_a_finalizer_still_stops_the_command_line() -> None:
+    """Python ignores (and prints) an exception raised in ``__del__`` or a weakref callback, such
+    as importlib's module-lock cleanup that a Ctrl+C may hit while a command imports its modules:
+    the command line's handler delivers the interrupt again after it, instead of losing it."""
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-c", FINALIZER_INTERRUPTED], capture_output=True, text=True, timeout=60
+    )
+    assert result.stdout.strip() == "interrupted, handler called 2 times", result.stdout + result.stderr
+    assert "Exception ignored" not in result.stderr, result.stderr

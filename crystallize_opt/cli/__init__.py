@@ -15,7 +15,8 @@ import sys
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, for type checkers, without importing typing
 if TYPE_CHECKING:
     import argparse
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
+    from types import FrameType
 
 # Only the standard library is imported until the arguments are parsed: --help and usage errors
 # answer at once, and a command imports what it needs (Optuna, SciPy, ...) when it runs, where
@@ -211,13 +212,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     debug = False
     interrupted: list[int] = []
 
-    def on_sigint(signum: int, frame: object) -> None:
-        # Python's own handler, noting the interrupt: a KeyboardInterrupt raised inside an
-        # extension module's initialization may come out as another error (ImportError:
-        # initialization failed), which is then reported as the interrupt it was.
-        interrupted.append(signum)
-        raise KeyboardInterrupt
-
+    on_sigint = interrupt_handler(interrupted)
     previous = signal.getsignal(signal.SIGINT)
     if previous is signal.default_int_handler:  # not where a caller handles SIGINT its own way
         signal.signal(signal.SIGINT, on_sigint)
@@ -238,6 +233,47 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         if previous is signal.default_int_handler:
             signal.signal(signal.SIGINT, previous)
+
+
+def interrupt_handler(interrupted: list[int]) -> Callable[[int, FrameType | None], None]:
+    """The command line's SIGINT handler: Python's own (raise KeyboardInterrupt), noting each
+    interrupt in ``interrupted``; where Python would ignore the exception (a finalizer, importlib's
+    lock cleanup), the interrupt is delivered again once that code has returned."""
+
+    def on_sigint(signum: int, frame: FrameType | None) -> None:
+        # Noted: a KeyboardInterrupt raised inside an extension module's initialization may
+        # come out as another error (ImportError: initialization failed), which is then
+        # reported as the interrupt it was.
+        interrupted.append(signum)
+        if _swallows_exceptions(frame):
+            # Raised here, the interrupt would be printed as "Exception ignored" and the run
+            # would go on.
+            _signal_again_soon(signum)
+            return
+        raise KeyboardInterrupt
+
+    return on_sigint
+
+
+def _swallows_exceptions(frame: FrameType | None) -> bool:
+    """Whether Python ignores an exception raised in ``frame``: a finalizer (``__del__``) or the
+    weakref callback with which importlib cleans up its module locks, which a signal may
+    interrupt while modules are imported."""
+    if frame is None:
+        return False
+    code = frame.f_code
+    return code.co_name == "__del__" or (code.co_name == "cb" and "importlib" in code.co_filename)
+
+
+def _signal_again_soon(signum: int) -> None:
+    """Send ``signum`` to this process again in a moment (from a thread: the handler then runs
+    in the main thread at its next instruction, outside the code that would swallow it)."""
+    import signal
+    import threading
+
+    timer = threading.Timer(0.01, signal.pthread_kill, (threading.main_thread().ident, signum))
+    timer.daemon = True
+    timer.start()
 
 
 def _not_the_interrupt(record: logging.LogRecord) -> bool:

@@ -292,12 +292,14 @@ class ParallelExecution(BasePlugin):
             replicate_fn = getattr(replicate_fn, "for_worker_process", lambda: replicate_fn)()
             _check_picklable(experiment, replicate_fn)
         if self.executor_type == "dask":
-            bar = replicate_bar(self.progress, len(indices))
+            # Counted as the results arrive: one step of the bar per finished replicate.
+            counter = replicate_progress(self.progress, range(len(indices)), len(indices))
+            steps = iter(counter)
             try:
                 with dask_client(self.client, "ParallelExecution(executor_type='dask')") as client:
-                    return run_replicates_on_dask(client, replicate_fn, indices, lambda: _advance(bar))
+                    return run_replicates_on_dask(client, replicate_fn, indices, lambda: next(steps, None))
             finally:
-                _close(bar)
+                getattr(counter, "close", lambda: None)()
         if self._pool is not None:
             return self._collect(self._pool, replicate_fn, indices)
         with self._executor(len(indices)) as pool:
