@@ -290,7 +290,8 @@ class ParallelExecution(BasePlugin):
         if self.in_other_processes:
             # Each worker process sets its steps up around the replicates it runs.
             replicate_fn = getattr(replicate_fn, "for_worker_process", lambda: replicate_fn)()
-            _check_picklable(experiment, replicate_fn)
+            if self.executor_type == "process":  # Dask sends it with cloudpickle, which takes more
+                _check_picklable(experiment, replicate_fn)
         if self.executor_type == "dask":
             # Counted as the results arrive: one step of the bar per finished replicate.
             counter = replicate_progress(self.progress, range(len(indices)), len(indices))
