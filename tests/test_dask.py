@@ -262,6 +262,31 @@ def test_dask_executor_runs_each_replicate_as_a_task_with_the_serial_results(
     assert _without_pid(default.metrics.baseline) == _without_pid(serial.metrics.baseline)
 
 
+def test_dask_executor_sends_steps_that_only_cloudpickle_can_send(client: Any, tmp_path: Path) -> None:
+    """A step defined inside a function (as in a notebook cell) cannot go to a process pool, whose
+    check refuses it up front; Dask sends it by value."""
+    scale = 3.0
+
+    @pipeline_step()
+    def local_draw(data: Any, ctx: Any) -> Any:
+        ctx.metrics.add("scaled", scale * float(ctx.rng.normal()))
+        return data
+
+    def experiment(plugins: list[Any]) -> Experiment:
+        return Experiment(
+            datasource=_offset(),
+            pipeline=Pipeline([local_draw()]),
+            plugins=[SeedPlugin(seed=3), *plugins],
+            replicates=3,
+            name="local",
+        )
+
+    with pytest.raises(RuntimeError, match="cannot send experiment 'local' to worker processes"):
+        experiment([ParallelExecution(executor_type="process", max_workers=1)]).run()
+    on_dask = experiment([ParallelExecution(executor_type="dask", client=client)]).run()
+    assert on_dask.metrics.baseline.by_replicate == experiment([]).run().metrics.baseline.by_replicate
+
+
 def test_dask_executor_arguments_that_do_not_apply_are_refused() -> None:
     unknown = ParallelExecution(executor_type="gpu")  # checked when it runs, as in crystallize-ml
     with pytest.raises(ConfigurationError, match=r"\['thread', 'process', 'dask'\], got 'gpu'"):

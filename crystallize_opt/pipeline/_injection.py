@@ -146,6 +146,10 @@ class InjectedCallable:
         self._explicit = dict(explicit)
 
     def __reduce__(self) -> tuple[Any, ...]:
+        if "<locals>" in self._fn.__qualname__:
+            # Defined inside a function, so no name reaches it: the function itself, which
+            # cloudpickle (Dask) sends by value and plain pickle refuses, saying so, at once.
+            return (_rebuild_from_function, (self._signature.kind, self._fn, self._explicit))
         # The decorated name in the module is the factory, not ``fn``: rebuild through it so
         # steps and datasources travel to worker processes.
         return (
@@ -196,3 +200,7 @@ def _rebuild_injected(kind: str, module: str, qualname: str, explicit: dict[str,
     if not hasattr(target, "__wrapped__"):  # the module holds the plain function
         target = DECORATORS[kind](target)
     return target(**explicit)
+
+
+def _rebuild_from_function(kind: str, fn: Callable[..., Any], explicit: dict[str, Any]) -> Any:
+    return DECORATORS[kind](fn)(**explicit)

@@ -11,7 +11,7 @@ from typing import Any, TypeVar, overload
 
 from .._fingerprint import source_fingerprint
 from ..context import FrozenContext
-from ._injection import DECORATORS, InjectedCallable, InjectedSignature, _rebuild_injected
+from ._injection import DECORATORS, InjectedCallable, InjectedSignature
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -103,12 +103,12 @@ class _FunctionStep(InjectedCallable, PipelineStep):
     def __reduce__(self) -> tuple[Any, ...]:
         # Rebuilt through the factory (see InjectedCallable), which does not know whether the
         # step was made cacheable when the module holds the plain function: carry the flag.
-        _, args = super().__reduce__()
-        return (_rebuild_step, (args, self.cacheable))
+        rebuild, args = super().__reduce__()
+        return (_rebuild_step, (rebuild, args, self.cacheable))
 
 
-def _rebuild_step(args: tuple[Any, ...], cacheable: bool) -> PipelineStep:
-    step: PipelineStep = _rebuild_injected(*args)
+def _rebuild_step(rebuild: Callable[..., Any], args: tuple[Any, ...], cacheable: bool) -> PipelineStep:
+    step: PipelineStep = rebuild(*args)
     step.cacheable = cacheable
     return step
 

@@ -338,7 +338,9 @@ def _check_picklable(experiment: Any, replicate_fn: Callable[[int], Any]) -> Non
             (crystallize-ml's hints).
     """
     try:
-        pickle.dumps(replicate_fn)
+        # Loaded back too: a function defined inside another pickles by name, and only fails
+        # where it is looked up again, in the worker process.
+        pickle.loads(pickle.dumps(replicate_fn))
     except Exception as exc:
         steps = getattr(getattr(experiment, "pipeline", None), "steps", [])
         culprits = [getattr(step, "name", type(step).__name__) for step in steps if not _pickles(step)]
@@ -353,7 +355,7 @@ def _check_picklable(experiment: Any, replicate_fn: Callable[[int], Any]) -> Non
 
 def _pickles(obj: Any) -> bool:
     try:
-        pickle.dumps(obj)
+        pickle.loads(pickle.dumps(obj))
     except Exception:
         return False
     return True
