@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import optuna
 import pytest
+import sqlalchemy
+from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState
 
 from crystallize_opt import ConfigurationError
-from crystallize_opt.storage import resolve_storage
+from crystallize_opt._optuna_compat import trial_id
+from crystallize_opt.storage import RetryingRDBStorage, finish_trial, resolve_storage
 
 from . import servers
 from .servers import optimizer_for
@@ -122,3 +128,95 @@ def test_processes_taking_queued_trials_never_take_the_same_one(place: servers.S
         f"taken twice: {sorted(n for n in set(taken) if taken.count(n) > 1)}"
     )
     assert sorted(taken) == list(range(queued))
+
+
+# -- a commit that lands, but whose answer the connection drops --------------------------------
+
+
+@contextmanager
+def answer_lost(storage: RetryingRDBStorage, statement: str) -> Iterator[list[str]]:
+    """The first transaction that runs a statement starting with ``statement`` commits on the
+    database, then fails as if the connection had dropped before the server's answer arrived
+    (the driver's own "lost connection" error). Yields a list that holds ``statement`` once it did."""
+    engine, lost = storage.engine, []
+    ran: list[Any] = []  # the DBAPI connections whose transaction ran the statement
+
+    def seen(connection: Any, _cursor: Any, sql: str, *_rest: Any) -> None:
+        if sql.startswith(statement):
+            ran.append(connection.connection.dbapi_connection)
+
+    dialect = engine.dialect
+    commit = dialect.do_commit
+
+    def commit_then_drop(connection: Any) -> None:
+        commit(connection)
+        if not lost and any(connection.dbapi_connection is each for each in ran):
+            lost.append(statement)
+            dbapi = dialect.loaded_dbapi
+            if dialect.name in ("mysql", "mariadb"):
+                raise dbapi.OperationalError(2013, "Lost connection to MySQL server during query")
+            raise dbapi.OperationalError("server closed the connection unexpectedly")
+
+    sqlalchemy.event.listen(engine, "before_cursor_execute", seen)
+    dialect.do_commit = commit_then_drop  # type: ignore[method-assign]
+    try:
+        yield lost
+    finally:
+        del dialect.do_commit
+        sqlalchemy.event.remove(engine, "before_cursor_execute", seen)
+
+
+@pytest.fixture(params=["sqlite", "postgres", "mysql"])
+def rdb(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[optuna.Study, RetryingRDBStorage]]:
+    """A new study on a SQLite file or a PostgreSQL or MariaDB server (skipped without its URL)."""
+    with servers.study_place(request.param, tmp_path) as place, servers.opened(place.url) as storage:
+        assert isinstance(storage, RetryingRDBStorage)
+        yield optuna.create_study(study_name=place.name, storage=storage), storage
+
+
+def test_a_trial_whose_creation_answer_is_lost_is_created_once(
+    rdb: tuple[optuna.Study, RetryingRDBStorage],
+) -> None:
+    """Retried blindly, the create made a second trial and left the first RUNNING with nobody
+    on it: a worker counted it as running and ended the study one trial short of its target."""
+    study, storage = rdb
+    with answer_lost(storage, "INSERT INTO trials ") as lost:
+        asked = study.ask()
+    assert lost
+    with answer_lost(storage, "INSERT INTO trials ") as lost:
+        study.enqueue_trial({"x": 1.0})
+    assert lost
+    trials = study.get_trials()
+    assert [(t.number, t.state) for t in trials] == [(0, TrialState.RUNNING), (1, TrialState.WAITING)]
+    assert asked.number == 0
+    study.tell(asked, 1.0)
+
+
+def test_a_queued_trial_whose_claim_answer_is_lost_is_run_by_its_claimer(
+    rdb: tuple[optuna.Study, RetryingRDBStorage],
+) -> None:
+    study, storage = rdb
+    study.enqueue_trial({"x": 1.0})
+    with answer_lost(storage, "UPDATE trials SET state") as lost:
+        taken = study.ask({"x": FloatDistribution(0.0, 2.0)})  # claims the queued trial
+    assert lost
+    assert (taken.number, taken.params) == (0, {"x": 1.0})
+    assert [t.state for t in study.get_trials()] == [TrialState.RUNNING]
+
+
+def test_a_trial_whose_finishing_answer_is_lost_is_finished_without_an_error(
+    rdb: tuple[optuna.Study, RetryingRDBStorage],
+) -> None:
+    """The retry found the trial finished and raised, and the worker took its own result for
+    one thrown away because another worker had failed the trial as stale."""
+    study, storage = rdb
+    trial = study.ask()
+    record = {"crystallize": {"values": {"loss": [1.0, 2.0]}}}
+    with answer_lost(storage, "UPDATE trials SET state") as lost:
+        finish_trial(storage, trial_id(study, trial), TrialState.COMPLETE, [1.5], record)
+    assert lost
+    (stored,) = study.get_trials()
+    assert (stored.state, stored.value, stored.user_attrs) == (TrialState.COMPLETE, 1.5, record)
+    # Another result for a trial already finished is still refused.
+    with pytest.raises(optuna.exceptions.UpdateFinishedTrialError):
+        finish_trial(storage, trial_id(study, trial), TrialState.FAIL, None, {"crystallize": {}})

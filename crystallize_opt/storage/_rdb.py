@@ -1,11 +1,14 @@
 """The SQLite and server database storage: Optuna's :class:`~optuna.storages.RDBStorage` that
 waits out outages, finishes a trial with its record in one transaction, counts a study's trials
-by state with one query and claims a queued trial atomically."""
+by state with one query and claims a queued trial atomically; creating, claiming and finishing
+a trial happen once even when a retry follows a commit whose answer was lost."""
 
 from __future__ import annotations
 
+import copy
 import functools
 import json
+import uuid
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
@@ -15,12 +18,22 @@ import optuna
 import sqlalchemy
 from optuna.exceptions import StorageInternalError
 from optuna.storages import BaseStorage, RDBStorage
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 
 from .._optuna_compat import RDBInternals, cached_storage_calls, rdb_internals, study_id
 from ._outage import OutageWatch, with_connect_timeout
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+#: System attributes written in the transaction that creates a trial (``CREATED_ATTR``) or claims
+#: it from the queue (``CLAIMED_ATTR``): a token unique to that call. When the connection drops
+#: at the commit, whether it landed is unknown; the retry looks for its token and takes the trial
+#: the first attempt made, instead of making another (or claiming another) and leaving the first
+#: RUNNING with no worker: counted as running until the stale-trial check fails it, it made a
+#: worker give up its last trial as "not needed" and end the study one trial short.
+CREATED_ATTR = "crystallize:created"
+CLAIMED_ATTR = "crystallize:claimed"
 
 
 def _retrying(method: F) -> F:
@@ -44,9 +57,10 @@ class RetryingRDBStorage(RDBStorage):
     :class:`~crystallize_opt.StorageError` at once. Connecting to a PostgreSQL or MySQL server
     gives up after :data:`CONNECT_TIMEOUT` seconds unless the URL sets ``connect_timeout``.
 
-    An operation that failed mid-transaction was rolled back, so trying it again is safe; a
-    create whose commit reached the server before the connection dropped can leave one extra
-    RUNNING trial, which the stale-trial check then fails.
+    An operation that failed mid-transaction was rolled back, so trying it again is safe. One
+    whose connection dropped at the commit may have landed: creating a trial, claiming a queued
+    one and finishing one check on their retry whether the first attempt landed (see
+    :data:`CREATED_ATTR`), so each happens once; other writes store the same value again.
     """
 
     def __init__(self, url: str, **kwargs: Any) -> None:
@@ -54,7 +68,59 @@ class RetryingRDBStorage(RDBStorage):
         super().__init__(url, **kwargs)
         self.outage = OutageWatch(url)
 
-    @_retrying
+    def _create_new_trial(self, study_id: int, template_trial: FrozenTrial | None = None) -> FrozenTrial:
+        """Create a trial of the study (RUNNING, or as ``template_trial``) and return it, as
+        Optuna's own does (its cache calls this), once: its retry after a commit whose answer was
+        lost returns the trial that commit made (see :data:`CREATED_ATTR`).
+
+        Raises:
+            KeyError: if there is no such study.
+        """
+        rdb = rdb_internals()
+        if rdb is None:
+            return self.outage.run(lambda: RDBStorage._create_new_trial(self, study_id, template_trial))
+        models = rdb.models
+        if template_trial is not None and template_trial.system_attrs.keys() & {CREATED_ATTR, CLAIMED_ATTR}:
+            # A copied trial (add_trial) brings its own tokens: it gets a new one.
+            template_trial = copy.copy(template_trial)
+            template_trial.system_attrs = {
+                k: v for k, v in template_trial.system_attrs.items() if k not in (CREATED_ATTR, CLAIMED_ATTR)
+            }
+        token = json.dumps(uuid.uuid4().hex)
+        attempts = 0
+
+        def create() -> FrozenTrial:
+            nonlocal attempts
+            attempts += 1
+            with rdb.session(self.scoped_session) as session:
+                if attempts > 1:
+                    made = (
+                        session.query(models.TrialModel)
+                        .join(
+                            models.TrialSystemAttributeModel,
+                            models.TrialSystemAttributeModel.trial_id == models.TrialModel.trial_id,
+                        )
+                        .filter(
+                            models.TrialModel.study_id == study_id,
+                            models.TrialSystemAttributeModel.key == CREATED_ATTR,
+                            models.TrialSystemAttributeModel.value_json == token,
+                        )
+                        .one_or_none()
+                    )
+                    if made is not None:
+                        return _frozen(made, template_trial)
+                # Numbering counts the study's trials: locked, two processes never share a number.
+                models.StudyModel.find_or_raise_by_id(study_id, session, for_update=True)
+                trial = rdb.add_trial(self, session, study_id, template_trial)
+                session.add(
+                    models.TrialSystemAttributeModel(
+                        trial_id=trial.trial_id, key=CREATED_ATTR, value_json=token
+                    )
+                )
+                return _frozen(trial, template_trial)
+
+        return self.outage.run(create)
+
     def finish_trial(
         self,
         trial_id: int,
@@ -65,6 +131,8 @@ class RetryingRDBStorage(RDBStorage):
         """Store ``user_attrs`` as the trial's user attributes, then its ``values`` and its
         finished ``state``, in one transaction: a crash never leaves the trial finished without
         them (and a trial costs one commit instead of two: on SQLite a commit costs milliseconds).
+        A retry after a commit whose answer was lost finds the trial finished with these
+        attributes: it was stored, and nothing is raised.
 
         Where Optuna's RDB internals moved (:func:`~.._optuna_compat.rdb_internals` is None),
         the attributes are written one by one before the state, as separate commits: a crash
@@ -76,14 +144,22 @@ class RetryingRDBStorage(RDBStorage):
         """
         rdb = rdb_internals()
         if rdb is None:
-            finish_trial_in_steps(self, trial_id, state, values, user_attrs)
+            finish_trial_in_steps(self, trial_id, state, values, user_attrs)  # each step retried
             return
-        try:
-            self._store_finished(rdb, trial_id, state, values, user_attrs, insert=True)
-        except sqlalchemy.exc.IntegrityError:
-            # The trial already had one of these attributes (someone set it before): the plain
-            # insert was rolled back; write them the way Optuna does, replacing the old values.
-            self._store_finished(rdb, trial_id, state, values, user_attrs, insert=False)
+        attempts = 0
+
+        def store() -> None:
+            nonlocal attempts
+            attempts += 1
+            again = attempts > 1
+            try:
+                self._store_finished(rdb, trial_id, state, values, user_attrs, insert=True, again=again)
+            except sqlalchemy.exc.IntegrityError:
+                # The trial already had one of these attributes (someone set it before): the plain
+                # insert was rolled back; write them the way Optuna does, replacing the old values.
+                self._store_finished(rdb, trial_id, state, values, user_attrs, insert=False, again=again)
+
+        self.outage.run(store)
 
     @_retrying
     def count_trial_states(self, study_id: int) -> dict[TrialState, int] | None:
@@ -111,16 +187,25 @@ class RetryingRDBStorage(RDBStorage):
         if state == TrialState.RUNNING and values is None:
             rdb = rdb_internals()
             if rdb is not None:
-                return self._claim_waiting_trial(rdb, trial_id)
-        return super().set_trial_state_values(trial_id, state, values)
+                token = json.dumps(uuid.uuid4().hex)
+                attempts = 0
 
-    def _claim_waiting_trial(self, rdb: RDBInternals, trial_id: int) -> bool:
+                def claim() -> bool:
+                    nonlocal attempts
+                    attempts += 1
+                    return self._claim_waiting_trial(rdb, trial_id, token, again=attempts > 1)
+
+                return self.outage.run(claim)
+        return self.outage.run(lambda: RDBStorage.set_trial_state_values(self, trial_id, state, values))
+
+    def _claim_waiting_trial(self, rdb: RDBInternals, trial_id: int, token: str, *, again: bool) -> bool:
         """Move a queued trial from WAITING to RUNNING for this process alone: True when it did,
         False when another process took it first (Optuna's ``ask`` then takes the next one).
 
         Optuna reads the state and then writes it; on SQLite (where ``SELECT ... FOR UPDATE`` is
         a no-op) two processes could both read WAITING and both run the trial. One conditional
-        ``UPDATE ... WHERE state = WAITING`` is atomic on every database.
+        ``UPDATE ... WHERE state = WAITING`` is atomic on every database. ``token`` (JSON) is
+        stored with the claim; ``again`` (a retry): True at once if the token is there already.
 
         Raises:
             UpdateFinishedTrialError: if the trial has already finished (as Optuna's own).
@@ -128,6 +213,10 @@ class RetryingRDBStorage(RDBStorage):
         """
         models = rdb.models
         with rdb.session(self.scoped_session) as session:
+            if again and _holds(
+                rdb, session, trial_id, {CLAIMED_ATTR: token}, models.TrialSystemAttributeModel
+            ):
+                return True
             claimed = (
                 session.query(models.TrialModel)
                 .filter(
@@ -139,6 +228,7 @@ class RetryingRDBStorage(RDBStorage):
                 )
             )
             if claimed:
+                rdb.set_system_attr(self, session, trial_id, CLAIMED_ATTR, json.loads(token))
                 return True
             trial = models.TrialModel.find_or_raise_by_id(trial_id, session)
             current_state: Any = trial.state  # see _store_finished
@@ -154,12 +244,14 @@ class RetryingRDBStorage(RDBStorage):
         attrs: Mapping[str, Any],
         *,
         insert: bool,
+        again: bool = False,
     ) -> None:
         """Write ``attrs`` as user attributes, ``values`` and ``state`` in one transaction.
 
         With ``insert`` each attribute is a plain INSERT (it fails on an existing key); Optuna's
         own upsert loads the trial once more per attribute, a query that costs as much as the
         insert itself on SQLite. Without ``insert``, attributes are written with Optuna's upsert.
+        ``again`` (a retry): nothing is written if the trial is already ``state`` with ``attrs``.
         """
         models = rdb.models
         with rdb.session(self.scoped_session) as session:
@@ -167,6 +259,10 @@ class RetryingRDBStorage(RDBStorage):
             # The column is typed ``TrialState`` from Optuna 5.1 and ``Column[Any]`` in 5.0: a cast
             # is redundant on one and needed on the other; an ``Any`` local type-checks on both.
             current_state: Any = trial.state
+            if again and current_state == state and attrs:
+                stored = {k: json.dumps(v) for k, v in attrs.items()}
+                if _holds(rdb, session, trial_id, stored, models.TrialUserAttributeModel):
+                    return  # the first attempt's commit landed; its answer was lost
             self.check_trial_is_updatable(trial_id, current_state)
             for key, value in attrs.items():
                 if insert:
@@ -183,6 +279,40 @@ class RetryingRDBStorage(RDBStorage):
             trial.state = state
             if state.is_finished():
                 trial.datetime_complete = datetime.now()
+
+
+def _frozen(trial: Any, template: FrozenTrial | None) -> FrozenTrial:
+    """The :class:`FrozenTrial` Optuna's create returns for the new trial model ``trial``."""
+    if template is not None:
+        frozen = copy.deepcopy(template)
+        frozen.number, frozen.datetime_start = trial.number, trial.datetime_start
+        frozen._trial_id = trial.trial_id
+        return frozen
+    return FrozenTrial(
+        number=trial.number,
+        state=TrialState(trial.state),
+        value=None,
+        values=None,
+        datetime_start=trial.datetime_start,
+        datetime_complete=None,
+        params={},
+        distributions={},
+        user_attrs={},
+        system_attrs={},
+        intermediate_values={},
+        trial_id=trial.trial_id,
+    )
+
+
+def _holds(rdb: RDBInternals, session: Any, trial_id: int, attrs: Mapping[str, str], model: Any) -> bool:
+    """Whether the trial's attributes (rows of ``model``) hold ``attrs`` (key: stored JSON), all."""
+    rows = (
+        session.query(model.key, model.value_json)
+        .filter(model.trial_id == trial_id, model.key.in_(list(attrs)))
+        .all()
+    )
+    held = {key: json.loads(value) for key, value in rows}
+    return held == {key: json.loads(value) for key, value in attrs.items()}
 
 
 def finish_trial_in_steps(
@@ -229,12 +359,25 @@ def finish_trial(
         finish_trial_in_steps(storage, trial_id, state, values, user_attrs)
 
 
+#: Operations that run through the storage's OutageWatch where they are defined (a retry of
+#: these must know it follows a failed attempt of the same call).
+RETRIED_WHERE_DEFINED = frozenset(
+    {"finish_trial", "count_trial_states", "_create_new_trial", "set_trial_state_values"}
+)
 # Every public storage operation, plus the private ones that Optuna's cached storage calls directly.
 for _name in sorted(
-    {n for n in vars(RDBStorage) if not n.startswith("_") and callable(getattr(RDBStorage, n))}
-    - {"check_trial_is_updatable", "upgrade", "get_current_version", "get_head_version", "get_all_versions"}
-    - {"finish_trial", "count_trial_states"}  # wrapped where they are defined
-    | {*cached_storage_calls(), "set_trial_state_values"}
+    (
+        {n for n in vars(RDBStorage) if not n.startswith("_") and callable(getattr(RDBStorage, n))}
+        - {
+            "check_trial_is_updatable",
+            "upgrade",
+            "get_current_version",
+            "get_head_version",
+            "get_all_versions",
+        }
+        | set(cached_storage_calls())
+    )
+    - RETRIED_WHERE_DEFINED
 ):
     setattr(RetryingRDBStorage, _name, _retrying(getattr(RetryingRDBStorage, _name)))
 
