@@ -220,3 +220,7 @@ def test_a_trial_whose_finishing_answer_is_lost_is_finished_without_an_error(
     # Another result for a trial already finished is still refused.
     with pytest.raises(optuna.exceptions.UpdateFinishedTrialError):
         finish_trial(storage, trial_id(study, trial), TrialState.FAIL, None, {"crystallize": {}})
+    told = study.ask()  # Optuna's own tell, on this storage
+    with answer_lost(storage, "UPDATE trials SET state") as lost:
+        study.tell(told, 2.5)
+    assert lost and study.get_trials()[1].value == 2.5

@@ -184,6 +184,15 @@ class RetryingRDBStorage(RDBStorage):
     def set_trial_state_values(
         self, trial_id: int, state: TrialState, values: Sequence[float] | None = None
     ) -> bool:
+        """As Optuna's, waiting out outages; a queued trial is claimed atomically, once
+        (:meth:`_claim_waiting_trial`), and a retry that finds the trial already ``state`` with
+        these ``values`` (its first attempt's commit landed, the answer was lost) returns True.
+        Failing a trial without values is not recognised that way: its retry raises as Optuna's.
+
+        Raises:
+            UpdateFinishedTrialError: if the trial has already finished otherwise.
+            KeyError: if there is no such trial.
+        """
         if state == TrialState.RUNNING and values is None:
             rdb = rdb_internals()
             if rdb is not None:
@@ -196,7 +205,18 @@ class RetryingRDBStorage(RDBStorage):
                     return self._claim_waiting_trial(rdb, trial_id, token, again=attempts > 1)
 
                 return self.outage.run(claim)
-        return self.outage.run(lambda: RDBStorage.set_trial_state_values(self, trial_id, state, values))
+        attempts = 0
+
+        def store() -> bool:
+            nonlocal attempts
+            attempts += 1
+            if attempts > 1 and values is not None and state.is_finished():
+                stored = RDBStorage.get_trial(self, trial_id)
+                if stored.state == state and stored.values == [float(v) for v in values]:
+                    return True
+            return RDBStorage.set_trial_state_values(self, trial_id, state, values)
+
+        return self.outage.run(store)
 
     def _claim_waiting_trial(self, rdb: RDBInternals, trial_id: int, token: str, *, again: bool) -> bool:
         """Move a queued trial from WAITING to RUNNING for this process alone: True when it did,
