@@ -134,16 +134,18 @@ def test_processes_taking_queued_trials_never_take_the_same_one(place: servers.S
 
 
 @contextmanager
-def answer_lost(storage: RetryingRDBStorage, statement: str) -> Iterator[list[str]]:
-    """The first transaction that runs a statement starting with ``statement`` commits on the
+def answer_lost(storage: RetryingRDBStorage, statement: str, nth: int = 1) -> Iterator[list[str]]:
+    """The ``nth`` transaction that runs a statement starting with ``statement`` commits on the
     database, then fails as if the connection had dropped before the server's answer arrived
     (the driver's own "lost connection" error). Yields a list that holds ``statement`` once it did."""
-    engine, lost = storage.engine, []
-    ran: list[Any] = []  # the DBAPI connections whose transaction ran the statement
+    engine, lost, count = storage.engine, [], [0]
+    ran: list[Any] = []  # the DBAPI connection whose transaction ran the statement the nth time
 
     def seen(connection: Any, _cursor: Any, sql: str, *_rest: Any) -> None:
         if sql.startswith(statement):
-            ran.append(connection.connection.dbapi_connection)
+            count[0] += 1
+            if count[0] == nth:
+                ran.append(connection.connection.dbapi_connection)
 
     dialect = engine.dialect
     commit = dialect.do_commit
@@ -174,53 +176,50 @@ def rdb(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[optuna
         yield optuna.create_study(study_name=place.name, storage=storage), storage
 
 
-def test_a_trial_whose_creation_answer_is_lost_is_created_once(
+def test_a_trial_is_created_taken_and_finished_once_when_the_answer_to_the_commit_is_lost(
     rdb: tuple[optuna.Study, RetryingRDBStorage],
 ) -> None:
-    """Retried blindly, the create made a second trial and left the first RUNNING with nobody
-    on it: a worker counted it as running and ended the study one trial short of its target."""
+    """Retried blindly, a create made a second trial and left the first RUNNING with nobody on
+    it; a claim took a second queued (or new) trial and left the first RUNNING; a finish found
+    its own trial finished and raised, as if another worker had failed it as stale."""
     study, storage = rdb
     with answer_lost(storage, "INSERT INTO trials ") as lost:
         asked = study.ask()
-    assert lost
-    with answer_lost(storage, "INSERT INTO trials ") as lost:
+    with answer_lost(storage, "INSERT INTO trials ") as lost_too:
         study.enqueue_trial({"x": 1.0})
-    assert lost
-    trials = study.get_trials()
-    assert [(t.number, t.state) for t in trials] == [(0, TrialState.RUNNING), (1, TrialState.WAITING)]
+    assert lost and lost_too
+    assert [(t.number, t.state) for t in study.get_trials()] == [
+        (0, TrialState.RUNNING),
+        (1, TrialState.WAITING),
+    ]
     assert asked.number == 0
-    study.tell(asked, 1.0)
 
-
-def test_a_queued_trial_whose_claim_answer_is_lost_is_run_by_its_claimer(
-    rdb: tuple[optuna.Study, RetryingRDBStorage],
-) -> None:
-    study, storage = rdb
-    study.enqueue_trial({"x": 1.0})
     with answer_lost(storage, "UPDATE trials SET state") as lost:
         taken = study.ask({"x": FloatDistribution(0.0, 2.0)})  # claims the queued trial
-    assert lost
-    assert (taken.number, taken.params) == (0, {"x": 1.0})
-    assert [t.state for t in study.get_trials()] == [TrialState.RUNNING]
+    assert lost and (taken.number, taken.params) == (1, {"x": 1.0})
+    assert [t.state for t in study.get_trials()] == [TrialState.RUNNING] * 2
 
-
-def test_a_trial_whose_finishing_answer_is_lost_is_finished_without_an_error(
-    rdb: tuple[optuna.Study, RetryingRDBStorage],
-) -> None:
-    """The retry found the trial finished and raised, and the worker took its own result for
-    one thrown away because another worker had failed the trial as stale."""
-    study, storage = rdb
-    trial = study.ask()
     record = {"crystallize": {"values": {"loss": [1.0, 2.0]}}}
     with answer_lost(storage, "UPDATE trials SET state") as lost:
-        finish_trial(storage, trial_id(study, trial), TrialState.COMPLETE, [1.5], record)
+        finish_trial(storage, trial_id(study, asked), TrialState.COMPLETE, [1.5], record)
     assert lost
-    (stored,) = study.get_trials()
+    stored = study.get_trials()[0]
     assert (stored.state, stored.value, stored.user_attrs) == (TrialState.COMPLETE, 1.5, record)
-    # Another result for a trial already finished is still refused.
-    with pytest.raises(optuna.exceptions.UpdateFinishedTrialError):
-        finish_trial(storage, trial_id(study, trial), TrialState.FAIL, None, {"crystallize": {}})
-    told = study.ask()  # Optuna's own tell, on this storage
+    with pytest.raises(optuna.exceptions.UpdateFinishedTrialError):  # another result is still refused
+        finish_trial(storage, trial_id(study, asked), TrialState.FAIL, None, {"crystallize": {}})
     with answer_lost(storage, "UPDATE trials SET state") as lost:
-        study.tell(told, 2.5)
+        study.tell(taken, 2.5)  # Optuna's own tell, on this storage
     assert lost and study.get_trials()[1].value == 2.5
+
+
+def test_a_run_whose_last_trial_creation_answer_is_lost_still_reaches_its_target(tmp_path: Path) -> None:
+    """The flaky MariaDB fault test's ending, made on purpose: the lost create left trial 2
+    RUNNING, the worker gave its duplicate (trial 3) up as "not needed" since trial 2 seemed
+    to be running, and the run ended with 2 of 3 trials complete."""
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    optimizer = optimizer_for(url, "s", heartbeat_interval=0.5, grace_period=2.0)
+    assert isinstance(optimizer.storage, RetryingRDBStorage)
+    with answer_lost(optimizer.storage, "INSERT INTO trials ", nth=3) as lost:
+        servers.tiny_experiment().optimize(optimizer, num_trials=3, replicates_per_trial=2)
+    assert lost
+    servers.assert_consistent(servers.trials_of(url, "s"), 3)
