@@ -16,7 +16,6 @@ from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState
 
 from crystallize_opt import ConfigurationError
-from crystallize_opt._optuna_compat import trial_id
 from crystallize_opt.storage import RetryingRDBStorage, finish_trial, resolve_storage
 
 from . import servers
@@ -199,14 +198,17 @@ def test_a_trial_is_created_taken_and_finished_once_when_the_answer_to_the_commi
     assert lost and (taken.number, taken.params) == (1, {"x": 1.0})
     assert [t.state for t in study.get_trials()] == [TrialState.RUNNING] * 2
 
+    asked_id = storage.get_trial_id_from_study_id_trial_number(
+        storage.get_study_id_from_name(study.study_name), asked.number
+    )
     record = {"crystallize": {"values": {"loss": [1.0, 2.0]}}}
     with answer_lost(storage, "UPDATE trials SET state") as lost:
-        finish_trial(storage, trial_id(study, asked), TrialState.COMPLETE, [1.5], record)
+        finish_trial(storage, asked_id, TrialState.COMPLETE, [1.5], record)
     assert lost
     stored = study.get_trials()[0]
     assert (stored.state, stored.value, stored.user_attrs) == (TrialState.COMPLETE, 1.5, record)
     with pytest.raises(optuna.exceptions.UpdateFinishedTrialError):  # another result is still refused
-        finish_trial(storage, trial_id(study, asked), TrialState.FAIL, None, {"crystallize": {}})
+        finish_trial(storage, asked_id, TrialState.FAIL, None, {"crystallize": {}})
     with answer_lost(storage, "UPDATE trials SET state") as lost:
         study.tell(taken, 2.5)  # Optuna's own tell, on this storage
     assert lost and study.get_trials()[1].value == 2.5
