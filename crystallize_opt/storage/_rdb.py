@@ -5,7 +5,6 @@ a trial happen once even when a retry follows a commit whose answer was lost."""
 
 from __future__ import annotations
 
-import copy
 import functools
 import json
 import uuid
@@ -21,19 +20,10 @@ from optuna.storages import BaseStorage, RDBStorage
 from optuna.trial import FrozenTrial, TrialState
 
 from .._optuna_compat import RDBInternals, cached_storage_calls, rdb_internals, study_id
+from ._once import CLAIMED_ATTR, CREATED_ATTR, created_by, frozen_trial, holds, without_tokens
 from ._outage import OutageWatch, with_connect_timeout
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-
-#: System attributes written in the transaction that creates a trial (``CREATED_ATTR``) or claims
-#: it from the queue (``CLAIMED_ATTR``): a token unique to that call. When the connection drops
-#: at the commit, whether it landed is unknown; the retry looks for its token and takes the trial
-#: the first attempt made, instead of making another (or claiming another) and leaving the first
-#: RUNNING with no worker: counted as running until the stale-trial check fails it, it made a
-#: worker give up its last trial as "not needed" and end the study one trial short.
-CREATED_ATTR = "crystallize:created"
-CLAIMED_ATTR = "crystallize:claimed"
 
 
 def _retrying(method: F) -> F:
@@ -60,7 +50,7 @@ class RetryingRDBStorage(RDBStorage):
     An operation that failed mid-transaction was rolled back, so trying it again is safe. One
     whose connection dropped at the commit may have landed: creating a trial, claiming a queued
     one and finishing one check on their retry whether the first attempt landed (see
-    :data:`CREATED_ATTR`), so each happens once; other writes store the same value again.
+    :data:`~._once.CREATED_ATTR`), so each happens once; other writes store the same value again.
     """
 
     def __init__(self, url: str, **kwargs: Any) -> None:
@@ -71,7 +61,7 @@ class RetryingRDBStorage(RDBStorage):
     def _create_new_trial(self, study_id: int, template_trial: FrozenTrial | None = None) -> FrozenTrial:
         """Create a trial of the study (RUNNING, or as ``template_trial``) and return it, as
         Optuna's own does (its cache calls this), once: its retry after a commit whose answer was
-        lost returns the trial that commit made (see :data:`CREATED_ATTR`).
+        lost returns the trial that commit made (see :data:`~._once.CREATED_ATTR`).
 
         Raises:
             KeyError: if there is no such study.
@@ -80,12 +70,7 @@ class RetryingRDBStorage(RDBStorage):
         if rdb is None:
             return self.outage.run(lambda: RDBStorage._create_new_trial(self, study_id, template_trial))
         models = rdb.models
-        if template_trial is not None and template_trial.system_attrs.keys() & {CREATED_ATTR, CLAIMED_ATTR}:
-            # A copied trial (add_trial) brings its own tokens: it gets a new one.
-            template_trial = copy.copy(template_trial)
-            template_trial.system_attrs = {
-                k: v for k, v in template_trial.system_attrs.items() if k not in (CREATED_ATTR, CLAIMED_ATTR)
-            }
+        template_trial = without_tokens(template_trial)
         token = json.dumps(uuid.uuid4().hex)
         attempts = 0
 
@@ -93,22 +78,9 @@ class RetryingRDBStorage(RDBStorage):
             nonlocal attempts
             attempts += 1
             with rdb.session(self.scoped_session) as session:
-                if attempts > 1:
-                    made = (
-                        session.query(models.TrialModel)
-                        .join(
-                            models.TrialSystemAttributeModel,
-                            models.TrialSystemAttributeModel.trial_id == models.TrialModel.trial_id,
-                        )
-                        .filter(
-                            models.TrialModel.study_id == study_id,
-                            models.TrialSystemAttributeModel.key == CREATED_ATTR,
-                            models.TrialSystemAttributeModel.value_json == token,
-                        )
-                        .one_or_none()
-                    )
-                    if made is not None:
-                        return _frozen(made, template_trial)
+                made = created_by(rdb, session, study_id, token) if attempts > 1 else None
+                if made is not None:
+                    return frozen_trial(made, template_trial)
                 # Numbering counts the study's trials: locked, two processes never share a number.
                 models.StudyModel.find_or_raise_by_id(study_id, session, for_update=True)
                 trial = rdb.add_trial(self, session, study_id, template_trial)
@@ -117,7 +89,7 @@ class RetryingRDBStorage(RDBStorage):
                         trial_id=trial.trial_id, key=CREATED_ATTR, value_json=token
                     )
                 )
-                return _frozen(trial, template_trial)
+                return frozen_trial(trial, template_trial)
 
         return self.outage.run(create)
 
@@ -233,9 +205,7 @@ class RetryingRDBStorage(RDBStorage):
         """
         models = rdb.models
         with rdb.session(self.scoped_session) as session:
-            if again and _holds(
-                rdb, session, trial_id, {CLAIMED_ATTR: token}, models.TrialSystemAttributeModel
-            ):
+            if again and holds(session, trial_id, {CLAIMED_ATTR: token}, models.TrialSystemAttributeModel):
                 return True
             claimed = (
                 session.query(models.TrialModel)
@@ -281,7 +251,7 @@ class RetryingRDBStorage(RDBStorage):
             current_state: Any = trial.state
             if again and current_state == state and attrs:
                 stored = {k: json.dumps(v) for k, v in attrs.items()}
-                if _holds(rdb, session, trial_id, stored, models.TrialUserAttributeModel):
+                if holds(session, trial_id, stored, models.TrialUserAttributeModel):
                     return  # the first attempt's commit landed; its answer was lost
             self.check_trial_is_updatable(trial_id, current_state)
             for key, value in attrs.items():
@@ -299,40 +269,6 @@ class RetryingRDBStorage(RDBStorage):
             trial.state = state
             if state.is_finished():
                 trial.datetime_complete = datetime.now()
-
-
-def _frozen(trial: Any, template: FrozenTrial | None) -> FrozenTrial:
-    """The :class:`FrozenTrial` Optuna's create returns for the new trial model ``trial``."""
-    if template is not None:
-        frozen = copy.deepcopy(template)
-        frozen.number, frozen.datetime_start = trial.number, trial.datetime_start
-        frozen._trial_id = trial.trial_id
-        return frozen
-    return FrozenTrial(
-        number=trial.number,
-        state=TrialState(trial.state),
-        value=None,
-        values=None,
-        datetime_start=trial.datetime_start,
-        datetime_complete=None,
-        params={},
-        distributions={},
-        user_attrs={},
-        system_attrs={},
-        intermediate_values={},
-        trial_id=trial.trial_id,
-    )
-
-
-def _holds(rdb: RDBInternals, session: Any, trial_id: int, attrs: Mapping[str, str], model: Any) -> bool:
-    """Whether the trial's attributes (rows of ``model``) hold ``attrs`` (key: stored JSON), all."""
-    rows = (
-        session.query(model.key, model.value_json)
-        .filter(model.trial_id == trial_id, model.key.in_(list(attrs)))
-        .all()
-    )
-    held = {key: json.loads(value) for key, value in rows}
-    return held == {key: json.loads(value) for key, value in attrs.items()}
 
 
 def finish_trial_in_steps(
