@@ -194,17 +194,38 @@ class RDBInternals:
         without committing (``RDBStorage._set_trial_value_without_commit``)."""
         storage._set_trial_value_without_commit(session, trial, objective, value)
 
+    def set_system_attr(self, storage: RDBStorage, session: Any, trial_id: int, key: str, value: Any) -> None:
+        """Upsert a trial system attribute in ``session`` without committing (as :meth:`set_user_attr`)."""
+        storage._set_trial_attr_without_commit(
+            session, self.models.TrialSystemAttributeModel, trial_id, key, value
+        )
+
+    def add_trial(
+        self, storage: RDBStorage, session: Any, study_id: int, template: FrozenTrial | None
+    ) -> Any:
+        """Add a new trial (RUNNING, or as ``template``) to the study in ``session``, numbered,
+        without committing; returns its model (``RDBStorage._get_prepared_new_trial``). The caller
+        locks the study row first, as Optuna does, so that two processes never share a number."""
+        return storage._get_prepared_new_trial(study_id, template, session)
+
 
 def rdb_internals() -> RDBInternals | None:
     """Optuna's private RDB pieces (:class:`RDBInternals`), or None where Optuna moved one.
 
     Fast path (Optuna 5.0 and 5.1): all found. Fallback (None): callers use public storage
     calls instead: a finished trial's record, values and state as separate commits, trials
-    counted by reading them, a queued trial claimed by Optuna's own read-then-write.
+    counted by reading them, a queued trial claimed by Optuna's own read-then-write, a trial
+    created by Optuna's own create (which a retry after a connection lost at its commit can
+    repeat, leaving the first trial RUNNING with no worker until the stale-trial check).
     """
     try:
         from optuna.storages._rdb import models
-        from optuna.storages._rdb.models import TrialModel, TrialUserAttributeModel  # noqa: F401 - resolution only
+        from optuna.storages._rdb.models import (  # noqa: F401 - resolution only
+            StudyModel,
+            TrialModel,
+            TrialSystemAttributeModel,
+            TrialUserAttributeModel,
+        )
         from optuna.storages._rdb.storage import _create_scoped_session
     except ImportError:
         return None
@@ -214,7 +235,11 @@ def rdb_internals() -> RDBInternals | None:
 
 
 #: The private methods of :class:`RDBStorage` that :class:`RDBInternals` calls.
-_RDB_METHODS = ("_set_trial_attr_without_commit", "_set_trial_value_without_commit")
+_RDB_METHODS = (
+    "_set_trial_attr_without_commit",
+    "_set_trial_value_without_commit",
+    "_get_prepared_new_trial",
+)
 
 
 #: Private methods of :class:`RDBStorage` that Optuna's cache (``_CachedStorage``, Optuna 5.0 and

@@ -11,6 +11,7 @@ imports nothing from the other packages of crystallize-opt but the shared basics
 - ``_sqlite_read``: reading SQLite files without changing them (read-only, damaged files);
 - ``_journal``: the journal file backend with its lock and torn-tail repair;
 - ``_outage``: riding out a database that is down, and naming storage faults;
+- ``_once``: creating and claiming a trial once though retried after a lost commit answer;
 - ``_display``: storage URLs as shown to users (passwords hidden).
 """
 

@@ -1,11 +1,13 @@
 """The SQLite and server database storage: Optuna's :class:`~optuna.storages.RDBStorage` that
 waits out outages, finishes a trial with its record in one transaction, counts a study's trials
-by state with one query and claims a queued trial atomically."""
+by state with one query and claims a queued trial atomically; creating, claiming and finishing
+a trial happen once even when a retry follows a commit whose answer was lost."""
 
 from __future__ import annotations
 
 import functools
 import json
+import uuid
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
@@ -15,9 +17,10 @@ import optuna
 import sqlalchemy
 from optuna.exceptions import StorageInternalError
 from optuna.storages import BaseStorage, RDBStorage
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 
 from .._optuna_compat import RDBInternals, cached_storage_calls, rdb_internals, study_id
+from ._once import CLAIMED_ATTR, CREATED_ATTR, created_by, frozen_trial, holds, without_tokens
 from ._outage import OutageWatch, with_connect_timeout
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -44,9 +47,10 @@ class RetryingRDBStorage(RDBStorage):
     :class:`~crystallize_opt.StorageError` at once. Connecting to a PostgreSQL or MySQL server
     gives up after :data:`CONNECT_TIMEOUT` seconds unless the URL sets ``connect_timeout``.
 
-    An operation that failed mid-transaction was rolled back, so trying it again is safe; a
-    create whose commit reached the server before the connection dropped can leave one extra
-    RUNNING trial, which the stale-trial check then fails.
+    An operation that failed mid-transaction was rolled back, so trying it again is safe. One
+    whose connection dropped at the commit may have landed: creating a trial, claiming a queued
+    one and finishing one check on their retry whether the first attempt landed (see
+    :data:`~._once.CREATED_ATTR`), so each happens once; other writes store the same value again.
     """
 
     def __init__(self, url: str, **kwargs: Any) -> None:
@@ -54,7 +58,41 @@ class RetryingRDBStorage(RDBStorage):
         super().__init__(url, **kwargs)
         self.outage = OutageWatch(url)
 
-    @_retrying
+    def _create_new_trial(self, study_id: int, template_trial: FrozenTrial | None = None) -> FrozenTrial:
+        """Create a trial of the study (RUNNING, or as ``template_trial``) and return it, as
+        Optuna's own does (its cache calls this), once: its retry after a commit whose answer was
+        lost returns the trial that commit made (see :data:`~._once.CREATED_ATTR`).
+
+        Raises:
+            KeyError: if there is no such study.
+        """
+        rdb = rdb_internals()
+        if rdb is None:
+            return self.outage.run(lambda: RDBStorage._create_new_trial(self, study_id, template_trial))
+        models = rdb.models
+        template_trial = without_tokens(template_trial)
+        token = json.dumps(uuid.uuid4().hex)
+        attempts = 0
+
+        def create() -> FrozenTrial:
+            nonlocal attempts
+            attempts += 1
+            with rdb.session(self.scoped_session) as session:
+                made = created_by(rdb, session, study_id, token) if attempts > 1 else None
+                if made is not None:
+                    return frozen_trial(made, template_trial)
+                # Numbering counts the study's trials: locked, two processes never share a number.
+                models.StudyModel.find_or_raise_by_id(study_id, session, for_update=True)
+                trial = rdb.add_trial(self, session, study_id, template_trial)
+                session.add(
+                    models.TrialSystemAttributeModel(
+                        trial_id=trial.trial_id, key=CREATED_ATTR, value_json=token
+                    )
+                )
+                return frozen_trial(trial, template_trial)
+
+        return self.outage.run(create)
+
     def finish_trial(
         self,
         trial_id: int,
@@ -65,6 +103,8 @@ class RetryingRDBStorage(RDBStorage):
         """Store ``user_attrs`` as the trial's user attributes, then its ``values`` and its
         finished ``state``, in one transaction: a crash never leaves the trial finished without
         them (and a trial costs one commit instead of two: on SQLite a commit costs milliseconds).
+        A retry after a commit whose answer was lost finds the trial finished with these
+        attributes: it was stored, and nothing is raised.
 
         Where Optuna's RDB internals moved (:func:`~.._optuna_compat.rdb_internals` is None),
         the attributes are written one by one before the state, as separate commits: a crash
@@ -76,14 +116,22 @@ class RetryingRDBStorage(RDBStorage):
         """
         rdb = rdb_internals()
         if rdb is None:
-            finish_trial_in_steps(self, trial_id, state, values, user_attrs)
+            finish_trial_in_steps(self, trial_id, state, values, user_attrs)  # each step retried
             return
-        try:
-            self._store_finished(rdb, trial_id, state, values, user_attrs, insert=True)
-        except sqlalchemy.exc.IntegrityError:
-            # The trial already had one of these attributes (someone set it before): the plain
-            # insert was rolled back; write them the way Optuna does, replacing the old values.
-            self._store_finished(rdb, trial_id, state, values, user_attrs, insert=False)
+        attempts = 0
+
+        def store() -> None:
+            nonlocal attempts
+            attempts += 1
+            again = attempts > 1
+            try:
+                self._store_finished(rdb, trial_id, state, values, user_attrs, insert=True, again=again)
+            except sqlalchemy.exc.IntegrityError:
+                # The trial already had one of these attributes (someone set it before): the plain
+                # insert was rolled back; write them the way Optuna does, replacing the old values.
+                self._store_finished(rdb, trial_id, state, values, user_attrs, insert=False, again=again)
+
+        self.outage.run(store)
 
     @_retrying
     def count_trial_states(self, study_id: int) -> dict[TrialState, int] | None:
@@ -108,19 +156,48 @@ class RetryingRDBStorage(RDBStorage):
     def set_trial_state_values(
         self, trial_id: int, state: TrialState, values: Sequence[float] | None = None
     ) -> bool:
+        """As Optuna's, waiting out outages; a queued trial is claimed atomically, once
+        (:meth:`_claim_waiting_trial`), and a retry that finds the trial already ``state`` with
+        these ``values`` (its first attempt's commit landed, the answer was lost) returns True.
+        Failing a trial without values is not recognised that way: its retry raises as Optuna's.
+
+        Raises:
+            UpdateFinishedTrialError: if the trial has already finished otherwise.
+            KeyError: if there is no such trial.
+        """
         if state == TrialState.RUNNING and values is None:
             rdb = rdb_internals()
             if rdb is not None:
-                return self._claim_waiting_trial(rdb, trial_id)
-        return super().set_trial_state_values(trial_id, state, values)
+                token = json.dumps(uuid.uuid4().hex)
+                attempts = 0
 
-    def _claim_waiting_trial(self, rdb: RDBInternals, trial_id: int) -> bool:
+                def claim() -> bool:
+                    nonlocal attempts
+                    attempts += 1
+                    return self._claim_waiting_trial(rdb, trial_id, token, again=attempts > 1)
+
+                return self.outage.run(claim)
+        attempts = 0
+
+        def store() -> bool:
+            nonlocal attempts
+            attempts += 1
+            if attempts > 1 and values is not None and state.is_finished():
+                stored = RDBStorage.get_trial(self, trial_id)
+                if stored.state == state and stored.values == [float(v) for v in values]:
+                    return True
+            return RDBStorage.set_trial_state_values(self, trial_id, state, values)
+
+        return self.outage.run(store)
+
+    def _claim_waiting_trial(self, rdb: RDBInternals, trial_id: int, token: str, *, again: bool) -> bool:
         """Move a queued trial from WAITING to RUNNING for this process alone: True when it did,
         False when another process took it first (Optuna's ``ask`` then takes the next one).
 
         Optuna reads the state and then writes it; on SQLite (where ``SELECT ... FOR UPDATE`` is
         a no-op) two processes could both read WAITING and both run the trial. One conditional
-        ``UPDATE ... WHERE state = WAITING`` is atomic on every database.
+        ``UPDATE ... WHERE state = WAITING`` is atomic on every database. ``token`` (JSON) is
+        stored with the claim; ``again`` (a retry): True at once if the token is there already.
 
         Raises:
             UpdateFinishedTrialError: if the trial has already finished (as Optuna's own).
@@ -128,6 +205,8 @@ class RetryingRDBStorage(RDBStorage):
         """
         models = rdb.models
         with rdb.session(self.scoped_session) as session:
+            if again and holds(session, trial_id, {CLAIMED_ATTR: token}, models.TrialSystemAttributeModel):
+                return True
             claimed = (
                 session.query(models.TrialModel)
                 .filter(
@@ -139,6 +218,7 @@ class RetryingRDBStorage(RDBStorage):
                 )
             )
             if claimed:
+                rdb.set_system_attr(self, session, trial_id, CLAIMED_ATTR, json.loads(token))
                 return True
             trial = models.TrialModel.find_or_raise_by_id(trial_id, session)
             current_state: Any = trial.state  # see _store_finished
@@ -154,12 +234,14 @@ class RetryingRDBStorage(RDBStorage):
         attrs: Mapping[str, Any],
         *,
         insert: bool,
+        again: bool = False,
     ) -> None:
         """Write ``attrs`` as user attributes, ``values`` and ``state`` in one transaction.
 
         With ``insert`` each attribute is a plain INSERT (it fails on an existing key); Optuna's
         own upsert loads the trial once more per attribute, a query that costs as much as the
         insert itself on SQLite. Without ``insert``, attributes are written with Optuna's upsert.
+        ``again`` (a retry): nothing is written if the trial is already ``state`` with ``attrs``.
         """
         models = rdb.models
         with rdb.session(self.scoped_session) as session:
@@ -167,6 +249,10 @@ class RetryingRDBStorage(RDBStorage):
             # The column is typed ``TrialState`` from Optuna 5.1 and ``Column[Any]`` in 5.0: a cast
             # is redundant on one and needed on the other; an ``Any`` local type-checks on both.
             current_state: Any = trial.state
+            if again and current_state == state and attrs:
+                stored = {k: json.dumps(v) for k, v in attrs.items()}
+                if holds(session, trial_id, stored, models.TrialUserAttributeModel):
+                    return  # the first attempt's commit landed; its answer was lost
             self.check_trial_is_updatable(trial_id, current_state)
             for key, value in attrs.items():
                 if insert:
@@ -229,12 +315,25 @@ def finish_trial(
         finish_trial_in_steps(storage, trial_id, state, values, user_attrs)
 
 
+#: Operations that run through the storage's OutageWatch where they are defined (a retry of
+#: these must know it follows a failed attempt of the same call).
+RETRIED_WHERE_DEFINED = frozenset(
+    {"finish_trial", "count_trial_states", "_create_new_trial", "set_trial_state_values"}
+)
 # Every public storage operation, plus the private ones that Optuna's cached storage calls directly.
 for _name in sorted(
-    {n for n in vars(RDBStorage) if not n.startswith("_") and callable(getattr(RDBStorage, n))}
-    - {"check_trial_is_updatable", "upgrade", "get_current_version", "get_head_version", "get_all_versions"}
-    - {"finish_trial", "count_trial_states"}  # wrapped where they are defined
-    | {*cached_storage_calls(), "set_trial_state_values"}
+    (
+        {n for n in vars(RDBStorage) if not n.startswith("_") and callable(getattr(RDBStorage, n))}
+        - {
+            "check_trial_is_updatable",
+            "upgrade",
+            "get_current_version",
+            "get_head_version",
+            "get_all_versions",
+        }
+        | set(cached_storage_calls())
+    )
+    - RETRIED_WHERE_DEFINED
 ):
     setattr(RetryingRDBStorage, _name, _retrying(getattr(RetryingRDBStorage, _name)))
 
