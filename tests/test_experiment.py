@@ -315,7 +315,7 @@ def test_run_inside_a_running_event_loop_points_to_arun(workdir):
     exp = demo_experiment(replicates=2)
 
     async def main():
-        with pytest.raises(EventLoopError, match=r"await experiment\.arun"):
+        with pytest.raises(EventLoopError, match=r"already running.*await experiment\.arun"):
             exp.run()
         return await exp.arun()
 

@@ -123,7 +123,7 @@ def _run_in(mode):
 
 
 @pytest.mark.parametrize("mode", ["run", "threads", "apply"])
-def test_a_failing_setup_still_tears_down_the_steps_set_up_before_it(workdir, traces, mode):
+def test_a_failing_setup_still_tears_down_its_step_and_the_steps_set_up_before_it(workdir, traces, mode):
     plugins = [ParallelExecution(executor_type="thread", max_workers=2)] if mode == "threads" else []
     first = LifecycleStep(str(traces))
     exp = demo_experiment(pipeline=Pipeline([first, SetupFailsStep(str(traces))]), plugins=plugins)
@@ -132,7 +132,8 @@ def test_a_failing_setup_still_tears_down_the_steps_set_up_before_it(workdir, tr
     assert len(lifecycle_files(traces, "setup")) == 1
     assert len(lifecycle_files(traces, "teardown")) == 1  # the step set up before is torn down
     assert first.ready is False
-    assert lifecycle_files(traces, "failed-teardown") == []  # the step whose setup raised is not
+    # the step whose setup raised is torn down too (it may hold what it acquired before failing)
+    assert len(lifecycle_files(traces, "failed-teardown")) == 1
     assert lifecycle_files(traces, "call") == []
 
 
