@@ -14,6 +14,7 @@ from crystallize_opt import (
     ConfigurationError,
     Experiment,
     ExperimentRunError,
+    FrozenContext,
     Objective,
     OptunaOptimizer,
     ParallelExecution,
@@ -287,11 +288,17 @@ def test_unknown_factory_argument_is_a_type_error():
 
 
 def test_decorated_function_must_take_data_and_ctx():
-    with pytest.raises(TypeError, match="data, ctx"):
+    with pytest.raises(TypeError, match="must accept data"):
 
         @pipeline_step()
-        def lonely(data):
-            return data
+        def empty():
+            return 1
+
+    @pipeline_step()
+    def lonely(data):  # no ctx parameter: called without it, as in crystallize-ml
+        return data
+
+    assert lonely()(3, FrozenContext({})) == 3
 
     with pytest.raises(TypeError, match="ctx"):
 

@@ -13,4 +13,10 @@ from concurrent.futures import ProcessPoolExecutor
 from .._constants import VALID_EXECUTOR_TYPES
 from ._execution import AsyncExecution, ParallelExecution, SerialExecution
 
-__all__ = ["VALID_EXECUTOR_TYPES", "AsyncExecution", "ParallelExecution", "ProcessPoolExecutor", "SerialExecution"]
+__all__ = [
+    "VALID_EXECUTOR_TYPES",
+    "AsyncExecution",
+    "ParallelExecution",
+    "ProcessPoolExecutor",
+    "SerialExecution",
+]
