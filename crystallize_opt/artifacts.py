@@ -226,10 +226,15 @@ class Artifact(DataSource):
         if path is None and condition != BASELINE_CONDITION:
             path = _locate(version_dir, replicate, BASELINE_CONDITION, self.name)
             if path is not None:
+                # The reference's wording ("... missing ..., falling back to baseline"), which
+                # its users match on; the path is where the condition's file would have been.
+                missing = path.parent.parent.parent / condition / path.parent.name / path.name
                 _log.warning(
-                    "artifact %r: the producer stored none for condition %r; reading the baseline's",
+                    "artifact %r: %s missing for condition %r, falling back to baseline (%s)",
                     self.name,
+                    missing,
                     condition,
+                    path,
                 )
         if path is None:
             raise FileNotFoundError(

@@ -159,7 +159,9 @@ def test_artifact_fetch_falls_back_to_the_baseline_with_a_warning(workdir, caplo
     with caplog.at_level(logging.WARNING, logger="crystallize_opt"):
         data = table.fetch(FrozenContext({"replicate": 1, "condition": "other"}))
     assert json.loads(data) == {"v": 10}
-    assert "stored none for condition 'other'" in caplog.text
+    # The reference's words, with where the condition's file would have been.
+    missing = Path("data", "prod", "v0", "replicate_1", "other", "produce", "table.json")
+    assert f"{missing} missing for condition 'other', falling back to baseline" in caplog.text
 
 
 def test_artifact_fetch_errors_name_what_is_missing(workdir):

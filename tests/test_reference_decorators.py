@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import pickle
 import random
 import statistics
@@ -369,3 +370,45 @@ def test_a_step_error_is_recorded_with_its_step_and_own_type(workdir):
     result = Experiment(datasource=one(), pipeline=Pipeline([boom()])).run()
     (error,) = result.errors
     assert (error.step, error.error_type, error.message) == ("boom", "ValueError", "planned")
+
+
+def test_steps_and_injected_helpers_without_a_ctx_parameter(workdir):
+    @data_source
+    def one(ctx):
+        return 1
+
+    @pipeline_step()
+    def record(data, ctx):
+        ctx.metrics.add("value", data)
+        return data
+
+    @pipeline_step()
+    def add_inc(data, *, inc: int = 1):
+        return data + inc
+
+    @inject_from_ctx
+    def scale(data, *, factor: int = 1):
+        return data * factor
+
+    ctx = FrozenContext({"inc": 2, "factor": 3})
+    assert add_inc()(3, ctx) == 5 and add_inc(inc=10)(3, ctx) == 13
+    assert scale(2, ctx) == 6 and scale(2, ctx=FrozenContext({})) == 2
+    with pytest.raises(TypeError, match="must be called with ctx"):
+        scale(2)
+    result = Experiment(datasource=one(), pipeline=Pipeline([add_inc(), record()])).run()
+    assert result.metrics.baseline.metrics["value"] == [2]
+
+
+def test_a_decorated_step_can_be_awaited_through_acall():
+    @pipeline_step()
+    async def add_async(data, ctx, *, delta: int = 0):
+        return data + delta
+
+    @pipeline_step()
+    def add_sync(data, ctx, *, delta: int = 0):
+        return data + delta
+
+    ctx = FrozenContext({"delta": 3})
+    assert asyncio.run(add_async().__acall__(2, ctx)) == 5
+    assert asyncio.run(add_async(delta=1).__acall__(2, ctx)) == 3
+    assert asyncio.run(add_sync().__acall__(2, ctx)) == 5

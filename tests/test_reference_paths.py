@@ -35,6 +35,7 @@ PATHS: dict[str, tuple[str, ...]] = {
     ),
     "datasources": (
         "Artifact",
+        "ArtifactLog",
         "DataSource",
         "ExperimentInput",
         "MultiArtifactDataSource",

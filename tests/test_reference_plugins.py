@@ -181,3 +181,14 @@ def test_async_execution_progress_uses_tqdm_gather_for_several_replicates(monkey
         AsyncExecution(progress=True).run_experiment_loop(demo_experiment(replicates=1), replicate)
     ) == [0]
     assert descriptions == ["Replicates"]  # one replicate: no bar
+
+
+def test_logging_plugin_warns_when_no_seed_plugin_is_installed(caplog, workdir):
+    exp = demo_experiment(replicates=1, treatments=[])
+    with caplog.at_level(logging.WARNING, logger="crystallize_opt"):
+        exp.run()
+    assert "No SeedPlugin installed" not in caplog.text
+    exp.plugins = [p for p in exp.plugins if not isinstance(p, SeedPlugin)]
+    with caplog.at_level(logging.WARNING, logger="crystallize_opt"):
+        exp.run()
+    assert "No SeedPlugin installed" in caplog.text

@@ -7,6 +7,7 @@ New code imports from ``crystallize_opt`` directly.
 """
 
 from ..artifacts import Artifact, ExperimentInput, MultiArtifactDataSource
+from ..context import ArtifactLog
 from ..pipeline import (
     DataSource,
     clear_registry,
@@ -19,6 +20,7 @@ from ..pipeline import (
 
 __all__ = [
     "Artifact",
+    "ArtifactLog",
     "DataSource",
     "ExperimentInput",
     "MultiArtifactDataSource",

@@ -329,10 +329,10 @@ def _step_record(
 def steps_set_up(experiment: Experiment) -> Iterator[None]:
     """Set every step up (``setup``, in pipeline order) for the ``with`` block, then tear down.
 
-    Every step whose ``setup`` returned gets its ``teardown`` (in pipeline order, with the
-    context its setup got), whatever fails after it: a later step's setup (whose error then
-    propagates; the step that raised is not torn down), the block (a replicate, a plugin hook,
-    an interrupt), or another teardown. A failing teardown never hides anything: it is logged
+    Every step whose ``setup`` was called gets its ``teardown`` (in pipeline order, with the
+    context its setup got), whatever fails after it: its own or a later step's setup (whose
+    error then propagates; the steps after the one that raised were never set up and are not
+    torn down), the block (a replicate, a plugin hook, an interrupt), or another teardown. A failing teardown never hides anything: it is logged
     with the step's name; when the setup or the block failed, that error propagates, with the
     teardown failures noted on it; otherwise the teardown failure is raised.
 
@@ -344,8 +344,10 @@ def steps_set_up(experiment: Experiment) -> Iterator[None]:
     ready: list[PipelineStep] = []
     try:
         for step in experiment.pipeline.steps:
-            step.setup(ctx)
+            # Listed before its setup runs: a setup that fails partway may already hold what its
+            # teardown releases (crystallize-ml tears such a step down too).
             ready.append(step)
+            step.setup(ctx)
         yield
     except BaseException as exc:
         for name, error in _tear_down(ready, ctx):

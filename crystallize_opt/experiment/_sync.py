@@ -19,7 +19,9 @@ def ensure_no_running_loop(
     except RuntimeError:
         return
     raise EventLoopError(
-        f"{owner}.{method}() cannot be called inside a running event loop (for example in Jupyter); "
+        # "already running" is crystallize-ml's wording, which its users' code matches on.
+        f"{owner}.{method}() cannot be called while an event loop is already running "
+        "(for example in Jupyter); "
         f"use `await {variable}.{async_method}(...)` instead"
     )
 

@@ -27,6 +27,14 @@ class InjectedSignature:
         self.kind = kind
         self.name: str = getattr(fn, "__name__", type(fn).__name__)
         params = list(inspect.signature(fn).parameters.values())
+        positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        #: False for a step written ``fn(data, *, params)`` (no ``ctx`` parameter), which
+        #: crystallize-ml also takes: it is called without the context.
+        self.takes_ctx = not (
+            leading == ("data", "ctx") and len(positional) < 2 and all(p.name != "ctx" for p in params)
+        )
+        if not self.takes_ctx:
+            leading = ("data",)
         if len(params) < len(leading):
             raise TypeError(f"{kind} {self.name!r} must accept {', '.join(leading)} as its first parameters")
         self.injected: dict[str, inspect.Parameter] = {
@@ -97,7 +105,8 @@ def lookup(ctx: Mapping[str, Any], name: str) -> tuple[bool, Any]:
 def inject_from_ctx(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Decorate ``fn`` so that parameters not passed explicitly are filled from its ``ctx``.
 
-    Each call must pass ``ctx`` (by position or name). Every other parameter not passed (except
+    Each call must pass ``ctx`` (by position or name; to a function without a ``ctx``
+    parameter, second or as ``ctx=``, and it is not passed on). Every other parameter not passed (except
     ``data``) is looked up by name, by the rule steps use: an output artifact of the context,
     then the context key (a :func:`~crystallize_opt.resource_factory` gives its resource), then
     the function's default. :func:`~crystallize_opt.pipeline_step` and
@@ -110,10 +119,21 @@ def inject_from_ctx(fn: Callable[..., Any]) -> Callable[..., Any]:
     signature = inspect.signature(fn)
     name_of = getattr(fn, "__name__", type(fn).__name__)
 
+    takes_ctx = "ctx" in signature.parameters
+
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        ctx: Any = None
+        if not takes_ctx:
+            # ``fn(data, *, params)`` without a ctx parameter, as crystallize-ml takes: the
+            # context comes second (or as ``ctx=``) and is not passed on.
+            if "ctx" in kwargs:
+                ctx = kwargs.pop("ctx")
+            elif len(args) >= 2:
+                ctx, args = args[1], args[:1] + args[2:]
         bound = signature.bind_partial(*args, **kwargs)
-        ctx = bound.arguments.get("ctx")
+        if takes_ctx:
+            ctx = bound.arguments.get("ctx")
         if not isinstance(ctx, FrozenContext):  # as crystallize-ml: a plain dict is refused too
             raise TypeError(
                 f"{name_of!r} decorated with inject_from_ctx must be called with ctx (a FrozenContext), "

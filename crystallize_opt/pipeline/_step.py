@@ -95,7 +95,15 @@ class _FunctionStep(InjectedCallable, PipelineStep):
     """A step made by :func:`pipeline_step` from a plain (or async) function."""
 
     def __call__(self, data: Any, ctx: FrozenContext) -> Any:
+        if not self._signature.takes_ctx:
+            return self._fn(data, **self._kwargs(ctx))
         return self._fn(data, ctx, **self._kwargs(ctx))
+
+    async def __acall__(self, data: Any, ctx: FrozenContext) -> Any:
+        """Run the step and await its result when the function is async (crystallize-ml's
+        entry point for awaiting a step; the pipeline itself needs no such call)."""
+        result = self(data, ctx)
+        return await result if inspect.isawaitable(result) else result
 
     def _code(self) -> Any:
         return self._fn

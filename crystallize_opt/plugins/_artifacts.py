@@ -45,7 +45,10 @@ def write_atomic(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` so that readers see the old file or the new one, never half."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
+    # builtins.open, not Path.write_text: code that guards writes by patching open() (as
+    # crystallize-ml's tests do) sees ours too.
+    with open(tmp, "w", encoding="utf-8") as handle:
+        handle.write(text)
     os.replace(tmp, path)
 
 
@@ -148,7 +151,8 @@ class ArtifactPlugin(BasePlugin):
         folder.mkdir(parents=True, exist_ok=True)
         for record in ctx.artifacts.drain():
             path = (folder / check_name(record.name, "Artifact name")).resolve()
-            path.write_bytes(record.data)
+            with open(path, "wb") as handle:
+                handle.write(record.data)
             ctx.artifacts.written.append((record.name, step.name, str(path)))
 
     def after_replicate(self, experiment: Experiment, ctx: FrozenContext, outcome: ConditionOutcome) -> None:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from .._constants import CONDITION_KEY, REPLICATE_KEY
 from .._logging import get_logger
 from ._base import BasePlugin
+from ._seed import SeedPlugin
 
 if TYPE_CHECKING:
     from ..context import FrozenContext
@@ -54,6 +55,12 @@ class LoggingPlugin(BasePlugin):
             len(experiment.treatments),
             len(experiment.hypotheses),
         )
+        if not any(isinstance(plugin, SeedPlugin) for plugin in experiment.plugins):
+            # crystallize-ml's warning, in its words (users match on them).
+            _log.warning(
+                "No SeedPlugin installed: the global generators (random, NumPy) are not seeded "
+                "per replicate, so runs may differ; ctx.rng is still seeded"
+            )
 
     def after_step(self, experiment: Experiment, step: PipelineStep, data: Any, ctx: FrozenContext) -> None:
         level = logging.INFO if self.verbose else logging.DEBUG
