@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any
 
 from .. import _constants as C
 from .._checks import check_replicates
-from .._logging import get_logger
 from ..exceptions import ConfigurationError
 from ..hypothesis import Hypothesis
 from ..plugins import ArtifactPlugin
@@ -26,8 +25,6 @@ from ._validation import check_structure, hypothesis_list, treatment_list
 
 if TYPE_CHECKING:
     from ._experiment import Experiment
-
-_log = get_logger("experiment")
 
 #: The values of ``strategy`` a run accepts.
 STRATEGIES = ("rerun", "resume")
@@ -50,7 +47,7 @@ async def run_experiment(
     if replicates is None:
         count = stated_replicates(experiment.datasource) or experiment.replicates
     else:
-        count = check_replicates(at_least_one(replicates), "replicates")
+        count = check_replicates(replicates, "replicates")
     # The run's overrides go to a view of the experiment, never into it: plugins read
     # experiment.replicates etc. of the run, and the experiment object stays as the user built it.
     run = run_view(experiment, active_treatments, active_hypotheses, count)
@@ -110,15 +107,6 @@ def apply_once(
     if outcome.exception is not None:
         raise outcome.exception
     return outcome.output
-
-
-def at_least_one(replicates: Any) -> Any:
-    """``run(replicates=0)`` (or negative) runs one replicate, as in crystallize-ml, with a
-    warning; any other value is returned for :func:`check_replicates` to judge."""
-    if isinstance(replicates, int) and not isinstance(replicates, bool) and replicates < 1:
-        _log.warning("run(replicates=%d): running 1 replicate (a run has at least one)", replicates)
-        return 1
-    return replicates
 
 
 def stated_replicates(datasource: Any) -> int | None:
