@@ -43,6 +43,11 @@ def optimizer(storage: str = ":memory:", **kwargs) -> OptunaOptimizer:
     )
 
 
+#: Racing and intensification (off by default since they lost on the noise suite's tuning set;
+#: still offered): the settings the racing tests use.
+RACING = NoiseHandling(max_replicates=3, racing_z=2.0, intensify=True)
+
+
 def record_of(trial: optuna.trial.FrozenTrial) -> TrialRecord:
     record = TrialRecord.from_trial(trial)
     assert record is not None
@@ -56,7 +61,7 @@ def records(opt: OptunaOptimizer) -> list[tuple[optuna.trial.FrozenTrial, TrialR
 def test_racing_stops_a_clearly_worse_trial_and_never_a_better_one():
     warm = [Treatment("start", {"x": 0.0, "y": -0.5}), Treatment("worse", {"x": 3.0, "y": -0.5})]
     warm.append(Treatment("better", {"x": 1.0, "y": -0.5}))
-    opt = optimizer(warm_start=warm)
+    opt = optimizer(warm_start=warm, noise=RACING)
     noisy_experiment().optimize(opt, num_trials=20, replicates_per_trial=1)
     (_start, start_rec), (worse, worse_rec), (better, better_rec), (again, again_rec) = records(opt)[:4]
     # The noise check: the first trial runs two replicates.
@@ -87,7 +92,9 @@ def test_racing_stops_a_clearly_worse_trial_and_never_a_better_one():
 def test_a_trial_that_keeps_up_is_never_stopped_by_racing():
     # Four parameter sets with the same loss (0.25) on every seed: each challenger ties the incumbent.
     points = [(0.5, -0.5), (1.5, -0.5), (1.0, 0.0), (1.0, -1.0)]
-    opt = optimizer(warm_start=[Treatment(f"t{i}", {"x": x, "y": y}) for i, (x, y) in enumerate(points)])
+    opt = optimizer(
+        warm_start=[Treatment(f"t{i}", {"x": x, "y": y}) for i, (x, y) in enumerate(points)], noise=RACING
+    )
     noisy_experiment().optimize(opt, num_trials=30, replicates_per_trial=1)
     challengers = [(t, r) for t, r in records(opt) if (t.params["x"], t.params["y"]) in points[1:]]
     assert len(challengers) == 3
@@ -328,13 +335,13 @@ def test_a_search_trial_asked_while_another_worker_chooses_the_winner_is_given_u
 def test_with_a_pruner_the_pruner_decides_when_a_racing_trial_stops():
     # Trials race with 3 replicates once the incumbent has them; a median pruner stops worse ones.
     pruner = optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=0)
-    opt = optimizer(pruner=pruner, noise=NoiseHandling(racing_z=None))
+    opt = optimizer(pruner=pruner, noise=NoiseHandling(max_replicates=3, racing_z=None, intensify=True))
     noisy_experiment(noise_sd=0.3, own_sd=0.1).optimize(opt, num_trials=60, replicates_per_trial=1)
     racing = [(t, r) for t, r in records(opt) if r.noise["target"] > 1 and t.number > 0]
     stopped = [r for _, r in racing if r.noise["stopped"]]
     assert stopped and all(len(r.replicates) < r.noise["target"] for r in stopped)
     # Without the pruner and with racing off, no trial stops early.
-    plain = optimizer(noise=NoiseHandling(racing_z=None))
+    plain = optimizer(noise=NoiseHandling(max_replicates=3, racing_z=None, intensify=True))
     noisy_experiment(noise_sd=0.3, own_sd=0.1).optimize(plain, num_trials=60, replicates_per_trial=1)
     assert not any(r.noise["stopped"] for _, r in records(plain))
 
@@ -617,7 +624,7 @@ def test_predictions_in_blocks_are_the_numbers_of_one_computation(monkeypatch):
 
 
 def default_sampler_optimizer() -> OptunaOptimizer:
-    return OptunaOptimizer(SPACE, Objective("loss"), storage=":memory:", noise=True)
+    return OptunaOptimizer(SPACE, Objective("loss"), storage=":memory:", noise=RACING)
 
 
 @pytest.mark.parametrize("noisy", [False, True], ids=["deterministic", "noisy"])
@@ -632,7 +639,7 @@ def test_without_a_sampler_the_search_is_that_of_plain_tpe(noisy: bool) -> None:
     default = default_sampler_optimizer()
     default_best = experiment().optimize(default, num_trials=30, replicates_per_trial=1)
     assert type(default.sampler) is optuna.samplers.TPESampler
-    explicit = optimizer(sampler=optuna.samplers.TPESampler(seed=experiment().master_seed))
+    explicit = optimizer(sampler=optuna.samplers.TPESampler(seed=experiment().master_seed), noise=RACING)
     explicit_best = experiment().optimize(explicit, num_trials=30, replicates_per_trial=1)
     assert [t.params for t in default.study.trials] == [t.params for t in explicit.study.trials]
     assert default_best == explicit_best

@@ -26,7 +26,7 @@ import pytest
 from optuna.distributions import FloatDistribution
 from optuna.trial import FrozenTrial, TrialState
 
-from crystallize_opt import Experiment, Objective, OptunaOptimizer, Pipeline, Treatment
+from crystallize_opt import Experiment, NoiseHandling, Objective, OptunaOptimizer, Pipeline, Treatment
 from crystallize_opt.optimize import stored_selection
 from crystallize_opt.records import TrialRecord
 
@@ -53,13 +53,15 @@ def experiment(flag: Path | None = None) -> Experiment:
 
 
 def optimizer(url: str, noise: bool, sampler: MakeSampler) -> OptunaOptimizer:
+    # Noise handling with racing and intensification (not the default): the resume of their
+    # state (stopped trials, queued intensification trials) is tested with the rest.
     return OptunaOptimizer(
         SPACE,
         Objective("loss"),
         sampler=sampler(),
         storage=url,
         study_name="s",
-        noise=True if noise else None,
+        noise=NoiseHandling(max_replicates=3, racing_z=2.0, intensify=True) if noise else None,
     )
 
 

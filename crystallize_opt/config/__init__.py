@@ -180,11 +180,11 @@ wait for a database that stops answering or stays locked before the run fails; d
     (effect, confidence interval, p-value). A mapping turns it on with these settings (absent
     ones, or ones set to ``null``, keep the default, except ``racing_z``):
 
-    * ``max_replicates`` (positive integer, default 3): most search replicates one parameter
-      set can earn;
-    * ``racing_z`` (positive number, default 2; ``null`` turns racing off): stop a trial once it
-      is this many standard errors worse than the best parameters on the same seeds;
-    * ``intensify`` (boolean, default true): the best parameters earn more replicates;
+    * ``max_replicates`` (positive integer, default 1: one replicate per search trial; racing
+      needs more, e.g. 3): most search replicates one parameter set can earn;
+    * ``racing_z`` (positive number, default ``null``: no racing): stop a trial once it is this
+      many standard errors worse than the best parameters on the same seeds;
+    * ``intensify`` (boolean, default false): the best parameters earn more replicates;
     * ``stopped_trials`` (``partial`` (default) or ``pruned``): what a trial stopped by racing
       tells Optuna (its partial mean, or pruned);
     * ``select`` (``model`` (default) or ``mean``): rank candidates by a Gaussian-process
