@@ -35,8 +35,8 @@ Methods (plain Optuna = ``TPESampler(seed=s)`` with Optuna 5 defaults, in-memory
 * ``smac``: SMAC3 2.x's hyperparameter-optimization facade with the replicate seeds as
   instances, see :func:`smac` (a benchmark-only dependency: skipped with a note without it).
 * ``ours``: crystallize-opt's own code path: ``Experiment.optimize`` with
-  ``OptunaOptimizer(..., noise=True)`` and the package's default sampler (``TPESampler(seed=s)``
-  until the noise check, univariate TPE once the pipeline is noisy) on an experiment whose
+  ``OptunaOptimizer(..., noise=True)`` and the package's defaults (``TPESampler(seed=s)``, one
+  replicate per search trial since 2026-12-06; racing before) on an experiment whose
   pipeline evaluates the problem (see :func:`ours`); variants set :class:`~crystallize_opt.NoiseHandling` fields
   (``ours:NAME`` from ``VARIANTS`` or ``ours:field=value;field=value``); ``ours:multivariate``
   (or ``sampler=multivariate`` among the fields) passes ``TPESampler(seed=s, multivariate=True)``
