@@ -127,7 +127,12 @@ def test_ours_and_the_plain_recipes_meet_the_same_seeds(
 
 def test_variants_are_noise_handling_settings(bench: ModuleType) -> None:
     assert bench.method_settings("ours") == {}
-    assert bench.method_settings("ours:aggressive") == {"racing_z": 1.0, "max_replicates": 5}
+    assert bench.method_settings("ours:aggressive") == {
+        "racing_z": 1.0,
+        "max_replicates": 5,
+        "intensify": True,
+    }
+    assert bench.method_settings("ours:racing") == {"max_replicates": 3, "racing_z": 2.0, "intensify": True}
     assert bench.method_settings("ours:racing_z=none;max_replicates=2;intensify=false") == {
         "racing_z": None,
         "max_replicates": 2,
