@@ -379,3 +379,24 @@ def test_outage_timeout_comes_from_the_config_and_reaches_every_worker(tmp_path:
         match=r"optimize\.outage_timeout: expected a positive, finite number of seconds, got 0",
     ):
         load_study(bad)
+
+
+def test_once_given_up_every_thread_of_the_process_reports_the_same_outage() -> None:
+    """After a watch gave up, later operations (another thread's, or storing the running trial
+    as failed) fail at once, in the same words: a run's workers then report one outage, not a
+    "gave up after 1 s" beside a bare "is unreachable"."""
+    import sqlalchemy
+
+    watch = _outage.OutageWatch("postgresql+psycopg://postgres@127.0.0.1:1/test", timeout=0.3)
+
+    def refused() -> None:
+        raise sqlalchemy.exc.OperationalError("SELECT 1", {}, Exception("Connection refused"))
+
+    with pytest.raises(StorageError) as first:
+        watch.run(refused)
+    started = time.monotonic()
+    with pytest.raises(StorageError) as again:
+        watch.run(refused)
+    assert time.monotonic() - started < 0.1, "a watch that gave up waits no more"
+    assert "is unreachable: gave up after 0 s (" in str(first.value)
+    assert str(again.value) == str(first.value)

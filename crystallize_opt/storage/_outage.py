@@ -275,6 +275,7 @@ class OutageWatch:
         self._since: float | None = None  # monotonic time of the first failure of this outage
         self._delay = FIRST_DELAY
         self._gave_up = False
+        self._gave_up_after: float | None = None  # seconds waited when it gave up (None: interrupted)
         self._warned: Fault | None = None  # the fault announced by the warning, once there was one
 
     def __getstate__(self) -> dict[str, Any]:
@@ -302,8 +303,12 @@ class OutageWatch:
                     raise
                 if not fault.waitable:
                     raise storage_error(fault, self.storage, exc) from exc
-                if getattr(_local, "depth", 0) or self._gave_up:
+                if getattr(_local, "depth", 0):
                     raise storage_error(fault, self.storage, exc) from exc
+                if self._gave_up:
+                    # Given up already (by this thread or another of this process): the same
+                    # words, so that a process's threads and a run's workers report one outage.
+                    raise storage_error(fault, self.storage, exc, waited=self._gave_up_after) from exc
                 self._wait(fault, exc)
             else:
                 if self._since is not None or self._gave_up:
@@ -330,7 +335,7 @@ class OutageWatch:
             waited = now - self._since
             left = self.timeout - waited
             if left <= 0:
-                self._gave_up = True
+                self._gave_up, self._gave_up_after = True, waited
                 raise storage_error(fault, self.storage, exc, waited=waited) from exc
             delay = min(self._delay * random.uniform(0.75, 1.25), left)
             self._delay = min(2 * self._delay, MAX_DELAY)
@@ -345,7 +350,7 @@ class OutageWatch:
                     ) from exc
                 time.sleep(min(_SLICE, remaining))
         except BaseException:  # interrupted: storing the trial as failed must not wait again
-            self._gave_up = True
+            self._gave_up, self._gave_up_after = True, None
             raise
 
     def _recovered(self) -> None:
@@ -361,3 +366,4 @@ class OutageWatch:
             if self._since is not None:
                 _back_at = time.time()
             self._since, self._delay, self._gave_up, self._warned = None, FIRST_DELAY, False, None
+            self._gave_up_after = None
