@@ -315,6 +315,23 @@ class OutageWatch:
                     self._recovered()
                 return result
 
+    def run_knowing_retries(self, operation: Callable[[bool], T]) -> T:
+        """As :meth:`run`, calling ``operation(again)`` with ``again`` True on every attempt after
+        the first: an operation whose commit may have landed before its connection dropped
+        checks, on a retry, whether it did.
+
+        Raises:
+            As :meth:`run`.
+        """
+        attempts = 0
+
+        def attempt() -> T:
+            nonlocal attempts
+            attempts += 1
+            return operation(attempts > 1)
+
+        return self.run(attempt)
+
     def _wait(self, fault: Fault, exc: BaseException) -> None:
         with self._lock:
             now = time.monotonic()

@@ -72,13 +72,10 @@ class RetryingRDBStorage(RDBStorage):
         models = rdb.models
         template_trial = without_tokens(template_trial)
         token = json.dumps(uuid.uuid4().hex)
-        attempts = 0
 
-        def create() -> FrozenTrial:
-            nonlocal attempts
-            attempts += 1
+        def create(again: bool) -> FrozenTrial:
             with rdb.session(self.scoped_session) as session:
-                made = created_by(rdb, session, study_id, token) if attempts > 1 else None
+                made = created_by(rdb, session, study_id, token) if again else None
                 if made is not None:
                     return frozen_trial(made, template_trial)
                 # Numbering counts the study's trials: locked, two processes never share a number.
@@ -91,7 +88,7 @@ class RetryingRDBStorage(RDBStorage):
                 )
                 return frozen_trial(trial, template_trial)
 
-        return self.outage.run(create)
+        return self.outage.run_knowing_retries(create)
 
     def finish_trial(
         self,
@@ -118,12 +115,8 @@ class RetryingRDBStorage(RDBStorage):
         if rdb is None:
             finish_trial_in_steps(self, trial_id, state, values, user_attrs)  # each step retried
             return
-        attempts = 0
 
-        def store() -> None:
-            nonlocal attempts
-            attempts += 1
-            again = attempts > 1
+        def store(again: bool) -> None:
             try:
                 self._store_finished(rdb, trial_id, state, values, user_attrs, insert=True, again=again)
             except sqlalchemy.exc.IntegrityError:
@@ -131,7 +124,7 @@ class RetryingRDBStorage(RDBStorage):
                 # insert was rolled back; write them the way Optuna does, replacing the old values.
                 self._store_finished(rdb, trial_id, state, values, user_attrs, insert=False, again=again)
 
-        self.outage.run(store)
+        self.outage.run_knowing_retries(store)
 
     @_retrying
     def count_trial_states(self, study_id: int) -> dict[TrialState, int] | None:
@@ -169,26 +162,18 @@ class RetryingRDBStorage(RDBStorage):
             rdb = rdb_internals()
             if rdb is not None:
                 token = json.dumps(uuid.uuid4().hex)
-                attempts = 0
+                return self.outage.run_knowing_retries(
+                    lambda again: self._claim_waiting_trial(rdb, trial_id, token, again=again)
+                )
 
-                def claim() -> bool:
-                    nonlocal attempts
-                    attempts += 1
-                    return self._claim_waiting_trial(rdb, trial_id, token, again=attempts > 1)
-
-                return self.outage.run(claim)
-        attempts = 0
-
-        def store() -> bool:
-            nonlocal attempts
-            attempts += 1
-            if attempts > 1 and values is not None and state.is_finished():
+        def store(again: bool) -> bool:
+            if again and values is not None and state.is_finished():
                 stored = RDBStorage.get_trial(self, trial_id)
                 if stored.state == state and stored.values == [float(v) for v in values]:
                     return True
             return RDBStorage.set_trial_state_values(self, trial_id, state, values)
 
-        return self.outage.run(store)
+        return self.outage.run_knowing_retries(store)
 
     def _claim_waiting_trial(self, rdb: RDBInternals, trial_id: int, token: str, *, again: bool) -> bool:
         """Move a queued trial from WAITING to RUNNING for this process alone: True when it did,
