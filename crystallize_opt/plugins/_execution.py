@@ -177,8 +177,8 @@ class ParallelExecution(BasePlugin):
             pickled (a copy sent to another process finds its own).
 
     Raises:
-        ConfigurationError: for an ``executor_type`` not listed above, a ``max_workers`` that is
-            not a positive integer, ``gpus`` without processes, an unknown ``start_method``,
+        ConfigurationError: for an ``executor_type`` not listed above (when a run starts, as
+            in crystallize-ml), a ``max_workers`` that is not a positive integer, ``gpus`` without processes, an unknown ``start_method``,
             ``max_workers``/``start_method``/``gpus`` with ``"dask"``, or (when a run starts)
             ``"dask"`` without ``distributed`` installed or without a client.
     """
