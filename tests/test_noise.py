@@ -18,8 +18,8 @@ from crystallize_opt import (
     Objective,
     OptunaOptimizer,
     Treatment,
-    derive_seed,
     paired_t_test,
+    replicate_seed,
 )
 from crystallize_opt.optimize._noise._policy import NoisePolicy
 from crystallize_opt.optimize._noise._pool import Pool
@@ -83,7 +83,7 @@ def test_racing_stops_a_clearly_worse_trial_and_never_a_better_one():
     assert again_rec.noise["pooled_n"] == 3
     pooled = better_rec.values["loss"] + again_rec.values["loss"]
     assert again.value == pytest.approx(np.mean(pooled))
-    assert again_rec.seeds == [derive_seed(noisy_experiment().master_seed, 2)]
+    assert again_rec.seeds == [replicate_seed(noisy_experiment().master_seed, 2)]
     # Every replicate of every trial is an intermediate value (step = replicate index).
     for trial, record in records(opt):
         assert sorted(trial.intermediate_values) == record.replicates, trial.number
