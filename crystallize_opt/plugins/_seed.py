@@ -49,9 +49,10 @@ def replicate_seed(master_seed: int, replicate: int) -> int:
     whether replicates run serially or in processes), so numbers made with crystallize-ml are
     reproduced here: replicate 0 runs on the master seed itself. Every replicate seed comes from
     it: :class:`SeedPlugin`'s, the engine's without a SeedPlugin, :func:`quick_experiment`'s, and
-    replicate ``r`` of every trial of an optimization (common random numbers). Neighbouring seeds
-    still give unrelated random streams (NumPy and Python hash a seed before using it); seeds
-    that must be independent of the replicates' (a trial's own seeds, the fresh seeds of a
+    replicate ``r`` of every trial of an optimization (common random numbers). Seeds 31337 apart
+    still give unrelated random streams (``ctx.rng``, NumPy's ``default_rng``, hashes its seed
+    through SeedSequence; the global generators' initialisations scramble theirs); seeds that
+    must be independent of the replicates' (a trial's own seeds, the fresh seeds of a
     noise-aware search's last phases) come from :func:`derive_seed` instead.
 
     Args:
@@ -126,9 +127,9 @@ class SeedPlugin(BasePlugin):
     Replicate ``i`` gets :func:`replicate_seed` ``(seed, i)``, that is
     ``(seed + i * 31337) mod 2**32`` as in crystallize-ml (replicate 0 gets ``seed`` itself), in
     the context under ``"seed_used"`` (the baseline and every treatment of a replicate share it,
-    so they compare on equal terms), and
-    ``ctx.rng`` is a :class:`numpy.random.Generator` seeded with it. ``seed`` defaults to a fixed
-    value, so two runs of the same experiment give the same metrics.
+    so they compare on equal terms), and ``ctx.rng`` is a :class:`numpy.random.Generator`
+    seeded with it. ``seed`` defaults to a fixed value, so two runs of the same experiment give
+    the same metrics.
 
     Args:
         seed: the master seed, an integer from 0 to 2**32 - 1 (the seeds NumPy and Optuna take;
