@@ -51,9 +51,9 @@ def quick_experiment(
     no argument. ``config`` is a copy of the parameters; ``ctx`` is a :class:`FrozenContext`
     holding them plus ``replicate``, ``condition`` (the configuration's name), ``seed_used`` and
     ``seed`` (both this replicate's seed; crystallize-ml put the master seed in ``seed``), with
-    ``ctx.rng`` seeded by it. Every
-    configuration of replicate ``i`` uses the same seed (common random numbers). There are no
-    plugins, artifacts or hypotheses: turn the function into an :class:`Experiment` for those.
+    ``ctx.rng`` seeded by it. Every configuration of replicate ``i`` uses the same seed (common
+    random numbers). There are no plugins, artifacts or hypotheses: turn the function into an
+    :class:`Experiment` for those.
 
     Returns:
         ``{name: [fn's return value for each replicate, in order]}``.
