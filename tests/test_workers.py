@@ -70,7 +70,9 @@ def test_workers_with_the_default_sampler_propose_different_parameters(tmp_path:
     """Without a sampler every process builds the default TPE from the master seed: unless each
     worker reseeds it, they draw the same startup points and evaluate each one twice."""
     with servers.study_place("sqlite", tmp_path) as place:
-        exp = servers.tiny_experiment(sleep=SLEEP)
+        # One replicate per trial: at SLEEP a loaded machine lets the first worker finish all 8
+        # trials before the second has started, and the test would check nothing.
+        exp = servers.tiny_experiment(sleep=5 * SLEEP)
         optimizer = optimizer_for(place.url, place.name, sampler=None)
         exp.optimize(optimizer, num_trials=8, replicates_per_trial=1, workers=2)
         trials = servers.complete(place.trials())
