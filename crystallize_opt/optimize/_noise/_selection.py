@@ -210,12 +210,14 @@ def _fit(
     entries: Sequence[Entry],
     confirmed: Sequence[_Candidate],
     start: np.ndarray | None = None,
+    point_effect: bool = False,
 ) -> SeedEffectGP:
     """The model of the observations, most relevant first (confirmations, then parameter sets
     by pooled mean): large searches fit hyperparameters on the first ones only. See
-    :func:`_model_data` for which observations a long search leaves out."""
+    :func:`_model_data` for which observations a long search leaves out, and
+    :class:`~._gp.SeedEffectGP` for ``point_effect``."""
     inputs, values, groups = _model_data(unit_cube, entries, confirmed)
-    return SeedEffectGP(inputs, values, groups).fit(start)
+    return SeedEffectGP(inputs, values, groups, point_effect).fit(start)
 
 
 def _model_data(
@@ -302,10 +304,15 @@ def _rank_confirmed(
     policy: NoisePolicy, top: list[_Candidate], unit_cube: UnitCube | None, noise: dict[str, Any]
 ) -> tuple[list[_Candidate], bool]:
     """Confirmed candidates best first: by the model refitted with the confirmation data, or by
-    their confirmation means; and whether the model ranked them."""
+    their confirmation means; and whether the model ranked them.
+
+    The refitted model has a per-parameter-set effect (``point_effect``): the confirmations are
+    the replicates that tell it apart from the noise, and on a rough response it keeps the
+    smooth part of the model from ranking neighbourhoods instead of the candidates themselves
+    (chosen on the noise suite's tuning set, ``benchmarks/README.md``)."""
     if "model" in noise and unit_cube is not None:
         try:
-            model = _fit(unit_cube, list(policy.entries()), top)
+            model = _fit(unit_cube, list(policy.entries()), top, point_effect=True)
         except (np.linalg.LinAlgError, ValueError, FloatingPointError) as exc:
             _log.warning("the response model could not be refitted (%s); ranking by confirmation means", exc)
         else:
