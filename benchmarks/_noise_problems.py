@@ -18,7 +18,7 @@ so evaluating the same point on the same seed twice gives the same value, and th
 seed gives the same noise to every method: methods are compared on identical noise.
 
 ``r`` is a seed value, not a replicate index: ``bench_noise.py`` passes the seed crystallize-opt
-gives a replicate (``derive_seed(master, r)`` for search replicate ``r``, and the package's own
+gives a replicate (``replicate_seed(master, r)`` for search replicate ``r``, and the package's own
 fresh seeds for confirmation and held-out runs), so the noise is a function of (point, seed).
 """
 

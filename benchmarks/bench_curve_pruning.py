@@ -13,10 +13,11 @@ draws the train/validation split, the example order and the initialisation. The 
 validation error after each epoch; the objective is the error after the last epoch.
 
 Methods (all with ``TPESampler(seed=s)``, optimizer seed ``s``; the package's master seed is
-``s``, so replicate ``r`` trains on seed ``derive_seed(s, r)`` in every method):
+``s``, so replicate ``r`` trains on seed ``replicate_seed(s, r)`` in every method; results before
+2026-12-07 used the package's earlier replicate seeds, ``derive_seed(s, r)``):
 
 * ``noprune_r3``: the package, 3 replicates per trial, every trial trained for all epochs.
-* ``single_hyperband``: plain Optuna, one evaluation per trial (on seed ``derive_seed(s, 0)``,
+* ``single_hyperband``: plain Optuna, one evaluation per trial (on seed ``replicate_seed(s, 0)``,
   the seed a one-replicate trial of the package gets), ``trial.report`` every epoch,
   ``HyperbandPruner(min_resource=1, max_resource=EPOCHS, reduction_factor=3)``.
   (ours: ``max_resource=3 * EPOCHS``, the package's step ``r * EPOCHS + e``)
@@ -168,7 +169,7 @@ def _package_run(problem: cp.Problem, seed: int, budget: int, pruner: str | None
 
 def _single_run(problem: cp.Problem, seed: int, budget: int, prune: bool) -> Run:
     ledger = Ledger()
-    train_seed = co.derive_seed(seed, 0)
+    train_seed = co.replicate_seed(seed, 0)
 
     def objective(trial: optuna.Trial) -> float:
         params = {name: trial.suggest_int(name, lo, hi) for name, (lo, hi) in problem.space.items()}

@@ -19,7 +19,9 @@ Problems and noise model: see ``_noise_problems.py``. Every method gets the same
 pipeline executions (every replicate counts, including confirmation and held-out evaluations,
 and the baseline's) and the same noise: optimizer seed ``s`` is the TPE sampler's seed, the
 problem's noise seed and the package's master seed, and replicate ``r`` of the search runs on
-noise seed ``derive_seed(s, r)`` for every method (the seed the package gives replicate ``r``).
+noise seed ``replicate_seed(s, r)`` for every method (the seed the package gives replicate ``r``).
+Results before 2026-12-07 (``SEED_SCHEME`` ``"derive_seed"``) used the package's earlier replicate
+seeds, ``derive_seed(s, r)``.
 Per run we record
 
 * inference regret: true (noiseless) value of the point the method returns, minus the optimum;
@@ -87,7 +89,7 @@ from crystallize_opt import (
     Pipeline,
     PipelineStep,
     SeedPlugin,
-    derive_seed,
+    replicate_seed,
 )
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -98,8 +100,9 @@ warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning
 logging.getLogger("crystallize_opt").setLevel(logging.WARNING)
 #: The objective metric the benchmark's pipeline records.
 METRIC = "value"
-#: Bumped when the plain recipes' seeds change, so that ``--cache`` never mixes seed schemes.
-SEED_SCHEME = "derive_seed"
+#: Bumped when the plain recipes' seeds change, so that ``--cache`` never mixes seed schemes
+#: (``"derive_seed"`` until 2026-12-07: the package's earlier replicate seeds).
+SEED_SCHEME = "replicate_seed"
 
 
 def space_of(problem: Problem) -> dict[str, BaseDistribution]:
@@ -125,7 +128,7 @@ def x_of(problem: Problem, params: dict[str, float]) -> np.ndarray:
 def search_seed(seed: int, replicate: int) -> int:
     """The noise seed of search replicate ``replicate``: what the package gives that replicate
     with master seed ``seed`` (``SeedPlugin``), used by the plain recipes too."""
-    return derive_seed(seed, replicate)
+    return replicate_seed(seed, replicate)
 
 
 def new_study(seed: int) -> optuna.Study:
@@ -400,7 +403,7 @@ def ours(
     pipeline executions (``num_trials=budget, replicates_per_trial=1``).
 
     The master seed is ``seed`` (so search replicate ``r`` meets noise seed
-    ``derive_seed(seed, r)``, as in the plain recipes); the baseline is the domain centre.
+    ``replicate_seed(seed, r)``, as in the plain recipes); the baseline is the domain centre.
     ``sampler`` names one of ``SAMPLERS`` (seeded with ``seed``) to pass instead of the
     package's default.
 

@@ -155,7 +155,7 @@ def our_cfg_experiment() -> co.Experiment:
 def replicate_seeds(replicates: int) -> list[int]:
     """The seeds ``Experiment.optimize`` gives replicates 0..R-1 (common random numbers)."""
     master = our_experiment().master_seed
-    return [co.derive_seed(master, r) for r in range(replicates)]
+    return [co.replicate_seed(master, r) for r in range(replicates)]
 
 
 def run_bare(

@@ -77,6 +77,7 @@ if TYPE_CHECKING:
         derive_seed,
         load_all_metrics,
         load_metrics,
+        replicate_seed,
     )
     from .ranking import RankedTrial, StudyBest, rank_study, rank_trials, study_best
     from .records import BaselineRecord, CurveLayout, RecordError, RetryRecord, StudySettings, TrialRecord
@@ -164,6 +165,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "derive_seed",
         "load_all_metrics",
         "load_metrics",
+        "replicate_seed",
     ),
     ".ranking": ("RankedTrial", "StudyBest", "rank_study", "rank_trials", "study_best"),
     ".records": (
@@ -320,6 +322,7 @@ __all__ = [
     "rank_study",
     "rank_trials",
     "register_datasource",
+    "replicate_seed",
     "resource_factory",
     "set_step_cache",
     "standalone_context",

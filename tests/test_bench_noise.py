@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from crystallize_opt import derive_seed
+from crystallize_opt import derive_seed, replicate_seed
+from crystallize_opt.plugins import replicate_of_seed
 
 BENCH = Path(__file__).resolve().parent.parent / "benchmarks" / "bench_noise.py"
 PLAIN = ("tpe_1x300", "tpe_5x60", "tpe_top10")
@@ -117,12 +118,21 @@ def test_ours_and_the_plain_recipes_meet_the_same_seeds(
     for name in ("ours", "tpe_5x60"):
         running["method"] = name
         getattr(bench, name)(problem, 1.0, seed, budget=40)
-    search = {derive_seed(seed, r) for r in range(5)}
-    later = {derive_seed(seed, j, 0, stream) for j in range(10) for stream in (1, 2)}
+    search = {replicate_seed(seed, r) for r in range(5)}
+    assert search == {3 + r * 31337 for r in range(5)}
+    # Fresh seeds: the first draws of streams 1 and 2, or a later draw of the same key where the
+    # first is the replicate seed of an index below 2**20 (see phase_seeds; seed 3 has one).
+    later = {
+        derive_seed(seed, j, 0, stream, *again)
+        for j in range(10)
+        for stream in (1, 2)
+        for again in ((), (1,))
+    }
     assert seen["tpe_5x60"] == search
-    assert derive_seed(seed, 0) in seen["ours"] and derive_seed(seed, 1) in seen["ours"]
+    assert replicate_seed(seed, 0) in seen["ours"] and replicate_seed(seed, 1) in seen["ours"]
     assert seen["ours"] <= search | later
     assert seen["ours"] & later  # the held-out seeds of winner and baseline
+    assert all(replicate_of_seed(seed, s) >= 2**20 for s in seen["ours"] & later)
 
 
 def test_variants_are_noise_handling_settings(bench: ModuleType) -> None:

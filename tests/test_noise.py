@@ -20,6 +20,7 @@ from crystallize_opt import (
     Treatment,
     derive_seed,
     paired_t_test,
+    replicate_seed,
 )
 from crystallize_opt.optimize._noise._policy import NoisePolicy
 from crystallize_opt.optimize._noise._pool import Pool
@@ -83,7 +84,7 @@ def test_racing_stops_a_clearly_worse_trial_and_never_a_better_one():
     assert again_rec.noise["pooled_n"] == 3
     pooled = better_rec.values["loss"] + again_rec.values["loss"]
     assert again.value == pytest.approx(np.mean(pooled))
-    assert again_rec.seeds == [derive_seed(noisy_experiment().master_seed, 2)]
+    assert again_rec.seeds == [replicate_seed(noisy_experiment().master_seed, 2)]
     # Every replicate of every trial is an intermediate value (step = replicate index).
     for trial, record in records(opt):
         assert sorted(trial.intermediate_values) == record.replicates, trial.number
@@ -651,3 +652,32 @@ def test_a_given_sampler_is_used_as_given():
     opt = optimizer(sampler=sampler)
     noisy_experiment().optimize(opt, num_trials=20, replicates_per_trial=1)
     assert opt.sampler is sampler and opt.study.sampler is sampler
+
+
+def test_fresh_seeds_never_repeat_a_search_seed_and_an_earlier_study_keeps_its_own():
+    """The search runs on replicate_seed(master, r); the confirmation and held-out seeds are
+    SeedSequence draws, and a draw that is the replicate seed of an index below the bound is
+    drawn again. Master seed 3's confirmation draw 8 is one (index 1,005,489)."""
+    from crystallize_opt.optimize._noise._selection import (
+        CONFIRMATION_STREAM,
+        HOLDOUT_STREAM,
+        SEARCH_REPLICATE_BOUND,
+        phase_seeds,
+    )
+    from crystallize_opt.plugins import replicate_of_seed
+
+    first = derive_seed(3, 8, 0, CONFIRMATION_STREAM)
+    index = replicate_of_seed(3, first)
+    assert index < SEARCH_REPLICATE_BOUND and replicate_seed(3, index) == first
+    fresh = phase_seeds(3, CONFIRMATION_STREAM, 10)
+    assert fresh[8] == derive_seed(3, 8, 0, CONFIRMATION_STREAM, 1) != first
+    assert all(fresh[j] == derive_seed(3, j, 0, CONFIRMATION_STREAM) for j in range(10) if j != 8)
+    # A study of an earlier release (its search ran on derive_seed(master, r)) keeps its first draws.
+    earlier = phase_seeds(3, CONFIRMATION_STREAM, 10, "seedsequence")
+    assert earlier == {j: derive_seed(3, j, 0, CONFIRMATION_STREAM) for j in range(10)}
+    for master in (0, 1, 7, 2**32 - 1):
+        search = {replicate_seed(master, r) for r in range(10_000)}
+        for stream in (CONFIRMATION_STREAM, HOLDOUT_STREAM):
+            seeds = phase_seeds(master, stream, 200).values()
+            assert not search & set(seeds)
+            assert min(replicate_of_seed(master, s) for s in seeds) >= SEARCH_REPLICATE_BOUND

@@ -11,7 +11,7 @@ import optuna
 import pytest
 import yaml
 
-from crystallize_opt import derive_seed
+from crystallize_opt import derive_seed, replicate_seed
 from crystallize_opt.optimize import stored_selection
 
 from .servers import Processes, cli_command, write_study
@@ -184,13 +184,14 @@ def test_workers_finishing_together_choose_the_winner_once(tmp_path: Path, monke
     lines = [line.split() for line in log.read_text().splitlines()]
     assert len(lines) == executions["search"] + executions["confirmation"] + executions["holdout"]
     # The confirmation and held-out phases run on seeds of their own streams (1 and 2); the
-    # search on replicate seeds derive_seed(7, r) (r may pass max_replicates by one when two
-    # workers queue the same intensification at once: still a search execution).
+    # search on replicate seeds replicate_seed(7, r) (r may pass max_replicates by one when two
+    # workers queue the same intensification at once: still a search execution). Master seed 7
+    # draws no fresh seed again in these streams (see phase_seeds).
     choice_seeds = {str(derive_seed(7, j, 0, stream)) for j in range(64) for stream in (1, 2)}
     choosing = [pid for pid, _, seed in lines if seed in choice_seeds]
     assert len(choosing) == executions["confirmation"] + executions["holdout"]
     assert len(set(choosing)) == 1, "one worker ran every confirmation and held-out execution"
-    search_seeds = {str(derive_seed(7, r)) for r in range(8)}
+    search_seeds = {str(replicate_seed(7, r)) for r in range(8)}
     assert len({pid for pid, _, seed in lines if seed in search_seeds}) >= 2, "the search was shared"
     first_lines = {output.splitlines()[0] for output in outputs}
     assert first_lines == {f"best {selection.winner.name}: {json.dumps(selection.winner.params)}"}

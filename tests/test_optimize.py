@@ -22,7 +22,7 @@ from crystallize_opt import (
     ParallelExecution,
     SeedPlugin,
     Treatment,
-    derive_seed,
+    replicate_seed,
 )
 from crystallize_opt.optimize import treatment_of
 
@@ -85,7 +85,8 @@ def test_replicate_r_of_every_trial_uses_the_same_seed_as_replicate_r_of_run() -
     exp = fx.quadratic_experiment(plugins=[SeedPlugin(seed=11)])
     optimizer = make_optimizer()
     exp.optimize(optimizer, num_trials=4, replicates_per_trial=3)
-    expected = [derive_seed(11, r) for r in range(3)]
+    expected = [replicate_seed(11, r) for r in range(3)]
+    assert expected == [11, 11 + 31337, 11 + 2 * 31337]
     for trial in optimizer.study.trials:
         assert record_of(trial).seeds == expected
     run_seeds = exp.run(replicates=3).metrics.baseline.seeds
@@ -126,7 +127,8 @@ def test_everything_stored_is_readable_with_plain_optuna(tmp_path: Path) -> None
     assert stats["n"] == 4
     assert stats["mean"] == pytest.approx(trial.value)
     assert stats["sem"] == pytest.approx(stats["std"] / 2)
-    assert record["seeds"] == [derive_seed(3, r) for r in range(4)]
+    assert record["seeds"] == [replicate_seed(3, r) for r in range(4)]
+    assert settings["seed_scheme"] == "crystallize-ml"
     assert record["failures"] == []
     assert record["duration"] > 0
     assert record["pipeline_signature"] == exp.pipeline.signature()
@@ -337,7 +339,7 @@ def test_replay_reproduces_a_stored_trial_exactly_and_detects_a_changed_pipeline
     report = exp.replay_trial(make_optimizer(storage, study_name="quad"), 2)
     assert report.matches, report.differences
     assert report.treatment.params == optimizer.study.trials[2].params
-    assert report.seeds == [derive_seed(5, r) for r in range(3)]
+    assert report.seeds == [replicate_seed(5, r) for r in range(3)]
     changed = fx.quadratic_experiment(plugins=[SeedPlugin(seed=5)], initial_ctx={"noise_sd": 2.0})
     report = changed.replay_trial(make_optimizer(storage, study_name="quad"), 2)
     assert not report.matches

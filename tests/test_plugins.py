@@ -19,8 +19,8 @@ from crystallize_opt import (
     SeedPlugin,
     SerialExecution,
     Treatment,
-    derive_seed,
     pipeline_step,
+    replicate_seed,
 )
 
 from .engine_fixtures import RecordingPlugin, ReversedExecution, demo_experiment, fail_on, score, shift
@@ -212,11 +212,31 @@ def test_different_seeds_give_different_metrics(workdir):
     assert demo_experiment(plugins=[SeedPlugin(seed=1)]).run().metrics.baseline.metrics["mean"] == one
 
 
-def test_replicate_seed_is_derived_from_the_master_seed():
-    plugin = SeedPlugin(seed=11)
-    assert [plugin.replicate_seed(r) for r in range(3)] == [derive_seed(11, r) for r in range(3)]
+def test_replicate_seed_is_the_reference_formula():
+    """crystallize-ml's per-replicate seed, (master + replicate*31337) mod 2**32 (its ADR 0006)."""
+    plugin = SeedPlugin(seed=42)
+    assert plugin.replicate_seed(0) == 42
+    assert plugin.replicate_seed(3) == (42 + 3 * 31337) % 2**32 == 94053
+    assert [plugin.replicate_seed(r) for r in range(5)] == [replicate_seed(42, r) for r in range(5)]
     assert len({plugin.replicate_seed(r) for r in range(50)}) == 50
-    assert derive_seed(11, 0) != derive_seed(12, 0)
+    top = SeedPlugin(seed=2**32 - 1)
+    assert [top.replicate_seed(r) for r in range(3)] == [2**32 - 1, 31336, 31336 + 31337]
+    assert replicate_seed(2**32 - 1, 1) == 31336
+
+
+def test_replicate_seed_reaches_the_context_with_the_reference_formula(workdir):
+    exp = demo_experiment(plugins=[SeedPlugin(seed=42)], replicates=4, treatments=[])
+    seeds = exp.run().metrics.baseline.seeds
+    assert seeds == {0: 42, 1: 42 + 31337, 2: 42 + 2 * 31337, 3: (42 + 3 * 31337) % 2**32}
+    wrapped = demo_experiment(plugins=[SeedPlugin(seed=2**32 - 1)], replicates=2, treatments=[])
+    assert wrapped.run().metrics.baseline.seeds == {0: 2**32 - 1, 1: 31336}
+
+
+def test_replicate_seeds_without_a_seed_plugin_follow_the_same_formula(workdir):
+    exp = demo_experiment(replicates=3, treatments=[])
+    exp.plugins = [p for p in exp.plugins if not isinstance(p, SeedPlugin)]  # the engine's default
+    seeds = exp.run().metrics.baseline.seeds
+    assert seeds == {0: 0, 1: 31337, 2: 62674}  # the package's master seed is 0
 
 
 @pytest.mark.parametrize("bad", [-1, 1.5, "3", True])
@@ -229,7 +249,7 @@ def test_auto_seed_seeds_global_generators_per_replicate(workdir):
     exp = demo_experiment(pipeline=Pipeline([global_draw()]), plugins=[SeedPlugin(seed=3)], replicates=2)
     metrics = exp.run().metrics.baseline
     for rep in range(2):
-        seed = derive_seed(3, rep)
+        seed = replicate_seed(3, rep)
         random.seed(seed)
         np.random.seed(seed)
         assert metrics.replicate(rep) == {"py": [random.random()], "np": [float(np.random.random())]}
@@ -239,7 +259,7 @@ def test_custom_seed_function_receives_each_replicate_seed(workdir):
     seen: list[int] = []
     exp = demo_experiment(plugins=[SeedPlugin(seed=4, seed_fn=seen.append)], replicates=2, treatments=[])
     exp.run()
-    assert seen == [derive_seed(4, 0), derive_seed(4, 1)]
+    assert seen == [4, 4 + 31337]
     seen.clear()
     demo_experiment(plugins=[SeedPlugin(seed=4, auto_seed=False, seed_fn=seen.append)]).run()
     assert seen == []

@@ -16,7 +16,7 @@ from crystallize_opt import (
     SeedPlugin,
     Treatment,
     data_source,
-    derive_seed,
+    replicate_seed,
     welch_t_test,
 )
 
@@ -174,7 +174,7 @@ def test_provenance_records_seeds_per_replicate(workdir):
     result = exp.run()
     seeds = result.provenance["seeds"]
     expected = {r: SeedPlugin(seed=21).replicate_seed(r) for r in range(3)}
-    assert expected == {r: derive_seed(21, r) for r in range(3)}
+    assert expected == {r: replicate_seed(21, r) for r in range(3)} == {0: 21, 1: 31358, 2: 62695}
     assert seeds == {"baseline": expected, "plus_one": expected}
     assert result.metrics.baseline.seeds == expected
     assert result.provenance["master_seed"] == 21

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from crystallize_opt import Experiment, Pipeline, SeedPlugin, Treatment, derive_seed, pipeline_step
+from crystallize_opt import Experiment, Pipeline, SeedPlugin, Treatment, pipeline_step, replicate_seed
 from crystallize_opt.plugins import ArtifactPlugin
 
 from .engine_fixtures import count_runs, fail_on, interrupt_once, points, score, shift
@@ -173,7 +173,7 @@ def test_resume_reruns_results_of_a_different_seed(workdir, traces, caplog):
     caplog.set_level(logging.INFO, logger="crystallize_opt")
     result = build(traces, plugins=[SeedPlugin(seed=99)]).run(strategy="resume")
     assert result.provenance["reused"] == {}
-    assert result.metrics.baseline.seeds == {r: derive_seed(99, r) for r in range(5)}
+    assert result.metrics.baseline.seeds == {r: replicate_seed(99, r) for r in range(5)}
     _assert_rerun_logged(caplog, ["baseline"])
 
 

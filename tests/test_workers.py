@@ -12,7 +12,7 @@ import optuna
 import pytest
 from optuna.trial import FrozenTrial, TrialState
 
-from crystallize_opt import derive_seed
+from crystallize_opt import derive_seed, replicate_seed
 
 from . import servers
 from .servers import optimizer_for
@@ -35,10 +35,10 @@ def _quiet(quiet_workdir: Path) -> None:
 
 
 def assert_seeded_as_serial(place: servers.StudyPlace, master_seed: int) -> None:
-    """Common random numbers: replicate r of every trial has seed derive_seed(master, r), and each
+    """Common random numbers: replicate r of every trial has seed replicate_seed(master, r), and each
     replicate's metrics are the ones a serial run in this process computes for the same treatment
     and seeds (replayed trial by trial)."""
-    expected_seeds = [derive_seed(master_seed, r) for r in range(REPLICATES)]
+    expected_seeds = [replicate_seed(master_seed, r) for r in range(REPLICATES)]
     exp = servers.tiny_experiment()
     optimizer = optimizer_for(place.url, place.name)
     for trial in servers.complete(place.trials()):
@@ -70,7 +70,9 @@ def test_workers_with_the_default_sampler_propose_different_parameters(tmp_path:
     """Without a sampler every process builds the default TPE from the master seed: unless each
     worker reseeds it, they draw the same startup points and evaluate each one twice."""
     with servers.study_place("sqlite", tmp_path) as place:
-        exp = servers.tiny_experiment(sleep=SLEEP)
+        # One replicate per trial: at SLEEP a loaded machine lets the first worker finish all 8
+        # trials before the second has started, and the test would check nothing.
+        exp = servers.tiny_experiment(sleep=5 * SLEEP)
         optimizer = optimizer_for(place.url, place.name, sampler=None)
         exp.optimize(optimizer, num_trials=8, replicates_per_trial=1, workers=2)
         trials = servers.complete(place.trials())

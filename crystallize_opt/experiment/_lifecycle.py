@@ -14,7 +14,7 @@ from .. import _constants as C
 from .._checks import check_replicates
 from ..exceptions import ConfigurationError
 from ..hypothesis import Hypothesis
-from ..plugins import ArtifactPlugin
+from ..plugins import SEED_SCHEME, ArtifactPlugin
 from ..result import Result
 from ..treatment import Treatment
 from ._aggregate import build_result
@@ -132,7 +132,9 @@ def condition_name(treatment: Treatment | None) -> str:
 
 
 def condition_fingerprint(experiment: Experiment, treatment: Treatment | None) -> str:
-    """Identify what a stored result of ``treatment`` depends on (code, params, seed, count)."""
+    """Identify what a stored result of ``treatment`` depends on (code, params, seed, count,
+    and how replicate seeds follow from the seed: records of releases before crystallize-ml's
+    formula, which lack it, are rerun on resume, never mixed with this release's seeds)."""
     parts = [
         experiment.pipeline.signature(),
         experiment.datasource.fingerprint(),
@@ -140,6 +142,7 @@ def condition_fingerprint(experiment: Experiment, treatment: Treatment | None) -
         str(experiment.replicates),
         str(experiment.master_seed),
         json.dumps(experiment.initial_ctx, sort_keys=True, default=repr),
+        SEED_SCHEME,
     ]
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
 

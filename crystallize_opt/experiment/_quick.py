@@ -13,7 +13,7 @@ from .._checks import check_replicates, check_seed
 from .._constants import BASELINE_CONDITION, CONDITION_KEY, DEFAULT_MASTER_SEED, REPLICATE_KEY, SEED_USED_KEY
 from .._logging import get_logger
 from ..context import FrozenContext
-from ..plugins import default_seed_function, derive_seed
+from ..plugins import default_seed_function, replicate_seed
 
 _log = get_logger("experiment")
 
@@ -44,15 +44,16 @@ def quick_experiment(
     ``configs`` maps a name to the configuration's parameters (default: one configuration,
     ``{"baseline": {}}``). For each configuration, replicate ``i`` reseeds Python's
     :mod:`random` and NumPy's global generator with the seed replicate ``i`` of an
-    :class:`Experiment` gets (``derive_seed(seed, i)``; ``seed`` defaults to the package's
+    :class:`Experiment` gets (:func:`~crystallize_opt.replicate_seed` ``(seed, i)``, that is
+    ``(seed + i * 31337) mod 2**32`` as in crystallize-ml; ``seed`` defaults to the package's
     fixed master seed, so two calls agree), then calls ``fn(config)``, or ``fn(config, ctx)``
     when ``fn`` has a ``ctx`` parameter or takes two positional ones, or ``fn()`` when it takes
-    no argument. ``config`` is a copy of
-    the parameters; ``ctx`` is a :class:`FrozenContext` holding them plus ``replicate``,
-    ``condition`` (the configuration's name), ``seed_used`` and ``seed`` (both this replicate's
-    seed; crystallize-ml put the master seed in ``seed``), with ``ctx.rng`` seeded by it. Every
-    configuration of replicate ``i`` uses the same seed (common random numbers). There are no
-    plugins, artifacts or hypotheses: turn the function into an :class:`Experiment` for those.
+    no argument. ``config`` is a copy of the parameters; ``ctx`` is a :class:`FrozenContext`
+    holding them plus ``replicate``, ``condition`` (the configuration's name), ``seed_used`` and
+    ``seed`` (both this replicate's seed; crystallize-ml put the master seed in ``seed``), with
+    ``ctx.rng`` seeded by it. Every configuration of replicate ``i`` uses the same seed (common
+    random numbers). There are no plugins, artifacts or hypotheses: turn the function into an
+    :class:`Experiment` for those.
 
     Returns:
         ``{name: [fn's return value for each replicate, in order]}``.
@@ -78,8 +79,8 @@ def quick_experiment(
     for name, params in table.items():
         outputs = results.setdefault(name, [])
         for replicate in range(count):
-            replicate_seed = derive_seed(master, replicate)
-            default_seed_function(replicate_seed)
+            seed_used = replicate_seed(master, replicate)
+            default_seed_function(seed_used)
             config = dict(params)
             if arity == 2:
                 ctx = FrozenContext(
@@ -87,10 +88,10 @@ def quick_experiment(
                         **config,
                         REPLICATE_KEY: replicate,
                         CONDITION_KEY: name,
-                        SEED_USED_KEY: replicate_seed,
-                        "seed": replicate_seed,
+                        SEED_USED_KEY: seed_used,
+                        "seed": seed_used,
                     },
-                    rng=np.random.default_rng(replicate_seed),
+                    rng=np.random.default_rng(seed_used),
                 )
                 outputs.append(fn(config, ctx))
             elif arity == 1:
@@ -98,5 +99,5 @@ def quick_experiment(
             else:
                 outputs.append(fn())
             if verbose:
-                _log.info("quick_experiment: %s replicate %d (seed %d) done", name, replicate, replicate_seed)
+                _log.info("quick_experiment: %s replicate %d (seed %d) done", name, replicate, seed_used)
     return results

@@ -24,7 +24,7 @@ from .._logging import get_logger
 from ..context import CurveReporter, FrozenContext, is_pruned_signal, running_in
 from ..exceptions import ExperimentRunError
 from ..pipeline import call_cached, drive_synchronously, take_returned_metrics
-from ..plugins import ArtifactPlugin, BasePlugin, derive_seed, plugins_with_hook
+from ..plugins import ArtifactPlugin, BasePlugin, derive_seed, plugins_with_hook, replicate_seed
 from ..result import ConditionOutcome, ReplicateError, to_jsonable
 from ..treatment import Treatment
 
@@ -78,6 +78,8 @@ class ReplicateTask:
         self.setup_in_worker = False
         self.curve_reporter = curve_reporter
         self._step_hashes: dict[int, str] = {}
+        #: Whether resume has warned that the stored records use the earlier replicate seeds.
+        self._told_seed_scheme = False
         self.is_async: bool
         self._before_replicate: list[BasePlugin]
         self._before_step: list[BasePlugin]
@@ -150,6 +152,16 @@ class ReplicateTask:
         if record is None:
             return None
         if record.get("fingerprint") != self.fingerprints.get(condition):
+            if not self._told_seed_scheme and _seedsequence_seed(
+                record, self.experiment.master_seed, replicate
+            ):
+                self._told_seed_scheme = True
+                _log.warning(
+                    "resume: %s was stored by a release whose replicate seeds were derive_seed(master, r); "
+                    "its replicates are rerun on crystallize-ml's seeds (master + r*31337) mod 2**32, "
+                    "so the run does not mix the two",
+                    plugin.version_dir(self.experiment) if plugin else self.experiment.name,
+                )
             _log.info(
                 "resume: rerunning %s replicate %d: stored result was made by a different pipeline, "
                 "treatment, replicate count or seed",
@@ -190,7 +202,7 @@ class ReplicateTask:
             for plugin in self._before_replicate:
                 plugin.before_replicate(exp, ctx)
             if SEED_USED_KEY not in ctx:
-                ctx.add(SEED_USED_KEY, derive_seed(DEFAULT_MASTER_SEED, replicate))
+                ctx.add(SEED_USED_KEY, replicate_seed(DEFAULT_MASTER_SEED, replicate))
             ctx.rng = np.random.default_rng(int(ctx[SEED_USED_KEY]))
             for artifact in exp.outputs:
                 bound = artifact.bind(ctx)
@@ -295,6 +307,17 @@ class ReplicateTask:
                 },
             },
         }
+
+
+def _seedsequence_seed(record: Mapping[str, Any], master_seed: int, replicate: int) -> bool:
+    """Whether a stored resume record ran on the replicate seed of releases before
+    crystallize-ml's formula (``derive_seed(master, r)``), which this release's doesn't give."""
+    seed = record.get("seed")
+    return (
+        isinstance(seed, int)
+        and seed == derive_seed(master_seed, replicate)
+        and seed != replicate_seed(master_seed, replicate)
+    )
 
 
 def _name(treatment: Treatment | None) -> str:

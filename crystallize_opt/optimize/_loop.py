@@ -13,7 +13,7 @@ from .._logging import get_logger
 from .._signals import deferred_signals
 from .._version import __version__
 from ..exceptions import ConfigurationError, OptimizationError, StorageError
-from ..plugins import derive_seed
+from ..plugins import SEED_SCHEME, SEEDSEQUENCE_SCHEME, derive_seed, replicate_seed
 from ..treatment import Treatment
 from ._base import BaseOptimizer, OptimizationRun, WorkerRole
 from ._collaborators import LoopCollaborators, collaborators_of
@@ -54,17 +54,30 @@ class OptimizableExperiment(Protocol):
     def _pipeline_signature(self) -> str: ...
 
 
-def replicate_seed(master_seed: int, replicate: int, trial_key: int | None) -> int:
-    """Seed of replicate ``replicate`` of a trial: shared by every trial (``trial_key`` None) or
-    per trial."""
-    if trial_key is None:
+def trial_replicate_seed(
+    master_seed: int, replicate: int, trial_key: int | None, scheme: str = SEED_SCHEME
+) -> int:
+    """Seed of replicate ``replicate`` of a trial.
+
+    Shared by every trial (``trial_key`` None: common random numbers): the seed replicate
+    ``replicate`` of the experiment gets, :func:`~crystallize_opt.replicate_seed`; under
+    ``scheme`` ``"seedsequence"`` (a study of an earlier release, see ``seed_scheme_of``)
+    ``derive_seed(master_seed, replicate)``, what its trials ran on. Per trial
+    (``trial_key`` the trial's number): ``derive_seed(master_seed, replicate, trial_key + 1)``
+    under either scheme, an independent stream for each trial and replicate.
+    """
+    if trial_key is not None:
+        return derive_seed(master_seed, replicate, trial_key + 1)
+    if scheme == SEEDSEQUENCE_SCHEME:
         return derive_seed(master_seed, replicate)
-    return derive_seed(master_seed, replicate, trial_key + 1)
+    return replicate_seed(master_seed, replicate)
 
 
-def replicate_seeds(master_seed: int, replicates: int, trial_key: int | None) -> list[int]:
-    """Seeds of replicates ``0 .. replicates - 1`` (see :func:`replicate_seed`)."""
-    return [replicate_seed(master_seed, r, trial_key) for r in range(replicates)]
+def trial_replicate_seeds(
+    master_seed: int, replicates: int, trial_key: int | None, scheme: str = SEED_SCHEME
+) -> list[int]:
+    """Seeds of replicates ``0 .. replicates - 1`` (see :func:`trial_replicate_seed`)."""
+    return [trial_replicate_seed(master_seed, r, trial_key, scheme) for r in range(replicates)]
 
 
 def to_evaluation(
@@ -150,7 +163,8 @@ async def _run_trial(
     else:
         key = None if optimizer.common_random_numbers else parts.plan.trial_key(treatment)
         replicate_indices = range(replicates_per_trial) if planned is None else planned
-        seeds = {r: replicate_seed(run.master_seed, r, key) for r in replicate_indices}
+        scheme = parts.plan.seed_scheme
+        seeds = {r: trial_replicate_seed(run.master_seed, r, key, scheme) for r in replicate_indices}
     with parts.recorder.running(treatment):
         evaluation, pruned = await _evaluate_trial(parts, evaluate, treatment, seeds)
     with deferred_signals():
@@ -223,7 +237,8 @@ async def run_optimization(
     optimizer.prepare(run)
     parts = collaborators_of(optimizer)
     schedule = parts.schedule
-    common_seeds = replicate_seeds(run.master_seed, replicates_per_trial, None)
+    # After prepare: it opens a stored study, which decides the seed scheme.
+    common_seeds = trial_replicate_seeds(run.master_seed, replicates_per_trial, None, parts.plan.seed_scheme)
     already = schedule.finished_count()
     _log.info(
         "optimizing %r: target %d trial(s), %d replicate(s) each",

@@ -67,7 +67,7 @@ class StudyFinalizer(Finalizer):
             return
         study, master_seed = session.study, run.master_seed
         if not storage_is_shared(storage):
-            session.selection = await search.select(study, master_seed, evaluate)
+            session.selection = await search.select(study, master_seed, evaluate, session.seed_scheme)
             return
 
         def others_running() -> int:
@@ -90,7 +90,7 @@ class StudyFinalizer(Finalizer):
             settled=lambda: search.settled(study),
             # select, not select_winner: it looks for a stored choice again once the lease is
             # held, since the previous holder may have stored it and let go in between.
-            work=lambda: search.select(study, master_seed, evaluate),
+            work=lambda: search.select(study, master_seed, evaluate, session.seed_scheme),
             others_running=others_running,
             poll_interval=self._poll_interval,
             what="choosing the winner",

@@ -57,6 +57,11 @@ class StudyReplicatePlan(ReplicatePlan):
         """True when each replicate is reported as it finishes (a pruner, or noise handling)."""
         return self._noise_handling or self._reports_to_pruner
 
+    @property
+    def seed_scheme(self) -> str:
+        """The study's replicate-seed scheme (:attr:`StudySession.seed_scheme`)."""
+        return self._session.seed_scheme
+
     def replicate_indices(self, treatment: Treatment) -> list[int] | None:
         """With noise handling, the replicates the racing plan gives this trial; else None."""
         search = self._session.noise_search

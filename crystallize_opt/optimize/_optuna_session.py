@@ -13,6 +13,7 @@ from optuna.storages import BaseStorage
 
 from .._optuna_compat import trial_is_enqueued
 from ..exceptions import ConfigurationError, OptimizationError
+from ..plugins import SEED_SCHEME
 from ..storage import DEFAULT_STORAGE, resolve_storage
 from ..treatment import Treatment
 from ._arguments import CheckedArguments
@@ -91,6 +92,9 @@ class StudySession:
         self._proposed: int | None = None
         #: Numbers of this process's pending trials that the sampler proposed.
         self._sampled: set[int] = set()
+        #: How the study's replicate seeds follow from the master seed (read or recorded by
+        #: :meth:`open`: a study of an earlier release keeps the scheme its trials ran on).
+        self.seed_scheme = SEED_SCHEME
 
     @property
     def sampler(self) -> BaseSampler | None:
@@ -161,12 +165,14 @@ class StudySession:
 
     def open(self, run: OptimizationRun) -> None:
         """Create or continue the study for ``run``: name it after the experiment when it has no
-        name, configure its sampler, store or check its settings, enqueue the warm start, and
-        start the noise search (replaying the study's trials into it).
+        name, configure its sampler, store or check its settings (and learn its replicate-seed
+        scheme, :attr:`seed_scheme`), enqueue the warm start, and start the noise search
+        (replaying the study's trials into it).
 
         Raises:
-            ConfigurationError: if the stored study's objective or search space differs, or the
-                study was not made by crystallize-opt and already has trials.
+            ConfigurationError: if the stored study's objective or search space differs, the
+                study was not made by crystallize-opt and already has trials, or it records a
+                replicate-seed scheme this release does not know.
         """
         self._run = run
         self._proposed = None  # counted again from the study at the first ask
@@ -184,7 +190,7 @@ class StudySession:
             noise=None if self._noise is None else asdict(self._noise),
             curve_pruning=self._curve_pruning,
         )
-        store_or_check_settings(study, self.storage, settings)
+        self.seed_scheme = store_or_check_settings(study, self.storage, settings)
         for treatment in self.warm_start:
             study.enqueue_trial(treatment.params, skip_if_exists=True)
         self.warm_start.clear()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from ..plugins import SEED_SCHEME
 from ..treatment import Treatment
 from ._evaluation import TrialEvaluation
 
@@ -24,6 +25,13 @@ class ReplicatePlan:
         """When True, the loop runs a trial's replicates one at a time and calls
         :meth:`report_replicate` after each, so a poor trial can stop early (default False)."""
         return False
+
+    @property
+    def seed_scheme(self) -> str:
+        """How replicate seeds follow from the master seed (``_loop.trial_replicate_seed`` applies it):
+        this release's, crystallize-ml's formula (a stored study of an earlier release may keep
+        its own)."""
+        return SEED_SCHEME
 
     def replicate_indices(self, treatment: Treatment) -> Sequence[int] | None:
         """Replicate indices ``treatment``'s trial runs; None: ``0 .. replicates_per_trial - 1``."""

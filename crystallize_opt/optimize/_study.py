@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import optuna
@@ -17,9 +18,11 @@ from optuna.trial import FrozenTrial, TrialState
 
 from .._logging import get_logger
 from .._optuna_compat import create_study, load_study
+from .._version import __version__
 from ..exceptions import ConfigurationError, OptimizationError
+from ..plugins import SEED_SCHEME, SEEDSEQUENCE_SCHEME
 from ..ranking import StudyBest, study_best
-from ..records import RecordError, StudySettings, TrialRecord, WinnerSelection
+from ..records import BaselineRecord, RecordError, StudySettings, TrialRecord, WinnerSelection
 from ..treatment import Treatment
 from ._base import OptimizationRun
 from ._objective import Objective
@@ -86,19 +89,24 @@ def study_settings(
         pipeline_signature=run.pipeline_signature,
         package_version=run.package_version,
         curve_pruning=curve_pruning,
+        seed_scheme=SEED_SCHEME,
     )
 
 
-def store_or_check_settings(study: optuna.Study, storage: BaseStorage, settings: StudySettings) -> None:
+def store_or_check_settings(study: optuna.Study, storage: BaseStorage, settings: StudySettings) -> str:
     """Store ``settings`` (a :func:`study_settings` record) with a new study, with its objective
     metrics as Optuna's metric names; or check a continued study's stored settings against them,
     warning when its replicates, seed, pipeline or noise handling changed.
 
+    Returns:
+        The study's replicate-seed scheme (see :func:`seed_scheme_of`): a continued study keeps
+        the one its trials ran on.
+
     Raises:
         ConfigurationError: if the stored study's objective or search space differs (the
-            message lists each difference), or the study was not made by crystallize-opt and
-            already has trials.
-        RecordError: if the stored settings are malformed.
+            message lists each difference), the study was not made by crystallize-opt and
+            already has trials, or its seed scheme is unknown to this release.
+        RecordError: if the stored settings or baseline are malformed.
     """
     stored = StudySettings.from_study(study)
     if stored is None and study.trials:  # another worker may have just set the study up
@@ -113,7 +121,8 @@ def store_or_check_settings(study: optuna.Study, storage: BaseStorage, settings:
         with warnings.catch_warnings():  # experimental in Optuna, but shown by optuna-dashboard
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             study.set_metric_names(settings.metrics or [])
-        return
+        return settings.seed_scheme or SEED_SCHEME
+    scheme = seed_scheme_of(study, stored)
     differences = describe_differences(stored.objective or {}, settings.objective or {}, "objective")
     differences += describe_differences(
         stored.search_space or {}, settings.search_space or {}, "search space"
@@ -132,6 +141,41 @@ def store_or_check_settings(study: optuna.Study, storage: BaseStorage, settings:
                 getattr(stored, key),
                 getattr(settings, key),
             )
+    if stored.seed_scheme is None and scheme == SEED_SCHEME:
+        # A study of an earlier release that evaluated nothing yet: its first trial is the
+        # first to pick a scheme, so it takes this release's, recorded before any trial runs
+        # (a worker opening it later reads it, and the study never mixes schemes).
+        replace(stored, seed_scheme=scheme).store(study)
+    return scheme
+
+
+def seed_scheme_of(study: optuna.Study, stored: StudySettings) -> str:
+    """The replicate-seed scheme of a study whose settings ``stored`` are stored: the one they
+    record; for a study of a release before the scheme was recorded, ``"seedsequence"``
+    (``derive_seed(master, r)``, what its trials and baseline ran on) once it holds a trial or
+    a baseline, so it continues exactly as it would have; else this release's.
+
+    Raises:
+        ConfigurationError: if the recorded scheme is unknown to this release (a study of a
+            later release): continuing it would mix its replicate seeds with others.
+        RecordError: if the stored baseline is malformed.
+    """
+    if stored.seed_scheme is not None:
+        if stored.seed_scheme not in (SEED_SCHEME, SEEDSEQUENCE_SCHEME):
+            raise ConfigurationError(
+                f"study {study.study_name!r} records replicate seed scheme {stored.seed_scheme!r}, unknown to "
+                f"crystallize-opt {__version__} (it knows {SEED_SCHEME!r} and {SEEDSEQUENCE_SCHEME!r}); continue "
+                "it with the release that made it, or use a new study_name"
+            )
+        return stored.seed_scheme
+    if study.trials or BaselineRecord.from_study(study) is not None:
+        _log.info(
+            "study %r was made before replicate seeds followed crystallize-ml's formula: it keeps "
+            "derive_seed(master, r), the seeds its trials ran on",
+            study.study_name,
+        )
+        return SEEDSEQUENCE_SCHEME
+    return SEED_SCHEME
 
 
 def describe_component(component: object | None) -> dict[str, Any] | None:

@@ -7,7 +7,15 @@ from ._devices import check_gpus, device_plan, gpus_expected, use_devices
 from ._execution import AsyncExecution, ParallelExecution, SerialExecution
 from ._logging import LoggingPlugin
 from ._metrics_files import load_all_metrics, load_metrics
-from ._seed import SeedPlugin, default_seed_function, derive_seed
+from ._seed import (
+    SEED_SCHEME,
+    SEEDSEQUENCE_SCHEME,
+    SeedPlugin,
+    default_seed_function,
+    derive_seed,
+    replicate_of_seed,
+    replicate_seed,
+)
 
 __all__ = [
     "MANIFEST_FILE",  # for crystallize_opt.artifacts (not re-exported by crystallize_opt)
@@ -23,6 +31,16 @@ __all__ = [
     "device_plan",
     "load_all_metrics",
     "load_metrics",
+    "replicate_seed",
 ]
 # For the experiment engine and the layers above (not re-exported by crystallize_opt).
-__all__ += ["check_gpus", "gpus_expected", "plugins_with_hook", "ship_study_code", "use_devices"]
+__all__ += [
+    "SEEDSEQUENCE_SCHEME",
+    "SEED_SCHEME",
+    "check_gpus",
+    "gpus_expected",
+    "plugins_with_hook",
+    "replicate_of_seed",
+    "ship_study_code",
+    "use_devices",
+]

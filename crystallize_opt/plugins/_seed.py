@@ -1,4 +1,5 @@
-"""Seeding: one master seed, a derived seed for every replicate."""
+"""Seeding: one master seed, a seed for every replicate (crystallize-ml's formula), and
+independent derived seeds for the streams that must not overlap the replicates'."""
 
 from __future__ import annotations
 
@@ -25,11 +26,58 @@ if TYPE_CHECKING:
     from ..experiment import Experiment
 
 
+#: What replicate ``r``'s seed adds to the master seed per replicate (crystallize-ml's constant).
+REPLICATE_SEED_STRIDE = 31337
+#: Seeds are 32-bit: the ones NumPy and Optuna take.
+_SEED_MODULUS = 2**32
+#: ``REPLICATE_SEED_STRIDE``'s inverse modulo 2**32 (it is odd, so it has one): turns a seed back
+#: into the replicate index that gives it (see :func:`replicate_of_seed`).
+_STRIDE_INVERSE = pow(REPLICATE_SEED_STRIDE, -1, _SEED_MODULUS)
+
+#: The replicate-seed scheme of this release (:func:`replicate_seed`), stored with every study
+#: it creates and part of every resume record's fingerprint.
+SEED_SCHEME = "crystallize-ml"
+#: The scheme of releases before: replicate ``r`` had ``derive_seed(master, r)``. Studies they
+#: stored keep it, so a continued study never mixes the two.
+SEEDSEQUENCE_SCHEME = "seedsequence"
+
+
+def replicate_seed(master_seed: int, replicate: int) -> int:
+    """Return the seed of replicate ``replicate``: ``(master_seed + replicate * 31337) mod 2**32``.
+
+    crystallize-ml's formula (its ADR 0006 chose it because it is the same on every OS and
+    whether replicates run serially or in processes), so numbers made with crystallize-ml are
+    reproduced here: replicate 0 runs on the master seed itself. Every replicate seed comes from
+    it: :class:`SeedPlugin`'s, the engine's without a SeedPlugin, :func:`quick_experiment`'s, and
+    replicate ``r`` of every trial of an optimization (common random numbers). Seeds 31337 apart
+    still give unrelated random streams (``ctx.rng``, NumPy's ``default_rng``, hashes its seed
+    through SeedSequence; the global generators' initialisations scramble theirs); seeds that
+    must be independent of the replicates' (a trial's own seeds, the fresh seeds of a
+    noise-aware search's last phases) come from :func:`derive_seed` instead.
+
+    Args:
+        master_seed: the master seed (reduced modulo 2**32, as crystallize-ml does).
+        replicate: the replicate index, from 0.
+
+    Returns:
+        An integer from 0 to 2**32 - 1.
+    """
+    return (master_seed + replicate * REPLICATE_SEED_STRIDE) % _SEED_MODULUS
+
+
+def replicate_of_seed(master_seed: int, seed: int) -> int:
+    """Return the replicate index ``r`` (0 to 2**32 - 1) whose :func:`replicate_seed` under
+    ``master_seed`` is ``seed``: there is exactly one, as the stride is odd."""
+    return ((seed - master_seed) * _STRIDE_INVERSE) % _SEED_MODULUS
+
+
 def derive_seed(master_seed: int, *keys: int) -> int:
-    """Return a 32-bit seed derived from ``master_seed`` and ``keys`` (e.g. a replicate index).
+    """Return a 32-bit seed derived from ``master_seed`` and ``keys``.
 
     Uses :class:`numpy.random.SeedSequence`, so seeds for different keys are independent and
-    the same inputs always give the same seed, on every platform.
+    the same inputs always give the same seed, on every platform. For seeds that must be
+    independent streams (a trial's own seeds, fresh seeds after a search); a replicate's seed
+    is :func:`replicate_seed` (releases before this one used ``derive_seed(master, r)``).
     """
     return int(np.random.SeedSequence([master_seed, *keys]).generate_state(1)[0])
 
@@ -74,12 +122,14 @@ def make_frameworks_deterministic() -> None:
 
 @dataclass
 class SeedPlugin(BasePlugin):
-    """Give every replicate a seed derived from one master seed.
+    """Give every replicate a seed that follows from one master seed.
 
-    Replicate ``i`` gets ``derive_seed(seed, i)`` in the context under ``"seed_used"`` (the
-    baseline and every treatment of a replicate share it, so they compare on equal terms), and
-    ``ctx.rng`` is a :class:`numpy.random.Generator` seeded with it. ``seed`` defaults to a fixed
-    value, so two runs of the same experiment give the same metrics.
+    Replicate ``i`` gets :func:`replicate_seed` ``(seed, i)``, that is
+    ``(seed + i * 31337) mod 2**32`` as in crystallize-ml (replicate 0 gets ``seed`` itself), in
+    the context under ``"seed_used"`` (the baseline and every treatment of a replicate share it,
+    so they compare on equal terms), and ``ctx.rng`` is a :class:`numpy.random.Generator`
+    seeded with it. ``seed`` defaults to a fixed value, so two runs of the same experiment give
+    the same metrics.
 
     Args:
         seed: the master seed, an integer from 0 to 2**32 - 1 (the seeds NumPy and Optuna take;
@@ -120,10 +170,10 @@ class SeedPlugin(BasePlugin):
             self.seed = DEFAULT_MASTER_SEED
 
     def replicate_seed(self, replicate: int) -> int:
-        """Return the seed of replicate ``replicate``."""
+        """Return the seed of replicate ``replicate``: :func:`replicate_seed` ``(seed, replicate)``."""
         if self.seed is None:
             self.seed = DEFAULT_MASTER_SEED
-        return derive_seed(self.seed, replicate)
+        return replicate_seed(self.seed, replicate)
 
     def before_replicate(self, experiment: Experiment, ctx: FrozenContext) -> None:
         if SEED_USED_KEY not in ctx:  # an optimizer may have chosen the seed already

@@ -205,7 +205,7 @@ class BaselineRecord(_EvaluationRecord):
 
 
 #: Keys of :class:`StudySettings` added after the schema version: stored only when set.
-_ADDED_SETTINGS = frozenset({"curve_pruning"})
+_ADDED_SETTINGS = frozenset({"curve_pruning", "seed_scheme"})
 
 
 @dataclass(frozen=True)
@@ -228,6 +228,7 @@ class StudySettings(Record):
         "pipeline_signature": "str",
         "package_version": "str",
         "curve_pruning": "str",
+        "seed_scheme": "str",
     }
 
     #: The experiment's name.
@@ -255,6 +256,10 @@ class StudySettings(Record):
     #: How learning curves reach the pruner (``"paired"``, ``"pooled"``, ``"off"``); None
     #: without curve pruning (no pruner, or noise handling).
     curve_pruning: str | None = None
+    #: How the trials' replicate seeds follow from the master seed: ``"crystallize-ml"``
+    #: (``(master + r*31337) mod 2**32``) or ``"seedsequence"`` (``derive_seed(master, r)``).
+    #: None in studies of releases before it was stored: those used ``"seedsequence"``.
+    seed_scheme: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """As the other records', but every key is stored, None ones included (as releases

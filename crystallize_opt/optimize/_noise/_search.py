@@ -213,15 +213,18 @@ class NoiseSearch:
         return False, None
 
     async def select(
-        self, study: optuna.Study, master_seed: int, evaluate: EvaluateReplicates
+        self, study: optuna.Study, master_seed: int, evaluate: EvaluateReplicates, seed_scheme: str
     ) -> WinnerSelection | None:
         """The winner of this search: stored if the study already holds one made from exactly
-        these trials (see :meth:`settled`), else chosen now (and stored). None when no parameter
+        these trials (see :meth:`settled`), else chosen now (and stored), on fresh seeds that
+        follow the study's ``seed_scheme`` (see :func:`select_winner`). None when no parameter
         set succeeded."""
         done, selection = self.settled(study)
         if done:
             return selection
-        selection = await select_winner(self.policy, self.unit_cube, self.metric, master_seed, evaluate)
+        selection = await select_winner(
+            self.policy, self.unit_cube, self.metric, master_seed, evaluate, seed_scheme
+        )
         selection.store(study)
         return selection
 

@@ -10,7 +10,7 @@ import numpy as np
 import scipy.optimize
 
 from ..._logging import get_logger
-from ...plugins import derive_seed
+from ...plugins import SEED_SCHEME, derive_seed, replicate_of_seed
 from ...records import WinnerSelection
 from ...treatment import Treatment
 from ...verifiers import paired_t_test
@@ -22,11 +22,16 @@ from ._pool import Entry
 
 _log = get_logger("optimize")
 
-#: Seed streams of the phases after the search: ``derive_seed(master, j, 0, stream)``. The
-#: search uses ``derive_seed(master, r)`` and independent per-trial seeds
-#: ``derive_seed(master, r, trial + 1)``, so these never coincide with a search seed.
+#: Seed streams of the phases after the search: ``derive_seed(master, j, 0, stream)`` (see
+#: :func:`phase_seeds`).
 CONFIRMATION_STREAM = 1
 HOLDOUT_STREAM = 2
+#: Replicate indices a noise-aware search could have used, at most: a fresh seed that is
+#: :func:`~crystallize_opt.replicate_seed` of a smaller index is drawn again (see
+#: :func:`phase_seeds`). Far above any search (each index is one more pipeline execution of one
+#: parameter set; the baseline runs at most ``MAX_REPLICATES``, 10,000), and rare enough to hit
+#: (one fresh seed in 4,096) that the fresh seeds are nearly always the stream's first draws.
+SEARCH_REPLICATE_BOUND = 2**20
 #: Evaluated parameter sets whose neighbourhood is searched for minima of the model's mean.
 _MODEL_STARTS = 5
 #: Observations below which the model is not fitted (the pooled mean ranks instead).
@@ -43,9 +48,30 @@ MAX_MODEL_ENTRIES = 1000
 MAX_MODEL_OBSERVATIONS = 2000
 
 
-def phase_seeds(master_seed: int, stream: int, count: int) -> dict[int, int]:
-    """Seeds of replicates ``0..count-1`` of a post-search phase (fresh: the search never used them)."""
-    return {j: derive_seed(master_seed, j, 0, stream) for j in range(count)}
+def phase_seeds(master_seed: int, stream: int, count: int, seed_scheme: str = SEED_SCHEME) -> dict[int, int]:
+    """Seeds of replicates ``0..count-1`` of a post-search phase, fresh: the search never used them.
+
+    Seed ``j`` is ``derive_seed(master, j, 0, stream)``. A noise-aware search runs on common
+    random numbers only (it refuses ``common_random_numbers=False``), so its seeds are those of
+    replicates ``r`` under the study's ``seed_scheme``. Under this release's scheme,
+    ``(master + r*31337) mod 2**32``, a seed names its replicate index exactly
+    (:func:`~crystallize_opt.plugins.replicate_of_seed`), so a draw that is the seed of an index
+    below :data:`SEARCH_REPLICATE_BOUND` is replaced by the next draw of the same key
+    (``derive_seed(master, j, 0, stream, attempt)``): a held-out seed never repeats a search
+    seed, which would bias the estimate the held-out phase exists to make. The draws themselves
+    are SeedSequence hashes, unrelated to the linear search seeds, so the loop rarely turns.
+    Under ``"seedsequence"`` (a study of an earlier release) the first draws are kept, as that
+    release did: both sides are then 32-bit hashes of different keys, equal only by chance
+    (about one pair in 4 billion), and the study continues exactly as it began.
+    """
+    seeds: dict[int, int] = {}
+    for j in range(count):
+        seed, attempt = derive_seed(master_seed, j, 0, stream), 0
+        while seed_scheme == SEED_SCHEME and replicate_of_seed(master_seed, seed) < SEARCH_REPLICATE_BOUND:
+            attempt += 1
+            seed = derive_seed(master_seed, j, 0, stream, attempt)
+        seeds[j] = seed
+    return seeds
 
 
 class _Candidate:
@@ -63,12 +89,13 @@ async def select_winner(
     metric: str,
     master_seed: int,
     evaluate: EvaluateReplicates,
+    seed_scheme: str = SEED_SCHEME,
 ) -> WinnerSelection:
     """Choose the winner from ``policy``'s pooled replicates (confirming the top candidates on
     fresh seeds), then evaluate it and the baseline on held-out seeds and compare them.
 
     ``unit_cube`` encodes the search space for the model; None (a conditional space) ranks by
-    pooled means.
+    pooled means. ``seed_scheme``: the study's replicate-seed scheme (see :func:`phase_seeds`).
 
     Raises:
         OptimizationError: via the caller, when no parameter set has a successful replicate.
@@ -98,7 +125,9 @@ async def select_winner(
     confirmation_seeds: dict[int, int] = {}
     if plan.confirm_candidates and len(candidates) > 1:
         top = candidates[: plan.confirm_candidates]
-        seeds = confirmation_seeds = phase_seeds(master_seed, CONFIRMATION_STREAM, plan.confirm_seeds)
+        seeds = confirmation_seeds = phase_seeds(
+            master_seed, CONFIRMATION_STREAM, plan.confirm_seeds, seed_scheme
+        )
         for candidate in top:
             values = await _values(
                 evaluate, Treatment(candidate.name, candidate.params), seeds, metric, "confirmation"
@@ -123,7 +152,7 @@ async def select_winner(
         noise=noise,
     )
     alpha = round(1.0 - policy.settings.confidence, 12)  # 0.05, not 0.050000000000000044
-    holdout = await _holdout(selection, plan.holdout_seeds, metric, master_seed, evaluate, alpha)
+    holdout = await _holdout(selection, plan.holdout_seeds, metric, master_seed, evaluate, alpha, seed_scheme)
     selection.executions = {
         "search": policy.spent,
         "confirmation": confirmation,
@@ -329,12 +358,13 @@ async def _holdout(
     master_seed: int,
     evaluate: EvaluateReplicates,
     alpha: float,
+    seed_scheme: str,
 ) -> int:
     """Evaluate winner and baseline on ``count`` held-out seeds; store the estimate and the test."""
     if count <= 0:
         selection.comparison_note = "no budget left for held-out seeds"
         return 0
-    seeds = phase_seeds(master_seed, HOLDOUT_STREAM, count)
+    seeds = phase_seeds(master_seed, HOLDOUT_STREAM, count, seed_scheme)
     winner = await _values(evaluate, selection.winner, seeds, metric, "holdout")
     baseline = await _values(evaluate, None, seeds, metric, "holdout")
     selection.holdout = {"seeds": list(seeds.values()), "winner": winner, "baseline": baseline}
