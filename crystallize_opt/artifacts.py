@@ -398,7 +398,10 @@ class ExperimentInput(DataSource):
                 counts[alias] = count
         if len(set(counts.values())) > 1:
             found = ", ".join(f"{alias}={count}" for alias, count in counts.items())
-            raise ConfigurationError(f"ExperimentInput: the inputs' replicate counts differ ({found})")
+            # "Conflicting replicates": crystallize-ml's wording, which its users match on.
+            raise ConfigurationError(
+                f"ExperimentInput: Conflicting replicates across inputs: the inputs' replicate counts differ ({found})"
+            )
         return next(iter(counts.values()), None)
 
     @property

@@ -132,7 +132,8 @@ def record_sum(data, ctx):
 
 
 def test_experiment_input_refuses_conflicting_replicates_empty_and_foreign_inputs():
-    with pytest.raises(ValueError, match=r"replicate counts differ \(a=2, b=3\)"):
+    # "Conflicting replicates": crystallize-ml's wording, which its users match on
+    with pytest.raises(ValueError, match=r"Conflicting replicates.*replicate counts differ \(a=2, b=3\)"):
         ExperimentInput(a=Stated("x", 2), b=Stated("y", 3))
     with pytest.raises(ValueError, match="at least one input"):
         ExperimentInput()

@@ -151,6 +151,22 @@ def test_a_step_argument_annotated_artifact_names_an_output_by_alias(workdir):
     assert exp.outputs["t.json"].fetch(FrozenContext({"replicate": 1})) == {"v": 1}
 
 
+@pytest.mark.parametrize(
+    "outputs", [{"table": {"file_name": "t.json"}}, None], ids=["other-output", "no-outputs"]
+)
+def test_a_step_argument_annotated_artifact_naming_no_output_is_refused(workdir, outputs):
+    # As in crystallize-ml, which refuses an unknown alias, instead of handing the step a string.
+    config: dict[str, Any] = {"datasource": "numbers", "steps": [{"produce_to": {"target": "tabel"}}]}
+    if outputs:
+        config["outputs"] = outputs
+    folder = experiment_folder(workdir, "typo", config)
+    declared = r"\[t\.json, table\]" if outputs else "none"
+    with pytest.raises(
+        ConfigurationError, match=rf"steps.*target.*'tabel' names no output.*declares {declared}"
+    ):
+        Experiment.from_yaml(folder)
+
+
 def test_one_plain_alias_is_the_datasource_itself_and_several_are_bundled(workdir):
     one = Experiment.from_yaml(
         experiment_folder(workdir, "one", {"datasource": {"d": "numbers"}, "steps": ["passthrough"]})

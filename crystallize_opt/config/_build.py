@@ -160,9 +160,15 @@ def build_steps(field: Field, files: StudyFiles, outputs: list[Artifact] | None 
 
 
 def _with_artifacts(obj: Any, kwargs: Field, outputs: list[Artifact]) -> Field:
-    """``kwargs`` with each string value naming an output, given to a parameter annotated
-    ``Artifact``, replaced by that output."""
-    if not outputs or not isinstance(kwargs.value, dict):
+    """``kwargs`` with each string value given to a parameter annotated ``Artifact`` replaced
+    by the output it names (by alias or file name).
+
+    Raises:
+        ConfigurationError: naming the key, when such a string names no declared output and
+            the parameter takes only an ``Artifact`` (as in crystallize-ml, which refuses an
+            unknown alias).
+    """
+    if not isinstance(kwargs.value, dict):
         return kwargs
     try:
         params = inspect.signature(getattr(obj, "__wrapped__", obj)).parameters
@@ -174,8 +180,15 @@ def _with_artifacts(obj: Any, kwargs: Field, outputs: list[Artifact]) -> Field:
         if param is None or not isinstance(value, str) or "Artifact" not in str(param.annotation):
             continue
         match = next((a for a in outputs if value in (*a.aliases, a.name)), None)
-        if match is not None:
-            replaced[key] = match
+        if match is None and param.annotation not in (Artifact, "Artifact"):
+            continue  # e.g. ``Artifact | str``: a string is a valid value
+        if match is None:
+            declared = sorted({n for a in outputs for n in (*a.aliases, a.name)})
+            raise kwargs.at(key, value).error(
+                f"{value!r} names no output of this experiment: parameter {key!r} takes an Artifact, and "
+                f"outputs: declares {names_list(declared) if declared else 'none'}"
+            )
+        replaced[key] = match
     return Field(replaced, kwargs.path, kwargs.source)
 
 
