@@ -18,6 +18,7 @@ from ._build import (
     build_outputs,
     build_steps,
     build_treatments,
+    check_outputs_taken,
     context_values,
 )
 from ._errors import config_error, describe
@@ -140,7 +141,11 @@ def load_study(path: str | Path, experiment_cls: type[Experiment] | None = None)
         if isinstance(outputs_field.value, dict)
         else build_outputs(outputs_field, files)
     )
-    kwargs["pipeline"] = Pipeline(build_steps(root.at("steps", values["steps"]), files, kwargs["outputs"]))
+    used: set[int] = set()
+    steps = build_steps(root.at("steps", values["steps"]), files, kwargs["outputs"], used)
+    if outputs_field is not None:
+        check_outputs_taken(outputs_field, kwargs["outputs"], used)
+    kwargs["pipeline"] = Pipeline(steps)
     kwargs["hypotheses"] = [] if hypotheses_field is None else build_hypotheses(hypotheses_field, files)
     optimize_field = get("optimize")
     optimize = None
