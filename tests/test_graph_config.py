@@ -223,8 +223,14 @@ def test_references_to_missing_experiments_or_outputs_name_the_key(experiments):
     experiment_folder(experiments, "lost", {"datasource": {"x": "ghost#table"}, "steps": ["passthrough"]})
     with pytest.raises(
         ConfigurationError, match=r"lost/config\.yaml: datasource\.x: refers to experiment 'ghost'"
-    ):
+    ) as missing:
         ExperimentGraph.from_yaml(experiments / "lost")
+    # Also what crystallize-ml raised there: `except FileNotFoundError` keeps working.
+    assert isinstance(missing.value, FileNotFoundError)
+    for path in (experiments / "nowhere", experiments / "nowhere" / "config.yaml"):
+        with pytest.raises(FileNotFoundError, match="no such study folder or config file") as gone:
+            Experiment.from_yaml(path)
+        assert isinstance(gone.value, ConfigurationError)
     experiment_folder(experiments, "wrong", {"datasource": {"x": "prod#chart"}, "steps": ["passthrough"]})
     with pytest.raises(
         ConfigurationError, match=r"declares no output 'chart'; its outputs: \[table, table\.json\]"

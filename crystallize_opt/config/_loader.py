@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._checks import boolean_expected, replicates_expected, seed_expected
 from .._constants import DEFAULT_MASTER_SEED
-from ..exceptions import ConfigurationError
+from ..exceptions import ConfigFileNotFoundError, ConfigurationError
 from ..pipeline import Pipeline
 from ..plugins import BasePlugin, SeedPlugin
 from ._build import (
@@ -76,10 +76,10 @@ def _config_file(path: str | Path) -> tuple[Path, str]:
         if not config.is_file():
             others = sorted(p.name for p in given.iterdir() if p.suffix in (".yaml", ".yml"))
             found = f"; it has {', '.join(others)}" if others else ""
-            raise ConfigurationError(f"{given}: no {CONFIG_FILENAME} in this study folder{found}")
+            raise ConfigFileNotFoundError(f"{given}: no {CONFIG_FILENAME} in this study folder{found}")
         return config, str(config)
     if not given.is_file():
-        raise ConfigurationError(f"{given}: no such study folder or config file")
+        raise ConfigFileNotFoundError(f"{given}: no such study folder or config file")
     return given, str(given)
 
 
