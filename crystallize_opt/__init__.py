@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from .artifacts import Artifact, ExperimentInput, MultiArtifactDataSource, default_writer
     from .context import ContextMetrics, FrozenContext, LoggingContext, TrialPruned, standalone_context
     from .exceptions import (
+        ConfigFileNotFoundError,
         ConfigurationError,
         ContextMutationError,
         CrystallizeError,
@@ -111,6 +112,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     ".artifacts": ("Artifact", "ExperimentInput", "MultiArtifactDataSource", "default_writer"),
     ".context": ("ContextMetrics", "FrozenContext", "LoggingContext", "TrialPruned", "standalone_context"),
     ".exceptions": (
+        "ConfigFileNotFoundError",
         "ConfigurationError",
         "ContextMutationError",
         "CrystallizeError",
@@ -248,6 +250,7 @@ __all__ = [
     "BaselineRecord",
     "ConditionMetrics",
     "ConditionOutcome",
+    "ConfigFileNotFoundError",
     "ConfigurationError",
     "ContextMetrics",
     "ContextMutationError",

@@ -116,6 +116,13 @@ def find_experiments_root(start: str | Path | None = None, *, strict: bool = Tru
         if (folder / "experiments").is_dir():
             return folder / "experiments"
     if not strict:
-        _log.warning("no folder named 'experiments' at or above %s; using %s", origin, origin)
+        # "Could not locate 'experiments' dir": crystallize-ml's wording, which its users match on.
+        _log.warning(
+            "Could not locate 'experiments' dir: no folder named 'experiments' at or above %s; using %s",
+            origin,
+            origin,
+        )
         return origin
-    raise FileNotFoundError(f"no folder named 'experiments' at or above {origin}")
+    raise FileNotFoundError(
+        f"Could not locate 'experiments' directory: no folder named 'experiments' at or above {origin}"
+    )

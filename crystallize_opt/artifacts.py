@@ -16,7 +16,7 @@ from ._paths import check_name
 from .context import FrozenContext, current_context
 from .exceptions import ConfigurationError
 from .pipeline import DataSource
-from .plugins import MANIFEST_FILE, ArtifactPlugin
+from .plugins import MANIFEST_FILE, ArtifactPlugin, step_folder
 
 if TYPE_CHECKING:
     from .experiment import Experiment
@@ -276,20 +276,26 @@ def _locate(version_dir: Path, replicate: int, condition: str, name: str) -> Pat
     return found[0] if found else None
 
 
-def _stored_step_name(producer: Experiment, step: str) -> str:
-    """The folder name ``step`` is stored under: a decorated step's class name as crystallize-ml
-    spells it (``Add_OneStep`` for ``add_one``) gives the step's name (``add_one``)."""
+def _stored_step(producer: Experiment, step: str) -> tuple[str, tuple[str, ...]]:
+    """The step ``step`` names in ``producer``'s pipeline, by its class name (``Add_OneStep``,
+    as crystallize-ml) or its ``name`` (``add_one``): its ``name``, which identifies it in
+    fingerprints as in earlier versions, and the folders its artifacts may be stored in, the
+    class name first (this version's layout, :func:`~crystallize_opt.plugins.step_folder`),
+    then the ``name`` (earlier versions' layout). A ``step`` no pipeline step answers to is
+    taken as the folder itself."""
     for candidate in getattr(producer.pipeline, "steps", ()):
-        if type(candidate).__name__ == step and candidate.name != step:
-            return str(candidate.name)
-    return step
+        folder, name = step_folder(candidate), str(candidate.name)
+        if step in (folder, name):
+            return name, (folder,) if folder == name else (folder, name)
+    return step, (step,)
 
 
 class ArtifactDataSource(DataSource):
     """Yields the path of an artifact another experiment stored, for the replicate being run.
 
-    Made by :meth:`Experiment.artifact_datasource`. Replicate ``i`` of the consuming experiment
-    reads replicate ``i`` of the producer's latest version.
+    Made by :meth:`Experiment.artifact_datasource`; ``step`` is the producing step's class name
+    (``Write_OutStep``, as crystallize-ml) or its ``name`` (``write_out``). Replicate ``i`` of
+    the consuming experiment reads replicate ``i`` of the producer's latest version.
     """
 
     def __init__(
@@ -308,7 +314,11 @@ class ArtifactDataSource(DataSource):
         self.plugin = plugin
         self.producer = producer
         # Path components of the file it reads: held to the rule of the names it was written under.
-        self.step = check_name(_stored_step_name(producer, step), "step name")
+        step_name, folders = _stored_step(producer, step)
+        #: The step's name (what the fingerprint holds, unchanged from earlier versions).
+        self.step = check_name(step_name, "step name")
+        #: The step folders looked in, in order: the class name, then the name earlier versions used.
+        self.step_folders = tuple(check_name(folder, "step name") for folder in folders)
         self.artifact_name = check_name(name, "Artifact name")
         self.condition = check_name(condition, "condition")
         meta_path = self.version_dir / METADATA_FILENAME
@@ -331,19 +341,23 @@ class ArtifactDataSource(DataSource):
         return self.producer.replicates
 
     def fetch(self, ctx: FrozenContext) -> Path:
-        """Return the stored file's path for ``ctx``'s replicate.
+        """Return the stored file's path for ``ctx``'s replicate: in the step's class-name
+        folder, else (a run stored by an earlier version) in its ``name`` folder.
 
         Raises:
-            FileNotFoundError: naming the path, if the producer did not store that file.
+            FileNotFoundError: naming the paths tried, if the producer did not store that file.
         """
         replicate = int(ctx.get(REPLICATE_KEY, 0))
-        path = self.version_dir / f"replicate_{replicate}" / self.condition / self.step / self.artifact_name
-        if not path.is_file():
-            raise FileNotFoundError(
-                f"artifact {self.artifact_name!r} of step {self.step!r}, condition {self.condition!r}, "
-                f"replicate {replicate} not found at {path} (the producer has {self.replicates} replicate(s))"
-            )
-        return path
+        condition_dir = self.version_dir / f"replicate_{replicate}" / self.condition
+        paths = [condition_dir / folder / self.artifact_name for folder in self.step_folders]
+        for path in paths:
+            if path.is_file():
+                return path
+        tried = " or ".join(str(path) for path in paths)
+        raise FileNotFoundError(
+            f"artifact {self.artifact_name!r} of step {self.step!r}, condition {self.condition!r}, "
+            f"replicate {replicate} not found at {tried} (the producer has {self.replicates} replicate(s))"
+        )
 
     def fingerprint(self) -> str:
         return f"artifact:{self.producer.name}:{self.step}:{self.artifact_name}:{self.condition}"
@@ -398,7 +412,10 @@ class ExperimentInput(DataSource):
                 counts[alias] = count
         if len(set(counts.values())) > 1:
             found = ", ".join(f"{alias}={count}" for alias, count in counts.items())
-            raise ConfigurationError(f"ExperimentInput: the inputs' replicate counts differ ({found})")
+            # "Conflicting replicates": crystallize-ml's wording, which its users match on.
+            raise ConfigurationError(
+                f"ExperimentInput: Conflicting replicates across inputs: the inputs' replicate counts differ ({found})"
+            )
         return next(iter(counts.values()), None)
 
     @property

@@ -37,6 +37,16 @@ class ConfigurationError(CrystallizeError, ValueError, TypeError):
         return one_line(super().__str__())
 
 
+class ConfigFileNotFoundError(ConfigurationError, FileNotFoundError):
+    """Raised when a study folder, its ``config.yaml`` or an experiment folder a config refers
+    to (``<experiment>#<artifact>``) does not exist. The message names the path (and the key
+    that refers to it); it is also a :class:`FileNotFoundError`, what crystallize-ml raised
+    there, so ``except FileNotFoundError`` keeps working."""
+
+    def __str__(self) -> str:
+        return one_line(Exception.__str__(self))
+
+
 class ExperimentRunError(CrystallizeError, RuntimeError):
     """Raised when an experiment cannot run at all (not when a replicate fails: those are
     recorded in the :class:`~crystallize_opt.Result`)."""

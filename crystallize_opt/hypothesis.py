@@ -37,6 +37,30 @@ def _callable_name(obj: object) -> str:
     return name if isinstance(name, str) and name else type(obj).__name__
 
 
+def _replicate_values(condition: ConditionMetrics, metric: str) -> dict[int, Any]:
+    """Complete replicate index -> its value of ``metric`` for a verifier: the mean of the
+    replicate's values as a float, except that a replicate that recorded the metric once as
+    something ``float`` does not take (a NumPy array of samples, say) gives that value as
+    recorded, as crystallize-ml passes recorded values on.
+
+    Raises:
+        TypeError, ValueError: if a replicate recorded several values that are not numbers.
+    """
+    out: dict[int, Any] = {}
+    for rep, values in sorted(condition.by_replicate.items()):
+        recorded = values.get(metric)
+        if rep in condition.partial or not recorded:
+            continue
+        if len(recorded) > 1:
+            out[rep] = float(sum(float(v) for v in recorded) / len(recorded))
+            continue
+        try:
+            out[rep] = float(recorded[0])
+        except (TypeError, ValueError):
+            out[rep] = recorded[0]
+    return out
+
+
 def _recorded(condition: ConditionMetrics) -> set[str]:
     """Metrics for which some replicate of ``condition`` holds at least one value."""
     return {m for values in condition.by_replicate.values() for m, v in values.items() if v}
@@ -47,7 +71,8 @@ class Hypothesis:
 
     Args:
         verifier: ``verifier(baseline_metrics, treatment_metrics) -> mapping``, each argument
-            mapping metric -> one value per replicate (the replicate means). If the verifier has
+            mapping metric -> one value per replicate (the replicate means; a value that is no
+            number, recorded once in a replicate, as recorded). If the verifier has
             a true ``paired`` attribute, both sides hold the same replicates in the same order.
         metrics: one metric name, a sequence of distinct names (one verifier call gets them
             all), a sequence of such sequences (groups: one verifier call per group, the
@@ -112,7 +137,8 @@ class Hypothesis:
         **A condition** (crystallize-opt's form, what a run calls): ``verify(baseline:
         ConditionMetrics, treatments: {name: ConditionMetrics})`` runs the verifier for every
         treatment and ranks them. Each metric contributes one value per complete replicate (the
-        replicate's mean); for a paired verifier only replicates complete on both sides are
+        replicate's mean, or the value itself when the replicate recorded it once and it is not
+        a number, e.g. an array of samples); for a paired verifier only replicates complete on both sides are
         used, in replicate order. Returns a :class:`HypothesisResult` whose
         ``results[treatment]`` is the verifier's output as a dict (a list of them for grouped
         metrics), ``errors[treatment]`` why a treatment could not be tested (a metric missing on
@@ -250,12 +276,12 @@ class Hypothesis:
 
     def _inputs(
         self, metrics: list[str], baseline: ConditionMetrics, treatment: ConditionMetrics, treatment_name: str
-    ) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
-        base_in: dict[str, list[float]] = {}
-        treat_in: dict[str, list[float]] = {}
+    ) -> tuple[dict[str, list[Any]], dict[str, list[Any]]]:
+        base_in: dict[str, list[Any]] = {}
+        treat_in: dict[str, list[Any]] = {}
         for metric in metrics:
-            base = baseline.per_replicate(metric)
-            treat = treatment.per_replicate(metric)
+            base = _replicate_values(baseline, metric)
+            treat = _replicate_values(treatment, metric)
             if self.paired:
                 common = sorted(base.keys() & treat.keys())
                 if len(common) < max(len(base), len(treat)):

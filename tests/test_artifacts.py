@@ -66,7 +66,9 @@ def test_artifacts_are_stored_per_replicate_condition_and_step(workdir):
     for condition in ("baseline", "plus_one"):
         paths = result.artifacts["out.json"][condition]
         assert paths == [
-            (base / f"replicate_{r}" / condition / "save" / "out.json").resolve() for r in range(3)
+            # crystallize-ml's layout: the step's class name (``save`` -> ``SaveStep``)
+            (base / f"replicate_{r}" / condition / "SaveStep" / "out.json").resolve()
+            for r in range(3)
         ]
         means = result.metrics.condition(condition).metrics["mean"]
         for rep, path in enumerate(paths):
@@ -223,7 +225,7 @@ def test_apply_before_any_run_writes_below_apply(workdir):
     files = sorted(
         p.relative_to(workdir / "data" / "producer" / "v0") for p in (workdir / "data").rglob("*.json")
     )
-    assert files == [Path("apply/replicate_0/baseline/save/out.json")]
+    assert files == [Path("apply/replicate_0/baseline/SaveStep/out.json")]
 
 
 def test_artifact_datasource_made_before_the_producer_runs_reads_its_latest_run(workdir):
@@ -257,13 +259,14 @@ def test_result_artifact_paths_are_a_list_and_replicate_zeros_path(workdir):
     assert result.errors == {} and "baseline_rep_0" not in result.errors
 
 
-def test_a_decorated_steps_reference_class_name_reads_its_artifacts(workdir):
+def test_a_decorated_step_is_found_by_its_class_name_and_by_its_name(workdir):
     a = producer()
     a.run()
     step = a.pipeline.steps[-1]
     assert type(step).__name__ == "SaveStep" and step.name == "save"  # crystallize-ml: "<Fn.title()>Step"
-    source = a.artifact_datasource(step="SaveStep", name="out.json")
-    assert source.fetch(FrozenContext({"replicate": 1})).parent.name == "save"
+    for given in ("SaveStep", "save"):
+        source = a.artifact_datasource(step=given, name="out.json")
+        assert source.fetch(FrozenContext({"replicate": 1})).parent.name == "SaveStep"
 
 
 def _upper(path: Path) -> str:
@@ -291,4 +294,4 @@ def test_an_unnamed_experiment_stores_under_its_id(workdir):
     exp.run()
     base = workdir / "data" / exp.id / "v0"  # crystallize-ml: <root>/<exp.name or exp.id>/v<N>
     assert (base / "metadata.json").is_file()
-    assert (base / "replicate_0" / "baseline" / "save" / "out.json").is_file()
+    assert (base / "replicate_0" / "baseline" / "SaveStep" / "out.json").is_file()

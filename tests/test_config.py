@@ -1049,6 +1049,7 @@ _VALID: dict[str, Any] = {
     "deterministic": False,
     "treatments": {"up": {"delta": 1.0}},
     "hypotheses": [{"verifier": "welch_t_test", "metrics": "mean", "params": {"alpha": 0.1}}],
+    "steps": ["shift", "score", "save"],  # save takes output out.txt as its parameter out
     "outputs": ["out.txt"],
     "execution": {"type": "thread", "workers": 2},
     "optimize": {
@@ -1115,7 +1116,8 @@ _FUZZ = settings(max_examples=200, deadline=None, suppress_health_check=[HealthC
 
 @pytest.fixture(scope="module")
 def fuzz_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_study(tmp_path_factory.mktemp("fuzz"), None)
+    save = "\n\n@pipeline_step()\ndef save(data, ctx, out):\n    out.write(str(float(data.mean())))\n    return data\n"
+    return write_study(tmp_path_factory.mktemp("fuzz"), None, {"steps": textwrap.dedent(STEPS) + save})
 
 
 def _load_or_config_error(folder: Path, config: Any) -> None:

@@ -118,12 +118,8 @@ def test_artifacts_written_in_worker_processes_are_listed_and_on_disk(workdir):
         assert len(paths) == 3
         for rep, path in enumerate(paths):
             assert path.is_file()
-            assert (
-                path
-                == (
-                    workdir / "data" / "demo" / "v0" / f"replicate_{rep}" / condition / "save" / "out.json"
-                ).resolve()
-            )
+            folder = workdir / "data" / "demo" / "v0" / f"replicate_{rep}" / condition / "SaveStep"
+            assert path == (folder / "out.json").resolve()
             stored = json.loads(path.read_text())
             assert stored == {"replicate": rep, "mean": pytest.approx(metrics.replicate(rep)["mean"][0])}
 

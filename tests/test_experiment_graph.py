@@ -132,7 +132,8 @@ def record_sum(data, ctx):
 
 
 def test_experiment_input_refuses_conflicting_replicates_empty_and_foreign_inputs():
-    with pytest.raises(ValueError, match=r"replicate counts differ \(a=2, b=3\)"):
+    # "Conflicting replicates": crystallize-ml's wording, which its users match on
+    with pytest.raises(ValueError, match=r"Conflicting replicates.*replicate counts differ \(a=2, b=3\)"):
         ExperimentInput(a=Stated("x", 2), b=Stated("y", 3))
     with pytest.raises(ValueError, match="at least one input"):
         ExperimentInput()
@@ -150,7 +151,7 @@ def test_artifact_fetch_reads_the_producers_file_cycling_its_replicates(workdir)
     read = [json.loads(table.fetch(FrozenContext({"replicate": r, "condition": "x3"}))) for r in range(4)]
     assert [v["v"] for v in read] == [0, 30, 0, 30]
     manifest = json.loads((workdir / "data" / "prod" / "v0" / "_manifest.json").read_text())
-    assert manifest == {"table.json": "produce"}
+    assert manifest == {"table.json": "ProduceStep"}  # the step folder: its class name
 
 
 def test_artifact_fetch_falls_back_to_the_baseline_with_a_warning(workdir, caplog):
@@ -160,7 +161,7 @@ def test_artifact_fetch_falls_back_to_the_baseline_with_a_warning(workdir, caplo
         data = table.fetch(FrozenContext({"replicate": 1, "condition": "other"}))
     assert json.loads(data) == {"v": 10}
     # The reference's words, with where the condition's file would have been.
-    missing = Path("data", "prod", "v0", "replicate_1", "other", "produce", "table.json")
+    missing = Path("data", "prod", "v0", "replicate_1", "other", "ProduceStep", "table.json")
     assert f"{missing} missing for condition 'other', falling back to baseline" in caplog.text
 
 

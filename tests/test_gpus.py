@@ -59,7 +59,8 @@ def test_each_worker_process_sees_its_own_gpu(tmp_path: Path, monkeypatch: pytes
     optimizer = co.OptunaOptimizer(
         SPACE, co.Objective("loss"), storage=f"sqlite:///{tmp_path / 'study.db'}", study_name="gpus"
     )
-    fx.experiment(sleep=0.15).optimize(optimizer, num_trials=12, workers=2, gpus=[0, 1])
+    # 0.5 s a trial: on a loaded machine the first worker must not finish all 12 before the second starts.
+    fx.experiment(sleep=0.5).optimize(optimizer, num_trials=12, workers=2, gpus=[0, 1])
     seen = _devices_by_process(optimizer.study)
     assert len(seen) == 2, f"both workers ran trials: {seen}"
     assert sorted(next(iter(devices)) for devices in seen.values()) == [6.0, 7.0], seen

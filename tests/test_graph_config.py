@@ -151,6 +151,22 @@ def test_a_step_argument_annotated_artifact_names_an_output_by_alias(workdir):
     assert exp.outputs["t.json"].fetch(FrozenContext({"replicate": 1})) == {"v": 1}
 
 
+@pytest.mark.parametrize(
+    "outputs", [{"table": {"file_name": "t.json"}}, None], ids=["other-output", "no-outputs"]
+)
+def test_a_step_argument_annotated_artifact_naming_no_output_is_refused(workdir, outputs):
+    # As in crystallize-ml, which refuses an unknown alias, instead of handing the step a string.
+    config: dict[str, Any] = {"datasource": "numbers", "steps": [{"produce_to": {"target": "tabel"}}]}
+    if outputs:
+        config["outputs"] = outputs
+    folder = experiment_folder(workdir, "typo", config)
+    declared = r"\[t\.json, table\]" if outputs else "none"
+    with pytest.raises(
+        ConfigurationError, match=rf"steps.*target.*'tabel' names no output.*declares {declared}"
+    ):
+        Experiment.from_yaml(folder)
+
+
 def test_one_plain_alias_is_the_datasource_itself_and_several_are_bundled(workdir):
     one = Experiment.from_yaml(
         experiment_folder(workdir, "one", {"datasource": {"d": "numbers"}, "steps": ["passthrough"]})
@@ -207,10 +223,109 @@ def test_references_to_missing_experiments_or_outputs_name_the_key(experiments):
     experiment_folder(experiments, "lost", {"datasource": {"x": "ghost#table"}, "steps": ["passthrough"]})
     with pytest.raises(
         ConfigurationError, match=r"lost/config\.yaml: datasource\.x: refers to experiment 'ghost'"
-    ):
+    ) as missing:
         ExperimentGraph.from_yaml(experiments / "lost")
+    # Also what crystallize-ml raised there: `except FileNotFoundError` keeps working.
+    assert isinstance(missing.value, FileNotFoundError)
+    for path in (experiments / "nowhere", experiments / "nowhere" / "config.yaml"):
+        with pytest.raises(FileNotFoundError, match="no such study folder or config file") as gone:
+            Experiment.from_yaml(path)
+        assert isinstance(gone.value, ConfigurationError)
     experiment_folder(experiments, "wrong", {"datasource": {"x": "prod#chart"}, "steps": ["passthrough"]})
     with pytest.raises(
         ConfigurationError, match=r"declares no output 'chart'; its outputs: \[table, table\.json\]"
     ):
         ExperimentGraph.from_yaml(experiments / "wrong")
+
+
+# --- outputs no step takes (crystallize-ml refuses them too) -----------------------------------
+
+KEEPER = """
+
+from crystallize_opt import PipelineStep
+
+
+class Keep(PipelineStep):
+    def __init__(self, out: Artifact | None = None):
+        self.out = out
+
+    @property
+    def params(self):
+        return {}
+
+    def __call__(self, data, ctx):
+        if self.out is not None:
+            self.out.write({"v": data})
+        return data
+"""
+
+
+def test_an_output_no_step_takes_is_refused_naming_its_key(workdir):
+    # crystallize-ml's case: only ``result`` is a step argument.
+    config = {
+        "datasource": {"x": "constant"},
+        "steps": [{"produce_to": {"target": "result"}}],
+        "outputs": {
+            "result": {"file_name": "out.txt", "writer": "to_json"},
+            "unused": {"file_name": "u.txt"},
+        },
+    }
+    folder = experiment_folder(workdir, "exp_unused", config)
+    with pytest.raises(ValueError, match="unused") as info:
+        Experiment.from_yaml(folder / "config.yaml")
+    assert isinstance(info.value, ConfigurationError)
+    assert str(info.value).startswith(
+        f"{folder / 'config.yaml'}: outputs.unused: no step takes output 'unused'"
+    )
+    assert not (workdir / "data").exists()  # refused before anything ran
+    with pytest.raises(ConfigurationError, match=r"outputs\.unused: no step takes"):
+        ExperimentGraph.from_yaml(folder)
+
+
+def test_an_output_is_taken_as_an_argument_or_by_a_step_functions_parameter_name(workdir):
+    by_argument = {  # named by its file name
+        "datasource": "numbers",
+        "steps": [{"produce_to": {"target": "t.json"}}],
+        "outputs": {"table": {"file_name": "t.json", "writer": "to_json"}},
+    }
+    by_name = {"datasource": "numbers", "steps": ["produce"], "outputs": {"table": {"writer": "to_json"}}}
+    for name, config in (("arg", by_argument), ("param", by_name)):
+        exp = Experiment.from_yaml(experiment_folder(workdir, name, config))
+        assert exp.run().errors == []
+    listed = {"datasource": "numbers", "steps": [{"produce_to": {"target": "t.json"}}], "outputs": ["t.json"]}
+    assert [a.name for a in Experiment.from_yaml(experiment_folder(workdir, "list", listed)).outputs] == [
+        "t.json"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("steps", "outputs", "where"),
+    [
+        # produce's parameter table is set, so the output is not injected
+        ([{"produce": {"table": 5}}], {"table": {"writer": "to_json"}}, "outputs.table"),
+        ([{"produce_to": {"target": "t.json"}}], ["t.json", "spare.txt"], r"outputs\[1\]"),
+        # a class step receives only what its entry passes
+        (["Keep"], {"out": {"writer": "to_json"}}, "outputs.out"),
+    ],
+    ids=["argument-set", "list-form", "class-step"],
+)
+def test_outputs_no_step_takes_are_refused(workdir, steps, outputs, where):
+    folder = experiment_folder(workdir, "exp", {"datasource": "numbers", "steps": steps, "outputs": outputs})
+    (folder / "steps.py").write_text(textwrap.dedent(STEPS) + KEEPER)
+    with pytest.raises(ConfigurationError, match=rf"config\.yaml: {where}: no step takes output"):
+        Experiment.from_yaml(folder)
+
+
+def test_a_class_step_takes_an_output_passed_to_its_constructor(workdir):
+    config = {
+        "datasource": "numbers",
+        "steps": [{"Keep": {"out": "out"}}],
+        "outputs": {"out": {"writer": "to_json"}},
+    }
+    folder = experiment_folder(workdir, "exp", config)
+    (folder / "steps.py").write_text(textwrap.dedent(STEPS) + KEEPER)
+    result = Experiment.from_yaml(folder).run()
+    assert result.errors == []
+    assert (
+        workdir / "data" / "exp" / "v0" / "replicate_0" / "baseline" / "Keep" / "out"
+    ).read_text() == '{"v": 0}'

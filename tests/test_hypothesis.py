@@ -6,6 +6,7 @@ import logging
 import math
 import pickle
 
+import numpy as np
 import pytest
 from scipy import stats
 
@@ -174,12 +175,33 @@ def test_verifier_error_is_reported_not_raised(caplog):
     assert res.ranking["best"] is None
 
 
-def test_non_numeric_recorded_value_is_an_error():
+def test_several_non_numeric_values_in_a_replicate_are_an_error():
     base = condition("baseline", [1.0, 2.0, 3.0])
-    treats = {"text": condition("text", [1.0, "high", 2.0]), "ok": condition("ok", [2.0, 3.0, 4.0])}
+    treats = {"text": condition("text", [1.0, ["high", "low"], 2.0]), "ok": condition("ok", [2.0, 3.0, 4.0])}
     res = Hypothesis(welch_t_test(), "m").verify(base, treats)
     assert "cannot average" in res.errors["text"] and "'high'" in res.errors["text"]
     assert list(res.results) == ["ok"]
+
+
+def test_a_value_recorded_once_that_is_no_number_reaches_the_verifier_as_recorded():
+    # crystallize-ml hands recorded values on, e.g. an array of samples per replicate for a
+    # scipy test; numbers are still given as floats (a replicate's mean).
+    samples = [np.array([0.1, 0.4]) + r for r in range(3)]
+    recorder = Recorder()
+    base = condition("baseline", samples)
+    Hypothesis(recorder, "m").verify(base, {"t": condition("t", [1, 2, 3])})
+    ((got_base, got_treat),) = recorder.calls
+    assert all(got is given for got, given in zip(got_base["m"], samples, strict=True))
+    assert got_treat["m"] == [1.0, 2.0, 3.0] and all(type(v) is float for v in got_treat["m"])
+    treats = {"t": condition("t", [s + 1 for s in samples])}
+    res = Hypothesis(pooled_t_test, "m").verify(base, treats)
+    assert not res.errors and 0 < res.results["t"]["p_value"] < 1
+
+
+def pooled_t_test(baseline, treatment):
+    """A user's verifier over per-replicate sample arrays (pooled), as in crystallize-ml's docs."""
+    b, t = np.concatenate(baseline["m"]), np.concatenate(treatment["m"])
+    return {"p_value": float(stats.ttest_ind(t, b, equal_var=False).pvalue)}
 
 
 def test_non_mapping_verifier_output_is_an_error():

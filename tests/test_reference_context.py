@@ -118,7 +118,7 @@ def test_messages_and_attributes_as_in_the_reference(caplog):
     assert view.custom == "mine"
     with caplog.at_level(logging.DEBUG, logger="reads"):
         view["a"]
-    assert any(r.getMessage().startswith("Read key 'a'") for r in caplog.records)
+    assert any(r.getMessage() == "Read a -> 1" for r in caplog.records)
 
 
 def test_logging_context_records_reads_and_misses(caplog):
@@ -147,3 +147,10 @@ def test_logging_context_shares_the_wrapped_context():
     with pytest.raises(ContextMutationError):
         view.add("a", 5)
     assert sorted(view.as_dict()) == ["a", "b"] and set(view.reads) == {"a", "b"}
+
+
+def test_logging_context_logs_a_missing_key_in_the_reference_form(caplog):
+    view = LoggingContext(standalone_context({}), logger=logging.getLogger("reads"))
+    with caplog.at_level(logging.DEBUG, logger="reads"):
+        assert view.get("absent", 5) == 5
+    assert [r.getMessage() for r in caplog.records] == ["Read absent -> (not set)"]

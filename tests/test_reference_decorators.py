@@ -330,7 +330,7 @@ def test_find_experiments_root(tmp_path):
     (tmp_path / "experiments" / "one" / "config.yaml").write_text("name: one\n")
     assert find_experiments_root(tmp_path / "experiments" / "one" / "config.yaml") == tmp_path / "experiments"
     assert find_experiments_root(tmp_path) == tmp_path / "experiments"
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(FileNotFoundError, match="Could not locate 'experiments' directory"):
         find_experiments_root("/")
 
 
@@ -339,7 +339,8 @@ def test_find_experiments_root_not_strict_falls_back_to_the_start(tmp_path, capl
     lone.mkdir()
     if find_experiments_root(lone, strict=False) != lone.resolve():  # an experiments folder above tmp
         pytest.skip("the temporary folder lies below a folder named experiments")
-    assert "no folder named 'experiments'" in caplog.text
+    # crystallize-ml's wording first, which its users match on
+    assert "Could not locate 'experiments' dir: no folder named 'experiments'" in caplog.text
     (lone / "config.yaml").write_text("name: lone\n")
     assert find_experiments_root(lone / "config.yaml", strict=False) == lone.resolve()
 

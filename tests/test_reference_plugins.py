@@ -6,8 +6,12 @@ and the ``crystallize.utils.cache`` file store."""
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import pickle
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from unittest.mock import patch
 
@@ -107,6 +111,36 @@ def test_step_hash_follows_a_redefined_class_s_call():
     assert make(1).step_hash != make(2).step_hash
 
 
+def test_source_reads_for_step_hashes_take_turns(monkeypatch):
+    # inspect.getsource parses with ast, which CPython 3.11 can fail ("AST constructor recursion
+    # depth mismatch") when threads parse at once, as thread-executed replicates hash their steps.
+    lock, inside, most = threading.Lock(), [0], [0]
+
+    def slow_getsource(obj):
+        with lock:
+            inside[0] += 1
+            most[0] = max(most[0], inside[0])
+        time.sleep(0.01)
+        with lock:
+            inside[0] -= 1
+        return f"source of {obj!r}"
+
+    monkeypatch.setattr(inspect, "getsource", slow_getsource)
+
+    def one(x):
+        return x
+
+    work = [lambda: cache._code_fingerprint(one)] * 4 + [lambda: PipelineStep.step_hash.fget(Pass())] * 4
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(lambda call: call(), work))
+    assert most[0] == 1
+
+
+class Pass(PipelineStep):
+    def __call__(self, data, ctx):
+        return data
+
+
 def test_cache_file_store(tmp_path: Path):
     with patch.object(cache, "CACHE_DIR", tmp_path / "cache"):
         path = cache.cache_path("step", "input")
@@ -192,3 +226,29 @@ def test_logging_plugin_warns_when_no_seed_plugin_is_installed(caplog, workdir):
     with caplog.at_level(logging.WARNING, logger="crystallize_opt"):
         exp.run()
     assert "No SeedPlugin installed" in caplog.text
+
+
+def test_threads_warn_once_that_seeding_the_global_generators_is_not_reproducible(caplog, workdir):
+    # crystallize-ml warns when a SeedPlugin seeds the shared global generators under threads.
+    threads = ParallelExecution(executor_type="thread", max_workers=2)
+    exp = demo_experiment(plugins=[threads, SeedPlugin(seed=3)], treatments=[], replicates=3)
+    with caplog.at_level(logging.WARNING, logger="crystallize_opt"):
+        exp.run()
+        exp.run()
+    warnings = [r for r in caplog.records if "executor_type='thread' is not reproducible" in r.getMessage()]
+    assert len(warnings) == 1 and "ctx.rng" in warnings[0].getMessage()
+
+
+@pytest.mark.parametrize(
+    "plugins",
+    [
+        [ParallelExecution(executor_type="thread"), SeedPlugin(seed=3, auto_seed=False)],  # no global seeding
+        [ParallelExecution(executor_type="process"), SeedPlugin(seed=3)],  # one process per worker
+    ],
+    ids=["auto_seed-off", "processes"],
+)
+def test_no_thread_warning_where_the_global_generators_are_not_shared(caplog, workdir, plugins):
+    exp = demo_experiment(plugins=plugins, treatments=[], replicates=2)
+    with caplog.at_level(logging.WARNING, logger="crystallize_opt"):
+        exp.run()
+    assert "is not reproducible" not in caplog.text

@@ -97,7 +97,10 @@ Top-level keys (a key set to ``null`` counts as absent)
     (crystallize-ml's form): ``alias: {file_name: ..., loader: ..., writer: ...}``, each key
     optional (``file_name`` defaults to the alias; ``loader(path)`` and ``writer(value) ->
     bytes`` are functions in ``outputs.py``); steps receive the artifact as a parameter named
-    like the alias, the file name or its stem.
+    like the alias, the file name or its stem. Every output must be taken by a step (as in
+    crystallize-ml): passed to a step argument annotated ``Artifact`` (``{step: {argument:
+    alias}}``), or named by a parameter of a ``@pipeline_step`` function that its entry does not
+    set; otherwise loading refuses it, naming the key (``outputs.<alias>``).
 ``initial_ctx`` (mapping, optional)
     Context values every run starts with (reserved context keys refused).
 ``execution`` (optional; default serial)

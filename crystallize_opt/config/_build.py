@@ -143,9 +143,16 @@ def build_datasource(field: Field, files: StudyFiles) -> DataSource:
     return datasource
 
 
-def build_steps(field: Field, files: StudyFiles, outputs: list[Artifact] | None = None) -> list[PipelineStep]:
+def build_steps(
+    field: Field, files: StudyFiles, outputs: list[Artifact] | None = None, used: set[int] | None = None
+) -> list[PipelineStep]:
     """The ``steps:`` list. A step argument annotated ``Artifact`` whose value names one of
-    ``outputs`` (by alias or file name) receives that artifact, as in crystallize-ml."""
+    ``outputs`` (by alias or file name) receives that artifact, as in crystallize-ml.
+
+    ``used`` (when given) receives the ``id`` of every output some step takes: one passed to a
+    step argument that way, or one a ``@pipeline_step`` function receives at run time because a
+    parameter it is not given is named after the output (its alias, file name or file name
+    without extension)."""
     items = field.sequence()
     if not items:
         raise field.error("expected a non-empty list of steps, got an empty list")
@@ -155,14 +162,43 @@ def build_steps(field: Field, files: StudyFiles, outputs: list[Artifact] | None 
         name, kwargs = _named_entry(item, "step")
         obj = files.lookup("steps", name, item, "step", exclude=(DataSource,))
         kwargs = _with_artifacts(obj, kwargs, outputs or [])
+        if used is not None:
+            used.update(_taken_outputs(obj, kwargs, outputs or []))
         steps.append(instantiate(obj, name, kwargs, PipelineStep, "step", ("data", "ctx"), hint))
     return steps
 
 
+def _taken_outputs(obj: Any, kwargs: Field, outputs: list[Artifact]) -> set[int]:
+    """The ``id`` of each of ``outputs`` the step ``obj`` built with ``kwargs`` (artifacts
+    already put in by :func:`_with_artifacts`) takes: passed as an argument, or, for a
+    ``@pipeline_step`` factory, injected by the name of a parameter the entry does not set."""
+    given = kwargs.value if isinstance(kwargs.value, dict) else {}
+    taken = {id(value) for value in given.values() if isinstance(value, Artifact)}
+    if inspect.isclass(obj) or not hasattr(obj, "__wrapped__"):
+        return taken  # a class's constructor receives only what the entry passes
+    try:
+        params = list(inspect.signature(obj.__wrapped__).parameters.items())
+    except (TypeError, ValueError):
+        return taken
+    if [key for key, _ in params[:2]] != ["data", "ctx"]:
+        return taken  # not a step function, whose other parameters are injected
+    for key, param in params[2:]:
+        if key in given or param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            continue
+        taken.update(id(a) for a in outputs if key in a.injection_names)
+    return taken
+
+
 def _with_artifacts(obj: Any, kwargs: Field, outputs: list[Artifact]) -> Field:
-    """``kwargs`` with each string value naming an output, given to a parameter annotated
-    ``Artifact``, replaced by that output."""
-    if not outputs or not isinstance(kwargs.value, dict):
+    """``kwargs`` with each string value given to a parameter annotated ``Artifact`` replaced
+    by the output it names (by alias or file name).
+
+    Raises:
+        ConfigurationError: naming the key, when such a string names no declared output and
+            the parameter takes only an ``Artifact`` (as in crystallize-ml, which refuses an
+            unknown alias).
+    """
+    if not isinstance(kwargs.value, dict):
         return kwargs
     try:
         params = inspect.signature(getattr(obj, "__wrapped__", obj)).parameters
@@ -174,9 +210,38 @@ def _with_artifacts(obj: Any, kwargs: Field, outputs: list[Artifact]) -> Field:
         if param is None or not isinstance(value, str) or "Artifact" not in str(param.annotation):
             continue
         match = next((a for a in outputs if value in (*a.aliases, a.name)), None)
-        if match is not None:
-            replaced[key] = match
+        if match is None and param.annotation not in (Artifact, "Artifact"):
+            continue  # e.g. ``Artifact | str``: a string is a valid value
+        if match is None:
+            declared = sorted({n for a in outputs for n in (*a.aliases, a.name)})
+            raise kwargs.at(key, value).error(
+                f"{value!r} names no output of this experiment: parameter {key!r} takes an Artifact, and "
+                f"outputs: declares {names_list(declared) if declared else 'none'}"
+            )
+        replaced[key] = match
     return Field(replaced, kwargs.path, kwargs.source)
+
+
+def check_outputs_taken(field: Field, outputs: list[Artifact], used: set[int]) -> None:
+    """Refuse a declared output no step takes (as crystallize-ml): nothing would write it.
+
+    ``field`` is the ``outputs:`` entry (a mapping alias -> settings, or a list), whose entries
+    are ``outputs`` in order.
+
+    Raises:
+        ConfigurationError: (a ``ValueError``) located at the first such output's key, naming it.
+    """
+    entries = [f for _, f in field.items()] if isinstance(field.value, dict) else field.sequence()
+    for artifact, entry in zip(outputs, entries, strict=True):
+        if id(artifact) in used:
+            continue
+        shown = (artifact.aliases or (artifact.name,))[0]
+        names = names_list(dict.fromkeys((*artifact.aliases, *artifact.injection_names)))
+        raise entry.error(
+            f"no step takes output {shown!r}, so nothing would write it: pass it to a step argument "
+            f"annotated Artifact ({{step_name: {{argument: {shown}}}}}), give a @pipeline_step function a "
+            f"parameter named one of {names}, or remove the output"
+        )
 
 
 def context_values(field: Field, what: str) -> dict[str, Any]:

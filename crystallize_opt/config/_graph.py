@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, TypeVar
 from .._logging import get_logger
 from .._paths import find_experiments_root
 from ..artifacts import Artifact, ExperimentInput
-from ..exceptions import ConfigurationError
+from ..exceptions import ConfigFileNotFoundError, ConfigurationError
 from ._errors import names_list
 from ._inputs import ArtifactReference
 from ._loader import CONFIG_FILENAME, load_study
@@ -65,9 +65,10 @@ def _load(config: Path, key: str, root: Path, loaded: dict[str, Experiment]) -> 
             continue
         upstream = root / reference.experiment
         if not (upstream / CONFIG_FILENAME).is_file():
-            raise reference.field.error(
+            located = reference.field.error(
                 f"refers to experiment {reference.experiment!r}, but {upstream} has no {CONFIG_FILENAME}"
             )
+            raise ConfigFileNotFoundError(str(located))
         _load(upstream, reference.experiment, root, loaded)
 
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._checks import boolean_expected, replicates_expected, seed_expected
 from .._constants import DEFAULT_MASTER_SEED
-from ..exceptions import ConfigurationError
+from ..exceptions import ConfigFileNotFoundError, ConfigurationError
 from ..pipeline import Pipeline
 from ..plugins import BasePlugin, SeedPlugin
 from ._build import (
@@ -18,6 +18,7 @@ from ._build import (
     build_outputs,
     build_steps,
     build_treatments,
+    check_outputs_taken,
     context_values,
 )
 from ._errors import config_error, describe
@@ -75,10 +76,10 @@ def _config_file(path: str | Path) -> tuple[Path, str]:
         if not config.is_file():
             others = sorted(p.name for p in given.iterdir() if p.suffix in (".yaml", ".yml"))
             found = f"; it has {', '.join(others)}" if others else ""
-            raise ConfigurationError(f"{given}: no {CONFIG_FILENAME} in this study folder{found}")
+            raise ConfigFileNotFoundError(f"{given}: no {CONFIG_FILENAME} in this study folder{found}")
         return config, str(config)
     if not given.is_file():
-        raise ConfigurationError(f"{given}: no such study folder or config file")
+        raise ConfigFileNotFoundError(f"{given}: no such study folder or config file")
     return given, str(given)
 
 
@@ -140,7 +141,11 @@ def load_study(path: str | Path, experiment_cls: type[Experiment] | None = None)
         if isinstance(outputs_field.value, dict)
         else build_outputs(outputs_field, files)
     )
-    kwargs["pipeline"] = Pipeline(build_steps(root.at("steps", values["steps"]), files, kwargs["outputs"]))
+    used: set[int] = set()
+    steps = build_steps(root.at("steps", values["steps"]), files, kwargs["outputs"], used)
+    if outputs_field is not None:
+        check_outputs_taken(outputs_field, kwargs["outputs"], used)
+    kwargs["pipeline"] = Pipeline(steps)
     kwargs["hypotheses"] = [] if hypotheses_field is None else build_hypotheses(hypotheses_field, files)
     optimize_field = get("optimize")
     optimize = None

@@ -51,13 +51,14 @@ class LoggingContext(FrozenContext):
     def _note(self, key: str, value: Any) -> Any:
         self.reads[key] = value
         if self._read_logger.isEnabledFor(logging.DEBUG):
-            self._read_logger.debug("Read key %r: %s", key, self.preview(key))
+            # crystallize-ml's wording ("Read <key> -> <value>"), which its users match on.
+            self._read_logger.debug("Read %s -> %s", key, self.preview(key))
         return value
 
     def _note_missing(self, key: object) -> None:
         if isinstance(key, str):
             self.missing.add(key)
-            self._read_logger.debug("Read key %r: (not set)", key)
+            self._read_logger.debug("Read %s -> (not set)", key)
 
     def report(self, value: float, step: int, *, prune: bool = True) -> None:
         """:meth:`FrozenContext.report` on the context this view records."""

@@ -134,7 +134,9 @@ class ExperimentBuilder:
             ConfigurationError: if no datasource or no step was given, or as :class:`Experiment`.
         """
         if self._datasource is None:
-            raise ConfigurationError("ExperimentBuilder: call .datasource(...) before .build()")
+            raise ConfigurationError(
+                "ExperimentBuilder: datasource must be provided: call .datasource(...) before .build()"
+            )
         if not self._steps:
             raise ConfigurationError("ExperimentBuilder: add at least one step with .add_step(...)")
         return Experiment(

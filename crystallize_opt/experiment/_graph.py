@@ -164,8 +164,12 @@ class ExperimentGraph:
         """The graph as a networkx ``DiGraph`` of names (crystallize-ml's attribute; the graph
         does not use networkx itself, which this needs installed)."""
         graph = importlib.import_module("networkx").DiGraph()
-        graph.add_nodes_from(self._nodes)
-        graph.add_edges_from(self.edges())
+        # One node and one edge at a time: the calls every DiGraph look-alike has (crystallize-ml's
+        # own tests replace networkx by a stub that lacks the bulk calls).
+        for name in self._nodes:
+            graph.add_node(name)
+        for parent, child in self.edges():
+            graph.add_edge(parent, child)
         return graph
 
     def final_experiments(self) -> list[str]:

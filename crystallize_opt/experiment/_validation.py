@@ -11,6 +11,7 @@ from ..artifacts import Artifact
 from ..exceptions import ConfigurationError
 from ..hypothesis import Hypothesis
 from ..pipeline import DataSource, Pipeline
+from ..plugins import step_folder
 from ..treatment import Treatment
 
 if TYPE_CHECKING:
@@ -28,6 +29,7 @@ def check_names(experiment: Experiment) -> None:
     check_name(experiment.name, "experiment name")
     for step in getattr(experiment.pipeline, "steps", ()):
         check_name(step.name, "step name")
+        check_name(step_folder(step), "step folder")
 
 
 def typed_list(items: Any, cls: type[ItemT], what: str) -> list[ItemT]:

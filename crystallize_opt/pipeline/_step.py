@@ -51,7 +51,7 @@ class PipelineStep(ABC):
 
     @property
     def name(self) -> str:
-        """The step's name, used in artifact paths, provenance and errors."""
+        """The step's name, used in provenance and errors (artifact folders use the class name)."""
         return type(self).__name__
 
     @property
@@ -154,8 +154,9 @@ def pipeline_step(fn: Callable[..., Any] | None = None, *, cacheable: bool = Fal
 
     def decorate(func: Callable[..., Any]) -> Callable[..., PipelineStep]:
         signature = InjectedSignature(func, ("data", "ctx"), "pipeline step")
-        # crystallize-ml's class name for the step (``add_one`` -> ``Add_OneStep``); the step's
-        # ``name`` (artifact folders, provenance) stays the function's name.
+        # crystallize-ml's class name for the step (``add_one`` -> ``Add_OneStep``), which also
+        # names its artifact folder; the step's ``name`` (provenance, errors) stays the
+        # function's name.
         step_class: type[_FunctionStep] = type(
             f"{func.__name__.title()}Step", (_FunctionStep,), {"__module__": func.__module__}
         )

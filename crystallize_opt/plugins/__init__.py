@@ -1,6 +1,6 @@
 """Plugins: hooks into the experiment lifecycle (seeding, logging, artifacts, execution)."""
 
-from ._artifacts import MANIFEST_FILE, ArtifactPlugin
+from ._artifacts import MANIFEST_FILE, ArtifactPlugin, step_folder
 from ._base import BasePlugin, plugins_with_hook
 from ._dask import ship_study_code
 from ._devices import check_gpus, device_plan, gpus_expected, use_devices
@@ -42,5 +42,6 @@ __all__ += [
     "plugins_with_hook",
     "replicate_of_seed",
     "ship_study_code",
+    "step_folder",
     "use_devices",
 ]

@@ -52,13 +52,21 @@ def write_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+def step_folder(step: PipelineStep) -> str:
+    """The folder below ``replicate_<i>/<condition>/`` that ``step``'s artifacts are stored in:
+    the step's class name, as crystallize-ml (``Write_OutStep`` for a ``@pipeline_step``
+    function ``write_out``), so scripts reading the reference's layout find them. Earlier
+    versions used the step's ``name`` (the function's name); readers look there too."""
+    return type(step).__name__
+
+
 @dataclass
 class ArtifactPlugin(BasePlugin):
     """Store what runs produce under ``root_dir/<experiment name>/v<version>/``.
 
     * Files steps write through an :class:`~crystallize_opt.Artifact` go to
-      ``replicate_<i>/<condition>/<step>/<name>`` (their paths are listed in
-      ``Result.artifacts``). :meth:`Experiment.apply` writes below ``apply/`` and optimization
+      ``replicate_<i>/<condition>/<step class name>/<name>`` (see :func:`step_folder`; their
+      paths are listed in ``Result.artifacts``). :meth:`Experiment.apply` writes below ``apply/`` and optimization
       trials below ``trials/<n>/``, so neither overwrites a run's files; during ``apply`` the
       run hooks below do nothing, so it changes no version, record or metadata.
     * After every condition of every replicate of a run, a small record of its metrics
@@ -147,7 +155,7 @@ class ArtifactPlugin(BasePlugin):
     def after_step(self, experiment: Experiment, step: PipelineStep, data: Any, ctx: FrozenContext) -> None:
         if not len(ctx.artifacts):
             return
-        folder = self._condition_dir(experiment, ctx) / check_name(step.name, "step name")
+        folder = self._condition_dir(experiment, ctx) / check_name(step_folder(step), "step folder")
         folder.mkdir(parents=True, exist_ok=True)
         for record in ctx.artifacts.drain():
             path = (folder / check_name(record.name, "Artifact name")).resolve()

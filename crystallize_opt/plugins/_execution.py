@@ -16,14 +16,18 @@ from typing import TYPE_CHECKING, Any
 
 from .._checks import integer_expected
 from .._constants import VALID_EXECUTOR_TYPES
+from .._logging import get_logger
 from .._signals import leave_termination_signals_to_main_thread
 from ..exceptions import ConfigurationError
 from ._base import BasePlugin
 from ._dask import dask_client, run_replicates_on_dask
 from ._devices import check_gpus, device_plan, use_devices
+from ._seed import SeedPlugin
 
 if TYPE_CHECKING:
     from ..experiment import Experiment
+
+_log = get_logger("plugins")
 
 #: ``ParallelExecution``'s executor types: the reference's two, and Dask (beyond the reference).
 EXECUTOR_TYPES = (*sorted(VALID_EXECUTOR_TYPES, reverse=True), "dask")
@@ -190,6 +194,7 @@ class ParallelExecution(BasePlugin):
     progress: bool = False
     client: Any = field(default=None, repr=False, compare=False)
     _pool: cf.Executor | None = field(default=None, init=False, repr=False, compare=False)
+    _warned_threads: bool = field(default=False, init=False, repr=False, compare=False)
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
@@ -287,6 +292,8 @@ class ParallelExecution(BasePlugin):
                 "use AsyncExecution for asynchronous replicates"
             )
         indices = list(replicate_indices(experiment, replicate_fn))
+        if self.executor_type == "thread" and len(indices) > 1:
+            self._warn_threads_share_global_generators(experiment)
         if self.in_other_processes:
             # Each worker process sets its steps up around the replicates it runs.
             replicate_fn = getattr(replicate_fn, "for_worker_process", lambda: replicate_fn)()
@@ -305,6 +312,21 @@ class ParallelExecution(BasePlugin):
             return self._collect(self._pool, replicate_fn, indices)
         with self._executor(len(indices)) as pool:
             return self._collect(pool, replicate_fn, indices)
+
+    def _warn_threads_share_global_generators(self, experiment: Experiment) -> None:
+        """Warn (once per plugin) that the replicates' seeding of the global generators is
+        not reproducible in threads, as crystallize-ml does: its users rely on the warning."""
+        get_plugin = getattr(experiment, "get_plugin", None)
+        seed_plugin = get_plugin(SeedPlugin) if callable(get_plugin) else None
+        if self._warned_threads or not isinstance(seed_plugin, SeedPlugin) or not seed_plugin.auto_seed:
+            return
+        self._warned_threads = True
+        _log.warning(
+            "Using SeedPlugin with executor_type='thread' is not reproducible for draws from the "
+            "global generators (random, numpy.random): the threads share them, and each replicate "
+            "seeds them as it starts. Draw from ctx.rng (seeded per replicate), or use "
+            "executor_type='process'."
+        )
 
     def _collect(
         self, pool: cf.Executor, replicate_fn: Callable[[int], Any], indices: list[int]

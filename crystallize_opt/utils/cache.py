@@ -11,7 +11,7 @@ New code imports from ``crystallize_opt`` directly.
 from __future__ import annotations
 
 import hashlib
-import inspect
+import inspect  # noqa: F401  (the reference's tests patch ``crystallize.utils.cache.inspect.getsource``)
 import os
 import pickle
 import tempfile
@@ -19,6 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from .._fingerprint import getsource
 from ..pipeline import compute_hash
 
 #: The folder of :func:`cache_path` (``$CRYSTALLIZE_CACHE_DIR``, default ``.cache``), read when
@@ -30,7 +31,7 @@ def _code_fingerprint(fn: Callable[..., Any]) -> str:
     """Return the sha256 hex digest of ``fn``'s source, or of its bytecode when the source is
     not available (a function defined in a REPL, a builtin)."""
     try:
-        text = inspect.getsource(fn).encode()
+        text = getsource(fn).encode()
     except (OSError, TypeError):
         code = getattr(fn, "__code__", None)
         text = code.co_code if code is not None else repr(fn).encode()
