@@ -451,6 +451,7 @@ def test_on_a_rough_response_the_point_effect_ranks_candidates_by_their_own_repl
     """Issue 15 (Rastrigin, Ackley): a smooth model shrinks each candidate towards its
     neighbourhood's average; the point effect lets six confirmations speak for their point."""
     from crystallize_opt.optimize._noise._gp import SeedEffectGP
+    from crystallize_opt.optimize._noise._selection import POINT_EFFECT_EVIDENCE
 
     def rough(x):  # bumps 0.05 apart: far closer than 150 points in the square can follow
         return 4 * np.cos(2 * np.pi * 20 * x[:, 0]) * np.cos(2 * np.pi * 20 * x[:, 1]) + 2 * x[:, 0]
@@ -458,16 +459,22 @@ def test_on_a_rough_response_the_point_effect_ranks_candidates_by_their_own_repl
     errors: dict[bool, list[float]] = {False: [], True: []}
     for seed in range(5):
         confirmed, inputs, values, groups = _confirmed_search(rough, np.random.default_rng(seed), 1.0)
+        models = {}
         for point_effect in (False, True):
-            model = SeedEffectGP(inputs, values, groups, point_effect=point_effect).fit()
+            model = models[point_effect] = SeedEffectGP(
+                inputs, values, groups, point_effect=point_effect
+            ).fit()
             errors[point_effect].append(float(np.abs(model.mean(confirmed) - rough(confirmed)).mean()))
         assert model.hyperparameters["point_sd"] > 1.0  # the bumps, found as the point effect
+        # ... and the selection's likelihood-ratio test takes the model with them.
+        assert 2 * (models[True].log_posterior - models[False].log_posterior) > POINT_EFFECT_EVIDENCE
         assert errors[True][-1] <= errors[False][-1] + 0.05, errors
     assert np.mean(errors[True]) < 0.6 * np.mean(errors[False]), errors
 
 
-def test_on_a_smooth_response_the_point_effect_fits_small_and_changes_little():
+def test_on_a_smooth_response_the_point_effect_fits_small_and_is_not_taken():
     from crystallize_opt.optimize._noise._gp import SeedEffectGP
+    from crystallize_opt.optimize._noise._selection import POINT_EFFECT_EVIDENCE
 
     def smooth(x):
         return 5 * ((x[:, 0] - 0.3) ** 2 + (x[:, 1] - 0.6) ** 2)
@@ -479,6 +486,8 @@ def test_on_a_smooth_response_the_point_effect_fits_small_and_changes_little():
         fitted = with_point.hyperparameters
         assert fitted["point_sd"] < 0.5 * fitted["noise_sd"], fitted
         assert with_point.mean(confirmed) == pytest.approx(plain.mean(confirmed), abs=0.2)
+        # The selection keeps the smooth model: the effect does not earn its parameter.
+        assert 2 * (with_point.log_posterior - plain.log_posterior) <= POINT_EFFECT_EVIDENCE
 
 
 def test_a_long_search_keeps_estimating_the_noise_without_refitting_after_every_trial():

@@ -109,6 +109,9 @@ class SeedEffectGP:
         self._targets = (values - self.offset) / self.scale
         self._pairs: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # fit only
         self.theta: np.ndarray | None = None
+        #: Log marginal likelihood plus log prior at the fitted hyperparameters (up to a constant),
+        #: on the observations the hyperparameters were fitted on: what :meth:`fit` maximised.
+        self.log_posterior = -math.inf
         self._chol: Any = None
         self._alpha: np.ndarray | None = None
 
@@ -231,6 +234,7 @@ class SeedEffectGP:
             assert subset.theta is not None
             theta = subset.theta.copy()
             theta[self.d :] += 2.0 * math.log(subset.scale / self.scale)  # variances in our units
+            self.log_posterior = subset.log_posterior
             return self._condition(theta)
         d = self.d
         bounds = (
@@ -265,7 +269,9 @@ class SeedEffectGP:
             )
             if best is None or result.fun < best.fun:
                 best = result
-        return self._condition(snap_to_grid(best.x, THETA_STEP, low, high))
+        theta = snap_to_grid(best.x, THETA_STEP, low, high)
+        self.log_posterior = -self._neg_log_posterior(theta)[0]
+        return self._condition(theta)
 
     def _condition(self, theta: np.ndarray) -> SeedEffectGP:
         self.theta = theta
