@@ -403,6 +403,93 @@ def test_the_model_s_difference_of_two_points_matches_its_joint_posterior():
     assert sd > 0
 
 
+def test_the_point_effect_s_difference_matches_its_joint_posterior():
+    """With a point effect, f + u at two points: an evaluated point shares u with its own
+    observations, an unseen one has u's prior variance."""
+    from crystallize_opt.optimize._noise._gp import SeedEffectGP
+
+    rng = np.random.default_rng(3)
+    points = rng.uniform(size=(12, 2))
+    inputs = np.repeat(points, 3, axis=0)
+    groups = np.tile(np.arange(3), 12)
+    bumps = rng.normal(scale=0.3, size=12)  # what each point's neighbours do not predict
+    values = np.repeat((points[:, 0] - 0.4) ** 2 + bumps, 3) + rng.normal(scale=0.05, size=36)
+    model = SeedEffectGP(inputs, values, groups, point_effect=True).fit()
+    theta = model.theta
+    lengthscales, signal, point = np.exp(theta[:2]), math.exp(theta[2]), math.exp(theta[5])
+
+    def kernel(x, y):
+        same = (((x[:, None, :] - y[None, :, :]) ** 2).sum(-1) == 0).astype(float)
+        return signal * model._matern((x[:, None, :] - y[None, :, :]) ** 2, lengthscales)[0] + point * same
+
+    covariance, _, _ = model._covariance(theta)
+    for a, b in ((points[0], points[1]), (points[0], np.array([0.5, 0.5]))):
+        pair = np.stack([a, b])
+        cross = kernel(pair, inputs)
+        joint = kernel(pair, pair) - cross @ np.linalg.solve(covariance, cross.T)
+        mean, sd = model.difference(a, b)
+        means, sds = model.predict(pair)
+        assert mean == pytest.approx(means[0] - means[1])
+        assert sds == pytest.approx(np.sqrt(np.diag(joint)) * model.scale, rel=1e-6)
+        assert sd == pytest.approx(
+            math.sqrt(joint[0, 0] + joint[1, 1] - 2 * joint[0, 1]) * model.scale, rel=1e-6
+        )
+
+
+def _confirmed_search(truth, rng: np.random.Generator, noise: float):
+    """A one-replicate search of 150 points in [0, 1]^2 and 5 of them confirmed on 6 seeds
+    (their own seed labels), as the winner's selection hands them to the model."""
+    points = rng.uniform(size=(150, 2))
+    confirmed = points[:5]
+    inputs = np.vstack([np.repeat(confirmed, 6, axis=0), points])
+    groups = np.concatenate([-1 - np.tile(np.arange(6), 5), np.zeros(150, int)])
+    values = truth(inputs) + rng.normal(scale=noise, size=len(inputs))
+    return confirmed, inputs, values, groups
+
+
+def test_on_a_rough_response_the_point_effect_ranks_candidates_by_their_own_replicates():
+    """Issue 15 (Rastrigin, Ackley): a smooth model shrinks each candidate towards its
+    neighbourhood's average; the point effect lets six confirmations speak for their point."""
+    from crystallize_opt.optimize._noise._gp import SeedEffectGP
+    from crystallize_opt.optimize._noise._selection import POINT_EFFECT_EVIDENCE
+
+    def rough(x):  # bumps 0.05 apart: far closer than 150 points in the square can follow
+        return 4 * np.cos(2 * np.pi * 20 * x[:, 0]) * np.cos(2 * np.pi * 20 * x[:, 1]) + 2 * x[:, 0]
+
+    errors: dict[bool, list[float]] = {False: [], True: []}
+    for seed in range(5):
+        confirmed, inputs, values, groups = _confirmed_search(rough, np.random.default_rng(seed), 1.0)
+        models = {}
+        for point_effect in (False, True):
+            model = models[point_effect] = SeedEffectGP(
+                inputs, values, groups, point_effect=point_effect
+            ).fit()
+            errors[point_effect].append(float(np.abs(model.mean(confirmed) - rough(confirmed)).mean()))
+        assert model.hyperparameters["point_sd"] > 1.0  # the bumps, found as the point effect
+        # ... and the selection's likelihood-ratio test takes the model with them.
+        assert 2 * (models[True].log_posterior - models[False].log_posterior) > POINT_EFFECT_EVIDENCE
+        assert errors[True][-1] <= errors[False][-1] + 0.05, errors
+    assert np.mean(errors[True]) < 0.6 * np.mean(errors[False]), errors
+
+
+def test_on_a_smooth_response_the_point_effect_fits_small_and_is_not_taken():
+    from crystallize_opt.optimize._noise._gp import SeedEffectGP
+    from crystallize_opt.optimize._noise._selection import POINT_EFFECT_EVIDENCE
+
+    def smooth(x):
+        return 5 * ((x[:, 0] - 0.3) ** 2 + (x[:, 1] - 0.6) ** 2)
+
+    for seed in range(3):
+        confirmed, inputs, values, groups = _confirmed_search(smooth, np.random.default_rng(seed), 0.5)
+        plain = SeedEffectGP(inputs, values, groups).fit()
+        with_point = SeedEffectGP(inputs, values, groups, point_effect=True).fit()
+        fitted = with_point.hyperparameters
+        assert fitted["point_sd"] < 0.5 * fitted["noise_sd"], fitted
+        assert with_point.mean(confirmed) == pytest.approx(plain.mean(confirmed), abs=0.2)
+        # The selection keeps the smooth model: the effect does not earn its parameter.
+        assert 2 * (with_point.log_posterior - plain.log_posterior) <= POINT_EFFECT_EVIDENCE
+
+
 def test_a_long_search_keeps_estimating_the_noise_without_refitting_after_every_trial():
     class CountingPool(Pool):
         fits = 0

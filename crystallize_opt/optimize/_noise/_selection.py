@@ -39,6 +39,9 @@ _MIN_MODEL_POINTS = 4
 #: Minima of the model's mean are rounded to this step of each parameter's range (unit-cube
 #: units) before they become candidates (see :func:`~._gp.snap_to_grid`).
 _MINIMUM_STEP = 1e-3
+#: Twice the log-posterior gain the refitted model's effect per parameter set must bring to be
+#: used (chi-square with one degree of freedom at 5%): see :func:`_rank_confirmed`.
+POINT_EFFECT_EVIDENCE = 3.84
 #: Parameter sets (best pooled means first) the model conditions on: bounds its cost on long searches.
 MAX_MODEL_ENTRIES = 1000
 #: Observations the model conditions on, at most: its memory grows with their square (~8 bytes x
@@ -210,12 +213,14 @@ def _fit(
     entries: Sequence[Entry],
     confirmed: Sequence[_Candidate],
     start: np.ndarray | None = None,
+    point_effect: bool = False,
 ) -> SeedEffectGP:
     """The model of the observations, most relevant first (confirmations, then parameter sets
     by pooled mean): large searches fit hyperparameters on the first ones only. See
-    :func:`_model_data` for which observations a long search leaves out."""
+    :func:`_model_data` for which observations a long search leaves out, and
+    :class:`~._gp.SeedEffectGP` for ``point_effect``."""
     inputs, values, groups = _model_data(unit_cube, entries, confirmed)
-    return SeedEffectGP(inputs, values, groups).fit(start)
+    return SeedEffectGP(inputs, values, groups, point_effect).fit(start)
 
 
 def _model_data(
@@ -302,10 +307,22 @@ def _rank_confirmed(
     policy: NoisePolicy, top: list[_Candidate], unit_cube: UnitCube | None, noise: dict[str, Any]
 ) -> tuple[list[_Candidate], bool]:
     """Confirmed candidates best first: by the model refitted with the confirmation data, or by
-    their confirmation means; and whether the model ranked them."""
+    their confirmation means; and whether the model ranked them.
+
+    The refit is done twice, with and without an effect per parameter set (``point_effect``:
+    the confirmations are the replicates that tell it apart from the noise), and the model with
+    the effect ranks only when the data support it: twice its log posterior exceeds the smooth
+    model's by more than :data:`POINT_EFFECT_EVIDENCE` (a likelihood-ratio test of one more
+    parameter at the 5% level). On a rough response it keeps the smooth model from ranking
+    neighbourhoods instead of the candidates themselves; elsewhere the smooth model ranks, as
+    before (chosen on the noise suite's tuning set, ``benchmarks/README.md``)."""
     if "model" in noise and unit_cube is not None:
         try:
-            model = _fit(unit_cube, list(policy.entries()), top)
+            entries = list(policy.entries())
+            model = _fit(unit_cube, entries, top)
+            rough = _fit(unit_cube, entries, top, point_effect=True)
+            if 2.0 * (rough.log_posterior - model.log_posterior) > POINT_EFFECT_EVIDENCE:
+                model = rough
         except (np.linalg.LinAlgError, ValueError, FloatingPointError) as exc:
             _log.warning("the response model could not be refitted (%s); ranking by confirmation means", exc)
         else:

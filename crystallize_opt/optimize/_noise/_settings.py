@@ -46,8 +46,13 @@ class NoiseHandling:
        local minima of its mean near the best of them (those it expects to beat their evaluated
        neighbour by ``minima_z`` posterior sds); the ``confirm_candidates`` best are
        re-evaluated on ``confirm_seeds`` fresh seeds the search never used, the model is
-       refit with those, and the candidate with the best refitted model estimate wins. For conditional (callable)
-       search spaces, the pooled mean replaces the model.
+       refit with those, and the candidate with the best refitted model estimate wins. The
+       refit is also done with an effect per parameter set (what its neighbours do not
+       predict, told apart from the noise by the confirmations), and that model ranks when a
+       likelihood-ratio test at 5% supports the effect: on a rough response (many local
+       minima) a candidate's estimate then rests on its own replicates, where the smooth model
+       would rank neighbourhoods. For conditional (callable) search spaces, the pooled mean
+       replaces the model.
     5. *Held-out estimate and baseline test*: the winner and the baseline (the run without a
        treatment) run on ``holdout_seeds`` further fresh seeds. Their paired difference gives
        an unbiased estimate of the winner and a paired t-test against the baseline (effect,
