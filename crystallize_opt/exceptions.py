@@ -43,9 +43,6 @@ class ConfigFileNotFoundError(ConfigurationError, FileNotFoundError):
     that refers to it); it is also a :class:`FileNotFoundError`, what crystallize-ml raised
     there, so ``except FileNotFoundError`` keeps working."""
 
-    def __str__(self) -> str:
-        return one_line(Exception.__str__(self))
-
 
 class ExperimentRunError(CrystallizeError, RuntimeError):
     """Raised when an experiment cannot run at all (not when a replicate fails: those are

@@ -39,12 +39,14 @@ def join(path: str, key: str | int) -> str:
     return f"{path}.{key}" if path else str(key)
 
 
-def config_error(source: str | None, path: str, message: str) -> ConfigurationError:
-    """A ConfigurationError reading ``<source>: <path>: <message>`` (empty parts left out), on
-    one line: a newline or other control character in any part (a key, a file name, a YAML
-    parser's message) is written as its escape."""
+def config_error(
+    source: str | None, path: str, message: str, kind: type[ConfigurationError] = ConfigurationError
+) -> ConfigurationError:
+    """A ConfigurationError (of class ``kind``) reading ``<source>: <path>: <message>`` (empty
+    parts left out), on one line: a newline or other control character in any part (a key, a
+    file name, a YAML parser's message) is written as its escape."""
     parts = [p for p in (source, path) if p]
-    return ConfigurationError(one_line(": ".join([*parts, message])))
+    return kind(one_line(": ".join([*parts, message])))
 
 
 def names_list(names: Iterable[str]) -> str:

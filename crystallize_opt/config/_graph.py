@@ -65,10 +65,10 @@ def _load(config: Path, key: str, root: Path, loaded: dict[str, Experiment]) -> 
             continue
         upstream = root / reference.experiment
         if not (upstream / CONFIG_FILENAME).is_file():
-            located = reference.field.error(
-                f"refers to experiment {reference.experiment!r}, but {upstream} has no {CONFIG_FILENAME}"
+            raise reference.field.error(
+                f"refers to experiment {reference.experiment!r}, but {upstream} has no {CONFIG_FILENAME}",
+                ConfigFileNotFoundError,
             )
-            raise ConfigFileNotFoundError(str(located))
         _load(upstream, reference.experiment, root, loaded)
 
 

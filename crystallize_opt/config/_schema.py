@@ -29,9 +29,9 @@ class Field:
 
     # -- navigation ------------------------------------------------------------------------
 
-    def error(self, message: str) -> ConfigurationError:
-        """A ConfigurationError located at this field."""
-        return config_error(self.source, self.path, message)
+    def error(self, message: str, kind: type[ConfigurationError] = ConfigurationError) -> ConfigurationError:
+        """A ConfigurationError (of class ``kind``) located at this field."""
+        return config_error(self.source, self.path, message, kind)
 
     def at(self, key: str | int, value: Any) -> Field:
         """The field holding ``value`` under ``key`` of this one."""
