@@ -81,6 +81,11 @@ def median() -> optuna.pruners.BasePruner:
 
 
 PRUNERS: dict[str, Callable[[], optuna.pruners.BasePruner]] = {"hyperband": hyperband, "median": median}
+#: The same pruners over one replicate's epochs (the noise-aware search runs one per trial).
+PRUNERS_ONE: dict[str, Callable[[], optuna.pruners.BasePruner]] = {
+    "hyperband": lambda: hyperband(1),
+    "median": median,
+}
 
 
 @dataclasses.dataclass
@@ -162,6 +167,68 @@ def _package_run(problem: cp.Problem, seed: int, budget: int, pruner: str | None
         value = t.value if t.state == optuna.trial.TrialState.COMPLETE else None
         trials.append((ledger.epochs.get(f"trial-{t.number}", 0), value, problem.config_of(t.params)))
     return Run(trials)
+
+
+def _noise_once(problem: cp.Problem, seed: int, executions: int, pruner: str | None) -> tuple[cp.Config, int]:
+    """The package's noise-aware mode on a budget of ``executions`` (one replicate per search
+    trial, confirmation and held-out runs as its defaults plan them); the winner and the epochs
+    every execution trained (confirmation and held-out ones included)."""
+    ledger = Ledger()
+
+    @co.data_source
+    def replicate_seed(ctx: co.FrozenContext) -> int:
+        return int(ctx["seed_used"])
+
+    @co.pipeline_step
+    def train(data: int, ctx: co.FrozenContext) -> None:
+        config = problem.config_of({k: ctx[k] for k in problem.space})  # the baseline fails here, untrained
+        curve = cp.curve(problem.name, config, data)
+        for epoch, value in enumerate(curve, start=1):
+            ledger.epochs[str(ctx["condition"])] += 1
+            ctx.report(value, step=epoch)  # type: ignore[attr-defined]
+        ctx.metrics.add("error", curve[-1])
+
+    experiment = co.Experiment(
+        datasource=replicate_seed(),
+        pipeline=co.Pipeline([train()]),
+        plugins=[co.SeedPlugin(seed=seed)],
+        name=f"bench-curve-noise-{problem.name}",
+    )
+    optimizer = co.OptunaOptimizer(
+        space(problem),
+        co.Objective("error"),
+        sampler=optuna.samplers.TPESampler(seed=seed),
+        storage=":memory:",
+        noise=True,
+        pruner=None if pruner is None else PRUNERS_ONE[pruner](),
+    )
+    best = experiment.optimize(optimizer, num_trials=executions, replicates_per_trial=1)
+    return problem.config_of(best.params), ledger.total
+
+
+def noise_run(problem: cp.Problem, seed: int, epochs: float, pruner: str | None) -> tuple[cp.Config, int]:
+    """The noise-aware mode's winner with the largest budget of executions that trains at most
+    ``epochs`` epochs in all (found by rerunning with budgets scaled by the epochs the last run
+    trained; a run is deterministic in its budget, and training is memoized)."""
+    executions = max(8, int(epochs // cp.EPOCHS))
+    best: tuple[int, cp.Config, int] | None = None
+    tried: set[int] = set()
+    for _ in range(5):
+        tried.add(executions)
+        config, spent = _noise_once(problem, seed, executions, pruner)
+        if spent <= epochs and (best is None or executions > best[0]):
+            best = (executions, config, spent)
+        scaled = int(executions * epochs / max(spent, 1))
+        if spent > epochs:
+            scaled = min(scaled, executions - 1)
+        elif scaled <= executions:
+            break
+        if scaled in tried or scaled < 8:
+            break
+        executions = scaled
+    if best is None:  # even 8 executions trained more than ``epochs``
+        return config, spent
+    return best[1], best[2]
 
 
 # --- plain Optuna, one evaluation per trial ---------------------------------------------------
@@ -284,6 +351,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     # results[method][fraction] = list over (problem, seed); rows in the same order for every method
     results: dict[str, dict[float, list[float]]] = {m: {f: [] for f in FRACTIONS} for m in methods}
     counts: dict[str, list[int]] = {m: [] for m in methods}
+    used: dict[str, dict[float, list[float]]] = {m: {f: [] for f in FRACTIONS} for m in methods}
     started = time.perf_counter()
     for name in names:
         problem = cp.PROBLEMS[name]
@@ -298,6 +366,16 @@ def main(argv: Sequence[str] | None = None) -> None:
         for seed in seeds:
             cp.curve.cache_clear()
             for method in methods:
+                if method.startswith("noise_"):
+                    pruner = method.split("_", 1)[1]
+                    for f in FRACTIONS:
+                        config, spent = noise_run(
+                            problem, seed, f * budget, None if pruner == "none" else pruner
+                        )
+                        results[method][f].append(regret(truth, config))
+                        used[method][f].append(spent / budget)
+                    counts[method].append(0)
+                    continue
                 run = method_runner(method)(problem, seed, budget)
                 counts[method].append(len(run.trials))
                 for f in FRACTIONS:
@@ -314,9 +392,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         row += "".join(f" {summary(results[method][f]):>24}" for f in FRACTIONS)
         print(row)
     print("(median [IQR] over problems x seeds, regret in percentage points of validation error)")
+    for method in [m for m in methods if m.startswith("noise_")]:
+        spent = ", ".join(f"B*{f:.2g}: {np.median(used[method][f]):.2f}B" for f in FRACTIONS)
+        print(f"{method}: epochs trained (median, incl. confirmation and held-out runs) {spent}")
     print()
     third, full = FRACTIONS[1], FRACTIONS[2]
-    for method in [m for m in methods if m.startswith("ours")]:
+    for method in [m for m in methods if m.startswith(("ours", "noise_"))]:
         if "noprune_r3" in results:
             ours_third, base = results[method][third], results["noprune_r3"][full]
             worse = wilcoxon_less(base, ours_third)

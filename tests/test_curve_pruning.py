@@ -114,11 +114,9 @@ def test_pooled_reports_the_mean_over_the_replicates_run_so_far() -> None:
                 assert paired_trial.intermediate_values[replicate * EPOCHS + step] == pytest.approx(value)
 
 
-def test_curve_pruning_with_noise_or_without_pruner_is_refused_with_what_to_do() -> None:
-    with pytest.raises(
-        ConfigurationError, match="curve_pruning='paired' cannot be combined with noise handling"
-    ):
-        _optimizer(pruner=optuna.pruners.MedianPruner(), noise=NoiseHandling(), curve_pruning="paired")
+def test_curve_pruning_without_pruner_or_of_an_unknown_mode_is_refused_with_what_to_do() -> None:
+    noisy = _optimizer(pruner=optuna.pruners.MedianPruner(), noise=NoiseHandling(), curve_pruning="paired")
+    assert noisy.curve_pruning == "paired"
     with pytest.raises(ConfigurationError, match="there is no pruner"):
         _optimizer(curve_pruning="pooled")
     with pytest.raises(ConfigurationError, match="curve_pruning must be one of"):
@@ -183,9 +181,40 @@ def test_a_study_folder_prunes_with_hyperband_on_epochs_and_resumes(tmp_path: Pa
             assert trial.last_step == 3 * EPOCHS - 1  # the stored layout maps the resumed run's steps
 
 
-def test_noise_aware_search_records_curves_and_prunes_between_replicates_only() -> None:
-    optimizer = _optimizer(pruner=optuna.pruners.MedianPruner(n_startup_trials=1), noise=True)
-    assert optimizer.curve_pruning is None
+def test_noise_aware_search_prunes_search_trials_on_their_curves_and_chooses_from_complete_ones() -> None:
+    optimizer = _optimizer(
+        pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1), noise=True
+    )
+    assert optimizer.curve_pruning == "pooled"
+    winner = curve_experiment().optimize(optimizer, 40, 2)  # a budget of 80 executions
+    records = _records(optimizer)
+    pruned = [(t, r) for t, r in records if t.state == TrialState.PRUNED]
+    assert pruned, "the median pruner stopped no search trial"
+    for trial, record in pruned:
+        where = record.pruned
+        assert where is not None and where["step"] < EPOCHS - 1  # inside the training
+        assert where["replicate"] not in (record.replicates or [])
+        assert len(record.curve_of(where["replicate"])) == where["step"] + 1
+        assert record.executions == len(record.replicates or []) + 1
+        assert trial.last_step == where["optuna_step"]  # Optuna keeps the value where it stopped
+    selection = optimizer.selection
+    assert selection is not None
+    # every execution counts against the budget, the stopped ones included
+    assert selection.executions["search"] == sum(r.executions for _, r in records)
+    spent = sum(selection.executions[k] for k in ("search", "confirmation", "holdout"))
+    assert spent <= selection.executions["budget"] == 80
+    # the model learns from finished replicates only: a parameter set the pruner stopped
+    # before any finished (its partial curve is no estimate of the end) never wins
+    finished = [t.params for t, r in records if r.replicates]
+    stopped_only = [t.params for t, _ in pruned if t.params not in finished]
+    assert stopped_only and winner.params not in stopped_only
+    assert selection.executions["confirmation"] > 0  # candidates confirmed on fresh seeds
+
+
+def test_noise_aware_search_with_curve_pruning_off_prunes_between_replicates_only() -> None:
+    optimizer = _optimizer(
+        pruner=optuna.pruners.MedianPruner(n_startup_trials=1), noise=True, curve_pruning="off"
+    )
     curve_experiment().optimize(optimizer, 6, 2)
     ran = [(t, r) for t, r in _records(optimizer) if r.replicates]
     assert len(ran) >= 3
@@ -250,3 +279,42 @@ def test_a_loop_extending_a_study_may_pass_a_new_pruner_to_each_optimize_call() 
             optimizer, target, 2, pruner=optuna.pruners.MedianPruner(), curve_pruning="paired"
         )
     assert len(optimizer.study.trials) == 4 and optimizer.curve_pruning == "paired"
+
+
+def test_a_noise_aware_search_pruned_on_curves_resumes_as_if_uninterrupted(tmp_path: Path) -> None:
+    from crystallize_opt import Experiment, Pipeline
+    from crystallize_opt.optimize import stored_selection
+
+    from .curve_fixtures import seeded_offset, train
+    from .optimize_fixtures import interrupt_after
+
+    flag = tmp_path / "interrupt"
+
+    def run(url: str) -> Any:
+        experiment = Experiment(
+            datasource=seeded_offset(),
+            pipeline=Pipeline([interrupt_after(), train()]),
+            name="curves",
+            initial_ctx={"interrupt_file": str(flag)},
+        )
+        pruner = optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1)
+        return experiment.optimize(_optimizer(url, pruner=pruner, noise=True), 40, 2)
+
+    def ran(url: str) -> list[tuple[TrialState, dict[str, Any], float | None]]:
+        trials = optuna.load_study(study_name="curves", storage=url).trials
+        return [(t.state, t.params, t.value) for t in trials if t.state != TrialState.FAIL]
+
+    straight_url = f"sqlite:///{tmp_path / 'straight.db'}"
+    winner = run(straight_url)
+    url = f"sqlite:///{tmp_path / 'resumed.db'}"
+    for count in (3, 11, 20):  # executions from the start of each run: early, mid-search, late
+        flag.write_text(str(count))
+        with pytest.raises(KeyboardInterrupt):
+            run(url)
+    assert run(url).params == winner.params
+    assert ran(url) == ran(straight_url)
+    assert any(state == TrialState.PRUNED for state, _, _ in ran(url))
+    studies = [optuna.load_study(study_name="curves", storage=u) for u in (url, straight_url)]
+    resumed, reference = (stored_selection(s) for s in studies)
+    assert resumed is not None and reference is not None
+    assert resumed.executions == reference.executions and resumed.comparison == reference.comparison

@@ -113,7 +113,7 @@ def check_arguments(
             f"grace_period ({grace_period:g} s) must be longer than heartbeat_interval ({heartbeat_interval:g} s)",
         )
     refuse("max_retries", integer_expected(max_retries, 0), max_retries)
-    curve_mode = check_curve_pruning(curve_pruning, pruner, noise)
+    curve_mode = check_curve_pruning(curve_pruning, pruner)
     return CheckedArguments(
         study_name=study_name,
         run_baseline=run_baseline,
@@ -145,13 +145,13 @@ def check_pruner(objective: Objective, pruner: Any) -> BasePruner | None:
     return pruner
 
 
-def check_curve_pruning(curve_pruning: Any, pruner: Any, noise: Any) -> str | None:
+def check_curve_pruning(curve_pruning: Any, pruner: Any) -> str | None:
     """The curve-pruning mode in effect: ``curve_pruning`` (default :data:`DEFAULT_CURVE_PRUNING`)
-    when a pruner decides and there is no noise handling, else None.
+    when a pruner decides, else None.
 
     Raises:
         SettingError: for a mode other than ``"paired"``, ``"pooled"`` or ``"off"``, or a mode
-            given without a pruner or with noise handling.
+            given without a pruner.
     """
     if curve_pruning is not None and curve_pruning not in CURVE_PRUNING_MODES:
         raise SettingError(
@@ -160,7 +160,6 @@ def check_curve_pruning(curve_pruning: Any, pruner: Any, noise: Any) -> str | No
             f"default, {DEFAULT_CURVE_PRUNING!r}), got {curve_pruning!r}",
         )
     decides = pruner is not None and not isinstance(pruner, NopPruner)
-    with_noise = noise is not None and noise is not False
     if curve_pruning is not None and not decides:
         raise SettingError(
             "curve_pruning",
@@ -168,14 +167,7 @@ def check_curve_pruning(curve_pruning: Any, pruner: Any, noise: Any) -> str | No
             "give one (e.g. pruner=optuna.pruners.MedianPruner()) or drop curve_pruning (ctx.report then only "
             "records the curves)",
         )
-    if curve_pruning is not None and with_noise:
-        raise SettingError(
-            "curve_pruning",
-            f"curve_pruning={curve_pruning!r} cannot be combined with noise handling: the noise-aware search "
-            "decides between replicates (its racing rule, or the pruner on one value per replicate), never "
-            "inside one; drop curve_pruning (learning curves are still recorded and plotted) or noise",
-        )
-    if not decides or with_noise:
+    if not decides:
         return None
     return DEFAULT_CURVE_PRUNING if curve_pruning is None else str(curve_pruning)
 

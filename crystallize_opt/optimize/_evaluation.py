@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..context import curve_as_json
+from ..records import executions_run
 from ..result import ReplicateError, to_jsonable
 from ..treatment import Treatment
 from ._objective import Objective
@@ -81,6 +82,12 @@ class TrialEvaluation:
     def failed(self) -> bool:
         """True when any replicate raised."""
         return bool(self.failures)
+
+    @property
+    def executions(self) -> int:
+        """Pipeline executions this evaluation ran (:func:`~crystallize_opt.records.executions_run`:
+        the finished replicates, and the one a pruner stopped inside its learning curve)."""
+        return executions_run(self.replicates, self.pruned)
 
     @property
     def recorded_metrics(self) -> list[str]:

@@ -64,16 +64,18 @@ class OptunaOptimizer(BaseOptimizer):
             middle of a replicate's training; for a pipeline that reports none, each replicate's
             objective value (step = replicate index), so it stops between replicates.
         curve_pruning: how replicates and learning-curve steps combine for the pruner (with a
-            pruner and without noise handling; default ``"pooled"``). Replicate ``r``'s step
+            pruner; default ``"pooled"``). Replicate ``r``'s step
             ``e`` is Optuna step ``r * E + e``, ``E`` the steps per replicate (learned from the
             first replicate, stored with the study), so the pruner compares trials at the same
             replicate and step, and successive-halving and Hyperband budgets count the steps
             (epochs) a trial trained. ``"paired"``: the value reported there is the replicate's
             own (with common random numbers, replicate ``r`` of every trial runs on one seed);
             ``"pooled"``: the trial's mean at step ``e`` over its replicates so far. ``"off"``:
-            the curves are only recorded; the pruner sees one value per replicate. Refused with
-            noise handling (whose search decides between replicates) and without a pruner.
-            Goes beyond the reference API.
+            the curves are only recorded; the pruner sees one value per replicate. Refused
+            without a pruner. With noise handling, the search trials are pruned on their
+            curves and the winner is still chosen from complete replicates only, confirmed on
+            fresh seeds that run to the end (see :class:`NoiseHandling`). Goes beyond the
+            reference API.
         storage: an Optuna storage URL or object; default ``"sqlite:///crystallize-studies.db"``
             in the working directory; ``":memory:"`` for an in-memory study.
         study_name: default: the experiment's name.
@@ -104,7 +106,9 @@ class OptunaOptimizer(BaseOptimizer):
             more replicates, and the winner is chosen by a model of the response, confirmed on
             fresh seeds and tested against the baseline on held-out seeds (see
             :class:`NoiseHandling`; the result is :attr:`selection`). With a pruner, the pruner
-            decides when a trial stops instead of the racing rule. Goes beyond the reference API.
+            decides when a search trial stops instead of the racing rule: on the learning
+            curves the steps report (``curve_pruning``), else between replicates. Goes beyond
+            the reference API.
 
     Raises:
         ConfigurationError: for an invalid search space, sampler, pruner or storage, a sampler
@@ -281,7 +285,7 @@ class OptunaOptimizer(BaseOptimizer):
     @property
     def curve_pruning(self) -> str | None:
         """The curve-pruning mode in effect: ``"paired"``, ``"pooled"`` or ``"off"`` with a
-        pruner and no noise handling, else None (see ``curve_pruning`` in the class docstring)."""
+        pruner, else None (see ``curve_pruning`` in the class docstring)."""
         return self._arguments.curve_pruning
 
     def use_pruner(self, pruner: BasePruner | None, curve_pruning: str | None = None) -> None:
@@ -303,7 +307,7 @@ class OptunaOptimizer(BaseOptimizer):
                 f"a pruner was given twice: {type(checked).__name__} to optimize() and "
                 f"{type(given).__name__} to OptunaOptimizer; give it in one place"
             )
-        mode = check_curve_pruning(curve_pruning, checked, self.noise)
+        mode = check_curve_pruning(curve_pruning, checked)
         self.pruner = checked
         self._arguments = replace(self._arguments, curve_pruning=mode)
         self._session.use_pruner(checked, mode)

@@ -46,7 +46,7 @@ class StudyReplicatePlan(ReplicatePlan):
         self._objective = objective
         self._noise_handling = noise_handling
         self._reports_to_pruner = reports_to_pruner
-        self._curve_pruning = curve_pruning if reports_to_pruner and not noise_handling else None
+        self._curve_pruning = curve_pruning if reports_to_pruner else None
         self._pruner = pruner
         self._steps = CurveSteps(session)
         self._curves: TrialCurves | None = None

@@ -97,7 +97,9 @@ class StudyRecorder(TrialRecorder):
             record["noise"] = facts
             if failure is None:
                 values = {objective.metrics[0]: pooled}
-            pruned = pruned and self._noise.stopped_trials == "pruned"
+            # Stopped by racing: the partial mean, or PRUNED, by setting. Stopped inside a
+            # learning curve before any replicate of its parameters finished: no value, PRUNED.
+            pruned = pruned and (self._noise.stopped_trials == "pruned" or not math.isfinite(pooled))
         if search is None:
             self.finish(evaluation.treatment.name, values, record, failure=failure, pruned=pruned)
             return

@@ -16,6 +16,7 @@ A stored value that does not have the expected layout (a hand-edited or foreign 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -36,7 +37,16 @@ __all__ = [
     "StudySettings",
     "TrialRecord",
     "WinnerSelection",
+    "executions_run",
 ]
+
+
+def executions_run(replicates: Sequence[int], pruned: Mapping[str, Any] | None) -> int:
+    """Pipeline executions a trial ran: its finished ``replicates``, and the replicate a pruner
+    stopped in the middle of its learning curve (``pruned["replicate"]`` not among them), which
+    ran too, if not to its end. A trial stopped between replicates ran only its finished ones."""
+    stopped_inside = pruned is not None and pruned.get("replicate") not in set(replicates)
+    return len(replicates) + int(stopped_inside)
 
 
 @dataclass(frozen=True)
@@ -171,6 +181,12 @@ class TrialRecord(_EvaluationRecord):
         record = cls.from_trial(trial)
         params = None if record is None else record.treatment_params
         return dict(trial.params) if params is None else params
+
+    @property
+    def executions(self) -> int:
+        """Pipeline executions the trial ran (:func:`executions_run` of its replicates and
+        :attr:`pruned`); 0 for a trial given up before running."""
+        return executions_run(self.replicates or [], self.pruned)
 
     @property
     def treatment_params(self) -> dict[str, Any] | None:

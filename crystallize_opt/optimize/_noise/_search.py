@@ -91,7 +91,9 @@ class NoiseSearch:
         if trial.state != TrialState.FAIL and len(column) == len(replicates):
             values = {int(r): float(v) for r, v in zip(replicates, column, strict=True) if v is not None}
         params = treatment_params(trial)
-        self._observe(trial.number, params, trial.params, values, len(replicates), record.noise)
+        self._observe(
+            trial.number, params, trial.params, values, len(replicates), record.executions, record.noise
+        )
 
     def _observe(
         self,
@@ -99,11 +101,15 @@ class NoiseSearch:
         params: Mapping[str, Any],
         trial_params: Mapping[str, Any],
         values: dict[int, float] | None,
+        finished: int,
         executions: int,
         facts: Mapping[str, Any] | None,
     ) -> dict[str, Any] | None:
+        """Observe a trial: ``values`` of its ``finished`` replicates (all must have a finite
+        value, else none counts), ``executions`` spent (a replicate stopped inside its learning
+        curve spent one without a value)."""
         if values is not None and (
-            len(values) < executions or not all(math.isfinite(v) for v in values.values())
+            len(values) < finished or not all(math.isfinite(v) for v in values.values())
         ):
             values = None
         wanted = self.policy.observe(number, params, trial_params, values, executions, facts)
@@ -154,7 +160,13 @@ class NoiseSearch:
             values = self._values(evaluation)
         facts = NoisePolicy.record(plan, stopped, (math.nan, 0))
         wanted = self._observe(
-            number, treatment.params, trial_params, values, len(evaluation.replicates), facts
+            number,
+            treatment.params,
+            trial_params,
+            values,
+            len(evaluation.replicates),
+            evaluation.executions,
+            facts,
         )
         pooled = self.policy.pooled_mean(treatment.params)
         facts.update(pooled_mean=pooled[0], pooled_n=pooled[1])

@@ -59,6 +59,16 @@ class NoiseHandling:
        ``confidence`` interval, p-value), stored with the study and shown by the command line
        and the report. A baseline that fails is reported, not fatal.
 
+    *With a pruner* (``OptunaOptimizer(pruner=...)``): the pruner replaces the racing rule in
+    the search. When the steps report learning curves (``ctx.report(value, step)``), a search
+    trial can stop in the middle of a replicate's training (``curve_pruning``); that execution
+    counts against the budget like any other, and its unfinished replicate gives no value:
+    the trial is stored as PRUNED unless an earlier replicate of its parameters finished (then
+    ``stopped_trials`` applies). The model, the confirmation round and the held-out runs use
+    finished replicates only, and confirmation and held-out runs are never pruned. So a
+    pruner spends the search's executions on more parameter sets, and the winner is still
+    chosen on complete trainings.
+
     The same seed gives the same search and the same winner on machines with the same CPU
     features and library builds. The model's hyperparameters are rounded to 1% and the minima of
     its mean to a grid of 0.1% of each parameter's range (of its logarithm for a log-scale
@@ -91,7 +101,9 @@ class NoiseHandling:
             False).
         stopped_trials: what a trial stopped by racing tells Optuna: ``"partial"`` (COMPLETE
             with the mean of the replicates it ran; the benchmark found this as good as
-            pruning, and the study keeps a value for every trial) or ``"pruned"``.
+            pruning, and the study keeps a value for every trial) or ``"pruned"``. A trial a
+            pruner stopped inside its learning curve with no finished replicate is PRUNED either
+            way.
         select: ``"model"`` (the Gaussian-process ranking above) or ``"mean"`` (pooled means).
         model_candidates: also consider local minima of the model's mean within ``radius``
             (in units of each parameter's range) of the best evaluated parameter sets.
