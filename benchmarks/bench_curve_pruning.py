@@ -169,7 +169,21 @@ def _package_run(problem: cp.Problem, seed: int, budget: int, pruner: str | None
     return Run(trials)
 
 
-def _noise_once(problem: cp.Problem, seed: int, executions: int, pruner: str | None) -> tuple[cp.Config, int]:
+def noise_settings(method: str) -> tuple[str | None, co.NoiseHandling]:
+    """``noise_<pruner>[:field=value;...]``: the pruner (None for ``none``) and the
+    :class:`NoiseHandling` (its defaults, or the fields given)."""
+    name, _, fields = method.partition(":")
+    pruner = name.split("_", 1)[1]
+    settings: dict[str, Any] = {}
+    for item in filter(None, fields.split(";")):
+        key, _, value = item.partition("=")
+        settings[key] = int(value) if value.lstrip("-").isdigit() else float(value)
+    return (None if pruner == "none" else pruner), co.NoiseHandling(**settings)
+
+
+def _noise_once(
+    problem: cp.Problem, seed: int, executions: int, pruner: str | None, settings: co.NoiseHandling
+) -> tuple[cp.Config, int]:
     """The package's noise-aware mode on a budget of ``executions`` (one replicate per search
     trial, confirmation and held-out runs as its defaults plan them); the winner and the epochs
     every execution trained (confirmation and held-out ones included)."""
@@ -199,14 +213,16 @@ def _noise_once(problem: cp.Problem, seed: int, executions: int, pruner: str | N
         co.Objective("error"),
         sampler=optuna.samplers.TPESampler(seed=seed),
         storage=":memory:",
-        noise=True,
+        noise=settings,
         pruner=None if pruner is None else PRUNERS_ONE[pruner](),
     )
     best = experiment.optimize(optimizer, num_trials=executions, replicates_per_trial=1)
     return problem.config_of(best.params), ledger.total
 
 
-def noise_run(problem: cp.Problem, seed: int, epochs: float, pruner: str | None) -> tuple[cp.Config, int]:
+def noise_run(
+    problem: cp.Problem, seed: int, epochs: float, pruner: str | None, settings: co.NoiseHandling
+) -> tuple[cp.Config, int]:
     """The noise-aware mode's winner with the largest budget of executions that trains at most
     ``epochs`` epochs in all (found by rerunning with budgets scaled by the epochs the last run
     trained; a run is deterministic in its budget, and training is memoized)."""
@@ -215,7 +231,7 @@ def noise_run(problem: cp.Problem, seed: int, epochs: float, pruner: str | None)
     tried: set[int] = set()
     for _ in range(5):
         tried.add(executions)
-        config, spent = _noise_once(problem, seed, executions, pruner)
+        config, spent = _noise_once(problem, seed, executions, pruner, settings)
         if spent <= epochs and (best is None or executions > best[0]):
             best = (executions, config, spent)
         scaled = int(executions * epochs / max(spent, 1))
@@ -367,11 +383,9 @@ def main(argv: Sequence[str] | None = None) -> None:
             cp.curve.cache_clear()
             for method in methods:
                 if method.startswith("noise_"):
-                    pruner = method.split("_", 1)[1]
+                    pruner, settings = noise_settings(method)
                     for f in FRACTIONS:
-                        config, spent = noise_run(
-                            problem, seed, f * budget, None if pruner == "none" else pruner
-                        )
+                        config, spent = noise_run(problem, seed, f * budget, pruner, settings)
                         results[method][f].append(regret(truth, config))
                         used[method][f].append(spent / budget)
                     counts[method].append(0)
