@@ -86,6 +86,28 @@ def test_the_package_still_exports_its_public_api_on_first_use() -> None:
         crystallize_opt.Nope  # noqa: B018 - the access is the test
 
 
+#: Parts of SciPy and plotly that the public API needs only when a verifier runs, a noisy
+#: search picks its winner or a report is drawn (scipy.stats alone takes about a second).
+_ON_USE = ("scipy.stats", "scipy.optimize", "scipy.linalg", "scipy.spatial", "scipy.ndimage", "plotly")
+
+
+def test_the_public_api_imports_scipy_stats_and_plotly_only_when_they_are_used() -> None:
+    """What every worker process and every script pays at start: the whole public API, without
+    SciPy's statistics or optimizers nor plotly; a verifier imports scipy.stats when it runs."""
+    probe = (
+        "import sys\n"
+        "from crystallize_opt import *\n"
+        f"print(sorted(m for m in {_ON_USE!r} if m in sys.modules))\n"
+        "out = welch_t_test()({'m': [1.0, 2.0, 3.0]}, {'m': [4.0, 5.0, 6.5]})\n"
+        "print('scipy.stats' in sys.modules, round(out['p_value'], 4))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, env=servers.process_env()
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["[]", "True 0.0291"], result.stdout
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize("workers", ["1", "2"])

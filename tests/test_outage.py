@@ -205,6 +205,16 @@ def test_a_database_down_when_the_run_starts_is_reported_without_waiting_minutes
     assert "Connection refused" in message, message
 
 
+def test_a_short_outage_timeout_also_bounds_the_wait_for_a_server_down_at_the_start() -> None:
+    """A run that would give up on an outage after ``outage_timeout`` seconds does not wait the
+    longer ``OPEN_TIMEOUT`` for a server that is down when it starts (nothing listens on port 1)."""
+    url = "postgresql+psycopg://postgres@127.0.0.1:1/test"
+    started = time.monotonic()
+    with pytest.raises(ConfigurationError, match=r"the database server is unreachable .*Connection refused"):
+        resolve_storage(url, outage_timeout=0.5)
+    assert time.monotonic() - started < _outage.OPEN_TIMEOUT / 3
+
+
 @pytest.mark.slow  # wall-clock bounds
 @pytest.mark.timeout(30)
 def test_a_server_that_never_answers_fails_each_attempt_in_seconds(monkeypatch: pytest.MonkeyPatch) -> None:

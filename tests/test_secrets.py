@@ -74,6 +74,9 @@ def test_no_command_shows_the_database_password(tmp_path: Path) -> None:
     secret = parsed.password or PASSWORD  # a server that checks passwords: its real one
     url = parsed.set(password=secret).render_as_string(hide_password=False)
     folder = servers.write_study(tmp_path / "tiny", trials=3)
+    # The unreachable server is reported after outage_timeout (1 s) rather than the 15 s a run
+    # gives a server that does not answer at its start: the same error, without the wait.
+    impatient = servers.write_study(tmp_path / "impatient", trials=3, extra_yaml="  outage_timeout: 1\n")
     name = servers.unique_name("secret")
     reports = [tmp_path / "optimize-report.html", tmp_path / "report.html"]
     ok_calls: list[tuple[str | Path, ...]] = [
@@ -105,7 +108,13 @@ def test_no_command_shows_the_database_password(tmp_path: Path) -> None:
             "--storage",
             parsed.set(password=secret, database="crystallize_no_such_db").render_as_string(False),
         ),
-        ("optimize", folder, "--storage", parsed.set(password=secret, port=1).render_as_string(False), "-q"),
+        (
+            "optimize",
+            impatient,
+            "--storage",
+            parsed.set(password=secret, port=1).render_as_string(False),
+            "-q",
+        ),
         ("trials", "--storage", url.replace("+psycopg", "+nodriver", 1), "--study", name),
     ]
     try:

@@ -160,7 +160,8 @@ The ``optimize:`` section
 ``heartbeat_interval`` (seconds, default 10), ``grace_period`` (seconds a RUNNING trial may stay
 silent before it is failed as stale and its parameters retried; default 60, or two heartbeat
 intervals when that is longer; it must be longer than the heartbeat interval), ``max_retries`` (integer >= 0, default 1), ``outage_timeout`` (seconds to
-wait for a database that stops answering or stays locked before the run fails; default 600),
+wait for a database that stops answering or stays locked before the run fails, and at most how
+long a server that is down when the run starts is waited for; default 600),
 ``run_baseline`` (boolean, default false), ``common_random_numbers`` (boolean, default true)
     As in :class:`~crystallize_opt.OptunaOptimizer`, whose own check refuses a bad value (the
     message then names this file and key): an absent key gets the constructor's default.

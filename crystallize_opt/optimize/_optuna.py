@@ -98,8 +98,9 @@ class OptunaOptimizer(BaseOptimizer):
         outage_timeout: seconds to wait, from the first failure, for a SQLite or server
             database that stops answering (a restart, a failover, a network cut) or stays
             locked; the run goes on when it is back, and raises :class:`StorageError` after
-            that. A full disk or a damaged database file raises at once. Goes beyond the
-            reference API.
+            that. A full disk or a damaged database file raises at once. A server that cannot
+            be reached when the run starts is reported after 15 s, or after this when shorter.
+            Goes beyond the reference API.
         noise: noise-aware optimization (``True`` or a :class:`NoiseHandling` with settings):
             ``num_trials * replicates_per_trial`` becomes a budget of pipeline executions;
             trials race on shared seeds and stop early when clearly worse, the incumbent earns

@@ -56,7 +56,8 @@ def resolve_storage(
     * ``postgresql+psycopg://...``, ``mysql+pymysql://...`` (any SQLAlchemy URL): a server
       database; connections are checked before use, each attempt to connect gives up after
       ``CONNECT_TIMEOUT`` seconds (unless the URL sets ``connect_timeout``), and a server that
-      cannot be reached within ``OPEN_TIMEOUT`` (15 s) here is reported at once;
+      cannot be reached within ``OPEN_TIMEOUT`` (15 s), or within ``outage_timeout`` when that
+      is shorter, here is reported at once;
     * ``redis://host:port/db``: Optuna's journal storage on Redis;
     * ``journal:///relative/path.log`` or ``journal:////absolute/path.log``: Optuna's journal
       storage on a file (safe for processes on one machine), see :mod:`._journal`;
@@ -93,7 +94,11 @@ def resolve_storage(
             return open_journal(path, create=True)
         if storage.startswith(REDIS_SCHEMES):
             return JournalStorage(JournalRedisBackend(storage))
-        database = _sqlite_storage(storage) if sqlite_file(storage) is not None else _server_storage(storage)
+        database = (
+            _sqlite_storage(storage)
+            if sqlite_file(storage) is not None
+            else _server_storage(storage, outage_timeout)
+        )
         if isinstance(database, RetryingRDBStorage):
             database.outage.timeout = outage_timeout
         return database
@@ -143,20 +148,24 @@ def sqlite_file(url: str) -> Path | None:
     return Path(url[len("sqlite:///") :].split("?", 1)[0])
 
 
-def _server_storage(url: str) -> RetryingRDBStorage:
+def _server_storage(url: str, outage_timeout: float) -> RetryingRDBStorage:
     """A server database storage.
 
     Creating the schema is retried, since Optuna does not guard it against other processes
     creating it at the same moment (they collide on unique keys). A server that cannot be
-    reached is tried again for up to :data:`OPEN_TIMEOUT` seconds (a restart takes a few), then
-    reported: at the start of a run, an unreachable database is more likely a wrong URL or a
-    server not started than an outage worth waiting minutes for.
+    reached is tried again for up to :data:`OPEN_TIMEOUT` seconds (a restart takes a few), or
+    ``outage_timeout`` seconds when that is shorter (a run that would not wait longer for an
+    outage in its middle does not wait longer at its start), then reported: at the start of a
+    run, an unreachable database is more likely a wrong URL or a server not started than an
+    outage worth waiting minutes for.
 
     Raises:
         ConfigurationError: when the server stays unreachable (the message says so, names the
             URL with its password hidden and quotes the driver's error).
     """
-    deadline = time.monotonic() + OPEN_TIMEOUT
+    started = time.monotonic()
+    schema_deadline = started + OPEN_TIMEOUT
+    reach_deadline = started + min(OPEN_TIMEOUT, outage_timeout)
     delay = FIRST_DELAY
     while True:
         try:
@@ -166,18 +175,23 @@ def _server_storage(url: str) -> RetryingRDBStorage:
             sqlalchemy.exc.ProgrammingError,
             sqlalchemy.exc.InternalError,
         ) as exc:
-            if time.monotonic() > deadline:
+            if time.monotonic() > schema_deadline:
                 raise
             _log.info("storage schema is being created by another process (%s); retrying", type(exc).__name__)
+            deadline = schema_deadline
         except (sqlalchemy.exc.SQLAlchemyError, StorageInternalError) as exc:
             if classify(exc) is not Fault.UNREACHABLE:
                 raise
-            if time.monotonic() > deadline:
+            if time.monotonic() > reach_deadline:
                 raise ConfigurationError(
                     f"storage {display_storage(url)!r} cannot be opened: the database server is unreachable "
                     f"({cause_text(exc, url)}); check that it runs and that the URL names the right host and port"
                 ) from exc
-        time.sleep(delay * (0.5 + random.random()))
+            deadline = reach_deadline
+        # The last wait ends at the deadline (the backoff would pass it by up to MAX_DELAY), so
+        # that one more attempt is made there and the report comes when it was promised.
+        wait = delay * (0.5 + random.random())
+        time.sleep(min(wait, max(deadline - time.monotonic(), 0.0)))
         delay = min(2 * delay, MAX_DELAY)
 
 

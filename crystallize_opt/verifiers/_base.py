@@ -1,5 +1,9 @@
 """What every verifier shares: input checks, the run over one or several metrics (Holm), the
-smallest reachable p-value and its warning, and the interval of the effect (:func:`ci_text`)."""
+smallest reachable p-value and its warning, and the interval of the effect (:func:`ci_text`).
+
+scipy.stats (about a second to import) is imported by the functions that call it, not here:
+importing the package's API, as every worker process does, then costs nothing of it until
+a test runs."""
 
 from __future__ import annotations
 
@@ -11,7 +15,6 @@ from typing import Any, ClassVar
 
 import numpy as np
 import numpy.typing as npt
-from scipy import stats
 
 from ..exceptions import ConfigurationError
 
@@ -74,6 +77,8 @@ def _finite(metric: str, **values: float) -> None:
 
 def _t_ci(estimate: float, se: float, df: float, alpha: float) -> tuple[float, float] | None:
     """The two-sided ``1 - alpha`` t-interval, or None when ``se`` is zero (no spread, no interval)."""
+    from scipy import stats
+
     if se == 0.0:
         return None
     half = float(stats.t.ppf(1.0 - alpha / 2.0, df)) * se
@@ -229,6 +234,8 @@ class _Verifier:
 
     def _welch(self, metric: str, x: Array, y: Array) -> dict[str, Any]:
         """Counts, means, Welch-Satterthwaite CI, Welch t and p-value, df, pooled-sd Cohen's d."""
+        from scipy import stats
+
         (xs, ys), scale = _scaled(x, y)
         nx, ny = len(xs), len(ys)
         mx, my, vx, vy = _mean(xs), _mean(ys), _var(xs), _var(ys)

@@ -1,4 +1,8 @@
-"""The four ready tests: Welch t, Mann-Whitney U, paired t and Wilcoxon signed-rank."""
+"""The four ready tests: Welch t, Mann-Whitney U, paired t and Wilcoxon signed-rank.
+
+scipy.stats (about a second to import) is imported by the functions that call it, not here:
+importing the package's API, as every worker process does, then costs nothing of it until
+a test runs."""
 
 from __future__ import annotations
 
@@ -8,7 +12,6 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
-from scipy import stats
 
 from ._base import (
     _ROUNDING,
@@ -46,6 +49,8 @@ class MannWhitneyU(_Verifier):
     paired: ClassVar[bool] = False
 
     def _test(self, metric: str, x: Array, y: Array) -> dict[str, Any]:
+        from scipy import stats
+
         self._need_two(metric, x, y)
         out = self._welch(metric, x, y)
         del out["df"], out["cohens_d"]
@@ -58,6 +63,8 @@ class MannWhitneyU(_Verifier):
         return out
 
     def _min_p(self, metric: str, x: Array, y: Array) -> float:
+        from scipy import stats
+
         self._need_two(metric, x, y)
         # U is largest when the treatment holds the top values (ties included as they fall).
         pooled = np.sort(np.concatenate([x, y]))
@@ -124,6 +131,8 @@ class PairedTTest(_Verifier):
     paired: ClassVar[bool] = True
 
     def _test(self, metric: str, x: Array, y: Array) -> dict[str, Any]:
+        from scipy import stats
+
         pairs = _Pairs.of(self.name, metric, x, y)
         if pairs.sd_d == 0.0:
             statistic, p_value = _infinite_t(pairs.mean_d, self.alternative)
@@ -147,6 +156,8 @@ class WilcoxonSignedRank(_Verifier):
     paired: ClassVar[bool] = True
 
     def _test(self, metric: str, x: Array, y: Array) -> dict[str, Any]:
+        from scipy import stats
+
         pairs = _Pairs.of(self.name, metric, x, y)
         statistic, p_value = 0.0, 1.0  # all differences zero
         if np.any(pairs.d):
@@ -155,6 +166,8 @@ class WilcoxonSignedRank(_Verifier):
         return pairs.summary(metric, statistic, p_value, self.alpha)
 
     def _min_p(self, metric: str, x: Array, y: Array) -> float:
+        from scipy import stats
+
         d = _Pairs.of(self.name, metric, x, y).d
         if not np.any(d):
             return 1.0

@@ -1,4 +1,8 @@
-"""A small Gaussian process: the model that pools neighbouring parameter sets and seeds."""
+"""A small Gaussian process: the model that pools neighbouring parameter sets and seeds.
+
+scipy.linalg and scipy.optimize are imported by the methods that use them: importing the
+package's API (every worker process does) then does not pay for them before a noisy search
+fits a model."""
 
 from __future__ import annotations
 
@@ -8,8 +12,6 @@ from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
-import scipy.linalg
-import scipy.optimize
 from threadpoolctl import threadpool_limits
 
 _SQRT5 = math.sqrt(5.0)
@@ -198,6 +200,8 @@ class SeedEffectGP:
         return cov
 
     def _neg_log_posterior(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
+        import scipy.linalg
+
         d = self.d
         lengthscales = np.exp(theta[:d])
         signal, seed, noise = np.exp(theta[d : d + 3])
@@ -226,6 +230,8 @@ class SeedEffectGP:
     def fit(self, start: np.ndarray | None = None, restarts: int = 2) -> SeedEffectGP:
         """Fit the hyperparameters from ``restarts`` default starting points (or warm from
         ``start``, e.g. a previous fit's :attr:`theta`) and return ``self``."""
+        import scipy.optimize
+
         if self.n > MAX_FIT_POINTS:
             head = np.unique(np.linspace(0, self.n - 1, MAX_FIT_POINTS).round().astype(np.int64))
             subset = SeedEffectGP(
@@ -274,6 +280,8 @@ class SeedEffectGP:
         return self._condition(theta)
 
     def _condition(self, theta: np.ndarray) -> SeedEffectGP:
+        import scipy.linalg
+
         self.theta = theta
         cov = self._posterior_covariance(theta)
         self._chol = scipy.linalg.cho_factor(cov, lower=True, check_finite=False)
@@ -314,6 +322,8 @@ class SeedEffectGP:
         return self._posterior(points, with_sd=False)[0]
 
     def _posterior(self, points: np.ndarray, with_sd: bool) -> tuple[np.ndarray, np.ndarray]:
+        import scipy.linalg
+
         assert self.theta is not None and self._alpha is not None, "fit() first"
         lengthscales = np.exp(self.theta[: self.d])
         signal = math.exp(self.theta[self.d])
@@ -334,6 +344,8 @@ class SeedEffectGP:
     def difference(self, first: np.ndarray, second: np.ndarray) -> tuple[float, float]:
         """Posterior mean and sd of ``f(first) - f(second)`` for two points (in value units):
         how sure the model is that one point is better than the other."""
+        import scipy.linalg
+
         assert self.theta is not None and self._alpha is not None, "fit() first"
         lengthscales = np.exp(self.theta[: self.d])
         signal = math.exp(self.theta[self.d])

@@ -7,7 +7,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-import scipy.optimize
 
 from ..._logging import get_logger
 from ...plugins import SEED_SCHEME, derive_seed, replicate_of_seed
@@ -277,6 +276,7 @@ def _model_minima(
     """Minima of the model's mean within ``radius`` of the best evaluated parameter sets, each
     kept only when the model expects it to beat its starting point by ``z`` posterior sds and
     it is none of the ``ranked`` or ``evaluated`` points (nor another minimum)."""
+    import scipy.optimize  # here: importing the package's API does not pay for it (see _gp)
 
     def mean_at(point: np.ndarray) -> float:
         return float(model.mean(point[None, :])[0])
