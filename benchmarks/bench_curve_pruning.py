@@ -270,6 +270,9 @@ def _single_run(problem: cp.Problem, seed: int, budget: int, prune: bool) -> Run
             study.stop()
 
     study = optuna.create_study(
+        # A fixed name: Hyperband assigns brackets by a hash of the study's name and the trial
+        # number, so Optuna's default (a random name) would make every run another draw.
+        study_name=f"bench-curve-single-{problem.name}-{seed}",
         sampler=optuna.samplers.TPESampler(seed=seed),
         pruner=hyperband(1) if prune else optuna.pruners.NopPruner(),
     )

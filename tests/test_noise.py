@@ -268,6 +268,12 @@ def test_budget_plan_scales_and_fits():
     assert (plan.confirm_candidates, plan.confirm_seeds, plan.holdout_seeds, plan.search) == (5, 8, 8, 244)
     small = NoiseHandling().plan(20)  # too small for a confirmation round
     assert small.confirm_candidates == 0 and small.holdout_seeds == 3 and small.reserved <= 6
+    # a round of five does not fit 30% of 60 (15 + 6 > 18): it confirms the four that fit
+    shrunk = NoiseHandling().plan(60)
+    assert (shrunk.confirm_candidates, shrunk.confirm_seeds, shrunk.holdout_seeds) == (4, 3, 3)
+    assert shrunk.reserved <= 18
+    assert NoiseHandling().plan(40).confirm_candidates == 2  # 12 allowed: 6 held out, 2 x 3
+    assert NoiseHandling().plan(35).confirm_candidates == 0  # 10 allowed: room for one only
     big = NoiseHandling().plan(3000)
     assert big.confirm_seeds == big.holdout_seeds == 80 and big.reserved <= 0.3 * 3000
     assert not math.isnan(big.search)

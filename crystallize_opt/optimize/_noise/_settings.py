@@ -89,8 +89,9 @@ class NoiseHandling:
 
     The defaults were chosen by ``benchmarks/bench_noise.py`` (see ``benchmarks/README.md``).
     ``confirm_seeds`` and ``holdout_seeds`` default to 8 per 300 executions of budget (at least
-    3); confirmation and held-out runs together take at most 30% of the budget: confirmation is
-    dropped first when they do not fit, then held-out seeds shrink (to 2 at least).
+    3); confirmation and held-out runs together take at most 30% of the budget: when they do not
+    fit, the round confirms fewer candidates (down to two), then none, then held-out seeds shrink
+    (to 2 at least).
 
     Args:
         max_replicates: most search replicates one parameter set can earn (default 1: one per
@@ -176,7 +177,10 @@ class NoiseHandling:
         allowed = math.floor(MAX_RESERVED_SHARE * budget)
         candidates = self.confirm_candidates
         if candidates * per_candidate + 2 * holdout > allowed:
-            candidates = 0
+            # Fewer candidates first: a round of two still tells the winner's curse apart from a
+            # real lead, where no round leaves the choice to single search replicates.
+            fitting = (allowed - 2 * holdout) // per_candidate
+            candidates = fitting if fitting >= 2 else 0
         if 2 * holdout > allowed:
             holdout = max(2, allowed // 2) if budget >= 8 else 0
         return BudgetPlan(
