@@ -103,7 +103,7 @@ PROBLEMS: dict[str, Problem] = {
         Problem("torch_wine", "wine", "torch", MLP_SPACE, "PyTorch MLP (Adam, batch 64, CPU), wine"),
     ]
 }
-TUNING = ("sgd_cancer", "mlp_wine")
+TUNING = ("sgd_cancer", "mlp_wine", "sgd_digits")
 TEST = ("sgd_wine", "mlp_cancer", "torch_cancer", "torch_wine")
 
 
