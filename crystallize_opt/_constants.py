@@ -18,3 +18,9 @@ RESERVED_CONTEXT_KEYS = frozenset({REPLICATE_KEY, CONDITION_KEY, SEED_USED_KEY})
 
 #: Master seed used when the user gives none. Fixed, so two runs of one experiment agree.
 DEFAULT_MASTER_SEED = 0
+
+#: How a report gets plotly.js: ``inline`` (inside the HTML file, which opens offline on its own)
+#: or ``shared`` (one ``plotly.min.js`` beside the report). Here so that the report, the study
+#: config's ``report.plotlyjs`` and the command line's ``--plotlyjs`` accept the same values
+#: (``config`` and ``report`` are independent layers).
+PLOTLYJS_MODES = ("inline", "shared")

@@ -23,6 +23,10 @@ if TYPE_CHECKING:
 # an interrupt is handled like any other. The package's own __init__ imports nothing heavy.
 
 _STUDY_HELP = "study config (a study folder or its config.yaml); or name the study with --storage and --study"
+_PLOTLYJS_HELP = (
+    "inline (one offline file) or shared (one plotly.min.js beside the report); default: the config's "
+    "report.plotlyjs, else inline"
+)
 
 
 def _add_study_selector(parser: argparse.ArgumentParser) -> None:
@@ -38,6 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     :func:`main` imports only once the arguments are parsed.
     """
     import argparse
+
+    from .._constants import PLOTLYJS_MODES  # a module that imports nothing: --help stays fast
 
     class VersionAction(argparse.Action):  # argparse's own wants the version before parsing
         def __init__(self, option_strings: list[str], dest: str, help: str) -> None:
@@ -92,12 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     optimize.add_argument("--seed", type=int, help="master seed and sampler seed")
     optimize.add_argument("--report", help="report path (default: <folder>/<study>-report.html)")
     optimize.add_argument("--no-report", action="store_true", help="do not write the report")
-    optimize.add_argument(
-        "--plotlyjs",
-        choices=["inline", "shared"],
-        default="inline",
-        help="inline (default: one offline file) or shared (one plotly.min.js beside the report)",
-    )
+    optimize.add_argument("--plotlyjs", choices=PLOTLYJS_MODES, help=_PLOTLYJS_HELP)
     optimize.add_argument(
         "--workers",
         type=int,
@@ -150,7 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
         dask=None,
         resources=None,
         dask_upload=None,
-        plotlyjs="inline",
+        plotlyjs=None,
     )
 
     report = add("report", "write the HTML report of a study")
@@ -161,12 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="HTML file to write (default: <folder>/<study>-report.html beside the study; with --storage "
         "and no CONFIG, <study>-report.html in the working directory)",
     )
-    report.add_argument(
-        "--plotlyjs",
-        choices=["inline", "shared"],
-        default="inline",
-        help="inline (default: one offline file) or shared (one plotly.min.js beside the report)",
-    )
+    report.add_argument("--plotlyjs", choices=PLOTLYJS_MODES, help=_PLOTLYJS_HELP)
     report.set_defaults(func="cmd_report")
 
     dashboard = add(

@@ -33,17 +33,21 @@ from ._tables import WINNER_MARK, best_cell, fmt, selection_text, table
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    """Write the study's HTML report; ``--plotlyjs`` wins over the config's ``report.plotlyjs``,
+    and without either (or without a config) plotly.js is inlined."""
     from .._paths import ensure_directory
     from ..report import write_report
     from ..storage import on_read_only_file_system
 
     study = open_study(args)
+    # The config is read (again: open_study read it) only for what the options leave to it.
+    needs_config = args.config and (not args.output or args.plotlyjs is None)
+    study_config = load_config(args.config) if needs_config else None
     if args.output:
         path = Path(args.output)
     else:
-        path = default_report_path(
-            load_config(args.config).folder if args.config else Path(), study.study_name
-        )
+        path = default_report_path(study_config.folder if study_config else Path(), study.study_name)
+    plotlyjs = args.plotlyjs or (study_config.report.plotlyjs if study_config else "inline")
     ensure_directory(path.parent, "the report")
     # A study read from read-only media has its default report beside it: say so before the
     # report is built (seconds for a large study), and if the write fails all the same.
@@ -51,7 +55,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         read_only = on_read_only_file_system(path.parent)
         raise _unwritable_report(path, os.strerror(errno.EROFS if read_only else errno.EACCES))
     try:
-        write_report(study, path, plotlyjs=args.plotlyjs)
+        write_report(study, path, plotlyjs=plotlyjs)
     except OSError as exc:
         raise _unwritable_report(path, exc.strerror or str(exc)) from exc
     print(f"report: {path}")

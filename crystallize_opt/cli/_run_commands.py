@@ -163,7 +163,9 @@ def cmd_optimize(args: argparse.Namespace) -> int:
     if report_path is not None:
         from ..report import write_report
 
-        write_report(study, report_path, plotlyjs=args.plotlyjs)
+        # --plotlyjs wins over the config's report.plotlyjs (the default when it has none).
+        plotlyjs = study_config.report.plotlyjs if args.plotlyjs is None else args.plotlyjs
+        write_report(study, report_path, plotlyjs=plotlyjs)
         print(f"report: {report_path}")
         store_dashboard_figures(study)
     if selection is not None:

@@ -11,7 +11,7 @@ A study is a folder::
 
 ``Experiment.from_yaml("studies/demo")`` returns the experiment;
 ``load_study("studies/demo")`` returns a :class:`StudyConfig` with the experiment and the parsed
-``optimize:`` section::
+``optimize:`` and ``report:`` sections::
 
     study = load_study("studies/demo")
     result = study.experiment.run()
@@ -42,6 +42,7 @@ Example ``config.yaml``::
         activation: {type: categorical, choices: [relu, tanh]}
         dropout: {type: float, low: 0.0, high: 0.5, step: 0.1}
         fixed_value: {type: constant, value: 3}
+    report: {plotlyjs: shared}
 
 Top-level keys (a key set to ``null`` counts as absent)
 ---------------------------------------------------------
@@ -110,6 +111,7 @@ Top-level keys (a key set to ``null`` counts as absent)
     thread/process, ``start_method`` only with process, ``address`` (a Dask scheduler's,
     optional) only with dask, which needs ``pip install crystallize-opt[dask]``.
 ``optimize`` (mapping, optional): see below.
+``report`` (mapping, optional): see below.
 
 The ``optimize:`` section
 -------------------------
@@ -210,6 +212,19 @@ long a server that is down when the run starts is waited for; default 600),
     ``common_random_numbers: true``. With a ``pruner``, the pruner stops trials instead of the
     racing rule.
 
+The ``report:`` section
+-----------------------
+How the command line writes the study's HTML report (:class:`ReportConfig`). Not in
+crystallize-ml: beyond the reference API.
+
+``plotlyjs`` (``inline`` or ``shared``, default ``inline``)
+    How ``crystallize-opt optimize`` and ``crystallize-opt report`` give the report plotly.js
+    when ``--plotlyjs`` is not given (an explicit ``--plotlyjs`` wins): ``inline`` puts it inside
+    the HTML file (about 4.8 MB), which opens offline on its own; ``shared`` writes one
+    ``plotly.min.js`` beside the report, which the reports of a folder share (see
+    :func:`crystallize_opt.report.write_report`). ``report --storage URL --study NAME`` without a
+    config uses ``inline``.
+
 Errors
 ------
 Every problem raises one :class:`~crystallize_opt.ConfigurationError` whose message names the
@@ -236,6 +251,14 @@ modules it imports are not).
 from ._graph import load_experiment_graph
 from ._loader import StudyConfig, load_study
 from ._optimize_section import OptimizeConfig
+from ._report_section import ReportConfig
 from ._space import compile_search_space
 
-__all__ = ["OptimizeConfig", "StudyConfig", "compile_search_space", "load_experiment_graph", "load_study"]
+__all__ = [
+    "OptimizeConfig",
+    "ReportConfig",
+    "StudyConfig",
+    "compile_search_space",
+    "load_experiment_graph",
+    "load_study",
+]

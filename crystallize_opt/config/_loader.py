@@ -24,6 +24,7 @@ from ._build import (
 from ._errors import config_error, describe
 from ._inputs import build_datasource_section, build_output_mapping
 from ._optimize_section import OptimizeConfig, parse_optimize
+from ._report_section import ReportConfig, parse_report
 from ._schema import Field
 from ._yaml import read_yaml
 
@@ -45,6 +46,7 @@ TOP_LEVEL_KEYS = (
     "initial_ctx",
     "execution",
     "optimize",
+    "report",
     "cli",
 )
 #: crystallize-ml's ``cli:`` section (its terminal UI's display settings): checked, not used.
@@ -60,12 +62,14 @@ class StudyConfig:
         folder: the absolute path of the study folder (the config file's folder).
         experiment: the Experiment the config describes.
         optimize: the ``optimize:`` section, or None when the config has none.
+        report: the ``report:`` section (its defaults when the config has none).
     """
 
     path: Path
     folder: Path
     experiment: Experiment
     optimize: OptimizeConfig | None
+    report: ReportConfig = ReportConfig()
 
 
 def _config_file(path: str | Path) -> tuple[Path, str]:
@@ -152,6 +156,8 @@ def load_study(path: str | Path, experiment_cls: type[Experiment] | None = None)
     if optimize_field is not None:
         treatments = {t.name: t for t in kwargs["treatments"]}
         optimize = parse_optimize(optimize_field, folder, seed, treatments)
+    report_field = get("report")
+    report = ReportConfig() if report_field is None else parse_report(report_field)
     if experiment_cls is None:
         from ..experiment import Experiment
 
@@ -160,7 +166,9 @@ def load_study(path: str | Path, experiment_cls: type[Experiment] | None = None)
         experiment = experiment_cls(plugins=plugins, **kwargs)
     except ConfigurationError as exc:
         raise config_error(source, "", str(exc)) from exc
-    return StudyConfig(path=config.resolve(), folder=folder, experiment=experiment, optimize=optimize)
+    return StudyConfig(
+        path=config.resolve(), folder=folder, experiment=experiment, optimize=optimize, report=report
+    )
 
 
 def _text(field: Field) -> str:

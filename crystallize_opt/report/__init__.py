@@ -49,6 +49,7 @@ from pathlib import Path
 import optuna
 import plotly.graph_objects as go
 
+from .._constants import PLOTLYJS_MODES
 from ._contour import contour_section
 from ._curves import curves_section
 from ._dashboard import dashboard_available, save_to_dashboard
@@ -111,10 +112,6 @@ def build_figures(study: optuna.Study, *, top_k: int = 10) -> dict[str, go.Figur
     """
     data = extract(study, top_k=top_k)
     return {s.key: s.figure for s in _sections(data, study) if s.figure is not None}
-
-
-#: How the report gets plotly.js: inlined (one offline file) or one shared file beside it.
-PLOTLYJS_MODES = ("inline", "shared")
 
 
 def write_report(
