@@ -132,6 +132,53 @@ def test_configuration_errors_exit_2_with_one_line(tmp_path: Path) -> None:
     assert usage.returncode == 2 and "usage:" in usage.stderr
 
 
+def plotlyjs_of(report: Path) -> str:
+    """How the report HTML file gets plotly.js: ``inline`` (inside the page) or ``shared`` (loaded
+    from the ``plotly.min.js`` beside it, which holds plotly.js)."""
+    import plotly.offline
+
+    code = plotly.offline.get_plotlyjs()
+    page = report.read_text(encoding="utf-8")
+    library = report.parent / "plotly.min.js"
+    if code[:2000] in page:
+        assert "<script src='plotly.min.js'" not in page
+        return "inline"
+    assert "<script src='plotly.min.js'" in page and library.read_text(encoding="utf-8") == code
+    return "shared"
+
+
+def test_the_config_chooses_how_reports_get_plotlyjs_and_the_option_wins(tmp_path: Path) -> None:
+    study = write_study(tmp_path / "tiny", trials=2, extra_yaml="report: {plotlyjs: shared}\n")
+    optimized = cli("optimize", str(study), "-q", cwd=tmp_path)
+    assert optimized.returncode == 0, optimized.stderr
+    assert plotlyjs_of(study / "tiny-report.html") == "shared"
+    given = cli(
+        "optimize", str(study), "-q", "--plotlyjs", "inline", "--report", str(tmp_path / "o" / "r.html")
+    )
+    assert given.returncode == 0, given.stderr
+    assert (
+        plotlyjs_of(tmp_path / "o" / "r.html") == "inline" and not (tmp_path / "o" / "plotly.min.js").exists()
+    )
+
+    from_config = cli("report", str(study), "-o", str(tmp_path / "a" / "r.html"))
+    assert from_config.returncode == 0, from_config.stderr
+    assert plotlyjs_of(tmp_path / "a" / "r.html") == "shared"
+    option = cli("report", str(study), "-o", str(tmp_path / "b" / "r.html"), "--plotlyjs", "inline")
+    assert option.returncode == 0, option.stderr
+    assert (
+        plotlyjs_of(tmp_path / "b" / "r.html") == "inline" and not (tmp_path / "b" / "plotly.min.js").exists()
+    )
+
+    config = study / "config.yaml"
+    config.write_text(config.read_text().replace("plotlyjs: shared", "plotlyjs: cdn"))
+    for command in (["optimize", str(study)], ["report", str(study)]):
+        refused = cli(*command)
+        assert refused.returncode == 2 and refused.stdout == ""
+        assert refused.stderr.strip() == (
+            f"crystallize-opt: error: {config}: report.plotlyjs: expected one of [inline, shared], got 'cdn'"
+        )
+
+
 def test_a_run_failure_exits_1(tmp_path: Path) -> None:
     study = write_study(tmp_path / "tiny", fail=True)
     result = cli(

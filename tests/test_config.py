@@ -345,6 +345,29 @@ def test_crystallize_ml_cli_section_is_accepted_and_checked(tmp_path: Path) -> N
     )
 
 
+def test_report_section_chooses_how_reports_get_plotlyjs(tmp_path: Path) -> None:
+    assert load_study(study_with(tmp_path)).report.plotlyjs == "inline"
+    for section, expected in (
+        ({"plotlyjs": "shared"}, "shared"),
+        ({"plotlyjs": None}, "inline"),
+        (None, "inline"),
+    ):
+        folder = write_study(tmp_path, {**BASE, "report": section}, name="given")
+        assert load_study(folder).report.plotlyjs == expected
+    bad = write_study(tmp_path, {**BASE, "report": {"plotlyjs": "cdn"}}, name="bad")
+    assert error_of(bad) == (
+        f"{bad / 'config.yaml'}: report.plotlyjs: expected one of [inline, shared], got 'cdn'"
+    )
+    assert_in(
+        error_of(write_study(tmp_path, {**BASE, "report": {"plotly": "shared"}}, name="typo")),
+        "config.yaml: report.plotly: unknown key (did you mean 'plotlyjs'?); allowed keys: [plotlyjs]",
+    )
+    assert_in(
+        error_of(write_study(tmp_path, {**BASE, "report": "shared"}, name="flat")),
+        "config.yaml: report: expected a mapping, got 'shared'",
+    )
+
+
 def test_treatments_as_a_list_of_one_key_mappings_as_crystallize_ml_wrote_them(tmp_path: Path) -> None:
     exp = load_study(study_with(tmp_path, treatments=[{"up": {"delta": 2}}, {"baseline": None}])).experiment
     assert [(t.name, t.params) for t in exp.treatments] == [("up", {"delta": 2}), ("baseline", {})]
@@ -1040,6 +1063,7 @@ _top_keys = st.sampled_from(
         "outputs",
         "execution",
         "optimize",
+        "report",
     ]
 )
 _VALID: dict[str, Any] = {
@@ -1063,6 +1087,7 @@ _VALID: dict[str, Any] = {
             "power": {"type": "int", "low": 1, "high": 3},
         },
     },
+    "report": {"plotlyjs": "shared"},
 }
 _PATHS = [
     ("name",),
@@ -1093,6 +1118,8 @@ _PATHS = [
     ("optimize", "search_space", "delta"),
     ("optimize", "search_space", "delta", "step"),
     ("optimize", "search_space", "power", "low"),
+    ("report",),
+    ("report", "plotlyjs"),
 ]
 _EDGE_VALUES: list[Any] = [
     "",
@@ -1203,3 +1230,4 @@ def test_fuzz_helpers_cover_a_valid_config(fuzz_folder: Path) -> None:
     (fuzz_folder / "config.yaml").write_text(yaml.safe_dump(_VALID))
     study = load_study(fuzz_folder)
     assert study.optimize is not None and np.isclose(study.optimize.search_space["delta"].step, 0.5)
+    assert study.report.plotlyjs == "shared"
