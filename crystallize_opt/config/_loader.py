@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -69,7 +70,7 @@ class StudyConfig:
     folder: Path
     experiment: Experiment
     optimize: OptimizeConfig | None
-    report: ReportConfig = ReportConfig()
+    report: ReportConfig = dataclasses.field(default_factory=ReportConfig)
 
 
 def _config_file(path: str | Path) -> tuple[Path, str]:
