@@ -150,8 +150,16 @@ The ``optimize:`` section
     A name, or ``{name: ..., <setting>: value, ...}``. Names: ``median``, ``percentile``,
     ``successive_halving``, ``hyperband``, ``threshold``, ``wilcoxon``, ``patient``, ``nop``
     (Optuna's ``MedianPruner``, ... , ``NopPruner``). ``patient`` takes ``wrapped_pruner`` (a
-    nested pruner name or mapping) and ``patience``. Pruning needs a single objective; each
-    replicate is one pruning step.
+    nested pruner name or mapping) and ``patience``. Pruning needs a single objective. The
+    pruner sees the learning curves the steps report (``ctx.report(value, step)``: replicate
+    ``r``'s step ``e`` is Optuna step ``r * E + e``, ``E`` the steps of one replicate), so a
+    trial can stop inside a replicate's training; for steps that report none, each replicate
+    is one pruning step.
+``curve_pruning`` (``pooled`` (default with a pruner), ``paired`` or ``off``)
+    How replicates and learning-curve steps combine for the pruner (see
+    :class:`~crystallize_opt.OptunaOptimizer`): ``pooled`` reports the trial's mean at each step
+    over its replicates so far, ``paired`` the replicate's own value, ``off`` one value per
+    replicate. Needs a ``pruner``. Not in crystallize-ml.
 ``storage`` (string, default ``sqlite:///<study folder>/study.db``, an absolute path)
     ``:memory:`` or an Optuna storage URL; a relative ``sqlite:///`` or ``journal:///`` path is
     relative to the study folder. Without this key, a new study run with several workers
@@ -178,9 +186,10 @@ long a server that is down when the run starts is waited for; default 600),
     Noise-aware optimization (:class:`~crystallize_opt.NoiseHandling`), for pipelines whose
     score changes from seed to seed. ``true`` uses the defaults, which suit most studies: no
     statistics needed. Then ``trials * replicates_per_trial`` is a *budget of pipeline
-    executions* (every replicate counts), not a number of trials: trials race on shared seeds
-    and stop early when clearly worse, the best parameters earn more replicates, the winner is
-    chosen by a model of the response and confirmed on fresh seeds, and finally the winner and
+    executions* (every replicate counts), not a number of trials: each search trial runs one
+    replicate on seeds shared by all trials (racing and intensification are opt-in settings),
+    the winner is chosen by a model of the response and confirmed on fresh seeds, and finally
+    the winner and
     the baseline run on held-out seeds: the study stores (and ``optimize``, ``best`` and the
     report show) an unbiased estimate of the winner and a paired t-test against the baseline
     (effect, confidence interval, p-value). A mapping turns it on with these settings (absent
@@ -209,8 +218,10 @@ long a server that is down when the run starts is waited for; default 600),
     * ``confidence`` (number in (0, 1), default 0.95): level of the confidence interval.
 
     Needs a single objective without constraints, the ``mean`` aggregate and
-    ``common_random_numbers: true``. With a ``pruner``, the pruner stops trials instead of the
-    racing rule.
+    ``common_random_numbers: true``. With a ``pruner``, the pruner stops search trials instead
+    of the racing rule, inside a replicate's training when the steps report learning curves
+    (the stopped execution counts against the budget; confirmation and held-out runs always
+    train to the end).
 
 The ``report:`` section
 -----------------------

@@ -103,8 +103,8 @@ class OptunaOptimizer(BaseOptimizer):
             Goes beyond the reference API.
         noise: noise-aware optimization (``True`` or a :class:`NoiseHandling` with settings):
             ``num_trials * replicates_per_trial`` becomes a budget of pipeline executions;
-            trials race on shared seeds and stop early when clearly worse, the incumbent earns
-            more replicates, and the winner is chosen by a model of the response, confirmed on
+            search trials run on shared seeds (one replicate each by default; racing and
+            intensification are opt-in), and the winner is chosen by a model of the response, confirmed on
             fresh seeds and tested against the baseline on held-out seeds (see
             :class:`NoiseHandling`; the result is :attr:`selection`). With a pruner, the pruner
             decides when a search trial stops instead of the racing rule: on the learning
