@@ -195,14 +195,19 @@ def test_noise_aware_search_prunes_search_trials_on_their_curves_and_chooses_fro
         assert where is not None and where["step"] < EPOCHS - 1  # inside the training
         assert where["replicate"] not in (record.replicates or [])
         assert len(record.curve_of(where["replicate"])) == where["step"] + 1
-        assert record.executions == len(record.replicates or []) + 1
+        # it cost the share of its epochs it ran
+        assert where["share"] == round((where["step"] + 1) / EPOCHS, 3)
+        assert record.executions == pytest.approx(len(record.replicates or []) + where["share"])
         assert trial.last_step == where["optuna_step"]  # Optuna keeps the value where it stopped
     selection = optimizer.selection
     assert selection is not None
-    # every execution counts against the budget, the stopped ones included
-    assert selection.executions["search"] == sum(r.executions for _, r in records)
+    # every execution counts against the budget by its cost, the stopped ones by their share
+    assert selection.executions["search"] == pytest.approx(sum(r.executions for _, r in records))
+    assert selection.executions["search"] != int(selection.executions["search"])
+    assert "pruned ones count the share of the curve they ran" in (selection.executions_text() or "")
     spent = sum(selection.executions[k] for k in ("search", "confirmation", "holdout"))
-    assert spent <= selection.executions["budget"] == 80
+    # the last search trial starts with a share of an execution left and may train it whole
+    assert selection.executions["budget"] == 80 and spent < 80 + 1
     # the model learns from finished replicates only: a parameter set the pruner stopped
     # before any finished (its partial curve is no estimate of the end) never wins
     finished = [t.params for t, r in records if r.replicates]

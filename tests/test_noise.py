@@ -220,7 +220,8 @@ def test_resume_replays_the_search_and_reuses_a_finished_selection(tmp_path):
     spent = sum(len(record_of(t).replicates or []) for t in second.study.trials)
     assert spent == selection.executions["search"] <= 50
     new_search = selection.executions["search"] - first.selection.executions["search"]
-    assert len(noise_fixtures.CALLS) == new_search + selection.executions["holdout"]
+    executions = selection.executions
+    assert len(noise_fixtures.CALLS) == new_search + executions["confirmation"] + executions["holdout"]
     # The same budget again: nothing runs, the stored winner comes back.
     noise_fixtures.CALLS.clear()
     third = optimizer(url, study_name="s")

@@ -43,13 +43,10 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 def selection_text(selection: WinnerSelection, metric: str) -> str:
     """How a noise-aware study chose its winner, for people: the winner and rule, its search and
     held-out estimates, the test against the baseline, and where the executions went."""
-    executions = selection.executions
     lines = [selection.summary(metric)]
-    if executions:
-        lines.append(
-            f"executions: {executions.get('search', 0)} search, {executions.get('confirmation', 0)} "
-            f"confirmation, {executions.get('holdout', 0)} held-out (budget {executions.get('budget', '-')})"
-        )
+    executions = selection.executions_text()
+    if executions is not None:
+        lines.append(f"executions: {executions}")
     return "\n".join(lines)
 
 

@@ -84,9 +84,10 @@ class TrialEvaluation:
         return bool(self.failures)
 
     @property
-    def executions(self) -> int:
-        """Pipeline executions this evaluation ran (:func:`~crystallize_opt.records.executions_run`:
-        the finished replicates, and the one a pruner stopped inside its learning curve)."""
+    def executions(self) -> float:
+        """Pipeline executions this evaluation ran, by cost
+        (:func:`~crystallize_opt.records.executions_run`: the finished replicates, and the share
+        of its steps that the one a pruner stopped inside its learning curve ran)."""
         return executions_run(self.replicates, self.pruned)
 
     @property

@@ -242,7 +242,7 @@ class OptunaOptimizer(BaseOptimizer):
         """Number of complete or pruned trials in the study."""
         return self._parts.schedule.finished_count()
 
-    def execution_progress(self) -> tuple[int, int] | None:
+    def execution_progress(self) -> tuple[float, int] | None:
         """With noise handling, ``(spent, budget)`` pipeline executions of the study: every
         worker's search executions and, once a winner is chosen for them, its confirmation and
         held-out runs (see :meth:`NoiseSearch.progress`); None without noise handling (or before

@@ -157,7 +157,7 @@ class TrialCurves:
     def _ask(self, replicate: int, step: int, optuna_step: int, shown: float) -> dict[str, Any] | None:
         if not self._trial.should_prune():
             return None
-        return describe_decision(
+        decision = describe_decision(
             self._session.study,
             self._trial.number,
             self._pruner,
@@ -167,6 +167,10 @@ class TrialCurves:
             value=shown,
             mode=self._mode,
         )
+        per_replicate = self._per_replicate
+        if per_replicate:  # what the stopped replicate cost, for a budget of executions
+            decision["share"] = min(1000, max(1, round(1000 * (step + 1) / per_replicate))) / 1000
+        return decision
 
 
 def describe_decision(

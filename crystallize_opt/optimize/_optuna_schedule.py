@@ -59,7 +59,7 @@ class StudySchedule(TrialSchedule):
         """Complete or pruned trials in the study."""
         return count_finished(self._session.study, self._storage)
 
-    def budget_progress(self) -> tuple[int, int] | None:
+    def budget_progress(self) -> tuple[float, int] | None:
         """With noise handling, the pipeline executions spent (search, and once the winner is
         chosen, confirmation and held-out runs) and the whole budget (see
         :meth:`NoiseSearch.progress`)."""

@@ -33,13 +33,14 @@ class TrialProgress:
                 total=max(total, initial), initial=initial, desc=description, unit=unit, dynamic_ncols=True
             )
 
-    def advance(self, best: float | None, to: int | None = None) -> None:
-        """One more trial done (or, with ``to``, that many units done in all)."""
+    def advance(self, best: float | None, to: float | None = None) -> None:
+        """One more trial done (or, with ``to``, that many units done in all; whole units are
+        shown, so a share of an execution that a pruned one cost waits for the rest)."""
         if self._bar is None:
             return
         if best is not None and math.isfinite(best):
             self._bar.set_postfix_str(f"{self._best_label}={best:.6g}", refresh=False)
-        self._update(1 if to is None else max(0, to - self._bar.n))
+        self._update(1 if to is None else max(0, math.floor(to) - self._bar.n))
 
     def add(self, count: int) -> None:
         """``count`` more units done (e.g. the executions of a confirmation or held-out round)."""
@@ -59,14 +60,14 @@ class TrialProgress:
             self._bar.close()
 
 
-def execution_bar(description: str, progress: tuple[int, int]) -> TrialProgress:
+def execution_bar(description: str, progress: tuple[float, int]) -> TrialProgress:
     """A shown bar of pipeline executions from ``progress`` = ``(spent, budget)`` (a noise-aware
-    search's budget), its value named ``best observed``."""
+    search's budget, whole executions shown), its value named ``best observed``."""
     spent, budget = progress
     return TrialProgress(
         True,
         total=budget,
-        initial=spent,
+        initial=math.floor(spent),
         description=description,
         unit="execution",
         best_label="best observed",
@@ -81,7 +82,7 @@ class _FollowedStudy(Protocol):
 
     def finished_trials(self) -> int: ...
 
-    def execution_progress(self) -> tuple[int, int] | None: ...
+    def execution_progress(self) -> tuple[float, int] | None: ...
 
 
 class StudyProgress:

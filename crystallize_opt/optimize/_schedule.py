@@ -27,7 +27,7 @@ class TrialSchedule(ABC):
         """Trials already finished before this run (for the progress display), if known."""
         return None
 
-    def budget_progress(self) -> tuple[int, int] | None:
+    def budget_progress(self) -> tuple[float, int] | None:
         """``(spent, total)`` pipeline executions when the search runs on a budget of executions
         rather than a number of trials (shown by the progress display); None by default."""
         return None

@@ -41,12 +41,19 @@ __all__ = [
 ]
 
 
-def executions_run(replicates: Sequence[int], pruned: Mapping[str, Any] | None) -> int:
-    """Pipeline executions a trial ran: its finished ``replicates``, and the replicate a pruner
-    stopped in the middle of its learning curve (``pruned["replicate"]`` not among them), which
-    ran too, if not to its end. A trial stopped between replicates ran only its finished ones."""
-    stopped_inside = pruned is not None and pruned.get("replicate") not in set(replicates)
-    return len(replicates) + int(stopped_inside)
+def executions_run(replicates: Sequence[int], pruned: Mapping[str, Any] | None) -> float:
+    """Pipeline executions a trial ran, counted by what they cost: each finished replicate is
+    one, and the replicate a pruner stopped in the middle of its learning curve
+    (``pruned["replicate"]`` not among them) is the share of its steps it ran
+    (``pruned["share"]``, to 0.001; a whole one when the record has no share: the study did not
+    know its steps per replicate yet, or an earlier version stored it). A trial stopped between
+    replicates ran only its finished ones. An int when the count is whole."""
+    if pruned is None or pruned.get("replicate") in set(replicates):
+        return len(replicates)
+    share = pruned.get("share")
+    if not isinstance(share, (int, float)) or isinstance(share, bool) or not 0 < share <= 1:
+        return len(replicates) + 1
+    return (1000 * len(replicates) + round(1000 * share)) / 1000
 
 
 @dataclass(frozen=True)
@@ -123,7 +130,9 @@ class TrialRecord(_EvaluationRecord):
     package_version: str | None = None
     #: Where and why a pruned trial stopped: ``replicate``, ``step`` (the step's own numbering),
     #: ``optuna_step``, ``value`` (what the pruner saw), ``pruner``, ``mode``, ``reason`` (one
-    #: line), ``compared`` (the other trials' values at that step). None when it was not pruned.
+    #: line), ``compared`` (the other trials' values at that step) and, when the trial stopped
+    #: inside a replicate whose steps per replicate the study knew, ``share`` (the share of those
+    #: steps it ran, to 0.001). None when it was not pruned.
     pruned: dict[str, Any] | None = None
 
     @classmethod
@@ -183,9 +192,9 @@ class TrialRecord(_EvaluationRecord):
         return dict(trial.params) if params is None else params
 
     @property
-    def executions(self) -> int:
-        """Pipeline executions the trial ran (:func:`executions_run` of its replicates and
-        :attr:`pruned`); 0 for a trial given up before running."""
+    def executions(self) -> float:
+        """Pipeline executions the trial ran, by cost (:func:`executions_run` of its replicates
+        and :attr:`pruned`); 0 for a trial given up before running."""
         return executions_run(self.replicates or [], self.pruned)
 
     @property

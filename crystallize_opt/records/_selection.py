@@ -40,7 +40,9 @@ class WinnerSelection:
         comparison_note: why there is no comparison (e.g. the baseline failed), if so.
         noise: ``{"deterministic", "noise_sd", "stopped_trials", "intensified", "model"}``
             (what the search saw; model hyperparameters when it was fitted).
-        executions: pipeline executions by phase (search, confirmation, holdout) and the budget.
+        executions: pipeline executions by phase (search, confirmation, holdout) and the budget;
+            the search's count by cost (a pruned execution counts the share of its learning
+            curve it ran, so it can be fractional).
     """
 
     winner: Treatment
@@ -54,7 +56,7 @@ class WinnerSelection:
     candidates: list[dict[str, Any]] = field(default_factory=list)
     confirmation_seeds: list[int] = field(default_factory=list)
     noise: dict[str, Any] = field(default_factory=dict)
-    executions: dict[str, int] = field(default_factory=dict)
+    executions: dict[str, float] = field(default_factory=dict)
 
     #: The study user attribute it is stored under.
     ATTR: ClassVar[str] = "crystallize_selection"
@@ -206,6 +208,20 @@ class WinnerSelection:
             confirmation_seeds=list(data.get("confirmation_seeds") or []),
             noise=dict(data.get("noise") or {}),
             executions=dict(data.get("executions") or {}),
+        )
+
+    def executions_text(self) -> str | None:
+        """Where the executions went, one line for people (the command line and the report
+        show this one); None when the record holds no counts. A fractional search count is the
+        pruned executions' shares of their learning curves."""
+        executions = self.executions
+        if not executions:
+            return None
+        search = executions.get("search", 0)
+        shares = " (pruned ones count the share of the curve they ran)" if search != int(search) else ""
+        return (
+            f"{search:g} search{shares}, {executions.get('confirmation', 0):g} confirmation, "
+            f"{executions.get('holdout', 0):g} held-out (budget {executions.get('budget', 'n/a')})"
         )
 
     def summary(self, metric: str) -> str:

@@ -74,15 +74,9 @@ def _summary_html(selection: WinnerSelection, metric: str) -> str:
         items.append(("Against the baseline", e(compared)))
     elif selection.comparison_note:
         items.append(("Against the baseline", f"not compared: {e(selection.comparison_note)}"))
-    executions = selection.executions
-    if executions:
-        items.append(
-            (
-                "Pipeline executions",
-                f"{executions.get('search', 0)} search, {executions.get('confirmation', 0)} confirmation, "
-                f"{executions.get('holdout', 0)} held-out (budget {executions.get('budget', 'n/a')})",
-            )
-        )
+    executions = selection.executions_text()
+    if executions is not None:
+        items.append(("Pipeline executions", e(executions)))
     rows = "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in items)
     return f"<dl class='summary selection'>{rows}</dl>"
 

@@ -52,8 +52,10 @@ class NoisePolicy:
         self.noise_sd: float | None = None
         self._first_pair_sd: float | None = None
         self._noise_estimated_at = 0  # pooled replicates when noise_sd was last estimated
-        #: Pipeline executions of every observed trial, failed ones included.
-        self.spent = 0
+        # Thousandths of an execution: a pruned execution costs a share of one (see
+        # ``records.executions_run``), and integers add up alike in any order, so a resume that
+        # replays the trials reaches exactly the sum the interrupted run had.
+        self._spent_thousandths = 0
         self.observed: set[int] = set()
         self.stopped = 0
         self.intensified = 0
@@ -70,7 +72,14 @@ class NoisePolicy:
         return self.full_plan.deterministic() if self.deterministic else self.full_plan
 
     @property
-    def search_left(self) -> int:
+    def spent(self) -> float:
+        """Pipeline executions of every observed trial, failed ones included, by cost (an int
+        when whole; see ``records.executions_run``)."""
+        whole, part = divmod(self._spent_thousandths, 1000)
+        return whole if part == 0 else self._spent_thousandths / 1000
+
+    @property
+    def search_left(self) -> float:
         return self.plan.search - self.spent
 
     def observe(
@@ -79,19 +88,20 @@ class NoisePolicy:
         params: Mapping[str, Any],
         trial_params: Mapping[str, Any],
         values: Mapping[int, float] | None,
-        executions: int,
+        executions: float,
         facts: Mapping[str, Any] | None,
     ) -> bool:
         """Take a finished trial into account; return True when the incumbent should get one
         more replicate (queue its parameters next).
 
         ``values`` maps replicate index -> objective value (None for a failed trial, which
-        still spent ``executions``); ``facts`` is what :meth:`record` stored for the trial.
+        still spent ``executions``, by cost); ``facts`` is what :meth:`record` stored for the
+        trial.
         """
         if trial_number in self.observed:
             return False
         self.observed.add(trial_number)
-        self.spent += executions
+        self._spent_thousandths += round(1000 * executions)
         if not values:
             return False
         entry = self.pool.entry(params, trial_number, trial_params)
@@ -143,7 +153,7 @@ class NoisePolicy:
     def plan_trial(self, params: Mapping[str, Any]) -> TrialPlan:
         """The replicates a trial of ``params`` runs next (never more than the search budget left)."""
         entry = self.pool.get(params)
-        left = max(1, self.search_left)
+        left = max(1, math.ceil(self.search_left))
         if self.incumbent is None:  # the noise check: two replicates of the first parameters
             count, races = 2, False
         elif self.deterministic or (entry is not None and entry.n > 0):

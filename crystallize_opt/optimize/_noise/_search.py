@@ -102,12 +102,12 @@ class NoiseSearch:
         trial_params: Mapping[str, Any],
         values: dict[int, float] | None,
         finished: int,
-        executions: int,
+        executions: float,
         facts: Mapping[str, Any] | None,
     ) -> dict[str, Any] | None:
         """Observe a trial: ``values`` of its ``finished`` replicates (all must have a finite
-        value, else none counts), ``executions`` spent (a replicate stopped inside its learning
-        curve spent one without a value)."""
+        value, else none counts), ``executions`` spent, by cost (a replicate stopped inside its
+        learning curve spent the share of its steps it ran, without a value)."""
         if values is not None and (
             len(values) < finished or not all(math.isfinite(v) for v in values.values())
         ):
@@ -191,8 +191,10 @@ class NoiseSearch:
     def search_done(self) -> bool:
         return self.policy.search_left <= 0
 
-    def progress(self, study: optuna.Study) -> tuple[int, int]:
+    def progress(self, study: optuna.Study) -> tuple[float, int]:
         """Pipeline executions spent, and the budget (``num_trials * replicates_per_trial``).
+        Executions count by cost: one a pruner stopped inside its learning curve counts the
+        share of its steps it ran (see ``records.executions_run``).
 
         Spent are the search's executions (every observed trial's, failed ones included) and,
         once the search is over and ``study`` holds the selection made from exactly these
