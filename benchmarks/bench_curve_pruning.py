@@ -123,9 +123,14 @@ def space(problem: cp.Problem) -> dict[str, IntDistribution]:
 # --- the package -------------------------------------------------------------------------------
 
 
-def _package_run(problem: cp.Problem, seed: int, budget: int, pruner: str | None, mode: str | None) -> Run:
-    ledger = Ledger()
-    curve_pruning = pruner is not None
+def _training_experiment(
+    problem: cp.Problem, seed: int, ledger: Ledger, name: str, *, report: bool
+) -> co.Experiment:
+    """The experiment every package method runs: a replicate trains ``problem``'s configuration
+    on its seed (for real once per (configuration, seed), memoized), the ``ledger`` charged every
+    epoch; with ``report``, each epoch's error reaches the pruner (``ctx.report``). The baseline
+    (no configuration) fails before training. ``name`` is the experiment's, so its study's
+    (Hyperband's brackets depend on it)."""
 
     @co.data_source
     def replicate_seed(ctx: co.FrozenContext) -> int:
@@ -134,19 +139,27 @@ def _package_run(problem: cp.Problem, seed: int, budget: int, pruner: str | None
     @co.pipeline_step
     def train(data: int, ctx: co.FrozenContext) -> None:
         config = problem.config_of({k: ctx[k] for k in problem.space})
-        curve = cp.curve(problem.name, config, data)  # trained for real once per (config, seed)
-        name = str(ctx["condition"])
+        curve = cp.curve(problem.name, config, data)
+        condition = str(ctx["condition"])
         for epoch, value in enumerate(curve, start=1):
-            ledger.epochs[name] += 1
-            if curve_pruning:
+            ledger.epochs[condition] += 1
+            if report:
                 ctx.report(value, step=epoch)  # type: ignore[attr-defined]
         ctx.metrics.add("error", curve[-1])
 
-    experiment = co.Experiment(
+    return co.Experiment(
         datasource=replicate_seed(),
         pipeline=co.Pipeline([train()]),
         plugins=[co.SeedPlugin(seed=seed)],
-        name=f"bench-curve-{problem.name}",
+        name=name,
+    )
+
+
+def _package_run(problem: cp.Problem, seed: int, budget: int, pruner: str | None, mode: str | None) -> Run:
+    ledger = Ledger()
+    curve_pruning = pruner is not None
+    experiment = _training_experiment(
+        problem, seed, ledger, f"bench-curve-{problem.name}", report=curve_pruning
     )
     kwargs: dict[str, Any] = {}
     optimizer_kwargs: dict[str, Any] = {}
@@ -198,26 +211,7 @@ def _noise_once(
     trial, confirmation and held-out runs as its defaults plan them); the winner and the epochs
     every execution trained (confirmation and held-out ones included)."""
     ledger = Ledger()
-
-    @co.data_source
-    def replicate_seed(ctx: co.FrozenContext) -> int:
-        return int(ctx["seed_used"])
-
-    @co.pipeline_step
-    def train(data: int, ctx: co.FrozenContext) -> None:
-        config = problem.config_of({k: ctx[k] for k in problem.space})  # the baseline fails here, untrained
-        curve = cp.curve(problem.name, config, data)
-        for epoch, value in enumerate(curve, start=1):
-            ledger.epochs[str(ctx["condition"])] += 1
-            ctx.report(value, step=epoch)  # type: ignore[attr-defined]
-        ctx.metrics.add("error", curve[-1])
-
-    experiment = co.Experiment(
-        datasource=replicate_seed(),
-        pipeline=co.Pipeline([train()]),
-        plugins=[co.SeedPlugin(seed=seed)],
-        name=f"bench-curve-noise-{problem.name}",
-    )
+    experiment = _training_experiment(problem, seed, ledger, f"bench-curve-noise-{problem.name}", report=True)
     optimizer = co.OptunaOptimizer(
         space(problem),
         co.Objective("error"),
