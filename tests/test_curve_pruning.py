@@ -323,3 +323,15 @@ def test_a_noise_aware_search_pruned_on_curves_resumes_as_if_uninterrupted(tmp_p
     resumed, reference = (stored_selection(s) for s in studies)
     assert resumed is not None and reference is not None
     assert resumed.executions == reference.executions and resumed.comparison == reference.comparison
+
+
+def test_the_noise_check_trains_both_its_replicates_to_the_end() -> None:
+    # Prunes every curve from Optuna step EPOCHS on (replicate 1 of a trial, at its first epoch):
+    # the noise check's second replicate would be cut, and whether the pipeline is noisy unknown.
+    pruner = optuna.pruners.ThresholdPruner(upper=0.05, n_warmup_steps=EPOCHS)
+    optimizer = _optimizer(pruner=pruner, noise=True)
+    curve_experiment().optimize(optimizer, 12, 1)
+    first, record = _records(optimizer)[0]
+    assert first.state == TrialState.COMPLETE and record.replicates == [0, 1]
+    assert [len(record.curve_of(r)) for r in (0, 1)] == [EPOCHS, EPOCHS]
+    assert first.last_step == 2 * EPOCHS - 1  # replicate 1's points still reached the pruner

@@ -71,6 +71,8 @@ class TrialCurves:
         mode: ``"paired"`` or ``"pooled"``.
         steps: the study's steps per replicate.
         pruner: the study's pruner (described in the decision).
+        first_replicate_only: the pruner may stop the trial only inside replicate 0 (later
+            replicates' points are reported, never pruned on).
     """
 
     def __init__(
@@ -80,8 +82,11 @@ class TrialCurves:
         mode: str,
         steps: CurveSteps,
         pruner: BasePruner | None,
+        *,
+        first_replicate_only: bool = False,
     ) -> None:
         self._session = session
+        self._first_replicate_only = first_replicate_only
         self._trial = trial
         self._mode = mode
         self._steps = steps
@@ -155,7 +160,7 @@ class TrialCurves:
         return None if not earlier else max(self.points[min(earlier)]) + 1
 
     def _ask(self, replicate: int, step: int, optuna_step: int, shown: float) -> dict[str, Any] | None:
-        if not self._trial.should_prune():
+        if (self._first_replicate_only and replicate > 0) or not self._trial.should_prune():
             return None
         decision = describe_decision(
             self._session.study,

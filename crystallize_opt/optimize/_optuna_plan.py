@@ -80,7 +80,17 @@ class StudyReplicatePlan(ReplicatePlan):
             self._curves = None
         else:
             assert self._curve_pruning is not None
-            self._curves = TrialCurves(self._session, trial, self._curve_pruning, self._steps, self._pruner)
+            search = self._session.noise_search
+            self._curves = TrialCurves(
+                self._session,
+                trial,
+                self._curve_pruning,
+                self._steps,
+                self._pruner,
+                # The noise check compares two whole replicates of one trial: once its first
+                # replicate is done, the second must finish too.
+                first_replicate_only=search is not None and search.checks_noise(treatment),
+            )
         return self._curves
 
     def stop_reason(self, treatment: Treatment) -> dict[str, Any] | None:

@@ -124,6 +124,12 @@ class NoiseSearch:
         self._plans[treatment.name] = plan
         return plan.replicates
 
+    def checks_noise(self, treatment: Treatment) -> bool:
+        """True when ``treatment``'s trial is the noise check (two replicates of the first
+        parameters: whether the pipeline is noisy at all)."""
+        plan = self._plans.get(treatment.name)
+        return plan is not None and self.policy.incumbent is None and len(plan.replicates) > 1
+
     def should_stop(
         self, treatment: Treatment, evaluation: TrialEvaluation, pruner: Callable[[], bool] | None = None
     ) -> bool:

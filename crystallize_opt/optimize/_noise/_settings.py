@@ -61,18 +61,18 @@ class NoiseHandling:
 
     *With a pruner* (``OptunaOptimizer(pruner=...)``): the pruner replaces the racing rule in
     the search. When the steps report learning curves (``ctx.report(value, step)``), a search
-    trial can stop in the middle of a replicate's training (``curve_pruning``); that execution
+    trial can stop in the middle of a replicate's training (``curve_pruning``). That execution
     counts against the budget by what it cost, the share of the replicate's steps it ran (to
     0.001 of an execution; a whole one while the study does not know yet how many steps a
     replicate has), so the budget counts epochs and the reserve for confirmation and held-out
     runs stays a share of the training done (the search's last trial, started with a share of
-    an execution left, may train a whole one: the run can end less than one execution past
-    the budget). Its unfinished replicate gives no value:
-    the trial is stored as PRUNED unless an earlier replicate of its parameters finished (then
-    ``stopped_trials`` applies). The model, the confirmation round and the held-out runs use
-    finished replicates only, and confirmation and held-out runs are never pruned. So a
-    pruner spends the search's executions on more parameter sets, and the winner is still
-    chosen on complete trainings.
+    an execution left, may train a whole one: a run can end less than one execution past its
+    budget). Its unfinished replicate gives no value: the trial is stored as PRUNED unless an
+    earlier replicate of its parameters finished (then ``stopped_trials`` applies). The model,
+    the confirmation round and the held-out runs use finished replicates only; the noise
+    check's second replicate, confirmation and held-out runs are never pruned. So a pruner
+    spends the search's executions on more parameter sets, and the winner is still chosen on
+    complete trainings.
 
     The same seed gives the same search and the same winner on machines with the same CPU
     features and library builds. The model's hyperparameters are rounded to 1% and the minima of
