@@ -83,6 +83,26 @@ def study_storage(study: optuna.Study) -> BaseStorage:
     return storage
 
 
+def study_backend(study: optuna.Study) -> BaseStorage:
+    """The storage under Optuna's cache of ``study``: the one it was opened on (Optuna wraps an
+    RDB storage in ``_CachedStorage``, which forwards writes but hides the storage's own methods,
+    such as :meth:`~.storage.RetryingRDBStorage.fail_running_trial`).
+
+    Fast path (Optuna 5.0 and 5.1): ``_CachedStorage._backend`` of ``study._storage``, or that
+    storage itself where it is not cached. Fallback: the storage the study was opened on by
+    :func:`load_study` or :func:`create_study`, else :func:`study_storage` (possibly the cache:
+    callers then use the public storage calls, as on a storage of any other kind).
+    """
+    try:
+        from optuna.storages._cached_storage import _CachedStorage
+
+        storage: BaseStorage = study._storage
+        return storage._backend if isinstance(storage, _CachedStorage) else storage
+    except (ImportError, AttributeError):
+        remembered = _STORAGE_OF.get(study)
+        return remembered if remembered is not None else study_storage(study)
+
+
 def study_id(study: optuna.Study) -> int:
     """The storage's id of ``study``.
 
@@ -413,6 +433,7 @@ __all__ = [
     "sampler_generators",
     "sqlite_file_holds_study",
     "sqlite_holds_study",
+    "study_backend",
     "study_id",
     "study_storage",
     "tell_steps",

@@ -24,11 +24,11 @@ from optuna.storages import BaseStorage, InMemoryStorage
 from optuna.trial import FrozenTrial, TrialState
 
 from .._logging import get_logger
-from .._optuna_compat import study_storage
+from .._optuna_compat import study_backend
 from .._optuna_compat import trial_id as stored_trial_id
 from .._signals import leave_termination_signals_to_main_thread
 from ..records import RetryRecord, TrialRecord
-from ..storage import last_recovery, without_waiting
+from ..storage import fail_running_trial, last_recovery, without_waiting
 from ._clock import SYSTEM_CLOCK, Clock, SystemClock
 from ._owner import OWNER_ATTR, describe_owner, owner_is_dead, this_process
 
@@ -230,15 +230,24 @@ def fail_and_retry(study: optuna.Study, trial: FrozenTrial, reason: str, max_ret
 
     Only the process whose state change succeeds queues the retry, so several processes doing
     this at once retry a trial once. Returns False (and queues nothing) when the trial had
-    finished or was failed by another process first.
+    finished or was failed by another process first, or when storing failed.
+
+    On a SQLite or server database the record and the state are one transaction, and a retry
+    after a database outage recognises a FAIL of this call that landed before its answer was lost
+    (:func:`~crystallize_opt.storage.fail_running_trial`), so the parameters are still queued.
+    On journal (file or Redis) storages the record and the state are written one after the other.
     """
-    storage = study_storage(study)
     try:
         stored_id = stored_trial_id(study, trial)
-        storage.set_trial_user_attr(stored_id, TrialRecord.ATTR, TrialRecord(failure=reason).to_json())
-        storage.set_trial_state_values(stored_id, TrialState.FAIL)
-    except Exception as exc:  # another worker failed or finished it first
+        record = {TrialRecord.ATTR: TrialRecord(failure=reason).to_json()}
+        failed = fail_running_trial(study_backend(study), stored_id, record)
+    except Exception as exc:  # the storage gave up (an outage longer than its timeout)
         _log.debug("trial %d not failed (%s): %s", trial.number, reason, exc)
+        return False
+    if not failed:
+        _log.debug(
+            "trial %d not failed (%s): another worker failed or finished it first", trial.number, reason
+        )
         return False
     retry = RetryRecord.from_trial(trial)
     attempt = (retry.attempt if retry is not None and retry.attempt is not None else 0) + 1

@@ -11,14 +11,14 @@ imports nothing from the other packages of crystallize-opt but the shared basics
 - ``_sqlite_read``: reading SQLite files without changing them (read-only, damaged files);
 - ``_journal``: the journal file backend with its lock and torn-tail repair;
 - ``_outage``: riding out a database that is down, and naming storage faults;
-- ``_once``: creating and claiming a trial once though retried after a lost commit answer;
+- ``_once``: creating, claiming and failing a trial once though retried after a lost commit answer;
 - ``_display``: storage URLs as shown to users (passwords hidden).
 """
 
 from ._display import DEFAULT_STORAGE, display_storage
 from ._files import checkpoint, open_existing_storage
 from ._journal import JournalFile, open_journal
-from ._open import RetryingRDBStorage, count_states, finish_trial, resolve_storage
+from ._open import RetryingRDBStorage, count_states, fail_running_trial, finish_trial, resolve_storage
 from ._outage import DEFAULT_OUTAGE_TIMEOUT, last_recovery, without_waiting
 from ._sqlite_read import on_read_only_file_system, read_only_uri, unreadable_error
 
@@ -30,6 +30,7 @@ __all__ = [
     "checkpoint",
     "count_states",
     "display_storage",
+    "fail_running_trial",
     "finish_trial",
     "last_recovery",
     "on_read_only_file_system",

@@ -1,5 +1,5 @@
-"""Writes done once though retried: a trial created or claimed stores a token unique to that
-call in the same transaction, and a retry looks for it before doing the write again."""
+"""Writes done once though retried: a trial created, claimed or failed stores a token unique to
+that call in the same transaction, and a retry looks for it before doing the write again."""
 
 from __future__ import annotations
 
@@ -20,7 +20,13 @@ from .._optuna_compat import RDBInternals
 #: worker give up its last trial as "not needed" and end the study one trial short.
 CREATED_ATTR = "crystallize:created"
 CLAIMED_ATTR = "crystallize:claimed"
-_TOKENS = (CREATED_ATTR, CLAIMED_ATTR)
+#: System attribute written in the transaction that fails a RUNNING trial whose worker died
+#: (:meth:`~._rdb.RetryingRDBStorage.fail_running_trial`): a token unique to that call. The
+#: process whose FAIL landed queues the trial's parameters again; without the token, its retry
+#: after a lost answer found the trial failed, took it for another process's doing, and nobody
+#: queued them. A system attribute, so that the user attributes (optuna-dashboard's) show none.
+FAILED_ATTR = "crystallize:failed"
+_TOKENS = (CREATED_ATTR, CLAIMED_ATTR, FAILED_ATTR)
 
 
 def without_tokens(template: FrozenTrial | None) -> FrozenTrial | None:

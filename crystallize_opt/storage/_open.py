@@ -33,7 +33,7 @@ from ._outage import (
     check_outage_timeout,
     classify,
 )
-from ._rdb import RetryingRDBStorage, count_states, finish_trial
+from ._rdb import RetryingRDBStorage, count_states, fail_running_trial, finish_trial
 from ._sqlite_read import damaged_error, first_line
 
 _log = get_logger("storage")
@@ -232,4 +232,4 @@ def _sqlite_storage(url: str) -> RDBStorage:
     return storage
 
 
-__all__ = ["RetryingRDBStorage", "count_states", "finish_trial", "resolve_storage"]
+__all__ = ["RetryingRDBStorage", "count_states", "fail_running_trial", "finish_trial", "resolve_storage"]

@@ -1,7 +1,7 @@
 """The SQLite and server database storage: Optuna's :class:`~optuna.storages.RDBStorage` that
 waits out outages, finishes a trial with its record in one transaction, counts a study's trials
-by state with one query and claims a queued trial atomically; creating, claiming and finishing
-a trial happen once even when a retry follows a commit whose answer was lost."""
+by state with one query and claims a queued trial atomically; creating, claiming, finishing and
+failing an abandoned trial happen once even when a retry follows a commit whose answer was lost."""
 
 from __future__ import annotations
 
@@ -15,12 +15,12 @@ from typing import Any, TypeVar
 
 import optuna
 import sqlalchemy
-from optuna.exceptions import StorageInternalError
+from optuna.exceptions import StorageInternalError, UpdateFinishedTrialError
 from optuna.storages import BaseStorage, RDBStorage
 from optuna.trial import FrozenTrial, TrialState
 
 from .._optuna_compat import RDBInternals, cached_storage_calls, rdb_internals, study_id
-from ._once import CLAIMED_ATTR, CREATED_ATTR, created_by, frozen_trial, holds, without_tokens
+from ._once import CLAIMED_ATTR, CREATED_ATTR, FAILED_ATTR, created_by, frozen_trial, holds, without_tokens
 from ._outage import OutageWatch, with_connect_timeout
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -49,8 +49,9 @@ class RetryingRDBStorage(RDBStorage):
 
     An operation that failed mid-transaction was rolled back, so trying it again is safe. One
     whose connection dropped at the commit may have landed: creating a trial, claiming a queued
-    one and finishing one check on their retry whether the first attempt landed (see
-    :data:`~._once.CREATED_ATTR`), so each happens once; other writes store the same value again.
+    one, finishing one and failing an abandoned one (:meth:`fail_running_trial`) check on their
+    retry whether the first attempt landed (see :data:`~._once.CREATED_ATTR`), so each happens
+    once; other writes store the same value again.
     """
 
     def __init__(self, url: str, **kwargs: Any) -> None:
@@ -152,7 +153,9 @@ class RetryingRDBStorage(RDBStorage):
         """As Optuna's, waiting out outages; a queued trial is claimed atomically, once
         (:meth:`_claim_waiting_trial`), and a retry that finds the trial already ``state`` with
         these ``values`` (its first attempt's commit landed, the answer was lost) returns True.
-        Failing a trial without values is not recognised that way: its retry raises as Optuna's.
+        Failing a trial without values is not recognised that way (nothing tells this call's FAIL
+        from another process's): its retry raises as Optuna's. :meth:`fail_running_trial` fails
+        an abandoned trial once, recognising its own landed commit.
 
         Raises:
             UpdateFinishedTrialError: if the trial has already finished otherwise.
@@ -174,6 +177,74 @@ class RetryingRDBStorage(RDBStorage):
             return RDBStorage.set_trial_state_values(self, trial_id, state, values)
 
         return self.outage.run_knowing_retries(store)
+
+    def fail_running_trial(self, trial_id: int, user_attrs: Mapping[str, Any]) -> bool:
+        """Store the RUNNING trial as FAIL with ``user_attrs`` (upserted), in one transaction, for
+        this call alone: True when this call failed it, False when the trial was not RUNNING (it
+        had finished, or another process failed it first; nothing is written then).
+
+        One conditional ``UPDATE ... WHERE state = RUNNING``, atomic on every database, so of
+        several processes failing the trial at once one gets True. A token unique to the call is
+        stored with it (:data:`~._once.FAILED_ATTR`); a retry after a commit whose answer was
+        lost finds it and returns True: the FAIL that landed was this call's.
+
+        Where Optuna's RDB internals moved (:func:`~.._optuna_compat.rdb_internals` is None):
+        :func:`fail_running_trial_in_steps`, which does not recognise its own landed FAIL (its
+        retry answers False).
+
+        Raises:
+            KeyError: if there is no such trial.
+        """
+        rdb = rdb_internals()
+        if rdb is None:
+            return fail_running_trial_in_steps(self, trial_id, user_attrs)  # each step retried
+        token = json.dumps(uuid.uuid4().hex)
+        return self.outage.run_knowing_retries(
+            lambda again: self._fail_running(rdb, trial_id, user_attrs, token, again=again)
+        )
+
+    def _fail_running(
+        self, rdb: RDBInternals, trial_id: int, attrs: Mapping[str, Any], token: str, *, again: bool
+    ) -> bool:
+        """:meth:`fail_running_trial`'s transaction: ``again`` (a retry): True at once if
+        ``token`` (JSON) is stored already."""
+        models = rdb.models
+        with rdb.session(self.scoped_session) as session:
+            if again and holds(session, trial_id, {FAILED_ATTR: token}, models.TrialSystemAttributeModel):
+                return True  # the first attempt's commit landed; its answer was lost
+            # The state first: its row lock (the write lock on SQLite) makes a second process
+            # wait here and then find the trial failed, before it wrote anything.
+            failed = (
+                session.query(models.TrialModel)
+                .filter(
+                    models.TrialModel.trial_id == trial_id,
+                    models.TrialModel.state == TrialState.RUNNING,
+                )
+                .update(
+                    {"state": TrialState.FAIL, "datetime_complete": datetime.now()},
+                    synchronize_session=False,
+                )
+            )
+            if not failed:
+                models.TrialModel.find_or_raise_by_id(trial_id, session)  # KeyError if there is none
+                return False
+            # Optuna's upsert refuses a finished trial (it now is): the attributes are replaced
+            # by a delete and a plain insert, in the same transaction.
+            for model, keys in (
+                (models.TrialUserAttributeModel, list(attrs)),
+                (models.TrialSystemAttributeModel, [FAILED_ATTR]),
+            ):
+                session.query(model).filter(model.trial_id == trial_id, model.key.in_(keys)).delete(
+                    synchronize_session=False
+                )
+            for key, value in attrs.items():
+                session.add(
+                    models.TrialUserAttributeModel(trial_id=trial_id, key=key, value_json=json.dumps(value))
+                )
+            session.add(
+                models.TrialSystemAttributeModel(trial_id=trial_id, key=FAILED_ATTR, value_json=token)
+            )
+        return True
 
     def _claim_waiting_trial(self, rdb: RDBInternals, trial_id: int, token: str, *, again: bool) -> bool:
         """Move a queued trial from WAITING to RUNNING for this process alone: True when it did,
@@ -279,6 +350,42 @@ def finish_trial_in_steps(
         raise StorageInternalError(
             f"trial id {trial_id}: the database refused to store its state {state.name}"
         )
+
+
+def fail_running_trial_in_steps(storage: BaseStorage, trial_id: int, user_attrs: Mapping[str, Any]) -> bool:
+    """What :meth:`RetryingRDBStorage.fail_running_trial` does, on any storage, with public calls:
+    the attributes first, then the state FAIL. True when this call's state change succeeded,
+    False when the trial had finished (another process failed or finished it first; then the
+    attributes are not written, or overwritten by this call's when that process changed the
+    state after they were written).
+
+    Each call succeeds or raises once: a retry after a lost answer (on a server database) finds
+    the trial finished and answers False, as for another process's FAIL. Journal and in-memory
+    storages write each call at once and answer it.
+
+    Raises:
+        KeyError: if there is no such trial.
+    """
+    try:
+        for key, value in user_attrs.items():
+            storage.set_trial_user_attr(trial_id, key, value)
+        return bool(storage.set_trial_state_values(trial_id, TrialState.FAIL))
+    except UpdateFinishedTrialError:
+        return False
+
+
+def fail_running_trial(storage: BaseStorage, trial_id: int, user_attrs: Mapping[str, Any]) -> bool:
+    """Store the RUNNING trial as FAIL with ``user_attrs``: True when this call failed it, False
+    when it was no longer RUNNING (finished, or failed by another process first). On a
+    :class:`RetryingRDBStorage` one transaction that recognises its own landed commit on a retry
+    (:meth:`RetryingRDBStorage.fail_running_trial`); else :func:`fail_running_trial_in_steps`.
+
+    Raises:
+        KeyError: if there is no such trial.
+    """
+    if isinstance(storage, RetryingRDBStorage):
+        return storage.fail_running_trial(trial_id, user_attrs)
+    return fail_running_trial_in_steps(storage, trial_id, user_attrs)
 
 
 def finish_trial(
