@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,6 +17,8 @@ from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState
 
 from crystallize_opt import ConfigurationError
+from crystallize_opt.coordination import fail_stale_trials
+from crystallize_opt.records import RetryRecord, TrialRecord
 from crystallize_opt.storage import RetryingRDBStorage, finish_trial, resolve_storage
 
 from . import servers
@@ -225,3 +228,59 @@ def test_a_run_whose_last_trial_creation_answer_is_lost_still_reaches_its_target
         servers.tiny_experiment().optimize(optimizer, num_trials=3, replicates_per_trial=2)
     assert lost
     servers.assert_consistent(servers.trials_of(url, "s"), 3)
+
+
+def test_a_stale_trial_whose_fail_answer_is_lost_is_queued_again_once(
+    rdb: tuple[optuna.Study, RetryingRDBStorage],
+) -> None:
+    """The process whose FAIL of an abandoned trial landed queues its parameters again even when
+    the commit's answer was lost: its retry found the trial failed, took it for another
+    process's doing, and nobody queued the parameters (the retry was lost)."""
+    study, storage = rdb
+    asked = study.ask({"x": FloatDistribution(0.0, 2.0)})
+    stale = study.get_trials()[asked.number]
+    with answer_lost(storage, "UPDATE trials SET state") as lost:
+        # A grace period of -1 s: every RUNNING trial counts as stale at once.
+        assert fail_stale_trials(study, -1.0, max_retries=2) == [stale.number]
+    assert lost
+    failed, queued = study.get_trials()
+    assert (failed.state, queued.state) == (TrialState.FAIL, TrialState.WAITING)
+    record = TrialRecord.from_trial(failed)
+    assert record is not None and record.failure is not None and "no heartbeat" in record.failure
+    assert list(failed.user_attrs) == [TrialRecord.ATTR], "the once-token is no user attribute"
+    assert queued.system_attrs["fixed_params"] == stale.params
+    assert RetryRecord.from_trial(queued) == RetryRecord(of=stale.number, attempt=1)
+    assert fail_stale_trials(study, -1.0, max_retries=2) == [], "the queued trial is not running"
+
+
+@pytest.mark.timeout(120)
+def test_processes_failing_the_same_stale_trials_at_once_queue_each_once(place: servers.StudyPlace) -> None:
+    """Workers that find the same abandoned trials at the same moment (each on its own storage,
+    as separate processes) fail each once and queue its parameters once, on every storage kind."""
+    rounds, workers = 4, 3
+    study = optuna.create_study(study_name=place.name, storage=resolve_storage(place.url))
+    for i in range(rounds):
+        study.enqueue_trial({"x": float(i)})
+        study.ask({"x": FloatDistribution(0.0, 10.0)})
+    studies = [place.load() for _ in range(workers)]
+    start = threading.Barrier(workers)
+    failed: list[list[int]] = [[] for _ in range(workers)]
+
+    def fail_all(index: int) -> None:
+        start.wait()
+        # A grace period of -1 s: every RUNNING trial counts as stale at once.
+        failed[index] = fail_stale_trials(studies[index], -1.0, max_retries=1)
+
+    threads = [threading.Thread(target=fail_all, args=(i,)) for i in range(workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=100)
+    assert sorted(n for each in failed for n in each) == list(range(rounds)), failed
+    trials = place.trials()
+    assert [t.state for t in trials[:rounds]] == [TrialState.FAIL] * rounds
+    retried = sorted(RetryRecord.from_trial(t).of for t in trials if t.state == TrialState.WAITING)  # type: ignore[union-attr]
+    assert retried == list(range(rounds)) and len(trials) == 2 * rounds
+    assert sorted(t.system_attrs["fixed_params"]["x"] for t in trials[rounds:]) == [
+        float(i) for i in range(rounds)
+    ]
