@@ -26,7 +26,14 @@ from crystallize_opt import OptimizationError, StorageFileError
 from crystallize_opt import _optuna_compat as compat
 from crystallize_opt.config import load_study
 from crystallize_opt.optimize._tell import tell_trial
-from crystallize_opt.storage import RetryingRDBStorage, count_states, finish_trial, resolve_storage
+from crystallize_opt.storage import (
+    RetryingRDBStorage,
+    count_states,
+    fail_running_trial,
+    finish_trial,
+    resolve_storage,
+)
+from crystallize_opt.storage._once import FAILED_ATTR
 from crystallize_opt.storage._rdb import RETRIED_WHERE_DEFINED
 
 from . import servers
@@ -117,6 +124,18 @@ def test_the_study_storage_is_optunas_own_and_without_it_the_one_the_study_was_o
     loaded = compat.load_study("remembered", storage)
     del loaded._storage
     assert compat.study_storage(loaded) is storage
+
+
+def test_the_study_backend_is_the_storage_under_optunas_cache_and_without_it_the_one_opened_on(
+    storage: RetryingRDBStorage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    opened = compat.create_study("backend", storage)
+    foreign = optuna.load_study(study_name="backend", storage=storage)
+    assert opened._storage is not storage  # Optuna wraps it in its cache
+    assert compat.study_backend(opened) is storage and compat.study_backend(foreign) is storage
+    monkeypatch.setitem(sys.modules, "optuna.storages._cached_storage", None)  # as if Optuna moved it
+    assert compat.study_backend(opened) is storage  # the storage it was opened on
+    assert compat.study_backend(foreign) is foreign._storage  # the cache: public calls go through it
 
 
 def test_a_foreign_study_without_its_storage_attribute_is_an_error_not_a_guess(
@@ -299,6 +318,35 @@ def test_without_rdb_internals_the_record_is_written_before_the_state(
     done, crashed = study.get_trials()
     assert (done.state, done.values, done.user_attrs) == (TrialState.COMPLETE, [1.0], RECORD)
     assert (crashed.state, crashed.user_attrs) == (TrialState.RUNNING, RECORD)
+
+
+def test_an_abandoned_trial_is_failed_once_in_one_commit_and_without_internals_in_steps(
+    storage: RetryingRDBStorage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The FAIL of a trial whose worker died, with its record (replacing one there before): True
+    for the call that failed it, False for the next, which writes nothing; the once-token is a
+    system attribute. Without Optuna's internals, the public calls give the same answers."""
+    study = new_study(storage)
+    trial = study.ask()
+    trial.set_user_attr("crystallize", "old")
+    stored_id = compat.trial_id(study, trial)
+    seen = commits(storage)
+    assert fail_running_trial(storage, stored_id, RECORD)
+    assert len(seen) == 1
+    assert not fail_running_trial(storage, stored_id, {"crystallize": "late"})
+    stored = study.get_trials()[0]
+    assert (stored.state, stored.user_attrs) == (TrialState.FAIL, RECORD)
+    assert FAILED_ATTR in stored.system_attrs
+    with pytest.raises(KeyError):
+        fail_running_trial(storage, stored_id + 100, RECORD)
+
+    without_rdb_internals(monkeypatch)
+    trial = study.ask()
+    stored_id = compat.trial_id(study, trial)
+    assert fail_running_trial(storage, stored_id, RECORD)
+    assert not fail_running_trial(storage, stored_id, {"crystallize": "late"})
+    stored = study.get_trials()[1]
+    assert (stored.state, stored.user_attrs) == (TrialState.FAIL, RECORD)
 
 
 def test_a_record_already_there_is_replaced(storage: RetryingRDBStorage) -> None:
