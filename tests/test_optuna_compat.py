@@ -33,7 +33,6 @@ from crystallize_opt.storage import (
     finish_trial,
     resolve_storage,
 )
-from crystallize_opt.storage._once import FAILED_ATTR
 from crystallize_opt.storage._rdb import RETRIED_WHERE_DEFINED
 
 from . import servers
@@ -336,7 +335,7 @@ def test_an_abandoned_trial_is_failed_once_in_one_commit_and_without_internals_i
     assert not fail_running_trial(storage, stored_id, {"crystallize": "late"})
     stored = study.get_trials()[0]
     assert (stored.state, stored.user_attrs) == (TrialState.FAIL, RECORD)
-    assert FAILED_ATTR in stored.system_attrs
+    assert "crystallize:failed" in stored.system_attrs
     with pytest.raises(KeyError):
         fail_running_trial(storage, stored_id + 100, RECORD)
 
