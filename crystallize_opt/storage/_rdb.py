@@ -359,9 +359,10 @@ def fail_running_trial_in_steps(storage: BaseStorage, trial_id: int, user_attrs:
     attributes are not written, or overwritten by this call's when that process changed the
     state after they were written).
 
-    Each call succeeds or raises once: a retry after a lost answer (on a server database) finds
-    the trial finished and answers False, as for another process's FAIL. Journal and in-memory
-    storages write each call at once and answer it.
+    A FAIL of this call is not told from another process's: where a storage call is retried
+    after its commit's answer was lost (an RDB storage without Optuna's internals), the retry
+    finds the trial finished and this answers False. Journal and in-memory storages answer each
+    write they made.
 
     Raises:
         KeyError: if there is no such trial.
