@@ -36,6 +36,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     """Write the study's HTML report; ``--plotlyjs`` wins over the config's ``report.plotlyjs``,
     and without either (or without a config) plotly.js is inlined."""
     from .._paths import ensure_directory
+    from ..config import ReportConfig
     from ..report import write_report
     from ..storage import on_read_only_file_system
 
@@ -47,7 +48,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         path = Path(args.output)
     else:
         path = default_report_path(study_config.folder if study_config else Path(), study.study_name)
-    plotlyjs = args.plotlyjs or (study_config.report.plotlyjs if study_config else "inline")
+    plotlyjs = args.plotlyjs or (study_config.report if study_config else ReportConfig()).plotlyjs
     ensure_directory(path.parent, "the report")
     # A study read from read-only media has its default report beside it: say so before the
     # report is built (seconds for a large study), and if the write fails all the same.

@@ -33,4 +33,4 @@ def parse_report(section: Field) -> ReportConfig:
     """
     section.mapping(REPORT_KEYS)
     plotlyjs = section.child("plotlyjs")
-    return ReportConfig(plotlyjs="inline" if plotlyjs is None else plotlyjs.choice(PLOTLYJS_MODES))
+    return ReportConfig() if plotlyjs is None else ReportConfig(plotlyjs=plotlyjs.choice(PLOTLYJS_MODES))

@@ -214,18 +214,9 @@ class RetryingRDBStorage(RDBStorage):
                 return True  # the first attempt's commit landed; its answer was lost
             # The state first: its row lock (the write lock on SQLite) makes a second process
             # wait here and then find the trial failed, before it wrote anything.
-            failed = (
-                session.query(models.TrialModel)
-                .filter(
-                    models.TrialModel.trial_id == trial_id,
-                    models.TrialModel.state == TrialState.RUNNING,
-                )
-                .update(
-                    {"state": TrialState.FAIL, "datetime_complete": datetime.now()},
-                    synchronize_session=False,
-                )
-            )
-            if not failed:
+            if not _move_state(
+                rdb, session, trial_id, TrialState.RUNNING, TrialState.FAIL, "datetime_complete"
+            ):
                 models.TrialModel.find_or_raise_by_id(trial_id, session)  # KeyError if there is none
                 return False
             # Optuna's upsert refuses a finished trial (it now is): the attributes are replaced
@@ -263,17 +254,7 @@ class RetryingRDBStorage(RDBStorage):
         with rdb.session(self.scoped_session) as session:
             if again and holds(session, trial_id, {CLAIMED_ATTR: token}, models.TrialSystemAttributeModel):
                 return True
-            claimed = (
-                session.query(models.TrialModel)
-                .filter(
-                    models.TrialModel.trial_id == trial_id,
-                    models.TrialModel.state == TrialState.WAITING,
-                )
-                .update(
-                    {"state": TrialState.RUNNING, "datetime_start": datetime.now()}, synchronize_session=False
-                )
-            )
-            if claimed:
+            if _move_state(rdb, session, trial_id, TrialState.WAITING, TrialState.RUNNING, "datetime_start"):
                 rdb.set_system_attr(self, session, trial_id, CLAIMED_ATTR, json.loads(token))
                 return True
             trial = models.TrialModel.find_or_raise_by_id(trial_id, session)
@@ -325,6 +306,22 @@ class RetryingRDBStorage(RDBStorage):
             trial.state = state
             if state.is_finished():
                 trial.datetime_complete = datetime.now()
+
+
+def _move_state(
+    rdb: RDBInternals, session: Any, trial_id: int, expected: TrialState, new: TrialState, stamp: str
+) -> bool:
+    """In ``session``: move the trial from ``expected`` to ``new``, stamping its ``stamp``
+    column (``datetime_start`` or ``datetime_complete``) with now; True when it was ``expected``.
+    One conditional ``UPDATE ... WHERE state = expected``, atomic on every database: of several
+    processes moving the trial at once, one gets True (Optuna reads the state, then writes it)."""
+    models = rdb.models
+    moved = (
+        session.query(models.TrialModel)
+        .filter(models.TrialModel.trial_id == trial_id, models.TrialModel.state == expected)
+        .update({"state": new, stamp: datetime.now()}, synchronize_session=False)
+    )
+    return bool(moved)
 
 
 def finish_trial_in_steps(
