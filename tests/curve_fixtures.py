@@ -15,15 +15,19 @@ def seeded_offset(ctx):
 
 
 @pipeline_step()
-def train(data, ctx, lr: float = 0.1, epochs: int = EPOCHS):
-    """A model whose loss shrinks by a factor ``1 - lr`` per epoch: a higher ``lr`` is better."""
+def train(data, ctx, lr: float = 0.1, epochs: int = EPOCHS, first_step: int = 0, every: int = 1):
+    """A model whose loss shrinks by a factor ``1 - lr`` per epoch: a higher ``lr`` is better.
+    Epoch ``i`` (from 0) is reported as step ``first_step + i * every``."""
     loss = 1.0
     for epoch in range(epochs):
         loss = loss * (1.0 - lr) + data / epochs
-        ctx.report(loss, step=epoch)
+        ctx.report(loss, step=first_step + epoch * every)
     ctx.metrics.add("loss", loss)
     return data
 
 
-def curve_experiment(name: str = "curves", plugins=None) -> Experiment:
-    return Experiment(datasource=seeded_offset(), pipeline=Pipeline([train()]), plugins=plugins, name=name)
+def curve_experiment(name: str = "curves", plugins=None, **train_settings) -> Experiment:
+    """The training experiment; ``train_settings`` go to the ``train`` step (e.g. ``first_step``)."""
+    return Experiment(
+        datasource=seeded_offset(), pipeline=Pipeline([train(**train_settings)]), plugins=plugins, name=name
+    )

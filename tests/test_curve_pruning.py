@@ -181,22 +181,37 @@ def test_a_study_folder_prunes_with_hyperband_on_epochs_and_resumes(tmp_path: Pa
             assert trial.last_step == 3 * EPOCHS - 1  # the stored layout maps the resumed run's steps
 
 
-def test_noise_aware_search_prunes_search_trials_on_their_curves_and_chooses_from_complete_ones() -> None:
+@pytest.mark.parametrize(
+    ("first_step", "every"),
+    [(0, 1), (1, 1), (5, 5)],
+    ids=["steps-from-0", "epochs-from-1", "every-fifth-epoch"],
+)
+def test_noise_aware_search_prunes_search_trials_on_their_curves_and_chooses_from_complete_ones(
+    first_step: int, every: int
+) -> None:
     optimizer = _optimizer(
         pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1), noise=True
     )
     assert optimizer.curve_pruning == "pooled"
-    winner = curve_experiment().optimize(optimizer, 40, 2)  # a budget of 80 executions
+    experiment = curve_experiment(first_step=first_step, every=every)
+    winner = experiment.optimize(optimizer, 40, 2)  # a budget of 80 executions
+    last_step = first_step + (EPOCHS - 1) * every
+    layout = CurveLayout.from_study(optimizer.study)
+    assert layout is not None and (layout.steps_per_replicate, layout.origin) == (
+        last_step + 1,
+        first_step - every,
+    )
     records = _records(optimizer)
     pruned = [(t, r) for t, r in records if t.state == TrialState.PRUNED]
     assert pruned, "the median pruner stopped no search trial"
     for trial, record in pruned:
         where = record.pruned
-        assert where is not None and where["step"] < EPOCHS - 1  # inside the training
+        assert where is not None and where["step"] < last_step  # inside the training
         assert where["replicate"] not in (record.replicates or [])
-        assert len(record.curve_of(where["replicate"])) == where["step"] + 1
-        # it cost the share of its epochs it ran
-        assert where["share"] == round((where["step"] + 1) / EPOCHS, 3)
+        epochs_trained = (where["step"] - first_step) // every + 1
+        assert len(record.curve_of(where["replicate"])) == epochs_trained
+        # it cost the share of its epochs it ran, whatever the steps are numbered
+        assert where["share"] == round(epochs_trained / EPOCHS, 3)
         assert record.executions == pytest.approx(len(record.replicates or []) + where["share"])
         assert trial.last_step == where["optuna_step"]  # Optuna keeps the value where it stopped
     selection = optimizer.selection

@@ -23,6 +23,7 @@ from crystallize_opt.records import (
     SCHEMA_KEY,
     SCHEMA_VERSION,
     BaselineRecord,
+    CurveLayout,
     RecordError,
     RetryRecord,
     StudySettings,
@@ -158,6 +159,7 @@ EVALUATION: dict[str, Any] = {
             common_random_numbers=True,
         ),
         RetryRecord(of=4, attempt=1),
+        CurveLayout(steps_per_replicate=21, origin=0),
     ],
     ids=lambda r: type(r).__name__,
 )
@@ -200,6 +202,38 @@ def test_records_keep_the_layout_older_readers_know() -> None:
     assert TrialRecord(treatment={"x": 1.0}).treatment_params == {"x": 1.0}
     assert TrialRecord(treatment={"name": "t", "params": {"x": 2}}).treatment_params == {"x": 2}
     assert TrialRecord().treatment_params is None
+
+
+@pytest.mark.parametrize(
+    ("steps", "stopped_at", "share"),
+    [
+        (range(20), 4, 5 / 20),  # steps from 0: a stop at step 4 trained 5 of 20
+        (range(1, 21), 4, 4 / 20),  # epochs from 1
+        (range(5, 101, 5), 20, 20 / 100),  # every fifth epoch
+        ([1, 2, 4, 8, 16], 4, 4 / 16),  # doubling epochs: the first gap is the first epoch
+        (range(20), 19, 1.0),
+        ([3], 3, 1.0),  # one point: the whole training
+    ],
+)
+def test_a_curve_layout_costs_a_stopped_training_by_the_share_it_ran(
+    steps: Any, stopped_at: int, share: float
+) -> None:
+    layout = CurveLayout.learn(list(steps))
+    assert layout.steps_per_replicate == list(steps)[-1] + 1
+    assert layout.share(stopped_at) == round(share, 3)
+    assert CurveLayout.from_json(json.loads(json.dumps(layout.to_json()))).share(stopped_at) == round(
+        share, 3
+    )
+
+
+def test_a_curve_layout_of_an_earlier_version_counts_steps_from_0() -> None:
+    earlier = CurveLayout.from_json({"steps_per_replicate": 21, SCHEMA_KEY: 1})  # what it stored
+    assert earlier.origin is None and earlier.share(4) == round(5 / 21, 3)
+    assert CurveLayout(steps_per_replicate=20).share(0) == 0.05 and earlier.share(-5) == 0.001
+    with pytest.raises(ValueError, match="no steps_per_replicate"):
+        CurveLayout().share(3)
+    with pytest.raises(ValueError, match="reported no step"):
+        CurveLayout.learn([])
 
 
 @pytest.mark.parametrize(

@@ -39,24 +39,24 @@ _log = get_logger("optimize")
 
 
 class CurveSteps:
-    """The study's steps per replicate: read from the study, or stored by the first trial that
-    needs them (see the module's docstring); kept once known."""
+    """The study's curve layout (its steps per replicate): read from the study, or stored by the
+    first trial that needs it (see the module's docstring); kept once known."""
 
     def __init__(self, session: StudySession) -> None:
         self._session = session
-        self._known: int | None = None
+        self._known: CurveLayout | None = None
 
-    def get(self, learned: int | None) -> int | None:
-        """The steps per replicate; ``learned`` (from the asking trial's first replicate) is
-        stored when the study has none yet. None when neither is known."""
+    def get(self, learned: CurveLayout | None) -> CurveLayout | None:
+        """The study's layout; ``learned`` (from the asking trial's first replicate) is stored
+        when the study has none yet. None when neither is known."""
         if self._known is not None:
             return self._known
         study = self._session.study
         layout = CurveLayout.from_study(study)
         if layout is not None and layout.steps_per_replicate:
-            self._known = layout.steps_per_replicate
+            self._known = layout
         elif learned is not None:
-            CurveLayout(steps_per_replicate=learned).store(study)
+            learned.store(study)
             self._known = learned
         return self._known
 
@@ -69,7 +69,7 @@ class TrialCurves:
         session: the optimizer's study session.
         trial: the running trial.
         mode: ``"paired"`` or ``"pooled"``.
-        steps: the study's steps per replicate.
+        steps: the study's curve layout.
         pruner: the study's pruner (described in the decision).
         first_replicate_only: the pruner may stop the trial only inside replicate 0 (later
             replicates' points are reported, never pruned on).
@@ -97,7 +97,7 @@ class TrialCurves:
         self.live: set[int] = set()
         self._warned = False
         self._looked = False
-        self._per_replicate: int | None = None
+        self._layout: CurveLayout | None = None
 
     def report(self, replicate: int, step: int, value: float) -> dict[str, Any] | None:
         """Report a point as it is recorded and ask the pruner; the decision to stop, or None."""
@@ -131,12 +131,12 @@ class TrialCurves:
         return math.fsum(values) / len(values)
 
     def _optuna_step(self, replicate: int, step: int) -> int | None:
-        if self._per_replicate is None and (replicate > 0 or not self._looked):
+        if self._layout is None and (replicate > 0 or not self._looked):
             # Replicate 0 looks once per trial (a stored layout bounds its steps); a later
             # replicate learns the layout from this trial's first one when the study has none.
             self._looked = True
-            self._per_replicate = self._steps.get(self._learned(replicate) if replicate > 0 else None)
-        per_replicate = self._per_replicate
+            self._layout = self._steps.get(self._learned(replicate) if replicate > 0 else None)
+        per_replicate = None if self._layout is None else self._layout.steps_per_replicate
         if per_replicate is None:
             return None if replicate else step
         if step >= per_replicate:
@@ -153,11 +153,10 @@ class TrialCurves:
             return None
         return replicate * per_replicate + step
 
-    def _learned(self, replicate: int) -> int | None:
-        """Steps per replicate by this trial's first replicate before ``replicate`` that
-        reported any (one more than its last step)."""
+    def _learned(self, replicate: int) -> CurveLayout | None:
+        """The layout of this trial's first replicate before ``replicate`` that reported any."""
         earlier = [r for r, points in self.points.items() if r < replicate and points]
-        return None if not earlier else max(self.points[min(earlier)]) + 1
+        return None if not earlier else CurveLayout.learn(sorted(self.points[min(earlier)]))
 
     def _ask(self, replicate: int, step: int, optuna_step: int, shown: float) -> dict[str, Any] | None:
         if (self._first_replicate_only and replicate > 0) or not self._trial.should_prune():
@@ -172,9 +171,8 @@ class TrialCurves:
             value=shown,
             mode=self._mode,
         )
-        per_replicate = self._per_replicate
-        if per_replicate:  # what the stopped replicate cost, for a budget of executions
-            decision["share"] = min(1000, max(1, round(1000 * (step + 1) / per_replicate))) / 1000
+        if self._layout is not None and self._layout.steps_per_replicate:
+            decision["share"] = self._layout.share(step)  # what it cost a budget of executions
         return decision
 
 

@@ -44,8 +44,8 @@ __all__ = [
 def executions_run(replicates: Sequence[int], pruned: Mapping[str, Any] | None) -> float:
     """Pipeline executions a trial ran, counted by what they cost: each finished replicate is
     one, and the replicate a pruner stopped in the middle of its learning curve
-    (``pruned["replicate"]`` not among them) is the share of its steps it ran
-    (``pruned["share"]``, to 0.001; a whole one when the record has no share: the study did not
+    (``pruned["replicate"]`` not among them) is the share of its training it ran
+    (``pruned["share"]``, :meth:`CurveLayout.share`, to 0.001; a whole one when the record has no share: the study did not
     know its steps per replicate yet, or an earlier version stored it). A trial stopped between
     replicates ran only its finished ones. An int when the count is whole."""
     if pruned is None or pruned.get("replicate") in set(replicates):
@@ -131,8 +131,8 @@ class TrialRecord(_EvaluationRecord):
     #: Where and why a pruned trial stopped: ``replicate``, ``step`` (the step's own numbering),
     #: ``optuna_step``, ``value`` (what the pruner saw), ``pruner``, ``mode``, ``reason`` (one
     #: line), ``compared`` (the other trials' values at that step) and, when the trial stopped
-    #: inside a replicate whose steps per replicate the study knew, ``share`` (the share of those
-    #: steps it ran, to 0.001). None when it was not pruned.
+    #: inside a replicate whose steps per replicate the study knew, ``share`` (the share of its
+    #: training it ran, :meth:`CurveLayout.share`). None when it was not pruned.
     pruned: dict[str, Any] | None = None
 
     @classmethod
@@ -321,10 +321,41 @@ class CurveLayout(Record):
 
     ATTR: ClassVar[str] = "crystallize_curves"
     OWNER: ClassVar[str] = "study"
-    KINDS: ClassVar[dict[str, str]] = {"steps_per_replicate": "int"}
+    KINDS: ClassVar[dict[str, str]] = {"steps_per_replicate": "int", "origin": "int"}
 
     #: One more than the largest step a replicate reports (e.g. the number of epochs).
     steps_per_replicate: int | None = None
+    #: The step at which a replicate has trained nothing yet: its first reported step less the
+    #: gap to its second (-1 for steps 0, 1, 2, ...; 0 for epochs 1, 2, 3, ... and for every
+    #: fifth epoch 5, 10, ...). None in layouts of earlier versions, which meant -1.
+    origin: int | None = None
+
+    def share(self, step: int) -> float:
+        """The share of a replicate's training done when it reports ``step``: ``(step - origin)
+        / (last step - origin)``, to 0.001, between 0.001 and 1. What an execution stopped at
+        ``step`` costs a noise-aware budget (:func:`executions_run`).
+
+        Raises:
+            ValueError: if the layout has no ``steps_per_replicate``.
+        """
+        if not self.steps_per_replicate:
+            raise ValueError("CurveLayout.share: the layout has no steps_per_replicate")
+        last = self.steps_per_replicate - 1
+        origin = -1 if self.origin is None else min(self.origin, last - 1)
+        return min(1000, max(1, round(1000 * (step - origin) / (last - origin)))) / 1000
+
+    @classmethod
+    def learn(cls, steps: Sequence[int]) -> CurveLayout:
+        """The layout of a whole replicate that reported ``steps`` (increasing, at least one).
+
+        Raises:
+            ValueError: if ``steps`` is empty.
+        """
+        if not steps:
+            raise ValueError("CurveLayout.learn: a replicate that reported no step has no layout")
+        first, last = steps[0], steps[-1]
+        gap = steps[1] - first if len(steps) > 1 else 1
+        return cls(steps_per_replicate=last + 1, origin=first - gap)
 
     @classmethod
     def from_study(cls, study: optuna.Study) -> CurveLayout | None:
