@@ -45,4 +45,12 @@ def record_cuda(data: None, ctx: co.FrozenContext, x: float = 0.0, sleep: float 
     ctx.metrics.add("pid", float(os.getpid()))
     ctx.metrics.add("visible_count", float(torch.cuda.device_count()))
     ctx.metrics.add("tensor_device", float(torch.zeros(1, device="cuda").device.index))
+    ctx.metrics.add("pci_bus", float(pci_bus_of(torch, 0)))
     ctx.metrics.add("loss", (x - 1) ** 2)
+
+
+def pci_bus_of(torch: object, index: int) -> int:
+    """The PCI bus number of the process's CUDA device ``index``: which physical GPU it is,
+    whatever index the process sees it under (-1 where torch does not say)."""
+    properties = torch.cuda.get_device_properties(index)  # type: ignore[attr-defined]
+    return int(getattr(properties, "pci_bus_id", -1))

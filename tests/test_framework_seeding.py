@@ -107,6 +107,35 @@ def test_on_a_gpu_the_same_seed_gives_the_same_metrics_in_deterministic_mode() -
     assert runs[0] == runs[1]
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device (run on a GPU machine)")
+def test_on_a_gpu_every_replayed_trial_matches_without_the_user_seeding_torch(tmp_path: Path) -> None:
+    """The issue's GPU measurement, as a test: a study whose pipeline draws on the CUDA device's
+    generator (no seeding line in user code; the seed plugin seeds every device), then each
+    trial replayed after the generator moved on."""
+    code = (
+        "import json, sys, torch\n"
+        "from optuna.distributions import FloatDistribution\n"
+        "from tests import torch_fixtures as fx\n"
+        "import crystallize_opt as co\n"
+        "torch.set_default_device('cuda')\n"
+        "assert torch.randn(1).device.type == 'cuda'\n"
+        "def optimizer():\n"
+        "    return co.OptunaOptimizer({'lr': FloatDistribution(0.01, 0.5)}, co.Objective('loss'),\n"
+        "                              storage='sqlite:///' + sys.argv[1], study_name='torch_cuda')\n"
+        "fx.experiment().optimize(optimizer(), num_trials=5, replicates_per_trial=3)\n"
+        "torch.rand(100)\n"
+        "print(json.dumps([fx.experiment().replay_trial(optimizer(), n).matches for n in range(5)]))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "study.db")],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=_env(),
+    )
+    assert done.stdout.strip().splitlines()[-1] == "[true, true, true, true, true]", done.stdout
+
+
 def _env() -> dict[str, str]:
     root = str(Path(__file__).resolve().parents[1])
     return {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}

@@ -23,6 +23,7 @@ import crystallize_opt as co
 from crystallize_opt.plugins import device_plan
 
 from . import gpu_fixtures as fx
+from . import servers
 from .stored import record_of
 
 SPACE = {"x": FloatDistribution(-2.0, 3.0)}
@@ -128,8 +129,9 @@ def _study(tmp_path: Path, extra: str = "") -> Path:
 
 
 def _cli(folder: Path, *options: str, visible: str) -> subprocess.CompletedProcess[str]:
-    root = str(Path(__file__).resolve().parents[1])
-    env = {**os.environ, "CUDA_VISIBLE_DEVICES": visible, "PYTHONPATH": root}
+    # The checkout first, then what the caller's PYTHONPATH holds (packages installed there,
+    # as on a GPU machine where the test dependencies travel as a folder of wheels).
+    env = {**servers.process_env(), "CUDA_VISIBLE_DEVICES": visible}
     command = [
         sys.executable,
         "-m",
@@ -165,6 +167,32 @@ def test_cli_gpus_option_and_config_key_choose_the_gpus_of_one_process(tmp_path:
     assert (
         "optimize.gpus" in done.stderr and "expected a non-empty list of distinct GPU indices" in done.stderr
     )
+
+
+@pytest.mark.skipif(NO_GPU_HERE, reason="no NVIDIA GPU here (run on a GPU machine)")
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_on_one_gpu_every_worker_s_tensors_land_on_the_gpu_it_was_given(tmp_path: Path) -> None:
+    """A machine with one GPU (and a worker per process beside it: round robin puts both on it)."""
+    torch = pytest.importorskip("torch")
+    if torch.cuda.device_count() < 1:
+        pytest.skip("torch sees no CUDA device")
+    given = torch.cuda.device_count() - 1  # the last GPU: not simply the default device 0
+    optimizer = co.OptunaOptimizer(
+        SPACE, co.Objective("loss"), storage=f"sqlite:///{tmp_path / 'study.db'}", study_name="cuda1"
+    )
+    experiment = co.Experiment(datasource=fx.nothing(), pipeline=co.Pipeline([fx.record_cuda(sleep=0.2)]))
+    experiment.optimize(optimizer, num_trials=6, workers=2, gpus=[given])
+    seen = _devices_by_process(optimizer.study)
+    # Indices count the GPUs this process sees: its CUDA_VISIBLE_DEVICES entries where it has one.
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    physical = float(visible.split(",")[given]) if visible else float(given)
+    assert len(seen) == 2 and all(devices == {physical} for devices in seen.values()), seen
+    for trial in optimizer.study.trials:
+        values = record_of(trial).values
+        assert set(values["visible_count"]) == {1.0}, "a worker sees the one GPU it was given"
+        assert set(values["tensor_device"]) == {0.0}, "its tensors land on it (cuda:0 in that process)"
+        assert set(values["pci_bus"]) == {float(fx.pci_bus_of(torch, given))}, "the physical GPU given"
 
 
 @pytest.mark.skipif(NO_GPU_HERE, reason="no NVIDIA GPU here (run on a GPU machine)")
