@@ -1,7 +1,7 @@
 """Real training problems for ``bench_curve_pruning.py``: small models trained epoch by epoch.
 
 Every problem is a classifier trained for ``EPOCHS`` epochs on a dataset that scikit-learn ships
-(or, for ``torch_digits``, scikit-learn's digits with a PyTorch MLP). The seed of a replicate
+(the ``torch_*`` problems train a PyTorch MLP on them). The seed of a replicate
 draws the stratified train/validation split (half and half), the order of the examples in every
 epoch and the model's initialisation, so two seeds give two different learning curves for one
 configuration: that is the between-seed noise. The value at epoch ``e`` is the validation error
@@ -43,7 +43,7 @@ class Problem:
 
     name: str
     dataset: str
-    model: str  # "sgd", "mlp" (scikit-learn MLPClassifier) or "torch"
+    model: str  # "sgd", "mlp" (scikit-learn MLPClassifier), "torch" (Adam) or "torch_sgd"
     space: Mapping[str, tuple[int, int]]  # name -> inclusive integer range
     describe: str
 
@@ -71,6 +71,13 @@ MLP_SPACE = {
     "alpha_idx": (0, 4),
     "width_idx": (0, 2),
 }  # lr 10**(-4+i/2), alpha 10**(-5+i), 8/32/128
+# Plain SGD with momentum 0.9 near its edge of stability: the learning rate in quarter decades
+# up to 10**0.25, where training diverges on some seeds and not on others (unstable training).
+TORCH_SGD_SPACE = {
+    "lr_idx": (0, 13),
+    "alpha_idx": (0, 2),
+    "width_idx": (0, 2),
+}  # lr 10**(-3+i/4), weight decay 10**(-5+i), 8/32/128
 
 PROBLEMS: dict[str, Problem] = {
     p.name: p
@@ -101,10 +108,17 @@ PROBLEMS: dict[str, Problem] = {
             "PyTorch MLP (Adam, batch 64, CPU), breast cancer",
         ),
         Problem("torch_wine", "wine", "torch", MLP_SPACE, "PyTorch MLP (Adam, batch 64, CPU), wine"),
+        Problem(
+            "torch_sgd_digits",
+            "digits",
+            "torch_sgd",
+            TORCH_SGD_SPACE,
+            "PyTorch MLP (SGD, momentum 0.9, batch 32, CPU) near its edge of stability, digits",
+        ),
     ]
 }
 TUNING = ("sgd_cancer", "mlp_wine", "sgd_digits")
-TEST = ("sgd_wine", "mlp_cancer", "torch_cancer", "torch_wine")
+TEST = ("sgd_wine", "mlp_cancer", "torch_cancer", "torch_wine", "torch_sgd_digits")
 
 
 @functools.cache
@@ -188,14 +202,20 @@ def _train_torch(problem: Problem, config: Config, seed: int) -> list[float]:
     model = torch.nn.Sequential(
         torch.nn.Linear(xt.shape[1], width), torch.nn.ReLU(), torch.nn.Linear(width, n_classes)
     )
-    opt = torch.optim.Adam(
-        model.parameters(), lr=10.0 ** (-4 + p["lr_idx"] / 2), weight_decay=10.0 ** (-5 + p["alpha_idx"])
-    )
+    decay = 10.0 ** (-5 + p["alpha_idx"])
+    if problem.model == "torch_sgd":
+        lr, batch_size = 10.0 ** (-3 + p["lr_idx"] / 4), 32
+        opt: torch.optim.Optimizer = torch.optim.SGD(
+            model.parameters(), lr=lr, momentum=0.9, weight_decay=decay
+        )
+    else:
+        lr, batch_size = 10.0 ** (-4 + p["lr_idx"] / 2), 64
+        opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=decay)
     curve = []
     for _ in range(EPOCHS):
         order = torch.randperm(len(ytt), generator=gen)
-        for start in range(0, len(order), 64):
-            batch = order[start : start + 64]
+        for start in range(0, len(order), batch_size):
+            batch = order[start : start + batch_size]
             opt.zero_grad()
             torch.nn.functional.cross_entropy(model(xt[batch]), ytt[batch]).backward()
             opt.step()
@@ -208,6 +228,7 @@ _TRAINERS: dict[str, Callable[[Problem, Config, int], list[float]]] = {
     "sgd": _train_sgd,
     "mlp": _train_mlp,
     "torch": _train_torch,
+    "torch_sgd": _train_torch,
 }
 
 
