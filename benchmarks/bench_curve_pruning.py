@@ -53,6 +53,7 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 import argparse
 import dataclasses
 import inspect
+import json
 import logging
 import sys
 import time
@@ -346,6 +347,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         help="comma-separated methods (default: the references, all ours on tuning or the default on "
         "test, and noise_hyperband)",
     )
+    parser.add_argument("--dump", help="write every run's regret at each budget to this JSON-lines file")
     args = parser.parse_args(argv)
     logging.getLogger("crystallize_opt").setLevel(logging.WARNING)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -415,6 +417,29 @@ def main(argv: Sequence[str] | None = None) -> None:
         row += "".join(f" {summary(results[method][f]):>24}" for f in FRACTIONS)
         print(row)
     print("(median [IQR] over problems x seeds, regret in percentage points of validation error)")
+    print()
+    print("median regret per problem, at " + ", ".join(f"B*{f:.2g}" for f in FRACTIONS))
+    print(f"{'method':24}" + "".join(f" {name:>22}" for name in names))
+    for method in methods:
+        cells = []
+        for i in range(len(names)):
+            rows = slice(i * len(seeds), (i + 1) * len(seeds))
+            cells.append(" / ".join(f"{100 * np.median(results[method][f][rows]):.2f}" for f in FRACTIONS))
+        print(f"{method:24}" + "".join(f" {cell:>22}" for cell in cells))
+    if args.dump:
+        with open(args.dump, "w") as out:
+            for method in methods:
+                for f in FRACTIONS:
+                    for row, value in enumerate(results[method][f]):
+                        problem, seed = names[row // len(seeds)], seeds[row % len(seeds)]
+                        item = {
+                            "method": method,
+                            "problem": problem,
+                            "seed": seed,
+                            "fraction": f,
+                            "regret": value,
+                        }
+                        out.write(json.dumps(item) + "\n")
     for method in [m for m in methods if m.startswith("noise_")]:
         spent = ", ".join(f"B*{f:.2g}: {np.median(used[method][f]):.2f}B" for f in FRACTIONS)
         print(f"{method}: epochs trained (median, incl. confirmation and held-out runs) {spent}")
