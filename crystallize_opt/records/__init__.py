@@ -45,9 +45,10 @@ def executions_run(replicates: Sequence[int], pruned: Mapping[str, Any] | None) 
     """Pipeline executions a trial ran, counted by what they cost: each finished replicate is
     one, and the replicate a pruner stopped in the middle of its learning curve
     (``pruned["replicate"]`` not among them) is the share of its training it ran
-    (``pruned["share"]``, :meth:`CurveLayout.share`, to 0.001; a whole one when the record has no share: the study did not
-    know its steps per replicate yet, or an earlier version stored it). A trial stopped between
-    replicates ran only its finished ones. An int when the count is whole."""
+    (``pruned["share"]``, :meth:`CurveLayout.share`, to 0.001; a whole one when the record has
+    no share: the study did not know its steps per replicate yet, or an earlier version stored
+    it). A trial stopped between replicates ran only its finished ones. An int when the count is
+    whole."""
     if pruned is None or pruned.get("replicate") in set(replicates):
         return len(replicates)
     share = pruned.get("share")
