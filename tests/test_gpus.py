@@ -169,26 +169,32 @@ def test_cli_gpus_option_and_config_key_choose_the_gpus_of_one_process(tmp_path:
     )
 
 
+def _cuda_study(tmp_path: Path, *, num_trials: int, gpus: list[int]) -> optuna.Study:
+    """A study run by two worker processes on ``gpus``, each recording where its tensors land."""
+    optimizer = co.OptunaOptimizer(
+        SPACE, co.Objective("loss"), storage=f"sqlite:///{tmp_path / 'study.db'}", study_name="cuda"
+    )
+    experiment = co.Experiment(datasource=fx.nothing(), pipeline=co.Pipeline([fx.record_cuda(sleep=0.2)]))
+    experiment.optimize(optimizer, num_trials=num_trials, workers=2, gpus=gpus)
+    return optimizer.study
+
+
 @pytest.mark.skipif(NO_GPU_HERE, reason="no NVIDIA GPU here (run on a GPU machine)")
 @pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_on_one_gpu_every_worker_s_tensors_land_on_the_gpu_it_was_given(tmp_path: Path) -> None:
-    """A machine with one GPU (and a worker per process beside it: round robin puts both on it)."""
+    """On one GPU (the lent GPU machines have one) both worker processes get it, round robin."""
     torch = pytest.importorskip("torch")
     if torch.cuda.device_count() < 1:
         pytest.skip("torch sees no CUDA device")
     given = torch.cuda.device_count() - 1  # the last GPU: not simply the default device 0
-    optimizer = co.OptunaOptimizer(
-        SPACE, co.Objective("loss"), storage=f"sqlite:///{tmp_path / 'study.db'}", study_name="cuda1"
-    )
-    experiment = co.Experiment(datasource=fx.nothing(), pipeline=co.Pipeline([fx.record_cuda(sleep=0.2)]))
-    experiment.optimize(optimizer, num_trials=6, workers=2, gpus=[given])
-    seen = _devices_by_process(optimizer.study)
+    study = _cuda_study(tmp_path, num_trials=6, gpus=[given])
+    seen = _devices_by_process(study)
     # Indices count the GPUs this process sees: its CUDA_VISIBLE_DEVICES entries where it has one.
     visible = os.environ.get("CUDA_VISIBLE_DEVICES")
     physical = float(visible.split(",")[given]) if visible else float(given)
     assert len(seen) == 2 and all(devices == {physical} for devices in seen.values()), seen
-    for trial in optimizer.study.trials:
+    for trial in study.trials:
         values = record_of(trial).values
         assert set(values["visible_count"]) == {1.0}, "a worker sees the one GPU it was given"
         assert set(values["tensor_device"]) == {0.0}, "its tensors land on it (cuda:0 in that process)"
@@ -202,14 +208,10 @@ def test_on_gpus_each_worker_s_tensors_land_on_its_own_device(tmp_path: Path) ->
     torch = pytest.importorskip("torch")
     if torch.cuda.device_count() < 2:
         pytest.skip("fewer than 2 GPUs")
-    optimizer = co.OptunaOptimizer(
-        SPACE, co.Objective("loss"), storage=f"sqlite:///{tmp_path / 'study.db'}", study_name="cuda"
-    )
-    experiment = co.Experiment(datasource=fx.nothing(), pipeline=co.Pipeline([fx.record_cuda(sleep=0.2)]))
-    experiment.optimize(optimizer, num_trials=8, workers=2, gpus=[0, 1])
-    seen = _devices_by_process(optimizer.study)
+    study = _cuda_study(tmp_path, num_trials=8, gpus=[0, 1])
+    seen = _devices_by_process(study)
     assert sorted(next(iter(d)) for d in seen.values()) == [0.0, 1.0], seen
-    for trial in optimizer.study.trials:
+    for trial in study.trials:
         values = record_of(trial).values
         assert set(values["visible_count"]) == {1.0}, "a worker sees its one GPU only"
         assert set(values["tensor_device"]) == {0.0}, "its tensors land on it (cuda:0 in that process)"
