@@ -10,9 +10,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 
-import optuna  # noqa: E402
-
-import bench_noise as bn  # noqa: E402
+import bench_noise as bn
+import optuna
 
 bn.SAMPLERS["gp"] = lambda seed: optuna.samplers.GPSampler(seed=seed)
 sys.exit(bn.main(sys.argv[1:]))
