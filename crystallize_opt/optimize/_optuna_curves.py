@@ -171,7 +171,7 @@ class TrialCurves:
             value=shown,
             mode=self._mode,
         )
-        if self._layout is not None and self._layout.steps_per_replicate:
+        if self._layout is not None:  # CurveSteps keeps only layouts with their steps per replicate
             decision["share"] = self._layout.share(step)  # what it cost a budget of executions
         return decision
 
