@@ -36,6 +36,7 @@ from crystallize_opt.storage import (
 from crystallize_opt.storage._rdb import RETRIED_WHERE_DEFINED
 
 from . import servers
+from .optional import require_package
 
 RECORD = {"crystallize": {"replicates": 2, "note": "the trial's record"}}
 
@@ -524,6 +525,22 @@ def test_a_samplers_generators_are_found_and_reseeding_them_repeats_its_draws(
     assert draws() == draws()
     unseeded = compat.sampler_generators(make(None))
     assert unseeded is not None and not unseeded.seeded
+
+
+def test_gp_samplers_fitted_state_is_found_and_forgotten_when_reseeded() -> None:
+    """What a GPSampler's fit leaves for its next one (the kernel parameters) is where Optuna 5.0
+    and 5.1 keep it, and reseeding drops it: a resumed process, which never had it, then
+    proposes what an uninterrupted one does (tests/test_resume_same_search.py)."""
+    require_package("torch", "samplers")
+    sampler = optuna.samplers.GPSampler(seed=3, n_startup_trials=2)
+    generators = compat.sampler_generators(sampler)
+    assert generators is not None
+    assert [name for _, name in generators.fitted] == ["_gprs_cache_list", "_constraints_gprs_cache_list"]
+    study = optuna.create_study(sampler=sampler)
+    study.optimize(lambda trial: (trial.suggest_float("x", -1.0, 1.0) - 0.3) ** 2, n_trials=4)
+    assert sampler._gprs_cache_list is not None  # the fast path reads a real attribute
+    generators.seed([0] * len(generators.lazy))
+    assert sampler._gprs_cache_list is None
 
 
 def test_without_optunas_lazy_random_state_a_sampler_has_no_generators(

@@ -32,6 +32,7 @@ from crystallize_opt.records import TrialRecord
 
 from . import noise_fixtures as nf
 from .optimize_fixtures import interrupt_after
+from .optional import require_package
 from .servers import Processes, cli_command, process_env, wait_for, write_study
 
 SPACE = {"x": FloatDistribution(-3.0, 3.0), "y": FloatDistribution(-3.0, 3.0)}
@@ -210,6 +211,22 @@ def test_a_given_seeded_sampler_resumes_the_same_search(tmp_path: Path, sampler:
     reference_url, reference = straight(tmp_path, False, sampler)
     url = f"sqlite:///{tmp_path / 'resumed.db'}"
     winner = run_with_interrupts(tmp_path, url, [5, 2], False, sampler)
+    assert_same_search(url, winner, reference_url, reference)
+
+
+@pytest.mark.parametrize("noise", [False, True], ids=["plain", "noise-aware"])
+def test_a_seeded_gp_sampler_resumes_the_same_search(tmp_path: Path, noise: bool) -> None:
+    """Optuna's GPSampler starts each fit from the kernel parameters of its previous one, a
+    cache a resumed process does not have: the optimizer forgets it before every proposal, so
+    what a trial proposes depends only on the study (interruptions after the startup trials)."""
+    require_package("torch", "samplers")
+
+    def sampler() -> optuna.samplers.BaseSampler:
+        return optuna.samplers.GPSampler(seed=11, n_startup_trials=3)
+
+    reference_url, reference = straight(tmp_path, noise, sampler)
+    url = f"sqlite:///{tmp_path / 'resumed.db'}"
+    winner = run_with_interrupts(tmp_path, url, [8, 5], noise, sampler)
     assert_same_search(url, winner, reference_url, reference)
 
 

@@ -17,6 +17,9 @@ _GENERATOR_ATTRS = ("_rng", "_cma_rng")
 #: Where they keep the samplers they delegate to: TPE's and NSGA's random sampler, GP's, CMA-ES's
 #: and QMC's independent sampler, the base sampler of ``PartialFixedSampler``.
 _NESTED_SAMPLER_ATTRS = ("_random_sampler", "_independent_sampler", "_base_sampler")
+#: Where they keep what one proposal's fit hands to the next: ``GPSampler`` starts fitting its
+#: Gaussian processes from the kernel parameters of its previous fit (objective, constraints).
+_FITTED_STATE_ATTRS = ("_gprs_cache_list", "_constraints_gprs_cache_list")
 
 
 @dataclass(frozen=True)
@@ -27,9 +30,12 @@ class SamplerGenerators:
 
     Attributes:
         lazy: the ``LazyRandomState`` objects.
+        fitted: ``(sampler, attribute)`` of each state that one proposal's fit leaves for the
+            next (see :meth:`seed`).
     """
 
     lazy: tuple[Any, ...]
+    fitted: tuple[tuple[object, str], ...] = ()
 
     @property
     def seeded(self) -> bool:
@@ -49,9 +55,14 @@ class SamplerGenerators:
         return out
 
     def seed(self, seeds: Sequence[int]) -> None:
-        """Reseed generator ``k`` with ``seeds[k]`` (an integer from 0 to 2**32 - 1), in place."""
+        """Reseed generator ``k`` with ``seeds[k]`` (an integer from 0 to 2**32 - 1), in place,
+        and forget what the previous fit left (``GPSampler``'s kernel parameters): a process
+        that resumes a study has no such state, so with it the next proposal would depend on
+        whether the run was interrupted. Without it the fit starts from Optuna's defaults."""
         for state, seed in zip(self.lazy, seeds, strict=True):
             state.rng.seed(seed)
+        for holder, name in self.fitted:
+            setattr(holder, name, None)
 
 
 def sampler_generators(sampler: object) -> SamplerGenerators | None:
@@ -71,6 +82,7 @@ def sampler_generators(sampler: object) -> SamplerGenerators | None:
     if not hasattr(LazyRandomState(None), "_rng"):  # what SamplerGenerators.seeded reads
         return None
     found: list[Any] = []
+    fitted: list[tuple[object, str]] = []
     seen: set[int] = set()
 
     def walk(current: object) -> None:
@@ -82,13 +94,14 @@ def sampler_generators(sampler: object) -> SamplerGenerators | None:
             if isinstance(state, LazyRandomState) and id(state) not in seen:
                 seen.add(id(state))
                 found.append(state)
+        fitted.extend((current, name) for name in _FITTED_STATE_ATTRS if hasattr(current, name))
         for name in _NESTED_SAMPLER_ATTRS:
             nested = getattr(current, name, None)
             if isinstance(nested, optuna.samplers.BaseSampler):
                 walk(nested)
 
     walk(sampler)
-    return SamplerGenerators(tuple(found)) if found else None
+    return SamplerGenerators(tuple(found), tuple(fitted)) if found else None
 
 
 def trial_is_enqueued(trial: optuna.Trial) -> bool:
