@@ -28,6 +28,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from crystallize_opt import Experiment, NoiseHandling, Objective, OptunaOptimizer, Pipeline, Treatment
 from crystallize_opt.optimize import stored_selection
+from crystallize_opt.optimize._hand_off import HandOffSampler
 from crystallize_opt.records import TrialRecord
 
 from . import noise_fixtures as nf
@@ -204,8 +205,12 @@ def test_a_plain_search_stopped_at_a_smaller_target_goes_on_as_if_it_had_run_str
             lambda: optuna.samplers.TPESampler(seed=11, multivariate=True, n_startup_trials=3),
             marks=pytest.mark.slow,
         ),
+        # Interrupted before and after the hand-off (trial 4).
+        lambda: HandOffSampler(
+            optuna.samplers.RandomSampler(seed=11), optuna.samplers.TPESampler(seed=12), 4
+        ),
     ],
-    ids=["tpe", "random", "multivariate-tpe"],
+    ids=["tpe", "random", "multivariate-tpe", "hand-off"],
 )
 def test_a_given_seeded_sampler_resumes_the_same_search(tmp_path: Path, sampler: MakeSampler) -> None:
     reference_url, reference = straight(tmp_path, False, sampler)

@@ -71,7 +71,8 @@ def sampler_generators(sampler: object) -> SamplerGenerators | None:
 
     Fast path (Optuna 5.0 and 5.1): the ``LazyRandomState`` objects at ``_rng`` and ``_cma_rng``
     of the sampler and, recursively, of the samplers at ``_random_sampler``,
-    ``_independent_sampler`` and ``_base_sampler``. Fallback (None): a sampler whose generators
+    ``_independent_sampler`` and ``_base_sampler`` and in a ``samplers`` tuple (crystallize-opt's
+    ``HandOffSampler``). Fallback (None): a sampler whose generators
     this module cannot find (a later Optuna moved them, or a sampler of another package): the
     caller leaves it as it is.
     """
@@ -97,6 +98,10 @@ def sampler_generators(sampler: object) -> SamplerGenerators | None:
         fitted.extend((current, name) for name in _FITTED_STATE_ATTRS if hasattr(current, name))
         for name in _NESTED_SAMPLER_ATTRS:
             nested = getattr(current, name, None)
+            if isinstance(nested, optuna.samplers.BaseSampler):
+                walk(nested)
+        # crystallize-opt's own composite samplers (HandOffSampler) name theirs publicly.
+        for nested in getattr(current, "samplers", ()):
             if isinstance(nested, optuna.samplers.BaseSampler):
                 walk(nested)
 
