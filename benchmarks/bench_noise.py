@@ -37,12 +37,15 @@ Methods (plain Optuna = ``TPESampler(seed=s)`` with Optuna 5 defaults, in-memory
 * ``smac``: SMAC3 2.x's hyperparameter-optimization facade with the replicate seeds as
   instances, see :func:`smac` (a benchmark-only dependency: skipped with a note without it).
 * ``ours``: crystallize-opt's own code path: ``Experiment.optimize`` with
-  ``OptunaOptimizer(..., noise=True)`` and the package's defaults (``TPESampler(seed=s)``, one
-  replicate per search trial since 2026-12-06; racing before) on an experiment whose
-  pipeline evaluates the problem (see :func:`ours`); variants set :class:`~crystallize_opt.NoiseHandling` fields
-  (``ours:NAME`` from ``VARIANTS`` or ``ours:field=value;field=value``); ``ours:multivariate``
-  (or ``sampler=multivariate`` among the fields) passes ``TPESampler(seed=s, multivariate=True)``
-  instead of the default sampler, so the search stays multivariate after the noise check.
+  ``OptunaOptimizer(..., noise=True)`` and the package's defaults (the default sampler: with
+  PyTorch, Optuna's ``GPSampler(seed=s)`` for 500 finished trials then ``TPESampler(seed=s)``
+  since 2026-12-07, ``TPESampler(seed=s)`` before and without PyTorch; one replicate per search
+  trial since 2026-12-06, racing before) on an experiment whose pipeline evaluates the problem
+  (see :func:`ours`); variants set :class:`~crystallize_opt.NoiseHandling` fields
+  (``ours:NAME`` from ``VARIANTS`` or ``ours:field=value;field=value``); ``sampler=NAME`` among
+  the fields passes a sampler of ``SAMPLERS`` instead of the default one (``ours:sampler=tpe``:
+  the search before 2026-12-07; ``ours:multivariate``: ``TPESampler(seed=s,
+  multivariate=True)``).
 """
 
 from __future__ import annotations
@@ -91,6 +94,7 @@ from crystallize_opt import (
     SeedPlugin,
     replicate_seed,
 )
+from crystallize_opt.optimize import default_sampler
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _noise_problems import SETS, SUITE, Cell, NoisyProblem, Problem, get_problem
@@ -351,6 +355,10 @@ VARIANTS: dict[str, dict[str, Any]] = {
 SAMPLERS: dict[str, Callable[[int], optuna.samplers.BaseSampler]] = {
     "multivariate": lambda seed: optuna.samplers.TPESampler(seed=seed, multivariate=True),
     "univariate": lambda seed: optuna.samplers.TPESampler(seed=seed, multivariate=False),
+    # The noise-aware default search before 2026-12-07 (and still without PyTorch).
+    "tpe": lambda seed: optuna.samplers.TPESampler(seed=seed),
+    # Optuna's GPSampler all the way (the default hands off to TPE after 500 finished trials).
+    "gp": lambda seed: optuna.samplers.GPSampler(seed=seed),
 }
 
 
@@ -676,7 +684,8 @@ def main(argv: list[str] | None = None) -> int:
         f"(seed s = TPESampler seed = problem noise seed); noise rho={args.rho:g} for cells without their own "
         f"(share of the variance shared by all points on a replicate seed); baseline = domain centre"
     )
-    print(f"ours: crystallize_opt {co.__version__}, {noise_settings()}")
+    search = default_sampler(0, noise_aware=True)
+    print(f"ours: crystallize_opt {co.__version__}, {noise_settings()}, default search {search!r}")
     for m in methods:
         if m.startswith("ours:"):
             print(f"{m}: {method_settings(m)}")

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from .hypothesis import Hypothesis, hypothesis
     from .optimize import (
         BaseOptimizer,
+        HandOffSampler,
         NoiseHandling,
         Objective,
         OptimizationRun,
@@ -129,6 +130,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     ".hypothesis": ("Hypothesis", "hypothesis"),
     ".optimize": (
         "BaseOptimizer",
+        "HandOffSampler",
         "NoiseHandling",
         "Objective",
         "OptimizationRun",
@@ -265,6 +267,7 @@ __all__ = [
     "ExperimentMetrics",
     "ExperimentRunError",
     "FrozenContext",
+    "HandOffSampler",
     "Hypothesis",
     "HypothesisResult",
     "JournalFileError",

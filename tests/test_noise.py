@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import math
+import sys
 import threading
+from pathlib import Path
 
 import numpy as np
 import optuna
@@ -14,6 +17,7 @@ from optuna.distributions import FloatDistribution
 from crystallize_opt import (
     ConfigurationError,
     Experiment,
+    HandOffSampler,
     NoiseHandling,
     Objective,
     OptunaOptimizer,
@@ -22,12 +26,14 @@ from crystallize_opt import (
     paired_t_test,
     replicate_seed,
 )
+from crystallize_opt.optimize import GP_SEARCH_TRIALS, NoiseCheckSampler
 from crystallize_opt.optimize._noise._policy import NoisePolicy
 from crystallize_opt.optimize._noise._pool import Pool
 from crystallize_opt.records import TrialRecord, WinnerSelection
 
 from . import noise_fixtures
 from .noise_fixtures import deterministic_experiment, noisy_experiment
+from .optional import require_package
 
 SPACE = {"x": FloatDistribution(-3.0, 3.0), "y": FloatDistribution(-3.0, 3.0)}
 
@@ -722,23 +728,93 @@ def default_sampler_optimizer() -> OptunaOptimizer:
     return OptunaOptimizer(SPACE, Objective("loss"), storage=":memory:", noise=RACING)
 
 
+def gp_then_tpe(seed: int) -> HandOffSampler:
+    return HandOffSampler(
+        optuna.samplers.GPSampler(seed=seed), optuna.samplers.TPESampler(seed=seed), GP_SEARCH_TRIALS
+    )
+
+
 @pytest.mark.parametrize("noisy", [False, True], ids=["deterministic", "noisy"])
-def test_without_a_sampler_the_search_is_that_of_plain_tpe(noisy: bool) -> None:
-    """The default sampler is Optuna's (multivariate) TPE seeded with the master seed, noisy
-    pipeline or not: the same trials as with ``TPESampler(seed=master)`` given, intensification
-    trials included (the univariate switch under noise is gone, see default_sampler)."""
+def test_without_a_sampler_a_continuous_space_is_searched_by_the_noise_checks_choice(noisy: bool) -> None:
+    """The noise-aware default on a continuous space (PyTorch installed): a NoiseCheckSampler,
+    GP then TPE for a deterministic pipeline, TPE for a noisy one, each seeded with the master
+    seed: the same trials as with that sampler given, intensification trials included; the
+    deterministic pipeline's search after the noise check is GP's, the noisy one's TPE's."""
+    require_package("torch", "samplers")
 
     def experiment() -> Experiment:
         return noisy_experiment(noise_sd=0.3, own_sd=0.2) if noisy else deterministic_experiment()
 
     default = default_sampler_optimizer()
-    default_best = experiment().optimize(default, num_trials=30, replicates_per_trial=1)
-    assert type(default.sampler) is optuna.samplers.TPESampler
-    explicit = optimizer(sampler=optuna.samplers.TPESampler(seed=experiment().master_seed), noise=RACING)
-    explicit_best = experiment().optimize(explicit, num_trials=30, replicates_per_trial=1)
+    default_best = experiment().optimize(default, num_trials=14, replicates_per_trial=1)
+    assert type(default.sampler) is NoiseCheckSampler
+    master = experiment().master_seed
+    given = NoiseCheckSampler(gp_then_tpe(master), optuna.samplers.TPESampler(seed=master))
+    explicit = optimizer(sampler=given, noise=RACING)
+    explicit_best = experiment().optimize(explicit, num_trials=14, replicates_per_trial=1)
     assert [t.params for t in default.study.trials] == [t.params for t in explicit.study.trials]
     assert default_best == explicit_best
     assert any("fixed_params" in t.system_attrs for t in default.study.trials) == noisy
+    # The optimizer attached its noise check: GP proposes after it on a deterministic pipeline.
+    assert default.sampler.pipeline_deterministic is (not noisy)
+
+
+def test_without_a_sampler_a_space_with_a_categorical_is_searched_by_gp_then_tpe() -> None:
+    require_package("torch", "samplers")
+    space = {**SPACE, "kind": optuna.distributions.CategoricalDistribution(["a", "b", "c"])}
+    opt = OptunaOptimizer(space, Objective("loss"), storage=":memory:", noise=True)
+    noisy_experiment().optimize(opt, num_trials=8, replicates_per_trial=1)
+    assert type(opt.sampler) is HandOffSampler and opt.sampler.trials == GP_SEARCH_TRIALS
+    assert [type(s) for s in opt.sampler.samplers] == [optuna.samplers.GPSampler, optuna.samplers.TPESampler]
+
+
+def test_without_pytorch_the_noise_aware_default_is_tpe_and_says_why(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setitem(sys.modules, "torch", None)  # how Python marks a module as not importable
+    monkeypatch.setattr("crystallize_opt.optimize._sampler._told_without_torch", False)
+    default = default_sampler_optimizer()
+    with caplog.at_level(logging.INFO, logger="crystallize_opt"):
+        noisy_experiment().optimize(default, num_trials=12, replicates_per_trial=1)
+    assert type(default.sampler) is optuna.samplers.TPESampler
+    assert "PyTorch is not installed" in caplog.text and "crystallize-opt[samplers]" in caplog.text
+    explicit = optimizer(
+        sampler=optuna.samplers.TPESampler(seed=noisy_experiment().master_seed), noise=RACING
+    )
+    noisy_experiment().optimize(explicit, num_trials=12, replicates_per_trial=1)
+    assert [t.params for t in default.study.trials] == [t.params for t in explicit.study.trials]
+
+
+def test_a_study_continued_by_another_default_sampler_says_its_search_does_not_go_on_as_it_would_have(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A noise-aware study begun without PyTorch (TPE) and continued with it (GP, then TPE)."""
+    require_package("torch", "samplers")
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    with monkeypatch.context() as patched:
+        patched.setitem(sys.modules, "torch", None)
+        begun = optimizer(url, noise=RACING, sampler=None)
+        noisy_experiment().optimize(begun, num_trials=6, replicates_per_trial=1)
+    assert type(begun.sampler) is optuna.samplers.TPESampler
+    with caplog.at_level(logging.WARNING, logger="crystallize_opt"):
+        continued = optimizer(url, noise=RACING, sampler=None)
+        noisy_experiment().optimize(continued, num_trials=9, replicates_per_trial=1)
+    assert isinstance(continued.sampler, NoiseCheckSampler)
+    assert "its trials were proposed by TPESampler, the next ones by NoiseCheckSampler" in caplog.text
+
+
+@pytest.mark.parametrize("case", ["plain", "conditional"])
+def test_without_noise_handling_or_with_a_conditional_space_the_default_is_tpe(case: str) -> None:
+    if case == "plain":
+        opt = OptunaOptimizer(SPACE, Objective("loss"), storage=":memory:")
+    else:
+
+        def space(trial: optuna.Trial) -> dict[str, float]:
+            return {"x": trial.suggest_float("x", -3.0, 3.0), "y": trial.suggest_float("y", -3.0, 3.0)}
+
+        opt = OptunaOptimizer(space, Objective("loss"), storage=":memory:", noise=RACING)
+    noisy_experiment().optimize(opt, num_trials=6, replicates_per_trial=1)
+    assert type(opt.sampler) is optuna.samplers.TPESampler
 
 
 def test_a_given_sampler_is_used_as_given():

@@ -13,9 +13,12 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from crystallize_opt import ConfigurationError, NoiseHandling
+from crystallize_opt import ConfigurationError, HandOffSampler, NoiseHandling
 from crystallize_opt.config import load_study
 from crystallize_opt.config._noise import NOISE_KEYS
+from crystallize_opt.optimize import GP_SEARCH_TRIALS, NoiseCheckSampler
+
+from .optional import require_package
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "studies" / "noisy_quadratic"
 
@@ -127,8 +130,10 @@ def test_the_optimizer_gets_the_settings_and_the_example_study_uses_noise(tmp_pa
 
 
 def test_without_a_sampler_the_config_gets_the_noise_aware_default(tmp_path: Path) -> None:
-    """A config that names no sampler gets TPE seeded with the study's seed (the
-    command line's ``--seed`` overrides it); a named sampler, or no noise handling, gets TPE."""
+    """A noise-aware config that names no sampler gets the optimizer's noise-aware default (GP
+    then TPE, with PyTorch) seeded with the study's seed (the command line's ``--seed``
+    overrides it); a named sampler, or no noise handling, gets TPE."""
+    require_package("torch", "samplers")
     unnamed = {key: value for key, value in OPTIMIZE.items() if key != "sampler"}
     folder = write(tmp_path / "default", True)
     config = yaml.safe_load((folder / "config.yaml").read_text())
@@ -138,15 +143,29 @@ def test_without_a_sampler_the_config_gets_the_noise_aware_default(tmp_path: Pat
     section = load_study(folder).optimize
     assert section is not None
 
+    def default(seed: int) -> NoiseCheckSampler:
+        gp = HandOffSampler(
+            optuna.samplers.GPSampler(seed=seed), optuna.samplers.TPESampler(seed=seed), GP_SEARCH_TRIALS
+        )
+        return NoiseCheckSampler(gp, optuna.samplers.TPESampler(seed=seed))
+
     def first_point(sampler: object) -> dict[str, object]:
-        assert type(sampler) is optuna.samplers.TPESampler
+        # A continuous space: GP (then TPE) for a deterministic pipeline, TPE for a noisy one.
+        assert type(sampler) is NoiseCheckSampler
+        deterministic, noisy = sampler.samplers
+        assert type(deterministic) is HandOffSampler and deterministic.trials == GP_SEARCH_TRIALS
+        assert [type(s) for s in deterministic.samplers] == [
+            optuna.samplers.GPSampler,
+            optuna.samplers.TPESampler,
+        ]
+        assert type(noisy) is optuna.samplers.TPESampler
         space = {"x": optuna.distributions.FloatDistribution(0.0, 1.0)}
         return optuna.create_study(sampler=sampler).ask(space).params
 
     first = first_point(section.make_optimizer(storage=":memory:").sampler)
-    assert first == first_point(optuna.samplers.TPESampler(seed=11))
+    assert first == first_point(default(11))
     overridden = first_point(section.make_optimizer(storage=":memory:", seed=4).sampler)
-    assert overridden == first_point(optuna.samplers.TPESampler(seed=4)) != first
+    assert overridden == first_point(default(4)) != first
     named = load_study(write(tmp_path / "named", True)).optimize
     assert named is not None
     assert type(named.make_optimizer(storage=":memory:").sampler) is optuna.samplers.TPESampler

@@ -20,13 +20,14 @@ from crystallize_opt import (
     WinnerSelection,
     pipeline_step,
 )
-from crystallize_opt.optimize import stored_selection
+from crystallize_opt.optimize import GP_SEARCH_TRIALS, stored_selection
 from crystallize_opt.report import build_figures, write_report
 from crystallize_opt.report._data import extract
 from crystallize_opt.report._selection import MAX_CANDIDATES, comparison_text, selection_section
 
 from . import optimize_fixtures as fx
 from . import report_browser
+from .optional import require_package
 from .report_browser import need
 from .test_report import _in
 
@@ -200,3 +201,17 @@ def test_a_held_out_test_without_spread_reads_no_ci_in_the_summary_and_the_repor
         in selection.summary("loss")
     )
     assert comparison_text(selection) == f"effect -1.5 (winner - baseline), {reason}, paired t-test p = 0"
+
+
+def test_the_report_names_the_noise_aware_default_search(tmp_path: Path) -> None:
+    """The default noise-aware sampler is two samplers: the report names both and the hand-off."""
+    require_package("torch", "samplers")
+    with _in(tmp_path):
+        optimizer = OptunaOptimizer(
+            search_space=SPACE, objective=Objective("loss"), storage=":memory:", study_name="gp", noise=True
+        )
+        experiment = fx.quadratic_experiment(widen(), name="gp")
+        experiment.optimize(optimizer, num_trials=6, replicates_per_trial=2, progress=False)
+    shown = extract(optimizer.study).sampler
+    assert shown.startswith("GPSampler(n_startup_trials=10), then TPESampler(n_startup_trials=10")
+    assert shown.endswith(f") after {GP_SEARCH_TRIALS} finished trials")

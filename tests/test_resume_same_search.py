@@ -26,9 +26,16 @@ import pytest
 from optuna.distributions import FloatDistribution
 from optuna.trial import FrozenTrial, TrialState
 
-from crystallize_opt import Experiment, NoiseHandling, Objective, OptunaOptimizer, Pipeline, Treatment
+from crystallize_opt import (
+    Experiment,
+    HandOffSampler,
+    NoiseHandling,
+    Objective,
+    OptunaOptimizer,
+    Pipeline,
+    Treatment,
+)
 from crystallize_opt.optimize import stored_selection
-from crystallize_opt.optimize._hand_off import HandOffSampler
 from crystallize_opt.records import TrialRecord
 
 from . import noise_fixtures as nf

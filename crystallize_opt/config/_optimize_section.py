@@ -178,10 +178,13 @@ class OptimizeConfig:
 
     def make_sampler(self, seed: int | None = None) -> Any:
         """A new sampler instance (``seed`` overrides :attr:`seed`). A config that names no
-        sampler gets the optimizer's default, Optuna's TPE, with or without noise handling."""
+        sampler gets the optimizer's default (``default_sampler``: Optuna's TPE; with noise
+        handling and PyTorch, a Gaussian-process search where it did better)."""
         derived: dict[str, Any] = {"seed": self.seed if seed is None else seed}
         if self.sampler_is_default:
-            return default_sampler(derived["seed"])
+            return default_sampler(
+                derived["seed"], noise_aware=self.noise is not None, space=self.search_space
+            )
         if self.sampler_name == "grid":
             derived["search_space"] = compile_grid(self.search_space, Field(None, "optimize.search_space"))
         return build("sampler", self.sampler_name, self.sampler_settings, **derived)

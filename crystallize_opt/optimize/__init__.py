@@ -3,7 +3,8 @@
 Two kinds of names live here:
 
 - the user API (re-exported by ``crystallize_opt``): :class:`BaseOptimizer`,
-  :class:`OptunaOptimizer`, :class:`Objective`, :class:`NoiseHandling` and the run's records;
+  :class:`OptunaOptimizer`, :class:`Objective`, :class:`NoiseHandling`, :class:`HandOffSampler`
+  and the run's records;
 - the engine interface, for the packages above this one (``experiment`` runs the loop and the
   worker processes, ``config`` checks a study file's settings with the constructors' own rules,
   ``cli`` reads a stored study). These are not for users and may change between releases.
@@ -20,20 +21,24 @@ from ._base import BaseOptimizer, OptimizationRun, WorkerRole
 from ._collaborators import collaborators_of
 from ._dask import run_dask_workers
 from ._evaluation import TrialEvaluation
+from ._hand_off import HandOffSampler
 from ._loop import finish_optimization, run_optimization
 from ._noise import NoiseHandling, WinnerSelection, stored_selection
 from ._objective import Objective
 from ._optuna import OptunaOptimizer
 from ._progress import execution_bar
 from ._replay import ReplayReport, replay_trial
-from ._sampler import default_sampler
+from ._sampler import GP_SEARCH_TRIALS, NoiseCheckSampler, default_sampler
 from ._space import SearchSpace
 from ._study import best_of, treatment_of
 from ._trial_seeds import TrialSeeding, proposed_trials
 from ._workers import run_workers
 
 __all__ = [
+    "GP_SEARCH_TRIALS",
     "BaseOptimizer",
+    "HandOffSampler",
+    "NoiseCheckSampler",
     "NoiseHandling",
     "Objective",
     "OptimizationRun",

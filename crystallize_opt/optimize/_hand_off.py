@@ -91,4 +91,4 @@ class HandOffSampler(BaseSampler):
         self._then.reseed_rng()
 
     def __repr__(self) -> str:
-        return f"HandOffSampler({self._first!r}, {self._then!r}, trials={self._trials})"
+        return f"HandOffSampler({type(self._first).__name__}, {type(self._then).__name__}, trials={self._trials})"

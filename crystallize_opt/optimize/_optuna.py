@@ -48,8 +48,11 @@ class OptunaOptimizer(BaseOptimizer):
         search_space: a dict of parameter name -> Optuna distribution (or a constant), or a
             callable ``space(trial) -> dict`` for conditional spaces.
         objective: the metric(s) to optimize.
-        sampler: any Optuna sampler; default ``TPESampler(seed=<experiment master seed>)``,
-            with or without noise handling. A seeded sampler (the default, or an Optuna sampler
+        sampler: any Optuna sampler; default ``TPESampler(seed=<experiment master seed>)``;
+            with noise handling, a fixed search space and PyTorch installed, Optuna's
+            ``GPSampler`` (then TPE after 500 finished trials) where the space has a
+            categorical parameter or the pipeline is deterministic (see ``NoiseHandling`` and
+            ``default_sampler``). A seeded sampler (the default, or an Optuna sampler
             made with ``seed=``) is reseeded before each trial it proposes from its seed and the
             number of trials it proposed that the study holds as run, so a study interrupted
             at any point and continued proposes the same trials as one run straight through

@@ -20,7 +20,7 @@ from ._arguments import CheckedArguments
 from ._base import OptimizationRun
 from ._noise import NoiseSearch, WinnerSelection, stored_selection
 from ._objective import Objective
-from ._sampler import default_sampler
+from ._sampler import NoiseCheckSampler, default_sampler
 from ._space import SearchSpace
 from ._study import open_study, store_or_check_settings, study_settings
 from ._target import TrialTarget
@@ -199,6 +199,9 @@ class StudySession:
                 self._noise, self._objective, self._space, run.num_trials * run.replicates_per_trial
             )
             self._noise_search.sync(study)
+            if isinstance(self.sampler, NoiseCheckSampler):
+                search = self._noise_search
+                self.sampler.attach(lambda: search.deterministic)
 
     def _configure_sampler(self, study: optuna.Study, run: OptimizationRun) -> None:
         """Build the default sampler from the run's master seed (once: a later run of the same
@@ -208,7 +211,11 @@ class StudySession:
         alike would propose the same points.
         """
         if self.sampler is None:
-            self.sampler = default_sampler(run.master_seed)
+            self.sampler = default_sampler(
+                run.master_seed,
+                noise_aware=self._noise is not None,
+                space=None if self._space.is_conditional else self._space.distributions,
+            )
         if run.worker is not None:
             self.sampler.reseed_rng()
         study.sampler = self.sampler

@@ -25,7 +25,9 @@ from ..ranking import StudyBest, study_best
 from ..records import BaselineRecord, RecordError, StudySettings, TrialRecord, WinnerSelection
 from ..treatment import Treatment
 from ._base import OptimizationRun
+from ._hand_off import HandOffSampler
 from ._objective import Objective
+from ._sampler import NoiseCheckSampler
 from ._space import SearchSpace, describe_differences
 
 _log = get_logger("optimize")
@@ -96,7 +98,7 @@ def study_settings(
 def store_or_check_settings(study: optuna.Study, storage: BaseStorage, settings: StudySettings) -> str:
     """Store ``settings`` (a :func:`study_settings` record) with a new study, with its objective
     metrics as Optuna's metric names; or check a continued study's stored settings against them,
-    warning when its replicates, seed, pipeline or noise handling changed.
+    warning when its replicates, seed, pipeline, noise handling or sampler class changed.
 
     Returns:
         The study's replicate-seed scheme (see :func:`seed_scheme_of`): a continued study keeps
@@ -141,6 +143,16 @@ def store_or_check_settings(study: optuna.Study, storage: BaseStorage, settings:
                 getattr(stored, key),
                 getattr(settings, key),
             )
+    stored_class, given_class = ((d or {}).get("class") for d in (stored.sampler, settings.sampler))
+    if stored_class and given_class and stored_class != given_class:
+        # E.g. a default sampler that changed with the environment (PyTorch installed since).
+        _log.warning(
+            "study %r: its trials were proposed by %s, the next ones by %s; the search does not go on "
+            "as it would have",
+            study.study_name,
+            stored_class,
+            given_class,
+        )
     if stored.seed_scheme is None and scheme == SEED_SCHEME:
         # A study of an earlier release that evaluated nothing yet: its first trial is the
         # first to pick a scheme, so it takes this release's, recorded before any trial runs
@@ -182,11 +194,13 @@ def describe_component(component: object | None) -> dict[str, Any] | None:
     """Class name and simple settings of a sampler or pruner, for the study's record."""
     if component is None:
         return None
-    settings = {
+    settings: dict[str, Any] = {
         key.lstrip("_"): value
         for key, value in vars(component).items()
         if value is None or isinstance(value, (bool, int, float, str))
     }
+    if isinstance(component, (HandOffSampler, NoiseCheckSampler)):
+        settings["samplers"] = [describe_component(sampler) for sampler in component.samplers]
     return {"class": type(component).__name__, "settings": settings}
 
 

@@ -194,6 +194,12 @@ class NoiseSearch:
         return self.policy.deterministic is False
 
     @property
+    def deterministic(self) -> bool | None:
+        """What the noise check found: True when the first trial's replicates were identical,
+        False when they differed, None before it ended."""
+        return self.policy.deterministic
+
+    @property
     def search_done(self) -> bool:
         return self.policy.search_left <= 0
 

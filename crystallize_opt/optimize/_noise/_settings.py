@@ -24,8 +24,14 @@ class NoiseHandling:
     1. *Noise check*: the first trial runs two replicates. When they are identical the
        pipeline is taken as deterministic: every trial then runs one replicate, there is no
        racing and no confirmation, and the best observed value wins. When no sampler is
-       given, the search uses ``TPESampler(seed=<master seed>)`` (Optuna's multivariate TPE),
-       noisy or not; a given sampler is used as given.
+       given and PyTorch is installed, the search uses Optuna's ``GPSampler(seed=<master
+       seed>)`` (``TPESampler(seed=<master seed>)`` after 500 finished trials) when the space
+       has a categorical parameter or the check found the pipeline deterministic, and
+       ``TPESampler(seed=<master seed>)`` for a noisy response over numbers only
+       (``default_sampler``: chosen on the noise suite's tuning set, where the Gaussian process
+       found combinations of interacting categorical choices that TPE mostly misses and refined
+       noise-free responses far better, but did worse than TPE on noisy continuous ones);
+       without PyTorch, or for a conditional search space, TPE. A given sampler is used as given.
     2. *Search*: with the defaults each trial runs one replicate (replicate ``r`` of every
        parameter set uses the same seed) and tells Optuna its value; the winner is chosen
        afterwards from every replicate. Chosen on the noise suite's tuning set, where racing's

@@ -1,0 +1,108 @@
+"""The samplers the noise-aware default is made of: HandOffSampler (one sampler proposes a study's
+first trials, another the rest, each seeing all) and NoiseCheckSampler (one for a deterministic
+pipeline, another for a noisy one)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import optuna
+import pytest
+from optuna.distributions import BaseDistribution, FloatDistribution
+from optuna.trial import FrozenTrial
+
+from crystallize_opt import HandOffSampler
+from crystallize_opt.optimize import NoiseCheckSampler, TrialSeeding
+
+
+class Recording(optuna.samplers.RandomSampler):
+    """A real random sampler that remembers which trials it proposed and how many trials of the
+    study it saw when it did."""
+
+    def __init__(self, seed: int):
+        super().__init__(seed=seed)
+        self.proposed: list[int] = []
+        self.seen: list[int] = []
+
+    def sample_independent(
+        self, study: optuna.Study, trial: FrozenTrial, param_name: str, param_distribution: BaseDistribution
+    ) -> Any:
+        self.proposed.append(trial.number)
+        self.seen.append(len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))))
+        return super().sample_independent(study, trial, param_name, param_distribution)
+
+
+def quadratic(trial: optuna.Trial) -> float:
+    return (trial.suggest_float("x", -2.0, 2.0) - 0.5) ** 2
+
+
+def quadratic_of(params: dict[str, Any]) -> float:
+    return float((params["x"] - 0.5) ** 2 + params["y"] ** 2)
+
+
+def test_the_first_sampler_proposes_the_first_trials_and_the_second_the_rest_seeing_all() -> None:
+    first, then = Recording(1), Recording(2)
+    study = optuna.create_study(sampler=HandOffSampler(first, then, trials=4))
+    study.optimize(quadratic, n_trials=9)
+    assert first.proposed == [0, 1, 2, 3]
+    assert then.proposed == [4, 5, 6, 7, 8]
+    assert then.seen[0] == 4  # what the first found is there for the second
+    # Before the hand-off the study proposes what the first sampler alone would have.
+    alone = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))
+    alone.optimize(quadratic, n_trials=4)
+    assert [t.params for t in study.trials[:4]] == [t.params for t in alone.trials]
+
+
+def test_a_hand_off_at_trial_zero_is_the_second_sampler_alone() -> None:
+    first, then = Recording(1), Recording(2)
+    optuna.create_study(sampler=HandOffSampler(first, then, trials=0)).optimize(quadratic, n_trials=3)
+    assert first.proposed == [] and then.proposed == [0, 1, 2]
+
+
+def test_a_negative_hand_off_is_refused() -> None:
+    with pytest.raises(ValueError, match="trials must be at least 0, got -1"):
+        HandOffSampler(Recording(1), Recording(2), trials=-1)
+
+
+def test_per_trial_seeding_reaches_both_samplers() -> None:
+    """Reseeded for the same proposal, each sampler proposes the same point again, before and
+    after the hand-off (what makes a resumed study propose what an uninterrupted one did)."""
+    sampler = HandOffSampler(optuna.samplers.RandomSampler(seed=1), optuna.samplers.TPESampler(seed=2), 3)
+    seeding = TrialSeeding.of(sampler)
+    assert seeding is not None
+    study = optuna.create_study(sampler=sampler)
+    space = {"x": FloatDistribution(-2.0, 2.0), "y": FloatDistribution(-2.0, 2.0)}
+
+    def proposed_twice(proposal: int) -> tuple[dict[str, Any], dict[str, Any]]:
+        points = []
+        for _ in range(2):
+            seeding.reseed(proposal)
+            trial = study.ask(space)
+            points.append(trial.params)
+            study.tell(trial, state=optuna.trial.TrialState.FAIL)  # not finished: no hand-off
+        return points[0], points[1]
+
+    first, again = proposed_twice(0)
+    assert first == again
+    for x in (0.1, 0.7, -1.3):  # three finished trials: the next proposal is TPE's
+        study.enqueue_trial({"x": x, "y": x})
+        trial = study.ask(space)
+        study.tell(trial, quadratic_of(trial.params))
+    first, again = proposed_twice(3)
+    assert first == again
+    assert [type(s) for s in sampler.samplers] == [optuna.samplers.RandomSampler, optuna.samplers.TPESampler]
+
+
+def test_the_noise_check_sampler_proposes_with_the_sampler_its_check_names() -> None:
+    deterministic, noisy = Recording(1), Recording(2)
+    sampler = NoiseCheckSampler(deterministic, noisy)
+    study = optuna.create_study(sampler=sampler)
+    study.optimize(quadratic, n_trials=2)  # unattached: as if noisy
+    found: list[bool | None] = [None]
+    sampler.attach(lambda: found[0])
+    study.optimize(quadratic, n_trials=1)  # the check has not ended
+    found[0] = True
+    study.optimize(quadratic, n_trials=2)
+    found[0] = False
+    study.optimize(quadratic, n_trials=1)
+    assert noisy.proposed == [0, 1, 2, 5] and deterministic.proposed == [3, 4]
