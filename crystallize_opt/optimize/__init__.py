@@ -19,16 +19,16 @@ Other packages import from here, never from this package's ``_private`` modules
 from ._arguments import check_arguments, check_warm_start
 from ._base import BaseOptimizer, OptimizationRun, WorkerRole
 from ._collaborators import collaborators_of
+from ._composite_samplers import HandOffSampler, NoiseCheckSampler
 from ._dask import run_dask_workers
 from ._evaluation import TrialEvaluation
-from ._hand_off import HandOffSampler
 from ._loop import finish_optimization, run_optimization
 from ._noise import NoiseHandling, WinnerSelection, stored_selection
 from ._objective import Objective
 from ._optuna import OptunaOptimizer
 from ._progress import execution_bar
 from ._replay import ReplayReport, replay_trial
-from ._sampler import GP_SEARCH_TRIALS, NoiseCheckSampler, default_sampler
+from ._sampler import GP_SEARCH_TRIALS, default_sampler
 from ._space import SearchSpace
 from ._study import best_of, treatment_of
 from ._trial_seeds import TrialSeeding, proposed_trials

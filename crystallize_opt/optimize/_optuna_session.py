@@ -18,9 +18,10 @@ from ..storage import DEFAULT_STORAGE, resolve_storage
 from ..treatment import Treatment
 from ._arguments import CheckedArguments
 from ._base import OptimizationRun
+from ._composite_samplers import NoiseCheckSampler
 from ._noise import NoiseSearch, WinnerSelection, stored_selection
 from ._objective import Objective
-from ._sampler import NoiseCheckSampler, default_sampler
+from ._sampler import default_sampler
 from ._space import SearchSpace
 from ._study import open_study, store_or_check_settings, study_settings
 from ._target import TrialTarget

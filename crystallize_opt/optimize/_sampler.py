@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
-import optuna
-from optuna.distributions import BaseDistribution, CategoricalDistribution
+from optuna.distributions import CategoricalDistribution
 from optuna.samplers import BaseSampler, GPSampler, TPESampler
-from optuna.trial import FrozenTrial, TrialState
 
 from .._logging import get_logger
-from ._hand_off import HandOffSampler
+from ._composite_samplers import HandOffSampler, NoiseCheckSampler
 
 _log = get_logger("optimize")
 
@@ -22,77 +20,6 @@ _log = get_logger("optimize")
 GP_SEARCH_TRIALS = 500
 
 _told_without_torch = False
-
-
-class NoiseCheckSampler(BaseSampler):
-    """Propose with ``deterministic`` when the noise-aware search's noise check found the
-    pipeline deterministic, with ``noisy`` when it found noise or has not ended yet (the first
-    trial, and trials asked beside it by other workers).
-
-    The optimizer attaches its noise check when it opens the study (:meth:`attach`); a resumed
-    study's check is replayed before any proposal, so it goes on as an uninterrupted one.
-    Unattached, it proposes with ``noisy``.
-    """
-
-    def __init__(self, deterministic: BaseSampler, noisy: BaseSampler):
-        self._deterministic = deterministic
-        self._noisy = noisy
-        self._check: Callable[[], bool | None] = lambda: None
-        #: Trial number -> the sampler proposing it, kept until the trial ends.
-        self._running: dict[int, BaseSampler] = {}
-
-    def attach(self, check: Callable[[], bool | None]) -> None:
-        """Read the noise check's result from ``check`` (True: deterministic; None: not ended)."""
-        self._check = check
-
-    @property
-    def pipeline_deterministic(self) -> bool | None:
-        """What the attached noise check found (True: deterministic; None: not ended, or none attached)."""
-        return self._check()
-
-    @property
-    def samplers(self) -> tuple[BaseSampler, BaseSampler]:
-        """The two samplers, for a deterministic pipeline then for a noisy one."""
-        return self._deterministic, self._noisy
-
-    def _for(self, trial: FrozenTrial) -> BaseSampler:
-        sampler = self._running.get(trial.number)
-        if sampler is None:
-            sampler = self._running[trial.number] = (
-                self._deterministic if self._check() is True else self._noisy
-            )
-        return sampler
-
-    def infer_relative_search_space(
-        self, study: optuna.Study, trial: FrozenTrial
-    ) -> dict[str, BaseDistribution]:
-        return self._for(trial).infer_relative_search_space(study, trial)
-
-    def sample_relative(
-        self, study: optuna.Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
-    ) -> dict[str, Any]:
-        return self._for(trial).sample_relative(study, trial, search_space)
-
-    def sample_independent(
-        self, study: optuna.Study, trial: FrozenTrial, param_name: str, param_distribution: BaseDistribution
-    ) -> Any:
-        return self._for(trial).sample_independent(study, trial, param_name, param_distribution)
-
-    def before_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
-        self._for(trial).before_trial(study, trial)
-
-    def after_trial(
-        self, study: optuna.Study, trial: FrozenTrial, state: TrialState, values: Sequence[float] | None
-    ) -> None:
-        self._for(trial).after_trial(study, trial, state, values)
-        self._running.pop(trial.number, None)
-
-    def reseed_rng(self) -> None:
-        self._deterministic.reseed_rng()
-        self._noisy.reseed_rng()
-
-    def __repr__(self) -> str:
-        return f"NoiseCheckSampler(deterministic={self._deterministic!r}, noisy={type(self._noisy).__name__})"
 
 
 def default_sampler(

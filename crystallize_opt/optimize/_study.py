@@ -25,9 +25,8 @@ from ..ranking import StudyBest, study_best
 from ..records import BaselineRecord, RecordError, StudySettings, TrialRecord, WinnerSelection
 from ..treatment import Treatment
 from ._base import OptimizationRun
-from ._hand_off import HandOffSampler
+from ._composite_samplers import HandOffSampler, NoiseCheckSampler
 from ._objective import Objective
-from ._sampler import NoiseCheckSampler
 from ._space import SearchSpace, describe_differences
 
 _log = get_logger("optimize")
