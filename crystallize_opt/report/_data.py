@@ -17,6 +17,7 @@ from ..optimize import WinnerSelection
 from ..ranking import best_among, rank_rows, violation
 from ..records import BaselineRecord, RecordError, StudySettings, TrialRecord
 from ._importance import Importances, compute_importances
+from ._sampler_text import describe_sampler
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -180,32 +181,6 @@ def _metric_names(study: optuna.Study, settings: Mapping[str, Any]) -> tuple[str
     if names is not None and len(names) == k:
         return tuple(names)
     return ("value",) if k == 1 else tuple(f"objective {i}" for i in range(k))
-
-
-def describe_sampler(study: optuna.Study, settings: Mapping[str, Any]) -> str:
-    """The sampler that ran the study, as stored by crystallize-opt, else the loaded one's class."""
-    stored = settings.get("sampler")
-    if isinstance(stored, Mapping) and stored.get("class"):
-        return _describe_stored_sampler(stored)
-    return f"{type(study.sampler).__name__} (of the loaded study object; the sampler that ran it is not recorded)"
-
-
-def _describe_stored_sampler(stored: Mapping[str, Any]) -> str:
-    """``Class(seed=..., ...)`` of a stored sampler description; a hand-off or a choice by the
-    noise check names both samplers and when each proposes."""
-    options = stored.get("settings") or {}
-    nested = options.get("samplers")
-    if isinstance(nested, list) and len(nested) == 2 and all(isinstance(n, Mapping) for n in nested):
-        first, then = (_describe_stored_sampler(n) for n in nested)
-        if stored.get("class") == "NoiseCheckSampler":
-            return f"{first} if the pipeline is deterministic, else {then}"
-        return f"{first}, then {then} after {options.get('trials')!r} finished trials"
-    shown = [
-        f"{k}={v!r}"
-        for k, v in options.items()
-        if v is not None and k in ("seed", "multivariate", "constant_liar", "n_startup_trials")
-    ]
-    return f"{stored.get('class')}({', '.join(shown)})"
 
 
 def _stats_row(
