@@ -72,7 +72,7 @@ def sampler_generators(sampler: object) -> SamplerGenerators | None:
     Fast path (Optuna 5.0 and 5.1): the ``LazyRandomState`` objects at ``_rng`` and ``_cma_rng``
     of the sampler and, recursively, of the samplers at ``_random_sampler``,
     ``_independent_sampler`` and ``_base_sampler`` and in a ``samplers`` tuple (crystallize-opt's
-    ``HandOffSampler``). Fallback (None): a sampler whose generators
+    ``HandOffSampler`` and ``NoiseCheckSampler``). Fallback (None): a sampler whose generators
     this module cannot find (a later Optuna moved them, or a sampler of another package): the
     caller leaves it as it is.
     """
@@ -100,7 +100,7 @@ def sampler_generators(sampler: object) -> SamplerGenerators | None:
             nested = getattr(current, name, None)
             if isinstance(nested, optuna.samplers.BaseSampler):
                 walk(nested)
-        # crystallize-opt's own composite samplers (HandOffSampler) name theirs publicly.
+        # crystallize-opt's own composite samplers (HandOffSampler, NoiseCheckSampler) name theirs publicly.
         for nested in getattr(current, "samplers", ()):
             if isinstance(nested, optuna.samplers.BaseSampler):
                 walk(nested)
