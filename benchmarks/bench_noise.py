@@ -58,6 +58,7 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 import argparse
 import dataclasses
 import datetime as dt
+import importlib.util
 import json
 import logging
 import math
@@ -94,7 +95,6 @@ from crystallize_opt import (
     SeedPlugin,
     replicate_seed,
 )
-from crystallize_opt.optimize import default_sampler
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _noise_problems import SETS, SUITE, Cell, NoisyProblem, Problem, get_problem
@@ -264,11 +264,13 @@ def smac(
     ``instances`` = the INSTANCES replicate seeds, ``deterministic=True`` (the instance is the
     only source of noise: it is the seed). Driven by ask/tell, one execution per trial, budget
     trials; returns SMAC's incumbent (its best mean over the instances it shares with the other
-    incumbents)."""
+    incumbents). Where SMAC exhausts a small discrete space it stops early (``exhausted`` in the
+    record; ``evals`` says how much of the budget it spent)."""
     import tempfile
 
     from ConfigSpace import Categorical, ConfigurationSpace, Float, Integer
     from smac import HyperparameterOptimizationFacade, Scenario
+    from smac.main.exceptions import ConfigurationSpaceExhaustedException
     from smac.model.random_forest import RandomForest
     from smac.runhistory.dataclasses import TrialValue
 
@@ -318,14 +320,21 @@ def smac(
         optimizer = HyperparameterOptimizationFacade(
             scenario, target, model=model, overwrite=True, logging_level=40
         )
+        exhausted = False
         for _ in range(budget):
-            info = optimizer.ask()
+            try:
+                info = optimizer.ask()
+            except ConfigurationSpaceExhaustedException:
+                # A small discrete space (the SGD tables' 162 configurations): SMAC finds no
+                # configuration it has not tried and stops, as it does when run by itself.
+                exhausted = True
+                break
             value = noisy.evaluate(point(info.config), search_seed(seed, int(info.instance)))
             optimizer.tell(info, TrialValue(cost=value))
         incumbent = optimizer.intensifier.get_incumbent()
         if incumbent is None:
             incumbent = optimizer.intensifier.get_incumbents()[0]
-    return result(noisy, point(incumbent))
+    return result(noisy, point(incumbent), exhausted=exhausted)
 
 
 # -- ours: the package ---------------------------------------------------------------------------
@@ -684,8 +693,12 @@ def main(argv: list[str] | None = None) -> int:
         f"(seed s = TPESampler seed = problem noise seed); noise rho={args.rho:g} for cells without their own "
         f"(share of the variance shared by all points on a replicate seed); baseline = domain centre"
     )
-    search = default_sampler(0, noise_aware=True)
-    print(f"ours: crystallize_opt {co.__version__}, {noise_settings()}, default search {search!r}")
+    print(
+        f"ours: crystallize_opt {co.__version__}, {noise_settings()}, default search "
+        "default_sampler(s, noise_aware=True, space): GP when the space has a categorical or the noise "
+        "check finds the pipeline deterministic, else TPE; PyTorch "
+        f"{'installed' if importlib.util.find_spec('torch') else 'missing: TPE throughout'}"
+    )
     for m in methods:
         if m.startswith("ours:"):
             print(f"{m}: {method_settings(m)}")
