@@ -106,3 +106,26 @@ def test_the_noise_check_sampler_proposes_with_the_sampler_its_check_names() -> 
     found[0] = False
     study.optimize(quadratic, n_trials=1)
     assert noisy.proposed == [0, 1, 2, 5] and deterministic.proposed == [3, 4]
+
+
+def test_trials_ended_by_another_study_object_are_not_held_forever() -> None:
+    """A trial told through another ``Study`` object on the same storage (another worker's, or
+    a stale-trial check's) never reaches this sampler's ``after_trial``: the sampler forgets it
+    once enough trials are in flight, so a long-running worker's memory stays bounded."""
+    storage = optuna.storages.InMemoryStorage()
+    sampler = HandOffSampler(optuna.samplers.RandomSampler(seed=1), optuna.samplers.RandomSampler(seed=2), 5)
+    study = optuna.create_study(storage=storage, sampler=sampler, study_name="s")
+    other = optuna.load_study(study_name="s", storage=storage, sampler=optuna.samplers.RandomSampler())
+    space = {"x": FloatDistribution(-2.0, 2.0)}
+    kept = []
+    for _ in range(300):
+        trial = study.ask(space)
+        other.tell(trial.number, quadratic_of({"x": trial.params["x"], "y": 0.0}))
+        kept.append(len(sampler._running))
+    assert max(kept) <= 64
+    held = study.ask(space)  # a trial still running is kept until it ends
+    for _ in range(100):
+        other.tell(study.ask(space).number, 1.0)
+    assert held.number in sampler._running
+    study.tell(held, 1.0)
+    assert held.number not in sampler._running

@@ -18,6 +18,10 @@ from optuna.trial import FrozenTrial, TrialState
 
 #: The trials that count towards a hand-off: those that ran to an end and were told.
 _FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+_UNFINISHED = (TrialState.RUNNING, TrialState.WAITING)
+#: Trials in flight in one process after which the ended ones are looked up and forgotten
+#: (a look-up of the study's running trials, so not at every trial).
+_FORGET_ENDED_AT = 64
 
 
 class _ChoosingSampler(BaseSampler):
@@ -41,8 +45,16 @@ class _ChoosingSampler(BaseSampler):
     def _for(self, study: optuna.Study, trial: FrozenTrial) -> BaseSampler:
         sampler = self._running.get(trial.number)
         if sampler is None:
+            if len(self._running) >= _FORGET_ENDED_AT:
+                self._forget_ended(study)
             sampler = self._running[trial.number] = self._choose(study)
         return sampler
+
+    def _forget_ended(self, study: optuna.Study) -> None:
+        """Drop the trials that ended without this sampler's ``after_trial`` (told through
+        another study object, failed by another worker's stale-trial check)."""
+        running = {t.number for t in study.get_trials(deepcopy=False, states=_UNFINISHED)}
+        self._running = {n: s for n, s in self._running.items() if n in running}
 
     def infer_relative_search_space(
         self, study: optuna.Study, trial: FrozenTrial
