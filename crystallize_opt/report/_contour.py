@@ -17,10 +17,10 @@ from scipy.spatial import cKDTree
 
 from ._data import FloatArray, ParamColumn, ReportData
 from ._style import (
-    COLORS,
     COLORSCALE,
     MAX_CONTOUR_POINTS,
     Section,
+    best_star,
     colorscale_reversed,
     layout,
     log_axis,
@@ -235,12 +235,7 @@ def contour_section(data: ReportData) -> Section:
                 y=np.array([b.values[data.best]]),
                 mode="markers",
                 name=data.best_name(data.best),
-                marker={
-                    "symbol": "star",
-                    "size": 15,
-                    "color": COLORS["best"],
-                    "line": {"width": 1, "color": "white"},
-                },
+                marker=best_star(15),
             )
         )
     fig.update_layout(**layout(560))

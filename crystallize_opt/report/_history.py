@@ -12,7 +12,7 @@ from plotly.subplots import make_subplots
 
 from ..ranking import oriented
 from ._data import BoolArray, FloatArray, ReportData
-from ._style import COLORS, Section, estimate, layout, log_ticks, spans_decades
+from ._style import COLORS, Section, best_star, estimate, layout, log_ticks, spans_decades
 
 #: The focused view of the history spans the best trials up to this quantile of their means.
 FOCUS_QUANTILE = 0.5
@@ -259,12 +259,7 @@ def history_section(data: ReportData) -> Section:
                     name=data.best_name(b),
                     legendgroup="best",
                     showlegend=first,
-                    marker={
-                        "symbol": "star",
-                        "size": 14,
-                        "color": COLORS["best"],
-                        "line": {"width": 1, "color": "white"},
-                    },
+                    marker=best_star(14),
                     hovertemplate=f"{data.best_words} (trial %{{x}}): %{{y:.4g}}<extra></extra>",
                 ),
                 row=row,

@@ -10,7 +10,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from ._data import ReportData
-from ._style import COLORS, MAX_POINTS, Section, layout, sampled_note, subsample
+from ._style import COLORS, MAX_POINTS, Section, best_star, layout, sampled_note, subsample
 
 #: Pairwise plots cover at most this many objectives (6 pairs).
 MAX_OBJECTIVES = 4
@@ -95,12 +95,7 @@ def pareto_section(data: ReportData) -> Section | None:
                     name=f"closest to ideal (trial {data.number[best]})",
                     legendgroup="best",
                     showlegend=first,
-                    marker={
-                        "symbol": "star",
-                        "size": 15,
-                        "color": COLORS["best"],
-                        "line": {"width": 1, "color": "white"},
-                    },
+                    marker=best_star(15),
                     hovertemplate=f"trial {data.number[best]}<br>%{{x:.4g}}, %{{y:.4g}}<extra>closest to ideal</extra>",
                 ),
                 row=r,

@@ -31,6 +31,14 @@ COLORS = {
     "dominated": "#b8b8b8",
     "front": "#1f77b4",
 }
+
+
+def best_star(size: int) -> dict[str, Any]:
+    """The marker of the best trial (the chosen winner, or the point closest to the ideal): the
+    same star in every plot."""
+    return {"symbol": "star", "size": size, "color": COLORS["best"], "line": {"width": 1, "color": "white"}}
+
+
 #: Sequential colorscale, turned so that the best values are always yellow (see :func:`colorscale_reversed`).
 COLORSCALE = "Viridis"
 #: Trial-number colors of the slice plots: light blue (early) to dark blue (late), never near-white.
