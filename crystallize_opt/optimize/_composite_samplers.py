@@ -18,9 +18,10 @@ from optuna.trial import FrozenTrial, TrialState
 
 #: The trials that count towards a hand-off: those that ran to an end and were told.
 _FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+#: The trials that may still reach ``after_trial``.
 _UNFINISHED = (TrialState.RUNNING, TrialState.WAITING)
-#: Trials in flight in one process after which the ended ones are looked up and forgotten
-#: (a look-up of the study's running trials, so not at every trial).
+#: Trials held in one process after which the ended ones are looked up and forgotten (a look-up
+#: of the study's running trials, so not at every trial).
 _FORGET_ENDED_AT = 64
 
 
@@ -32,6 +33,9 @@ class _ChoosingSampler(BaseSampler):
         #: Trial number -> the sampler proposing it, kept until the trial ends (several trials
         #: may be asked before one is told).
         self._running: dict[int, BaseSampler] = {}
+        #: Size of ``_running`` at which the next look-up happens: doubled past what a look-up
+        #: leaves, so a process with many trials really in flight does not look up at every trial.
+        self._forget_at = _FORGET_ENDED_AT
 
     @property
     def samplers(self) -> tuple[BaseSampler, BaseSampler]:
@@ -45,7 +49,7 @@ class _ChoosingSampler(BaseSampler):
     def _for(self, study: optuna.Study, trial: FrozenTrial) -> BaseSampler:
         sampler = self._running.get(trial.number)
         if sampler is None:
-            if len(self._running) >= _FORGET_ENDED_AT:
+            if len(self._running) >= self._forget_at:
                 self._forget_ended(study)
             sampler = self._running[trial.number] = self._choose(study)
         return sampler
@@ -55,6 +59,7 @@ class _ChoosingSampler(BaseSampler):
         another study object, failed by another worker's stale-trial check)."""
         running = {t.number for t in study.get_trials(deepcopy=False, states=_UNFINISHED)}
         self._running = {n: s for n, s in self._running.items() if n in running}
+        self._forget_at = max(_FORGET_ENDED_AT, 2 * len(self._running))
 
     def infer_relative_search_space(
         self, study: optuna.Study, trial: FrozenTrial
