@@ -368,7 +368,16 @@ SAMPLERS: dict[str, Callable[[int], optuna.samplers.BaseSampler]] = {
     "tpe": lambda seed: optuna.samplers.TPESampler(seed=seed),
     # Optuna's GPSampler all the way (the default hands off to TPE after 500 finished trials).
     "gp": lambda seed: optuna.samplers.GPSampler(seed=seed),
+    # GPSampler told the objective is deterministic (its noise variance fixed near 0), for the
+    # noise-free cells: whether the default's deterministic branch should pass it.
+    "gp_deterministic": lambda seed: _deterministic_gp(seed),
 }
+
+
+def _deterministic_gp(seed: int) -> optuna.samplers.BaseSampler:
+    with warnings.catch_warnings():  # ``deterministic_objective`` is experimental in Optuna 5
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.samplers.GPSampler(seed=seed, deterministic_objective=True)
 
 
 class ReplicateSeed(DataSource):
