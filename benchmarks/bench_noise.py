@@ -95,6 +95,7 @@ from crystallize_opt import (
     SeedPlugin,
     replicate_seed,
 )
+from crystallize_opt.optimize import default_sampler
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _noise_problems import SETS, SUITE, Cell, NoisyProblem, Problem, get_problem
@@ -372,6 +373,15 @@ SAMPLERS: dict[str, Callable[[int], optuna.samplers.BaseSampler]] = {
     # noise-free cells: whether the default's deterministic branch should pass it.
     "gp_deterministic": lambda seed: _deterministic_gp(seed),
 }
+
+
+def default_search(categorical: bool) -> str:
+    """What the package's noise-aware default sampler is made of, for a space with or without a
+    categorical parameter (read from the package, so the header cannot drift from it)."""
+    space: dict[str, BaseDistribution] = {"x": FloatDistribution(0.0, 1.0)}
+    if categorical:
+        space["c"] = CategoricalDistribution([0, 1])
+    return repr(default_sampler(0, noise_aware=True, space=space))
 
 
 def _deterministic_gp(seed: int) -> optuna.samplers.BaseSampler:
@@ -703,10 +713,9 @@ def main(argv: list[str] | None = None) -> int:
         f"(share of the variance shared by all points on a replicate seed); baseline = domain centre"
     )
     print(
-        f"ours: crystallize_opt {co.__version__}, {noise_settings()}, default search "
-        "default_sampler(s, noise_aware=True, space): GP when the space has a categorical or the noise "
-        "check finds the pipeline deterministic, else TPE; PyTorch "
-        f"{'installed' if importlib.util.find_spec('torch') else 'missing: TPE throughout'}"
+        f"ours: crystallize_opt {co.__version__}, {noise_settings()}; default search (default_sampler(s, "
+        f"noise_aware=True, space), PyTorch {'installed' if importlib.util.find_spec('torch') else 'missing'}): "
+        f"{default_search(False)} on a continuous space, {default_search(True)} with a categorical parameter"
     )
     for m in methods:
         if m.startswith("ours:"):

@@ -3,10 +3,34 @@
 from __future__ import annotations
 
 import struct
+import warnings
 
 import numpy as np
+import optuna
 
-from crystallize_opt import Experiment, Pipeline, data_source, pipeline_step
+from crystallize_opt import Experiment, HandOffSampler, NoRepeatSampler, Pipeline, data_source, pipeline_step
+from crystallize_opt.optimize import GP_SEARCH_TRIALS, NoiseCheckSampler
+
+
+def noise_aware_default(seed: int, categorical: bool = False) -> NoiseCheckSampler:
+    """The noise-aware default search written out (what ``default_sampler`` documents): for a
+    deterministic pipeline an interpolating GP that never evaluates a point twice, for a noisy
+    one GP on a space with a categorical parameter, else TPE; each GP hands off to TPE."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        interpolating = optuna.samplers.GPSampler(seed=seed, deterministic_objective=True)
+    deterministic = HandOffSampler(
+        NoRepeatSampler(interpolating, optuna.samplers.TPESampler(seed=seed)),
+        optuna.samplers.TPESampler(seed=seed),
+        GP_SEARCH_TRIALS,
+    )
+    noisy: optuna.samplers.BaseSampler = optuna.samplers.TPESampler(seed=seed)
+    if categorical:
+        noisy = HandOffSampler(
+            optuna.samplers.GPSampler(seed=seed), optuna.samplers.TPESampler(seed=seed), GP_SEARCH_TRIALS
+        )
+    return NoiseCheckSampler(deterministic, noisy)
+
 
 #: (condition, seed) of every pipeline execution in this process.
 CALLS: list[tuple[str, int]] = []

@@ -32,7 +32,7 @@ from crystallize_opt.optimize._noise._pool import Pool
 from crystallize_opt.records import TrialRecord, WinnerSelection
 
 from . import noise_fixtures
-from .noise_fixtures import deterministic_experiment, noisy_experiment
+from .noise_fixtures import deterministic_experiment, noise_aware_default, noisy_experiment
 from .optional import require_package
 
 SPACE = {"x": FloatDistribution(-3.0, 3.0), "y": FloatDistribution(-3.0, 3.0)}
@@ -728,18 +728,13 @@ def default_sampler_optimizer() -> OptunaOptimizer:
     return OptunaOptimizer(SPACE, Objective("loss"), storage=":memory:", noise=RACING)
 
 
-def gp_then_tpe(seed: int) -> HandOffSampler:
-    return HandOffSampler(
-        optuna.samplers.GPSampler(seed=seed), optuna.samplers.TPESampler(seed=seed), GP_SEARCH_TRIALS
-    )
-
-
 @pytest.mark.parametrize("noisy", [False, True], ids=["deterministic", "noisy"])
 def test_without_a_sampler_a_continuous_space_is_searched_by_the_noise_checks_choice(noisy: bool) -> None:
     """The noise-aware default on a continuous space (PyTorch installed): a NoiseCheckSampler,
-    GP then TPE for a deterministic pipeline, TPE for a noisy one, each seeded with the master
-    seed: the same trials as with that sampler given, intensification trials included; the
-    deterministic pipeline's search after the noise check is GP's, the noisy one's TPE's."""
+    an interpolating GP that never repeats a point (then TPE) for a deterministic pipeline, TPE
+    for a noisy one, each seeded with the master seed: the same trials as with that sampler
+    given, intensification trials included; the deterministic pipeline's search after the noise
+    check is GP's, the noisy one's TPE's."""
     require_package("torch", "samplers")
 
     def experiment() -> Experiment:
@@ -749,7 +744,7 @@ def test_without_a_sampler_a_continuous_space_is_searched_by_the_noise_checks_ch
     default_best = experiment().optimize(default, num_trials=14, replicates_per_trial=1)
     assert type(default.sampler) is NoiseCheckSampler
     master = experiment().master_seed
-    given = NoiseCheckSampler(gp_then_tpe(master), optuna.samplers.TPESampler(seed=master))
+    given = noise_aware_default(master)
     explicit = optimizer(sampler=given, noise=RACING)
     explicit_best = experiment().optimize(explicit, num_trials=14, replicates_per_trial=1)
     assert [t.params for t in default.study.trials] == [t.params for t in explicit.study.trials]
@@ -760,12 +755,22 @@ def test_without_a_sampler_a_continuous_space_is_searched_by_the_noise_checks_ch
 
 
 def test_without_a_sampler_a_space_with_a_categorical_is_searched_by_gp_then_tpe() -> None:
+    """With a categorical parameter a noisy pipeline is searched by GP (then TPE) too: the
+    same trials as with the default written out."""
     require_package("torch", "samplers")
     space = {**SPACE, "kind": optuna.distributions.CategoricalDistribution(["a", "b", "c"])}
     opt = OptunaOptimizer(space, Objective("loss"), storage=":memory:", noise=True)
-    noisy_experiment().optimize(opt, num_trials=8, replicates_per_trial=1)
-    assert type(opt.sampler) is HandOffSampler and opt.sampler.trials == GP_SEARCH_TRIALS
-    assert [type(s) for s in opt.sampler.samplers] == [optuna.samplers.GPSampler, optuna.samplers.TPESampler]
+    best = noisy_experiment().optimize(opt, num_trials=14, replicates_per_trial=1)
+    assert type(opt.sampler) is NoiseCheckSampler and opt.sampler.pipeline_deterministic is False
+    noisy = opt.sampler.samplers[1]
+    assert type(noisy) is HandOffSampler and noisy.trials == GP_SEARCH_TRIALS
+    assert [type(s) for s in noisy.samplers] == [optuna.samplers.GPSampler, optuna.samplers.TPESampler]
+    master = noisy_experiment().master_seed
+    given = OptunaOptimizer(
+        space, Objective("loss"), storage=":memory:", noise=True, sampler=noise_aware_default(master, True)
+    )
+    assert noisy_experiment().optimize(given, num_trials=14, replicates_per_trial=1) == best
+    assert [t.params for t in opt.study.trials] == [t.params for t in given.study.trials]
 
 
 def test_without_pytorch_the_noise_aware_default_is_tpe_and_says_why(

@@ -13,11 +13,12 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from crystallize_opt import ConfigurationError, HandOffSampler, NoiseHandling
+from crystallize_opt import ConfigurationError, HandOffSampler, NoiseHandling, NoRepeatSampler
 from crystallize_opt.config import load_study
 from crystallize_opt.config._noise import NOISE_KEYS
 from crystallize_opt.optimize import GP_SEARCH_TRIALS, NoiseCheckSampler
 
+from .noise_fixtures import noise_aware_default
 from .optional import require_package
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "studies" / "noisy_quadratic"
@@ -143,29 +144,20 @@ def test_without_a_sampler_the_config_gets_the_noise_aware_default(tmp_path: Pat
     section = load_study(folder).optimize
     assert section is not None
 
-    def default(seed: int) -> NoiseCheckSampler:
-        gp = HandOffSampler(
-            optuna.samplers.GPSampler(seed=seed), optuna.samplers.TPESampler(seed=seed), GP_SEARCH_TRIALS
-        )
-        return NoiseCheckSampler(gp, optuna.samplers.TPESampler(seed=seed))
-
     def first_point(sampler: object) -> dict[str, object]:
         # A continuous space: GP (then TPE) for a deterministic pipeline, TPE for a noisy one.
         assert type(sampler) is NoiseCheckSampler
         deterministic, noisy = sampler.samplers
         assert type(deterministic) is HandOffSampler and deterministic.trials == GP_SEARCH_TRIALS
-        assert [type(s) for s in deterministic.samplers] == [
-            optuna.samplers.GPSampler,
-            optuna.samplers.TPESampler,
-        ]
+        assert [type(s) for s in deterministic.samplers] == [NoRepeatSampler, optuna.samplers.TPESampler]
         assert type(noisy) is optuna.samplers.TPESampler
         space = {"x": optuna.distributions.FloatDistribution(0.0, 1.0)}
         return optuna.create_study(sampler=sampler).ask(space).params
 
     first = first_point(section.make_optimizer(storage=":memory:").sampler)
-    assert first == first_point(default(11))
+    assert first == first_point(noise_aware_default(11))
     overridden = first_point(section.make_optimizer(storage=":memory:", seed=4).sampler)
-    assert overridden == first_point(default(4)) != first
+    assert overridden == first_point(noise_aware_default(4)) != first
     named = load_study(write(tmp_path / "named", True)).optimize
     assert named is not None
     assert type(named.make_optimizer(storage=":memory:").sampler) is optuna.samplers.TPESampler

@@ -204,7 +204,8 @@ def test_a_held_out_test_without_spread_reads_no_ci_in_the_summary_and_the_repor
 
 
 def test_the_report_names_the_noise_aware_default_search(tmp_path: Path) -> None:
-    """The default noise-aware sampler is two samplers: the report names both and the hand-off."""
+    """The default noise-aware sampler is made of several: the report names each and when it
+    proposes."""
     require_package("torch", "samplers")
     with _in(tmp_path):
         optimizer = OptunaOptimizer(
@@ -213,5 +214,10 @@ def test_the_report_names_the_noise_aware_default_search(tmp_path: Path) -> None
         experiment = fx.quadratic_experiment(widen(), name="gp")
         experiment.optimize(optimizer, num_trials=6, replicates_per_trial=2, progress=False)
     shown = extract(optimizer.study).sampler
-    assert shown.startswith("GPSampler(n_startup_trials=10), then TPESampler(n_startup_trials=10")
-    assert shown.endswith(f") after {GP_SEARCH_TRIALS} finished trials")
+    tpe = "TPESampler(n_startup_trials=10, constant_liar=True)"
+    assert shown == (
+        "for a deterministic pipeline GPSampler(n_startup_trials=10, deterministic_objective=True) "
+        f"({tpe} where it would evaluate a point again), then {tpe} after {GP_SEARCH_TRIALS} finished "
+        f"trials; for a noisy one GPSampler(n_startup_trials=10), then {tpe} after {GP_SEARCH_TRIALS} "
+        "finished trials"
+    )

@@ -50,12 +50,13 @@ REPLICATES = 2
 MakeSampler = Callable[[], optuna.samplers.BaseSampler | None]
 
 
-def experiment(flag: Path | None = None) -> Experiment:
-    """A noisy quadratic; with ``flag`` (a file holding a count ``c``), execution ``c`` (from 0)
-    of this experiment raises KeyboardInterrupt, once."""
+def experiment(flag: Path | None = None, exact: bool = False) -> Experiment:
+    """A noisy quadratic (``exact``: a deterministic one); with ``flag`` (a file holding a count
+    ``c``), execution ``c`` (from 0) of this experiment raises KeyboardInterrupt, once."""
+    quadratic = nf.deterministic_quadratic() if exact else nf.shifted_quadratic(own_sd=0.2)
     return Experiment(
         datasource=nf.seed_offset(noise_sd=0.3),
-        pipeline=Pipeline([interrupt_after(), nf.shifted_quadratic(own_sd=0.2)]),
+        pipeline=Pipeline([interrupt_after(), quadratic]),
         name="resumed",
         initial_ctx={"interrupt_file": str(flag) if flag else ""},
     )
@@ -94,7 +95,12 @@ def interrupted(trial: FrozenTrial) -> bool:
 
 
 def run_with_interrupts(
-    tmp_path: Path, url: str, executions: list[int], noise: bool, sampler: MakeSampler
+    tmp_path: Path,
+    url: str,
+    executions: list[int],
+    noise: bool,
+    sampler: MakeSampler,
+    exact: bool = False,
 ) -> Treatment:
     """Run the search, interrupted at each of ``executions`` (counted from the start of each
     run), each time resumed by a fresh optimizer on the same study; return the winner."""
@@ -102,14 +108,14 @@ def run_with_interrupts(
     for count in executions:
         flag.write_text(str(count))
         with pytest.raises(KeyboardInterrupt):
-            experiment(flag).optimize(optimizer(url, noise, sampler), TRIALS, REPLICATES)
+            experiment(flag, exact).optimize(optimizer(url, noise, sampler), TRIALS, REPLICATES)
         assert not flag.exists()
-    return experiment().optimize(optimizer(url, noise, sampler), TRIALS, REPLICATES)
+    return experiment(exact=exact).optimize(optimizer(url, noise, sampler), TRIALS, REPLICATES)
 
 
-def straight(tmp_path: Path, noise: bool, sampler: MakeSampler) -> tuple[str, Treatment]:
+def straight(tmp_path: Path, noise: bool, sampler: MakeSampler, exact: bool = False) -> tuple[str, Treatment]:
     url = f"sqlite:///{tmp_path / 'straight.db'}"
-    return url, experiment().optimize(optimizer(url, noise, sampler), TRIALS, REPLICATES)
+    return url, experiment(exact=exact).optimize(optimizer(url, noise, sampler), TRIALS, REPLICATES)
 
 
 def assert_same_search(url: str, winner: Treatment, reference_url: str, reference: Treatment) -> None:
@@ -240,6 +246,19 @@ def test_a_seeded_gp_sampler_resumes_the_same_search(tmp_path: Path, noise: bool
     url = f"sqlite:///{tmp_path / 'resumed.db'}"
     winner = run_with_interrupts(tmp_path, url, [8, 5], noise, sampler)
     assert_same_search(url, winner, reference_url, reference)
+
+
+def test_the_noise_aware_default_on_a_deterministic_pipeline_resumes_the_same_search(tmp_path: Path) -> None:
+    """The default search of a deterministic pipeline (an interpolating GP that never evaluates
+    a point twice, TPE where it would): interrupted before and after the GP's start-up trials,
+    it proposes what an uninterrupted run did, and no point is evaluated twice."""
+    require_package("torch", "samplers")
+    reference_url, reference = straight(tmp_path, True, default, exact=True)
+    url = f"sqlite:///{tmp_path / 'resumed.db'}"
+    winner = run_with_interrupts(tmp_path, url, [3, 14], True, default, exact=True)
+    assert_same_search(url, winner, reference_url, reference)
+    searched = [tuple(sorted(t.params.items())) for t in trials_of(url) if t.state == TrialState.COMPLETE]
+    assert len(searched) > 10 and len(set(searched)) == len(searched)
 
 
 def test_a_given_unseeded_sampler_stays_random(tmp_path: Path) -> None:

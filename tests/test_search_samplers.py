@@ -1,6 +1,7 @@
 """The samplers the noise-aware default is made of: HandOffSampler (one sampler proposes a study's
-first trials, another the rest, each seeing all) and NoiseCheckSampler (one for a deterministic
-pipeline, another for a noisy one)."""
+first trials, another the rest, each seeing all), NoiseCheckSampler (one for a deterministic
+pipeline, another for a noisy one) and NoRepeatSampler (another sampler where the first would
+evaluate a point again)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from optuna.distributions import BaseDistribution, FloatDistribution
 from optuna.trial import FrozenTrial
 
 from crystallize_opt import HandOffSampler
-from crystallize_opt.optimize import NoiseCheckSampler, TrialSeeding
+from crystallize_opt.optimize import NoiseCheckSampler, NoRepeatSampler, TrialSeeding
 
 
 class Recording(optuna.samplers.RandomSampler):
@@ -129,3 +130,73 @@ def test_trials_ended_by_another_study_object_are_not_held_forever() -> None:
     assert held.number in sampler._running
     study.tell(held, 1.0)
     assert held.number not in sampler._running
+
+
+class Converged(optuna.samplers.BaseSampler):
+    """A real sampler whose relative proposal is always ``point`` (what GPSampler does once its
+    acquisition function has converged on the best point); it remembers what it proposed."""
+
+    def __init__(self, point: dict[str, float], move: float = 0.0):
+        self.point, self.move = dict(point), move
+        self.relative: list[int] = []
+        self.independent: list[int] = []
+
+    def infer_relative_search_space(
+        self, study: optuna.Study, trial: FrozenTrial
+    ) -> dict[str, BaseDistribution]:
+        return optuna.search_space.intersection_search_space(study.get_trials(deepcopy=False))
+
+    def sample_relative(
+        self, study: optuna.Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
+    ) -> dict[str, Any]:
+        if not search_space:
+            return {}
+        self.relative.append(trial.number)
+        return {name: self.point[name] + self.move * trial.number for name in search_space}
+
+    def sample_independent(
+        self, study: optuna.Study, trial: FrozenTrial, param_name: str, param_distribution: BaseDistribution
+    ) -> Any:
+        self.independent.append(trial.number)
+        return self.point[param_name]
+
+
+def two_d(trial: optuna.Trial) -> float:
+    return quadratic_of({"x": trial.suggest_float("x", -2.0, 2.0), "y": trial.suggest_float("y", -2.0, 2.0)})
+
+
+def test_a_repeated_point_is_proposed_by_the_fallback_and_every_point_is_new() -> None:
+    converged, fallback = Converged({"x": 0.5, "y": 0.0}), Recording(7)
+    study = optuna.create_study(sampler=NoRepeatSampler(converged, fallback))
+    study.optimize(two_d, n_trials=8)
+    points = [(t.params["x"], t.params["y"]) for t in study.trials]
+    assert points[0] == (0.5, 0.0)  # proposed independently (no relative space yet): kept
+    assert len(set(points)) == 8  # the converged point is evaluated once
+    assert converged.relative == list(range(1, 8))  # it was asked first each time...
+    assert sorted(set(fallback.proposed)) == list(range(1, 8))  # ...and replaced by the fallback
+    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
+
+
+def test_new_points_are_kept_and_the_fallback_never_proposes() -> None:
+    moving, fallback = Converged({"x": 0.0, "y": 0.0}, move=0.1), Recording(7)
+    study = optuna.create_study(sampler=NoRepeatSampler(moving, fallback))
+    study.optimize(two_d, n_trials=6)
+    assert fallback.proposed == []
+    assert [round(t.params["x"], 9) for t in study.trials] == [0.0, 0.1, 0.2, 0.3, 0.4, 0.5]
+
+
+def test_a_point_being_evaluated_by_another_trial_counts_as_a_repeat() -> None:
+    """Two trials asked before either is told (workers, or a batch of asks): the second does
+    not evaluate the first one's point again."""
+    converged, fallback = Converged({"x": 0.5, "y": 0.0}), Recording(7)
+    study = optuna.create_study(sampler=NoRepeatSampler(converged, fallback))
+    study.optimize(two_d, n_trials=1)
+    space = {"x": FloatDistribution(-2.0, 2.0), "y": FloatDistribution(-2.0, 2.0)}
+    study.enqueue_trial({"x": 1.0, "y": 1.0})
+    running = study.ask(space)  # enqueued: a running trial at (1, 1)
+    converged.point = {"x": 1.0, "y": 1.0}
+    second = study.ask(space)
+    assert (second.params["x"], second.params["y"]) != (1.0, 1.0)
+    assert second.number in fallback.proposed
+    study.tell(running, 1.0)
+    study.tell(second, 1.0)

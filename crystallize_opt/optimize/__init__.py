@@ -3,8 +3,8 @@
 Two kinds of names live here:
 
 - the user API (re-exported by ``crystallize_opt``): :class:`BaseOptimizer`,
-  :class:`OptunaOptimizer`, :class:`Objective`, :class:`NoiseHandling`, :class:`HandOffSampler`
-  and the run's records;
+  :class:`OptunaOptimizer`, :class:`Objective`, :class:`NoiseHandling`, :class:`HandOffSampler`,
+  :class:`NoRepeatSampler` and the run's records;
 - the engine interface, for the packages above this one (``experiment`` runs the loop and the
   worker processes, ``config`` checks a study file's settings with the constructors' own rules,
   ``cli`` reads a stored study). These are not for users and may change between releases.
@@ -19,7 +19,7 @@ Other packages import from here, never from this package's ``_private`` modules
 from ._arguments import check_arguments, check_warm_start
 from ._base import BaseOptimizer, OptimizationRun, WorkerRole
 from ._collaborators import collaborators_of
-from ._composite_samplers import HandOffSampler, NoiseCheckSampler
+from ._composite_samplers import HandOffSampler, NoiseCheckSampler, NoRepeatSampler
 from ._dask import run_dask_workers
 from ._evaluation import TrialEvaluation
 from ._loop import finish_optimization, run_optimization
@@ -38,6 +38,7 @@ __all__ = [
     "GP_SEARCH_TRIALS",
     "BaseOptimizer",
     "HandOffSampler",
+    "NoRepeatSampler",
     "NoiseCheckSampler",
     "NoiseHandling",
     "Objective",

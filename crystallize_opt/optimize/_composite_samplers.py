@@ -1,8 +1,9 @@
 """Samplers made of two Optuna samplers, one of which proposes each trial.
 
 ``HandOffSampler`` chooses by how many trials have finished, ``NoiseCheckSampler`` by what the
-noise-aware search's noise check found. Both pass every call of Optuna's sampler contract for a
-trial to the sampler chosen when the trial started, and both samplers see every trial.
+noise-aware search's noise check found, ``NoRepeatSampler`` by whether the first one's proposal
+repeats a point already evaluated. Each passes every call of Optuna's sampler contract for a
+trial to the sampler chosen for it, and both samplers see every trial.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from optuna.trial import FrozenTrial, TrialState
 _FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 #: The trials that may still reach ``after_trial``.
 _UNFINISHED = (TrialState.RUNNING, TrialState.WAITING)
+#: The trials whose point a repeat would evaluate again: finished, or being evaluated now.
+_EVALUATED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
 #: Trials held in one process after which the ended ones are looked up and forgotten (a look-up
 #: of the study's running trials, so not at every trial).
 _FORGET_ENDED_AT = 64
@@ -128,7 +131,7 @@ class HandOffSampler(_ChoosingSampler):
         return self._pair[0] if finished < self._trials else self._pair[1]
 
     def __repr__(self) -> str:
-        first, then = (type(sampler).__name__ for sampler in self._pair)
+        first, then = (_shown(sampler) for sampler in self._pair)
         return f"HandOffSampler({first}, {then}, trials={self._trials})"
 
 
@@ -159,5 +162,61 @@ class NoiseCheckSampler(_ChoosingSampler):
         return self._pair[0] if self._check() is True else self._pair[1]
 
     def __repr__(self) -> str:
-        deterministic, noisy = self._pair
-        return f"NoiseCheckSampler(deterministic={deterministic!r}, noisy={type(noisy).__name__})"
+        deterministic, noisy = (_shown(sampler) for sampler in self._pair)
+        return f"NoiseCheckSampler(deterministic={deterministic}, noisy={noisy})"
+
+
+class NoRepeatSampler(_ChoosingSampler):
+    """Propose with ``sampler``; where its relative proposal for a trial is a point the study has
+    already evaluated or is evaluating (the same value of every parameter it proposes as a
+    complete, pruned or running trial), that trial is proposed by ``fallback`` instead.
+
+    For a deterministic objective, where a second evaluation of a point can only return the
+    first one's value: Optuna's ``GPSampler`` proposes the best point again once its acquisition
+    function has converged there, which would spend the rest of the budget on one point. Both
+    samplers see every trial. Which one proposes a trial depends only on the trials the study
+    holds when the first one proposes, so a resumed study goes on as an uninterrupted one.
+    Proposals made by ``sample_independent`` alone (no relative search space: ``TPESampler``'s
+    univariate default, a sampler's start-up trials) are never replaced.
+
+    Args:
+        sampler: proposes each trial first.
+        fallback: proposes the trials whose ``sampler`` proposal repeats a point.
+    """
+
+    def __init__(self, sampler: BaseSampler, fallback: BaseSampler):
+        super().__init__(sampler, fallback)
+
+    def _choose(self, study: optuna.Study) -> BaseSampler:
+        return self._pair[0]
+
+    def sample_relative(
+        self, study: optuna.Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
+    ) -> dict[str, Any]:
+        sampler = self._for(study, trial)
+        params = sampler.sample_relative(study, trial, search_space)
+        if sampler is not self._pair[0] or not params or not _evaluated(study, trial, params):
+            return params
+        fallback = self._running[trial.number] = self._pair[1]
+        fallback.before_trial(study, trial)
+        return fallback.sample_relative(study, trial, fallback.infer_relative_search_space(study, trial))
+
+    def __repr__(self) -> str:
+        sampler, fallback = (_shown(sampler) for sampler in self._pair)
+        return f"NoRepeatSampler({sampler}, fallback={fallback})"
+
+
+def _shown(sampler: BaseSampler) -> str:
+    """A composite sampler's repr (it names its parts), another sampler's class name (Optuna's
+    samplers have no repr of their own)."""
+    return repr(sampler) if isinstance(sampler, _ChoosingSampler) else type(sampler).__name__
+
+
+def _evaluated(study: optuna.Study, trial: FrozenTrial, params: dict[str, Any]) -> bool:
+    """True when another trial of ``study`` has (or is getting) every value of ``params``."""
+    for other in study.get_trials(deepcopy=False, states=_EVALUATED):
+        if other.number != trial.number and all(
+            name in other.params and other.params[name] == value for name, value in params.items()
+        ):
+            return True
+    return False

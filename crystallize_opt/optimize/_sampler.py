@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import importlib.util
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
 from optuna.distributions import CategoricalDistribution
+from optuna.exceptions import ExperimentalWarning
 from optuna.samplers import BaseSampler, GPSampler, TPESampler
 
 from .._logging import get_logger
-from ._composite_samplers import HandOffSampler, NoiseCheckSampler
+from ._composite_samplers import HandOffSampler, NoiseCheckSampler, NoRepeatSampler
 
 _log = get_logger("optimize")
 
@@ -27,15 +29,23 @@ def default_sampler(
 ) -> BaseSampler:
     """The sampler of an :class:`OptunaOptimizer` (or a study config) that names none.
 
-    - Without noise handling: ``TPESampler(seed=seed)``, Optuna's default (multivariate) TPE.
+    - Without noise handling: ``TPESampler(seed=seed)``, Optuna's default TPE.
     - Noise-aware (``noise_aware``), with a fixed search space (``space``, a mapping) and
-      PyTorch installed, a Gaussian-process search, ``HandOffSampler(GPSampler(seed=seed),
-      TPESampler(seed=seed), GP_SEARCH_TRIALS)`` (TPE after :data:`GP_SEARCH_TRIALS` finished
-      trials, which bounds a proposal's cost), where it did better on the noise suite's tuning
-      set (``benchmarks/README.md``, "The search"): when the space has a categorical parameter
-      (interacting choices that TPE mostly missed), and otherwise when the noise check finds
-      the pipeline deterministic (:class:`NoiseCheckSampler`; a noisy continuous response is
-      searched with ``TPESampler(seed=seed)``, which did better there).
+      PyTorch installed: a :class:`NoiseCheckSampler` that chooses by what the noise check
+      found (what did better on the noise suite's tuning set, ``benchmarks/README.md``, "The
+      search"):
+
+      - a deterministic pipeline: Optuna's ``GPSampler(seed=seed,
+        deterministic_objective=True)`` (its Gaussian process interpolates the values instead
+        of smoothing them as noise), inside a :class:`NoRepeatSampler` whose fallback,
+        ``TPESampler(seed=seed)``, proposes the trials where the GP would evaluate a point
+        again;
+      - a noisy pipeline (and the noise check's own trial): ``GPSampler(seed=seed)`` when the
+        space has a categorical parameter (interacting choices that TPE mostly missed),
+        ``TPESampler(seed=seed)`` otherwise (a noisy continuous response, where it did better).
+
+      Each GP search hands off to ``TPESampler(seed=seed)`` after :data:`GP_SEARCH_TRIALS`
+      finished trials (:class:`HandOffSampler`), which bounds a proposal's cost.
     - Noise-aware without PyTorch, or with a conditional (callable) search space, which
       ``GPSampler`` does not model: ``TPESampler(seed=seed)`` (logged once per process when
       PyTorch is what is missing).
@@ -54,7 +64,14 @@ def default_sampler(
                 "search needs (pip install 'crystallize-opt[samplers]')"
             )
         return TPESampler(seed=seed)
-    gp = HandOffSampler(GPSampler(seed=seed), TPESampler(seed=seed), GP_SEARCH_TRIALS)
+    with warnings.catch_warnings():  # ``deterministic_objective`` is experimental in Optuna 5
+        warnings.simplefilter("ignore", ExperimentalWarning)
+        interpolating = GPSampler(seed=seed, deterministic_objective=True)
+    deterministic = HandOffSampler(
+        NoRepeatSampler(interpolating, TPESampler(seed=seed)), TPESampler(seed=seed), GP_SEARCH_TRIALS
+    )
     if any(isinstance(value, CategoricalDistribution) for value in space.values()):
-        return gp
-    return NoiseCheckSampler(gp, TPESampler(seed=seed))
+        noisy: BaseSampler = HandOffSampler(GPSampler(seed=seed), TPESampler(seed=seed), GP_SEARCH_TRIALS)
+    else:
+        noisy = TPESampler(seed=seed)
+    return NoiseCheckSampler(deterministic, noisy)

@@ -25,7 +25,7 @@ from ..ranking import StudyBest, study_best
 from ..records import BaselineRecord, RecordError, StudySettings, TrialRecord, WinnerSelection
 from ..treatment import Treatment
 from ._base import OptimizationRun
-from ._composite_samplers import HandOffSampler, NoiseCheckSampler
+from ._composite_samplers import HandOffSampler, NoiseCheckSampler, NoRepeatSampler
 from ._objective import Objective
 from ._space import SearchSpace, describe_differences
 
@@ -198,7 +198,7 @@ def describe_component(component: object | None) -> dict[str, Any] | None:
         for key, value in vars(component).items()
         if value is None or isinstance(value, (bool, int, float, str))
     }
-    if isinstance(component, (HandOffSampler, NoiseCheckSampler)):
+    if isinstance(component, (HandOffSampler, NoiseCheckSampler, NoRepeatSampler)):
         settings["samplers"] = [describe_component(sampler) for sampler in component.samplers]
     return {"class": type(component).__name__, "settings": settings}
 

@@ -17,18 +17,22 @@ def describe_sampler(study: optuna.Study, settings: Mapping[str, Any]) -> str:
 
 
 def _describe_stored_sampler(stored: Mapping[str, Any]) -> str:
-    """``Class(seed=..., ...)`` of a stored sampler description; a hand-off or a choice by the
-    noise check names both samplers and when each proposes."""
+    """``Class(seed=..., ...)`` of a stored sampler description; a hand-off, a choice by the
+    noise check or a no-repeat fallback names both samplers and when each proposes."""
     options = stored.get("settings") or {}
     nested = options.get("samplers")
     if isinstance(nested, list) and len(nested) == 2 and all(isinstance(n, Mapping) for n in nested):
         first, then = (_describe_stored_sampler(n) for n in nested)
         if stored.get("class") == "NoiseCheckSampler":
-            return f"{first} if the pipeline is deterministic, else {then}"
+            return f"for a deterministic pipeline {first}; for a noisy one {then}"
+        if stored.get("class") == "NoRepeatSampler":
+            return f"{first} ({then} where it would evaluate a point again)"
         return f"{first}, then {then} after {options.get('trials')!r} finished trials"
     shown = [
         f"{k}={v!r}"
         for k, v in options.items()
         if v is not None and k in ("seed", "multivariate", "constant_liar", "n_startup_trials")
     ]
+    if options.get("deterministic") is True:  # GPSampler keeps ``deterministic_objective`` so
+        shown.append("deterministic_objective=True")
     return f"{stored.get('class')}({', '.join(shown)})"
