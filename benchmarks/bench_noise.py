@@ -37,10 +37,12 @@ Methods (plain Optuna = ``TPESampler(seed=s)`` with Optuna 5 defaults, in-memory
 * ``smac``: SMAC3 2.x's hyperparameter-optimization facade with the replicate seeds as
   instances, see :func:`smac` (a benchmark-only dependency: skipped with a note without it).
 * ``ours``: crystallize-opt's own code path: ``Experiment.optimize`` with
-  ``OptunaOptimizer(..., noise=True)`` and the package's defaults (the default sampler: with
-  PyTorch, Optuna's ``GPSampler(seed=s)`` for 500 finished trials then ``TPESampler(seed=s)``
-  since 2026-12-07, ``TPESampler(seed=s)`` before and without PyTorch; one replicate per search
-  trial since 2026-12-06, racing before) on an experiment whose pipeline evaluates the problem
+  ``OptunaOptimizer(..., noise=True)`` and the package's defaults (the default sampler, which
+  the header prints: with PyTorch, Optuna's ``GPSampler`` where the space has a categorical
+  parameter or the pipeline is deterministic since 2026-12-07, told the objective is
+  deterministic and never evaluating a point twice there since late 2026-12-07;
+  ``TPESampler(seed=s)`` before and without PyTorch; one replicate per search trial since
+  2026-12-06, racing before) on an experiment whose pipeline evaluates the problem
   (see :func:`ours`); variants set :class:`~crystallize_opt.NoiseHandling` fields
   (``ours:NAME`` from ``VARIANTS`` or ``ours:field=value;field=value``); ``sampler=NAME`` among
   the fields passes a sampler of ``SAMPLERS`` instead of the default one (``ours:sampler=tpe``:

@@ -15,15 +15,13 @@ from crystallize_opt.optimize import GP_SEARCH_TRIALS, NoiseCheckSampler
 def noise_aware_default(seed: int, categorical: bool = False) -> NoiseCheckSampler:
     """The noise-aware default search written out (what ``default_sampler`` documents): for a
     deterministic pipeline an interpolating GP that never evaluates a point twice, for a noisy
-    one GP on a space with a categorical parameter, else TPE; each GP hands off to TPE."""
+    one GP on a space with a categorical parameter, else TPE; each GP hands off to TPE (for a
+    deterministic pipeline, the TPE that replaces the GP's repeats)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         interpolating = optuna.samplers.GPSampler(seed=seed, deterministic_objective=True)
-    deterministic = HandOffSampler(
-        NoRepeatSampler(interpolating, optuna.samplers.TPESampler(seed=seed)),
-        optuna.samplers.TPESampler(seed=seed),
-        GP_SEARCH_TRIALS,
-    )
+    tpe = optuna.samplers.TPESampler(seed=seed)  # one sampler in both places
+    deterministic = HandOffSampler(NoRepeatSampler(interpolating, tpe), tpe, GP_SEARCH_TRIALS)
     noisy: optuna.samplers.BaseSampler = optuna.samplers.TPESampler(seed=seed)
     if categorical:
         noisy = HandOffSampler(

@@ -754,6 +754,26 @@ def test_without_a_sampler_a_continuous_space_is_searched_by_the_noise_checks_ch
     assert default.sampler.pipeline_deterministic is (not noisy)
 
 
+def test_a_noisy_continuous_search_draws_what_the_earlier_default_drew() -> None:
+    """The deterministic branch changed (an interpolating GP that never repeats a point) without
+    moving the noisy branch's seeded draws: a noisy continuous pipeline gets the trials of the
+    earlier default, ``NoiseCheckSampler(GP then TPE, TPE)``, so results measured with it (and
+    a study begun with it) hold."""
+    require_package("torch", "samplers")
+    default = default_sampler_optimizer()
+    default_best = noisy_experiment().optimize(default, num_trials=14, replicates_per_trial=1)
+    master = noisy_experiment().master_seed
+    earlier = NoiseCheckSampler(
+        HandOffSampler(
+            optuna.samplers.GPSampler(seed=master), optuna.samplers.TPESampler(seed=master), GP_SEARCH_TRIALS
+        ),
+        optuna.samplers.TPESampler(seed=master),
+    )
+    explicit = optimizer(sampler=earlier, noise=RACING)
+    assert noisy_experiment().optimize(explicit, num_trials=14, replicates_per_trial=1) == default_best
+    assert [t.params for t in default.study.trials] == [t.params for t in explicit.study.trials]
+
+
 def test_without_a_sampler_a_space_with_a_categorical_is_searched_by_gp_then_tpe() -> None:
     """With a categorical parameter a noisy pipeline is searched by GP (then TPE) too: the
     same trials as with the default written out."""

@@ -39,7 +39,7 @@ def default_sampler(
         deterministic_objective=True)`` (its Gaussian process interpolates the values instead
         of smoothing them as noise), inside a :class:`NoRepeatSampler` whose fallback,
         ``TPESampler(seed=seed)``, proposes the trials where the GP would evaluate a point
-        again;
+        again (the same TPE takes over from the GP);
       - a noisy pipeline (and the noise check's own trial): ``GPSampler(seed=seed)`` when the
         space has a categorical parameter (interacting choices that TPE mostly missed),
         ``TPESampler(seed=seed)`` otherwise (a noisy continuous response, where it did better).
@@ -67,9 +67,11 @@ def default_sampler(
     with warnings.catch_warnings():  # ``deterministic_objective`` is experimental in Optuna 5
         warnings.simplefilter("ignore", ExperimentalWarning)
         interpolating = GPSampler(seed=seed, deterministic_objective=True)
-    deterministic = HandOffSampler(
-        NoRepeatSampler(interpolating, TPESampler(seed=seed)), TPESampler(seed=seed), GP_SEARCH_TRIALS
-    )
+    # One TPE both replaces the GP's repeats and takes over from it: the sampler's generators
+    # (reseeded before each trial by their order, see TrialSeeding) are then those of the
+    # earlier default, so a noisy continuous search draws exactly what it drew before.
+    tpe = TPESampler(seed=seed)
+    deterministic = HandOffSampler(NoRepeatSampler(interpolating, tpe), tpe, GP_SEARCH_TRIALS)
     if any(isinstance(value, CategoricalDistribution) for value in space.values()):
         noisy: BaseSampler = HandOffSampler(GPSampler(seed=seed), TPESampler(seed=seed), GP_SEARCH_TRIALS)
     else:
