@@ -668,7 +668,9 @@ def main(argv: list[str] | None = None) -> int:
         help="share of the noise variance shared by all points on a seed (cells without their own rho)",
     )
     parser.add_argument("--processes", type=int, default=2)
-    parser.add_argument("--dump", default=None, help="write every run's result as JSON lines to this file")
+    parser.add_argument(
+        "--dump", default=None, help="write every run's result as JSON lines to this file, each as it ends"
+    )
     parser.add_argument(
         "--cache",
         default=None,
@@ -742,10 +744,22 @@ def main(argv: list[str] | None = None) -> int:
             todo.append(task)
     tasks = todo
     cache_file = open(args.cache, "a") if args.cache else None  # noqa: SIM115
+    # Each run's record is written as it ends, so a run cut short keeps what it measured.
+    dump_file = open(args.dump, "w") if args.dump else None  # noqa: SIM115
+
+    def dump(task_key: tuple[str, str, int], out: dict[str, Any]) -> None:
+        if dump_file is not None:
+            record = {"cell": task_key[0], "set": set_of(SUITE[task_key[0]]), "method": task_key[1]}
+            dump_file.write(json.dumps({**record, "seed": task_key[2], **out}, default=float) + "\n")
+            dump_file.flush()
+
+    for task_key, out in sorted(results.items()):  # taken from the cache
+        dump(task_key, out)
 
     def store(task_key: tuple[str, str, int], out: dict[str, Any]) -> None:
-        """Keep one run's record (and append another method's to the cache)."""
+        """Keep one run's record, dump it (and append another method's to the cache)."""
         results[task_key] = out
+        dump(task_key, out)
         if cache_file is not None and task_key[1] in fixed:
             full = [*task_key, budget, args.rho, SEED_SCHEME]
             cache_file.write(json.dumps({"task": json.dumps(full), "result": out}, default=float) + "\n")
@@ -770,23 +784,9 @@ def main(argv: list[str] | None = None) -> int:
             store(key, out)
             progress(done)
     elapsed = time.perf_counter() - started
+    if dump_file is not None:
+        dump_file.close()
 
-    if args.dump:
-        with open(args.dump, "w") as dump:
-            for key, out in sorted(results.items()):
-                dump.write(
-                    json.dumps(
-                        {
-                            "cell": key[0],
-                            "set": set_of(SUITE[key[0]]),
-                            "method": key[1],
-                            "seed": key[2],
-                            **out,
-                        },
-                        default=float,
-                    )
-                    + "\n"
-                )
     ours_methods = [m for m in methods if m not in fixed]
     other_methods = [m for m in methods if m in fixed]
     plain_methods = [m for m in methods if m in PLAIN]
