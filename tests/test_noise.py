@@ -828,6 +828,33 @@ def test_a_study_continued_by_another_default_sampler_says_its_search_does_not_g
     assert "its trials were proposed by TPESampler, the next ones by NoiseCheckSampler" in caplog.text
 
 
+def test_a_study_continued_by_a_default_made_of_other_parts_says_so_and_the_same_one_does_not(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A study begun by the previous release's default (a NoiseCheckSampler too, made of other
+    samplers) warns when this release's default continues it; one begun by this release's
+    default, continued by it, does not."""
+    require_package("torch", "samplers")
+    master = noisy_experiment().master_seed
+    earlier = NoiseCheckSampler(
+        HandOffSampler(
+            optuna.samplers.GPSampler(seed=master), optuna.samplers.TPESampler(seed=master), GP_SEARCH_TRIALS
+        ),
+        optuna.samplers.TPESampler(seed=master),
+    )
+    warning = "proposed by a NoiseCheckSampler made of other samplers"
+    for first, name in ((earlier, "earlier"), (None, "same")):
+        url = f"sqlite:///{tmp_path / name}.db"
+        begun = optimizer(url, noise=RACING, sampler=first)
+        noisy_experiment().optimize(begun, num_trials=5, replicates_per_trial=1)
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="crystallize_opt"):
+            continued = optimizer(url, noise=RACING, sampler=None)
+            noisy_experiment().optimize(continued, num_trials=7, replicates_per_trial=1)
+        assert (warning in caplog.text) == (name == "earlier"), name
+        assert ("the search does not go on" in caplog.text) == (name == "earlier"), name
+
+
 @pytest.mark.parametrize("case", ["plain", "conditional"])
 def test_without_noise_handling_or_with_a_conditional_space_the_default_is_tpe(case: str) -> None:
     if case == "plain":

@@ -5,7 +5,7 @@ treatments of trials)."""
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -152,6 +152,15 @@ def store_or_check_settings(study: optuna.Study, storage: BaseStorage, settings:
             stored_class,
             given_class,
         )
+    elif stored_class and _parts(stored.sampler) != _parts(settings.sampler):
+        # A composite of the same class made of other samplers (a release of crystallize-opt
+        # that changed the default).
+        _log.warning(
+            "study %r: its trials were proposed by a %s made of other samplers than the one proposing "
+            "the next ones; the search does not go on as it would have",
+            study.study_name,
+            stored_class,
+        )
     if stored.seed_scheme is None and scheme == SEED_SCHEME:
         # A study of an earlier release that evaluated nothing yet: its first trial is the
         # first to pick a scheme, so it takes this release's, recorded before any trial runs
@@ -201,6 +210,14 @@ def describe_component(component: object | None) -> dict[str, Any] | None:
     if isinstance(component, (HandOffSampler, NoiseCheckSampler, NoRepeatSampler)):
         settings["samplers"] = [describe_component(sampler) for sampler in component.samplers]
     return {"class": type(component).__name__, "settings": settings}
+
+
+def _parts(description: Mapping[str, Any] | None) -> Any:
+    """The classes a sampler described by :func:`describe_component` is made of, as a tree."""
+    if not isinstance(description, Mapping):
+        return None
+    nested = (description.get("settings") or {}).get("samplers") or []
+    return (description.get("class"), tuple(_parts(part) for part in nested))
 
 
 def treatment_params(trial: FrozenTrial) -> dict[str, Any]:

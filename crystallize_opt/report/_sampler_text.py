@@ -33,6 +33,6 @@ def _describe_stored_sampler(stored: Mapping[str, Any]) -> str:
         for k, v in options.items()
         if v is not None and k in ("seed", "multivariate", "constant_liar", "n_startup_trials")
     ]
-    if options.get("deterministic") is True:  # GPSampler keeps ``deterministic_objective`` so
+    if options.get("deterministic") is True:  # GPSampler's ``deterministic_objective``, as it keeps it
         shown.append("deterministic_objective=True")
     return f"{stored.get('class')}({', '.join(shown)})"
