@@ -754,6 +754,17 @@ def test_without_a_sampler_a_continuous_space_is_searched_by_the_noise_checks_ch
     assert default.sampler.pipeline_deterministic is (not noisy)
 
 
+def earlier_default(seed: int) -> NoiseCheckSampler:
+    """The previous release's noise-aware default on a continuous space: GP (then TPE) for a
+    deterministic pipeline, TPE for a noisy one."""
+    return NoiseCheckSampler(
+        HandOffSampler(
+            optuna.samplers.GPSampler(seed=seed), optuna.samplers.TPESampler(seed=seed), GP_SEARCH_TRIALS
+        ),
+        optuna.samplers.TPESampler(seed=seed),
+    )
+
+
 def test_a_noisy_continuous_search_draws_what_the_earlier_default_drew() -> None:
     """The deterministic branch changed (an interpolating GP that never repeats a point) without
     moving the noisy branch's seeded draws: a noisy continuous pipeline gets the trials of the
@@ -763,12 +774,7 @@ def test_a_noisy_continuous_search_draws_what_the_earlier_default_drew() -> None
     default = default_sampler_optimizer()
     default_best = noisy_experiment().optimize(default, num_trials=14, replicates_per_trial=1)
     master = noisy_experiment().master_seed
-    earlier = NoiseCheckSampler(
-        HandOffSampler(
-            optuna.samplers.GPSampler(seed=master), optuna.samplers.TPESampler(seed=master), GP_SEARCH_TRIALS
-        ),
-        optuna.samplers.TPESampler(seed=master),
-    )
+    earlier = earlier_default(master)
     explicit = optimizer(sampler=earlier, noise=RACING)
     assert noisy_experiment().optimize(explicit, num_trials=14, replicates_per_trial=1) == default_best
     assert [t.params for t in default.study.trials] == [t.params for t in explicit.study.trials]
@@ -836,12 +842,7 @@ def test_a_study_continued_by_a_default_made_of_other_parts_says_so_and_the_same
     default, continued by it, does not."""
     require_package("torch", "samplers")
     master = noisy_experiment().master_seed
-    earlier = NoiseCheckSampler(
-        HandOffSampler(
-            optuna.samplers.GPSampler(seed=master), optuna.samplers.TPESampler(seed=master), GP_SEARCH_TRIALS
-        ),
-        optuna.samplers.TPESampler(seed=master),
-    )
+    earlier = earlier_default(master)
     warning = "proposed by a NoiseCheckSampler made of other samplers"
     for first, name in ((earlier, "earlier"), (None, "same")):
         url = f"sqlite:///{tmp_path / name}.db"
