@@ -235,6 +235,62 @@ def test_a_heartbeat_keeps_a_trial_live_past_the_grace_period(study: optuna.Stud
     assert fail_stale_trials(study, GRACE, 1, clock=clock) == [trial.number]
 
 
+def test_a_retry_lost_by_a_process_that_stopped_after_the_fail_is_queued_once_later(
+    study: optuna.Study, tmp_path: Path
+) -> None:
+    """A process that stops between failing a stale trial and queueing its parameters (here: it
+    exits where it would queue them) loses nothing: once the failure is older than the grace
+    period, the next stale-trial check queues the retry it promised, once."""
+    stale = running_with_owner(study, None)
+    url = f"sqlite:///{tmp_path / 'study.db'}"  # the ``study`` fixture's
+    script = (
+        "import os, optuna\n"
+        "from crystallize_opt.coordination import fail_stale_trials\n"
+        "optuna.Study.enqueue_trial = lambda *a, **k: os._exit(9)\n"
+        f"study = optuna.load_study(study_name='s', storage={url!r})\n"
+        "fail_stale_trials(study, 0.0, 2)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=120)
+    assert done.returncode == 9, done.stderr.decode()
+    failed = study.trials[stale.number]
+    assert failed.state == TrialState.FAIL and stored_record(failed).retry == 1
+    assert [t for t in study.trials if t.state == TrialState.WAITING] == []
+
+    assert failed.datetime_complete is not None
+    clock = FakeClock(failed.datetime_complete.timestamp() + GRACE)
+    assert fail_stale_trials(study, GRACE, 2, clock=clock) == []
+    assert [t for t in study.trials if t.state == TrialState.WAITING] == [], "queued within the grace period"
+    clock.advance(0.001)
+    fail_stale_trials(study, GRACE, 2, clock=clock)
+    fresh = optuna.load_study(study_name="s", storage=url)  # another process's view: no cache
+    for checker in (study, fresh):
+        fail_stale_trials(checker, GRACE, 2, clock=clock)
+    (retry,) = [t for t in study.trials if t.state == TrialState.WAITING]
+    assert RetryRecord.from_trial(retry) == RetryRecord(of=stale.number, attempt=1)
+    assert retry.system_attrs["fixed_params"] == stale.params
+
+
+def test_a_retry_queued_by_the_failing_process_is_not_queued_again(
+    study: optuna.Study, tmp_path: Path
+) -> None:
+    """Nor is a failure past ``max_retries`` (it promised none)."""
+    clock = FakeClock(time.time())
+    first = running_with_owner(study, None)
+    clock.advance(GRACE + 1)
+    assert fail_stale_trials(study, GRACE, 1, clock=clock) == [first.number]
+    (retry,) = [t for t in study.trials if t.state == TrialState.WAITING]
+    retried = study.ask()  # the queued retry runs, and goes stale too: not retried again
+    assert retried.number == retry.number
+    clock.advance(GRACE + 1)
+    assert fail_stale_trials(study, GRACE, 1, clock=clock) == [retry.number]
+    assert stored_record(study.trials[retry.number]).retry is None
+    clock.advance(10 * GRACE)
+    fresh = optuna.load_study(study_name="s", storage=f"sqlite:///{tmp_path / 'study.db'}")
+    assert fail_stale_trials(fresh, GRACE, 1, clock=clock) == []
+    assert [t.number for t in study.trials if t.state == TrialState.WAITING] == []
+    assert len(study.trials) == 2
+
+
 # -- kill -9 of real runs ----------------------------------------------------------------------
 
 

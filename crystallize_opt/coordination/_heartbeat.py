@@ -16,6 +16,7 @@ import math
 import os
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -236,10 +237,15 @@ def fail_and_retry(study: optuna.Study, trial: FrozenTrial, reason: str, max_ret
     after a database outage recognises a FAIL of this call that landed before its answer was lost
     (:func:`~crystallize_opt.storage.fail_running_trial`), so the parameters are still queued.
     On journal (file or Redis) storages the record and the state are written one after the other.
+    The record names the retry it promises (:attr:`TrialRecord.retry`): where this process
+    stops between the FAIL and the queueing, a later :func:`fail_stale_trials` queues it.
     """
+    retry = RetryRecord.from_trial(trial)
+    attempt = (retry.attempt if retry is not None and retry.attempt is not None else 0) + 1
+    promised = attempt if attempt <= max_retries else None
     try:
         stored_id = stored_trial_id(study, trial)
-        record = {TrialRecord.ATTR: TrialRecord(failure=reason).to_json()}
+        record = {TrialRecord.ATTR: TrialRecord(failure=reason, retry=promised).to_json()}
         failed = fail_running_trial(study_backend(study), stored_id, record)
     except Exception as exc:  # the storage gave up (an outage longer than its timeout)
         _log.debug("trial %d not failed (%s): %s", trial.number, reason, exc)
@@ -249,21 +255,81 @@ def fail_and_retry(study: optuna.Study, trial: FrozenTrial, reason: str, max_ret
             "trial %d not failed (%s): another worker failed or finished it first", trial.number, reason
         )
         return False
-    retry = RetryRecord.from_trial(trial)
-    attempt = (retry.attempt if retry is not None and retry.attempt is not None else 0) + 1
-    if attempt <= max_retries:
-        study.enqueue_trial(
-            trial.params, user_attrs=RetryRecord(of=trial.number, attempt=attempt).user_attrs()
-        )
+    if promised is not None:
+        _queue_retry(study, trial, promised)
         _log.warning(
             "trial %d failed (%s); its parameters are queued again (attempt %d)",
             trial.number,
             reason,
-            attempt,
+            promised,
         )
     else:
         _log.warning("trial %d failed (%s); not retried (max_retries=%d)", trial.number, reason, max_retries)
     return True
+
+
+def _queue_retry(study: optuna.Study, failed: FrozenTrial, attempt: int) -> None:
+    """Queue the parameters of the ``failed`` trial again as retry ``attempt``."""
+    study.enqueue_trial(failed.params, user_attrs=RetryRecord(of=failed.number, attempt=attempt).user_attrs())
+    _settled_failures(study).add(failed.number)
+
+
+#: Per study object: numbers of FAIL trials whose promised retry this process found queued (or
+#: that promised none), so :func:`queue_lost_retries` reads each failed trial's record once.
+_SETTLED: weakref.WeakKeyDictionary[optuna.Study, set[int]] = weakref.WeakKeyDictionary()
+_SETTLED_LOCK = threading.Lock()
+
+
+def _settled_failures(study: optuna.Study) -> set[int]:
+    with _SETTLED_LOCK:
+        return _SETTLED.setdefault(study, set())
+
+
+def queue_lost_retries(study: optuna.Study, now: float, grace_period: float) -> list[int]:
+    """Queue the retries that :func:`fail_and_retry` promised (:attr:`TrialRecord.retry`) and
+    never queued: its process stopped between failing a trial and queueing its parameters.
+
+    A promise counts as lost once the trial has been FAIL for longer than ``grace_period``
+    seconds at Unix time ``now`` with no trial of the study marked as its retry
+    (:class:`RetryRecord`); the failing process queues it within milliseconds when it lives.
+    Two processes finding the same lost retry at the same moment may both queue it (the
+    storages offer no atomic check-and-insert); that needs a crash and a race at once.
+    Returns the numbers of the failed trials whose retry this call queued.
+
+    Raises:
+        RecordError: if a failed trial's record or a retry mark is malformed.
+    """
+    settled = _settled_failures(study)
+    pending: dict[int, tuple[FrozenTrial, int]] = {}
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.FAIL,)):
+        if trial.number in settled:
+            continue
+        record = TrialRecord.from_trial(trial)
+        if record is None or record.retry is None:
+            settled.add(trial.number)
+            continue
+        pending[trial.number] = (trial, record.retry)
+    if not pending:
+        return []
+    for trial in study.get_trials(deepcopy=False):
+        mark = RetryRecord.from_trial(trial)
+        if mark is not None and mark.of in pending:
+            settled.add(mark.of)
+            del pending[mark.of]
+    queued = []
+    for number, (trial, attempt) in sorted(pending.items()):
+        ended = trial.datetime_complete.timestamp() if trial.datetime_complete else now
+        if now - ended <= grace_period:
+            continue  # its process may be queueing it right now
+        _queue_retry(study, trial, attempt)
+        _log.warning(
+            "trial %d failed without its retry being queued (the process failing it stopped first); "
+            "its parameters are queued now (attempt %d)",
+            number,
+            attempt,
+        )
+        queued.append(number)
+    return queued
 
 
 def fail_stale_trials(
@@ -273,7 +339,9 @@ def fail_stale_trials(
     clock: Clock = SYSTEM_CLOCK,
 ) -> list[int]:
     """Fail the RUNNING trials that :func:`why_stale` finds abandoned at ``clock``'s time; retry
-    their params (see :func:`fail_and_retry`). Returns the numbers of the trials it failed.
+    their params (see :func:`fail_and_retry`), and queue the retries that a process failing a
+    trial promised and did not queue (:func:`queue_lost_retries`). Returns the numbers of the
+    trials it failed.
 
     The end of this process's last database outage (real Unix time) only counts on the real
     clock; a test's clock decides alone."""
@@ -284,6 +352,7 @@ def fail_stale_trials(
         reason = why_stale(trial, now, grace_period, recovered)
         if reason is not None and fail_and_retry(study, trial, reason, max_retries):
             failed.append(trial.number)
+    queue_lost_retries(study, now, grace_period)
     return failed
 
 

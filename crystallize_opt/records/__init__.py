@@ -116,6 +116,7 @@ class TrialRecord(_EvaluationRecord):
         "pipeline_signature": "str",
         "package_version": "str",
         "pruned": "dict",
+        "retry": "int",
     }
 
     #: ``{"name", "params"}``: the treatment that ran, its parameters including constants and a
@@ -135,6 +136,10 @@ class TrialRecord(_EvaluationRecord):
     #: inside a replicate whose steps per replicate the study knew, ``share`` (the share of its
     #: training it ran, :meth:`CurveLayout.share`). None when it was not pruned.
     pruned: dict[str, Any] | None = None
+    #: The retry attempt (1, 2, ...) queued for the parameters of a trial failed as stale or
+    #: interrupted, written with the FAIL before the retry is queued: a stale-trial check
+    #: queues it when the failing process stopped in between. None when not retried.
+    retry: int | None = None
 
     @classmethod
     def from_trial(cls, trial: FrozenTrial) -> TrialRecord | None:
