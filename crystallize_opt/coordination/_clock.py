@@ -3,7 +3,7 @@
 Every time these compare is Unix time stored by one process and read by another (a heartbeat
 stamp, a lease claim, a trial's start), so one reading, :meth:`Clock.now`, is all they need.
 It is passed explicitly (the ``clock`` argument of :class:`._lease.StudyLease`,
-:class:`._heartbeat.TrialHeartbeat` and :func:`._heartbeat.fail_stale_trials`) so that tests
+:class:`._heartbeat.TrialHeartbeat` and :func:`._stale.fail_stale_trials`) so that tests
 drive grace periods, expiry and takeover with a clock they move themselves instead of sleeping.
 When to send the next heartbeat is not on it: that schedule is local to one process and uses
 ``time.monotonic``.
