@@ -12,7 +12,7 @@ One command; prints how it measured, one table per cell and a PASS/FAIL summary 
     python benchmarks/bench_noise.py --set test --seeds 30 --processes 1 --methods all   # the test set
 
 Cells (``_noise_problems.py``): ``--set issue`` (the default: the original 9 cells), ``--set tuning``
-(those 9 and 6 more: defaults may be chosen on them) and ``--set test`` (11 cells reported and never
+(those 9 and 9 more: defaults may be chosen on them) and ``--set test`` (11 cells reported and never
 tuned on); ``--cells`` names any of them.
 
 Problems and noise model: see ``_noise_problems.py``. Every method gets the same budget of
