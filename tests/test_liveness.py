@@ -257,7 +257,10 @@ def test_a_retry_lost_by_a_process_that_stopped_after_the_fail_is_queued_once_la
     assert [t for t in study.trials if t.state == TrialState.WAITING] == []
 
     assert failed.datetime_complete is not None
-    clock = FakeClock(failed.datetime_complete.timestamp() + GRACE)
+    ended = failed.datetime_complete.timestamp()
+    fail_stale_trials(study, 0.0, 2, clock=FakeClock(ended + 30))  # a short grace period: a minute at least
+    assert [t for t in study.trials if t.state == TrialState.WAITING] == [], "queued within a minute"
+    clock = FakeClock(ended + GRACE)
     assert fail_stale_trials(study, GRACE, 2, clock=clock) == []
     assert [t for t in study.trials if t.state == TrialState.WAITING] == [], "queued within the grace period"
     clock.advance(0.001)

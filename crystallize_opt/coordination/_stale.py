@@ -30,6 +30,10 @@ _log = get_logger("optimize")
 #: System attribute that named the managed worker (``<run id>:<index>``) running a trial in
 #: studies written before the owner record held it (read, never written now).
 WORKER_ATTR = "crystallize:worker"
+#: Seconds a failure's promised retry may be missing before :func:`queue_lost_retries` queues it,
+#: at least (the grace period when longer): a live failing process queues it within
+#: milliseconds, a storage retrying through a short outage within seconds.
+LOST_RETRY_AFTER = 60.0
 
 
 def last_sign_of_life(trial: FrozenTrial, now: float) -> float:
@@ -124,8 +128,9 @@ def queue_lost_retries(study: optuna.Study, now: float, grace_period: float) -> 
     never queued: its process stopped between failing a trial and queueing its parameters.
 
     A promise counts as lost once the trial has been FAIL for longer than ``grace_period``
-    seconds at Unix time ``now`` with no trial of the study marked as its retry
-    (:class:`RetryRecord`); the failing process queues it within milliseconds when it lives.
+    seconds (at least :data:`LOST_RETRY_AFTER`) at Unix time ``now`` with no trial of the study
+    marked as its retry (:class:`RetryRecord`); the failing process queues it within
+    milliseconds when it lives.
     Two processes finding the same lost retry at the same moment may both queue it (the
     storages offer no atomic check-and-insert); that needs a crash and a race at once.
     Returns the numbers of the failed trials whose retry this call queued.
@@ -151,9 +156,10 @@ def queue_lost_retries(study: optuna.Study, now: float, grace_period: float) -> 
             settled.add(mark.of)
             del pending[mark.of]
     queued = []
+    lost_after = max(grace_period, LOST_RETRY_AFTER)
     for number, (trial, attempt) in sorted(pending.items()):
         ended = trial.datetime_complete.timestamp() if trial.datetime_complete else now
-        if now - ended <= grace_period:
+        if now - ended <= lost_after:
             continue  # its process may be queueing it right now
         _queue_retry(study, trial, attempt)
         _log.warning(
