@@ -26,6 +26,7 @@ from crystallize_opt.records import (
     CurveLayout,
     RecordError,
     RetryRecord,
+    SamplerHistory,
     StudySettings,
     TrialRecord,
 )
@@ -160,6 +161,7 @@ EVALUATION: dict[str, Any] = {
         ),
         RetryRecord(of=4, attempt=1),
         CurveLayout(steps_per_replicate=21, origin=0),
+        SamplerHistory([{"from_trial": 12, "sampler": {"class": "RandomSampler", "settings": {}}}]),
     ],
     ids=lambda r: type(r).__name__,
 )
@@ -256,6 +258,11 @@ def test_a_curve_layout_of_an_earlier_version_counts_steps_from_0() -> None:
         ),
         (BaselineRecord, {"objective": {"loss": "low"}}, "expected an object of metric -> number"),
         (RetryRecord, {"attempt": "1"}, "'attempt' is '1', expected an integer"),
+        (
+            SamplerHistory,
+            {"changes": [{"from_trial": "12", "sampler": {}}]},
+            'expected a list of {"from_trial": trial number',
+        ),
         (WinnerSelection, {"rule": "mean"}, "'winner' is None, expected a {\"name\": string"),
         (
             WinnerSelection,
@@ -299,6 +306,7 @@ RECORD_ATTRS = {
     "crystallize_selection",
     "crystallize_winner",
     "crystallize_retry",
+    "crystallize_samplers",
 }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import re
@@ -18,6 +19,7 @@ from optuna.trial import TrialState
 
 from crystallize_opt import Objective, OptunaOptimizer
 from crystallize_opt.ranking import front_ranks, pareto_mask
+from crystallize_opt.records import SamplerHistory
 from crystallize_opt.report import build_figures, write_report
 from crystallize_opt.report._contour import GRID, kernel_surface
 from crystallize_opt.report._data import ParamColumn, extract
@@ -532,3 +534,66 @@ def test_browser_check_catches_script_errors_and_empty_plots(
     check = session.inspect_report(path)
     assert check.errors == [] and check.ready == "true"
     assert report_browser.drawn_problems(check.plots[0]) == ["plot-empty: no trace with points"]
+
+
+def test_a_study_continued_by_other_samplers_warns_once_per_change_and_the_report_names_each(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Begun with TPE, continued twice with a RandomSampler, then with TPE again: each change
+    warns once, the history records from which trial each sampler proposed, and the report says
+    which sampler proposed which trials."""
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    samplers = [
+        optuna.samplers.TPESampler(seed=0),
+        optuna.samplers.RandomSampler(seed=1),
+        optuna.samplers.RandomSampler(seed=1),
+        optuna.samplers.TPESampler(seed=0, n_startup_trials=3),
+    ]
+    warned = []
+    with _in(tmp_path):
+        for total, sampler in zip((4, 8, 12, 16), samplers, strict=True):  # num_trials: the study's total
+            optimizer = OptunaOptimizer(
+                search_space=SPACE, objective=Objective("loss"), storage=url, study_name="s", sampler=sampler
+            )
+            caplog.clear()
+            with caplog.at_level(logging.WARNING, logger="crystallize_opt"):
+                fx.quadratic_experiment(name="s").optimize(
+                    optimizer, num_trials=total, replicates_per_trial=1
+                )
+            warned.append(caplog.text.count("the search does not go on as it would have"))
+    assert warned == [0, 1, 0, 1]
+    assert "proposed by a TPESampler with other settings" not in caplog.text  # Random -> TPE: a class change
+    study = optuna.load_study(study_name="s", storage=url)
+    history = SamplerHistory.from_study(study)
+    assert [(c["from_trial"], c["sampler"]["class"]) for c in history.changes or []] == [
+        (4, "RandomSampler"),
+        (12, "TPESampler"),
+    ]
+    assert extract(study).sampler == (
+        "trials 0-3: TPESampler(n_startup_trials=10, constant_liar=True) | trials 4-11: RandomSampler() | "
+        "from trial 12 on: TPESampler(n_startup_trials=3, constant_liar=True)"
+    )
+
+
+def test_a_sampler_with_other_settings_of_the_same_class_is_a_change_too(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    with _in(tmp_path):
+        for total, startup in ((3, 10), (5, 2)):
+            optimizer = OptunaOptimizer(
+                search_space=SPACE,
+                objective=Objective("loss"),
+                storage=url,
+                study_name="s",
+                sampler=optuna.samplers.TPESampler(seed=0, n_startup_trials=startup),
+            )
+            with caplog.at_level(logging.WARNING, logger="crystallize_opt"):
+                fx.quadratic_experiment(name="s").optimize(
+                    optimizer, num_trials=total, replicates_per_trial=1
+                )
+    assert "proposed by a TPESampler with other settings than the one proposing the next ones" in caplog.text
+    assert (
+        "from trial 3 on: TPESampler(n_startup_trials=2"
+        in extract(optuna.load_study(study_name="s", storage=url)).sampler
+    )

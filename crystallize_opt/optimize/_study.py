@@ -22,7 +22,14 @@ from .._version import __version__
 from ..exceptions import ConfigurationError, OptimizationError
 from ..plugins import SEED_SCHEME, SEEDSEQUENCE_SCHEME
 from ..ranking import StudyBest, study_best
-from ..records import BaselineRecord, RecordError, StudySettings, TrialRecord, WinnerSelection
+from ..records import (
+    BaselineRecord,
+    RecordError,
+    SamplerHistory,
+    StudySettings,
+    TrialRecord,
+    WinnerSelection,
+)
 from ..treatment import Treatment
 from ._base import OptimizationRun
 from ._composite_samplers import HandOffSampler, NoiseCheckSampler, NoRepeatSampler
@@ -97,7 +104,8 @@ def study_settings(
 def store_or_check_settings(study: optuna.Study, storage: BaseStorage, settings: StudySettings) -> str:
     """Store ``settings`` (a :func:`study_settings` record) with a new study, with its objective
     metrics as Optuna's metric names; or check a continued study's stored settings against them,
-    warning when its replicates, seed, pipeline, noise handling or sampler class changed.
+    warning when its replicates, seed, pipeline, noise handling or sampler changed (a changed
+    sampler is recorded with the trial it takes over from: :class:`SamplerHistory`).
 
     Returns:
         The study's replicate-seed scheme (see :func:`seed_scheme_of`): a continued study keeps
@@ -107,7 +115,7 @@ def store_or_check_settings(study: optuna.Study, storage: BaseStorage, settings:
         ConfigurationError: if the stored study's objective or search space differs (the
             message lists each difference), the study was not made by crystallize-opt and
             already has trials, or its seed scheme is unknown to this release.
-        RecordError: if the stored settings or baseline are malformed.
+        RecordError: if the stored settings, sampler history or baseline are malformed.
     """
     stored = StudySettings.from_study(study)
     if stored is None and study.trials:  # another worker may have just set the study up
@@ -142,31 +150,57 @@ def store_or_check_settings(study: optuna.Study, storage: BaseStorage, settings:
                 getattr(stored, key),
                 getattr(settings, key),
             )
-    stored_class, given_class = ((d or {}).get("class") for d in (stored.sampler, settings.sampler))
-    if stored_class and given_class and stored_class != given_class:
-        # E.g. a default sampler that changed with the environment (PyTorch installed since).
-        _log.warning(
-            "study %r: its trials were proposed by %s, the next ones by %s; the search does not go on "
-            "as it would have",
-            study.study_name,
-            stored_class,
-            given_class,
-        )
-    elif stored_class and _parts(stored.sampler) != _parts(settings.sampler):
-        # A composite of the same class made of other samplers (a release of crystallize-opt
-        # that changed the default).
-        _log.warning(
-            "study %r: its trials were proposed by a %s made of other samplers than the one proposing "
-            "the next ones; the search does not go on as it would have",
-            study.study_name,
-            stored_class,
-        )
+    _note_sampler_change(study, stored.sampler, settings.sampler)
     if stored.seed_scheme is None and scheme == SEED_SCHEME:
         # A study of an earlier release that evaluated nothing yet: its first trial is the
         # first to pick a scheme, so it takes this release's, recorded before any trial runs
         # (a worker opening it later reads it, and the study never mixes schemes).
         replace(stored, seed_scheme=scheme).store(study)
     return scheme
+
+
+def _note_sampler_change(
+    study: optuna.Study, first: dict[str, Any] | None, given: dict[str, Any] | None
+) -> None:
+    """Warn when the sampler continuing ``study`` is not the one that proposed its last trials
+    (descriptions of :func:`describe_component`; ``first`` the one it was made with), and record
+    from which trial on it proposes (:class:`SamplerHistory`), so the report names each sampler
+    with its trials and the next continuation by the same sampler does not warn again.
+
+    Raises:
+        RecordError: if the stored history is malformed.
+    """
+    history = SamplerHistory.from_study(study)
+    current = history.latest or first
+    if not current or not given or current == given:
+        return
+    current_class, given_class = current.get("class"), given.get("class")
+    if current_class != given_class:
+        # E.g. a default sampler that changed with the environment (PyTorch installed since).
+        _log.warning(
+            "study %r: its trials were proposed by %s, the next ones by %s; the search does not go on "
+            "as it would have",
+            study.study_name,
+            current_class,
+            given_class,
+        )
+    elif _parts(current) != _parts(given):
+        # A composite of the same class made of other samplers (a release of crystallize-opt
+        # that changed the default).
+        _log.warning(
+            "study %r: its trials were proposed by a %s made of other samplers than the one proposing "
+            "the next ones; the search does not go on as it would have",
+            study.study_name,
+            current_class,
+        )
+    else:
+        _log.warning(
+            "study %r: its trials were proposed by a %s with other settings than the one proposing the "
+            "next ones; the search does not go on as it would have",
+            study.study_name,
+            current_class,
+        )
+    history.changed(len(study.trials), given).store(study)
 
 
 def seed_scheme_of(study: optuna.Study, stored: StudySettings) -> str:

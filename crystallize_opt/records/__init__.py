@@ -4,7 +4,8 @@ Every reader and writer of crystallize-opt's user attributes goes through this m
 record (:class:`TrialRecord`, user attribute ``"crystallize"`` of the trial), the retry mark of a
 re-queued trial (:class:`RetryRecord`), and with the study its settings (:class:`StudySettings`),
 the baseline's evaluation (:class:`BaselineRecord`) and a noise-aware run's winner selection
-(:class:`WinnerSelection`), and how learning curves map to Optuna steps (:class:`CurveLayout`).
+(:class:`WinnerSelection`), how learning curves map to Optuna steps (:class:`CurveLayout`) and
+the samplers that took over after the first (:class:`SamplerHistory`).
 Each record's ``to_json()`` is what is stored (JSON-compatible, with
 ``"schema_version"``); ``from_json`` reads it back. Studies written before records had a version
 store the same layout without that key: it reads as version 1.
@@ -21,6 +22,7 @@ from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ._base import SCHEMA_KEY, SCHEMA_VERSION, Record, RecordError
+from ._samplers import SamplerHistory
 from ._selection import WinnerSelection
 
 if TYPE_CHECKING:
@@ -34,6 +36,7 @@ __all__ = [
     "CurveLayout",
     "RecordError",
     "RetryRecord",
+    "SamplerHistory",
     "StudySettings",
     "TrialRecord",
     "WinnerSelection",

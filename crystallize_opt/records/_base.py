@@ -80,6 +80,20 @@ CHECKS: dict[str, tuple[Any, str]] = {
         ),
         "an object of replicate -> list of [step, value] pairs",
     ),
+    "sampler_changes": (
+        lambda v: (
+            isinstance(v, list)
+            and all(
+                isinstance(c, dict)
+                and isinstance(c.get("from_trial"), int)
+                and not isinstance(c.get("from_trial"), bool)
+                and c["from_trial"] >= 0
+                and isinstance(c.get("sampler"), dict)
+                for c in v
+            )
+        ),
+        'a list of {"from_trial": trial number, "sampler": {"class", "settings"}}',
+    ),
     "numbers": (
         lambda v: isinstance(v, dict) and all(x is None or is_number(x) for x in v.values()),
         "an object of metric -> number",

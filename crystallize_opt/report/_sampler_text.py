@@ -1,4 +1,4 @@
-"""The sampler that ran a study, in words, from what crystallize-opt stored about it."""
+"""The samplers that ran a study, in words, from what crystallize-opt stored about them."""
 
 from __future__ import annotations
 
@@ -7,13 +7,29 @@ from typing import Any
 
 import optuna
 
+from ..records import SamplerHistory
+
 
 def describe_sampler(study: optuna.Study, settings: Mapping[str, Any]) -> str:
-    """The sampler that ran the study, as stored by crystallize-opt, else the loaded one's class."""
+    """The sampler that ran the study, as stored by crystallize-opt (each sampler with its trials
+    when the study changed sampler: :class:`~crystallize_opt.records.SamplerHistory`), else the
+    loaded one's class.
+
+    Raises:
+        RecordError: if the stored sampler history is malformed.
+    """
     stored = settings.get("sampler")
-    if isinstance(stored, Mapping) and stored.get("class"):
+    if not (isinstance(stored, Mapping) and stored.get("class")):
+        return f"{type(study.sampler).__name__} (of the loaded study object; the sampler that ran it is not recorded)"
+    spans = SamplerHistory.from_study(study).spans(stored)
+    if len(spans) == 1:
         return _describe_stored_sampler(stored)
-    return f"{type(study.sampler).__name__} (of the loaded study object; the sampler that ran it is not recorded)"
+    # " | " between spans: a noise check's own description already holds a "; ".
+    return " | ".join(
+        (f"from trial {first} on: " if last is None else f"trials {first}-{last}: ")
+        + _describe_stored_sampler(description or {})
+        for first, last, description in spans
+    )
 
 
 def _describe_stored_sampler(stored: Mapping[str, Any]) -> str:
