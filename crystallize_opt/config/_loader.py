@@ -12,6 +12,7 @@ from .._constants import DEFAULT_MASTER_SEED
 from ..exceptions import ConfigFileNotFoundError, ConfigurationError
 from ..pipeline import Pipeline
 from ..plugins import BasePlugin, SeedPlugin
+from ._artifact_args import check_outputs_taken
 from ._build import (
     StudyFiles,
     build_execution,
@@ -19,7 +20,6 @@ from ._build import (
     build_outputs,
     build_steps,
     build_treatments,
-    check_outputs_taken,
     context_values,
 )
 from ._errors import config_error, describe
