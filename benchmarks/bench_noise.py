@@ -374,6 +374,13 @@ SAMPLERS: dict[str, Callable[[int], optuna.samplers.BaseSampler]] = {
     # GPSampler told the objective is deterministic (its noise variance fixed near 0), for the
     # noise-free cells: whether the default's deterministic branch should pass it.
     "gp_deterministic": lambda seed: _deterministic_gp(seed),
+    # Optuna's CMA-ES (needs ``cmaes``: the samplers extra), plain and with learning-rate
+    # adaptation (LRA-CMA-ES, made for noisy and multimodal responses): candidates for the
+    # search of a noisy continuous response (2026-12-08).
+    "cmaes": lambda seed: optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False),
+    "cmaes_lra": lambda seed: optuna.samplers.CmaEsSampler(
+        seed=seed, lr_adapt=True, warn_independent_sampling=False
+    ),
 }
 
 
