@@ -160,7 +160,7 @@ def test_variants_are_noise_handling_settings(bench: ModuleType) -> None:
     with pytest.raises(KeyError):
         bench.method_settings("ours:kappa=1")
     with pytest.raises(KeyError):
-        bench.method_settings("ours:sampler=cmaes")
+        bench.method_settings("ours:sampler=nelder_mead")
 
 
 # -- the suite (issue 15): problems, noise shapes, the tuning/test split, the other methods ------
