@@ -97,7 +97,7 @@ from crystallize_opt import (
     SeedPlugin,
     replicate_seed,
 )
-from crystallize_opt.optimize import default_sampler
+from crystallize_opt.optimize import CMA_SEARCH_PARAMS, default_sampler
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _noise_problems import SETS, SUITE, Cell, NoisyProblem, Problem, get_problem
@@ -384,10 +384,11 @@ SAMPLERS: dict[str, Callable[[int], optuna.samplers.BaseSampler]] = {
 }
 
 
-def default_search(categorical: bool) -> str:
-    """What the package's noise-aware default sampler is made of, for a space with or without a
-    categorical parameter (read from the package, so the header cannot drift from it)."""
-    space: dict[str, BaseDistribution] = {"x": FloatDistribution(0.0, 1.0)}
+def default_search(categorical: bool, numbers: int = 1) -> str:
+    """What the package's noise-aware default sampler is made of, for a space of ``numbers``
+    numbers with or without a categorical parameter (read from the package, so the header
+    cannot drift from it)."""
+    space: dict[str, BaseDistribution] = {f"x{i}": FloatDistribution(0.0, 1.0) for i in range(numbers)}
     if categorical:
         space["c"] = CategoricalDistribution([0, 1])
     return repr(default_sampler(0, noise_aware=True, space=space))
@@ -726,7 +727,9 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"ours: crystallize_opt {co.__version__}, {noise_settings()}; default search (default_sampler(s, "
         f"noise_aware=True, space), PyTorch {'installed' if importlib.util.find_spec('torch') else 'missing'}): "
-        f"{default_search(False)} on a continuous space, {default_search(True)} with a categorical parameter"
+        f"{default_search(False)} on a continuous space of fewer than {CMA_SEARCH_PARAMS} numbers, "
+        f"{default_search(False, CMA_SEARCH_PARAMS)} of {CMA_SEARCH_PARAMS} or more, "
+        f"{default_search(True)} with a categorical parameter"
     )
     for m in methods:
         if m.startswith("ours:"):

@@ -47,6 +47,7 @@ if TYPE_CHECKING:
         OptimizationRun,
         OptunaOptimizer,
         ReplayReport,
+        ResumableCmaEsSampler,
         TrialEvaluation,
         WinnerSelection,
     )
@@ -138,6 +139,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "OptimizationRun",
         "OptunaOptimizer",
         "ReplayReport",
+        "ResumableCmaEsSampler",
         "TrialEvaluation",
         "WinnerSelection",
     ),
@@ -295,6 +297,7 @@ __all__ = [
     "ReplicateResult",
     "Result",
     "ResultAggregator",
+    "ResumableCmaEsSampler",
     "RetryRecord",
     "SeedPlugin",
     "SerialExecution",

@@ -8,14 +8,23 @@ import warnings
 import numpy as np
 import optuna
 
-from crystallize_opt import Experiment, HandOffSampler, NoRepeatSampler, Pipeline, data_source, pipeline_step
+from crystallize_opt import (
+    Experiment,
+    HandOffSampler,
+    NoRepeatSampler,
+    Pipeline,
+    ResumableCmaEsSampler,
+    data_source,
+    pipeline_step,
+)
 from crystallize_opt.optimize import GP_SEARCH_TRIALS, NoiseCheckSampler
 
 
-def noise_aware_default(seed: int, categorical: bool = False) -> NoiseCheckSampler:
+def noise_aware_default(seed: int, categorical: bool = False, cma: bool = False) -> NoiseCheckSampler:
     """The noise-aware default search written out (what ``default_sampler`` documents): for a
     deterministic pipeline an interpolating GP that never evaluates a point twice, for a noisy
-    one GP on a space with a categorical parameter, else TPE; each GP hands off to TPE (for a
+    one GP on a space with a categorical parameter, CMA-ES on one of at least
+    ``CMA_SEARCH_PARAMS`` numbers (``cma``), else TPE; each GP hands off to TPE (for a
     deterministic pipeline, the TPE that replaces the GP's repeats)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -23,6 +32,8 @@ def noise_aware_default(seed: int, categorical: bool = False) -> NoiseCheckSampl
     tpe = optuna.samplers.TPESampler(seed=seed)  # one sampler in both places
     deterministic = HandOffSampler(NoRepeatSampler(interpolating, tpe), tpe, GP_SEARCH_TRIALS)
     noisy: optuna.samplers.BaseSampler = optuna.samplers.TPESampler(seed=seed)
+    if cma:
+        noisy = ResumableCmaEsSampler(seed=seed, warn_independent_sampling=False)
     if categorical:
         noisy = HandOffSampler(
             optuna.samplers.GPSampler(seed=seed), optuna.samplers.TPESampler(seed=seed), GP_SEARCH_TRIALS

@@ -23,6 +23,7 @@ from crystallize_opt import (
     Hypothesis,
     ParallelExecution,
     Pipeline,
+    ResumableCmaEsSampler,
     SeedPlugin,
     SerialExecution,
     Treatment,
@@ -511,7 +512,7 @@ FINITE_SPACE = {
         ("tpe", optuna.samplers.TPESampler),
         ("random", optuna.samplers.RandomSampler),
         ("gp", optuna.samplers.GPSampler),
-        ("cmaes", optuna.samplers.CmaEsSampler),
+        ("cmaes", ResumableCmaEsSampler),  # Optuna's CmaEsSampler, resumable exactly
         ("nsga2", optuna.samplers.NSGAIISampler),
         ("nsga3", optuna.samplers.NSGAIIISampler),
         ("qmc", optuna.samplers.QMCSampler),

@@ -21,12 +21,13 @@ from crystallize_opt import (
     NoiseHandling,
     Objective,
     OptunaOptimizer,
+    ResumableCmaEsSampler,
     Treatment,
     derive_seed,
     paired_t_test,
     replicate_seed,
 )
-from crystallize_opt.optimize import GP_SEARCH_TRIALS, NoiseCheckSampler
+from crystallize_opt.optimize import CMA_SEARCH_PARAMS, GP_SEARCH_TRIALS, NoiseCheckSampler, default_sampler
 from crystallize_opt.optimize._noise._policy import NoisePolicy
 from crystallize_opt.optimize._noise._pool import Pool
 from crystallize_opt.records import TrialRecord, WinnerSelection
@@ -780,6 +781,56 @@ def test_a_noisy_continuous_search_draws_what_the_earlier_default_drew() -> None
     assert [t.params for t in default.study.trials] == [t.params for t in explicit.study.trials]
 
 
+#: Five numbers (``CMA_SEARCH_PARAMS``): x and y move the quadratic, the three others nothing.
+FIVE_NUMBERS = {
+    **SPACE,
+    "a": FloatDistribution(0.0, 1.0),
+    "b": FloatDistribution(1e-3, 1.0, log=True),
+    "c": optuna.distributions.IntDistribution(1, 8),
+}
+
+
+def test_a_noisy_response_over_five_numbers_is_searched_by_cma_es() -> None:
+    """From CMA_SEARCH_PARAMS numbers on, the noisy branch is Optuna's CMA-ES seeded with the
+    master seed: the same trials as with the default written out; four numbers stay with TPE."""
+    require_package("torch", "samplers")
+    require_package("cmaes", "samplers")
+    assert len(FIVE_NUMBERS) == CMA_SEARCH_PARAMS
+    opt = OptunaOptimizer(FIVE_NUMBERS, Objective("loss"), storage=":memory:", noise=True)
+    best = noisy_experiment().optimize(opt, num_trials=24, replicates_per_trial=1)
+    assert type(opt.sampler) is NoiseCheckSampler and opt.sampler.pipeline_deterministic is False
+    assert type(opt.sampler.samplers[1]) is ResumableCmaEsSampler
+    proposed_by_cma = [t for t in opt.study.trials if any(k.startswith("cma:") for k in t.system_attrs)]
+    assert len(proposed_by_cma) >= 10  # CMA-ES proposed the search (its first trial is random)
+    master = noisy_experiment().master_seed
+    given = OptunaOptimizer(
+        FIVE_NUMBERS,
+        Objective("loss"),
+        storage=":memory:",
+        noise=True,
+        sampler=noise_aware_default(master, cma=True),
+    )
+    assert noisy_experiment().optimize(given, num_trials=24, replicates_per_trial=1) == best
+    assert [t.params for t in opt.study.trials] == [t.params for t in given.study.trials]
+    four = {k: v for k, v in FIVE_NUMBERS.items() if k != "c"}
+    assert type(default_sampler(0, noise_aware=True, space=four).samplers[1]) is optuna.samplers.TPESampler
+
+
+def test_without_cmaes_five_numbers_are_searched_by_tpe_and_it_says_why(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    require_package("torch", "samplers")
+    monkeypatch.setitem(sys.modules, "cmaes", None)
+    monkeypatch.setattr("crystallize_opt.optimize._sampler._told_without", set())
+    with caplog.at_level(logging.INFO, logger="crystallize_opt"):
+        sampler = default_sampler(0, noise_aware=True, space=FIVE_NUMBERS)
+        default_sampler(0, noise_aware=True, space=FIVE_NUMBERS)
+    assert isinstance(sampler, NoiseCheckSampler)
+    assert type(sampler.samplers[1]) is optuna.samplers.TPESampler
+    assert caplog.text.count("instead of CMA-ES for 5 numbers: cmaes is not installed") == 1
+    assert "crystallize-opt[samplers]" in caplog.text
+
+
 def test_without_a_sampler_a_space_with_a_categorical_is_searched_by_gp_then_tpe() -> None:
     """With a categorical parameter a noisy pipeline is searched by GP (then TPE) too: the
     same trials as with the default written out."""
@@ -803,7 +854,7 @@ def test_without_pytorch_the_noise_aware_default_is_tpe_and_says_why(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     monkeypatch.setitem(sys.modules, "torch", None)  # how Python marks a module as not importable
-    monkeypatch.setattr("crystallize_opt.optimize._sampler._told_without_torch", False)
+    monkeypatch.setattr("crystallize_opt.optimize._sampler._told_without", set())
     default = default_sampler_optimizer()
     with caplog.at_level(logging.INFO, logger="crystallize_opt"):
         noisy_experiment().optimize(default, num_trials=12, replicates_per_trial=1)

@@ -33,6 +33,7 @@ from crystallize_opt import (
     Objective,
     OptunaOptimizer,
     Pipeline,
+    ResumableCmaEsSampler,
     Treatment,
 )
 from crystallize_opt.optimize import stored_selection
@@ -209,6 +210,11 @@ def test_a_plain_search_stopped_at_a_smaller_target_goes_on_as_if_it_had_run_str
     assert len(trials_of(url)) == TRIALS
 
 
+def cma_es() -> optuna.samplers.BaseSampler:
+    require_package("cmaes", "samplers")
+    return ResumableCmaEsSampler(seed=11)
+
+
 @pytest.mark.parametrize(
     "sampler",
     [
@@ -222,8 +228,10 @@ def test_a_plain_search_stopped_at_a_smaller_target_goes_on_as_if_it_had_run_str
         lambda: HandOffSampler(
             optuna.samplers.RandomSampler(seed=11), optuna.samplers.TPESampler(seed=12), 4
         ),
+        # Two generations of 6 (Optuna's CmaEsSampler offsets its draws by the trial number).
+        cma_es,
     ],
-    ids=["tpe", "random", "multivariate-tpe", "hand-off"],
+    ids=["tpe", "random", "multivariate-tpe", "hand-off", "cma-es"],
 )
 def test_a_given_seeded_sampler_resumes_the_same_search(tmp_path: Path, sampler: MakeSampler) -> None:
     reference_url, reference = straight(tmp_path, False, sampler)
@@ -259,6 +267,31 @@ def test_the_noise_aware_default_on_a_deterministic_pipeline_resumes_the_same_se
     assert_same_search(url, winner, reference_url, reference)
     searched = [tuple(sorted(t.params.items())) for t in trials_of(url) if t.state == TrialState.COMPLETE]
     assert len(searched) > 10 and len(set(searched)) == len(searched)
+
+
+def test_the_noise_aware_default_over_five_numbers_resumes_the_same_search(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The default search of a noisy response over five numbers (CMA-ES, whose state Optuna
+    keeps in the trials): interrupted in its first generation and across the next one, it
+    proposes what an uninterrupted run did."""
+    require_package("torch", "samplers")
+    require_package("cmaes", "samplers")
+    # Three more numbers that the quadratic ignores; the search still runs over all five.
+    extra = {
+        "a": FloatDistribution(0.0, 1.0),
+        "b": FloatDistribution(0.1, 10.0, log=True),
+        "c": FloatDistribution(-1, 1),
+    }
+    monkeypatch.setitem(globals(), "SPACE", {**SPACE, **extra})
+    monkeypatch.setitem(globals(), "TRIALS", 30)  # a budget of 60 executions: three generations of 8
+    reference_url, reference = straight(tmp_path, True, default)
+    study = optuna.load_study(study_name="s", storage=reference_url)
+    generations = {t.system_attrs.get("cma:generation") for t in study.trials} - {None}
+    assert len(generations) >= 2, "CMA-ES proposed more than one generation"
+    url = f"sqlite:///{tmp_path / 'resumed.db'}"
+    winner = run_with_interrupts(tmp_path, url, [3, 11, 9], True, default)
+    assert_same_search(url, winner, reference_url, reference)
 
 
 def test_a_given_unseeded_sampler_stays_random(tmp_path: Path) -> None:

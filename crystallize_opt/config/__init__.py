@@ -145,7 +145,9 @@ The ``optimize:`` section
     such as callables or other samplers, cannot be set from YAML). ``seed`` defaults to the
     experiment's ``seed``. ``grid`` gets its grid from the search space, and both ``grid`` and
     ``bruteforce`` need a finite space (floats with a ``step``). ``cmaes`` handles a single
-    objective only.
+    objective only; it builds :class:`~crystallize_opt.ResumableCmaEsSampler`, Optuna's
+    ``CmaEsSampler`` whose proposals do not depend on trial numbers (a resumed study proposes
+    what an uninterrupted one did).
 ``pruner`` (optional; none by default)
     A name, or ``{name: ..., <setting>: value, ...}``. Names: ``median``, ``percentile``,
     ``successive_halving``, ``hyperband``, ``threshold``, ``wilcoxon``, ``patient``, ``nop``

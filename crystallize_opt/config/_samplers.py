@@ -9,10 +9,12 @@ from typing import Any
 
 import optuna
 
+from ..optimize import ResumableCmaEsSampler
 from ._errors import describe, names_list, suggestion
 from ._schema import Field
 
-#: Sampler names of the config -> Optuna class names (in :mod:`optuna.samplers`).
+#: Sampler names of the config -> Optuna class names (in :mod:`optuna.samplers`); ``cmaes``
+#: builds :class:`~crystallize_opt.ResumableCmaEsSampler`, Optuna's CMA-ES resumable exactly.
 SAMPLERS = {
     "tpe": "TPESampler",
     "random": "RandomSampler",
@@ -54,6 +56,8 @@ _SIMPLE_TYPES: dict[str, tuple[type, ...]] = {
 
 def component_class(kind: str, name: str) -> type:
     """The Optuna class of sampler or pruner ``name`` (``kind``: ``"sampler"`` or ``"pruner"``)."""
+    if kind == "sampler" and name == "cmaes":
+        return ResumableCmaEsSampler
     module = optuna.samplers if kind == "sampler" else optuna.pruners
     table = SAMPLERS if kind == "sampler" else PRUNERS
     cls: type = getattr(module, table[name])

@@ -4,7 +4,7 @@ Two kinds of names live here:
 
 - the user API (re-exported by ``crystallize_opt``): :class:`BaseOptimizer`,
   :class:`OptunaOptimizer`, :class:`Objective`, :class:`NoiseHandling`, :class:`HandOffSampler`,
-  :class:`NoRepeatSampler` and the run's records;
+  :class:`NoRepeatSampler`, :class:`ResumableCmaEsSampler` and the run's records;
 - the engine interface, for the packages above this one (``experiment`` runs the loop and the
   worker processes, ``config`` checks a study file's settings with the constructors' own rules,
   ``cli`` reads a stored study). These are not for users and may change between releases.
@@ -18,6 +18,7 @@ Other packages import from here, never from this package's ``_private`` modules
 
 from ._arguments import check_arguments, check_warm_start
 from ._base import BaseOptimizer, OptimizationRun, WorkerRole
+from ._cma import ResumableCmaEsSampler
 from ._collaborators import collaborators_of
 from ._composite_samplers import HandOffSampler, NoiseCheckSampler, NoRepeatSampler
 from ._dask import run_dask_workers
@@ -28,13 +29,14 @@ from ._objective import Objective
 from ._optuna import OptunaOptimizer
 from ._progress import execution_bar
 from ._replay import ReplayReport, replay_trial
-from ._sampler import GP_SEARCH_TRIALS, default_sampler
+from ._sampler import CMA_SEARCH_PARAMS, GP_SEARCH_TRIALS, default_sampler
 from ._space import SearchSpace
 from ._study import best_of, treatment_of
 from ._trial_seeds import TrialSeeding, proposed_trials
 from ._workers import run_workers
 
 __all__ = [
+    "CMA_SEARCH_PARAMS",
     "GP_SEARCH_TRIALS",
     "BaseOptimizer",
     "HandOffSampler",
@@ -45,6 +47,7 @@ __all__ = [
     "OptimizationRun",
     "OptunaOptimizer",
     "ReplayReport",
+    "ResumableCmaEsSampler",
     "SearchSpace",
     "TrialEvaluation",
     "TrialSeeding",

@@ -14,7 +14,7 @@ from optuna.samplers import BaseSampler
 from ..exceptions import ConfigurationError
 
 #: Optuna sampler class name -> the package it imports when it proposes.
-_NEEDS = {"GPSampler": "torch", "CmaEsSampler": "cmaes"}
+_NEEDS = {"GPSampler": "torch", "CmaEsSampler": "cmaes", "ResumableCmaEsSampler": "cmaes"}
 
 
 def check_sampler_dependencies(sampler: BaseSampler | None) -> None:

@@ -7,11 +7,12 @@ import warnings
 from collections.abc import Mapping
 from typing import Any
 
-from optuna.distributions import CategoricalDistribution
+from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.exceptions import ExperimentalWarning
 from optuna.samplers import BaseSampler, GPSampler, TPESampler
 
 from .._logging import get_logger
+from ._cma import ResumableCmaEsSampler
 from ._composite_samplers import HandOffSampler, NoiseCheckSampler, NoRepeatSampler
 
 _log = get_logger("optimize")
@@ -20,8 +21,28 @@ _log = get_logger("optimize")
 #: over: a bound on the time and memory of a proposal, not a tuned setting (GPSampler's fit is
 #: cubic in the trials; at this count a proposal takes about a second on one core).
 GP_SEARCH_TRIALS = 500
+#: Numeric parameters from which the noise-aware default searches a noisy response over
+#: numbers only with CMA-ES instead of TPE: chosen on the noise suite's tuning set
+#: (``benchmarks/README.md``, "CMA-ES for five or more numbers"), where CMA-ES was better than
+#: the TPE search on 5, 6 and 8 numbers and worse on 2 to 4.
+CMA_SEARCH_PARAMS = 5
 
-_told_without_torch = False
+_told_without: set[str] = set()
+
+
+def _installed(module: str, package: str, what: str) -> bool:
+    """Whether ``module`` can be imported; the first time in a process that it cannot, log that
+    the noise-aware search uses TPE ``what``, as ``package`` is missing."""
+    if importlib.util.find_spec(module) is not None:
+        return True
+    if module not in _told_without:
+        _told_without.add(module)
+        _log.info(
+            "noise-aware search with TPE %s: %s is not installed (pip install 'crystallize-opt[samplers]')",
+            what,
+            package,
+        )
+    return False
 
 
 def default_sampler(
@@ -41,8 +62,12 @@ def default_sampler(
         ``TPESampler(seed=seed)``, proposes the trials where the GP would evaluate a point
         again (the same TPE takes over from the GP);
       - a noisy pipeline (and the noise check's own trial): ``GPSampler(seed=seed)`` when the
-        space has a categorical parameter (interacting choices that TPE mostly missed),
-        ``TPESampler(seed=seed)`` otherwise (a noisy continuous response, where it did better).
+        space has a categorical parameter (interacting choices that TPE mostly missed); over
+        numbers only, CMA-ES (:class:`ResumableCmaEsSampler` ``(seed=seed)``, Optuna's
+        ``CmaEsSampler`` resumable exactly) from :data:`CMA_SEARCH_PARAMS` (5) parameters on
+        (it found better points than TPE there; it starts at the centre of the space) and
+        ``TPESampler(seed=seed)`` below (where TPE did better). Without the ``cmaes`` package,
+        TPE (logged once per process).
 
       Each GP search hands off to ``TPESampler(seed=seed)`` after :data:`GP_SEARCH_TRIALS`
       finished trials (:class:`HandOffSampler`), which bounds a proposal's cost.
@@ -55,25 +80,24 @@ def default_sampler(
     """
     if not noise_aware or not isinstance(space, Mapping):
         return TPESampler(seed=seed)
-    if importlib.util.find_spec("torch") is None:
-        global _told_without_torch
-        if not _told_without_torch:
-            _told_without_torch = True
-            _log.info(
-                "noise-aware search with TPE: PyTorch is not installed, which the default Gaussian-process "
-                "search needs (pip install 'crystallize-opt[samplers]')"
-            )
+    if not _installed("torch", "PyTorch", "instead of the default Gaussian-process search"):
         return TPESampler(seed=seed)
     with warnings.catch_warnings():  # ``deterministic_objective`` is experimental in Optuna 5
         warnings.simplefilter("ignore", ExperimentalWarning)
         interpolating = GPSampler(seed=seed, deterministic_objective=True)
     # One TPE both replaces the GP's repeats and takes over from it: the sampler's generators
     # (reseeded before each trial by their order, see TrialSeeding) are then those of the
-    # earlier default, so a noisy continuous search draws exactly what it drew before.
+    # earlier default, so a noisy search over fewer than CMA_SEARCH_PARAMS numbers draws
+    # exactly what it drew before.
     tpe = TPESampler(seed=seed)
     deterministic = HandOffSampler(NoRepeatSampler(interpolating, tpe), tpe, GP_SEARCH_TRIALS)
+    numbers = sum(isinstance(value, (FloatDistribution, IntDistribution)) for value in space.values())
     if any(isinstance(value, CategoricalDistribution) for value in space.values()):
         noisy: BaseSampler = HandOffSampler(GPSampler(seed=seed), TPESampler(seed=seed), GP_SEARCH_TRIALS)
+    elif numbers >= CMA_SEARCH_PARAMS and _installed(
+        "cmaes", "cmaes", f"instead of CMA-ES for {numbers} numbers"
+    ):
+        noisy = ResumableCmaEsSampler(seed=seed, warn_independent_sampling=False)
     else:
         noisy = TPESampler(seed=seed)
     return NoiseCheckSampler(deterministic, noisy)
