@@ -16,7 +16,8 @@ Each method runs in its own fresh Python process (so that its peak resident memo
 Both use ``RandomSampler(seed)`` by default (``--sampler tpe`` for ``TPESampler``): the subject is
 the cost of the noise-aware bookkeeping and of the winner's selection, and TPE's own cost at 10,000
 trials would dominate the run time. ``--sampler default`` gives ``ours`` the package's default
-sampler (with PyTorch: Optuna's GPSampler for 500 finished trials, then TPE) and ``plain`` TPE:
+sampler (``default_sampler``: on this noisy continuous problem TPE below 5 parameters, CMA-ES
+from 5 on, when ``cmaes`` is installed) and ``plain`` TPE:
 the cost of the default search itself. Columns:
 
 * **peak RSS**: the process's maximum resident set size (``resource.getrusage``), imports included;

@@ -15,7 +15,7 @@ class ResumableCmaEsSampler(CmaEsSampler):
     """Optuna's :class:`~optuna.samplers.CmaEsSampler` (same arguments, same search) whose
     proposals do not depend on trial numbers.
 
-    Optuna's seeds each proposal with its generator's next draw plus the trial's number. A
+    Optuna's sampler seeds each proposal with its generator's next draw plus the trial's number. A
     study resumed after an interrupted trial holds one failed trial more, so every later trial's
     number is shifted by one and Optuna's sampler proposes other points than in a run that went
     straight through. This one proposes as if every trial were number 0; crystallize-opt reseeds

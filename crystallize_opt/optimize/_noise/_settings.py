@@ -27,10 +27,13 @@ class NoiseHandling:
        given and PyTorch is installed, the search uses Optuna's ``GPSampler(seed=<master
        seed>)`` (``TPESampler(seed=<master seed>)`` after 500 finished trials) when the space
        has a categorical parameter or the check found the pipeline deterministic, and
-       ``TPESampler(seed=<master seed>)`` for a noisy response over numbers only
+       for a noisy response over numbers only ``ResumableCmaEsSampler(seed=<master seed>)``
+       (CMA-ES) from 5 numbers on and ``TPESampler(seed=<master seed>)`` below
        (``default_sampler``: chosen on the noise suite's tuning set, where the Gaussian process
        found combinations of interacting categorical choices that TPE mostly misses and refined
-       noise-free responses far better, but did worse than TPE on noisy continuous ones);
+       noise-free responses far better, but did worse than TPE on noisy continuous ones, and
+       CMA-ES found better points than TPE on noisy responses over 5 to 8 numbers, worse
+       ones over 2 to 4);
        without PyTorch, or for a conditional search space, TPE. A given sampler is used as given.
     2. *Search*: with the defaults each trial runs one replicate (replicate ``r`` of every
        parameter set uses the same seed) and tells Optuna its value; the winner is chosen
