@@ -273,14 +273,15 @@ def _fill(path: Path) -> None:
 def test_a_full_disk_fails_at_once_saying_so_and_the_study_resumes_once_space_is_freed(
     tmp_path: Path,
 ) -> None:
-    target = 6
+    # Enough trials that a loaded machine's slow poll below cannot see the run end first.
+    target = 20
     folder = servers.write_study(
         tmp_path / "tiny",
         sleep=0.1,
         trials=target,
         extra_yaml="  heartbeat_interval: 0.5\n  grace_period: 2\n",
     )
-    with small_tmpfs(tmp_path / "disk", "1m") as disk, servers.Processes(tmp_path) as processes:
+    with small_tmpfs(tmp_path / "disk", "8m") as disk, servers.Processes(tmp_path) as processes:
         url = f"sqlite:///{disk / 'study.db'}"
         command = servers.cli_command(
             "optimize", str(folder), "--storage", url, "--study", "s", "--no-report", "-q"
