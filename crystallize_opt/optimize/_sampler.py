@@ -65,7 +65,7 @@ def default_sampler(
         space has a categorical parameter (interacting choices that TPE mostly missed); over
         numbers only, CMA-ES (:class:`ResumableCmaEsSampler` ``(seed=seed)``, Optuna's
         ``CmaEsSampler`` resumable exactly) from :data:`CMA_SEARCH_PARAMS` (5) parameters on
-        (it found better points than TPE there; it starts at the centre of the space) and
+        (it returned better parameters than TPE there; it starts at the centre of the space) and
         ``TPESampler(seed=seed)`` below (where TPE did better). Without the ``cmaes`` package,
         TPE (logged once per process).
 

@@ -32,7 +32,7 @@ class NoiseHandling:
        (``default_sampler``: chosen on the noise suite's tuning set, where the Gaussian process
        found combinations of interacting categorical choices that TPE mostly misses and refined
        noise-free responses far better, but did worse than TPE on noisy continuous ones, and
-       CMA-ES found better points than TPE on noisy responses over 5 to 8 numbers, worse
+       CMA-ES returned better parameters than TPE on noisy responses over 5 to 8 numbers, worse
        ones over 2 to 4);
        without PyTorch, or for a conditional search space, TPE. A given sampler is used as given.
     2. *Search*: with the defaults each trial runs one replicate (replicate ``r`` of every
