@@ -816,6 +816,29 @@ def test_a_noisy_response_over_five_numbers_is_searched_by_cma_es() -> None:
     assert type(default_sampler(0, noise_aware=True, space=four).samplers[1]) is optuna.samplers.TPESampler
 
 
+@pytest.mark.timeout(150)
+def test_workers_search_five_numbers_with_cma_es_together(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two worker processes share one CMA-ES search (its generations live in the study): the
+    budget is spent once, CMA-ES proposes after the noise check, and the winner is chosen."""
+    require_package("torch", "samplers")
+    require_package("cmaes", "samplers")
+    monkeypatch.chdir(tmp_path)
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    opt = OptunaOptimizer(FIVE_NUMBERS, Objective("loss"), storage=url, study_name="w", noise=True)
+    best = noisy_experiment(noise_sd=0.3, own_sd=0.1).optimize(
+        opt, num_trials=60, replicates_per_trial=1, workers=2
+    )
+    selection = opt.selection
+    assert selection is not None and best == selection.winner
+    trials = opt.study.trials
+    generations = [t.system_attrs.get("cma:generation") for t in trials]
+    assert sum(g is not None for g in generations) >= 20 and max(g for g in generations if g is not None) >= 2
+    spent = sum(len(record_of(t).replicates or []) for t in trials)
+    assert selection.executions["search"] == spent
+
+
 def test_without_cmaes_five_numbers_are_searched_by_tpe_and_it_says_why(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
