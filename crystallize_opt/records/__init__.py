@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from ._base import SCHEMA_KEY, SCHEMA_VERSION, Record, RecordError
+from ._base import SCHEMA_KEY, SCHEMA_VERSION, Record, RecordError, StudyRecord
 from ._curves import CurveLayout
 from ._samplers import SamplerHistory
 from ._selection import WinnerSelection
@@ -218,25 +218,15 @@ class TrialRecord(_EvaluationRecord):
 
 
 @dataclass(frozen=True)
-class BaselineRecord(_EvaluationRecord):
+class BaselineRecord(_EvaluationRecord, StudyRecord):
     """The baseline's evaluation (the experiment without a treatment), stored with the study
     when the optimizer runs it (``run_baseline=True``)."""
 
     ATTR: ClassVar[str] = "crystallize_baseline"
-    OWNER: ClassVar[str] = "study"
     KINDS: ClassVar[dict[str, str]] = {**_EvaluationRecord.KINDS, "objective": "numbers"}
 
     #: Each objective and constraint metric aggregated with the objective's aggregate.
     objective: dict[str, float] | None = None
-
-    @classmethod
-    def from_study(cls, study: optuna.Study) -> BaselineRecord | None:
-        """The stored baseline, or None. Raises :class:`RecordError` as :meth:`from_json`."""
-        stored = study.user_attrs.get(cls.ATTR)
-        return None if stored is None else cls.from_json(stored)
-
-    def store(self, study: optuna.Study) -> None:
-        study.set_user_attr(self.ATTR, self.to_json())
 
 
 #: Keys of :class:`StudySettings` added after the schema version: stored only when set.
@@ -244,12 +234,11 @@ _ADDED_SETTINGS = frozenset({"curve_pruning", "seed_scheme"})
 
 
 @dataclass(frozen=True)
-class StudySettings(Record):
+class StudySettings(StudyRecord):
     """The settings a study was made with, checked when it is continued. Studies of earlier
     releases may lack any key (then None)."""
 
     ATTR: ClassVar[str] = "crystallize"
-    OWNER: ClassVar[str] = "study"
     KINDS: ClassVar[dict[str, str]] = {
         "experiment": "str",
         "objective": "dict",
@@ -305,15 +294,6 @@ class StudySettings(Record):
             if getattr(self, f.name) is not None or f.name not in _ADDED_SETTINGS
         }
         return {**stored, SCHEMA_KEY: SCHEMA_VERSION}
-
-    @classmethod
-    def from_study(cls, study: optuna.Study) -> StudySettings | None:
-        """The stored settings, or None. Raises :class:`RecordError` as :meth:`from_json`."""
-        stored = study.user_attrs.get(cls.ATTR)
-        return None if stored is None else cls.from_json(stored)
-
-    def store(self, study: optuna.Study) -> None:
-        study.set_user_attr(self.ATTR, self.to_json())
 
     @property
     def metrics(self) -> list[str] | None:

@@ -1,12 +1,16 @@
-"""The machinery shared by the records: the schema version, the error, the field checks."""
+"""The machinery shared by the records: the schema version, the error, the field checks, and
+the reading and writing of the records stored with a study."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
-from typing import Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from ..exceptions import CrystallizeError
+
+if TYPE_CHECKING:
+    import optuna
 
 #: Key of the schema version in every stored record.
 SCHEMA_KEY = "schema_version"
@@ -170,3 +174,23 @@ class Record:
                 raise fail(where, f.name, value, expected)
             values[f.name] = value
         return cls(**values)
+
+
+_S = TypeVar("_S", bound="StudyRecord")
+
+
+@dataclass(frozen=True)
+class StudyRecord(Record):
+    """A record stored with the study (a study user attribute): read and written alike."""
+
+    OWNER: ClassVar[str] = "study"
+
+    @classmethod
+    def from_study(cls: type[_S], study: optuna.Study) -> _S | None:
+        """The stored record, or None. Raises :class:`RecordError` as :meth:`from_json`."""
+        stored = study.user_attrs.get(cls.ATTR)
+        return None if stored is None else cls.from_json(stored)
+
+    def store(self, study: optuna.Study) -> None:
+        """Store the record (:attr:`ATTR`) with ``study``."""
+        study.set_user_attr(self.ATTR, self.to_json())

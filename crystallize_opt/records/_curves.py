@@ -4,23 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
-from ._base import Record
-
-if TYPE_CHECKING:
-    import optuna
+from ._base import StudyRecord
 
 
 @dataclass(frozen=True)
-class CurveLayout(Record):
+class CurveLayout(StudyRecord):
     """How a study maps learning-curve points to Optuna steps: replicate ``r``'s step ``e`` is
     Optuna step ``r * steps_per_replicate + e``. Written once, by the first process whose trial
     goes on to a second replicate (from the steps its first replicate reported), so every
     worker of a shared study maps alike."""
 
     ATTR: ClassVar[str] = "crystallize_curves"
-    OWNER: ClassVar[str] = "study"
     KINDS: ClassVar[dict[str, str]] = {"steps_per_replicate": "int", "origin": "int"}
 
     #: One more than the largest step a replicate reports (e.g. the number of epochs).
@@ -56,12 +52,3 @@ class CurveLayout(Record):
         first, last = steps[0], steps[-1]
         gap = steps[1] - first if len(steps) > 1 else 1
         return cls(steps_per_replicate=last + 1, origin=first - gap)
-
-    @classmethod
-    def from_study(cls, study: optuna.Study) -> CurveLayout | None:
-        """The stored layout, or None. Raises :class:`RecordError` as :meth:`from_json`."""
-        stored = study.user_attrs.get(cls.ATTR)
-        return None if stored is None else cls.from_json(stored)
-
-    def store(self, study: optuna.Study) -> None:
-        study.set_user_attr(self.ATTR, self.to_json())

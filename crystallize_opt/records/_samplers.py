@@ -6,14 +6,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from ._base import Record
+from ._base import StudyRecord
 
 if TYPE_CHECKING:
     import optuna
 
 
 @dataclass(frozen=True)
-class SamplerHistory(Record):
+class SamplerHistory(StudyRecord):
     """The samplers that took over a study after the one it was made with
     (:attr:`StudySettings.sampler`): a study continued with another sampler (another default of a
     later release, PyTorch installed since, a sampler passed by hand) appends the new sampler's
@@ -21,7 +21,6 @@ class SamplerHistory(Record):
     changed sampler."""
 
     ATTR: ClassVar[str] = "crystallize_samplers"
-    OWNER: ClassVar[str] = "study"
     KINDS: ClassVar[dict[str, str]] = {"changes": "sampler_changes"}
 
     #: ``{"from_trial": int, "sampler": {"class", "settings"}}`` per change, oldest first.
@@ -52,8 +51,4 @@ class SamplerHistory(Record):
     def from_study(cls, study: optuna.Study) -> SamplerHistory:
         """The stored history (empty when the study never changed sampler). Raises
         :class:`RecordError` as :meth:`from_json`."""
-        stored = study.user_attrs.get(cls.ATTR)
-        return cls() if stored is None else cls.from_json(stored)
-
-    def store(self, study: optuna.Study) -> None:
-        study.set_user_attr(self.ATTR, self.to_json())
+        return super().from_study(study) or cls()
