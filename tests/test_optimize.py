@@ -20,6 +20,7 @@ from crystallize_opt import (
     OptimizationError,
     OptunaOptimizer,
     ParallelExecution,
+    ResumableCmaEsSampler,
     SeedPlugin,
     Treatment,
     replicate_seed,
@@ -456,6 +457,12 @@ def test_a_sampler_whose_package_is_missing_is_refused_before_anything_runs(
     assert f"Optuna's {sampler_name} needs the {package!r} package" in message
     assert "crystallize-opt[samplers]" in message
     assert not storage.exists()
+
+
+def test_a_subclass_of_a_sampler_that_needs_a_package_needs_it_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "cmaes", None)
+    with pytest.raises(ConfigurationError, match="ResumableCmaEsSampler needs the 'cmaes' package"):
+        make_optimizer(sampler=ResumableCmaEsSampler(seed=0))
 
 
 def test_a_pruner_stops_a_clearly_worse_trial_early() -> None:

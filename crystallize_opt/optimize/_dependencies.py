@@ -13,8 +13,9 @@ from optuna.samplers import BaseSampler
 
 from ..exceptions import ConfigurationError
 
-#: Optuna sampler class name -> the package it imports when it proposes.
-_NEEDS = {"GPSampler": "torch", "CmaEsSampler": "cmaes", "ResumableCmaEsSampler": "cmaes"}
+#: Optuna sampler class name -> the package it imports when it proposes (a subclass, such as
+#: :class:`~crystallize_opt.ResumableCmaEsSampler`, needs what its Optuna class needs).
+_NEEDS = {"GPSampler": "torch", "CmaEsSampler": "cmaes"}
 
 
 def check_sampler_dependencies(sampler: BaseSampler | None) -> None:
@@ -26,7 +27,7 @@ def check_sampler_dependencies(sampler: BaseSampler | None) -> None:
     if sampler is None:
         return
     name = type(sampler).__name__
-    package = _NEEDS.get(name)
+    package = next((_NEEDS[c.__name__] for c in type(sampler).__mro__ if c.__name__ in _NEEDS), None)
     if package is None or importlib.util.find_spec(package) is not None:
         return
     hint = " (PyTorch's CPU build is enough: see the README's set-up)" if package == "torch" else ""

@@ -200,7 +200,7 @@ def _note_sampler_change(
             study.study_name,
             current_class,
         )
-    history.changed(len(study.trials), given).store(study)
+    history.changed(len(study.get_trials(deepcopy=False)), given).store(study)
 
 
 def seed_scheme_of(study: optuna.Study, stored: StudySettings) -> str:
