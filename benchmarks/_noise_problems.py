@@ -199,6 +199,11 @@ def dixon_price(x: np.ndarray) -> float:
     return float((x[0] - 1) ** 2 + np.sum(i * (2 * x[1:] ** 2 - x[:-1]) ** 2))
 
 
+def _dixon_price_argmin(d: int) -> tuple[float, ...]:
+    """Where Dixon-Price in ``d`` dimensions is 0: x_i = 2^-((2^i - 2) / 2^i), i = 1..d."""
+    return tuple(2.0 ** (-(2.0**i - 2) / 2.0**i) for i in range(1, d + 1))
+
+
 def zakharov(x: np.ndarray) -> float:
     """Zakharov (minimum 0 at the origin): a bowl whose coupled terms make every parameter
     interact."""
@@ -344,7 +349,7 @@ PROBLEMS.update(
             _log1p(dixon_price),
             *_rep(8, -10, 10),
             0.0,
-            tuple(2.0 ** (-(2.0**i - 2) / 2.0**i) for i in range(1, 9)),
+            _dixon_price_argmin(8),
         ),
         "log_zakharov6": Problem("log_zakharov6", _log1p(zakharov), *_rep(6, -5, 10), 0.0, (0.0,) * 6),
         "log_powell8": Problem("log_powell8", _log1p(powell), *_rep(8, -4, 5), 0.0, (0.0,) * 8),
@@ -357,7 +362,7 @@ PROBLEMS.update(
             _log1p(dixon_price),
             *_rep(8, -4, 16),
             0.0,
-            tuple(2.0 ** (-(2.0**i - 2) / 2.0**i) for i in range(1, 9)),
+            _dixon_price_argmin(8),
         ),
         "log_powell8_off": Problem("log_powell8_off", _log1p(powell), *_rep(8, -1.3, 7.7), 0.0, (0.0,) * 8),
         # Five dimensions, where no tuning cell was (the threshold of a rule by dimension).
@@ -366,7 +371,7 @@ PROBLEMS.update(
             _log1p(dixon_price),
             *_rep(5, -4, 16),
             0.0,
-            tuple(2.0 ** (-(2.0**i - 2) / 2.0**i) for i in range(1, 6)),
+            _dixon_price_argmin(5),
         ),
         "log_zakharov5": Problem("log_zakharov5", _log1p(zakharov), *_rep(5, -5, 10), 0.0, (0.0,) * 5),
         "ackley5": Problem("ackley5", ackley, *_rep(5, -5, 5), 0.0, (0.0,) * 5),
