@@ -13,29 +13,29 @@ from ..optimize import ResumableCmaEsSampler
 from ._errors import describe, names_list, suggestion
 from ._schema import Field
 
-#: Sampler names of the config -> Optuna class names (in :mod:`optuna.samplers`); ``cmaes``
-#: builds :class:`~crystallize_opt.ResumableCmaEsSampler`, Optuna's CMA-ES resumable exactly.
-SAMPLERS = {
-    "tpe": "TPESampler",
-    "random": "RandomSampler",
-    "gp": "GPSampler",
-    "cmaes": "CmaEsSampler",
-    "nsga2": "NSGAIISampler",
-    "nsga3": "NSGAIIISampler",
-    "qmc": "QMCSampler",
-    "grid": "GridSampler",
-    "bruteforce": "BruteForceSampler",
+#: Sampler names of the config -> their classes: Optuna's, but ``cmaes`` builds
+#: :class:`~crystallize_opt.ResumableCmaEsSampler`, Optuna's CMA-ES resumable exactly.
+SAMPLERS: dict[str, type] = {
+    "tpe": optuna.samplers.TPESampler,
+    "random": optuna.samplers.RandomSampler,
+    "gp": optuna.samplers.GPSampler,
+    "cmaes": ResumableCmaEsSampler,
+    "nsga2": optuna.samplers.NSGAIISampler,
+    "nsga3": optuna.samplers.NSGAIIISampler,
+    "qmc": optuna.samplers.QMCSampler,
+    "grid": optuna.samplers.GridSampler,
+    "bruteforce": optuna.samplers.BruteForceSampler,
 }
-#: Pruner names of the config -> Optuna class names (in :mod:`optuna.pruners`).
-PRUNERS = {
-    "median": "MedianPruner",
-    "percentile": "PercentilePruner",
-    "successive_halving": "SuccessiveHalvingPruner",
-    "hyperband": "HyperbandPruner",
-    "threshold": "ThresholdPruner",
-    "wilcoxon": "WilcoxonPruner",
-    "patient": "PatientPruner",
-    "nop": "NopPruner",
+#: Pruner names of the config -> Optuna's classes.
+PRUNERS: dict[str, type] = {
+    "median": optuna.pruners.MedianPruner,
+    "percentile": optuna.pruners.PercentilePruner,
+    "successive_halving": optuna.pruners.SuccessiveHalvingPruner,
+    "hyperband": optuna.pruners.HyperbandPruner,
+    "threshold": optuna.pruners.ThresholdPruner,
+    "wilcoxon": optuna.pruners.WilcoxonPruner,
+    "patient": optuna.pruners.PatientPruner,
+    "nop": optuna.pruners.NopPruner,
 }
 #: Constructor parameters filled by the config itself, never given as settings.
 _DERIVED = {"seed", "search_space", "wrapped_pruner"}
@@ -55,13 +55,8 @@ _SIMPLE_TYPES: dict[str, tuple[type, ...]] = {
 
 
 def component_class(kind: str, name: str) -> type:
-    """The Optuna class of sampler or pruner ``name`` (``kind``: ``"sampler"`` or ``"pruner"``)."""
-    if kind == "sampler" and name == "cmaes":
-        return ResumableCmaEsSampler
-    module = optuna.samplers if kind == "sampler" else optuna.pruners
-    table = SAMPLERS if kind == "sampler" else PRUNERS
-    cls: type = getattr(module, table[name])
-    return cls
+    """The class of sampler or pruner ``name`` (``kind``: ``"sampler"`` or ``"pruner"``)."""
+    return (SAMPLERS if kind == "sampler" else PRUNERS)[name]
 
 
 def _annotation(param: inspect.Parameter) -> str:
